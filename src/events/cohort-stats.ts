@@ -1,0 +1,44 @@
+// One record on pmf.cohort-stats.v1: the cumulative statistics of one (feature, cohort) as seen
+// by one aggregator over one source partition. Cumulative snapshots make replays harmless: the
+// verdict engine keeps the latest snapshot per (feature, cohort, partition) and sums them.
+
+export interface RateCounts {
+  /** Users whose window has closed (matured) in event time. */
+  matured: number;
+  /** Matured users who did it (activated / returned). */
+  successes: number;
+}
+
+export interface LatencyStats {
+  /** Requests recorded. */
+  count: number;
+  /** Requests slower than the rule's latencyP95Threshold. */
+  slow: number;
+  /** Users with at least one request; the user is the statistical unit (cluster-robust). */
+  users: number;
+  /** Σ over users of n_u², Σ slow_u², Σ n_u·slow_u — for the cluster-robust ratio variance. */
+  sumN2: number;
+  sumSlow2: number;
+  sumNSlow: number;
+  /** Serialized latency histogram (see aggregation/latency-histogram.ts), base64. */
+  histogram: string;
+}
+
+export interface CohortPartial {
+  feature: string;
+  cohort: string;
+  /** Source partition of pmf.events.v1 this snapshot summarises. */
+  partition: number;
+  /** Next offset to read on that partition: the snapshot reflects every record before it. */
+  offset: string;
+  /** Event-time watermark of the partition (ms). */
+  watermark: number;
+  /** Earliest first exposure of this cohort on this partition (ms). */
+  firstExposureAt: number;
+  exposed: number;
+  activation: RateCounts;
+  retention: RateCounts;
+  latency: LatencyStats;
+  /** Users seen later with another cohort for this feature (kept in their first cohort). */
+  cohortSwitches: number;
+}

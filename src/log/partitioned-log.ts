@@ -1,0 +1,81 @@
+// The port every stage uses to talk to the log: Apache Kafka (adapters in log/kafka-*.ts) or the
+// embedded in-process log (log/embedded-log.ts). Both give the same consumer-group semantics:
+// one member owns a partition at a time, records of a partition arrive in offset order, and a
+// committed offset is the next offset to read.
+
+import type { Component } from '../core/lifecycle.js';
+
+export interface LogRecord {
+  key: string;
+  value: Buffer;
+}
+
+export interface ConsumedRecord {
+  partition: number;
+  /** Offset as a decimal string (Kafka offsets are int64). */
+  offset: string;
+  key: string | null;
+  value: Buffer;
+  /** Broker/append time in ms; never used as event time. */
+  timestamp: number;
+}
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  records: ConsumedRecord[];
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface TopicPartitionOffset extends TopicPartition {
+  /** Next offset to read. */
+  offset: string;
+}
+
+export interface BatchHandler {
+  /**
+   * Called with the full set of partitions this member owns after each rebalance, before any
+   * batch from a newly assigned partition. Partitions missing from it were revoked.
+   */
+  onAssignment?(owned: TopicPartition[]): Promise<void>;
+  /** Must not resolve before the batch is processed; throwing re-delivers from the last commit. */
+  handleBatch(batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void>;
+}
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts. */
+  fromBeginning: boolean;
+}
+
+export interface GroupConsumer extends Component {
+  /** Commits the next offsets to read. Only call for partitions this member owns. */
+  commit(offsets: TopicPartitionOffset[]): Promise<void>;
+}
+
+export interface LogProducer extends Component {
+  /** Resolves only after the log acknowledged every record (Kafka: acks=all). */
+  send(topic: string, records: LogRecord[]): Promise<void>;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+}
+
+export interface PartitionedLog {
+  readonly kind: 'kafka' | 'embedded';
+  ensureTopics(topics: TopicSpec[]): Promise<void>;
+  producer(name: string): LogProducer;
+  consumer(options: GroupConsumerOptions, handler: BatchHandler): GroupConsumer;
+  /** Reads a topic from its beginning (or the given offsets) up to its current end; for replay and tests. */
+  readAll?(topic: string): AsyncIterable<PartitionBatch>;
+  /** Health probe for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,107 @@
+// The rules file (DESIGN section 3). The seed's six fields keep the seed's meaning; everything
+// else is an optional extension with a default. Parsed with zod; every problem is reported.
+
+import { z } from 'zod';
+
+const positiveSeconds = z.number().int().positive();
+
+export const ActionMatch = z
+  .object({
+    spanName: z.string().min(1).optional(),
+    attribute: z.object({ key: z.string().min(1), value: z.string() }).strict().optional(),
+  })
+  .strict()
+  .refine((a) => a.spanName !== undefined || a.attribute !== undefined, {
+    message: 'an activation action needs spanName and/or attribute: {key, value}',
+  });
+export type ActionMatch = z.infer<typeof ActionMatch>;
+
+export const Rule = z
+  .object({
+    // The seed's fields (src/config/pmf-schema.ts in the article).
+    featureId: z.string().min(1),
+    activationThreshold: z.number().min(0).max(1),
+    retentionThreshold: z.number().min(0).max(1),
+    latencyP95Threshold: z.number().positive(),
+    minCohortSize: z.number().int().positive(),
+    evaluationWindowSeconds: positiveSeconds,
+    // Extensions.
+    activation: z
+      .object({ action: ActionMatch.optional(), windowSeconds: positiveSeconds.default(86_400) })
+      .strict()
+      .default({ windowSeconds: 86_400 }),
+    retention: z
+      .object({ returnAfterSeconds: positiveSeconds.default(86_400), windowSeconds: positiveSeconds.default(604_800) })
+      .strict()
+      .default({ returnAfterSeconds: 86_400, windowSeconds: 604_800 })
+      .refine((r) => r.returnAfterSeconds < r.windowSeconds, {
+        message: 'retention.returnAfterSeconds must be smaller than retention.windowSeconds',
+      }),
+    latency: z.object({ spanName: z.string().min(1).optional() }).strict().default({}),
+    cohorts: z
+      .object({
+        control: z.string().min(1).optional(),
+        guarded: z.array(z.string().min(1)).min(1).optional(),
+        /** Maps flag variant values to cohort names; unmapped variants are their own cohort. */
+        map: z.record(z.string(), z.string().min(1)).optional(),
+        /** Expected exposure share per cohort for the SRM guard; default: equal among known cohorts. */
+        expectedShares: z.record(z.string(), z.number().positive()).optional(),
+      })
+      .strict()
+      .default({}),
+    guardrails: z
+      .object({
+        maxActivationDrop: z.number().min(0).max(1).optional(),
+        maxRetentionDrop: z.number().min(0).max(1).optional(),
+        maxP95Increase: z.number().min(0).optional(),
+      })
+      .strict()
+      .default({}),
+    alpha: z.number().gt(0).lt(0.5).default(0.05),
+    mode: z.enum(['enforce', 'dry-run']).default('enforce'),
+    cooldownSeconds: z.number().int().min(0).default(3600),
+    /** After this much event time undecided, the cohort is inconclusive (held for a person). */
+    maxDurationSeconds: positiveSeconds.default(14 * 86_400),
+    /** What an SRM (sample ratio mismatch) does: freeze verdicts, or roll the cohort back. */
+    onSrm: z.enum(['freeze', 'rollback']).default('freeze'),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const control = r.cohorts.control;
+    if (control && r.cohorts.guarded?.includes(control)) {
+      ctx.addIssue({ code: 'custom', path: ['cohorts', 'guarded'], message: `the control cohort "${control}" cannot also be guarded` });
+    }
+    if (r.evaluationWindowSeconds > r.maxDurationSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxDurationSeconds'],
+        message: `maxDurationSeconds (${r.maxDurationSeconds}) must be at least evaluationWindowSeconds (${r.evaluationWindowSeconds})`,
+      });
+    }
+  });
+export type Rule = z.infer<typeof Rule>;
+export type RuleInput = z.input<typeof Rule>;
+
+export const RulesFile = z
+  .object({
+    /** Optional explicit version; otherwise a content hash names the rules. */
+    version: z.string().min(1).optional(),
+    rules: z.array(Rule).min(1, 'a rules file needs at least one rule under "rules:"'),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const seen = new Set<string>();
+    f.rules.forEach((r, i) => {
+      if (seen.has(r.featureId)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'featureId'], message: `duplicate featureId "${r.featureId}": one rule per feature` });
+      }
+      seen.add(r.featureId);
+    });
+  });
+export type RulesFile = z.infer<typeof RulesFile>;
+
+export interface RuleSet {
+  version: string;
+  rules: readonly Rule[];
+  byFeature: ReadonlyMap<string, Rule>;
+}
