@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_CACHE_UNAVAILABLE'
   | 'ERR_STOPPED'
   | 'ERR_NOT_FOUND'
+  | 'ERR_STATE_CORRUPT'
   | 'ERR_INTERNAL';
 
 export class PmfError extends Error {

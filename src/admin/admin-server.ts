@@ -1,0 +1,109 @@
+// The admin HTTP API (DESIGN section 9): health, readiness, Prometheus metrics, flags, verdicts.
+// Handlers are plain functions over injected sources so the server works for every role.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorMessage } from '../core/errors.js';
+import { once, type Component } from '../core/lifecycle.js';
+import type { Verdict } from '../events/verdict.js';
+import type { MetricsRegistry } from './metrics-registry.js';
+
+export interface ReadinessProbe {
+  name: string;
+  check(): Promise<void>;
+}
+
+export interface AdminSources {
+  metrics: MetricsRegistry;
+  probes: ReadinessProbe[];
+  /** DESIGN section 9 flag JSON, or null for an unknown feature. Absent when this role has no store. */
+  getFlag?: (feature: string) => Promise<unknown | null>;
+  latestVerdicts?: (feature: string, cohort?: string) => Promise<Verdict[]>;
+}
+
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  sources: AdminSources;
+  probeTimeoutMs?: number;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  const text = contentType === 'application/json' ? JSON.stringify(body) : String(body);
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class AdminServer implements Component {
+  readonly name = 'admin-api';
+  private server?: Server;
+
+  constructor(private readonly o: AdminServerOptions) {}
+
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? this.o.port;
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((err) => send(res, 500, { error: 'ERR_INTERNAL', message: errorMessage(err) }));
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.o.port, this.o.host, () => resolve());
+    });
+  }
+
+  readonly stop = once(async () => {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections?.();
+    });
+  });
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    if (req.method !== 'GET') return send(res, 405, { error: 'method not allowed: the admin API is read-only over GET' });
+    const { sources } = this.o;
+    if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
+    if (url.pathname === '/readyz') {
+      const results = await Promise.all(
+        sources.probes.map(async (p) => {
+          try {
+            await withTimeout(p.check(), this.o.probeTimeoutMs ?? 2000, p.name);
+            return { name: p.name, ok: true as const };
+          } catch (err) {
+            return { name: p.name, ok: false as const, error: errorMessage(err) };
+          }
+        }),
+      );
+      const ready = results.every((r) => r.ok);
+      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: results });
+    }
+    if (url.pathname === '/metrics') return send(res, 200, sources.metrics.render(), 'text/plain; version=0.0.4');
+    const flag = /^\/v1\/flags\/([^/]+)$/.exec(url.pathname);
+    if (flag) {
+      if (!sources.getFlag) return send(res, 404, { error: 'this role has no flag store; ask the flag-writer role' });
+      const body = await sources.getFlag(decodeURIComponent(flag[1]));
+      return body === null ? send(res, 404, { error: `unknown feature "${decodeURIComponent(flag[1])}"` }) : send(res, 200, body);
+    }
+    if (url.pathname === '/v1/verdicts') {
+      const feature = url.searchParams.get('feature');
+      if (!feature) return send(res, 400, { error: 'the feature query parameter is required: /v1/verdicts?feature=<f>[&cohort=<c>]' });
+      if (!sources.latestVerdicts) return send(res, 404, { error: 'this role keeps no verdicts; ask the verdict role' });
+      const verdicts = await sources.latestVerdicts(feature, url.searchParams.get('cohort') ?? undefined);
+      return send(res, 200, { verdicts });
+    }
+    return send(res, 404, { error: `no route ${url.pathname}` });
+  }
+}

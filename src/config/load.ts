@@ -1,0 +1,96 @@
+// Reads the config file (YAML/JSON), applies environment overrides, validates once and freezes.
+// Only this file reads process.env for configuration.
+
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { PmfError } from '../core/errors.js';
+import { describeIssues } from '../core/describe-issues.js';
+import { Config, type Role } from './schema.js';
+
+export interface LoadOptions {
+  configFile?: string;
+  rulesFile?: string;
+  role?: Role;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Environment variables that override the file; documented in the README. */
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  const set = (path: string[], value: unknown) => {
+    let node = o;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]] = value;
+  };
+  if (env.KAFKA_BROKERS) set(['kafka', 'brokers'], env.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean));
+  if (env.PMF_GUARD_TOPIC_PREFIX !== undefined) set(['kafka', 'topicPrefix'], env.PMF_GUARD_TOPIC_PREFIX);
+  if (env.DATABASE_URL) set(['database', 'url'], env.DATABASE_URL);
+  if (env.PMF_GUARD_DATABASE_SCHEMA) set(['database', 'schema'], env.PMF_GUARD_DATABASE_SCHEMA);
+  if (env.REDIS_URL) set(['redis', 'url'], env.REDIS_URL);
+  if (env.PMF_GUARD_REDIS_KEY_PREFIX !== undefined) set(['redis', 'keyPrefix'], env.PMF_GUARD_REDIS_KEY_PREFIX);
+  if (env.PMF_GUARD_RULES) set(['rulesFile'], env.PMF_GUARD_RULES);
+  if (env.PMF_GUARD_DATA_DIR) set(['dataDir'], env.PMF_GUARD_DATA_DIR);
+  if (env.PMF_GUARD_PSEUDONYM_KEY) set(['receiver', 'pseudonymKey'], env.PMF_GUARD_PSEUDONYM_KEY);
+  if (env.PMF_GUARD_PSEUDONYM_KEY_FILE) set(['receiver', 'pseudonymKeyFile'], env.PMF_GUARD_PSEUDONYM_KEY_FILE);
+  if (env.PMF_GUARD_LOG_LEVEL) set(['logLevel'], env.PMF_GUARD_LOG_LEVEL);
+  for (const [name, path] of [
+    ['PMF_GUARD_OTLP_GRPC_PORT', ['receiver', 'grpc', 'port']],
+    ['PMF_GUARD_ADMIN_PORT', ['admin', 'port']],
+  ] as const) {
+    const v = env[name];
+    if (v !== undefined) {
+      const n = Number(v);
+      set([...path], Number.isInteger(n) ? n : v);
+    }
+  }
+  return o;
+}
+
+function merge(base: unknown, over: unknown): unknown {
+  if (typeof base !== 'object' || base === null || Array.isArray(base)) return over;
+  if (typeof over !== 'object' || over === null || Array.isArray(over)) return over;
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.configFile ?? env.PMF_GUARD_CONFIG;
+  let fromFile: unknown = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new PmfError('ERR_CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}. Check --config / PMF_GUARD_CONFIG.`);
+    }
+    try {
+      fromFile = parseYaml(text) ?? {};
+    } catch (err) {
+      throw new PmfError('ERR_CONFIG_INVALID', `config file ${file} is not valid YAML or JSON: ${(err as Error).message}`);
+    }
+  }
+  let raw = merge(fromFile, envOverrides(env));
+  const cli: Record<string, unknown> = {};
+  if (options.rulesFile) cli.rulesFile = options.rulesFile;
+  if (options.role) cli.role = options.role;
+  raw = merge(raw, cli);
+  const parsed = Config.safeParse(raw);
+  if (!parsed.success) {
+    const problems = describeIssues(parsed.error);
+    throw new PmfError(
+      'ERR_CONFIG_INVALID',
+      `invalid configuration${file ? ` (${file} + environment)` : ' (environment)'}: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+  return deepFreeze(parsed.data);
+}

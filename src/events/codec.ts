@@ -1,0 +1,71 @@
+// JSON codecs for the records on every topic. Decoding validates the shape by hand (the hot path
+// cannot afford a schema library per record); a record that does not decode is a permanent error:
+// the consumer counts it and moves on rather than blocking the partition forever.
+
+import { PmfError } from '../core/errors.js';
+import type { FeaturePartial } from './feature-partial.js';
+import type { FeatureEvent } from './feature-event.js';
+import type { FlagCommand } from './flag-command.js';
+import type { Verdict } from './verdict.js';
+
+export function encodeJson(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
+
+function parse(buf: Buffer, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(buf.toString('utf8'));
+  } catch (err) {
+    throw new PmfError('ERR_EVENT_DECODE', `${what}: not JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new PmfError('ERR_EVENT_DECODE', `${what}: not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+function need(ok: boolean, what: string, field: string): void {
+  if (!ok) throw new PmfError('ERR_EVENT_DECODE', `${what}: field "${field}" is missing or has the wrong type`);
+}
+
+export function decodeFeatureEvent(buf: Buffer): FeatureEvent {
+  const o = parse(buf, 'feature event');
+  need(typeof o.user === 'string', 'feature event', 'user');
+  need(typeof o.time === 'number' && Number.isFinite(o.time), 'feature event', 'time');
+  need(typeof o.id === 'string', 'feature event', 'id');
+  need(typeof o.name === 'string', 'feature event', 'name');
+  need(Array.isArray(o.flags), 'feature event', 'flags');
+  need(o.durationMs === undefined || (typeof o.durationMs === 'number' && o.durationMs >= 0), 'feature event', 'durationMs');
+  for (const f of o.flags as unknown[]) {
+    const flag = f as Record<string, unknown>;
+    need(typeof flag?.feature === 'string' && typeof flag?.variant === 'string', 'feature event', 'flags[]');
+  }
+  return o as unknown as FeatureEvent;
+}
+
+export function decodeFeaturePartial(buf: Buffer): FeaturePartial {
+  const o = parse(buf, 'feature partial');
+  for (const k of ['feature', 'offset']) need(typeof o[k] === 'string', 'feature partial', k);
+  for (const k of ['partition', 'watermark']) need(typeof o[k] === 'number', 'feature partial', k);
+  need(Array.isArray(o.cohorts), 'feature partial', 'cohorts');
+  for (const c of o.cohorts as Record<string, unknown>[]) {
+    need(typeof c?.cohort === 'string', 'feature partial', 'cohorts[].cohort');
+    for (const k of ['firstExposureAt', 'exposed']) need(typeof c[k] === 'number', 'feature partial', `cohorts[].${k}`);
+    for (const k of ['activation', 'retention', 'latency']) need(typeof c[k] === 'object' && c[k] !== null, 'feature partial', `cohorts[].${k}`);
+  }
+  return o as unknown as FeaturePartial;
+}
+
+export function decodeFlagCommand(buf: Buffer): FlagCommand {
+  const o = parse(buf, 'flag command');
+  for (const k of ['commandId', 'feature', 'cohort', 'reason', 'issuedAt']) need(typeof o[k] === 'string', 'flag command', k);
+  need(o.action === 'rollback' || o.action === 'restore', 'flag command', 'action');
+  need(o.state === 'on' || o.state === 'off', 'flag command', 'state');
+  need(o.source === 'verdict' || o.source === 'manual', 'flag command', 'source');
+  return o as unknown as FlagCommand;
+}
+
+export function decodeVerdict(buf: Buffer): Verdict {
+  const o = parse(buf, 'verdict');
+  for (const k of ['verdictId', 'feature', 'cohort', 'outcome', 'reason', 'ruleVersion']) need(typeof o[k] === 'string', 'verdict', k);
+  return o as unknown as Verdict;
+}

@@ -1,0 +1,15 @@
+// The record on pmf.cohort-stats.v1 (key = feature): every cohort of one feature from one source
+// partition, as of one offset. Publishing a feature's cohorts together lets the verdict engine
+// apply them atomically, so exposure counts of sibling cohorts (the SRM guard) are always from the
+// same instant of the same partition.
+
+import type { CohortPartial } from './cohort-stats.js';
+
+export interface FeaturePartial {
+  feature: string;
+  partition: number;
+  /** Next offset of the source partition reflected here. */
+  offset: string;
+  watermark: number;
+  cohorts: CohortPartial[];
+}

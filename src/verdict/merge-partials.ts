@@ -1,0 +1,67 @@
+// Merges one feature's per-partition snapshots into per-cohort totals. Users are keyed to
+// partitions, so per-partition user counts are disjoint and simply add up; histograms merge exactly.
+
+import type { CohortPartial } from '../events/cohort-stats.js';
+import type { FeaturePartial } from '../events/feature-partial.js';
+import { LatencyHistogram } from '../aggregation/latency-histogram.js';
+import type { MergedCohortStats } from './cohort-evaluator.js';
+
+export interface MergedFeature {
+  /** Max watermark over partitions: the event time the evaluation is at. */
+  at: number;
+  cohorts: Map<string, MergedCohortStats & { histogram: LatencyHistogram }>;
+  inputOffsets: Record<string, string>;
+}
+
+function emptyCohort(cohort: string): MergedCohortStats & { histogram: LatencyHistogram } {
+  const histogram = new LatencyHistogram();
+  return {
+    cohort,
+    exposed: 0,
+    firstExposureAt: Number.POSITIVE_INFINITY,
+    activation: { matured: 0, successes: 0 },
+    retention: { matured: 0, successes: 0 },
+    latency: {
+      count: 0, slow: 0, users: 0, sumN2: 0, sumSlow2: 0, sumNSlow: 0,
+      p95: null,
+      valueAtPercentile: (p: number) => (histogram.count === 0 ? null : histogram.valueAtPercentile(p)),
+    },
+    cohortSwitches: 0,
+    histogram,
+  };
+}
+
+function add(into: ReturnType<typeof emptyCohort>, c: CohortPartial): void {
+  into.exposed += c.exposed;
+  into.firstExposureAt = Math.min(into.firstExposureAt, c.firstExposureAt);
+  into.activation.matured += c.activation.matured;
+  into.activation.successes += c.activation.successes;
+  into.retention.matured += c.retention.matured;
+  into.retention.successes += c.retention.successes;
+  const l = into.latency;
+  l.count += c.latency.count;
+  l.slow += c.latency.slow;
+  l.users += c.latency.users;
+  l.sumN2 += c.latency.sumN2;
+  l.sumSlow2 += c.latency.sumSlow2;
+  l.sumNSlow += c.latency.sumNSlow;
+  into.cohortSwitches += c.cohortSwitches;
+  if (c.latency.histogram) into.histogram.merge(LatencyHistogram.fromBase64(c.latency.histogram));
+}
+
+export function mergeFeature(partials: Iterable<FeaturePartial>): MergedFeature {
+  const cohorts = new Map<string, ReturnType<typeof emptyCohort>>();
+  const inputOffsets: Record<string, string> = {};
+  let at = Number.NEGATIVE_INFINITY;
+  for (const p of partials) {
+    at = Math.max(at, p.watermark);
+    inputOffsets[String(p.partition)] = p.offset;
+    for (const c of p.cohorts) {
+      let m = cohorts.get(c.cohort);
+      if (!m) cohorts.set(c.cohort, (m = emptyCohort(c.cohort)));
+      add(m, c);
+    }
+  }
+  for (const m of cohorts.values()) m.latency.p95 = m.histogram.count === 0 ? null : m.histogram.valueAtPercentile(95);
+  return { at, cohorts, inputOffsets };
+}
