@@ -74,6 +74,10 @@ export class VerdictEngine {
       .filter((v): v is Verdict => v !== null && (cohort === undefined || v.cohort === cohort));
   }
 
+  allLatest(): Verdict[] {
+    return Object.values(this.state.memory).map((m) => m.lastVerdict).filter((v): v is Verdict => v !== null);
+  }
+
   serialize(): Buffer {
     return Buffer.from(JSON.stringify(this.state));
   }

@@ -1,0 +1,77 @@
+// Renders every component's plain counters as Prometheus samples (DESIGN section 9): spans
+// received/rejected by reason, events produced, records applied, verdicts by outcome, commands
+// applied, flag-write latency.
+
+import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
+import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
+import type { StatefulRunner } from '../stream/stateful-runner.js';
+import type { FlagWriter } from '../flags/flag-writer.js';
+import type { VerdictProcessor } from '../verdict/verdict-processor.js';
+import type { Verdict } from '../events/verdict.js';
+
+export interface MetricSources {
+  receiver: ReceiverMetrics;
+  aggregator?: StatefulRunner;
+  verdict?: StatefulRunner;
+  flagWriter?: FlagWriter;
+  latestVerdicts: (feature: string) => Verdict[];
+}
+
+function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
+  return [...map].map(([k, v]) => ({ name, help, type: 'counter' as const, labels: { [label]: k }, value: v }));
+}
+
+function runnerSamples(stage: string, r: StatefulRunner): Sample[] {
+  const s = r.stats;
+  const labels = { stage };
+  return [
+    { name: 'pmf_stage_records_applied_total', help: 'Input records applied to stage state', type: 'counter', labels, value: s.recordsApplied },
+    { name: 'pmf_stage_records_rejected_total', help: 'Input records that could not be decoded (skipped, counted)', type: 'counter', labels, value: s.recordsRejected },
+    { name: 'pmf_stage_records_replayed_total', help: 'Re-delivered records skipped because the checkpoint already has them', type: 'counter', labels, value: s.recordsSkippedBelowCheckpoint },
+    { name: 'pmf_stage_checkpoints_total', help: 'State + offset checkpoints written', type: 'counter', labels, value: s.checkpoints },
+    { name: 'pmf_stage_owned_partitions', help: 'Input partitions this member owns', type: 'gauge', labels, value: s.ownedPartitions },
+  ];
+}
+
+export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  registry.register(() => {
+    const r = src.receiver;
+    return [
+      ...[...r.received].map(([signal, v]) => ({ name: 'pmf_receiver_records_received_total', help: 'Spans and log records received', type: 'counter' as const, labels: { signal }, value: v })),
+      ...fromMap('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'reason', r.rejected),
+      ...fromMap('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'reason', r.skipped),
+      ...fromMap('pmf_receiver_requests_total', 'OTLP requests answered, by signal:status', 'status', r.requests),
+      { name: 'pmf_receiver_events_produced_total', help: 'Feature events acknowledged by the log', type: 'counter', value: r.eventsProduced },
+    ];
+  });
+  if (src.aggregator) {
+    const a = src.aggregator;
+    registry.register(() => runnerSamples('aggregator', a));
+  }
+  if (src.verdict) {
+    const v = src.verdict;
+    registry.register(() => {
+      const byOutcome = new Map<string, number>();
+      for (const p of v.processors().values()) {
+        for (const verdict of (p as VerdictProcessor).engine.allLatest()) byOutcome.set(verdict.outcome, (byOutcome.get(verdict.outcome) ?? 0) + 1);
+      }
+      return [
+        ...runnerSamples('verdict', v),
+        ...[...byOutcome].map(([outcome, n]) => ({ name: 'pmf_verdict_cohorts', help: 'Cohorts by their latest verdict outcome', type: 'gauge' as const, labels: { outcome }, value: n })),
+      ];
+    });
+  }
+  if (src.flagWriter) {
+    const w = src.flagWriter;
+    registry.register(() => {
+      const m = w.metrics();
+      return [
+        ...Object.entries(m.commands).map(([status, n]) => ({ name: 'pmf_flag_commands_total', help: 'Flag commands handled, by result', type: 'counter' as const, labels: { status }, value: n })),
+        ...m.writeLatency.buckets.map((b) => ({ name: 'pmf_flag_write_latency_ms_bucket', help: 'Command received to Redis written, ms (cumulative buckets)', type: 'counter' as const, labels: { le: String(b.le) }, value: b.count })),
+        { name: 'pmf_flag_write_latency_ms_count', help: 'Applied commands timed', type: 'counter', value: m.writeLatency.count },
+        { name: 'pmf_flag_write_latency_ms_sum', help: 'Sum of flag-write latencies, ms', type: 'counter', value: m.writeLatency.sumMs },
+        { name: 'pmf_flag_redis_push_failures_total', help: 'Immediate Redis pushes deferred to the outbox relay', type: 'counter', value: m.relayFailures },
+      ];
+    });
+  }
+}

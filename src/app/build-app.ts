@@ -1,0 +1,270 @@
+// The composition root: the only file that knows every adapter. It picks Kafka or the embedded
+// log, PostgreSQL or PGlite, Redis or the in-process flag cache, and wires the roles. Components
+// start downstream-first (flag writer → verdict → aggregator → receiver) so each has a live
+// consumer, and stop upstream-first so each drains into one.
+
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { systemClock, type Clock } from '../core/clock.js';
+import { errorMessage } from '../core/errors.js';
+import { once, startAll, stopAll, type Component } from '../core/lifecycle.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { isDistributed, type Config } from '../config/schema.js';
+import { encodeJson } from '../events/codec.js';
+import type { FeatureEvent } from '../events/feature-event.js';
+import { topicNames, type Topics } from '../events/topics.js';
+import type { PartitionedLog } from '../log/partitioned-log.js';
+import { EmbeddedLog } from '../log/embedded-log.js';
+import { KafkaLog } from '../log/kafka-log.js';
+import type { RuleSet } from '../rules/schema.js';
+import { OtlpGrpcServer } from '../receiver/otlp-grpc-server.js';
+import { Pseudonymizer } from '../receiver/pseudonymizer.js';
+import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
+import { aggregatorProcessorFactory } from '../aggregation/aggregator-processor.js';
+import { StatefulRunner } from '../stream/stateful-runner.js';
+import { SqlCheckpointStore } from '../stream/sql-checkpoint-store.js';
+import { VerdictProcessor, verdictProcessorFactory } from '../verdict/verdict-processor.js';
+import { guardedCohorts } from '../verdict/verdict-engine.js';
+import { PointEstimateEvaluator } from '../verdict/point-estimate-evaluator.js';
+import { SequentialEvaluator } from '../verdict/sequential-evaluator.js';
+import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
+import type { Verdict } from '../events/verdict.js';
+import { migrate } from '../flags/migrations.js';
+import type { SqlClient } from '../flags/sql-client.js';
+import { PgSqlClient } from '../flags/pg-sql-client.js';
+import { PgliteSqlClient } from '../flags/pglite-sql-client.js';
+import { FlagRepository } from '../flags/flag-repository.js';
+import { RedisFlagCache } from '../flags/redis-flag-cache.js';
+import { OutboxRelay } from '../flags/outbox-relay.js';
+import { FlagWriter } from '../flags/flag-writer.js';
+import { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
+import { AdminServer } from '../admin/admin-server.js';
+import { MetricsRegistry } from '../admin/metrics-registry.js';
+import { resolvePseudonymKey } from './pseudonym-key.js';
+import { appMetrics } from './app-metrics.js';
+
+export interface AppDeps {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface App extends Component {
+  readonly config: Config;
+  readonly topics: Topics;
+  /** Bound ports (useful when the config asked for port 0). */
+  receiverPort(): number | undefined;
+  adminPort(): number;
+  latestVerdicts(feature: string, cohort?: string): Verdict[];
+}
+
+const has = (config: Config, role: Config['role'], ...roles: Config['role'][]) => role === 'all' || roles.includes(role);
+
+export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {}): Promise<App> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const role = config.role;
+  const dist = isDistributed(config);
+  const topics = topicNames(config.kafka.topicPrefix);
+  const metrics = new MetricsRegistry();
+  const onError = (err: unknown, context: string) => logger.error(context, { err });
+
+  const needsLog = true;
+  const needsSql = has(config, role, 'aggregator', 'verdict', 'flag-writer');
+  const needsFlags = has(config, role, 'flag-writer');
+
+  // --- infrastructure -------------------------------------------------------------------
+  const infra: Component[] = [];
+  let log: PartitionedLog | undefined;
+  if (needsLog) {
+    const l: PartitionedLog = dist.log
+      ? new KafkaLog({ brokers: [...config.kafka.brokers!], clientId: config.kafka.clientId, logger: logger.child('kafka') })
+      : new EmbeddedLog({ dataDir: join(config.dataDir, 'log'), clock, logger: logger.child('embedded-log') });
+    log = l;
+    infra.push({
+      name: 'log-topics',
+      start: () => l.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor }))),
+      stop: async () => {},
+    });
+  }
+  let sql: SqlClient | undefined;
+  let closeSql: (() => Promise<void>) | undefined;
+  if (needsSql) {
+    if (dist.store) {
+      const pool = new pg.Pool({ connectionString: config.database.url, max: 10 });
+      pool.on('error', (err) => logger.warn('idle PostgreSQL connection failed', { err }));
+      sql = new PgSqlClient(pool);
+      closeSql = once(() => pool.end());
+    } else {
+      const dir = join(config.dataDir, 'pglite');
+      mkdirSync(dir, { recursive: true });
+      const db = new PGlite(dir);
+      sql = new PgliteSqlClient(db);
+      closeSql = once(() => db.close());
+    }
+    const s = sql;
+    infra.push({ name: 'migrations', start: async () => { await migrate(s, config.database.schema); }, stop: async () => {} });
+  }
+  let redis: Redis | undefined;
+  if (needsFlags && dist.cache) {
+    redis = new Redis(config.redis.url!, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+    redis.on('error', (err) => logger.debug('redis connection error', { err: errorMessage(err) }));
+    const r = redis;
+    infra.push({ name: 'redis', start: async () => { await r.connect().catch((err) => logger.warn('Redis not reachable at start; the outbox relay will catch up', { err })); }, stop: async () => {} });
+  }
+
+  // --- roles -----------------------------------------------------------------------------
+  const roles: Component[] = [];
+  const producer = log!.producer(`${config.kafka.clientId}-producer`);
+  infra.push(producer);
+
+  let flagRepo: FlagRepository | undefined;
+  let flagWriter: FlagWriter | undefined;
+  if (needsFlags) {
+    flagRepo = new FlagRepository(sql!, config.database.schema);
+    const cache = new RedisFlagCache(redis ?? embeddedRedisUnavailable(), { keyPrefix: config.redis.keyPrefix });
+    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }) });
+    const writer = flagWriter;
+    roles.push({
+      name: 'guarded-flags',
+      start: async () => {
+        for (const rule of rules.rules) {
+          const cohorts = guardedCohorts(rule, []);
+          if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts);
+        }
+      },
+      stop: async () => {},
+    });
+    roles.push(flagWriter);
+    roles.push(new FlagCommandConsumer({ log: log!, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands, onError }));
+  }
+
+  let verdictRunner: StatefulRunner | undefined;
+  if (has(config, role, 'verdict')) {
+    const evaluator: CohortEvaluator = config.verdict.evaluator === 'sequential' ? new SequentialEvaluator() : new PointEstimateEvaluator();
+    verdictRunner = new StatefulRunner({
+      name: 'verdict',
+      log: log!,
+      producer,
+      store: new SqlCheckpointStore(sql!, config.database.schema),
+      factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 })),
+      groupId: `${config.kafka.groupPrefix}.verdict`,
+      inputTopic: topics.cohortStats,
+      checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
+      clock,
+      onError,
+    });
+    roles.push(verdictRunner);
+  }
+
+  let aggregatorRunner: StatefulRunner | undefined;
+  if (has(config, role, 'aggregator')) {
+    aggregatorRunner = new StatefulRunner({
+      name: 'aggregator',
+      log: log!,
+      producer,
+      store: new SqlCheckpointStore(sql!, config.database.schema),
+      factory: aggregatorProcessorFactory(topics, () => ({
+        rules,
+        allowedLatenessMs: config.aggregation.allowedLatenessSeconds * 1000,
+        dedupeWindowMs: config.aggregation.dedupeWindowSeconds * 1000,
+        maxCohortsPerFeature: config.aggregation.maxCohortsPerFeature,
+      })),
+      groupId: `${config.kafka.groupPrefix}.aggregator`,
+      inputTopic: topics.events,
+      checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
+      clock,
+      onError,
+    });
+    roles.push(aggregatorRunner);
+  }
+
+  let receiver: OtlpGrpcServer | undefined;
+  const receiverMetrics = new ReceiverMetrics();
+  if (has(config, role, 'receiver')) {
+    const { key } = resolvePseudonymKey(config, !dist.log);
+    const attributeKeys = new Set(rules.rules.flatMap((r) => (r.activation.action?.attribute ? [r.activation.action.attribute.key] : [])));
+    receiver = new OtlpGrpcServer({
+      host: config.receiver.grpc.host,
+      port: config.receiver.grpc.port,
+      pseudonymizer: new Pseudonymizer(key),
+      sink: {
+        publish: (events: FeatureEvent[]) =>
+          producer.send(topics.events, events.map((e) => ({ key: e.user, value: encodeJson(e) }))),
+      },
+      attributeKeys,
+      clock,
+      maxMessageBytes: config.receiver.maxMessageBytes,
+      maxValueLength: config.receiver.maxAttributeLength,
+      metrics: receiverMetrics,
+      logger: logger.child('receiver'),
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+    });
+    roles.push(receiver);
+  }
+
+  const latestVerdicts = (feature: string, cohort?: string): Verdict[] => {
+    if (!verdictRunner) return [];
+    return [...verdictRunner.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.latest(feature, cohort));
+  };
+
+  const admin = new AdminServer({
+    host: config.admin.host,
+    port: config.admin.port,
+    sources: {
+      metrics,
+      probes: [
+        ...(log ? [{ name: dist.log ? 'kafka' : 'embedded-log', check: () => log!.ping() }] : []),
+        ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
+        ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
+      ],
+      getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
+      latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
+    },
+  });
+  appMetrics(metrics, { receiver: receiverMetrics, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, latestVerdicts });
+
+  const order = [...infra, ...roles];
+  let started: Component[] = [];
+  const app: App = {
+    name: 'pmf-guard',
+    config,
+    topics,
+    receiverPort: () => receiver?.port,
+    adminPort: () => admin.port,
+    latestVerdicts,
+    async start() {
+      logger.info('starting', { role, log: dist.log ? 'kafka' : 'embedded', store: dist.store ? 'postgresql' : 'pglite', cache: dist.cache ? 'redis' : 'none', rules: rules.version });
+      await startAll([admin]);
+      try {
+        await startAll(order);
+      } catch (err) {
+        await admin.stop();
+        throw err;
+      }
+      started = order;
+      logger.info('started', { otlpGrpcPort: receiver?.port, adminPort: admin.port });
+    },
+    stop: once(async () => {
+      logger.info('stopping');
+      try {
+        await stopAll([...started].reverse());
+      } finally {
+        await log?.close().catch((err) => onError(err, 'closing log'));
+        await closeSql?.().catch((err) => onError(err, 'closing store'));
+        redis?.disconnect();
+        await admin.stop();
+      }
+      logger.info('stopped');
+    }),
+  };
+  return app;
+}
+
+/** Embedded mode has no Redis: a client whose every call fails keeps the outbox pending. */
+function embeddedRedisUnavailable(): Redis {
+  return new Redis({ lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, port: 1, host: '127.0.0.1', retryStrategy: () => null });
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Entry point only: parse arguments, load config and rules once, build the app, start it, and
+// drain on SIGTERM/SIGINT. Exit codes: 0 clean stop, 2 bad configuration or rules, 1 anything else.
+
+import { parseArgs, USAGE } from './cli/args.js';
+import { loadConfig } from './config/load.js';
+import { PmfError, errorMessage } from './core/errors.js';
+import { createLogger } from './core/logger.js';
+import { emptyRuleSet, loadRulesFile } from './rules/load.js';
+import { buildApp } from './app/build-app.js';
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const config = loadConfig({ configFile: args.configFile, rulesFile: args.rulesFile, role: args.role });
+  const logger = createLogger(config.logLevel);
+  const rules = config.rulesFile ? await loadRulesFile(config.rulesFile) : emptyRuleSet();
+  if (!config.rulesFile) logger.warn('no rules file (--rules or PMF_GUARD_RULES): events are received and stored, no feature is judged');
+  const app = await buildApp(config, rules, { logger });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn('second signal: exiting without waiting for the drain', { signal });
+      process.exit(1);
+    }
+    logger.info('signal received, draining', { signal });
+    const deadline = setTimeout(() => {
+      logger.error('drain did not finish within shutdownTimeoutMs; exiting', { shutdownTimeoutMs: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5000);
+    deadline.unref();
+    stopping = app.stop().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error('error while stopping', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await app.start();
+  return -1; // keep running until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    const config = err instanceof PmfError && (err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_RULES_INVALID');
+    process.stderr.write(`pmf-guard: ${errorMessage(err)}\n`);
+    if (!config && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exit(config ? 2 : 1);
+  },
+);

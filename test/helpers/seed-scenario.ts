@@ -1,0 +1,89 @@
+// The seed article's failure story, sent by a real OpenTelemetry Node SDK through the OTLP gRPC
+// exporter: feat_smart_recs_v1 with a control and a treatment cohort of more than 5,000 users
+// each, over more than 4 hours of event time, the treatment's GET /dashboard 450 ms slower.
+
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+
+export interface SeedScenarioOptions {
+  endpoint: string;
+  usersPerCohort?: number;
+  /** Event time of the first exposure (ms). */
+  startMs: number;
+  durationMs?: number;
+  /** Added to the treatment's dashboard latency; 0 gives an A/A run. */
+  treatmentExtraMs?: number;
+  seed?: number;
+  cohorts?: [string, string];
+}
+
+/** Deterministic PRNG (mulberry32) so runs are reproducible. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normal(rand: () => number): number {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+
+export interface ScenarioResult {
+  spans: number;
+  users: number;
+  endMs: number;
+}
+
+export async function sendSeedScenario(o: SeedScenarioOptions): Promise<ScenarioResult> {
+  const usersPerCohort = o.usersPerCohort ?? 5200;
+  const durationMs = o.durationMs ?? 4.5 * 3600_000;
+  const extra = o.treatmentExtraMs ?? 450;
+  const [control, treatment] = o.cohorts ?? ['control', 'treatment'];
+  const rand = prng(o.seed ?? 42);
+  const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
+    spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 200_000, maxExportBatchSize: 1000, scheduledDelayMillis: 100 })],
+  });
+  const tracer = provider.getTracer('seed-scenario');
+  let spans = 0;
+  const users = usersPerCohort * 2;
+  for (let i = 0; i < users; i++) {
+    const cohort = i % 2 === 0 ? control : treatment;
+    const userId = `user-${o.seed ?? 42}-${i}`;
+    // Users arrive evenly over the run; each is exposed, loads the dashboard twice, sometimes clicks.
+    const exposedAt = o.startMs + Math.floor((i / users) * durationMs);
+    const exposure = tracer.startSpan('recs.render', {
+      startTime: exposedAt,
+      attributes: { 'feature_flag.key': 'feat_smart_recs_v1', 'feature_flag.result.variant': cohort, 'feature_flag.context.id': userId },
+    });
+    exposure.end(exposedAt + 5);
+    spans++;
+    for (let r = 0; r < 2; r++) {
+      const at = exposedAt + 1000 + r * 60_000;
+      const base = 110 * Math.exp(0.25 * normal(rand)); // control P95 ≈ 165 ms
+      const ms = Math.round(base + (cohort === treatment ? extra : 0));
+      // The dashboard request does not carry the flag: pmf-guard joins it to the user's cohort.
+      const dash = tracer.startSpan('GET /dashboard', { startTime: at, attributes: { 'enduser.id': userId, 'http.route': '/dashboard' } });
+      dash.end(at + ms);
+      spans++;
+    }
+    if (rand() < 0.3) {
+      const at = exposedAt + 120_000;
+      const click = tracer.startSpan('recs.click', { startTime: at, attributes: { 'enduser.id': userId } });
+      click.end(at + 3);
+      spans++;
+    }
+    if (i % 2000 === 1999) await provider.forceFlush();
+  }
+  await provider.forceFlush();
+  await provider.shutdown();
+  return { spans, users, endMs: o.startMs + durationMs };
+}
