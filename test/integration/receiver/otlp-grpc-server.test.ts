@@ -1,0 +1,158 @@
+import * as grpc from '@grpc/grpc-js';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
+import { PmfError } from '../../../src/core/errors.js';
+import { otlpTypes } from '../../../src/receiver/otlp-proto.js';
+import { LOGS_EXPORT_PATH, OtlpGrpcServer, TRACE_EXPORT_PATH, type OtlpGrpcServerOptions } from '../../../src/receiver/otlp-grpc-server.js';
+import { Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { logBytes, recordLogs, recordSpans, tamper, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
+import { rawUnary, RecordingSink } from './receiver-test-kit.js';
+
+const pseudo = new Pseudonymizer('integration-test-key-0123');
+const servers: OtlpGrpcServer[] = [];
+
+async function startServer(extra: Partial<OtlpGrpcServerOptions> = {}): Promise<{ server: OtlpGrpcServer; sink: RecordingSink }> {
+  const sink = new RecordingSink();
+  const server = new OtlpGrpcServer({ host: '127.0.0.1', port: 0, pseudonymizer: pseudo, sink, ...extra });
+  servers.push(server);
+  await server.start();
+  return { server, sink };
+}
+
+function sdkExport(port: number, spans: ReadableSpan[], compression?: 'gzip' | 'none'): Promise<{ code: number; error?: Error }> {
+  type Config = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
+  const exporter = new OTLPTraceExporter({ url: `http://127.0.0.1:${port}`, compression: compression as Config['compression'] });
+  return new Promise((resolve) => exporter.export(spans, (r) => { void exporter.shutdown(); resolve(r); }));
+}
+
+const flagSpan = (user: string, variant = 'treatment') => ({
+  name: 'GET /dashboard',
+  attributes: { 'feature_flag.key': 'new-dashboard', 'feature_flag.result.variant': variant, 'enduser.id': user },
+});
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+describe('OtlpGrpcServer', () => {
+  it('accepts a real OpenTelemetry SDK export and publishes pseudonymised events', async () => {
+    const { server, sink } = await startServer();
+    const spans = await recordSpans([flagSpan('alice'), flagSpan('bob', 'control'), { name: 'no user' }]);
+    const result = await sdkExport(server.port, spans);
+    expect(result.error).toBeUndefined();
+    expect(result.code).toBe(0);
+    expect(sink.events.map((e) => [e.user, e.flags[0]?.variant])).toEqual([
+      [pseudo.fn('alice'), 'treatment'], [pseudo.fn('bob'), 'control'],
+    ]);
+    expect(JSON.stringify(sink.events)).not.toMatch(/alice|bob/);
+    expect(server.metrics.received.get('traces')).toBe(3);
+    expect(server.metrics.skipped.get('no_user')).toBe(1);
+    expect(server.metrics.eventsProduced).toBe(2);
+    expect(server.metrics.requests.get('traces:OK')).toBe(1);
+  });
+
+  it('accepts gzip-compressed exports', async () => {
+    const { server, sink } = await startServer();
+    const result = await sdkExport(server.port, await recordSpans([flagSpan('carol')]), 'gzip');
+    expect(result.code).toBe(0);
+    expect(sink.events).toHaveLength(1);
+  });
+
+  it('answers malformed bodies with INVALID_ARGUMENT and keeps serving', async () => {
+    const { server, sink } = await startServer();
+    const bad = await rawUnary(server.port, TRACE_EXPORT_PATH, Buffer.from('definitely not protobuf'));
+    expect(bad.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(bad.error?.details).toMatch(/malformed ExportTraceServiceRequest/);
+    const badLogs = await rawUnary(server.port, LOGS_EXPORT_PATH, Buffer.from([0x0a, 0xff, 0xff]));
+    expect(badLogs.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const good = await rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes(await recordSpans([flagSpan('dave')])));
+    expect(good.error).toBeNull();
+    expect(sink.events).toHaveLength(1);
+    expect(server.metrics.rejected.get('decode_error')).toBe(2);
+    expect(server.metrics.requests.get('traces:INVALID_ARGUMENT')).toBe(1);
+  });
+
+  it('answers an empty request OK without publishing', async () => {
+    const { server, sink } = await startServer();
+    const reply = await rawUnary(server.port, TRACE_EXPORT_PATH, new Uint8Array());
+    expect(reply.error).toBeNull();
+    expect(reply.body?.length).toBe(0);
+    expect(sink.batches).toHaveLength(0);
+  });
+
+  it('maps a retryable sink failure to UNAVAILABLE and a permanent one to INTERNAL', async () => {
+    const { server, sink } = await startServer();
+    const body = traceBytes(await recordSpans([flagSpan('erin')]));
+    sink.failWith = new PmfError('ERR_LOG_UNAVAILABLE', 'broker down', { retryable: true });
+    expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error?.code).toBe(grpc.status.UNAVAILABLE);
+    sink.failWith = new PmfError('ERR_LOG_PRODUCE', 'record too large');
+    expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error?.code).toBe(grpc.status.INTERNAL);
+    sink.failWith = undefined;
+    expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error).toBeNull();
+    expect(server.metrics.eventsProduced).toBe(1);
+  });
+
+  it('reports rejected spans as partial success and publishes the good ones', async () => {
+    const { server, sink } = await startServer();
+    const [broken, good] = await recordSpans([flagSpan('frank'), flagSpan('grace')]);
+    const reply = await rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes([tamper(broken, { traceId: 'ab' }), good]));
+    expect(reply.error).toBeNull();
+    const t = otlpTypes().traceResponse;
+    const decoded = t.toObject(t.decode(reply.body!), { longs: Number });
+    expect(decoded.partialSuccess.rejectedSpans).toBe(1);
+    expect(decoded.partialSuccess.errorMessage).toMatch(/invalid_trace_id/);
+    expect(sink.events.map((e) => e.user)).toEqual([pseudo.fn('grace')]);
+    expect(server.metrics.rejected.get('invalid_trace_id')).toBe(1);
+  });
+
+  it('reports rejected log records as partial success', async () => {
+    const { server, sink } = await startServer();
+    const recs = await recordLogs([
+      { eventName: 'feature_flag.evaluation', attributes: { 'feature_flag.key': 'f', 'feature_flag.result.variant': 'on', 'user.id': 'h' } },
+      { attributes: { 'user.id': 'h' }, timeMs: Date.UTC(1980, 0, 1) },
+    ]);
+    const reply = await rawUnary(server.port, LOGS_EXPORT_PATH, logBytes(recs));
+    expect(reply.error).toBeNull();
+    const t = otlpTypes().logsResponse;
+    const decoded = t.toObject(t.decode(reply.body!), { longs: Number });
+    expect(decoded.partialSuccess).toEqual({ rejectedLogRecords: 1, errorMessage: expect.stringMatching(/timestamp_out_of_range/) });
+    expect(sink.events).toEqual([expect.objectContaining({ source: 'log', flags: [{ feature: 'f', variant: 'on' }] })]);
+  });
+
+  it('refuses requests over the size limit with RESOURCE_EXHAUSTED', async () => {
+    const { server, sink } = await startServer({ maxMessageBytes: 1024 });
+    const big = await recordSpans(Array.from({ length: 20 }, (_, i) => flagSpan(`user-${i}`)));
+    const reply = await rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes(big));
+    expect(reply.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(sink.batches).toHaveLength(0);
+    expect((await rawUnary(server.port, TRACE_EXPORT_PATH, new Uint8Array())).error).toBeNull();
+  });
+
+  it('stops idempotently, even before start', async () => {
+    const never = new OtlpGrpcServer({ port: 0, pseudonymizer: pseudo, sink: new RecordingSink() });
+    await never.stop();
+    const { server } = await startServer();
+    const port = server.port;
+    await Promise.all([server.stop(), server.stop()]);
+    await server.stop();
+    expect(() => server.port).toThrowError(/not started/);
+    const after = await rawUnary(port, TRACE_EXPORT_PATH, new Uint8Array());
+    expect(after.error?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('cancels a request stuck in the sink once the shutdown grace period passes', async () => {
+    const clock = new ManualClock(Date.now());
+    const { server, sink } = await startServer({ clock, shutdownTimeoutMs: 1000 });
+    sink.block = true;
+    const pending = rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes(await recordSpans([flagSpan('ivan')])));
+    await sink.whenCalled();
+    const stopped = server.stop();
+    clock.advance(1000);
+    await stopped;
+    const reply = await pending;
+    expect(reply.error).not.toBeNull();
+    expect(reply.error?.code).not.toBe(grpc.status.OK);
+  });
+});

@@ -1,0 +1,35 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { PmfError } from '../../../src/core/errors.js';
+import { PSEUDONYM_HEX_LENGTH, Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+
+const KEY = 'test-key-0123456789abcdef';
+
+describe('Pseudonymizer', () => {
+  it('is a keyed HMAC-SHA256, hex, truncated to 32 characters', () => {
+    const p = new Pseudonymizer(KEY);
+    const expected = createHmac('sha256', KEY).update('alice@example.com').digest('hex').slice(0, 32);
+    expect(p.pseudonymize('alice@example.com')).toBe(expected);
+    expect(p.pseudonymize('alice@example.com')).toMatch(new RegExp(`^[0-9a-f]{${PSEUDONYM_HEX_LENGTH}}$`));
+  });
+
+  it('is stable per key and differs across users and keys', () => {
+    const a = new Pseudonymizer(KEY);
+    const b = new Pseudonymizer(`${KEY}-rotated`);
+    expect(a.pseudonymize('u1')).toBe(new Pseudonymizer(KEY).pseudonymize('u1'));
+    expect(a.pseudonymize('u1')).not.toBe(a.pseudonymize('u2'));
+    expect(a.pseudonymize('u1')).not.toBe(b.pseudonymize('u1'));
+  });
+
+  it('never returns the raw id', () => {
+    const p = new Pseudonymizer(KEY);
+    const raw = '0123456789abcdef0123456789abcdef';
+    expect(p.pseudonymize(raw)).not.toContain(raw);
+    expect(p.fn(raw)).toBe(p.pseudonymize(raw));
+  });
+
+  it('refuses a short key', () => {
+    expect(() => new Pseudonymizer('short')).toThrowError(PmfError);
+    expect(() => new Pseudonymizer(new Uint8Array(8))).toThrowError(/at least 16 bytes/);
+  });
+});
