@@ -51,6 +51,13 @@ export class FlagCommandConsumer implements Component {
       try {
         await this.o.writer.apply(command);
       } catch (err) {
+        if (err instanceof PmfError && !err.retryable) {
+          // Malformed beyond decoding (e.g. a cohort named "version"): retrying cannot help.
+          this.rejected++;
+          this.o.onError?.(err, `flag command ${command.commandId} rejected`);
+          continue;
+        }
+        // Not committed in PostgreSQL: throw so nothing is committed and the log re-delivers.
         throw err instanceof PmfError ? err : new PmfError('ERR_STORE_UNAVAILABLE', `applying command ${command.commandId}: ${errorMessage(err)}`, { retryable: true, cause: err });
       }
       await heartbeat();

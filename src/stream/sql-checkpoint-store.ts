@@ -40,13 +40,3 @@ export class SqlCheckpointStore implements CheckpointStore {
     }
   }
 }
-
-export const CHECKPOINT_TABLE_SQL = `CREATE TABLE stream_checkpoints (
-  stage       text        NOT NULL,
-  topic       text        NOT NULL,
-  partition   integer     NOT NULL,
-  next_offset bigint      NOT NULL,
-  state       bytea       NOT NULL,
-  updated_at  timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (stage, topic, partition)
-)`;

@@ -1,0 +1,147 @@
+// The flag store's schema as ordered migrations. They are TS constants so they ship with the tsc
+// output, and plain SQL without extensions so the same statements run on PostgreSQL and PGlite.
+// Each migration is a list of single statements because PGlite's query() runs one at a time.
+// A migration, once released, never changes: add a new one instead.
+
+import { PmfError } from '../core/errors.js';
+import { quoteIdent, toStoreError, type SqlClient } from './sql-client.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'flag store',
+    statements: [
+      `CREATE TABLE flags (
+        feature      text        NOT NULL,
+        cohort       text        NOT NULL,
+        state        text        NOT NULL CHECK (state IN ('on', 'off')),
+        version      bigint      NOT NULL CHECK (version > 0),
+        reason       text        NOT NULL DEFAULT '',
+        updated_at   timestamptz NOT NULL DEFAULT now(),
+        pinned_state text        NULL CHECK (pinned_state IN ('on', 'off')),
+        pinned_until timestamptz NULL,
+        pinned_by    text        NULL,
+        PRIMARY KEY (feature, cohort)
+      )`,
+      // One row per feature: its monotonic version, and the row every writer of the feature locks.
+      `CREATE TABLE feature_versions (
+        feature text   PRIMARY KEY,
+        version bigint NOT NULL DEFAULT 0 CHECK (version >= 0)
+      )`,
+      `CREATE TABLE audit_log (
+        id          bigserial   PRIMARY KEY,
+        command_id  text        NULL,
+        feature     text        NOT NULL,
+        cohort      text        NOT NULL,
+        from_state  text        NULL CHECK (from_state IN ('on', 'off')),
+        to_state    text        NOT NULL CHECK (to_state IN ('on', 'off')),
+        version     bigint      NOT NULL,
+        source      text        NOT NULL,
+        actor       text        NULL,
+        reason      text        NOT NULL,
+        evidence    jsonb       NULL,
+        outcome     text        NOT NULL CHECK (outcome IN ('applied', 'skipped_pinned', 'no_change')),
+        created_at  timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE INDEX audit_log_feature_idx ON audit_log (feature, id)`,
+      `CREATE TABLE applied_commands (
+        command_id text        PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now(),
+        result     jsonb       NOT NULL
+      )`,
+      `CREATE TABLE outbox (
+        id           bigserial   PRIMARY KEY,
+        feature      text        NOT NULL,
+        version      bigint      NOT NULL,
+        payload      jsonb       NOT NULL,
+        created_at   timestamptz NOT NULL DEFAULT now(),
+        published_at timestamptz NULL
+      )`,
+      `CREATE INDEX outbox_pending_idx ON outbox (id) WHERE published_at IS NULL`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'stream checkpoints',
+    statements: [
+      // One row per (stage, input topic, partition): state and the next offset it reflects, written
+      // by one statement (see stream/sql-checkpoint-store.ts).
+      `CREATE TABLE stream_checkpoints (
+        stage       text        NOT NULL,
+        topic       text        NOT NULL,
+        partition   integer     NOT NULL,
+        next_offset bigint      NOT NULL,
+        state       bytea       NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (stage, topic, partition)
+      )`,
+    ],
+  },
+];
+
+// First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another
+// application's single-key locks in the same database.
+const LOCK_NAMESPACE = 0x706d66;
+
+export interface MigrateResult {
+  /** Versions applied by this call, in order (empty when the schema was already current). */
+  applied: number[];
+  /** Highest version present after the call. */
+  current: number;
+}
+
+/**
+ * Brings `schema` (created if missing) up to the latest migration. Safe to run from several
+ * processes at once: a transaction-scoped advisory lock per schema serialises them, and the
+ * whole run is one transaction, so a failed migration leaves nothing half-applied.
+ */
+export async function migrate(sql: SqlClient, schema: string, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
+  const s = quoteIdent(schema);
+  assertOrdered(migrations);
+  return sql.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, schema]);
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    // SET LOCAL ends with the transaction, so a pooled connection does not keep this search_path.
+    await tx.query(`SET LOCAL search_path TO ${s}`);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    integer     PRIMARY KEY,
+      name       text        NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const { rows } = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      for (const statement of m.statements) {
+        try {
+          await tx.query(statement);
+        } catch (err) {
+          const cause = toStoreError(err, 'statement failed');
+          throw new PmfError(cause.code, `migration ${m.version} (${m.name}) failed in schema ${schema}: ${cause.message}`, {
+            retryable: cause.retryable,
+            cause: err,
+          });
+        }
+      }
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+      done.add(m.version);
+    }
+    return { applied, current: Math.max(0, ...done) };
+  });
+}
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new PmfError('ERR_INTERNAL', `migrations must be numbered 1..n in order; found ${m.version} at position ${i + 1}`);
+    }
+  });
+}

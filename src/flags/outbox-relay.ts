@@ -1,0 +1,206 @@
+// Carries committed flag changes from the PostgreSQL outbox to Redis, at least once and in order.
+// A row stays pending until Redis has it, so a Redis outage delays notices but never loses them;
+// the version-guarded script makes every re-send harmless.
+
+import type { Clock } from '../core/clock.js';
+import { errorMessage, PmfError } from '../core/errors.js';
+import type { Component } from '../core/lifecycle.js';
+import type { FlagRepository, OutboxEntry } from './flag-repository.js';
+import type { RedisFlagCache } from './redis-flag-cache.js';
+
+export interface OutboxRelayOptions {
+  repository: FlagRepository;
+  cache: RedisFlagCache;
+  clock: Clock;
+  /** Outbox rows read per round trip (default 100). */
+  batchSize?: number;
+  /** Retry delay after a failure: initialMs doubling up to maxMs (defaults 100 ms, 30 s). */
+  retry?: { initialMs?: number; maxMs?: number };
+  /** While started, also sweep the outbox this often, for rows other processes left (default 5 s; 0 = never). */
+  pollIntervalMs?: number;
+  /** Failures of background runs (and of marking rows published after a partial send) land here. */
+  onError?: (err: unknown) => void;
+}
+
+export interface OutboxRelayStats {
+  /** Outbox rows marked published by this relay. */
+  published: number;
+  /** Features written to Redis by reconcile(). */
+  reconciled: number;
+  /** Runs that failed. */
+  failures: number;
+  /** Failures since the last successful run; drives the backoff. */
+  consecutiveFailures: number;
+}
+
+const noop = () => {};
+
+export class OutboxRelay implements Component {
+  readonly name = 'outbox-relay';
+  private readonly repository: FlagRepository;
+  private readonly cache: RedisFlagCache;
+  private readonly clock: Clock;
+  private readonly batchSize: number;
+  private readonly initialRetryMs: number;
+  private readonly maxRetryMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly onError: (err: unknown) => void;
+
+  // Runs are serialised on this chain so rows are sent in id order and never by two runs at once.
+  private tail: Promise<unknown> = Promise.resolve();
+  private queued: Promise<number> | undefined;
+  private timer: { cancel(): void } | undefined;
+  private needsReconcile = false;
+  private running = false;
+  private stopping: Promise<void> | undefined;
+  private readonly counters: OutboxRelayStats = { published: 0, reconciled: 0, failures: 0, consecutiveFailures: 0 };
+
+  constructor(options: OutboxRelayOptions) {
+    this.repository = options.repository;
+    this.cache = options.cache;
+    this.clock = options.clock;
+    this.batchSize = options.batchSize ?? 100;
+    this.initialRetryMs = options.retry?.initialMs ?? 100;
+    this.maxRetryMs = options.retry?.maxMs ?? 30_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
+    this.onError = options.onError ?? ((err) => console.error(`[outbox-relay] ${errorMessage(err)}`));
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
+      throw new PmfError('ERR_CONFIG_INVALID', `outbox relay batchSize must be a positive integer, got ${this.batchSize}`);
+    }
+    if (!(this.initialRetryMs > 0) || !(this.maxRetryMs >= this.initialRetryMs)) {
+      throw new PmfError('ERR_CONFIG_INVALID', 'outbox relay retry needs 0 < initialMs <= maxMs');
+    }
+  }
+
+  stats(): OutboxRelayStats {
+    return { ...this.counters };
+  }
+
+  /**
+   * Reconciles Redis from PostgreSQL, then sends pending rows. Never throws for an unreachable
+   * Redis or PostgreSQL: the run is retried with backoff, so the writer can start during an outage.
+   */
+  async start(): Promise<void> {
+    if (this.stopping) throw new PmfError('ERR_STOPPED', 'outbox relay was stopped; create a new one');
+    if (this.running) return;
+    this.running = true;
+    this.needsReconcile = true;
+    await this.relayOnce().catch((err) => this.onError(err));
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.running = false;
+      this.timer?.cancel();
+      this.timer = undefined;
+      await this.tail.then(noop, noop);
+    })();
+    return this.stopping;
+  }
+
+  /**
+   * Sends every pending outbox row to Redis and marks it published; resolves with the number of
+   * rows marked. A call made after a commit always sees that commit's row: calls that arrive
+   * while a run is in progress share one follow-up run. On failure the rows stay pending, the
+   * error is thrown, and (while started) a retry is scheduled with backoff.
+   */
+  relayOnce(): Promise<number> {
+    if (this.queued) return this.queued;
+    const run = this.tail.then(noop, noop).then(async () => {
+      this.queued = undefined;
+      try {
+        if (this.needsReconcile) {
+          await this.reconcileNow();
+          this.needsReconcile = false;
+        }
+        const published = await this.drain();
+        this.counters.consecutiveFailures = 0;
+        this.schedule(this.pollIntervalMs);
+        return published;
+      } catch (err) {
+        this.counters.failures++;
+        this.counters.consecutiveFailures++;
+        this.schedule(this.retryDelayMs());
+        throw err;
+      }
+    });
+    this.queued = run;
+    this.tail = run;
+    return run;
+  }
+
+  /** Writes every feature's current snapshot from PostgreSQL to Redis; returns how many were newer there. */
+  reconcile(): Promise<number> {
+    const run = this.tail.then(noop, noop).then(() => this.reconcileNow());
+    this.tail = run;
+    return run;
+  }
+
+  private async reconcileNow(): Promise<number> {
+    let written = 0;
+    for (const s of await this.repository.allFeatureSnapshots()) {
+      if (await this.cache.writeFeature(s.feature, s.version, s.cohorts)) written++;
+    }
+    this.counters.reconciled += written;
+    return written;
+  }
+
+  private async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = await this.repository.pendingOutbox(this.batchSize);
+      if (rows.length === 0) return total;
+      total += await this.send(rows);
+      if (rows.length < this.batchSize) return total;
+    }
+  }
+
+  // Only the newest row of each feature in a batch is written: it is a full snapshot, and rows of
+  // one feature are numbered in version order because they are written under the feature's lock.
+  private async send(rows: OutboxEntry[]): Promise<number> {
+    const byFeature = new Map<string, { newest: OutboxEntry; ids: number[] }>();
+    for (const row of rows) {
+      const group = byFeature.get(row.feature);
+      if (group) {
+        group.newest = row;
+        group.ids.push(row.id);
+      } else {
+        byFeature.set(row.feature, { newest: row, ids: [row.id] });
+      }
+    }
+    const groups = [...byFeature.values()].sort((a, b) => a.newest.id - b.newest.id);
+    const done: number[] = [];
+    try {
+      for (const { newest, ids } of groups) {
+        const p = newest.payload;
+        await this.cache.writeFeature(p.feature, p.version, p.cohorts);
+        done.push(...ids);
+      }
+    } catch (err) {
+      // Record what did reach Redis; if that fails too, those rows are simply sent again later.
+      if (done.length > 0) await this.markPublished(done).catch((markErr) => this.onError(markErr));
+      throw err;
+    }
+    return this.markPublished(done);
+  }
+
+  private async markPublished(ids: number[]): Promise<number> {
+    const marked = await this.repository.markPublished(ids);
+    this.counters.published += marked;
+    return marked;
+  }
+
+  private retryDelayMs(): number {
+    const exponent = Math.min(this.counters.consecutiveFailures - 1, 30);
+    return Math.min(this.maxRetryMs, this.initialRetryMs * 2 ** exponent);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running || ms <= 0) return;
+    this.timer?.cancel();
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.relayOnce().catch((err) => this.onError(err));
+    }, ms);
+  }
+}

@@ -1,0 +1,73 @@
+// Redis helpers for the flag tests: a unique key prefix per test, a subscriber that records
+// change notices, an address where nothing listens, and cleanup of the test's keys.
+
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { testServices, uniqueName, waitFor } from '../../helpers/services.js';
+
+export function redisClient(): Redis {
+  return new Redis(testServices.redisUrl, { lazyConnect: false });
+}
+
+export function uniquePrefix(): string {
+  return `${uniqueName('pmftest')}:`;
+}
+
+/** A port that was free a moment ago and has nothing listening now. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+  return port;
+}
+
+/** A client that fails every command at once, like a Redis that is down. */
+export async function unreachableRedis(): Promise<Redis> {
+  const client = new Redis({
+    host: '127.0.0.1',
+    port: await closedPort(),
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // Refused connections are this client's purpose; any other error should still be seen.
+  client.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ECONNREFUSED') console.error('unexpected error from the unreachable Redis client', err);
+  });
+  return client;
+}
+
+export class NoticeRecorder {
+  readonly messages: string[] = [];
+  private constructor(private readonly sub: Redis) {}
+
+  static async subscribe(channel: string): Promise<NoticeRecorder> {
+    const sub = redisClient();
+    const recorder = new NoticeRecorder(sub);
+    sub.on('message', (ch: string, message: string) => {
+      if (ch === channel) recorder.messages.push(message);
+    });
+    await sub.subscribe(channel);
+    return recorder;
+  }
+
+  async waitForCount(n: number): Promise<string[]> {
+    await waitFor(() => this.messages.length >= n, { timeoutMs: 10_000, message: `${n} change notice(s); got ${JSON.stringify(this.messages)}` });
+    return [...this.messages];
+  }
+
+  async close(): Promise<void> {
+    await this.sub.quit();
+  }
+}
+
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}

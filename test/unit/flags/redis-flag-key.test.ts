@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { FLAG_CHANNEL, flagChannel, flagKey } from '../../../src/flags/redis-flag-cache.js';
+
+describe('Redis flag names', () => {
+  it('follow the contract (DESIGN section 9)', () => {
+    expect(flagKey('feat_smart_recs_v1')).toBe('pmf:flag:{feat_smart_recs_v1}');
+    expect(flagChannel()).toBe('pmf:flags:changed');
+    expect(FLAG_CHANNEL).toBe('pmf:flags:changed');
+  });
+
+  it('put a test prefix in front without moving the hash tag', () => {
+    const key = flagKey('f', 't1:');
+    expect(key).toBe('t1:pmf:flag:{f}');
+    expect(key.slice(key.indexOf('{') + 1, key.indexOf('}'))).toBe('f');
+    expect(flagChannel('t1:')).toBe('t1:pmf:flags:changed');
+  });
+});
