@@ -38,6 +38,7 @@ import { PgSqlClient } from '../flags/pg-sql-client.js';
 import { PgliteSqlClient } from '../flags/pglite-sql-client.js';
 import { FlagRepository } from '../flags/flag-repository.js';
 import { RedisFlagCache } from '../flags/redis-flag-cache.js';
+import { InMemoryFlagCache } from '../flags/flag-cache.js';
 import { OutboxRelay } from '../flags/outbox-relay.js';
 import { FlagWriter } from '../flags/flag-writer.js';
 import { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
@@ -124,7 +125,7 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
   let flagWriter: FlagWriter | undefined;
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
-    const cache = new RedisFlagCache(redis ?? embeddedRedisUnavailable(), { keyPrefix: config.redis.keyPrefix });
+    const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
     const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
     flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }) });
     const writer = flagWriter;
@@ -262,9 +263,4 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
     }),
   };
   return app;
-}
-
-/** Embedded mode has no Redis: a client whose every call fails keeps the outbox pending. */
-function embeddedRedisUnavailable(): Redis {
-  return new Redis({ lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, port: 1, host: '127.0.0.1', retryStrategy: () => null });
 }

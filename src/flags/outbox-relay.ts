@@ -6,11 +6,11 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage, PmfError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { FlagRepository, OutboxEntry } from './flag-repository.js';
-import type { RedisFlagCache } from './redis-flag-cache.js';
+import type { FlagCache } from './flag-cache.js';
 
 export interface OutboxRelayOptions {
   repository: FlagRepository;
-  cache: RedisFlagCache;
+  cache: FlagCache;
   clock: Clock;
   /** Outbox rows read per round trip (default 100). */
   batchSize?: number;
@@ -38,7 +38,7 @@ const noop = () => {};
 export class OutboxRelay implements Component {
   readonly name = 'outbox-relay';
   private readonly repository: FlagRepository;
-  private readonly cache: RedisFlagCache;
+  private readonly cache: FlagCache;
   private readonly clock: Clock;
   private readonly batchSize: number;
   private readonly initialRetryMs: number;

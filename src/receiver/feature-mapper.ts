@@ -2,8 +2,8 @@
 // a user id becomes an event (retention counts any activity); bad records are rejected with a
 // reason and never take the good records of the same request down with them.
 
-import { createHash } from 'node:crypto';
 import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
+import { logRecordDigest } from './log-record-identity.js';
 import { attributeKind, idAttribute, stringAttribute } from './otlp-attributes.js';
 import type { OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from './otlp-types.js';
 import { nanosOf } from './otlp-types.js';
@@ -175,12 +175,6 @@ function logEventName(record: OtlpLogRecord): string | undefined {
   return stringAttribute(record.attributes, 'event.name');
 }
 
-function jsonSafe(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return hex(value);
-  return value;
-}
-
 function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined): FeatureEvent | undefined {
   const nanos = nanosOf(record.timeUnixNano) || nanosOf(record.observedTimeUnixNano);
   const time = ctx.timeMs(nanos);
@@ -194,7 +188,7 @@ function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpK
     return undefined;
   }
   // Two records of one span must not share an id, yet a resent record must keep its id.
-  const digest = createHash('sha256').update(user).update(JSON.stringify(record, jsonSafe)).digest('hex').slice(0, 16);
+  const digest = logRecordDigest(user, record);
   const traceSpan = validId(record.traceId, 16) && validId(record.spanId, 8) ? hex(record.traceId) + hex(record.spanId) : '';
   const event: FeatureEvent = { user, time, id: `${traceSpan}:${digest}`, name, flags: flag ? [flag] : [], source: 'log' };
   if (attrs) event.attrs = attrs;

@@ -36,8 +36,10 @@ export function idAttribute(attrs: readonly OtlpKeyValue[] | undefined, key: str
   return undefined;
 }
 
-function signedIntText(raw: unknown): string | undefined {
+/** An int64 attribute value as signed decimal text, whatever form the decoder gave it. */
+export function signedIntText(raw: unknown): string | undefined {
   if (raw === null || raw === undefined) return undefined;
+  if (typeof raw === 'bigint') return BigInt.asIntN(64, raw).toString();
   if (typeof raw === 'object' && 'low' in raw && 'high' in raw) {
     const u = nanosOf(raw as NanoTime);
     return BigInt.asIntN(64, u).toString();

@@ -1,7 +1,8 @@
 // The decoded OTLP shapes the mapper reads: the subset of opentelemetry-proto v1.9.0 it needs,
 // in protobufjs' camelCase naming. A field is an OWN property only when it was on the wire
 // (protobufjs keeps proto3 defaults on the prototype), so oneof members are tested with
-// Object.hasOwn. A future lazy scanner must produce the same contract.
+// Object.hasOwn. The lazy scanner (otlp-scanner.ts) and the JSON decoder produce the same contract,
+// except that the scanner may leave out span and resource attributes the mapper never reads.
 
 /** fixed64 nanoseconds: protobufjs gives a Long; plain numbers, strings and bigints are accepted too. */
 export type NanoTime = bigint | number | string | { low: number; high: number; unsigned?: boolean };
@@ -9,8 +10,12 @@ export type NanoTime = bigint | number | string | { low: number; high: number; u
 export interface OtlpAnyValue {
   stringValue?: string;
   boolValue?: boolean;
+  /** int64: a Long from protobufjs, a bigint from the scanner, a string or number from JSON. */
   intValue?: unknown;
   doubleValue?: number;
+  arrayValue?: { values?: OtlpAnyValue[] } | null;
+  kvlistValue?: { values?: OtlpKeyValue[] } | null;
+  bytesValue?: Uint8Array;
 }
 
 export interface OtlpKeyValue {
@@ -46,6 +51,8 @@ export interface OtlpLogRecord {
   timeUnixNano?: NanoTime;
   observedTimeUnixNano?: NanoTime;
   eventName?: string;
+  severityNumber?: number;
+  severityText?: string;
   body?: OtlpAnyValue | null;
   attributes?: OtlpKeyValue[];
   traceId?: Uint8Array;

@@ -1,0 +1,125 @@
+// One simulated cohort, advanced one tick (hour) at a time with aggregated counts (statistics.md
+// §6(e)): exposures, activation and retention outcomes that mature 24 h / 7 d after exposure, and
+// clustered requests (each user's slow share varies, so requests of one user are correlated),
+// recorded into our real HDR histogram. snapshot() gives the MergedCohortStats the evaluator reads.
+
+import { LatencyHistogram } from '../src/aggregation/latency-histogram.js';
+import { lnBeta, lnGamma } from '../src/verdict/statistics/ln-gamma.js';
+import type { MergedCohortStats } from '../src/verdict/cohort-evaluator.js';
+import { LatencyModel, type LatencyDistribution } from './latency-model.js';
+import type { Random } from './random.js';
+
+export interface ArmTruth {
+  activation: number;
+  retention: number;
+  latency: LatencyDistribution;
+}
+
+export interface TrafficShape {
+  ticks: number;
+  requestsPerUser: number;
+  /** Intra-user correlation of "slow" between a user's requests (beta-binomial ICC). */
+  slowCorrelation: number;
+  activationDelayTicks: number;
+  retentionDelayTicks: number;
+}
+
+/** P(y slow of k requests) when the user's own slow share is Beta with mean q and ICC ρ. */
+function betaBinomialPmf(k: number, q: number, icc: number): number[] {
+  if (icc <= 0) {
+    return Array.from({ length: k + 1 }, (_, y) =>
+      Math.exp(lnGamma(k + 1) - lnGamma(y + 1) - lnGamma(k - y + 1) + y * Math.log(q) + (k - y) * Math.log(1 - q)));
+  }
+  const a = (q * (1 - icc)) / icc;
+  const b = ((1 - q) * (1 - icc)) / icc;
+  return Array.from({ length: k + 1 }, (_, y) =>
+    Math.exp(lnGamma(k + 1) - lnGamma(y + 1) - lnGamma(k - y + 1) + lnBeta(y + a, k - y + b) - lnBeta(a, b)));
+}
+
+/** Precomputed per (truth, threshold, shape); shared by every run of a scenario. */
+export class ArmModel {
+  readonly latency: LatencyModel;
+  readonly slowPmf: number[];
+
+  constructor(
+    readonly truth: ArmTruth,
+    threshold: number,
+    readonly shape: TrafficShape,
+  ) {
+    this.latency = new LatencyModel(truth.latency, threshold);
+    this.slowPmf = betaBinomialPmf(shape.requestsPerUser, this.latency.exceedance, shape.slowCorrelation);
+  }
+}
+
+export class SimulatedCohort {
+  private readonly exposuresByTick: Int32Array;
+  private readonly slowUsers: Int32Array;
+  private readonly histogram = new LatencyHistogram();
+  private readonly record = (value: number, count: number) => this.histogram.record(value, count);
+  private exposed = 0;
+  private activation = { matured: 0, successes: 0 };
+  private retention = { matured: 0, successes: 0 };
+  private latency = { count: 0, slow: 0, users: 0, sumN2: 0, sumSlow2: 0, sumNSlow: 0 };
+
+  constructor(
+    readonly name: string,
+    private readonly model: ArmModel,
+    private readonly random: Random,
+  ) {
+    this.exposuresByTick = new Int32Array(model.shape.ticks + 1);
+    this.slowUsers = new Int32Array(model.shape.requestsPerUser + 1);
+  }
+
+  step(tick: number, newUsers: number): void {
+    const { shape, truth } = this.model;
+    const r = this.random;
+    this.exposuresByTick[tick] = newUsers;
+    this.exposed += newUsers;
+    const activated = tick - shape.activationDelayTicks;
+    if (activated >= 1) {
+      const m = this.exposuresByTick[activated];
+      this.activation.matured += m;
+      this.activation.successes += r.binomial(m, truth.activation);
+    }
+    const retained = tick - shape.retentionDelayTicks;
+    if (retained >= 1) {
+      const m = this.exposuresByTick[retained];
+      this.retention.matured += m;
+      this.retention.successes += r.binomial(m, truth.retention);
+    }
+    const k = shape.requestsPerUser;
+    r.multinomial(newUsers, this.model.slowPmf, this.slowUsers);
+    let slow = 0;
+    let slow2 = 0;
+    for (let y = 1; y <= k; y++) {
+      slow += y * this.slowUsers[y];
+      slow2 += y * y * this.slowUsers[y];
+    }
+    const l = this.latency;
+    l.users += newUsers;
+    l.count += k * newUsers;
+    l.slow += slow;
+    l.sumN2 += k * k * newUsers;
+    l.sumSlow2 += slow2;
+    l.sumNSlow += k * slow;
+    this.model.latency.record(r, k * newUsers - slow, slow, this.record);
+  }
+
+  snapshot(): MergedCohortStats {
+    const h = this.histogram;
+    const empty = h.count === 0;
+    return {
+      cohort: this.name,
+      exposed: this.exposed,
+      firstExposureAt: 0,
+      activation: { ...this.activation },
+      retention: { ...this.retention },
+      latency: {
+        ...this.latency,
+        p95: empty ? null : h.valueAtPercentile(95),
+        valueAtPercentile: (p: number) => (empty ? null : h.valueAtPercentile(p)),
+      },
+      cohortSwitches: 0,
+    };
+  }
+}

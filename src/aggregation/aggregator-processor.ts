@@ -1,0 +1,47 @@
+// Adapts the pure partition aggregator to the stateful runner: feature events in, one
+// FeaturePartial per feature out at each flush (cumulative, so a replayed flush is harmless).
+
+import { decodeFeatureEvent, encodeJson } from '../events/codec.js';
+import type { FeaturePartial } from '../events/feature-partial.js';
+import type { Topics } from '../events/topics.js';
+import type { ConsumedRecord } from '../log/partitioned-log.js';
+import type { Output, PartitionProcessor, ProcessorFactory } from '../stream/partition-processor.js';
+import { PartitionAggregator, type PartitionAggregatorOptions } from './partition-aggregator.js';
+
+export class AggregatorProcessor implements PartitionProcessor {
+  private changed = false;
+
+  constructor(readonly aggregator: PartitionAggregator, private readonly topics: Topics) {}
+
+  apply(record: ConsumedRecord): void {
+    this.aggregator.apply(decodeFeatureEvent(record.value), record.offset);
+    this.changed = true;
+  }
+
+  takeOutputs(): Output[] {
+    if (!this.changed) return [];
+    this.changed = false;
+    // Every feature is re-published: the watermark moved, so maturity may have changed anywhere.
+    const byFeature = new Map<string, FeaturePartial>();
+    for (const c of this.aggregator.snapshot()) {
+      let p = byFeature.get(c.feature);
+      if (!p) byFeature.set(c.feature, (p = { feature: c.feature, partition: c.partition, offset: c.offset, watermark: c.watermark, cohorts: [] }));
+      p.cohorts.push(c);
+    }
+    return [{ topic: this.topics.cohortStats, records: [...byFeature.values()].map((p) => ({ key: p.feature, value: encodeJson(p) })) }];
+  }
+
+  serialize(): Buffer {
+    return this.aggregator.serialize();
+  }
+}
+
+export function aggregatorProcessorFactory(
+  topics: Topics,
+  options: () => Omit<PartitionAggregatorOptions, 'partition'>,
+): ProcessorFactory {
+  return {
+    create: (partition) => new AggregatorProcessor(new PartitionAggregator({ ...options(), partition }), topics),
+    restore: (partition, state) => new AggregatorProcessor(PartitionAggregator.restore(state, { ...options(), partition }), topics),
+  };
+}

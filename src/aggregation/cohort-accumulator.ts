@@ -1,0 +1,115 @@
+// Running statistics of one (feature, cohort) on one partition; becomes a CohortPartial.
+
+import type { CohortPartial } from '../events/cohort-stats.js';
+import type { ByteReader, ByteWriter } from './byte-codec.js';
+import { LatencyHistogram, type LatencyHistogramSettings } from './latency-histogram.js';
+
+export class CohortAccumulator {
+  firstExposureAt = Number.POSITIVE_INFINITY;
+  exposed = 0;
+  activationMatured = 0;
+  activationSuccesses = 0;
+  retentionMatured = 0;
+  retentionSuccesses = 0;
+  latencyCount = 0;
+  latencySlow = 0;
+  latencyUsers = 0;
+  sumN2 = 0;
+  sumSlow2 = 0;
+  sumNSlow = 0;
+  cohortSwitches = 0;
+  histogram: LatencyHistogram;
+
+  constructor(
+    readonly feature: string,
+    readonly cohort: string,
+    histogramSettings: Partial<LatencyHistogramSettings>,
+  ) {
+    this.histogram = new LatencyHistogram(histogramSettings);
+  }
+
+  /**
+   * One request of a user who had `requestsBefore` requests (`slowBefore` slow) so far. The sums
+   * over users of n², slow², n·slow are updated by their differences, so no per-snapshot pass over
+   * users is needed.
+   */
+  recordRequest(durationMs: number, isSlow: boolean, requestsBefore: number, slowBefore: number): void {
+    this.histogram.record(durationMs);
+    this.latencyCount++;
+    if (requestsBefore === 0) this.latencyUsers++;
+    this.sumN2 += 2 * requestsBefore + 1;
+    if (isSlow) {
+      this.latencySlow++;
+      this.sumSlow2 += 2 * slowBefore + 1;
+      this.sumNSlow += requestsBefore + slowBefore + 1;
+    } else {
+      this.sumNSlow += slowBefore;
+    }
+  }
+
+  toPartial(partition: number, offset: string, watermark: number): CohortPartial {
+    return {
+      feature: this.feature,
+      cohort: this.cohort,
+      partition,
+      offset,
+      watermark,
+      firstExposureAt: this.firstExposureAt,
+      exposed: this.exposed,
+      activation: { matured: this.activationMatured, successes: this.activationSuccesses },
+      retention: { matured: this.retentionMatured, successes: this.retentionSuccesses },
+      latency: {
+        count: this.latencyCount,
+        slow: this.latencySlow,
+        users: this.latencyUsers,
+        sumN2: this.sumN2,
+        sumSlow2: this.sumSlow2,
+        sumNSlow: this.sumNSlow,
+        histogram: this.histogram.toBase64(),
+      },
+      cohortSwitches: this.cohortSwitches,
+    };
+  }
+
+  write(w: ByteWriter): void {
+    w.string(this.cohort).float64(this.firstExposureAt);
+    for (const v of this.counters()) w.varint(v);
+    w.bytes(this.histogram.serialize());
+  }
+
+  static read(r: ByteReader, feature: string, histogramSettings: Partial<LatencyHistogramSettings>): CohortAccumulator {
+    const c = new CohortAccumulator(feature, r.string(), histogramSettings);
+    c.firstExposureAt = r.float64();
+    c.exposed = r.varint();
+    c.activationMatured = r.varint();
+    c.activationSuccesses = r.varint();
+    c.retentionMatured = r.varint();
+    c.retentionSuccesses = r.varint();
+    c.latencyCount = r.varint();
+    c.latencySlow = r.varint();
+    c.latencyUsers = r.varint();
+    c.sumN2 = r.varint();
+    c.sumSlow2 = r.varint();
+    c.sumNSlow = r.varint();
+    c.cohortSwitches = r.varint();
+    c.histogram = LatencyHistogram.deserialize(r.bytes());
+    return c;
+  }
+
+  private counters(): number[] {
+    return [
+      this.exposed,
+      this.activationMatured,
+      this.activationSuccesses,
+      this.retentionMatured,
+      this.retentionSuccesses,
+      this.latencyCount,
+      this.latencySlow,
+      this.latencyUsers,
+      this.sumN2,
+      this.sumSlow2,
+      this.sumNSlow,
+      this.cohortSwitches,
+    ];
+  }
+}

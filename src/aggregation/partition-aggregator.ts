@@ -1,0 +1,568 @@
+// The aggregation state machine of ONE source partition of pmf.events.v1 (pure: no I/O, no wall
+// clock). Records are applied in offset order; the result depends only on that sequence, so a
+// restore from a checkpoint (state + offset saved atomically by the caller) followed by a replay
+// gives byte-identical snapshots and state.
+//
+// Semantics (DESIGN §2, statistics.md §6), per apply(event):
+//  1. Offsets at or below the last applied one are re-deliveries: skipped, counted (replayedRecords).
+//  2. Dedupe (see dedupe-window.ts): time <= horizon → tooLate (ignored, counted); a known id →
+//     duplicates (ignored, counted). Otherwise the event is accepted; time < watermark → lateEvents.
+//  3. Exposures (every flag of the event, in order). Only features with a rule are tracked (others:
+//     untracked). The first exposure processed for (user, feature) fixes the cohort
+//     (rule.cohorts.map[variant] ?? variant) and firstExposure = its event time; a later different
+//     cohort marks the user as switched (cohortSwitches counts users, once). A new cohort beyond
+//     maxCohortsPerFeature is not tracked (cohortOverflow).
+//  4. Effects on every live (user, feature) state of the event's user, the just-created ones included
+//     (so one span may be both the exposure and the action):
+//     activation: the rule's action with firstExposure <= t <= firstExposure + activation window;
+//     retention: any event with firstExposure + returnAfter <= t < firstExposure + retention window;
+//     an effect whose window has already matured is ignored and counted (lateIgnored).
+//     Latency: with rule.latency.spanName, spans of that name of a user whose state for the feature
+//     exists when the span is processed and t >= firstExposure − latencyJoinSlackMs (a request span
+//     usually starts just before the child span that evaluates the flag); others → latencyUnjoined.
+//     Without spanName: spans carrying the flag. The user is the statistical unit: per-user counts
+//     feed users / sumN2 / sumSlow2 / sumNSlow. slow = durationMs > latencyP95Threshold (raw ms).
+//  5. watermark = max event time − allowedLatenessMs. Every window with firstExposure + window <=
+//     watermark matures: the user enters that denominator (and the numerator if it succeeded).
+//     Numerators only ever hold matured users. When both windows have matured the state is evicted:
+//     a marker keeps the user from being exposed again; later events of that user for the feature
+//     are ignored and counted (afterClose) — so a user's latency counts during the first
+//     max(activation, retention window) after exposure. Markers are capped (maxRetiredUsers, FIFO);
+//     a forgotten user who comes back counts as a new exposure (forgottenUsers tells how often
+//     that can happen).
+// Rule changes (setRules) apply to windows still open; features that lose their rule are frozen
+// (kept, not reported) until the rule comes back.
+
+import { PmfError } from '../core/errors.js';
+import type { CohortPartial } from '../events/cohort-stats.js';
+import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
+import type { RuleSet } from '../rules/schema.js';
+import { ByteReader, ByteWriter } from './byte-codec.js';
+import { CohortAccumulator } from './cohort-accumulator.js';
+import { cohortOf, compileRule, matchesAction, type CompiledRule } from './compiled-rule.js';
+import { DedupeWindow } from './dedupe-window.js';
+import type { LatencyHistogramSettings } from './latency-histogram.js';
+import { MinHeap } from './min-heap.js';
+import {
+  ACTIVATED,
+  ACTIVATION_DONE,
+  MapUserStateStore,
+  RETENTION_DONE,
+  RETURNED,
+  SWITCHED,
+  type UserFeatureState,
+  type UserStateStore,
+} from './user-state-store.js';
+
+export interface PartitionAggregatorOptions {
+  partition: number;
+  rules: RuleSet;
+  /** Watermark = max event time − this. Default 5 min. */
+  allowedLatenessMs?: number;
+  /** Ids are remembered until the watermark passes their time + this. Default 1 h. */
+  dedupeWindowMs?: number;
+  /** Hard cap on remembered ids; beyond it the oldest go and the horizon rises. Default 1,000,000. */
+  maxDedupeEntries?: number;
+  /** Default 64. */
+  maxCohortsPerFeature?: number;
+  /** Cap on eviction markers (users whose windows closed). Default 5,000,000. */
+  maxRetiredUsers?: number;
+  /** A named latency span may start this much before the user's first exposure. Default 60 s. */
+  latencyJoinSlackMs?: number;
+  histogram?: Partial<LatencyHistogramSettings>;
+  /** For tests of the swap-in store; default MapUserStateStore. */
+  userStateStore?: (maxRetiredUsers: number) => UserStateStore;
+}
+
+export interface AggregatorCounters {
+  /** Accepted events (not duplicates, not too late, valid). */
+  events: number;
+  duplicates: number;
+  /** Older than the dedupe horizon: cannot be checked for duplicates, ignored. */
+  tooLate: number;
+  /** Accepted events older than the watermark (still applied where windows are open). */
+  lateEvents: number;
+  /** Activation / retention effects ignored because that window had already matured. */
+  lateIgnored: number;
+  /** Flag exposures of features without a rule. */
+  untracked: number;
+  /** Exposures into a new cohort beyond maxCohortsPerFeature (user not tracked). */
+  cohortOverflow: number;
+  /** Exposures and latency spans of users whose state for the feature was evicted. */
+  afterClose: number;
+  /** Named latency spans of users not (yet) exposed to the feature. */
+  latencyUnjoined: number;
+  invalidEvents: number;
+  /** Latency spans with a negative or non-finite duration. */
+  invalidDurations: number;
+  /** Records at or below the last applied offset (re-deliveries), skipped. */
+  replayedRecords: number;
+  evictedUsers: number;
+  /** Eviction markers dropped by maxRetiredUsers. */
+  forgottenUsers: number;
+}
+
+export interface AggregatorStats extends AggregatorCounters {
+  partition: number;
+  /** Next offset to read; null before the first record. */
+  nextOffset: string | null;
+  /** null before the first accepted event. */
+  watermark: number | null;
+  /** Live (user, feature) states. */
+  trackedUsers: number;
+  retiredUsers: number;
+  dedupeEntries: number;
+  approxBytes: number;
+}
+
+const COUNTER_NAMES: readonly (keyof AggregatorCounters)[] = [
+  'events',
+  'duplicates',
+  'tooLate',
+  'lateEvents',
+  'lateIgnored',
+  'untracked',
+  'cohortOverflow',
+  'afterClose',
+  'latencyUnjoined',
+  'invalidEvents',
+  'invalidDurations',
+  'replayedRecords',
+  'evictedUsers',
+  'forgottenUsers',
+];
+
+const DEFAULTS = {
+  allowedLatenessMs: 5 * 60_000,
+  dedupeWindowMs: 60 * 60_000,
+  maxDedupeEntries: 1_000_000,
+  maxCohortsPerFeature: 64,
+  maxRetiredUsers: 5_000_000,
+  latencyJoinSlackMs: 60_000,
+};
+
+const KIND_ACTIVATION = 0;
+const KIND_RETENTION = 1;
+const BOTH_DONE = ACTIVATION_DONE | RETENTION_DONE;
+const STATE_MAGIC = 0x41464d50; // "PMFA"
+const STATE_VERSION = 1;
+const OFFSET_PATTERN = /^(0|[1-9][0-9]*)$/;
+
+interface Deadline {
+  at: number;
+  seq: number;
+  kind: number;
+  user: string;
+  state: UserFeatureState;
+}
+
+interface FeatureSlot {
+  readonly name: string;
+  rule: CompiledRule | undefined;
+  readonly cohorts: CohortAccumulator[];
+  readonly cohortIndex: Map<string, number>;
+}
+
+type ResolvedOptions = Required<Omit<PartitionAggregatorOptions, 'rules' | 'histogram' | 'userStateStore'>> & {
+  histogram: Partial<LatencyHistogramSettings>;
+  userStateStore: (maxRetiredUsers: number) => UserStateStore;
+};
+
+function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
+  const r: ResolvedOptions = {
+    partition: opts.partition,
+    allowedLatenessMs: opts.allowedLatenessMs ?? DEFAULTS.allowedLatenessMs,
+    dedupeWindowMs: opts.dedupeWindowMs ?? DEFAULTS.dedupeWindowMs,
+    maxDedupeEntries: opts.maxDedupeEntries ?? DEFAULTS.maxDedupeEntries,
+    maxCohortsPerFeature: opts.maxCohortsPerFeature ?? DEFAULTS.maxCohortsPerFeature,
+    maxRetiredUsers: opts.maxRetiredUsers ?? DEFAULTS.maxRetiredUsers,
+    latencyJoinSlackMs: opts.latencyJoinSlackMs ?? DEFAULTS.latencyJoinSlackMs,
+    histogram: opts.histogram ?? {},
+    userStateStore: opts.userStateStore ?? ((max) => new MapUserStateStore(max)),
+  };
+  const problems: string[] = [];
+  if (!Number.isInteger(r.partition) || r.partition < 0) problems.push(`partition must be an integer >= 0, got ${r.partition}`);
+  for (const key of ['allowedLatenessMs', 'dedupeWindowMs', 'latencyJoinSlackMs'] as const) {
+    if (!Number.isFinite(r[key]) || r[key] < 0) problems.push(`${key} must be a finite number >= 0, got ${r[key]}`);
+  }
+  for (const key of ['maxDedupeEntries', 'maxCohortsPerFeature', 'maxRetiredUsers'] as const) {
+    if (!Number.isSafeInteger(r[key]) || r[key] < 1) problems.push(`${key} must be an integer >= 1, got ${r[key]}`);
+  }
+  if (problems.length > 0) throw new PmfError('ERR_CONFIG_INVALID', `aggregator options: ${problems.join('; ')}`);
+  return r;
+}
+
+export class PartitionAggregator {
+  readonly partition: number;
+  private readonly opts: ResolvedOptions;
+  private rules!: RuleSet;
+  private compiled = new Map<string, CompiledRule>();
+  /** Rules whose latency comes from named spans, by span name. */
+  private latencyBySpan = new Map<string, CompiledRule[]>();
+  private readonly slots: FeatureSlot[] = [];
+  private readonly slotIndex = new Map<string, number>();
+  private store: UserStateStore;
+  private dedupe: DedupeWindow;
+  private readonly deadlines = new MinHeap<Deadline>(
+    (a, b) => a.at < b.at || (a.at === b.at && (a.seq < b.seq || (a.seq === b.seq && a.kind < b.kind))),
+  );
+  private maxEventTime = Number.NEGATIVE_INFINITY;
+  private lastOffset: string | undefined;
+  private seq = 0;
+  private readonly counters: AggregatorCounters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as AggregatorCounters;
+
+  constructor(options: PartitionAggregatorOptions) {
+    this.opts = resolve(options);
+    this.partition = this.opts.partition;
+    this.store = this.opts.userStateStore(this.opts.maxRetiredUsers);
+    this.dedupe = new DedupeWindow(this.opts.maxDedupeEntries);
+    this.setRules(options.rules);
+  }
+
+  get watermark(): number {
+    return this.maxEventTime - this.opts.allowedLatenessMs;
+  }
+
+  /** Next offset to read (the one after the last applied record); undefined before any record. */
+  get nextOffset(): string | undefined {
+    return this.lastOffset === undefined ? undefined : (BigInt(this.lastOffset) + 1n).toString();
+  }
+
+  get ruleVersion(): string {
+    return this.rules.version;
+  }
+
+  setRules(rules: RuleSet): void {
+    this.rules = rules;
+    this.compiled = new Map(rules.rules.map((r) => [r.featureId, compileRule(r)]));
+    this.latencyBySpan = new Map();
+    for (const c of this.compiled.values()) {
+      if (c.latencySpanName === undefined) continue;
+      const list = this.latencyBySpan.get(c.latencySpanName);
+      if (list) list.push(c);
+      else this.latencyBySpan.set(c.latencySpanName, [c]);
+    }
+    for (const slot of this.slots) slot.rule = this.compiled.get(slot.name);
+    this.rebuildDeadlines();
+  }
+
+  apply(event: FeatureEvent, offset: string): void {
+    if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
+    const c = this.counters;
+    if (this.lastOffset !== undefined && !offsetAfter(offset, this.lastOffset)) {
+      c.replayedRecords++;
+      return;
+    }
+    this.lastOffset = offset;
+    if (!isValidEvent(event)) {
+      c.invalidEvents++;
+      return;
+    }
+    const t = event.time;
+    if (t <= this.dedupe.horizon) {
+      c.tooLate++;
+      return;
+    }
+    if (this.dedupe.has(event.id)) {
+      c.duplicates++;
+      return;
+    }
+    this.dedupe.add(event.id, t);
+    c.events++;
+    if (t < this.watermark) c.lateEvents++;
+
+    const user = event.user;
+    for (const flag of event.flags) this.expose(user, flag, t);
+    const states = this.store.statesOf(user);
+    if (states !== undefined) for (const s of states) this.applyToState(s, event);
+    if (event.durationMs !== undefined) this.joinNamedLatency(event);
+
+    if (t > this.maxEventTime) {
+      this.maxEventTime = t;
+      this.dedupe.advance(this.watermark - this.opts.dedupeWindowMs);
+    }
+    // Also when the watermark did not move: a late exposure may have windows that already closed.
+    this.mature(this.watermark);
+  }
+
+  private expose(user: string, flag: FlagExposure, t: number): void {
+    const rule = this.compiled.get(flag.feature);
+    if (rule === undefined) {
+      this.counters.untracked++;
+      return;
+    }
+    const fi = this.slotFor(flag.feature);
+    const slot = this.slots[fi];
+    const cohortName = cohortOf(rule, flag.variant);
+    const existing = this.store.get(user, fi);
+    if (existing !== undefined) {
+      const first = slot.cohorts[existing.cohort];
+      if (first.cohort !== cohortName && (existing.flags & SWITCHED) === 0) {
+        existing.flags |= SWITCHED;
+        first.cohortSwitches++;
+      }
+      return;
+    }
+    if (this.store.isRetired(user, fi)) {
+      this.counters.afterClose++;
+      return;
+    }
+    let ci = slot.cohortIndex.get(cohortName);
+    if (ci === undefined) {
+      if (slot.cohorts.length >= this.opts.maxCohortsPerFeature) {
+        this.counters.cohortOverflow++;
+        return;
+      }
+      ci = slot.cohorts.length;
+      slot.cohorts.push(new CohortAccumulator(flag.feature, cohortName, this.opts.histogram));
+      slot.cohortIndex.set(cohortName, ci);
+    }
+    const state: UserFeatureState = { feature: fi, cohort: ci, firstExposure: t, flags: 0, requests: 0, slow: 0, seq: this.seq++ };
+    this.store.add(user, state);
+    const acc = slot.cohorts[ci];
+    acc.exposed++;
+    if (t < acc.firstExposureAt) acc.firstExposureAt = t;
+    this.scheduleDeadlines(user, state, rule);
+  }
+
+  private applyToState(s: UserFeatureState, e: FeatureEvent): void {
+    const slot = this.slots[s.feature];
+    const rule = slot.rule;
+    if (rule === undefined) return; // frozen feature
+    const t = e.time;
+    const fe = s.firstExposure;
+    if ((s.flags & ACTIVATED) === 0 && t >= fe && t <= fe + rule.activationWindowMs && matchesAction(rule, e)) {
+      if ((s.flags & ACTIVATION_DONE) !== 0) this.counters.lateIgnored++;
+      else s.flags |= ACTIVATED;
+    }
+    if ((s.flags & RETURNED) === 0 && t >= fe + rule.returnAfterMs && t < fe + rule.retentionWindowMs) {
+      if ((s.flags & RETENTION_DONE) !== 0) this.counters.lateIgnored++;
+      else s.flags |= RETURNED;
+    }
+    if (rule.latencySpanName === undefined && e.durationMs !== undefined && carriesFeature(e, slot.name)) {
+      this.recordLatency(s, rule, e.durationMs);
+    }
+  }
+
+  private joinNamedLatency(e: FeatureEvent): void {
+    const rules = this.latencyBySpan.get(e.name);
+    if (rules === undefined) return;
+    for (const rule of rules) {
+      const fi = this.slotIndex.get(rule.feature);
+      const s = fi === undefined ? undefined : this.store.get(e.user, fi);
+      if (s !== undefined && e.time >= s.firstExposure - this.opts.latencyJoinSlackMs) {
+        this.recordLatency(s, rule, e.durationMs as number);
+      } else if (s === undefined && fi !== undefined && this.store.isRetired(e.user, fi)) {
+        this.counters.afterClose++;
+      } else {
+        this.counters.latencyUnjoined++;
+      }
+    }
+  }
+
+  private recordLatency(s: UserFeatureState, rule: CompiledRule, durationMs: number): void {
+    if (!(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
+      this.counters.invalidDurations++;
+      return;
+    }
+    const slow = durationMs > rule.slowThresholdMs;
+    this.slots[s.feature].cohorts[s.cohort].recordRequest(durationMs, slow, s.requests, s.slow);
+    s.requests++;
+    if (slow) s.slow++;
+  }
+
+  private scheduleDeadlines(user: string, s: UserFeatureState, rule: CompiledRule): void {
+    if ((s.flags & ACTIVATION_DONE) === 0) {
+      this.deadlines.push({ at: s.firstExposure + rule.activationWindowMs, seq: s.seq, kind: KIND_ACTIVATION, user, state: s });
+    }
+    if ((s.flags & RETENTION_DONE) === 0) {
+      this.deadlines.push({ at: s.firstExposure + rule.retentionWindowMs, seq: s.seq, kind: KIND_RETENTION, user, state: s });
+    }
+  }
+
+  private mature(watermark: number): void {
+    for (let d = this.deadlines.peek(); d !== undefined && d.at <= watermark; d = this.deadlines.peek()) {
+      this.deadlines.pop();
+      const s = d.state;
+      const slot = this.slots[s.feature];
+      const rule = slot.rule as CompiledRule; // frozen features have no deadlines
+      const acc = slot.cohorts[s.cohort];
+      if (d.kind === KIND_ACTIVATION) {
+        s.flags |= ACTIVATION_DONE;
+        if (rule.hasActivation) {
+          acc.activationMatured++;
+          if ((s.flags & ACTIVATED) !== 0) acc.activationSuccesses++;
+        }
+      } else {
+        s.flags |= RETENTION_DONE;
+        acc.retentionMatured++;
+        if ((s.flags & RETURNED) !== 0) acc.retentionSuccesses++;
+      }
+      if ((s.flags & BOTH_DONE) === BOTH_DONE) {
+        this.counters.forgottenUsers += this.store.retire(d.user, s.feature);
+        this.counters.evictedUsers++;
+      }
+    }
+  }
+
+  private rebuildDeadlines(): void {
+    this.deadlines.clear();
+    for (const [user, states] of this.store.users()) {
+      for (const s of states) {
+        const rule = this.slots[s.feature].rule;
+        if (rule !== undefined) this.scheduleDeadlines(user, s, rule);
+      }
+    }
+    // Windows shortened by new rules may have matured already.
+    if (this.maxEventTime !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
+  }
+
+  private slotFor(feature: string): number {
+    let fi = this.slotIndex.get(feature);
+    if (fi === undefined) {
+      fi = this.slots.length;
+      this.slots.push({ name: feature, rule: this.compiled.get(feature), cohorts: [], cohortIndex: new Map() });
+      this.slotIndex.set(feature, fi);
+    }
+    return fi;
+  }
+
+  /** Cumulative statistics of every (feature, cohort) with a rule seen on this partition, sorted. */
+  snapshot(): CohortPartial[] {
+    const offset = this.nextOffset;
+    if (offset === undefined) return [];
+    const w = this.watermark;
+    const out: CohortPartial[] = [];
+    const slots = this.slots.filter((s) => s.rule !== undefined).sort((a, b) => compareStrings(a.name, b.name));
+    for (const slot of slots) {
+      const cohorts = [...slot.cohorts].sort((a, b) => compareStrings(a.cohort, b.cohort));
+      for (const acc of cohorts) out.push(acc.toPartial(this.partition, offset, w));
+    }
+    return out;
+  }
+
+  stats(): AggregatorStats {
+    let histogramBytes = 0;
+    for (const slot of this.slots) for (const acc of slot.cohorts) histogramBytes += 300 + acc.histogram.approxBytes;
+    return {
+      ...this.counters,
+      partition: this.partition,
+      nextOffset: this.nextOffset ?? null,
+      watermark: this.maxEventTime === Number.NEGATIVE_INFINITY ? null : this.watermark,
+      trackedUsers: this.store.liveCount,
+      retiredUsers: this.store.retiredCount,
+      dedupeEntries: this.dedupe.size,
+      approxBytes: this.store.approxBytes() + this.dedupe.approxBytes() + this.deadlines.size * 64 + histogramBytes,
+    };
+  }
+
+  /** The whole partition state, for a checkpoint saved atomically with nextOffset by the caller. */
+  serialize(): Buffer {
+    const w = new ByteWriter(4096);
+    w.varint(STATE_MAGIC).byte(STATE_VERSION);
+    w.varint(this.partition).string(this.lastOffset ?? '').float64(this.maxEventTime).varint(this.seq);
+    w.varint(COUNTER_NAMES.length);
+    for (const name of COUNTER_NAMES) w.varint(this.counters[name]);
+    this.dedupe.write(w);
+    w.varint(this.slots.length);
+    for (const slot of this.slots) {
+      w.string(slot.name).varint(slot.cohorts.length);
+      for (const acc of slot.cohorts) acc.write(w);
+    }
+    w.varint(this.store.liveCount);
+    for (const [user, states] of this.store.users()) {
+      for (const s of states) {
+        w.string(user).varint(s.feature).varint(s.cohort).float64(s.firstExposure).varint(s.flags).varint(s.requests).varint(s.slow).varint(s.seq);
+      }
+    }
+    w.varint(this.store.retiredCount);
+    for (const [user, feature] of this.store.retired()) w.varint(feature).string(user);
+    return w.finish();
+  }
+
+  /** Rebuilds an aggregator from serialize(); opts.rules may differ (as if setRules followed). */
+  static restore(bytes: Uint8Array, options: PartitionAggregatorOptions): PartitionAggregator {
+    const r = new ByteReader(bytes, `aggregator state of partition ${options.partition}`);
+    if (r.varint() !== STATE_MAGIC) throw r.fail('not an aggregator state');
+    const version = r.byte();
+    if (version !== STATE_VERSION) throw r.fail(`unknown state version ${version}`);
+    const partition = r.varint();
+    if (partition !== options.partition) {
+      throw new PmfError('ERR_INTERNAL', `state of partition ${partition} cannot be restored as partition ${options.partition}`);
+    }
+    const a = new PartitionAggregator({ ...options, rules: { version: 'restoring', rules: [], byFeature: new Map() } });
+    const lastOffset = r.string();
+    if (lastOffset !== '' && !OFFSET_PATTERN.test(lastOffset)) throw r.fail('bad offset');
+    a.lastOffset = lastOffset === '' ? undefined : lastOffset;
+    a.maxEventTime = r.float64();
+    a.seq = r.varint();
+    const counterCount = r.varint();
+    if (counterCount !== COUNTER_NAMES.length) throw r.fail(`expected ${COUNTER_NAMES.length} counters, got ${counterCount}`);
+    for (const name of COUNTER_NAMES) a.counters[name] = r.varint();
+    a.dedupe = DedupeWindow.read(r, a.opts.maxDedupeEntries);
+    const slotCount = r.varint();
+    for (let i = 0; i < slotCount; i++) {
+      const name = r.string();
+      if (a.slotIndex.has(name)) throw r.fail(`duplicate feature ${JSON.stringify(name)}`);
+      const slot: FeatureSlot = { name, rule: undefined, cohorts: [], cohortIndex: new Map() };
+      const cohortCount = r.varint();
+      for (let j = 0; j < cohortCount; j++) {
+        const acc = CohortAccumulator.read(r, name, a.opts.histogram);
+        if (slot.cohortIndex.has(acc.cohort)) throw r.fail(`duplicate cohort ${JSON.stringify(acc.cohort)}`);
+        slot.cohortIndex.set(acc.cohort, j);
+        slot.cohorts.push(acc);
+      }
+      a.slotIndex.set(name, a.slots.length);
+      a.slots.push(slot);
+    }
+    const liveCount = r.varint();
+    for (let i = 0; i < liveCount; i++) {
+      const user = r.string();
+      const feature = r.varint();
+      const cohort = r.varint();
+      const firstExposure = r.float64();
+      const flags = r.varint();
+      const requests = r.varint();
+      const slow = r.varint();
+      const seq = r.varint();
+      if (feature >= a.slots.length || cohort >= a.slots[feature].cohorts.length || seq >= a.seq || a.store.get(user, feature)) {
+        throw r.fail(`bad user state for ${JSON.stringify(user)}`);
+      }
+      a.store.add(user, { feature, cohort, firstExposure, flags, requests, slow, seq });
+    }
+    const retiredCount = r.varint();
+    for (let i = 0; i < retiredCount; i++) {
+      const feature = r.varint();
+      const user = r.string();
+      if (feature >= a.slots.length) throw r.fail('bad retired marker');
+      a.counters.forgottenUsers += a.store.retire(user, feature);
+    }
+    r.expectEnd();
+    a.setRules(options.rules);
+    return a;
+  }
+}
+
+function isValidEvent(e: FeatureEvent): boolean {
+  return (
+    typeof e.user === 'string' &&
+    e.user.length > 0 &&
+    typeof e.id === 'string' &&
+    Number.isFinite(e.time) &&
+    Array.isArray(e.flags)
+  );
+}
+
+function carriesFeature(e: FeatureEvent, feature: string): boolean {
+  for (const f of e.flags) if (f.feature === feature) return true;
+  return false;
+}
+
+/** Decimal offsets without leading zeros: longer is larger, equal length compares as text. */
+function offsetAfter(a: string, b: string): boolean {
+  return a.length !== b.length ? a.length > b.length : a > b;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

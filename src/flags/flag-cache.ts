@@ -1,0 +1,24 @@
+// What the outbox relay needs from a flag cache: Redis in the distributed deployment, an
+// in-process map in the embedded one (no Redis to install; applications read the admin API).
+
+import type { FlagState } from '../events/flag-command.js';
+
+export interface FlagCache {
+  /** Writes a feature's full snapshot if `version` is newer; true if written. */
+  writeFeature(feature: string, version: number, cohorts: Record<string, FlagState>): Promise<boolean>;
+}
+
+export class InMemoryFlagCache implements FlagCache {
+  private readonly features = new Map<string, { version: number; cohorts: Record<string, FlagState> }>();
+
+  async writeFeature(feature: string, version: number, cohorts: Record<string, FlagState>): Promise<boolean> {
+    const prev = this.features.get(feature);
+    if (prev && prev.version >= version) return false;
+    this.features.set(feature, { version, cohorts: { ...cohorts } });
+    return true;
+  }
+
+  read(feature: string): { version: number; cohorts: Record<string, FlagState> } | undefined {
+    return this.features.get(feature);
+  }
+}

@@ -1,0 +1,208 @@
+// An independent, deliberately naive recomputation of a partition's CohortPartials from the whole
+// record list, for checking PartitionAggregator (unit property tests, fault / recovery tests).
+// It shares no code with src/aggregation except the histogram encoding of the result: instead of
+// an incremental state machine it computes the per-record watermark first, then, per (user,
+// feature), scans the user's events and decides every statistic from the definitions
+// (src/aggregation/partition-aggregator.ts header). Not covered: the caps (dedupe entries,
+// retired markers, cohorts per feature) — use inputs below them.
+
+import type { CohortPartial } from '../../src/events/cohort-stats.js';
+import type { FeatureEvent } from '../../src/events/feature-event.js';
+import type { Rule, RuleSet } from '../../src/rules/schema.js';
+import { LatencyHistogram } from '../../src/aggregation/latency-histogram.js';
+
+export interface OracleRecord {
+  event: FeatureEvent;
+  offset: string;
+}
+
+export interface OracleOptions {
+  partition: number;
+  rules: RuleSet;
+  allowedLatenessMs?: number;
+  dedupeWindowMs?: number;
+  latencyJoinSlackMs?: number;
+}
+
+export interface OracleResult {
+  partials: CohortPartial[];
+  events: number;
+  duplicates: number;
+  tooLate: number;
+  lateEvents: number;
+  untracked: number;
+  replayedRecords: number;
+}
+
+interface Accepted {
+  event: FeatureEvent;
+  /** Watermark when the event was processed (before it). */
+  watermarkBefore: number;
+}
+
+interface UserResult {
+  cohort: string;
+  firstExposure: number;
+  switched: boolean;
+  activationMatured: boolean;
+  activated: boolean;
+  retentionMatured: boolean;
+  returned: boolean;
+  durations: number[];
+  slow: number;
+}
+
+export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOptions): OracleResult {
+  const lateness = opts.allowedLatenessMs ?? 5 * 60_000;
+  const dedupeWindow = opts.dedupeWindowMs ?? 60 * 60_000;
+  const slack = opts.latencyJoinSlackMs ?? 60_000;
+  const result: OracleResult = { partials: [], events: 0, duplicates: 0, tooLate: 0, lateEvents: 0, untracked: 0, replayedRecords: 0 };
+
+  // Pass 1: offsets, dedupe and the watermark seen by each accepted event.
+  let lastOffset: bigint | undefined;
+  let maxTime = -Infinity;
+  const acceptedIdTime = new Map<string, number>();
+  const accepted: Accepted[] = [];
+  for (const { event, offset } of records) {
+    const off = BigInt(offset);
+    if (lastOffset !== undefined && off <= lastOffset) {
+      result.replayedRecords++;
+      continue;
+    }
+    lastOffset = off;
+    if (!Number.isFinite(event.time) || !event.user) continue;
+    const watermark = maxTime - lateness;
+    const horizon = watermark - dedupeWindow;
+    if (event.time <= horizon) {
+      result.tooLate++;
+      continue;
+    }
+    const prev = acceptedIdTime.get(event.id);
+    if (prev !== undefined && prev > horizon) {
+      result.duplicates++;
+      continue;
+    }
+    acceptedIdTime.set(event.id, event.time);
+    result.events++;
+    if (event.time < watermark) result.lateEvents++;
+    for (const f of event.flags) if (!opts.rules.byFeature.has(f.feature)) result.untracked++;
+    accepted.push({ event, watermarkBefore: watermark });
+    maxTime = Math.max(maxTime, event.time);
+  }
+  const finalWatermark = maxTime - lateness;
+  if (lastOffset === undefined) return result;
+  const nextOffset = (lastOffset + 1n).toString();
+
+  // Pass 2: per user, per feature, straight from the definitions.
+  const byUser = new Map<string, Accepted[]>();
+  for (const a of accepted) {
+    const list = byUser.get(a.event.user) ?? [];
+    list.push(a);
+    byUser.set(a.event.user, list);
+  }
+  const perCohort = new Map<string, { rule: Rule; cohort: string; users: UserResult[] }>();
+  for (const rule of opts.rules.rules) {
+    for (const events of byUser.values()) {
+      const u = userForFeature(rule, events, finalWatermark, slack);
+      if (u === undefined) continue;
+      const key = JSON.stringify([rule.featureId, u.cohort]);
+      const entry = perCohort.get(key) ?? { rule, cohort: u.cohort, users: [] };
+      entry.users.push(u);
+      perCohort.set(key, entry);
+    }
+  }
+
+  const keys = [...perCohort.keys()].sort((a, b) => {
+    const [fa, ca] = JSON.parse(a) as [string, string];
+    const [fb, cb] = JSON.parse(b) as [string, string];
+    return fa < fb ? -1 : fa > fb ? 1 : ca < cb ? -1 : ca > cb ? 1 : 0;
+  });
+  for (const key of keys) {
+    const { rule, cohort, users } = perCohort.get(key)!;
+    const histogram = new LatencyHistogram();
+    for (const u of users) for (const d of u.durations) histogram.record(d);
+    const withRequests = users.filter((u) => u.durations.length > 0);
+    const hasAction = rule.activation.action !== undefined;
+    result.partials.push({
+      feature: rule.featureId,
+      cohort,
+      partition: opts.partition,
+      offset: nextOffset,
+      watermark: finalWatermark,
+      firstExposureAt: Math.min(...users.map((u) => u.firstExposure)),
+      exposed: users.length,
+      activation: {
+        matured: hasAction ? users.filter((u) => u.activationMatured).length : 0,
+        successes: hasAction ? users.filter((u) => u.activationMatured && u.activated).length : 0,
+      },
+      retention: {
+        matured: users.filter((u) => u.retentionMatured).length,
+        successes: users.filter((u) => u.retentionMatured && u.returned).length,
+      },
+      latency: {
+        count: users.reduce((s, u) => s + u.durations.length, 0),
+        slow: users.reduce((s, u) => s + u.slow, 0),
+        users: withRequests.length,
+        sumN2: users.reduce((s, u) => s + u.durations.length ** 2, 0),
+        sumSlow2: users.reduce((s, u) => s + u.slow ** 2, 0),
+        sumNSlow: users.reduce((s, u) => s + u.durations.length * u.slow, 0),
+        histogram: histogram.toBase64(),
+      },
+      cohortSwitches: users.filter((u) => u.switched).length,
+    });
+  }
+  return result;
+}
+
+function cohortName(rule: Rule, variant: string): string {
+  const map = rule.cohorts.map;
+  return map !== undefined && Object.hasOwn(map, variant) ? map[variant] : variant;
+}
+
+function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark: number, slack: number): UserResult | undefined {
+  const feature = rule.featureId;
+  const first = events.findIndex((a) => a.event.flags.some((f) => f.feature === feature));
+  if (first < 0) return undefined;
+  const exposure = events[first].event;
+  const variants = exposure.flags.filter((f) => f.feature === feature).map((f) => cohortName(rule, f.variant));
+  const cohort = variants[0];
+  const fe = exposure.time;
+  const activationEnd = fe + rule.activation.windowSeconds * 1000;
+  const retentionStart = fe + rule.retention.returnAfterSeconds * 1000;
+  const retentionEnd = fe + rule.retention.windowSeconds * 1000;
+  const closeAt = Math.max(activationEnd, retentionEnd);
+  const action = rule.activation.action;
+
+  // From the exposure on: the event is processed while the window it would affect is still open
+  // (the exposing event itself always is).
+  const later = events.slice(first).map((a, i) => ({ e: a.event, openUntil: (end: number) => i === 0 || a.watermarkBefore < end }));
+  const matchesAction = (e: FeatureEvent) =>
+    action !== undefined &&
+    (action.spanName === undefined || e.name === action.spanName) &&
+    (action.attribute === undefined || (e.attrs !== undefined && Object.hasOwn(e.attrs, action.attribute.key) && e.attrs[action.attribute.key] === action.attribute.value));
+
+  const durations: number[] = [];
+  let slow = 0;
+  for (const { e, openUntil } of later) {
+    if (e.durationMs === undefined || !openUntil(closeAt)) continue;
+    const counts =
+      rule.latency.spanName !== undefined ? e.name === rule.latency.spanName && e.time >= fe - slack : e.flags.some((f) => f.feature === feature);
+    if (!counts || !(e.durationMs >= 0) || !Number.isFinite(e.durationMs)) continue;
+    durations.push(e.durationMs);
+    if (e.durationMs > rule.latencyP95Threshold) slow++;
+  }
+
+  return {
+    cohort,
+    firstExposure: fe,
+    switched:
+      variants.some((c) => c !== cohort) ||
+      later.slice(1).some(({ e, openUntil }) => openUntil(closeAt) && e.flags.some((f) => f.feature === feature && cohortName(rule, f.variant) !== cohort)),
+    activationMatured: finalWatermark >= activationEnd,
+    activated: later.some(({ e, openUntil }) => e.time >= fe && e.time <= activationEnd && openUntil(activationEnd) && matchesAction(e)),
+    retentionMatured: finalWatermark >= retentionEnd,
+    returned: later.some(({ e, openUntil }) => e.time >= retentionStart && e.time < retentionEnd && openUntil(retentionEnd)),
+    durations,
+    slow,
+  };
+}

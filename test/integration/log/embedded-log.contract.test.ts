@@ -1,0 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import { describeLogContract } from './log-contract.js';
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const options = { maxBatchSize: 2, retryBackoff: { initialMs: 20, maxMs: 100 }, logger: silent };
+
+describeLogContract('embedded (in memory)', { open: () => new EmbeddedLog(options) });
+
+const dataDir = mkdtempSync(join(tmpdir(), 'pmf-embedded-contract-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+describeLogContract('embedded (data directory, fsync)', {
+  open: () => new EmbeddedLog({ ...options, dataDir, fsync: true }),
+});

@@ -1,0 +1,51 @@
+// Seeded data generators for the aggregation tests: fast-check draws the seed, so a failure
+// reproduces from the printed counterexample.
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function normal(rand: () => number): number {
+  const u = 1 - rand(); // (0, 1]: log(0) never happens
+  const v = rand();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+export type DataShape = 'lognormal' | 'ties' | 'single' | 'uniform' | 'wide';
+
+/** Integer latencies in [0, max]. */
+export function latencies(shape: DataShape, n: number, seed: number, max: number): number[] {
+  const rand = mulberry32(seed);
+  const out: number[] = new Array(n);
+  const ties = [1, 7, 128, 129, 450, 451, 1000];
+  const single = 1 + Math.floor(rand() * Math.min(max, 5000));
+  for (let i = 0; i < n; i++) {
+    let v: number;
+    switch (shape) {
+      case 'lognormal':
+        v = Math.ceil(Math.exp(Math.log(120) + 0.9 * normal(rand)));
+        break;
+      case 'ties':
+        v = ties[Math.floor(rand() * ties.length)];
+        break;
+      case 'single':
+        v = single;
+        break;
+      case 'uniform':
+        v = Math.floor(rand() * 3000);
+        break;
+      case 'wide':
+        v = Math.floor(Math.exp(rand() * Math.log(max + 1))) - 1;
+        break;
+    }
+    out[i] = Math.min(Math.max(v, 0), max);
+  }
+  return out;
+}

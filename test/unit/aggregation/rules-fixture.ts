@@ -1,0 +1,16 @@
+// Builds a RuleSet the way the rules loader does (schema defaults applied), from partial rules.
+
+import { Rule, type RuleInput, type RuleSet } from '../../../src/rules/schema.js';
+
+const BASE = {
+  activationThreshold: 0.2,
+  retentionThreshold: 0.2,
+  latencyP95Threshold: 450,
+  minCohortSize: 10,
+  evaluationWindowSeconds: 3600,
+};
+
+export function ruleSet(rules: (Partial<RuleInput> & { featureId: string })[], version = 'test'): RuleSet {
+  const parsed = rules.map((r) => Rule.parse({ ...BASE, ...r }));
+  return { version, rules: parsed, byFeature: new Map(parsed.map((r) => [r.featureId, r])) };
+}
