@@ -452,7 +452,7 @@ export class PartitionAggregator {
       trackedUsers: this.store.liveCount,
       retiredUsers: this.store.retiredCount,
       dedupeEntries: this.dedupe.size,
-      approxBytes: this.store.approxBytes() + this.dedupe.approxBytes() + this.deadlines.size * 64 + histogramBytes,
+      approxBytes: this.store.approxBytes() + this.dedupe.approxBytes() + this.deadlines.size * 80 + histogramBytes,
     };
   }
 
@@ -544,13 +544,10 @@ export class PartitionAggregator {
 }
 
 function isValidEvent(e: FeatureEvent): boolean {
-  return (
-    typeof e.user === 'string' &&
-    e.user.length > 0 &&
-    typeof e.id === 'string' &&
-    Number.isFinite(e.time) &&
-    Array.isArray(e.flags)
-  );
+  if (typeof e.user !== 'string' || e.user.length === 0 || typeof e.id !== 'string' || !Number.isFinite(e.time)) return false;
+  if (typeof e.name !== 'string' || !Array.isArray(e.flags)) return false;
+  for (const f of e.flags) if (typeof f?.feature !== 'string' || typeof f.variant !== 'string') return false;
+  return e.durationMs === undefined || typeof e.durationMs === 'number';
 }
 
 function carriesFeature(e: FeatureEvent, feature: string): boolean {

@@ -113,8 +113,9 @@ export class MapUserStateStore implements UserStateStore {
   }
 
   approxBytes(): number {
-    // Rough V8 costs: map entry + key string + array + object per state; marker entry + key.
-    let bytes = this.live.size * 120 + this.liveStates * 88;
+    // Rough V8 costs measured by bench/aggregator.bench.ts: map entry + array per user, object
+    // (with a boxed firstExposure) per state; marker entry + key string per retired user.
+    let bytes = this.live.size * 120 + this.liveStates * 130;
     bytes += this.retiredMarkers.size * 100;
     return bytes;
   }

@@ -286,8 +286,10 @@ describe('event time, late data, duplicates, replays', () => {
   });
 
   it('counts invalid events', () => {
-    const f = make().feed({ ...ev('a', Number.NaN) }, { ...ev('', 5) });
-    expect(f.agg.stats()).toMatchObject({ invalidEvents: 2, events: 0 });
+    const noVariant = { ...ev('a', 5), flags: [{ feature: 'checkout-v2' }] } as unknown as FeatureEvent;
+    const textDuration = { ...ev('a', 5), durationMs: '12' } as unknown as FeatureEvent;
+    const f = make().feed(ev('a', Number.NaN), ev('', 5), noVariant, textDuration);
+    expect(f.agg.stats()).toMatchObject({ invalidEvents: 4, events: 0 });
     expect(f.agg.snapshot()).toEqual([]);
   });
 });

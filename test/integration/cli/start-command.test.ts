@@ -1,0 +1,43 @@
+// The program as a user runs it: a bad rules file or config stops it with exit code 2 and every
+// problem listed; nothing is started.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+  });
+}
+
+describe('pmf-guard start', () => {
+  it('exits 2 and lists every problem of an invalid rules file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-cli-'));
+    const rules = join(dir, 'rules.yaml');
+    writeFileSync(rules, 'rules:\n  - featureId: ""\n    activationThreshold: 2\n    retentionThreshold: 0.4\n    latencyP95Threshold: 200\n    minCohortSize: 0\n    evaluationWindowSeconds: 10\n');
+    const r = run(['start', '--rules', rules], { PMF_GUARD_DATA_DIR: join(dir, 'data') });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/3 problem\(s\)/);
+    expect(r.stderr).toMatch(/rules\[0\]\.featureId/);
+    expect(r.stderr).toMatch(/rules\[0\]\.activationThreshold/);
+    expect(r.stderr).toMatch(/rules\[0\]\.minCohortSize/);
+    expect(r.stderr).not.toMatch(/started/);
+  });
+
+  it('exits 2 on an invalid environment, naming the variable to fix', () => {
+    const r = run(['start'], { REDIS_URL: 'http://cache:6379' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/redis\.url: redis\.url must start with redis:\/\/ or rediss:\/\//);
+  });
+
+  it('refuses to pseudonymise into Kafka without a key, and says how to make one', () => {
+    const r = run(['start', '--role', 'receiver'], { KAFKA_BROKERS: '127.0.0.1:1' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/PMF_GUARD_PSEUDONYM_KEY/);
+  });
+});

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/load.js';
+import { isDistributed } from '../../../src/config/schema.js';
+
+describe('configuration', () => {
+  it('defaults to the embedded mode with the documented ports', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.role).toBe('all');
+    expect(c.receiver.grpc.port).toBe(4317);
+    expect(c.admin.port).toBe(8080);
+    expect(isDistributed(c)).toEqual({ log: false, store: false, cache: false });
+    expect(Object.isFrozen(c.kafka)).toBe(true);
+  });
+
+  it('selects the distributed adapters from KAFKA_BROKERS, DATABASE_URL and REDIS_URL', () => {
+    const c = loadConfig({ env: { KAFKA_BROKERS: 'k1:9092, k2:9092', DATABASE_URL: 'postgres://u@db/pmf', REDIS_URL: 'redis://cache:6379' } });
+    expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(isDistributed(c)).toEqual({ log: true, store: true, cache: true });
+  });
+
+  it('merges a YAML file under environment overrides and the command line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-config-'));
+    const file = join(dir, 'pmf.yaml');
+    writeFileSync(file, 'role: receiver\nadmin: { port: 9000 }\nkafka: { topicPrefix: "prod." }\n');
+    const c = loadConfig({ configFile: file, env: { PMF_GUARD_ADMIN_PORT: '9100' }, rulesFile: 'r.yaml', role: 'verdict' });
+    expect(c.admin.port).toBe(9100);
+    expect(c.kafka.topicPrefix).toBe('prod.');
+    expect(c.role).toBe('verdict');
+    expect(c.rulesFile).toBe('r.yaml');
+  });
+
+  it('reports every problem with the path and the fix', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-config-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'kafka: { brokers: ["nohost"], partitions: 0 }\nadmin: { port: 4317 }\nrecievr: {}\n');
+    let message = '';
+    try {
+      loadConfig({ configFile: file, env: { DATABASE_URL: 'mysql://x' } });
+    } catch (err) {
+      message = (err as Error).message;
+      expect((err as { code?: string }).code).toBe('ERR_CONFIG_INVALID');
+    }
+    expect(message).toMatch(/kafka\.brokers\[0\]: a broker is host:port/);
+    expect(message).toMatch(/kafka\.partitions/);
+    expect(message).toMatch(/database\.url: database\.url must start with postgres/);
+    expect(message).toMatch(/unknown key\(s\) "recievr"/);
+    expect(message).toMatch(/admin\.port.*pick two ports/);
+  });
+
+  it('says which file it could not read', () => {
+    expect(() => loadConfig({ configFile: '/nonexistent/pmf.yaml', env: {} })).toThrow(/cannot read config file \/nonexistent\/pmf\.yaml/);
+  });
+});

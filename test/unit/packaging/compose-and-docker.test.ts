@@ -1,0 +1,74 @@
+// Docker cannot run on the dev machines, so the compose file and Dockerfile are checked by
+// reading them: every pmf-guard service must start with a valid config, every role must be there,
+// and the image must run as non-root on Node 22.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { parseArgs } from '../../../src/cli/args.js';
+import { loadConfig } from '../../../src/config/load.js';
+import { isDistributed } from '../../../src/config/schema.js';
+import { parseRules } from '../../../src/rules/load.js';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  depends_on?: Record<string, unknown>;
+  ports?: string[];
+}
+
+const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service>; secrets: Record<string, { file: string }> };
+const guards = Object.entries(compose.services).filter(([, s]) => s.image === 'pmf-guard:local');
+
+describe('docker-compose.yml', () => {
+  it('runs every role against Kafka, PostgreSQL and Redis', () => {
+    expect(guards).toHaveLength(4);
+    const roles = guards.map(([, s]) => parseArgs(s.command!)).map((a) => (a.command === 'start' ? a.role : undefined));
+    expect(roles.sort()).toEqual(['aggregator', 'flag-writer', 'receiver', 'verdict']);
+    for (const name of ['kafka', 'postgres', 'redis']) expect(compose.services[name]).toBeDefined();
+  });
+
+  it('gives every pmf-guard service a configuration the schema accepts, in distributed mode', () => {
+    for (const [name, s] of guards) {
+      const env = { ...s.environment };
+      // The key file is a Docker secret; point at the example the compose file mounts.
+      if (env.PMF_GUARD_PSEUDONYM_KEY_FILE) env.PMF_GUARD_PSEUDONYM_KEY_FILE = compose.secrets.pseudonym_key.file;
+      const args = parseArgs(s.command!);
+      const config = loadConfig({ env, role: args.command === 'start' ? args.role : undefined });
+      expect(isDistributed(config), name).toEqual({ log: true, store: true, cache: true });
+      for (const dep of ['kafka', 'postgres', 'redis']) expect(s.depends_on?.[dep], `${name} depends on ${dep}`).toBeDefined();
+      const brokerHost = config.kafka.brokers![0].split(':')[0];
+      expect(compose.services[brokerHost], `${name}: broker host is a service`).toBeDefined();
+      expect(compose.services[new URL(config.database.url!).hostname]).toBeDefined();
+      expect(compose.services[new URL(config.redis.url!).hostname]).toBeDefined();
+    }
+  });
+
+  it('mounts a rules file that loads, and a pseudonymisation key file that exists', () => {
+    for (const [, s] of guards) {
+      const mount = s.volumes!.find((v) => v.endsWith(`:${s.environment!.PMF_GUARD_RULES}:ro`))!;
+      expect(mount).toBeDefined();
+      expect(parseRules(readFileSync(mount.split(':')[0], 'utf8')).rules.length).toBeGreaterThan(0);
+    }
+    expect(existsSync(compose.secrets.pseudonym_key.file)).toBe(true);
+  });
+
+  it('publishes OTLP gRPC on 4317 from the receiver', () => {
+    expect(compose.services.receiver.ports).toContain('4317:4317');
+  });
+});
+
+describe('Dockerfile', () => {
+  const text = readFileSync('Dockerfile', 'utf8');
+  it('is multi-stage, runs on Node 22 as a non-root user and ships the protos', () => {
+    expect(text.match(/^FROM /gm)!.length).toBeGreaterThanOrEqual(2);
+    const runtime = text.slice(text.lastIndexOf('FROM '));
+    expect(runtime).toMatch(/^FROM node:22/);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/COPY .*proto/);
+    expect(runtime).toMatch(/ENTRYPOINT \["node", "dist\/src\/main\.js"\]/);
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import type { CohortPartial } from '../../../src/events/cohort-stats.js';
+import type { FeaturePartial } from '../../../src/events/feature-partial.js';
+import { parseRules } from '../../../src/rules/load.js';
+import { PointEstimateEvaluator } from '../../../src/verdict/point-estimate-evaluator.js';
+import { VerdictEngine } from '../../../src/verdict/verdict-engine.js';
+
+const HOUR = 3600_000;
+const T0 = Date.UTC(2026, 10, 1);
+
+function rules(extra: Record<string, unknown> = {}) {
+  return parseRules(JSON.stringify({
+    version: 'r1',
+    rules: [{
+      featureId: 'f', activationThreshold: 0.15, retentionThreshold: 0.4, latencyP95Threshold: 200,
+      minCohortSize: 100, evaluationWindowSeconds: 3600,
+      cohorts: { control: 'control', guarded: ['treatment'] }, ...extra,
+    }],
+  }));
+}
+
+function cohort(name: string, exposed: number, latencyMs: number, requests: number): CohortPartial {
+  const h = new LatencyHistogram();
+  h.record(latencyMs, requests);
+  return {
+    feature: 'f', cohort: name, partition: 0, offset: '0', watermark: 0, firstExposureAt: T0, exposed,
+    activation: { matured: 0, successes: 0 }, retention: { matured: 0, successes: 0 },
+    latency: { count: requests, slow: latencyMs > 200 ? requests : 0, users: exposed, sumN2: 0, sumSlow2: 0, sumNSlow: 0, histogram: h.serialize().toString('base64') },
+    cohortSwitches: 0,
+  };
+}
+
+function partial(partition: number, offset: number, at: number, treatmentMs: number, exposed = 200): FeaturePartial {
+  return {
+    feature: 'f', partition, offset: String(offset), watermark: at,
+    cohorts: [cohort('control', exposed, 120, exposed * 2), cohort('treatment', exposed, treatmentMs, exposed * 2)].map((c) => ({ ...c, partition, offset: String(offset), watermark: at })),
+  };
+}
+
+const engine = (r = rules()) => new VerdictEngine({ rules: r, evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR });
+
+describe('verdict engine', () => {
+  it('stays pending until the evaluation window has passed in event time', () => {
+    const out = engine().apply(partial(0, 10, T0 + HOUR / 2, 600));
+    expect(out.verdicts.map((v) => [v.cohort, v.outcome])).toEqual([['control', 'pending'], ['treatment', 'pending']]);
+    expect(out.verdicts[1].reason).toMatch(/evaluation window open/);
+    expect(out.commands).toEqual([]);
+  });
+
+  it('fails the slow guarded cohort once, with the verdict as evidence and a deterministic command id', () => {
+    const e = engine();
+    const out = e.apply(partial(0, 10, T0 + 2 * HOUR, 600));
+    const treatment = out.verdicts.find((v) => v.cohort === 'treatment')!;
+    expect(treatment.outcome).toBe('fail');
+    expect(treatment.ruleVersion).toBe('r1');
+    expect(treatment.evaluatedAt).toBe(new Date(T0 + 2 * HOUR).toISOString());
+    expect(treatment.inputOffsets).toEqual({ '0': '10' });
+    expect(out.commands).toHaveLength(1);
+    expect(out.commands[0]).toMatchObject({ feature: 'f', cohort: 'treatment', action: 'rollback', state: 'off', source: 'verdict' });
+    expect(out.commands[0].evidence?.verdictId).toBe(treatment.verdictId);
+
+    // A later snapshot with the same outcome: no new command, no verdict until the heartbeat.
+    expect(e.apply(partial(0, 20, T0 + 2 * HOUR + 60_000, 600))).toEqual({ verdicts: [], commands: [] });
+    const beat = e.apply(partial(0, 30, T0 + 3 * HOUR + 1, 600));
+    expect(beat.verdicts.map((v) => v.cohort)).toEqual(['control', 'treatment']);
+    expect(beat.commands).toEqual([]);
+    expect(engine().apply(partial(0, 10, T0 + 2 * HOUR, 600)).commands[0].commandId).toBe(out.commands[0].commandId);
+  });
+
+  it('ignores an older or replayed snapshot of a partition', () => {
+    const e = engine();
+    e.apply(partial(0, 10, T0 + 2 * HOUR, 120));
+    expect(e.apply(partial(0, 10, T0 + 2 * HOUR, 600))).toEqual({ verdicts: [], commands: [] });
+    expect(e.apply(partial(0, 5, T0 + 2 * HOUR, 600))).toEqual({ verdicts: [], commands: [] });
+  });
+
+  it('merges partitions: exposures add up across partitions before the minCohortSize gate', () => {
+    const e = engine(rules({ minCohortSize: 300 }));
+    expect(e.apply(partial(0, 10, T0 + 2 * HOUR, 600)).verdicts.every((v) => v.outcome === 'pending')).toBe(true);
+    const out = e.apply(partial(1, 10, T0 + 2 * HOUR, 600));
+    expect(out.verdicts.find((v) => v.cohort === 'treatment')!.outcome).toBe('fail');
+    expect(out.verdicts.find((v) => v.cohort === 'treatment')!.inputOffsets).toEqual({ '0': '10', '1': '10' });
+  });
+
+  it('publishes verdicts but no command in dry-run mode', () => {
+    const out = engine(rules({ mode: 'dry-run' })).apply(partial(0, 10, T0 + 2 * HOUR, 600));
+    expect(out.verdicts.find((v) => v.cohort === 'treatment')!.outcome).toBe('fail');
+    expect(out.commands).toEqual([]);
+  });
+
+  it('gives byte-identical verdicts for the same input, and survives serialize/restore', () => {
+    const inputs = [partial(0, 10, T0 + HOUR / 2, 600), partial(1, 7, T0 + HOUR, 600), partial(0, 30, T0 + 2 * HOUR, 600)];
+    const run = (e: VerdictEngine) => JSON.stringify(inputs.map((p) => e.apply(p)));
+    expect(run(engine())).toBe(run(engine()));
+
+    const a = engine();
+    a.apply(inputs[0]);
+    const b = VerdictEngine.restore(a.serialize(), { rules: rules(), evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR });
+    expect(JSON.stringify([b.apply(inputs[1]), b.apply(inputs[2])])).toBe(JSON.stringify([a.apply(inputs[1]), a.apply(inputs[2])]));
+  });
+});
