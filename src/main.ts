@@ -41,6 +41,13 @@ async function main(argv: string[]): Promise<number> {
       },
     );
   };
+  // SIGHUP reloads the rules file; an invalid file is refused and the rules in force stay.
+  process.on('SIGHUP', () => {
+    if (!config.rulesFile) return logger.warn('SIGHUP: no rules file configured, nothing to reload');
+    loadRulesFile(config.rulesFile)
+      .then((next) => app.setRules(next))
+      .catch((err) => logger.error('rules reload refused; the previous rules stay in force', { problems: errorMessage(err) }));
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 

@@ -23,7 +23,7 @@ import type { RuleSet } from '../rules/schema.js';
 import { OtlpGrpcServer } from '../receiver/otlp-grpc-server.js';
 import { Pseudonymizer } from '../receiver/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
-import { aggregatorProcessorFactory } from '../aggregation/aggregator-processor.js';
+import { AggregatorProcessor, aggregatorProcessorFactory } from '../aggregation/aggregator-processor.js';
 import { StatefulRunner } from '../stream/stateful-runner.js';
 import { SqlCheckpointStore } from '../stream/sql-checkpoint-store.js';
 import { VerdictProcessor, verdictProcessorFactory } from '../verdict/verdict-processor.js';
@@ -59,11 +59,15 @@ export interface App extends Component {
   receiverPort(): number | undefined;
   adminPort(): number;
   latestVerdicts(feature: string, cohort?: string): Verdict[];
+  /** Puts new rules in force in every stage of this process (already validated by the caller). */
+  setRules(rules: RuleSet): Promise<void>;
 }
 
 const has = (config: Config, role: Config['role'], ...roles: Config['role'][]) => role === 'all' || roles.includes(role);
 
-export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {}): Promise<App> {
+export async function buildApp(config: Config, initialRules: RuleSet, deps: AppDeps = {}): Promise<App> {
+  // Rules can be reloaded (SIGHUP); every stage reads the current set through this holder.
+  let rules = initialRules;
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const role = config.role;
@@ -71,6 +75,12 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
   const topics = topicNames(config.kafka.topicPrefix);
   const metrics = new MetricsRegistry();
   const onError = (err: unknown, context: string) => logger.error(context, { err });
+  const registerGuardedFlags = async (writer: FlagWriter) => {
+    for (const rule of rules.rules) {
+      const cohorts = guardedCohorts(rule, []);
+      if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts);
+    }
+  };
 
   const needsLog = true;
   const needsSql = has(config, role, 'aggregator', 'verdict', 'flag-writer');
@@ -129,16 +139,7 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
     const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
     flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }) });
     const writer = flagWriter;
-    roles.push({
-      name: 'guarded-flags',
-      start: async () => {
-        for (const rule of rules.rules) {
-          const cohorts = guardedCohorts(rule, []);
-          if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts);
-        }
-      },
-      stop: async () => {},
-    });
+    roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
     roles.push(new FlagCommandConsumer({ log: log!, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands, onError }));
   }
@@ -184,10 +185,12 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
   }
 
   let receiver: OtlpGrpcServer | undefined;
+  // Mutable so a rules reload can change which attributes the receiver projects.
+  let attributeKeys = new Set<string>();
   const receiverMetrics = new ReceiverMetrics();
   if (has(config, role, 'receiver')) {
     const { key } = resolvePseudonymKey(config, !dist.log);
-    const attributeKeys = new Set(rules.rules.flatMap((r) => (r.activation.action?.attribute ? [r.activation.action.attribute.key] : [])));
+    attributeKeys = new Set(activationAttributeKeys(rules));
     receiver = new OtlpGrpcServer({
       host: config.receiver.grpc.host,
       port: config.receiver.grpc.port,
@@ -237,6 +240,15 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
     receiverPort: () => receiver?.port,
     adminPort: () => admin.port,
     latestVerdicts,
+    async setRules(next: RuleSet) {
+      rules = next;
+      attributeKeys.clear();
+      for (const k of activationAttributeKeys(next)) attributeKeys.add(k);
+      for (const p of aggregatorRunner?.processors().values() ?? []) (p as AggregatorProcessor).aggregator.setRules(next);
+      for (const p of verdictRunner?.processors().values() ?? []) (p as VerdictProcessor).engine.setRules(next);
+      if (flagWriter) await registerGuardedFlags(flagWriter);
+      logger.info('rules in force', { rules: next.version, features: next.rules.length });
+    },
     async start() {
       logger.info('starting', { role, log: dist.log ? 'kafka' : 'embedded', store: dist.store ? 'postgresql' : 'pglite', cache: dist.cache ? 'redis' : 'none', rules: rules.version });
       await startAll([admin]);
@@ -263,4 +275,8 @@ export async function buildApp(config: Config, rules: RuleSet, deps: AppDeps = {
     }),
   };
   return app;
+}
+
+function activationAttributeKeys(rules: RuleSet): string[] {
+  return rules.rules.flatMap((r) => (r.activation.action?.attribute ? [r.activation.action.attribute.key] : []));
 }

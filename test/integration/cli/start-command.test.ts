@@ -41,3 +41,39 @@ describe('pmf-guard start', () => {
     expect(r.stderr).toMatch(/PMF_GUARD_PSEUDONYM_KEY/);
   });
 });
+
+describe('pmf-guard start, running', () => {
+  it('serves the admin API, reloads rules on SIGHUP, refuses an invalid reload, and drains on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const { waitFor } = await import('../../helpers/services.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-cli-'));
+    const rules = join(dir, 'rules.yaml');
+    writeFileSync(rules, 'version: one\nrules:\n  - { featureId: feat_a, activationThreshold: 0.1, retentionThreshold: 0.3, latencyP95Threshold: 200, minCohortSize: 10, evaluationWindowSeconds: 60, cohorts: { guarded: [treatment] } }\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--rules', rules], {
+      env: { PATH: process.env.PATH ?? '', PMF_GUARD_DATA_DIR: join(dir, 'data'), PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_ADMIN_PORT: '18089' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (b) => (stderr += b));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => stderr.includes('"msg":"started"'), { timeoutMs: 60_000, message: 'pmf-guard did not start' });
+      const flag = await (await fetch('http://127.0.0.1:18089/v1/flags/feat_a')).json();
+      expect(flag.cohorts.treatment.state).toBe('on');
+      expect((await fetch('http://127.0.0.1:18089/v1/flags/feat_b')).status).toBe(404);
+
+      writeFileSync(rules, 'rules:\n  - { featureId: feat_b, activationThreshold: 7 }\n');
+      child.kill('SIGHUP');
+      await waitFor(() => stderr.includes('rules reload refused'), { timeoutMs: 20_000, message: 'invalid reload not refused' });
+      expect(stderr).toMatch(/activationThreshold/);
+
+      writeFileSync(rules, 'version: two\nrules:\n  - { featureId: feat_b, activationThreshold: 0.1, retentionThreshold: 0.3, latencyP95Threshold: 200, minCohortSize: 10, evaluationWindowSeconds: 60, cohorts: { guarded: [v2] } }\n');
+      child.kill('SIGHUP');
+      await waitFor(async () => (await fetch('http://127.0.0.1:18089/v1/flags/feat_b')).status === 200, { timeoutMs: 20_000, message: 'reloaded rule not in force' });
+      expect(stderr).toMatch(/"msg":"rules in force","rules":"two"/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/"msg":"stopped"/);
+  });
+});
