@@ -100,6 +100,8 @@ export class EmbeddedConsumer implements GroupConsumer, GroupMember {
     this.phase = 'stopping';
     this.notify();
     await this.loop;
+    // From here on its commits are refused: the partitions are about to move.
+    this.ownedKeys.clear();
     this.retryTimer?.cancel();
     this.unsubscribe?.();
     await this.deps.group.leave(this);

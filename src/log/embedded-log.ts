@@ -3,12 +3,14 @@
 // murmur2 partitioner, one owner per partition, ordered batches, committed offset = next offset
 // to read, re-delivery from the last commit after a handler throws. With dataDir, records and
 // committed offsets survive restarts (layout: <dataDir>/topics/<topic>/{topic.json,<p>.log},
-// <dataDir>/groups/<group>.json). Everything is also held in memory: it is sized for one machine.
+// <dataDir>/groups/<group>.json, <dataDir>/LOCK). Everything is also held in memory: it is sized
+// for one machine.
 
 import { systemClock, type Clock } from '../core/clock.js';
 import { PmfError } from '../core/errors.js';
 import { once, stopAll, type Component } from '../core/lifecycle.js';
 import { EmbeddedConsumer } from './embedded-consumer.js';
+import { lockDataDir, type DirLock } from './embedded-dir-lock.js';
 import { EmbeddedGroup } from './embedded-group.js';
 import { EmbeddedOffsetStore } from './embedded-offset-store.js';
 import { EmbeddedProducer } from './embedded-producer.js';
@@ -48,10 +50,13 @@ export class EmbeddedLog implements PartitionedLog {
   private readonly logger: LogLogger;
   private readonly maxBatchSize: number;
   private readonly retryBackoff: RetryBackoff;
+  private readonly dataDir?: string;
+  private lock?: DirLock;
   private closed = false;
 
   constructor(options: EmbeddedLogOptions = {}) {
     const fsync = options.fsync ?? false;
+    this.dataDir = options.dataDir;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? stderrLogLogger;
     this.maxBatchSize = options.maxBatchSize ?? 500;
@@ -65,6 +70,7 @@ export class EmbeddedLog implements PartitionedLog {
 
   /** Loads the data directory once, on first use. */
   private readonly ready = once(async () => {
+    if (this.dataDir !== undefined) this.lock = await lockDataDir(this.dataDir);
     await this.store.load();
     await this.offsets.load();
   });
@@ -129,6 +135,7 @@ export class EmbeddedLog implements PartitionedLog {
     } finally {
       await this.offsets.close();
       await this.store.close();
+      await this.lock?.release();
     }
   });
 

@@ -105,7 +105,12 @@ export class KafkaGroupConsumer implements GroupConsumer {
         eachBatch: (payload) => this.eachBatch(payload),
       });
     } catch (err) {
-      await this.consumer.disconnect().catch(() => undefined);
+      await this.consumer.disconnect().catch((disconnectErr: unknown) =>
+        this.settings.logger.warn('kafka consumer disconnect after a failed start failed', {
+          groupId: this.options.groupId,
+          error: errorMessage(disconnectErr),
+        }),
+      );
       this.phase = 'stopped';
       throw fromKafkaError(err, `start consumer ${this.name}`, 'ERR_LOG_UNAVAILABLE');
     }

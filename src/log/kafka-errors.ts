@@ -1,8 +1,7 @@
 // Translates kafkajs errors into PmfError with a stable code and an honest retryable flag.
-// kafkajs wraps the real failure in KafkaJSNumberOfRetriesExceeded (retriable: false, because
-// *its* retries are spent); what our callers need is whether retrying later can help, which the
-// root cause tells: a broker that cannot be reached or answer in time is ERR_LOG_UNAVAILABLE and
-// retryable, whatever kafkajs' own retry count did.
+// kafkajs marks a failure non-retriable once *its* retries are spent; what our callers need is
+// whether retrying later can help, which the root cause tells: a broker that cannot be reached or
+// answer in time is ERR_LOG_UNAVAILABLE and retryable, whatever kafkajs' retry count did.
 
 import { PmfError, type ErrorCode } from '../core/errors.js';
 
@@ -41,12 +40,17 @@ const UNAVAILABLE_TYPES = new Set([
   'BROKER_NOT_AVAILABLE',
 ]);
 
+// kafkajs' retrier wraps what it gave up on: KafkaJSNumberOfRetriesExceeded when retries ran out,
+// KafkaJSNonRetriableError when an inner retrier's give-up reaches an outer one (a send whose
+// connect exhausted its retries arrives as NonRetriable(cause: KafkaJSConnectionError)).
+const WRAPPERS = new Set(['KafkaJSNumberOfRetriesExceeded', 'KafkaJSNonRetriableError']);
+
 function rootCause(err: unknown): unknown {
   let current = err;
   for (let depth = 0; depth < 5; depth++) {
-    if (!(current instanceof Error) || current.name !== 'KafkaJSNumberOfRetriesExceeded') return current;
-    const inner = (current as KafkaJsLikeError).originalError ?? (current as KafkaJsLikeError).cause;
-    if (inner === undefined) return current;
+    if (!(current instanceof Error) || !WRAPPERS.has(current.name)) return current;
+    const inner = (current as KafkaJsLikeError).cause ?? (current as KafkaJsLikeError).originalError;
+    if (!(inner instanceof Error) || inner === current) return current;
     current = inner;
   }
   return current;

@@ -27,6 +27,13 @@ import type {
 import { defaultRetryBackoff, type RetryBackoff } from './retry-backoff.js';
 import { checkTopicSpec } from './topic-spec.js';
 
+/** kafkajs applies only the client-wide retry to connecting, hence one client per retry policy. */
+export interface KafkaRetry {
+  retries: number;
+  initialRetryTime: number;
+  maxRetryTime: number;
+}
+
 export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 
 export interface KafkaLogOptions {
@@ -42,6 +49,17 @@ export interface KafkaLogOptions {
   sendTimeoutMs?: number;
   /** TCP connect timeout per broker (default 1000). */
   connectionTimeoutMs?: number;
+  /**
+   * kafkajs retries (connections, metadata, requests) for the producer and admin calls: short, so
+   * a down broker surfaces quickly (default 3 retries from 100 ms, at most 1 s apart).
+   */
+  fastRetry?: KafkaRetry;
+  /**
+   * kafkajs retries for consumers: patient, so a consumer rides out a short broker outage without
+   * crashing (a crash re-joins as a new member, which waits for the old member's session to expire).
+   * Default 8 retries from 300 ms, at most 5 s apart (about 25 s in all).
+   */
+  consumerRetry?: KafkaRetry;
   /** kafkajs request timeout (default 10000). */
   requestTimeoutMs?: number;
   /** ping() gives up after this long (default 2000). */
@@ -69,6 +87,9 @@ const LEVELS: Record<KafkaLogLevel, number> = {
 
 export class KafkaLog implements PartitionedLog {
   readonly kind = 'kafka' as const;
+  /** Producer and admin client. */
+  private readonly fastKafka: Kafka;
+  /** Consumer client. */
   private readonly kafka: Kafka;
   private readonly clock: Clock;
   private readonly logger: LogLogger;
@@ -86,16 +107,20 @@ export class KafkaLog implements PartitionedLog {
       throw new PmfError('ERR_CONFIG_INVALID', 'kafka: maxBatchSize must be an integer >= 1');
     }
     const logger = this.logger;
-    this.kafka = new kafkajs.Kafka({
-      brokers: options.brokers,
-      clientId: options.clientId,
-      ssl: options.ssl,
-      sasl: options.sasl,
-      connectionTimeout: options.connectionTimeoutMs ?? 1000,
-      requestTimeout: options.requestTimeoutMs ?? 10_000,
-      logLevel: LEVELS[options.logLevel ?? 'warn'],
-      logCreator: () => (entry: LogEntry) => forwardKafkaJsLog(logger, entry),
-    });
+    const client = (retry: KafkaRetry) =>
+      new kafkajs.Kafka({
+        brokers: options.brokers,
+        clientId: options.clientId,
+        ssl: options.ssl,
+        sasl: options.sasl,
+        connectionTimeout: options.connectionTimeoutMs ?? 1000,
+        requestTimeout: options.requestTimeoutMs ?? 10_000,
+        retry,
+        logLevel: LEVELS[options.logLevel ?? 'warn'],
+        logCreator: () => (entry: LogEntry) => forwardKafkaJsLog(logger, entry),
+      });
+    this.fastKafka = client(options.fastRetry ?? { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 });
+    this.kafka = client(options.consumerRetry ?? { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 });
   }
 
   async ensureTopics(topics: TopicSpec[]): Promise<void> {
@@ -137,7 +162,7 @@ export class KafkaLog implements PartitionedLog {
   producer(name: string): LogProducer {
     this.assertOpen();
     return this.track(
-      KafkaProducer.create(name, this.kafka, {
+      KafkaProducer.create(name, this.fastKafka, {
         sendTimeoutMs: this.options.sendTimeoutMs ?? 5000,
         clock: this.clock,
         logger: this.logger,
@@ -200,7 +225,7 @@ export class KafkaLog implements PartitionedLog {
 
   private adminClient(): Promise<Admin> {
     if (this.admin === undefined) {
-      const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 } });
+      const admin = this.fastKafka.admin();
       const connected = admin.connect().then(() => admin);
       this.admin = connected;
       connected.catch(() => {

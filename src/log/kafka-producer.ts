@@ -37,8 +37,6 @@ export class KafkaProducer implements LogProducer {
       idempotent: false,
       // Java-compatible murmur2, the same function as the embedded log's partitionForKey.
       createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-      // Few, short retries: a down broker must surface as UNAVAILABLE within sendTimeoutMs.
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     });
     return new KafkaProducer(name, producer, settings);
   }

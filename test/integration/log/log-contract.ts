@@ -300,6 +300,18 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       await log.producer(unique('producer')).stop();
     });
 
+    it('sending to or consuming a topic that does not exist fails with ERR_NOT_FOUND', async () => {
+      const log = openLog();
+      const producer = await startedProducer(log);
+      const missing = unique('missing');
+      await expect(producer.send(missing, [{ key: 'k', value: Buffer.from('v') }])).rejects.toMatchObject({
+        code: 'ERR_NOT_FOUND',
+      });
+      const consumer = log.consumer({ groupId: unique('group'), topics: [missing], fromBeginning: true }, { handleBatch: async () => undefined });
+      cleanups.push(() => consumer.stop());
+      await expect(consumer.start()).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+    });
+
     it('ping answers while the log is open', async () => {
       const log = openLog();
       await expect(log.ping()).resolves.toBeUndefined();

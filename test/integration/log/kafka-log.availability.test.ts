@@ -1,0 +1,172 @@
+// Kafka outages: an unreachable broker must turn into a quick, retryable ERR_LOG_UNAVAILABLE (the
+// receiver answers UNAVAILABLE with it), and producer and consumer must recover by themselves when
+// the broker returns. The outage test runs its own single broker (scripts/stack.sh with a private
+// port and directory), so stopping it disturbs no other test.
+
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { PmfError } from '../../../src/core/errors.js';
+import { KafkaLog, type KafkaLogOptions } from '../../../src/log/kafka-log.js';
+import type { PartitionBatch } from '../../../src/log/partitioned-log.js';
+import { waitFor } from './wait-for.js';
+
+const run = promisify(execFile);
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const logs: KafkaLog[] = [];
+
+function openLog(brokers: string[], extra: Partial<KafkaLogOptions> = {}): KafkaLog {
+  const log = new KafkaLog({ brokers, clientId: 'pmf-log-availability', logLevel: 'nothing', logger: silent, ...extra });
+  logs.push(log);
+  return log;
+}
+
+afterEach(async () => {
+  for (const log of logs.splice(0)) await log.close();
+});
+
+async function expectUnavailable(work: Promise<unknown>): Promise<PmfError> {
+  const error = await work.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PmfError);
+  expect(error, (error as Error).message).toMatchObject({ code: 'ERR_LOG_UNAVAILABLE', retryable: true });
+  return error as PmfError;
+}
+
+/** A port nobody listens on: bind an ephemeral port, then close it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('kafka log: unreachable broker', () => {
+  // The test timeout is the bound: each call must give up well within it.
+  it('send, ping and ensureTopics reject with a retryable ERR_LOG_UNAVAILABLE', { timeout: 20_000 }, async () => {
+    const log = openLog([`127.0.0.1:${await closedPort()}`]);
+    const producer = log.producer('unreachable');
+    await producer.start(); // does not fail: sends retry the connection
+
+    const started = Date.now();
+    const error = await expectUnavailable(producer.send('pmf.events.v1', [{ key: 'k', value: Buffer.from('v') }]));
+    console.info(`[measure] send to a closed port rejected after ${Date.now() - started} ms: ${error.message}`);
+
+    await expectUnavailable(log.ping());
+    await expectUnavailable(log.ensureTopics([{ name: 'pmf.events.v1', partitions: 1 }]));
+  });
+});
+
+describe('kafka log: broker outage and return', () => {
+  const port = 27000 + 2 * Math.floor(Math.random() * 1000);
+  const dir = mkdtempSync(join(tmpdir(), 'pmf-kafka-outage-'));
+  const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_DIR: dir };
+  const stack = (command: 'start' | 'stop') =>
+    run('bash', ['scripts/stack.sh', command, 'kafka'], { env, cwd: process.cwd(), timeout: 120_000 });
+
+  afterAll(async () => {
+    await stack('stop');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function outage(options: {
+    log: KafkaLog;
+    /** Resolves once the outage has lasted long enough for the scenario. */
+    during?: () => Promise<void>;
+  }): Promise<{ values: () => string[] }> {
+    const { log } = options;
+    const topic = `outage-${randomUUID().slice(0, 8)}`;
+    await log.ensureTopics([{ name: topic, partitions: 2 }]);
+    const producer = log.producer('outage');
+    await producer.start();
+    const received: PartitionBatch[] = [];
+    const values = () => received.flatMap((b) => b.records.map((r) => r.value.toString()));
+    const consumer = log.consumer(
+      { groupId: `outage-${randomUUID().slice(0, 8)}`, topics: [topic], fromBeginning: true },
+      {
+        async handleBatch(batch) {
+          received.push(batch);
+          const last = batch.records[batch.records.length - 1];
+          await consumer.commit([{ topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }]);
+        },
+      },
+    );
+    await consumer.start();
+
+    await producer.send(topic, [{ key: 'a', value: Buffer.from('before') }]);
+    await waitFor(() => values().includes('before'), 'the record sent before the outage');
+
+    await stack('stop');
+    const started = Date.now();
+    await expectUnavailable(producer.send(topic, [{ key: 'a', value: Buffer.from('during') }]));
+    console.info(`[measure] send during the outage rejected after ${Date.now() - started} ms`);
+    await expectUnavailable(log.ping());
+    await options.during?.();
+
+    await stack('start');
+    const back = Date.now();
+    // The same producer object must work again; a send right after the restart may still race
+    // the broker's own start-up, so try until one is acknowledged.
+    let attempts = 0;
+    await waitFor(
+      async () => {
+        attempts++;
+        return producer.send(topic, [{ key: 'a', value: Buffer.from('after') }]).then(
+          () => true,
+          (e: unknown) => {
+            if (!(e instanceof PmfError && e.retryable)) throw e;
+            return false;
+          },
+        );
+      },
+      'a send acknowledged after the broker returned',
+      { timeoutMs: 60_000 },
+    );
+    console.info(`[measure] first acknowledged send ${Date.now() - back} ms after restart, ${attempts} attempt(s)`);
+    await log.ping();
+    await waitFor(() => values().includes('after'), 'the consumer to receive a record sent after the outage', {
+      timeoutMs: 90_000,
+      describe: values,
+    });
+    console.info(`[measure] consumer delivered the post-outage record ${Date.now() - back} ms after restart`);
+    return { values };
+  }
+
+  it('producer and consumer recover by themselves when the broker comes back', { timeout: 180_000 }, async () => {
+    await stack('start');
+    const { values } = await outage({ log: openLog([`127.0.0.1:${port}`], { sendTimeoutMs: 3000 }) });
+    // 'during' may or may not have reached the log (an unacknowledged send can still land), and
+    // 'after' may have landed more than once for the same reason; 'before' was committed.
+    expect(values().filter((v) => v === 'before')).toHaveLength(1);
+  });
+
+  it('a consumer that crashed during a long outage restarts and resumes from its commits', { timeout: 180_000 }, async () => {
+    await stack('start');
+    const errors: string[] = [];
+    const log = openLog([`127.0.0.1:${port}`], {
+      sendTimeoutMs: 3000,
+      // Give up quickly so the outage crashes the consumer; a short session lets the group drop
+      // the crashed incarnation soon after the broker is back.
+      consumerRetry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
+      sessionTimeoutMs: 6000,
+      heartbeatIntervalMs: 1000,
+      logger: { ...silent, error: (message) => errors.push(message) },
+    });
+    const { values } = await outage({
+      log,
+      during: () => waitFor(() => errors.includes('kafka consumer crash'), 'the consumer crash to be logged', { describe: () => errors }),
+    });
+    expect(errors).toContain('kafka consumer crashed; restarting it');
+    expect(values().filter((v) => v === 'before')).toHaveLength(1);
+  });
+});
