@@ -1,11 +1,11 @@
 // One simulated cohort, advanced one tick (hour) at a time with aggregated counts (statistics.md
 // §6(e)): exposures, activation and retention outcomes that mature 24 h / 7 d after exposure, and
 // clustered requests (each user's slow share varies, so requests of one user are correlated),
-// recorded into our real HDR histogram. snapshot() gives the MergedCohortStats the evaluator reads.
+// counted in the buckets of our real HDR histogram layout. snapshot() gives the MergedCohortStats the evaluator reads.
 
-import { LatencyHistogram } from '../src/aggregation/latency-histogram.js';
 import { lnBeta, lnGamma } from '../src/verdict/statistics/ln-gamma.js';
 import type { MergedCohortStats } from '../src/verdict/cohort-evaluator.js';
+import { BucketedLatencies, BucketLayout } from './bucketed-latencies.js';
 import { LatencyModel, type LatencyDistribution } from './latency-model.js';
 import type { Random } from './random.js';
 
@@ -36,6 +36,13 @@ function betaBinomialPmf(k: number, q: number, icc: number): number[] {
     Math.exp(lnGamma(k + 1) - lnGamma(y + 1) - lnGamma(k - y + 1) + lnBeta(y + a, k - y + b) - lnBeta(a, b)));
 }
 
+/** Bucket layout covering every value the given models can record; binds them to it. */
+export function bindLayout(models: readonly ArmModel[]): BucketLayout {
+  const layout = new BucketLayout(models.flatMap((m) => [...m.latency.values()]));
+  for (const m of models) m.latency.useLayout(layout);
+  return layout;
+}
+
 /** Precomputed per (truth, threshold, shape); shared by every run of a scenario. */
 export class ArmModel {
   readonly latency: LatencyModel;
@@ -54,8 +61,8 @@ export class ArmModel {
 export class SimulatedCohort {
   private readonly exposuresByTick: Int32Array;
   private readonly slowUsers: Int32Array;
-  private readonly histogram = new LatencyHistogram();
-  private readonly record = (value: number, count: number) => this.histogram.record(value, count);
+  private readonly histogram: BucketedLatencies;
+  private readonly record = (ordinal: number, count: number) => this.histogram.add(ordinal, count);
   private exposed = 0;
   private activation = { matured: 0, successes: 0 };
   private retention = { matured: 0, successes: 0 };
@@ -63,11 +70,18 @@ export class SimulatedCohort {
 
   constructor(
     readonly name: string,
-    private readonly model: ArmModel,
+    private model: ArmModel,
     private readonly random: Random,
+    layout: BucketLayout,
   ) {
+    this.histogram = new BucketedLatencies(layout);
     this.exposuresByTick = new Int32Array(model.shape.ticks + 1);
     this.slowUsers = new Int32Array(model.shape.requestsPerUser + 1);
+  }
+
+  /** Switches the truth from now on (a mid-run onset); the shape must stay the same. */
+  useModel(model: ArmModel): void {
+    this.model = model;
   }
 
   step(tick: number, newUsers: number): void {
@@ -106,8 +120,8 @@ export class SimulatedCohort {
   }
 
   snapshot(): MergedCohortStats {
-    const h = this.histogram;
-    const empty = h.count === 0;
+    const empty = this.histogram.count === 0;
+    const valueAt = this.histogram.percentiles();
     return {
       cohort: this.name,
       exposed: this.exposed,
@@ -116,8 +130,8 @@ export class SimulatedCohort {
       retention: { ...this.retention },
       latency: {
         ...this.latency,
-        p95: empty ? null : h.valueAtPercentile(95),
-        valueAtPercentile: (p: number) => (empty ? null : h.valueAtPercentile(p)),
+        p95: empty ? null : valueAt(95),
+        valueAtPercentile: (p: number) => (empty ? null : valueAt(p)),
       },
       cohortSwitches: 0,
     };

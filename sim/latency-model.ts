@@ -3,6 +3,7 @@
 // the P95 statistics can see (the top 10 %) are drawn one by one; the rest is one lumped bucket.
 // Values come from equal-probability cells (midpoint quantiles), so a draw is one uniform integer.
 
+import type { BucketLayout } from './bucketed-latencies.js';
 import { normalCdf, normalQuantile, type Random } from './random.js';
 
 const Z95 = normalQuantile(0.95);
@@ -22,8 +23,11 @@ export class LatencyModel {
   /** P(floor < latency ≤ threshold | latency ≤ threshold). */
   readonly midShareOfFast: number;
   readonly lumpValue: number;
-  private readonly mid: Float64Array;
-  private readonly slow: Float64Array;
+  readonly mid: Float64Array;
+  readonly slow: Float64Array;
+  private lumpOrdinal = -1;
+  private midOrdinals = new Int32Array(0);
+  private slowOrdinals = new Int32Array(0);
 
   constructor(dist: LatencyDistribution, threshold: number) {
     const mu = Math.log(dist.p95) - Z95 * dist.sigma;
@@ -42,11 +46,26 @@ export class LatencyModel {
     }
   }
 
-  /** Records `fast` requests ≤ T and `slow` requests > T into the histogram. */
-  record(random: Random, fast: number, slow: number, record: (value: number, count: number) => void): void {
+  /** Every value this model can record. */
+  *values(): IterableIterator<number> {
+    yield this.lumpValue;
+    yield* this.mid;
+    yield* this.slow;
+  }
+
+  /** Precomputes each cell's histogram bucket; needed before record(). */
+  useLayout(layout: BucketLayout): void {
+    this.lumpOrdinal = layout.ordinal(this.lumpValue);
+    this.midOrdinals = Int32Array.from(this.mid, (v) => layout.ordinal(v));
+    this.slowOrdinals = Int32Array.from(this.slow, (v) => layout.ordinal(v));
+  }
+
+  /** Records `fast` requests ≤ T and `slow` requests > T as (bucket ordinal, count). */
+  record(random: Random, fast: number, slow: number, add: (ordinal: number, count: number) => void): void {
     const mid = random.binomial(fast, this.midShareOfFast);
-    if (fast - mid > 0) record(this.lumpValue, fast - mid);
-    for (let i = 0; i < mid; i++) record(this.mid[Math.floor(random.uniform() * CELLS)], 1);
-    for (let i = 0; i < slow; i++) record(this.slow[Math.floor(random.uniform() * CELLS)], 1);
+    if (fast - mid > 0) add(this.lumpOrdinal, fast - mid);
+    // CELLS = 2^12: the top 12 bits of one 32-bit draw pick a cell uniformly.
+    for (let i = 0; i < mid; i++) add(this.midOrdinals[random.uint32() >>> 20], 1);
+    for (let i = 0; i < slow; i++) add(this.slowOrdinals[random.uint32() >>> 20], 1);
   }
 }

@@ -1,5 +1,5 @@
 // Seeded randomness for the simulation: sfc32 (fast, 128-bit state, passes PractRand to 2^60),
-// exact binomial and multinomial draws, the normal quantile and Walker alias tables. Same seed,
+// exact binomial and multinomial draws, and the normal quantile and CDF. Same seed,
 // same numbers, on every machine.
 
 import { lnGamma } from '../src/verdict/statistics/ln-gamma.js';
@@ -115,7 +115,7 @@ export function normalQuantile(u: number): number {
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-/** Standard normal CDF (Zelen & Severo 26.2.17 refined by erfc series; |error| < 1e-12 via erfc). */
+/** Standard normal CDF via erfc. */
 export function normalCdf(z: number): number {
   return 0.5 * erfc(-z / Math.SQRT2);
 }
@@ -132,39 +132,4 @@ function erfc(x: number): number {
         t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
-}
-
-/** Walker's alias method: O(1) draws from a fixed discrete distribution. */
-export class AliasTable {
-  private readonly probability: Float64Array;
-  private readonly alias: Int32Array;
-
-  constructor(weights: readonly number[]) {
-    const n = weights.length;
-    const total = weights.reduce((s, x) => s + x, 0);
-    this.probability = new Float64Array(n);
-    this.alias = new Int32Array(n);
-    const scaled = weights.map((w) => (w * n) / total);
-    const small: number[] = [];
-    const large: number[] = [];
-    scaled.forEach((s, i) => (s < 1 ? small : large).push(i));
-    while (small.length > 0 && large.length > 0) {
-      const s = small.pop()!;
-      const l = large.pop()!;
-      this.probability[s] = scaled[s];
-      this.alias[s] = l;
-      scaled[l] = scaled[l] + scaled[s] - 1;
-      (scaled[l] < 1 ? small : large).push(l);
-    }
-    for (const i of [...small, ...large]) {
-      this.probability[i] = 1;
-      this.alias[i] = i;
-    }
-  }
-
-  sample(random: Random): number {
-    const u = random.uniform() * this.probability.length;
-    const i = Math.floor(u);
-    return u - i < this.probability[i] ? i : this.alias[i];
-  }
 }

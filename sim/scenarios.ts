@@ -23,6 +23,8 @@ export interface Scenario {
   /** Share of treatment exposures that reach the guard (1 = no loss; < 1 = broken logging → SRM). */
   treatmentExposureKept: number;
   shape: TrafficShape;
+  /** The treatment behaves like `before` until this tick, then like `treatment` (mid-run onset). */
+  onset?: { tick: number; before: ArmTruth };
 }
 
 const SIGMA = Math.log(3) / 1.6448536269514722;
@@ -73,3 +75,9 @@ export const activationDrop = scenario('activation -5 pt (30 % → 25 %)', { act
 export const retentionDrop = scenario('retention -3 pt (40 % → 37 %)', { retention: 0.37 });
 export const latencySpike = scenario('latency +450 ms at P95 (1200 → 1650 ms)', { latency: { p95: 1650, sigma: SIGMA } });
 export const exposureLoss = scenario('5 % of treatment exposures lost', {}, { treatmentExposureKept: 0.95 });
+/** The seed's story: a P95 spike that starts after two healthy days (cumulative stats dilute it). */
+export const latencySpikeAfter48h = scenario(
+  'latency +450 ms at P95 from hour 48',
+  { latency: { p95: 1650, sigma: SIGMA } },
+  { onset: { tick: 48, before: healthy } },
+);

@@ -4,7 +4,8 @@
 import type { CohortEvaluator, EvaluatorMemory } from '../src/verdict/cohort-evaluator.js';
 import type { MetricName } from '../src/verdict/statistics/alpha-budget.js';
 import { failedGuards } from '../src/verdict/sequential-evaluator.js';
-import { ArmModel, SimulatedCohort } from './cohort-generator.js';
+import type { BucketLayout } from './bucketed-latencies.js';
+import { ArmModel, bindLayout, SimulatedCohort } from './cohort-generator.js';
 import { Random } from './random.js';
 import type { Scenario } from './scenarios.js';
 
@@ -31,12 +32,35 @@ export interface RunOptions {
 
 const HOUR_MS = 3_600_000;
 
-export function simulateRun(scenario: Scenario, evaluator: CohortEvaluator, random: Random, models: { t: ArmModel; c: ArmModel }, stopWhen?: (r: RunRecord) => boolean): RunRecord {
-  const treatment = new SimulatedCohort('treatment', models.t, random);
-  const control = new SimulatedCohort('control', models.c, random);
+export interface ScenarioModels {
+  treatment: ArmModel;
+  control: ArmModel;
+  /** The treatment before a mid-run onset. */
+  before?: ArmModel;
+  layout: BucketLayout;
+}
+
+export function scenarioModels(scenario: Scenario): ScenarioModels {
+  const threshold = scenario.rule.latencyP95Threshold;
+  const treatment = new ArmModel(scenario.treatment, threshold, scenario.shape);
+  const control = new ArmModel(scenario.control, threshold, scenario.shape);
+  const before = scenario.onset ? new ArmModel(scenario.onset.before, threshold, scenario.shape) : undefined;
+  return { treatment, control, before, layout: bindLayout(before ? [treatment, control, before] : [treatment, control]) };
+}
+
+export function simulateRun(
+  scenario: Scenario,
+  evaluator: CohortEvaluator,
+  random: Random,
+  models: ScenarioModels,
+  stopWhen?: (r: RunRecord) => boolean,
+): RunRecord {
+  const treatment = new SimulatedCohort('treatment', models.before ?? models.treatment, random, models.layout);
+  const control = new SimulatedCohort('control', models.control, random, models.layout);
   const record: RunRecord = { fail: null, metricFail: {}, guardFail: {}, invalid: null, srm: null };
   let memory: EvaluatorMemory = {};
   for (let tick = 1; tick <= scenario.shape.ticks; tick++) {
+    if (scenario.onset && tick === scenario.onset.tick) treatment.useModel(models.treatment);
     const assignedT = random.binomial(scenario.assignmentsPerTick, 0.5);
     const assignedC = scenario.assignmentsPerTick - assignedT;
     treatment.step(tick, random.binomial(assignedT, scenario.treatmentExposureKept));
@@ -66,8 +90,7 @@ export function simulateRun(scenario: Scenario, evaluator: CohortEvaluator, rand
 }
 
 export function simulate(scenario: Scenario, options: RunOptions): RunRecord[] {
-  const threshold = scenario.rule.latencyP95Threshold;
-  const models = { t: new ArmModel(scenario.treatment, threshold, scenario.shape), c: new ArmModel(scenario.control, threshold, scenario.shape) };
+  const models = scenarioModels(scenario);
   const records: RunRecord[] = [];
   for (let i = 0; i < options.runs; i++) {
     const random = new Random((options.seed * 1_000_003 + i) >>> 0);

@@ -5,7 +5,8 @@
 // Outcome, in order of precedence:
 //   fail         a guard failed (sticky: stays fail while the rule's statistics are unchanged)
 //   invalid      sample ratio mismatch: metric verdicts suppressed; rule.onSrm says what to do
-//   pending      minCohortSize / evaluationWindowSeconds gates not met
+//   pending      minCohortSize / evaluationWindowSeconds gates not met (inconclusive once past
+//                maxDurationSeconds: a gate that has not opened by then needs a person)
 //   (new) fail   a guard's running-intersection CS lies in the bad region (only before maxDuration)
 //   pass         every configured metric passes all its guards
 //   inconclusive past maxDurationSeconds undecided (never a new fail: held for a person)
@@ -39,8 +40,20 @@ export interface SequentialMemory {
   failed: Record<string, string>;
 }
 
+// Parsed rules are never mutated, so the fingerprint can be cached per rule object.
+const fingerprints = new WeakMap<Rule, string>();
+
 /** Everything that changes what a CS means; gates (minCohortSize, durations) are not in it. */
 function fingerprintOf(rule: Rule): string {
+  let fingerprint = fingerprints.get(rule);
+  if (fingerprint === undefined) {
+    fingerprint = computeFingerprint(rule);
+    fingerprints.set(rule, fingerprint);
+  }
+  return fingerprint;
+}
+
+function computeFingerprint(rule: Rule): string {
   return JSON.stringify([
     rule.activationThreshold,
     rule.retentionThreshold,
@@ -119,6 +132,11 @@ function srmLine(srm: SrmVerdict, shares: Record<string, number>, alphaSrm: numb
   return `sample ratio mismatch (always-valid p ${srm.pValue?.toPrecision(2)} ≤ ${alphaSrm}; exposures ${observed}; expected ${expected})`;
 }
 
+function durationText(rule: Rule): string {
+  const days = Math.round((rule.maxDurationSeconds / 86_400) * 10) / 10;
+  return `${days} d (maxDurationSeconds ${rule.maxDurationSeconds})`;
+}
+
 function metricStatus(guards: GuardOutcome[], failed: Record<string, string>, undecided: MetricStatus): MetricStatus {
   if (guards.some((g) => failed[g.id] !== undefined)) return 'fail';
   if (guards.length > 0 && guards.every((g) => g.state === 'pass')) return 'pass';
@@ -151,7 +169,7 @@ export class SequentialEvaluator implements CohortEvaluator {
     const pastMax = at >= cohort.firstExposureAt + rule.maxDurationSeconds * 1000;
     const srmMismatch = srm.status === 'mismatch';
     if (!gate && !srmMismatch && !pastMax) {
-      for (const g of guards) if (g.state === 'fail' && memory.failed[g.id] === undefined) memory.failed[g.id] = g.evidence;
+      for (const g of guards) if (g.state === 'fail' && memory.failed[g.id] === undefined) memory.failed[g.id] = g.evidence();
     }
 
     const byMetric = (m: MetricName) => guards.filter((g) => g.metric === m);
@@ -173,18 +191,18 @@ export class SequentialEvaluator implements CohortEvaluator {
       for (const m of METRICS) statuses[m] = 'pending';
       reason = `invalid: ${srmLine(srm, expectedShares(input), budget.alphaSrm)}; metric verdicts suppressed; onSrm: ${rule.onSrm}`;
     } else if (gate) {
-      outcome = 'pending';
-      for (const m of METRICS) statuses[m] = 'pending';
-      reason = `pending: ${gate}`;
+      // A gate still closed at maxDuration will not open by itself: a person has to look.
+      outcome = pastMax ? 'inconclusive' : 'pending';
+      for (const m of METRICS) statuses[m] = pastMax && configured.includes(m) ? 'inconclusive' : 'pending';
+      reason = pastMax ? `inconclusive: after ${durationText(rule)} still ${gate}, held for a person` : `pending: ${gate}`;
     } else if (configured.every((m) => statuses[m] === 'pass')) {
       outcome = 'pass';
-      reason = `pass: ${guards.map((g) => g.evidence).join('; ')}`;
+      reason = `pass: ${guards.map((g) => g.evidence()).join('; ')}`;
     } else {
-      const open = guards.filter((g) => g.state !== 'pass').map((g) => g.evidence);
+      const open = guards.filter((g) => g.state !== 'pass').map((g) => g.evidence());
       if (pastMax) {
         outcome = 'inconclusive';
-        const days = Math.round((rule.maxDurationSeconds / 86_400) * 10) / 10;
-        reason = `inconclusive: undecided after ${days} d (maxDurationSeconds ${rule.maxDurationSeconds}), held for a person: ${open.join('; ')}`;
+        reason = `inconclusive: undecided after ${durationText(rule)}, held for a person: ${open.join('; ')}`;
       } else {
         outcome = 'pending';
         reason = `pending: undecided: ${open.join('; ')}`;

@@ -23,8 +23,11 @@ export interface GuardOutcome {
   metric: MetricName;
   comparison: Comparison;
   state: GuardState;
-  /** Evidence for the reason line, e.g. "activation 9.8 % (always-valid 99 % upper bound 12.9 %) < threshold 15 %". */
-  evidence: string;
+  /**
+   * Evidence for the reason line, e.g. "activation 9.8 % (always-valid 99 % upper bound 12.9 %) <
+   * threshold 15 %"; a function because most evaluations only need the lines of a few guards.
+   */
+  evidence: () => string;
 }
 
 /** What a metric shows in the verdict: the threshold comparison's CS at α_g (running intersection). */
@@ -66,7 +69,7 @@ function rateThreshold(
   const label = RATE_LABEL[metric];
   if (counts.matured === 0) {
     return {
-      outcome: { id, metric, comparison: 'threshold', state: 'no-data', evidence: `${label}: no matured users yet` },
+      outcome: { id, metric, comparison: 'threshold', state: 'no-data', evidence: () => `${label}: no matured users yet` },
       evidence: { n: 0, estimate: null, lower: null, upper: null },
     };
   }
@@ -75,13 +78,14 @@ function rateThreshold(
   const running = intersect(intersections, id, current);
   const shown = displayed(running, current);
   let state: GuardState = 'undecided';
-  let evidence = `${label} ${percent(estimate)} (always-valid ${level(alpha)} CS ${percent(shown.lower)} – ${percent(shown.upper)}) vs threshold ${percent(theta)}`;
+  let evidence = () =>
+    `${label} ${percent(estimate)} (always-valid ${level(alpha)} CS ${percent(shown.lower)} – ${percent(shown.upper)}) vs threshold ${percent(theta)}`;
   if (running.upper !== null && running.upper < theta) {
     state = 'fail';
-    evidence = `${label} ${percent(estimate)} (always-valid ${level(alpha)} upper bound ${percent(running.upper)}) < threshold ${percent(theta)}`;
+    evidence = () => `${label} ${percent(estimate)} (always-valid ${level(alpha)} upper bound ${percent(running.upper)}) < threshold ${percent(theta)}`;
   } else if (running.lower !== null && running.lower >= theta) {
     state = 'pass';
-    evidence = `${label} ${percent(estimate)} (always-valid ${level(alpha)} lower bound ${percent(running.lower)}) ≥ threshold ${percent(theta)}`;
+    evidence = () => `${label} ${percent(estimate)} (always-valid ${level(alpha)} lower bound ${percent(running.lower)}) ≥ threshold ${percent(theta)}`;
   }
   return {
     outcome: { id, metric, comparison: 'threshold', state, evidence },
@@ -101,7 +105,7 @@ function rateVsControl(
 ): GuardOutcome {
   const label = RATE_LABEL[metric];
   if (!control || treatment.matured === 0 || control.matured === 0) {
-    return { id, metric, comparison: 'vs-control', state: 'no-data', evidence: `${label} vs control: no matured users in both cohorts yet` };
+    return { id, metric, comparison: 'vs-control', state: 'no-data', evidence: () => `${label} vs control: no matured users in both cohorts yet` };
   }
   const cs = rateDifferenceGuardCs(
     { successes: treatment.successes, n: treatment.matured },
@@ -112,23 +116,23 @@ function rateVsControl(
   const running = intersect(intersections, id, cs);
   const pT = treatment.successes / treatment.matured;
   const pC = control.successes / control.matured;
-  const head = `${label} ${percent(pT)} vs control ${percent(pC)}`;
+  const head = () => `${label} ${percent(pT)} vs control ${percent(pC)}`;
   if (running.upper !== null && running.upper < -maxDrop) {
     return {
       id, metric, comparison: 'vs-control', state: 'fail',
-      evidence: `${head} (always-valid ${level(alpha)} upper bound on the difference ${points(running.upper)}) < allowed drop ${points(-maxDrop)}`,
+      evidence: () => `${head()} (always-valid ${level(alpha)} upper bound on the difference ${points(running.upper)}) < allowed drop ${points(-maxDrop)}`,
     };
   }
   if (running.lower !== null && running.lower >= -maxDrop) {
     return {
       id, metric, comparison: 'vs-control', state: 'pass',
-      evidence: `${head} (always-valid ${level(alpha)} lower bound on the difference ${points(running.lower)}) ≥ allowed drop ${points(-maxDrop)}`,
+      evidence: () => `${head()} (always-valid ${level(alpha)} lower bound on the difference ${points(running.lower)}) ≥ allowed drop ${points(-maxDrop)}`,
     };
   }
   const shown = displayed(running, cs);
   return {
     id, metric, comparison: 'vs-control', state: 'undecided',
-    evidence: `${head} (difference CS ${points(shown.lower)} – ${points(shown.upper)}) vs allowed drop ${points(-maxDrop)}`,
+    evidence: () => `${head()} (difference CS ${points(shown.lower)} – ${points(shown.upper)}) vs allowed drop ${points(-maxDrop)}`,
   };
 }
 
@@ -142,7 +146,7 @@ function latencyThreshold(
   const l = cohort.latency;
   if (l.count === 0) {
     return {
-      outcome: { id, metric: 'latencyP95', comparison: 'threshold', state: 'no-data', evidence: 'latency: no requests yet' },
+      outcome: { id, metric: 'latencyP95', comparison: 'threshold', state: 'no-data', evidence: () => 'latency: no requests yet' },
       evidence: { n: 0, estimate: null, lower: null, upper: null },
     };
   }
@@ -151,16 +155,26 @@ function latencyThreshold(
   const shareRunning = intersect(intersections, id, share);
   const msCurrent = p95Cs(l, alpha);
   const msShown = displayed(intersect(intersections, `${id}-ms`, msCurrent), msCurrent);
-  const head = `latency P95 ${milliseconds(l.p95)}`;
-  const slower = `${percent(share.estimate)} of requests slower than ${milliseconds(threshold)}`;
+  const head = () => `latency P95 ${milliseconds(l.p95)}`;
+  const slower = () => `${percent(share.estimate)} of requests slower than ${milliseconds(threshold)}`;
   let state: GuardState = 'undecided';
-  let evidence = `${head} (always-valid ${level(alpha)} CS ${milliseconds(msShown.lower)} – ${milliseconds(msShown.upper)}) vs threshold ${milliseconds(threshold)}; ${slower}`;
+  let evidence = () => `${head()} (always-valid ${level(alpha)} CS ${milliseconds(msShown.lower)} – ${milliseconds(msShown.upper)}) vs threshold ${milliseconds(threshold)}; ${slower()}`;
   if (shareRunning.lower !== null && shareRunning.lower > P95_EXCEEDANCE_SHARE) {
     state = 'fail';
-    evidence = `${head} (always-valid ${level(alpha)} lower bound ${milliseconds(msShown.lower)}) > threshold ${milliseconds(threshold)}; ${slower} (lower bound ${percent(shareRunning.lower)} > ${percent(P95_EXCEEDANCE_SHARE)})`;
+    const share = `${slower()} (lower bound ${percent(shareRunning.lower)} > ${percent(P95_EXCEEDANCE_SHARE)})`;
+    // The share decides; the order-statistic bounds only explain. They are separate CSs, so in a
+    // rare borderline case the ms bound can sit on the other side: then say so plainly.
+    evidence =
+      msShown.lower !== null && msShown.lower > threshold
+        ? () => `${head()} (always-valid ${level(alpha)} lower bound ${milliseconds(msShown.lower)}) > threshold ${milliseconds(threshold)}; ${share}`
+        : () => `${head()} > threshold ${milliseconds(threshold)} (always-valid ${level(alpha)} CS ${milliseconds(msShown.lower)} – ${milliseconds(msShown.upper)}); ${share}`;
   } else if (shareRunning.upper !== null && shareRunning.upper <= P95_EXCEEDANCE_SHARE) {
     state = 'pass';
-    evidence = `${head} (always-valid ${level(alpha)} upper bound ${milliseconds(msShown.upper)}) ≤ threshold ${milliseconds(threshold)}; ${slower} (upper bound ${percent(shareRunning.upper)} ≤ ${percent(P95_EXCEEDANCE_SHARE)})`;
+    const share = `${slower()} (upper bound ${percent(shareRunning.upper)} ≤ ${percent(P95_EXCEEDANCE_SHARE)})`;
+    evidence =
+      msShown.upper !== null && msShown.upper <= threshold
+        ? () => `${head()} (always-valid ${level(alpha)} upper bound ${milliseconds(msShown.upper)}) ≤ threshold ${milliseconds(threshold)}; ${share}`
+        : () => `${head()} ≤ threshold ${milliseconds(threshold)} (always-valid ${level(alpha)} CS ${milliseconds(msShown.lower)} – ${milliseconds(msShown.upper)}); ${share}`;
   }
   return {
     outcome: { id, metric: 'latencyP95', comparison: 'threshold', state, evidence },
@@ -177,30 +191,30 @@ function latencyVsControl(
 ): GuardOutcome {
   const id = 'latencyP95-vs-control';
   if (!control || cohort.latency.count === 0 || control.latency.count === 0) {
-    return { id, metric: 'latencyP95', comparison: 'vs-control', state: 'no-data', evidence: 'latency vs control: no requests in both cohorts yet' };
+    return { id, metric: 'latencyP95', comparison: 'vs-control', state: 'no-data', evidence: () => 'latency vs control: no requests in both cohorts yet' };
   }
   const cs = relativeP95Cs(cohort.latency, control.latency, alpha);
   const t: OpenInterval = intersect(intersections, `${id}:treatment`, cs.treatment);
   const c: OpenInterval = intersect(intersections, `${id}:control`, cs.control);
   const decision = relativeP95Decision(t, c, maxIncrease);
-  const head = `latency P95 ${milliseconds(cohort.latency.p95)} vs control ${milliseconds(control.latency.p95)}`;
+  const head = () => `latency P95 ${milliseconds(cohort.latency.p95)} vs control ${milliseconds(control.latency.p95)}`;
   const times = `${factor(1 + maxIncrease)} ×`;
   const at = `always-valid ${level(alpha / 2)} per cohort`;
   if (decision === 'fail') {
     return {
       id, metric: 'latencyP95', comparison: 'vs-control', state: 'fail',
-      evidence: `${head} (${at}: lower bound ${milliseconds(t.lower)} > ${times} control upper bound ${milliseconds(c.upper)})`,
+      evidence: () => `${head()} (${at}: lower bound ${milliseconds(t.lower)} > ${times} control upper bound ${milliseconds(c.upper)})`,
     };
   }
   if (decision === 'pass') {
     return {
       id, metric: 'latencyP95', comparison: 'vs-control', state: 'pass',
-      evidence: `${head} (${at}: upper bound ${milliseconds(t.upper)} ≤ ${times} control lower bound ${milliseconds(c.lower)})`,
+      evidence: () => `${head()} (${at}: upper bound ${milliseconds(t.upper)} ≤ ${times} control lower bound ${milliseconds(c.lower)})`,
     };
   }
   return {
     id, metric: 'latencyP95', comparison: 'vs-control', state: 'undecided',
-    evidence: `${head} (${at}: ${milliseconds(t.lower)} – ${milliseconds(t.upper)} vs control ${milliseconds(c.lower)} – ${milliseconds(c.upper)}, tolerated ${times})`,
+    evidence: () => `${head()} (${at}: ${milliseconds(t.lower)} – ${milliseconds(t.upper)} vs control ${milliseconds(c.lower)} – ${milliseconds(c.upper)}, tolerated ${times})`,
   };
 }
 

@@ -29,3 +29,17 @@ export function lnGamma(x: number): number {
 export function lnBeta(a: number, b: number): number {
   return lnGamma(a) + lnGamma(b) - lnGamma(a + b);
 }
+
+/** ψ(x) = d/dx ln Γ(x) for x > 0: recurrence up to x ≥ 10, then the asymptotic series (error < 1e-13). */
+export function digamma(x: number): number {
+  if (!(x > 0) || !Number.isFinite(x)) {
+    throw new PmfError('ERR_INTERNAL', `digamma needs a finite x > 0, got ${x}`);
+  }
+  let shift = 0;
+  while (x < 10) {
+    shift -= 1 / x;
+    x += 1;
+  }
+  const f = 1 / (x * x);
+  return shift + Math.log(x) - 0.5 / x - f * (1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (1 / 240 - f / 132))));
+}

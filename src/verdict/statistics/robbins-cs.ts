@@ -5,7 +5,7 @@
 // at every n simultaneously, whatever the look schedule. Successes may be fractional (effective
 // counts after a design-effect correction); the formula only needs ln B.
 
-import { lnBeta } from './ln-gamma.js';
+import { digamma, lnBeta } from './ln-gamma.js';
 
 export interface BetaPrior {
   a: number;
@@ -75,50 +75,82 @@ export function passesAbove(successes: number, n: number, theta: number, alpha: 
   return robbinsExcludes(successes, n, theta, alpha, prior) === 'above';
 }
 
-const BISECTION_STEPS = 42;
+/** Bisection halvings before Newton takes over: brackets the end to 1/256 of its side. */
+const BISECTION_STEPS = 8;
+const NEWTON_TOLERANCE = 1e-13;
+const NEWTON_MAX_STEPS = 50;
+/** Count bounds become ranks: a thousandth of a count is plenty. */
+const COUNT_TOLERANCE = 1e-3;
 
 /**
- * The CS [L, U] at level α, by bisection on p0 on each side of p̂ (42 halvings: < 1e-12, far
- * below any reported digit). Ends are rounded outwards, so the interval never shrinks by bisection.
- * Using both endpoints of one CS is still level α: they come from the same martingale family.
+ * The CS [L, U] at level α. g(p0) = ln M_n(p0) − ln(1/α) is convex with g(p̂) < 0, so each end
+ * is the single root on its side of p̂. A few bisection steps bracket it, then Newton from the
+ * outer (g ≥ 0) point: for a convex g the tangent's root never passes the true root, so every
+ * iterate stays outside the CS and the reported interval is never too narrow.
+ * Using both ends of one CS is still level α: they come from the same martingale family.
  */
 export function robbinsInterval(successes: number, n: number, alpha: number, prior: BetaPrior): Interval {
   if (n <= 0) return { lower: 0, upper: 1 };
-  const k = mixtureConstant(successes, n, prior);
-  const bound = Math.log(1 / alpha);
+  const k = mixtureConstant(successes, n, prior) - Math.log(1 / alpha);
   const failures = n - successes;
-  const outside = (p0: number) => k - xLogY(successes, p0) - xLogY(failures, 1 - p0) >= bound;
+  const g = (p0: number) => k - xLogY(successes, p0) - xLogY(failures, 1 - p0);
+  const slope = (p0: number) => -successes / p0 + failures / (1 - p0);
   const estimate = successes / n;
   let lower = 0;
-  if (successes > 0 && outside(0)) {
+  if (successes > 0 && g(0) >= 0) {
     let lo = 0;
     let hi = estimate;
-    for (let i = 0; i < BISECTION_STEPS; i++) {
+    // Keep halving while the bracket still touches 0, where Newton cannot start.
+    for (let i = 0; i < BISECTION_STEPS || (lo === 0 && i < 64); i++) {
       const mid = (lo + hi) / 2;
-      if (outside(mid)) lo = mid;
+      if (g(mid) >= 0) lo = mid;
       else hi = mid;
     }
-    lower = lo;
+    lower = newtonFromOutside(g, slope, lo, hi);
   }
   let upper = 1;
-  if (failures > 0 && outside(1)) {
+  if (failures > 0 && g(1) >= 0) {
     let lo = estimate;
     let hi = 1;
-    for (let i = 0; i < BISECTION_STEPS; i++) {
+    for (let i = 0; i < BISECTION_STEPS || (hi === 1 && i < 64); i++) {
       const mid = (lo + hi) / 2;
-      if (outside(mid)) hi = mid;
+      if (g(mid) >= 0) hi = mid;
       else lo = mid;
     }
-    upper = hi;
+    upper = newtonFromOutside(g, slope, hi, lo);
   }
   return { lower, upper };
+}
+
+/** Newton from `outer` (g ≥ 0) towards `inner` (g < 0); returns a point with g ≥ 0. */
+function newtonFromOutside(
+  g: (x: number) => number,
+  slope: (x: number) => number,
+  outer: number,
+  inner: number,
+  tolerance = NEWTON_TOLERANCE,
+): number {
+  let x = outer;
+  let gx = g(x);
+  if (!Number.isFinite(gx)) return outer;
+  for (let i = 0; i < NEWTON_MAX_STEPS; i++) {
+    const next = x - gx / slope(x);
+    if (!Number.isFinite(next) || (next - x) * (inner - x) < 0) return x;
+    const gNext = g(next);
+    if (gNext < 0) return x; // rounding near the root: keep the last outside point
+    if (Math.abs(next - x) < tolerance) return next;
+    x = next;
+    gx = gNext;
+  }
+  return x;
 }
 
 /**
  * For a known rate p, the counts S that the CS keeps plausible after n trials: the open interval
  * (low, high) of S with ln M_n(p; S) < ln(1/α) — null where it reaches 0 or n. Time-uniformly,
  * #{successes} stays inside it with probability ≥ 1 − α: this is the rank boundary of the
- * order-statistic quantile CS (Howard & Ramdas 2022). ln M_n(p; S) is convex in S (ln B is).
+ * order-statistic quantile CS (Howard & Ramdas 2022). ln M_n(p; S) is convex in S (ln B is), so the
+ * same bisection-then-Newton-from-outside search as robbinsInterval finds its ends.
  */
 export function robbinsCountBounds(
   n: number,
@@ -127,34 +159,34 @@ export function robbinsCountBounds(
   prior: BetaPrior,
 ): { low: number | null; high: number | null } {
   if (n <= 0) return { low: null, high: null };
-  const bound = Math.log(1 / alpha);
   const lnP = Math.log(p);
   const lnQ = Math.log(1 - p);
-  const base = lnBeta(prior.a, prior.b);
-  const outside = (s: number) => lnBeta(prior.a + s, prior.b + n - s) - base - s * lnP - (n - s) * lnQ >= bound;
+  const k = -lnBeta(prior.a, prior.b) - Math.log(1 / alpha);
+  const g = (s: number) => lnBeta(prior.a + s, prior.b + n - s) + k - s * lnP - (n - s) * lnQ;
+  const slope = (s: number) => digamma(prior.a + s) - digamma(prior.b + n - s) - lnP + lnQ;
+  // g(n·p) ≤ 0 always (the mixture of likelihood ratios at the expected count is ≤ 1).
   const centre = n * p;
   let low: number | null = null;
-  if (outside(0)) {
+  if (g(0) >= 0) {
     let lo = 0;
     let hi = centre;
-    // Ranks only need integer precision: stop at a width of 1/64 of a count.
-    while (hi - lo > 1 / 64) {
+    for (let i = 0; i < BISECTION_STEPS; i++) {
       const mid = (lo + hi) / 2;
-      if (outside(mid)) lo = mid;
+      if (g(mid) >= 0) lo = mid;
       else hi = mid;
     }
-    low = lo;
+    low = newtonFromOutside(g, slope, lo, hi, COUNT_TOLERANCE);
   }
   let high: number | null = null;
-  if (outside(n)) {
+  if (g(n) >= 0) {
     let lo = centre;
     let hi = n;
-    while (hi - lo > 1 / 64) {
+    for (let i = 0; i < BISECTION_STEPS; i++) {
       const mid = (lo + hi) / 2;
-      if (outside(mid)) hi = mid;
+      if (g(mid) >= 0) hi = mid;
       else lo = mid;
     }
-    high = hi;
+    high = newtonFromOutside(g, slope, hi, lo, COUNT_TOLERANCE);
   }
   return { low, high };
 }

@@ -17,13 +17,28 @@ export function milliseconds(ms: number | null): string {
   return ms === null ? 'n/a' : `${Math.round(ms)} ms`;
 }
 
-/** Confidence level 1 − α as a percentage, with enough decimals that it never reads as 100 %. */
+const levels = new Map<number, string>();
+
+/**
+ * Confidence level 1 − α as a percentage, rounded down (never claims more confidence than it
+ * has) and with enough decimals that it never reads as 100 %.
+ */
 export function level(alpha: number): string {
-  for (let digits = 1; digits < 6; digits++) {
-    const shown = trimmed((1 - alpha) * 100, digits);
-    if (shown !== '100') return `${shown} %`;
+  let text = levels.get(alpha);
+  if (text === undefined) {
+    text = `${(1 - alpha) * 100} %`;
+    for (let digits = 1; digits < 6; digits++) {
+      const scale = 10 ** digits;
+      // The epsilon keeps 0.99 · 100 = 98.999… from flooring to 98.9.
+      const floored = Math.floor((1 - alpha) * 100 * scale + 1e-9) / scale;
+      if (floored < 100) {
+        text = `${trimmed(floored, digits)} %`;
+        break;
+      }
+    }
+    if (levels.size < 1024) levels.set(alpha, text);
   }
-  return `${(1 - alpha) * 100} %`;
+  return text;
 }
 
 export function factor(x: number): string {
