@@ -8,11 +8,24 @@ import { PmfError, errorMessage } from './core/errors.js';
 import { createLogger } from './core/logger.js';
 import { emptyRuleSet, loadRulesFile } from './rules/load.js';
 import { buildApp } from './app/build-app.js';
+import { runExport, runReplay } from './replay/replay-command.js';
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.command === 'help') {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.command === 'replay') {
+    const config = loadConfig({ configFile: args.configFile });
+    await runReplay({ ...args, config, logger: createLogger(config.logLevel), write: (line) => process.stdout.write(`${line}\n`) });
+    return 0;
+  }
+  if (args.command === 'export') {
+    const config = loadConfig({ configFile: args.configFile });
+    const logger = createLogger(config.logLevel);
+    const n = await runExport(config, logger, args.out);
+    logger.info('exported', { records: n, out: args.out });
     return 0;
   }
   const config = loadConfig({ configFile: args.configFile, rulesFile: args.rulesFile, role: args.role });
@@ -57,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exit(code);
+    // Let piped stdout (replay output) drain before exiting.
+    if (code >= 0) process.stdout.write('', () => process.exit(code));
   },
   (err) => {
     const config = err instanceof PmfError && (err.code === 'ERR_CONFIG_INVALID' || err.code === 'ERR_RULES_INVALID');

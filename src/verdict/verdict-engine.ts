@@ -111,7 +111,14 @@ export class VerdictEngine {
         memory: mem.evaluator,
       });
       mem.evaluator = result.memory;
-      const changed = result.outcome !== mem.lastOutcome;
+      // A change of outcome, or of any metric's status (pending → pass while the outcome still
+      // waits for slower metrics), is news; anything else waits for the event-time heartbeat.
+      const last = mem.lastVerdict;
+      const changed =
+        result.outcome !== mem.lastOutcome ||
+        last === null ||
+        (Object.keys(result.metrics) as (keyof typeof result.metrics)[]).some((m) => result.metrics[m].status !== last.metrics[m].status) ||
+        result.srm.status !== last.srm.status;
       if (!changed && merged.at - mem.lastPublishedAt < this.o.heartbeatMs) continue;
 
       const evaluatedAt = new Date(merged.at).toISOString();

@@ -2,6 +2,7 @@
 // 450 ms /dashboard regression; pmf-guard must fail the treatment on latency, turn its flag off, and
 // leave the control alone, all observed through the admin API as a user would.
 
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ describe('seed story on the embedded default', () => {
   });
 
   afterAll(async () => {
-    await app?.stop();
+    await app?.stop(); // idempotent: the test itself stops it before replaying
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -67,5 +68,65 @@ describe('seed story on the embedded default', () => {
     );
     expect(flag.cohorts.treatment.reason).toMatch(/latency/);
     expect(flag.cohorts.control).toBeUndefined();
+
+    // Replay the recorded log offline, twice: the same rollback, byte-identical output.
+    await app.stop();
+    const env = { PATH: process.env.PATH ?? '', PMF_GUARD_DATA_DIR: dataDir };
+    const replayOnce = () => execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'replay', '--rules', 'test/fixtures/seed-rules.yaml'], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const first = replayOnce();
+    expect(replayOnce()).toBe(first);
+    const lines = first.trim().split('\n').map((l) => JSON.parse(l));
+    const summary = lines[lines.length - 1];
+    expect(summary.type).toBe('summary');
+    expect(summary.events).toBeGreaterThan(30_000);
+    expect(summary.rollbacks.map((r: { cohort: string }) => r.cohort)).toEqual(['treatment']);
+    expect(lines.some((l) => l.type === 'verdict' && l.cohort === 'control' && l.outcome === 'fail')).toBe(false);
+
+    // The exported file replays to the same verdicts as the log itself.
+    const exported = join(dataDir, 'events.jsonl');
+    execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'export', '--out', exported], { env, encoding: 'utf8' });
+    const fromFile = execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'replay', '--rules', 'test/fixtures/seed-rules.yaml', '--input', exported], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(fromFile).toBe(first);
+  });
+});
+
+describe('A/A run on the embedded default', () => {
+  it('rolls back nothing when both cohorts are healthy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-e2e-aa-'));
+    const config = loadConfig({
+      env: { PMF_GUARD_DATA_DIR: dir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_ADMIN_PORT: '0' },
+      rulesFile: 'test/fixtures/seed-rules.yaml',
+    });
+    const aa = await buildApp(config, await loadRulesFile(config.rulesFile!), { logger: silentLogger });
+    await aa.start();
+    try {
+      await sendSeedScenario({ endpoint: `http://127.0.0.1:${aa.receiverPort()}`, startMs: Date.now() - 6 * 3600_000, durationMs: 5 * 3600_000, treatmentExtraMs: 0, seed: 7 });
+      // Wait until the verdicts reflect the whole stream (both cohorts judged), then check nothing failed.
+      const verdicts = await waitFor(
+        () => {
+          const v = aa.latestVerdicts('feat_smart_recs_v1');
+          return v.length === 2 && v.every((x) => x.outcome !== 'pending' || x.metrics.latencyP95.status !== 'pending') ? v : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 250, message: "A/A verdicts did not arrive" },
+      ).catch(async (err) => {
+        const metrics = await (await fetch(`http://127.0.0.1:${aa.adminPort()}/metrics`)).text();
+        throw new Error(`${err.message}; latest: ${JSON.stringify(aa.latestVerdicts('feat_smart_recs_v1').map((v) => [v.cohort, v.outcome, v.reason]))}\n${metrics}`);
+      });
+      for (const v of verdicts) expect(v.outcome, v.reason).not.toBe('fail');
+      expect(verdicts.find((v) => v.cohort === 'treatment')!.metrics.latencyP95.status).toBe('pass');
+      const flag = await (await fetch(`http://127.0.0.1:${aa.adminPort()}/v1/flags/feat_smart_recs_v1`)).json();
+      expect(flag.cohorts.treatment.state).toBe('on');
+      // Over the whole recorded log, not just up to now: a replay would have rolled back nothing.
+      await aa.stop();
+      const out = execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'replay', '--rules', 'test/fixtures/seed-rules.yaml'], {
+        env: { PATH: process.env.PATH ?? '', PMF_GUARD_DATA_DIR: dir }, encoding: 'utf8', maxBuffer: 64 << 20,
+      });
+      const summary = JSON.parse(out.trim().split('\n').pop()!);
+      expect(summary.events).toBeGreaterThan(30_000);
+      expect(summary.rollbacks).toEqual([]);
+    } finally {
+      await aa.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

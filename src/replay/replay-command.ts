@@ -1,0 +1,81 @@
+// `pmf-guard replay` and `pmf-guard export`: offline tools over the recorded events topic.
+// Replay prints JSON lines (verdicts, the commands that would have been sent, a summary) and
+// writes no flag; export writes the events topic to a file replay can read anywhere.
+
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { systemClock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Config } from '../config/schema.js';
+import { topicNames } from '../events/topics.js';
+import { createLog } from '../app/create-log.js';
+import { loadRulesFile } from '../rules/load.js';
+import { PointEstimateEvaluator } from '../verdict/point-estimate-evaluator.js';
+import { SequentialEvaluator } from '../verdict/sequential-evaluator.js';
+import { replay } from './replay.js';
+import { readEventsFromFile, readEventsFromLog } from './read-recorded-events.js';
+
+export interface ReplayCommandOptions {
+  config: Config;
+  logger: Logger;
+  rulesFile: string;
+  input?: string;
+  fromOffset?: bigint;
+  fromTime?: number;
+  stepSeconds?: number;
+  write: (line: string) => void;
+}
+
+export async function runReplay(o: ReplayCommandOptions): Promise<void> {
+  const rules = await loadRulesFile(o.rulesFile);
+  let source;
+  if (o.input) {
+    source = await readEventsFromFile(o.input);
+  } else {
+    const log = createLog(o.config, systemClock, o.logger);
+    try {
+      source = await readEventsFromLog(log, topicNames(o.config.kafka.topicPrefix).events, { fromOffset: o.fromOffset, fromTime: o.fromTime });
+    } finally {
+      await log.close();
+    }
+  }
+  const result = replay(source.partitions, {
+    rules,
+    evaluator: o.config.verdict.evaluator === 'sequential' ? new SequentialEvaluator() : new PointEstimateEvaluator(),
+    stepMs: (o.stepSeconds ?? 60) * 1000,
+    heartbeatMs: o.config.verdict.heartbeatSeconds * 1000,
+    allowedLatenessMs: o.config.aggregation.allowedLatenessSeconds * 1000,
+    dedupeWindowMs: o.config.aggregation.dedupeWindowSeconds * 1000,
+    maxCohortsPerFeature: o.config.aggregation.maxCohortsPerFeature,
+  });
+  for (const v of result.verdicts) o.write(JSON.stringify({ type: 'verdict', ...v }));
+  for (const c of result.commands) o.write(JSON.stringify({ type: 'would-send', ...c, evidence: undefined, verdictId: c.evidence?.verdictId }));
+  o.write(JSON.stringify({
+    type: 'summary',
+    ruleVersion: rules.version,
+    events: result.events,
+    rejectedRecords: source.rejected,
+    verdicts: result.verdicts.length,
+    rollbacks: result.commands.map((c) => ({ feature: c.feature, cohort: c.cohort, at: c.issuedAt, reason: c.reason })),
+  }));
+}
+
+export async function runExport(config: Config, logger: Logger, out: string): Promise<number> {
+  const log = createLog(config, systemClock, logger);
+  const file = createWriteStream(out, 'utf8');
+  let n = 0;
+  try {
+    for await (const batch of log.readAll!(topicNames(config.kafka.topicPrefix).events)) {
+      for (const r of batch.records) {
+        const line = `{"partition":${batch.partition},"offset":"${r.offset}","event":${r.value.toString('utf8')}}\n`;
+        if (!file.write(line)) await once(file, 'drain');
+        n++;
+      }
+    }
+  } finally {
+    file.end();
+    await once(file, 'finish');
+    await log.close();
+  }
+  return n;
+}

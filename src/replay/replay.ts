@@ -1,0 +1,100 @@
+// Replay: recomputes verdicts from a recorded event log with a given rules file, without writing
+// any flag. The live pipeline checkpoints on wall-clock timers; replay instead snapshots every
+// partition at fixed steps of event time and feeds the verdict engine in partition order, so the
+// same input and rules always give byte-identical output.
+
+import type { FeatureEvent } from '../events/feature-event.js';
+import type { FeaturePartial } from '../events/feature-partial.js';
+import type { FlagCommand } from '../events/flag-command.js';
+import type { Verdict } from '../events/verdict.js';
+import type { RuleSet } from '../rules/schema.js';
+import { PartitionAggregator } from '../aggregation/partition-aggregator.js';
+import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
+import { VerdictEngine } from '../verdict/verdict-engine.js';
+
+export interface RecordedEvent {
+  partition: number;
+  offset: string;
+  event: FeatureEvent;
+}
+
+export interface ReplayOptions {
+  rules: RuleSet;
+  evaluator: CohortEvaluator;
+  /** Snapshot every partition after this much event time (default 60 s). */
+  stepMs?: number;
+  heartbeatMs?: number;
+  allowedLatenessMs?: number;
+  dedupeWindowMs?: number;
+  maxCohortsPerFeature?: number;
+}
+
+export interface ReplayResult {
+  verdicts: Verdict[];
+  /** Commands the live pipeline would have sent (nothing is written). */
+  commands: FlagCommand[];
+  events: number;
+}
+
+/**
+ * Replays records given per partition in offset order. Partitions are interleaved by event time
+ * (ties by partition number), the way a live group with all partitions caught up would see them.
+ */
+export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOptions): ReplayResult {
+  const stepMs = o.stepMs ?? 60_000;
+  const aggregators = new Map<number, PartitionAggregator>();
+  for (const p of [...partitions.keys()].sort((a, b) => a - b)) {
+    aggregators.set(p, new PartitionAggregator({
+      partition: p,
+      rules: o.rules,
+      allowedLatenessMs: o.allowedLatenessMs,
+      dedupeWindowMs: o.dedupeWindowMs,
+      maxCohortsPerFeature: o.maxCohortsPerFeature,
+    }));
+  }
+  const engine = new VerdictEngine({ rules: o.rules, evaluator: o.evaluator, heartbeatMs: o.heartbeatMs ?? 3600_000 });
+  const out: ReplayResult = { verdicts: [], commands: [], events: 0 };
+  const cursor = new Map<number, number>([...partitions.keys()].map((p) => [p, 0]));
+
+  const publish = () => {
+    for (const [, agg] of aggregators) {
+      const byFeature = new Map<string, FeaturePartial>();
+      for (const c of agg.snapshot()) {
+        let fp = byFeature.get(c.feature);
+        if (!fp) byFeature.set(c.feature, (fp = { feature: c.feature, partition: c.partition, offset: c.offset, watermark: c.watermark, cohorts: [] }));
+        fp.cohorts.push(c);
+      }
+      for (const fp of byFeature.values()) {
+        const r = engine.apply(fp);
+        out.verdicts.push(...r.verdicts);
+        out.commands.push(...r.commands);
+      }
+    }
+  };
+
+  let nextStep: number | undefined;
+  for (;;) {
+    let best: number | undefined;
+    let bestTime = Number.POSITIVE_INFINITY;
+    for (const [p, i] of cursor) {
+      const list = partitions.get(p)!;
+      if (i < list.length && list[i].event.time < bestTime) {
+        best = p;
+        bestTime = list[i].event.time;
+      }
+    }
+    if (best === undefined) break;
+    if (nextStep === undefined) nextStep = Math.floor(bestTime / stepMs) * stepMs + stepMs;
+    while (bestTime >= nextStep) {
+      publish();
+      nextStep += stepMs;
+    }
+    const i = cursor.get(best)!;
+    const rec = partitions.get(best)![i];
+    aggregators.get(best)!.apply(rec.event, rec.offset);
+    cursor.set(best, i + 1);
+    out.events++;
+  }
+  publish();
+  return out;
+}
