@@ -287,7 +287,8 @@ start_kafka() {
     local cluster_id
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
     log "kafka: formatting $KAFKA_DIR/data (cluster $cluster_id)"
-    java -Xmx256m -cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
+    # --cluster-id=… (not -t …): a random id may start with "-", which argparse would take for an option.
+    java -Xmx256m -cp "$cp" kafka.tools.StorageTool format --cluster-id="$cluster_id" --config="$KAFKA_DIR/server.properties" \
       >"$KAFKA_DIR/format.log" 2>&1 || { cat "$KAFKA_DIR/format.log" >&2; die "kafka storage format failed"; }
     echo "$KAFKA_VERSION" >"$KAFKA_DIR/version"
   fi
