@@ -26,6 +26,8 @@ export interface AdminServerOptions {
   port: number;
   sources: AdminSources;
   probeTimeoutMs?: number;
+  /** Extra route handlers tried first, in order (e.g. flag-routes.ts); each returns true if it answered. */
+  routes?: ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>)[];
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
@@ -73,6 +75,7 @@ export class AdminServer implements Component {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
+    for (const handle of this.o.routes ?? []) if (await handle(req, res, url)) return;
     if (req.method !== 'GET') return send(res, 405, { error: 'method not allowed: the admin API is read-only over GET' });
     const { sources } = this.o;
     if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
@@ -90,7 +93,7 @@ export class AdminServer implements Component {
       const ready = results.every((r) => r.ok);
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: results });
     }
-    if (url.pathname === '/metrics') return send(res, 200, sources.metrics.render(), 'text/plain; version=0.0.4');
+    if (url.pathname === '/metrics') return send(res, 200, await sources.metrics.render(), 'text/plain; version=0.0.4');
     const flag = /^\/v1\/flags\/([^/]+)$/.exec(url.pathname);
     if (flag) {
       if (!sources.getFlag) return send(res, 404, { error: 'this role has no flag store; ask the flag-writer role' });

@@ -10,7 +10,8 @@ export interface Sample {
   value: number;
 }
 
-export type Collector = () => Sample[];
+/** Sync for counters; async where a sample needs a round trip (consumer lag asks the log). */
+export type Collector = () => Sample[] | Promise<Sample[]>;
 
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -18,15 +19,27 @@ function escapeLabel(v: string): string {
 
 export class MetricsRegistry {
   private readonly collectors: Collector[] = [];
+  private collectorErrors = 0;
 
   register(collector: Collector): void {
     this.collectors.push(collector);
   }
 
-  render(): string {
+  async render(): Promise<string> {
     const byName = new Map<string, Sample[]>();
-    for (const c of this.collectors) {
-      for (const s of c()) {
+    const collected = await Promise.all(this.collectors.map(async (c) => {
+      try {
+        return await c();
+      } catch {
+        // One failing source (e.g. Kafka down while asking for end offsets) must not blank the
+        // whole scrape: its samples are missing this time, and the failure is counted.
+        this.collectorErrors++;
+        return [];
+      }
+    }));
+    collected.push([{ name: 'pmf_metrics_collector_errors_total', help: 'Metric sources that failed during a scrape', type: 'counter', value: this.collectorErrors }]);
+    for (const samples of collected) {
+      for (const s of samples) {
         const list = byName.get(s.name) ?? [];
         list.push(s);
         byName.set(s.name, list);

@@ -123,6 +123,14 @@ export class EmbeddedLog implements PartitionedLog {
     }
   }
 
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    this.assertOpen();
+    await this.ready();
+    const partitions = this.store.partitionCount(topic);
+    if (partitions === undefined) throw new PmfError('ERR_NOT_FOUND', `topic "${topic}" does not exist`);
+    return new Map(Array.from({ length: partitions }, (_, p) => [p, String(this.store.end(topic, p))] as const));
+  }
+
   async ping(): Promise<void> {
     this.assertOpen();
   }

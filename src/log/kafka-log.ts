@@ -197,6 +197,16 @@ export class KafkaLog implements PartitionedLog {
     });
   }
 
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    this.assertOpen();
+    try {
+      const offsets = await (await this.adminClient()).fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, o.high] as const));
+    } catch (err) {
+      throw fromKafkaError(err, `end offsets of ${topic}`, 'ERR_LOG_UNAVAILABLE');
+    }
+  }
+
   async ping(): Promise<void> {
     this.assertOpen();
     const timeoutMs = this.options.pingTimeoutMs ?? 2000;

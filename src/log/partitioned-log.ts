@@ -75,6 +75,8 @@ export interface PartitionedLog {
   consumer(options: GroupConsumerOptions, handler: BatchHandler): GroupConsumer;
   /** Reads a topic from its beginning (or the given offsets) up to its current end; for replay and tests. */
   readAll?(topic: string): AsyncIterable<PartitionBatch>;
+  /** Log end offset (next offset to be written) per partition; for consumer-lag metrics. */
+  endOffsets?(topic: string): Promise<Map<number, string>>;
   /** Health probe for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

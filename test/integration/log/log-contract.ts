@@ -149,6 +149,13 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       const none: PartitionBatch[] = [];
       for await (const batch of log.readAll!(empty)) none.push(batch);
       expect(none).toEqual([]);
+
+      // End offsets: the next offset to be written, per partition (the basis of consumer lag).
+      const ends = await log.endOffsets!(topic);
+      for (const partition of [0, 1]) {
+        expect(ends.get(partition)).toBe(String(read.filter((b) => b.partition === partition).reduce((n, b) => n + b.records.length, 0)));
+      }
+      expect([...(await log.endOffsets!(empty)).values()]).toEqual(['0', '0']);
     });
 
     it('a new member of the group resumes at the committed offset', async () => {
