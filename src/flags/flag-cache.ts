@@ -6,6 +6,8 @@ import type { FlagState } from '../events/flag-command.js';
 export interface FlagCache {
   /** Writes a feature's full snapshot if `version` is newer; true if written. */
   writeFeature(feature: string, version: number, cohorts: Record<string, FlagState>): Promise<boolean>;
+  /** The cached state of a feature, or null; reconcile uses it to tell "up to date" from "diverged". */
+  readFeature(feature: string): Promise<{ version: number; cohorts: Record<string, FlagState> } | null>;
 }
 
 export class InMemoryFlagCache implements FlagCache {
@@ -16,6 +18,10 @@ export class InMemoryFlagCache implements FlagCache {
     if (prev && prev.version >= version) return false;
     this.features.set(feature, { version, cohorts: { ...cohorts } });
     return true;
+  }
+
+  async readFeature(feature: string): Promise<{ version: number; cohorts: Record<string, FlagState> } | null> {
+    return this.read(feature) ?? null;
   }
 
   read(feature: string): { version: number; cohorts: Record<string, FlagState> } | undefined {

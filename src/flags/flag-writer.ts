@@ -6,7 +6,16 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { FlagCommand } from '../events/flag-command.js';
-import type { ApplyResult, ApplyStatus, EnsureGuardedResult, FlagRepository } from './flag-repository.js';
+import type {
+  ApplyResult,
+  ApplyStatus,
+  EnsureGuardedResult,
+  ExpiredPin,
+  FlagRepository,
+  PinChangeResult,
+  PinRequest,
+  UnpinRequest,
+} from './flag-repository.js';
 import type { OutboxRelay } from './outbox-relay.js';
 
 /** Upper bounds (ms) of the flag-write latency buckets, Prometheus style (cumulative). */
@@ -19,6 +28,8 @@ export interface FlagWriterMetrics {
   writeLatency: { count: number; sumMs: number; buckets: { le: number; count: number }[] };
   /** Immediate Redis pushes that failed (the relay retries them). */
   relayFailures: number;
+  /** Pins set or removed by people, pins that expired, and held commands those ends released. */
+  pins: { pinned: number; unpinned: number; expired: number; released: number };
 }
 
 export interface FlagWriterOptions {
@@ -27,6 +38,10 @@ export interface FlagWriterOptions {
   clock: Clock;
   /** Failed immediate Redis pushes are reported here (the command itself succeeded). */
   onRelayError?: (err: unknown) => void;
+  /** While started, end expired pins this often (default 5 s; 0 = never: call expirePins yourself). */
+  pinSweepIntervalMs?: number;
+  /** Failed pin sweeps land here (the next sweep retries). */
+  onPinSweepError?: (err: unknown) => void;
 }
 
 export class FlagWriter implements Component {
@@ -38,21 +53,36 @@ export class FlagWriter implements Component {
   private readonly commands: Record<ApplyStatus, number> = { applied: 0, duplicate: 0, no_change: 0, skipped_pinned: 0 };
   private readonly latency = { count: 0, sumMs: 0, bucketCounts: FLAG_WRITE_LATENCY_BUCKETS_MS.map(() => 0) };
   private relayFailures = 0;
+  private readonly pins = { pinned: 0, unpinned: 0, expired: 0, released: 0 };
+  private readonly pinSweepIntervalMs: number;
+  private readonly onPinSweepError: (err: unknown) => void;
+  private sweepTimer: { cancel(): void } | undefined;
+  private sweeping: Promise<unknown> = Promise.resolve();
+  private running = false;
 
   constructor(options: FlagWriterOptions) {
     this.repository = options.repository;
     this.relay = options.relay;
     this.clock = options.clock;
     this.onRelayError = options.onRelayError ?? ((err) => console.error(`[flag-writer] Redis push deferred to the outbox relay: ${errorMessage(err)}`));
+    this.pinSweepIntervalMs = options.pinSweepIntervalMs ?? 5_000;
+    this.onPinSweepError = options.onPinSweepError ?? ((err) => console.error(`[flag-writer] pin sweep failed: ${errorMessage(err)}`));
   }
 
-  /** Starts the relay, which first reconciles Redis from PostgreSQL. */
-  start(): Promise<void> {
-    return this.relay.start();
+  /** Starts the relay, which first reconciles Redis from PostgreSQL, then the pin sweep. */
+  async start(): Promise<void> {
+    await this.relay.start();
+    if (this.running) return;
+    this.running = true;
+    this.scheduleSweep();
   }
 
-  stop(): Promise<void> {
-    return this.relay.stop();
+  async stop(): Promise<void> {
+    this.running = false;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    await this.sweeping.then(noop, noop);
+    await this.relay.stop();
   }
 
   /**
@@ -68,6 +98,39 @@ export class FlagWriter implements Component {
       this.observeLatency(this.clock.now() - started);
     }
     return result;
+  }
+
+  /** Pins a cohort (see FlagRepository.pin) and pushes a changed state to Redis at once. */
+  async pin(req: PinRequest): Promise<PinChangeResult> {
+    const result = await this.repository.pin(req);
+    if (result.status === 'applied') {
+      this.pins.pinned++;
+      if (result.released) this.pins.released++;
+      await this.pushToRedis();
+    }
+    return result;
+  }
+
+  /** Removes a pin (see FlagRepository.unpin); a held command it releases reaches Redis at once. */
+  async unpin(req: UnpinRequest): Promise<PinChangeResult> {
+    const result = await this.repository.unpin(req);
+    if (result.status === 'applied') {
+      this.pins.unpinned++;
+      if (result.released) this.pins.released++;
+      await this.pushToRedis();
+    }
+    return result;
+  }
+
+  /** Ends expired pins now; the sweep calls this on its interval. */
+  async expirePins(): Promise<ExpiredPin[]> {
+    const expired = await this.repository.expirePins();
+    if (expired.length > 0) {
+      this.pins.expired += expired.length;
+      this.pins.released += expired.filter((e) => e.released).length;
+      await this.pushToRedis();
+    }
+    return expired;
   }
 
   /** Gives a rule's guarded cohorts their `on` rows (see FlagRepository.ensureGuarded). */
@@ -87,7 +150,18 @@ export class FlagWriter implements Component {
       commands: { ...this.commands },
       writeLatency: { count: this.latency.count, sumMs: this.latency.sumMs, buckets },
       relayFailures: this.relayFailures,
+      pins: { ...this.pins },
     };
+  }
+
+  private scheduleSweep(): void {
+    if (!this.running || this.pinSweepIntervalMs <= 0) return;
+    this.sweepTimer = this.clock.setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.sweeping = this.expirePins()
+        .catch((err) => this.onPinSweepError(err))
+        .finally(() => this.scheduleSweep());
+    }, this.pinSweepIntervalMs);
   }
 
   private async pushToRedis(): Promise<void> {
@@ -106,3 +180,5 @@ export class FlagWriter implements Component {
     if (i >= 0) this.latency.bucketCounts[i]++;
   }
 }
+
+const noop = () => {};

@@ -83,6 +83,19 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'pins, held commands and audit actions',
+    statements: [
+      `ALTER TABLE flags ADD COLUMN pin_reason text NULL`,
+      // The newest automatic command a pin held back; it takes effect when the pin ends, because an
+      // automatic command id is never issued twice and would otherwise be lost (docs/flag-admin.md).
+      `ALTER TABLE flags ADD COLUMN held_command jsonb NULL`,
+      // What a person or the system did: rollback, restore, pin, unpin, pin_expired, register.
+      `ALTER TABLE audit_log ADD COLUMN action text NULL`,
+      `CREATE INDEX flags_pinned_until_idx ON flags (pinned_until) WHERE pinned_state IS NOT NULL`,
+    ],
+  },
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another

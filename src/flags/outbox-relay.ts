@@ -18,6 +18,12 @@ export interface OutboxRelayOptions {
   retry?: { initialMs?: number; maxMs?: number };
   /** While started, also sweep the outbox this often, for rows other processes left (default 5 s; 0 = never). */
   pollIntervalMs?: number;
+  /**
+   * Also reconcile all of Redis from PostgreSQL when this long has passed since the last
+   * reconcile (default 60 s; 0 = only at start and after a failure). Catches a Redis that
+   * restarted empty between two writes, which no outbox row would repair.
+   */
+  reconcileIntervalMs?: number;
   /** Failures of background runs (and of marking rows published after a partial send) land here. */
   onError?: (err: unknown) => void;
 }
@@ -29,6 +35,8 @@ export interface OutboxRelayStats {
   reconciled: number;
   /** Runs that failed. */
   failures: number;
+  /** Features whose Redis copy is ahead of or different from PostgreSQL at the same version (reported, not repaired). */
+  diverged: number;
   /** Failures since the last successful run; drives the backoff. */
   consecutiveFailures: number;
 }
@@ -44,6 +52,8 @@ export class OutboxRelay implements Component {
   private readonly initialRetryMs: number;
   private readonly maxRetryMs: number;
   private readonly pollIntervalMs: number;
+  private readonly reconcileIntervalMs: number;
+  private lastReconcileAt = Number.NEGATIVE_INFINITY;
   private readonly onError: (err: unknown) => void;
 
   // Runs are serialised on this chain so rows are sent in id order and never by two runs at once.
@@ -53,7 +63,7 @@ export class OutboxRelay implements Component {
   private needsReconcile = false;
   private running = false;
   private stopping: Promise<void> | undefined;
-  private readonly counters: OutboxRelayStats = { published: 0, reconciled: 0, failures: 0, consecutiveFailures: 0 };
+  private readonly counters: OutboxRelayStats = { published: 0, reconciled: 0, failures: 0, diverged: 0, consecutiveFailures: 0 };
 
   constructor(options: OutboxRelayOptions) {
     this.repository = options.repository;
@@ -63,6 +73,7 @@ export class OutboxRelay implements Component {
     this.initialRetryMs = options.retry?.initialMs ?? 100;
     this.maxRetryMs = options.retry?.maxMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
+    this.reconcileIntervalMs = options.reconcileIntervalMs ?? 60_000;
     this.onError = options.onError ?? ((err) => console.error(`[outbox-relay] ${errorMessage(err)}`));
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new PmfError('ERR_CONFIG_INVALID', `outbox relay batchSize must be a positive integer, got ${this.batchSize}`);
@@ -109,6 +120,7 @@ export class OutboxRelay implements Component {
     const run = this.tail.then(noop, noop).then(async () => {
       this.queued = undefined;
       try {
+        if (this.reconcileIntervalMs > 0 && this.clock.now() - this.lastReconcileAt >= this.reconcileIntervalMs) this.needsReconcile = true;
         if (this.needsReconcile) {
           await this.reconcileNow();
           this.needsReconcile = false;
@@ -118,6 +130,8 @@ export class OutboxRelay implements Component {
         this.schedule(this.pollIntervalMs);
         return published;
       } catch (err) {
+        // Redis may have restarted empty while unreachable: only a full reconcile repairs that.
+        this.needsReconcile = true;
         this.counters.failures++;
         this.counters.consecutiveFailures++;
         this.schedule(this.retryDelayMs());
@@ -137,12 +151,35 @@ export class OutboxRelay implements Component {
   }
 
   private async reconcileNow(): Promise<number> {
+    const startedAt = this.clock.now();
     let written = 0;
     for (const s of await this.repository.allFeatureSnapshots()) {
       if (await this.cache.writeFeature(s.feature, s.version, s.cohorts)) written++;
+      else await this.checkDivergence(s.feature);
     }
     this.counters.reconciled += written;
+    this.lastReconcileAt = startedAt;
     return written;
+  }
+
+  // Redis refused PostgreSQL's snapshot as not newer. That is normal (it is up to date) unless
+  // Redis is ahead of PostgreSQL's current version or differs at the same version: then another
+  // store wrote it, or PostgreSQL was restored from a backup. PostgreSQL is read after Redis, so
+  // a concurrent legitimate write can only make PostgreSQL look further ahead, never behind.
+  private async checkDivergence(feature: string): Promise<void> {
+    const cached = await this.cache.readFeature(feature);
+    const truth = cached && (await this.repository.featureSnapshot(feature));
+    if (!cached || !truth) return;
+    const ahead = cached.version > truth.version;
+    if (!ahead && (cached.version < truth.version || sameCohorts(cached.cohorts, truth.cohorts))) return;
+    this.counters.diverged++;
+    const what = ahead ? `is at v${cached.version}, ahead of` : `differs at v${cached.version} from`;
+    this.onError(
+      new PmfError(
+        'ERR_STATE_CORRUPT',
+        `Redis copy of flag ${feature} ${what} PostgreSQL (v${truth.version}, the truth); left as is: delete the Redis key to let reconcile rewrite it`,
+      ),
+    );
   }
 
   private async drain(): Promise<number> {
@@ -203,4 +240,9 @@ export class OutboxRelay implements Component {
       this.relayOnce().catch((err) => this.onError(err));
     }, ms);
   }
+}
+
+function sameCohorts(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }

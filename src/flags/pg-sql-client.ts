@@ -34,6 +34,12 @@ export class PgSqlClient implements SqlClient {
     };
     // A connection whose ROLLBACK failed is in an unknown state: destroy it instead of pooling it.
     let broken: Error | undefined;
+    // A checked-out client emits 'error' when its backend dies (pg_terminate_backend, a restart);
+    // without a listener that is an uncaught exception. The failing query reports it to fn.
+    const onClientError = (err: Error) => {
+      broken ??= err;
+    };
+    client.on('error', onClientError);
     try {
       await tx.query('BEGIN');
       const result = await fn(tx);
@@ -47,6 +53,7 @@ export class PgSqlClient implements SqlClient {
       }
       throw toStoreError(err, 'PostgreSQL transaction failed');
     } finally {
+      client.off('error', onClientError);
       client.release(broken);
     }
   }

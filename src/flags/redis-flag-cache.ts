@@ -57,6 +57,8 @@ if stored then
     return 0
   end
 end
+-- Every write is a full snapshot: replacing the hash drops cohorts a diverged copy had extra.
+redis.call('DEL', key)
 redis.call('HSET', key, unpack(fields))
 redis.call('PUBLISH', channel, feature)
 return 1

@@ -1,7 +1,6 @@
 // The relay's retry loop against a Redis that really goes away and comes back: a redis-server
-// this test starts on its own port and stops by PID. Retries are driven by a ManualClock.
+// this test starts on its own port and kills by PID. Retries are driven by a ManualClock.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,47 +13,13 @@ import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { waitFor } from '../../helpers/services.js';
 import { openMigratedStore, pgDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
+import { RedisProcess } from '../../helpers/flags/own-redis.js';
 import { closedPort } from './redis-fixture.js';
-
-class OwnRedis {
-  private proc: ChildProcess | undefined;
-  constructor(readonly port: number, private readonly dir: string) {}
-
-  async start(): Promise<void> {
-    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], {
-      stdio: 'ignore',
-    });
-    this.proc = proc;
-    const probe = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {}); // refused until the server listens; waitFor below is the check
-    try {
-      await waitFor(
-        async () => {
-          if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
-          if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
-          return (await probe.ping()) === 'PONG';
-        },
-        { timeoutMs: 15_000, message: `redis-server on port ${this.port}` },
-      );
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    this.proc = undefined;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGKILL');
-    await exited;
-  }
-}
 
 describe('OutboxRelay with a Redis that goes down and comes back', () => {
   let store: MigratedStore;
   let repo: FlagRepository;
-  let server: OwnRedis;
+  let server: RedisProcess;
   let client: Redis;
   let dir: string;
   let relay: OutboxRelay;
@@ -67,7 +32,7 @@ describe('OutboxRelay with a Redis that goes down and comes back', () => {
     store = await openMigratedStore(pgDriver);
     repo = new FlagRepository(store.sql, store.schema);
     dir = await mkdtemp(join(tmpdir(), 'pmf-redis-'));
-    server = new OwnRedis(await closedPort(), dir);
+    server = new RedisProcess(await closedPort(), dir);
     await server.start();
     // Fail commands at once while disconnected, and reconnect on ioredis' own schedule.
     client = new Redis({ port: server.port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
@@ -77,7 +42,7 @@ describe('OutboxRelay with a Redis that goes down and comes back', () => {
   afterEach(async () => {
     await relay?.stop();
     client.disconnect();
-    await server.stop();
+    await server.kill();
     await rm(dir, { recursive: true, force: true });
     await store.close();
   });
@@ -91,7 +56,7 @@ describe('OutboxRelay with a Redis that goes down and comes back', () => {
     await writer.ensureGuarded('feat', ['treatment']);
     await expect(cache.readFeature('feat')).resolves.toEqual({ version: 1, cohorts: { treatment: 'on' } });
 
-    await server.stop();
+    await server.kill();
     await waitFor(() => client.status !== 'ready', { message: 'client noticed the outage' });
 
     await expect(writer.apply(rollback('feat', 'treatment'))).resolves.toEqual({ status: 'applied', version: 2 });

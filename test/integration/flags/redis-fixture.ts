@@ -3,7 +3,9 @@
 
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import type { RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';
 import { testServices, uniqueName, waitFor } from '../../helpers/services.js';
+import { deleteKeysEverywhere } from './redis-target.js';
 
 export function redisClient(): Redis {
   return new Redis(testServices.redisUrl, { lazyConnect: false });
@@ -41,10 +43,10 @@ export async function unreachableRedis(): Promise<Redis> {
 
 export class NoticeRecorder {
   readonly messages: string[] = [];
-  private constructor(private readonly sub: Redis) {}
+  private constructor(private readonly sub: RedisFlagClient) {}
 
-  static async subscribe(channel: string): Promise<NoticeRecorder> {
-    const sub = redisClient();
+  static async subscribe(channel: string, connect: () => RedisFlagClient = redisClient): Promise<NoticeRecorder> {
+    const sub = connect();
     const recorder = new NoticeRecorder(sub);
     sub.on('message', (ch: string, message: string) => {
       if (ch === channel) recorder.messages.push(message);
@@ -63,11 +65,6 @@ export class NoticeRecorder {
   }
 }
 
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 200);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+export async function deleteKeys(redis: RedisFlagClient, prefix: string): Promise<void> {
+  await deleteKeysEverywhere(redis, prefix);
 }

@@ -1,0 +1,201 @@
+// Flag-writer throughput and latency, end to end: commands on the embedded log, consumed by the
+// real FlagCommandConsumer, applied by the FlagWriter (PostgreSQL transaction with version check,
+// audit, idempotency and outbox rows, then the Redis script and change notice). Latency is from
+// the consumer handing a command to the writer to Redis holding the new version. The baseline,
+// measured in the same run on the same services, is the bare minimum the same guarantee needs:
+// one PostgreSQL transaction that bumps a version, then the same Redis script.
+//
+// Run: npm run bench:flags   (needs PostgreSQL and Redis: bash scripts/stack.sh up pg redis)
+// Env: PMF_BENCH_DATABASE_URL, PMF_BENCH_REDIS_URL (or PMF_BENCH_REDIS_CLUSTER=host:port,...),
+//      PMF_BENCH_COMMANDS (default 3000), PMF_BENCH_FEATURES (default 50), PMF_BENCH_CONSUMERS (default 1).
+// The last line printed is one JSON object with every number.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Cluster, Redis } from 'ioredis';
+import pg from 'pg';
+import { systemClock } from '../src/core/clock.js';
+import { encodeJson } from '../src/events/codec.js';
+import type { FlagCommand, FlagState } from '../src/events/flag-command.js';
+import { FlagCommandConsumer } from '../src/flags/flag-command-consumer.js';
+import { FlagRepository, type ApplyResult } from '../src/flags/flag-repository.js';
+import { FlagWriter } from '../src/flags/flag-writer.js';
+import { migrate } from '../src/flags/migrations.js';
+import { OutboxRelay } from '../src/flags/outbox-relay.js';
+import { PgSqlClient } from '../src/flags/pg-sql-client.js';
+import { RedisFlagCache, type RedisFlagClient } from '../src/flags/redis-flag-cache.js';
+import { EmbeddedLog } from '../src/log/embedded-log.js';
+
+const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
+const DATABASE_URL = env('PMF_BENCH_DATABASE_URL', env('PMF_TEST_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres'));
+const REDIS_URL = env('PMF_BENCH_REDIS_URL', env('PMF_TEST_REDIS_URL', 'redis://127.0.0.1:6379'));
+const REDIS_CLUSTER = process.env.PMF_BENCH_REDIS_CLUSTER?.trim();
+const COMMANDS = Number(env('PMF_BENCH_COMMANDS', '3000'));
+const FEATURES = Number(env('PMF_BENCH_FEATURES', '50'));
+const CONSUMERS = Number(env('PMF_BENCH_CONSUMERS', '1'));
+const COHORTS = ['c0', 'c1', 'c2', 'c3'];
+const PARTITIONS = 6;
+
+function redisClient(): RedisFlagClient {
+  if (!REDIS_CLUSTER) return new Redis(REDIS_URL);
+  return new Cluster(REDIS_CLUSTER.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })));
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function summary(latenciesMs: number[], elapsedMs: number) {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    count: sorted.length,
+    perSecond: Math.round((sorted.length / elapsedMs) * 1000),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    maxMs: round(sorted[sorted.length - 1]),
+  };
+}
+
+/** Commands that each change a cohort (on → off → on …), spread over features and cohorts. */
+function commands(run: string): FlagCommand[] {
+  const states = new Map<string, FlagState>();
+  return Array.from({ length: COMMANDS }, (_, i) => {
+    const feature = `bench_f${i % FEATURES}`;
+    const cohort = COHORTS[Math.floor(i / FEATURES) % COHORTS.length];
+    const key = `${feature}/${cohort}`;
+    const state: FlagState = (states.get(key) ?? 'on') === 'on' ? 'off' : 'on';
+    states.set(key, state);
+    return { commandId: `${run}-${i}`, feature, cohort, action: state === 'off' ? 'rollback' : 'restore', state, source: 'verdict', reason: `bench #${i}`, issuedAt: new Date().toISOString() };
+  });
+}
+
+/** The writer, timing each apply (consumed → Redis written) and resolving when all are done. */
+class TimedWriter extends FlagWriter {
+  readonly latenciesMs: number[] = [];
+  private done!: () => void;
+  readonly allApplied = new Promise<void>((resolve) => (this.done = resolve));
+
+  override async apply(cmd: FlagCommand): Promise<ApplyResult> {
+    const started = performance.now();
+    const result = await super.apply(cmd);
+    this.latenciesMs.push(performance.now() - started);
+    if (this.latenciesMs.length === COMMANDS) this.done();
+    return result;
+  }
+}
+
+async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, prefix: string) {
+  const sql = new PgSqlClient(pool);
+  const repository = new FlagRepository(sql, schema);
+  const cache = new RedisFlagCache(redis, { keyPrefix: prefix });
+  for (let f = 0; f < FEATURES; f++) await repository.ensureGuarded(`bench_f${f}`, COHORTS);
+  const relay = new OutboxRelay({ repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+  const writer = new TimedWriter({ repository, relay, clock: systemClock, pinSweepIntervalMs: 0 });
+  await writer.start(); // reconcile puts the registered flags in Redis
+
+  const dir = await mkdtemp(join(tmpdir(), 'pmf-bench-flags-'));
+  const log = new EmbeddedLog({ dataDir: dir });
+  const topic = 'pmf.commands.v1';
+  await log.ensureTopics([{ name: topic, partitions: PARTITIONS }]);
+  const producer = log.producer('bench');
+  await producer.start();
+  const cmds = commands('e2e');
+  for (let i = 0; i < cmds.length; i += 500) {
+    await producer.send(topic, cmds.slice(i, i + 500).map((c) => ({ key: c.feature, value: encodeJson(c) })));
+  }
+
+  const consumers = Array.from({ length: CONSUMERS }, () => new FlagCommandConsumer({ log, writer, groupId: 'bench-flag-writer', topic }));
+  const started = performance.now();
+  await Promise.all(consumers.map((c) => c.start()));
+  await writer.allApplied;
+  const elapsedMs = performance.now() - started;
+
+  const metrics = writer.metrics();
+  if (metrics.commands.applied !== COMMANDS) throw new Error(`expected ${COMMANDS} applied commands, got ${JSON.stringify(metrics.commands)}`);
+  if (metrics.relayFailures > 0) throw new Error(`${metrics.relayFailures} Redis pushes failed`);
+  for (let f = 0; f < FEATURES; f++) {
+    const truth = await repository.featureSnapshot(`bench_f${f}`);
+    const cached = await cache.readFeature(`bench_f${f}`);
+    if (cached?.version !== truth?.version) throw new Error(`bench_f${f}: Redis v${cached?.version}, PostgreSQL v${truth?.version}`);
+  }
+  for (const c of consumers) await c.stop();
+  await writer.stop();
+  await log.close();
+  await rm(dir, { recursive: true, force: true });
+  return summary(writer.latenciesMs, elapsedMs);
+}
+
+async function baseline(pool: pg.Pool, redis: RedisFlagClient, schema: string, prefix: string) {
+  await pool.query(`CREATE TABLE "${schema}".bench_baseline (feature text PRIMARY KEY, version bigint NOT NULL)`);
+  await pool.query(`INSERT INTO "${schema}".bench_baseline SELECT 'bench_f' || g, 0 FROM generate_series(0, $1::int - 1) g`, [FEATURES]);
+  const cache = new RedisFlagCache(redis, { keyPrefix: `${prefix}baseline:` });
+  const cmds = commands('baseline');
+  const latenciesMs: number[] = [];
+  const client = await pool.connect();
+  const started = performance.now();
+  try {
+    for (const cmd of cmds) {
+      const t0 = performance.now();
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ version: string }>(`UPDATE "${schema}".bench_baseline SET version = version + 1 WHERE feature = $1 RETURNING version`, [cmd.feature]);
+      await client.query('COMMIT');
+      await cache.writeFeature(cmd.feature, Number(rows[0].version), { [cmd.cohort]: cmd.state });
+      latenciesMs.push(performance.now() - t0);
+    }
+  } finally {
+    client.release();
+  }
+  return summary(latenciesMs, performance.now() - started);
+}
+
+async function main(): Promise<void> {
+  const run = `${Date.now().toString(36)}`;
+  const schema = `pmf_bench_flags_${run}`;
+  const prefix = `pmfbench:${run}:`;
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+  const redis = redisClient();
+  try {
+    await migrate(new PgSqlClient(pool), schema);
+    console.log(`flag writer bench: ${COMMANDS} commands over ${FEATURES} features x ${COHORTS.length} cohorts, ${CONSUMERS} consumer(s), Redis ${REDIS_CLUSTER ? `Cluster ${REDIS_CLUSTER}` : REDIS_URL}`);
+    const base = await baseline(pool, redis, schema, prefix);
+    console.log(`baseline (1 PG tx + Redis script): ${base.perSecond}/s, p50 ${base.p50Ms} ms, p99 ${base.p99Ms} ms`);
+    const e2e = await endToEnd(pool, redis, schema, prefix);
+    console.log(`end to end (log → consumer → PG tx with audit/idempotency/outbox → Redis): ${e2e.perSecond}/s, p50 ${e2e.p50Ms} ms, p99 ${e2e.p99Ms} ms`);
+    console.log(
+      JSON.stringify({
+        bench: 'flags',
+        commands: COMMANDS,
+        features: FEATURES,
+        consumers: CONSUMERS,
+        redis: REDIS_CLUSTER ? 'cluster' : 'single',
+        endToEnd: e2e,
+        baseline: base,
+        ratio: { throughput: Math.round((e2e.perSecond / base.perSecond) * 100) / 100, p50: Math.round((e2e.p50Ms / base.p50Ms) * 100) / 100, p99: Math.round((e2e.p99Ms / base.p99Ms) * 100) / 100 },
+      }),
+    );
+  } finally {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+    await pool.end();
+    await deletePrefix(redis, prefix);
+    redis.disconnect();
+  }
+}
+
+async function deletePrefix(redis: RedisFlagClient, prefix: string): Promise<void> {
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      for (const key of keys) await node.del(key);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+// The flag-writer role's input for tests: an embedded log in a temp directory with one commands
+// topic, a producer, and a look at a group's committed offset as the log itself stores it.
+
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeJson } from '../../../src/events/codec.js';
+import type { FlagCommand } from '../../../src/events/flag-command.js';
+import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import type { LogLogger } from '../../../src/log/log-logger.js';
+import type { LogProducer } from '../../../src/log/partitioned-log.js';
+import { uniqueName } from '../services.js';
+
+export interface LoggedWarning {
+  message: string;
+  fields?: Record<string, unknown>;
+}
+
+export class CommandLog {
+  readonly topic = uniqueName('pmf.commands.v1');
+  private constructor(
+    readonly log: EmbeddedLog,
+    readonly producer: LogProducer,
+    private readonly dir: string,
+    /** What the log told its logger: handler failures show up here. */
+    readonly warnings: LoggedWarning[],
+  ) {}
+
+  static async open(partitions = 1): Promise<CommandLog> {
+    const dir = await mkdtemp(join(tmpdir(), 'pmf-commands-'));
+    const warnings: LoggedWarning[] = [];
+    const logger: LogLogger = {
+      info: () => {},
+      warn: (message, fields) => warnings.push({ message, fields }),
+      error: (message, fields) => warnings.push({ message, fields }),
+    };
+    const log = new EmbeddedLog({ dataDir: dir, logger, retryBackoff: { initialMs: 50, maxMs: 400 } });
+    const producer = log.producer('test-commands');
+    const cl = new CommandLog(log, producer, dir, warnings);
+    await log.ensureTopics([{ name: cl.topic, partitions }]);
+    await producer.start();
+    return cl;
+  }
+
+  async send(...commands: FlagCommand[]): Promise<void> {
+    await this.producer.send(
+      this.topic,
+      commands.map((c) => ({ key: c.feature, value: encodeJson(c) })),
+    );
+  }
+
+  /** The next offset the group will read on a partition, as committed to disk; 0 when none. */
+  async committed(groupId: string, partition = 0): Promise<number> {
+    let saved: { offsets: { topic: string; partition: number; offset: string }[] };
+    try {
+      saved = JSON.parse(await readFile(join(this.dir, 'groups', `${encodeURIComponent(groupId)}.json`), 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    const entry = saved.offsets.find((o) => o.topic === this.topic && o.partition === partition);
+    return entry ? Number(entry.offset) : 0;
+  }
+
+  /** Handler failures the log reported for a group (each one is a re-delivery). */
+  failuresOf(groupId: string): LoggedWarning[] {
+    return this.warnings.filter((w) => w.fields?.groupId === groupId && w.fields?.during === 'handleBatch');
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

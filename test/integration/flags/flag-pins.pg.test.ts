@@ -1,0 +1,4 @@
+import { describeFlagPins } from './flag-pins-suite.js';
+import { pgDriver } from './flag-store-fixture.js';
+
+describeFlagPins(pgDriver);
