@@ -19,8 +19,8 @@ COPY --chown=node:node proto ./proto
 COPY --chown=node:node package.json ./
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
-# 4317 OTLP gRPC, 8080 admin API (health, readiness, metrics, flags, verdicts)
-EXPOSE 4317 8080
+# 4317 OTLP gRPC, 4318 OTLP/HTTP, 8080 admin API (health, readiness, metrics, flags, verdicts)
+EXPOSE 4317 4318 8080
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
 ENTRYPOINT ["node", "dist/src/main.js"]
 CMD ["start", "--role", "all"]

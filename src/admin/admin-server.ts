@@ -2,6 +2,7 @@
 // Handlers are plain functions over injected sources so the server works for every role.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../core/errors.js';
 import { once, type Component } from '../core/lifecycle.js';
@@ -26,6 +27,10 @@ export interface AdminServerOptions {
   port: number;
   sources: AdminSources;
   probeTimeoutMs?: number;
+  /** When set, every route but /healthz and /readyz needs a valid bearer token (the listeners' tokens). */
+  auth?: { accepts(authorization: string | undefined): boolean };
+  /** Serve HTTPS with these options (the listeners' certificate; requestCert for mTLS). */
+  https?: HttpsOptions;
   /** Extra route handlers tried first, in order (e.g. flag-routes.ts); each returns true if it answered. */
   routes?: ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>)[];
 }
@@ -55,9 +60,10 @@ export class AdminServer implements Component {
   }
 
   async start(): Promise<void> {
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.route(req, res).catch((err) => send(res, 500, { error: 'ERR_INTERNAL', message: errorMessage(err) }));
-    });
+    };
+    this.server = this.o.https ? createHttpsServer(this.o.https, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.o.port, this.o.host, () => resolve());
@@ -75,6 +81,12 @@ export class AdminServer implements Component {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
+    // Probes stay open so an orchestrator can check liveness without a secret.
+    const probe = url.pathname === '/healthz' || url.pathname === '/readyz';
+    if (this.o.auth && !probe && !this.o.auth.accepts(req.headers.authorization)) {
+      res.setHeader('www-authenticate', 'Bearer realm="pmf-guard admin"');
+      return send(res, 401, { error: 'ERR_UNAUTHENTICATED', message: 'missing or wrong bearer token' });
+    }
     for (const handle of this.o.routes ?? []) if (await handle(req, res, url)) return;
     if (req.method !== 'GET') return send(res, 405, { error: 'method not allowed: the admin API is read-only over GET' });
     const { sources } = this.o;

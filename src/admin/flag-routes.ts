@@ -3,7 +3,7 @@
 // the audit log with each change's verdict evidence. Mounted on the admin server as a route
 // handler; every route needs the admin bearer token (reads stay open only when none is set).
 
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -31,10 +31,11 @@ export interface FlagRoutesOptions {
   writer: FlagAdminWriter;
   reader: FlagAdminReader;
   /**
-   * Bearer token every flag route requires. Without one, GET .../audit stays open (like GET
-   * /v1/flags) and every change is refused with 403: flags never change unauthenticated.
+   * The bearer-token check every flag route requires (the listeners' tokens). Without one, GET
+   * .../audit stays open (like GET /v1/flags) and every change is refused with 403: flags never
+   * change unauthenticated.
    */
-  token?: string;
+  auth?: { accepts(authorization: string | undefined): boolean };
   clock?: Clock;
   /** Longest pin accepted (default 90 days). */
   maxPinSeconds?: number;
@@ -71,16 +72,12 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
   const clock = options.clock ?? systemClock;
   const maxPinMs = (options.maxPinSeconds ?? 90 * 86_400) * 1000;
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024;
-  const tokenDigest = options.token === undefined ? undefined : sha256(options.token);
-
   const authorize = (req: IncomingMessage, change: boolean): void => {
-    if (tokenDigest === undefined) {
-      if (change) throw new HttpError(403, 'ERR_FORBIDDEN', 'flag changes over HTTP need an admin token; configure one for the admin API');
+    if (options.auth === undefined) {
+      if (change) throw new HttpError(403, 'ERR_FORBIDDEN', 'flag changes over HTTP need a bearer token: configure auth.bearerToken or auth.bearerTokenFile (PMF_GUARD_BEARER_TOKEN[_FILE])');
       return;
     }
-    const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    // Digests have equal length, so the comparison takes the same time whatever was sent.
-    if (!match || !timingSafeEqual(sha256(match[1].trim()), tokenDigest)) {
+    if (!options.auth.accepts(req.headers.authorization)) {
       throw new HttpError(401, 'ERR_UNAUTHENTICATED', 'missing or wrong bearer token', { 'www-authenticate': 'Bearer realm="pmf-guard admin"' });
     }
   };
@@ -230,8 +227,4 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
 }

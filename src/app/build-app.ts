@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -17,11 +17,13 @@ import { encodeJson } from '../events/codec.js';
 import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
-import { EmbeddedLog } from '../log/embedded-log.js';
-import { KafkaLog } from '../log/kafka-log.js';
+import { createLog } from './create-log.js';
 import type { RuleSet } from '../rules/schema.js';
-import { OtlpGrpcServer } from '../receiver/otlp-grpc-server.js';
-import { Pseudonymizer } from '../receiver/pseudonymizer.js';
+import { OtlpReceiver } from '../receiver/otlp-receiver.js';
+import { loadBearerAuth } from '../receiver/bearer-auth.js';
+import { httpsServerOptions, loadTlsMaterial } from '../receiver/listener-tls.js';
+import { flagRoutes } from '../admin/flag-routes.js';
+import { parseKeyRing, Pseudonymizer } from '../receiver/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../aggregation/aggregator-processor.js';
 import { StatefulRunner } from '../stream/stateful-runner.js';
@@ -57,6 +59,7 @@ export interface App extends Component {
   readonly topics: Topics;
   /** Bound ports (useful when the config asked for port 0). */
   receiverPort(): number | undefined;
+  receiverHttpPort(): number | undefined;
   adminPort(): number;
   latestVerdicts(feature: string, cohort?: string): Verdict[];
   /** Puts new rules in force in every stage of this process (already validated by the caller). */
@@ -90,9 +93,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const infra: Component[] = [];
   let log: PartitionedLog | undefined;
   if (needsLog) {
-    const l: PartitionedLog = dist.log
-      ? new KafkaLog({ brokers: [...config.kafka.brokers!], clientId: config.kafka.clientId, logger: logger.child('kafka') })
-      : new EmbeddedLog({ dataDir: join(config.dataDir, 'log'), clock, logger: logger.child('embedded-log') });
+    const l = createLog(config, clock, logger);
     log = l;
     infra.push({
       name: 'log-topics',
@@ -118,9 +119,12 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     const s = sql;
     infra.push({ name: 'migrations', start: async () => { await migrate(s, config.database.schema); }, stop: async () => {} });
   }
-  let redis: Redis | undefined;
+  let redis: Redis | Cluster | undefined;
   if (needsFlags && dist.cache) {
-    redis = new Redis(config.redis.url!, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+    const nodes = config.redis.clusterNodes?.map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) }));
+    redis = nodes
+      ? new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 2 } })
+      : new Redis(config.redis.url!, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
     redis.on('error', (err) => logger.debug('redis connection error', { err: errorMessage(err) }));
     const r = redis;
     infra.push({ name: 'redis', start: async () => { await r.connect().catch((err) => logger.warn('Redis not reachable at start; the outbox relay will catch up', { err })); }, stop: async () => {} });
@@ -137,7 +141,13 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
     const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
-    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }) });
+    flagWriter = new FlagWriter({
+      repository: flagRepo,
+      relay,
+      clock,
+      onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }),
+      onPinSweepError: (err) => onError(err, 'pin sweep'),
+    });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
@@ -184,30 +194,39 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     roles.push(aggregatorRunner);
   }
 
-  let receiver: OtlpGrpcServer | undefined;
+  let receiver: OtlpReceiver | undefined;
   // Mutable so a rules reload can change which attributes the receiver projects.
   let attributeKeys = new Set<string>();
   const receiverMetrics = new ReceiverMetrics();
   if (has(config, role, 'receiver')) {
     const { key } = resolvePseudonymKey(config, !dist.log);
     attributeKeys = new Set(activationAttributeKeys(rules));
-    receiver = new OtlpGrpcServer({
-      host: config.receiver.grpc.host,
-      port: config.receiver.grpc.port,
-      pseudonymizer: new Pseudonymizer(key),
+    const rc = config.receiver;
+    receiver = new OtlpReceiver({
+      grpc: rc.grpc,
+      http: rc.httpEnabled ? rc.http : undefined,
+      pseudonymizer: new Pseudonymizer(parseKeyRing(key)),
       sink: {
         publish: (events: FeatureEvent[]) =>
           producer.send(topics.events, events.map((e) => ({ key: e.user, value: encodeJson(e) }))),
       },
       attributeKeys,
+      knownFeatures: rules.rules.map((r) => r.featureId),
+      limits: {
+        maxGrpcMessageBytes: rc.maxMessageBytes, maxHttpBodyBytes: rc.maxHttpBodyBytes, maxInFlightBytes: rc.maxInFlightBytes,
+        maxValueLength: rc.maxAttributeLength, maxFeatures: rc.maxFeatures, maxCohortsPerFeature: rc.maxCohortsPerFeature,
+      },
+      publishTimeoutMs: rc.publishTimeoutMs,
+      retryAfterMs: rc.retryAfterSeconds * 1000,
+      auth: loadBearerAuth(config.auth),
+      tls: config.tls ? loadTlsMaterial(config.tls) : undefined,
       clock,
-      maxMessageBytes: config.receiver.maxMessageBytes,
-      maxValueLength: config.receiver.maxAttributeLength,
       metrics: receiverMetrics,
       logger: logger.child('receiver'),
       shutdownTimeoutMs: config.shutdownTimeoutMs,
     });
     roles.push(receiver);
+    metrics.register(() => receiverMetrics.gaugeSamples());
   }
 
   const latestVerdicts = (feature: string, cohort?: string): Verdict[] => {
@@ -215,9 +234,14 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     return [...verdictRunner.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.latest(feature, cohort));
   };
 
+  // The admin API uses the listeners' auth and TLS (DESIGN section 9).
+  const bearerAuth = loadBearerAuth(config.auth);
   const admin = new AdminServer({
     host: config.admin.host,
     port: config.admin.port,
+    auth: bearerAuth,
+    https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
+    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: flagRepo, auth: bearerAuth, clock })] : [],
     sources: {
       metrics,
       probes: [
@@ -238,6 +262,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     config,
     topics,
     receiverPort: () => receiver?.port,
+    receiverHttpPort: () => receiver?.httpPort,
     adminPort: () => admin.port,
     latestVerdicts,
     async setRules(next: RuleSet) {
@@ -259,7 +284,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         throw err;
       }
       started = order;
-      logger.info('started', { otlpGrpcPort: receiver?.port, adminPort: admin.port });
+      logger.info('started', { otlpGrpcPort: receiver?.port, otlpHttpPort: receiver?.httpPort, adminPort: admin.port });
     },
     stop: once(async () => {
       logger.info('stopping');

@@ -33,9 +33,16 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.PMF_GUARD_PSEUDONYM_KEY) set(['receiver', 'pseudonymKey'], env.PMF_GUARD_PSEUDONYM_KEY);
   if (env.PMF_GUARD_PSEUDONYM_KEY_FILE) set(['receiver', 'pseudonymKeyFile'], env.PMF_GUARD_PSEUDONYM_KEY_FILE);
   if (env.PMF_GUARD_LOG_LEVEL) set(['logLevel'], env.PMF_GUARD_LOG_LEVEL);
+  if (env.PMF_GUARD_BEARER_TOKEN) set(['auth', 'bearerToken'], env.PMF_GUARD_BEARER_TOKEN);
+  if (env.PMF_GUARD_BEARER_TOKEN_FILE) set(['auth', 'bearerTokenFile'], env.PMF_GUARD_BEARER_TOKEN_FILE);
+  if (env.PMF_GUARD_TLS_CERT_FILE) set(['tls', 'certFile'], env.PMF_GUARD_TLS_CERT_FILE);
+  if (env.PMF_GUARD_TLS_KEY_FILE) set(['tls', 'keyFile'], env.PMF_GUARD_TLS_KEY_FILE);
+  if (env.PMF_GUARD_TLS_CLIENT_CA_FILE) set(['tls', 'clientCaFile'], env.PMF_GUARD_TLS_CLIENT_CA_FILE);
+  if (env.REDIS_CLUSTER_NODES) set(['redis', 'clusterNodes'], env.REDIS_CLUSTER_NODES.split(',').map((s) => s.trim()).filter(Boolean));
   for (const [name, path] of [
     ['PMF_GUARD_OTLP_GRPC_PORT', ['receiver', 'grpc', 'port']],
     ['PMF_GUARD_ADMIN_PORT', ['admin', 'port']],
+    ['PMF_GUARD_OTLP_HTTP_PORT', ['receiver', 'http', 'port']],
   ] as const) {
     const v = env[name];
     if (v !== undefined) {

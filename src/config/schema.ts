@@ -23,14 +23,56 @@ export const Config = z
     receiver: z
       .object({
         grpc: listener(4317).default({ host: '0.0.0.0', port: 4317 }),
+        /** OTLP/HTTP (protobuf and JSON); `httpEnabled: false` turns it off. */
+        http: listener(4318).default({ host: '0.0.0.0', port: 4318 }),
+        httpEnabled: z.boolean().default(true),
+        /** gRPC message limit after decompression (the spec's typical 4 MiB). */
         maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+        /** HTTP body limit after decompression (the spec's recommended 20 MiB). */
+        maxHttpBodyBytes: z.number().int().positive().default(20 * 1024 * 1024),
+        /** Request bytes held between arrival and the log ack, both listeners together; over it: retryable refusals. */
+        maxInFlightBytes: z.number().int().positive().default(64 * 1024 * 1024),
+        /** Longest wait for the log's ack before answering retryable (UNAVAILABLE / 503). */
+        publishTimeoutMs: z.number().int().positive().default(5000),
+        /** Delay suggested to clients with retryable answers (Retry-After, google.rpc.RetryInfo). */
+        retryAfterSeconds: z.number().int().positive().default(1),
         maxAttributeLength: z.number().int().positive().default(256),
-        /** HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field. */
+        /** Distinct feature keys admitted besides the rules' own; more are dropped and counted. */
+        maxFeatures: z.number().int().positive().default(1000),
+        /** Distinct variants admitted per feature; more are dropped and counted. */
+        maxCohortsPerFeature: z.number().int().positive().default(100),
+        /**
+         * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
+         * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).
+         */
         pseudonymKey: z.string().min(16, 'pseudonymKey must be at least 16 characters').optional(),
         pseudonymKeyFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({ grpc: { host: '0.0.0.0', port: 4317 }, maxMessageBytes: 4 * 1024 * 1024, maxAttributeLength: 256 }),
+      .default({
+        grpc: { host: '0.0.0.0', port: 4317 }, http: { host: '0.0.0.0', port: 4318 }, httpEnabled: true,
+        maxMessageBytes: 4 * 1024 * 1024, maxHttpBodyBytes: 20 * 1024 * 1024, maxInFlightBytes: 64 * 1024 * 1024,
+        publishTimeoutMs: 5000, retryAfterSeconds: 1, maxAttributeLength: 256, maxFeatures: 1000, maxCohortsPerFeature: 100,
+      }),
+    /** Bearer-token auth on the OTLP listeners (and the admin API); absent = off. */
+    auth: z
+      .object({
+        /** Prefer bearerTokenFile or the environment over a token in a config file. */
+        bearerToken: z.string().min(16, 'bearerToken must be at least 16 characters').optional(),
+        /** One token per line (several = rotation); # comments and blank lines ignored. */
+        bearerTokenFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** TLS for the OTLP listeners (and the admin API); with clientCaFile, clients need a certificate (mTLS). */
+    tls: z
+      .object({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        clientCaFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     admin: listener(8080).default({ host: '0.0.0.0', port: 8080 }),
     kafka: z
       .object({
@@ -57,6 +99,8 @@ export const Config = z
       .object({
         /** Set (or REDIS_URL) to publish flags to Redis; embedded mode keeps an in-process cache. */
         url: z.string().regex(/^rediss?:\/\//, 'redis.url must start with redis:// or rediss://').optional(),
+        /** Redis Cluster seed nodes (or REDIS_CLUSTER_NODES=host:port,…), instead of url. */
+        clusterNodes: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'a cluster node is host:port, e.g. 127.0.0.1:7000')).min(1).optional(),
         /** Prefix for every key and channel; empty in production (the contract's names), set in tests. */
         keyPrefix: z.string().default(''),
       })
@@ -90,6 +134,21 @@ export const Config = z
     if (c.admin.port !== 0 && c.admin.port === c.receiver.grpc.port) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'port'], message: `admin.port and receiver.grpc.port are both ${c.admin.port}: pick two ports` });
     }
+    if (c.receiver.httpEnabled && c.receiver.http.port !== 0) {
+      for (const [name, p] of [['receiver.grpc.port', c.receiver.grpc.port], ['admin.port', c.admin.port]] as const) {
+        if (p === c.receiver.http.port) ctx.addIssue({ code: 'custom', path: ['receiver', 'http', 'port'], message: `receiver.http.port and ${name} are both ${p}: pick two ports` });
+      }
+    }
+    const largest = Math.max(c.receiver.maxMessageBytes, c.receiver.httpEnabled ? c.receiver.maxHttpBodyBytes : 0);
+    if (c.receiver.maxInFlightBytes < largest) {
+      ctx.addIssue({ code: 'custom', path: ['receiver', 'maxInFlightBytes'], message: `receiver.maxInFlightBytes (${c.receiver.maxInFlightBytes}) must be at least the largest request limit (${largest}), or such requests could never be admitted` });
+    }
+    if (c.redis.url && c.redis.clusterNodes) {
+      ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
+    }
+    if (c.auth && !c.auth.bearerToken && !c.auth.bearerTokenFile) {
+      ctx.addIssue({ code: 'custom', path: ['auth'], message: 'auth needs bearerToken or bearerTokenFile' });
+    }
   });
 
 export type Config = z.infer<typeof Config>;
@@ -97,5 +156,5 @@ export type ConfigInput = z.input<typeof Config>;
 export type Role = Config['role'];
 
 export function isDistributed(c: Config): { log: boolean; store: boolean; cache: boolean } {
-  return { log: c.kafka.brokers !== undefined, store: c.database.url !== undefined, cache: c.redis.url !== undefined };
+  return { log: c.kafka.brokers !== undefined, store: c.database.url !== undefined, cache: c.redis.url !== undefined || c.redis.clusterNodes !== undefined };
 }

@@ -51,8 +51,10 @@ export class FlagCommandConsumer implements Component {
       try {
         await this.o.writer.apply(command);
       } catch (err) {
-        if (err instanceof PmfError && !err.retryable) {
+        if (err instanceof PmfError && err.code === 'ERR_EVENT_DECODE') {
           // Malformed beyond decoding (e.g. a cohort named "version"): retrying cannot help.
+          // Anything else (a missing schema, a denied permission) is thrown: a rollback must
+          // never be skipped because of an operational fault.
           this.rejected++;
           this.o.onError?.(err, `flag command ${command.commandId} rejected`);
           continue;

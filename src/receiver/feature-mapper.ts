@@ -6,7 +6,7 @@ import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
 import { logRecordDigest } from './log-record-identity.js';
 import { attributeKind, idAttribute, stringAttribute } from './otlp-attributes.js';
 import type { OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from './otlp-types.js';
-import { nanosOf } from './otlp-types.js';
+import { compareNanos, isZeroNanos, nanoHalves, nanosSpanMs, nanosToMs, type NanoHalves } from './otlp-types.js';
 
 export const FLAG_EVALUATION_EVENT = 'feature_flag.evaluation';
 const FEATURE_KEY = 'feature_flag.key';
@@ -44,7 +44,6 @@ export interface MapResult {
 
 const YEAR_2000_MS = 946_684_800_000;
 const DAY_MS = 86_400_000;
-const NS_PER_MS = 1_000_000n;
 
 class Rejection {
   constructor(readonly reason: RejectReason) {}
@@ -74,8 +73,8 @@ class MapContext {
     return value;
   }
 
-  timeMs(nanos: bigint): number {
-    const ms = Number(nanos / NS_PER_MS);
+  timeMs(nanos: NanoHalves): number {
+    const ms = nanosToMs(nanos);
     if (ms < YEAR_2000_MS || ms > this.opts.now + DAY_MS) throw new Rejection('timestamp_out_of_range');
     return ms;
   }
@@ -144,9 +143,9 @@ function dedupe(flags: FlagExposure[]): FlagExposure[] {
 function mapSpan(ctx: MapContext, span: OtlpSpan, resource: readonly OtlpKeyValue[] | undefined): FeatureEvent | undefined {
   if (!validId(span.traceId, 16)) throw new Rejection('invalid_trace_id');
   if (!validId(span.spanId, 8)) throw new Rejection('invalid_span_id');
-  const start = nanosOf(span.startTimeUnixNano);
-  const end = nanosOf(span.endTimeUnixNano);
-  if (end < start) throw new Rejection('end_before_start');
+  const start = nanoHalves(span.startTimeUnixNano);
+  const end = nanoHalves(span.endTimeUnixNano);
+  if (compareNanos(end, start) < 0) throw new Rejection('end_before_start');
   const time = ctx.timeMs(start);
   ctx.timeMs(end);
   const evaluations = (span.events ?? []).filter((e) => e.name === FLAG_EVALUATION_EVENT);
@@ -164,7 +163,7 @@ function mapSpan(ctx: MapContext, span: OtlpSpan, resource: readonly OtlpKeyValu
   }
   const event: FeatureEvent = {
     user, time, id: hex(span.traceId) + hex(span.spanId), name,
-    durationMs: Number(end - start) / 1e6, flags: dedupe(flags), source: 'span',
+    durationMs: nanosSpanMs(start, end), flags: dedupe(flags), source: 'span',
   };
   if (attrs) event.attrs = attrs;
   return event;
@@ -176,7 +175,8 @@ function logEventName(record: OtlpLogRecord): string | undefined {
 }
 
 function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined): FeatureEvent | undefined {
-  const nanos = nanosOf(record.timeUnixNano) || nanosOf(record.observedTimeUnixNano);
+  const t = nanoHalves(record.timeUnixNano);
+  const nanos = isZeroNanos(t) ? nanoHalves(record.observedTimeUnixNano) : t;
   const time = ctx.timeMs(nanos);
   const eventName = logEventName(record);
   const name = ctx.bounded(eventName ?? '', ctx.maxName, 'name_too_long');

@@ -10,7 +10,8 @@ import { nanosOf } from './otlp-types.js';
 
 type Canon = null | string | boolean | Canon[];
 
-const hex = (b: Uint8Array | undefined): string => (b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') : '');
+// protobufjs leaves an absent bytes field as an empty array on the prototype, not a Uint8Array.
+const hex = (b: Uint8Array | undefined): string => (b && b.length > 0 ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex') : '');
 
 function canonValue(v: OtlpAnyValue | null | undefined, depth: number): Canon {
   if (!v || depth > 64) return null;

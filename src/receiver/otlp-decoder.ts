@@ -1,4 +1,6 @@
-// Request decoding behind a small interface, so a lazy scanner can replace protobufjs later.
+// Request decoding behind a small interface: the lazy scanner (otlp-scanner.ts) is the receiver's
+// protobuf path, the JSON decoder (otlp-json-decoder.ts) serves OTLP/JSON, and this full protobufjs
+// decode is the reference both are tested and benchmarked against.
 
 import { PmfError } from '../core/errors.js';
 import { otlpTypes } from './otlp-proto.js';
@@ -7,11 +9,6 @@ import type { OtlpLogsRequest, OtlpTracesRequest } from './otlp-types.js';
 export interface OtlpDecoder {
   decodeTraces(body: Uint8Array): OtlpTracesRequest;
   decodeLogs(body: Uint8Array): OtlpLogsRequest;
-}
-
-export interface PartialSuccess {
-  rejected: number;
-  errorMessage: string;
 }
 
 function decodeWith<T>(what: string, decode: () => unknown): T {
@@ -29,21 +26,4 @@ export function createProtobufDecoder(): OtlpDecoder {
     decodeTraces: (body) => decodeWith('ExportTraceServiceRequest', () => types.traceRequest.decode(body)),
     decodeLogs: (body) => decodeWith('ExportLogsServiceRequest', () => types.logsRequest.decode(body)),
   };
-}
-
-/** Encodes the reply; partial_success is set only when something was rejected (OTLP spec). */
-export function encodeTraceResponse(partial?: PartialSuccess): Uint8Array {
-  const t = otlpTypes().traceResponse;
-  const body = partial && partial.rejected > 0
-    ? { partialSuccess: { rejectedSpans: partial.rejected, errorMessage: partial.errorMessage } }
-    : {};
-  return t.encode(t.fromObject(body)).finish();
-}
-
-export function encodeLogsResponse(partial?: PartialSuccess): Uint8Array {
-  const t = otlpTypes().logsResponse;
-  const body = partial && partial.rejected > 0
-    ? { partialSuccess: { rejectedLogRecords: partial.rejected, errorMessage: partial.errorMessage } }
-    : {};
-  return t.encode(t.fromObject(body)).finish();
 }

@@ -1,40 +1,34 @@
 // OTLP/gRPC listener (TraceService/Export, LogsService/Export). Bodies arrive as raw bytes so
-// decode errors are ours to answer (INVALID_ARGUMENT, never INTERNAL). A request is answered OK
-// only after the sink has made its events durable (DESIGN section 6).
+// decode errors are ours to answer (INVALID_ARGUMENT, never INTERNAL). grpc-js decompresses
+// grpc-encoding gzip/deflate itself and enforces the size limit on the decompressed message
+// (RESOURCE_EXHAUSTED, not retryable; fixed for bombs in 1.10.9, CVE-2024-37168). A bearer token
+// is checked on the metadata, before the message is read. A request is answered OK only after
+// the sink has made its events durable (DESIGN section 6); backpressure is UNAVAILABLE with
+// google.rpc.RetryInfo in grpc-status-details-bin.
 
 import * as grpc from '@grpc/grpc-js';
-import { systemClock, type Clock } from '../core/clock.js';
-import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
-import type { Component } from '../core/lifecycle.js';
-import type { EventSink } from './event-sink.js';
-import type { MapResult } from './feature-mapper.js';
-import { mapLogs, mapTraces } from './feature-mapper.js';
-import type { OtlpDecoder } from './otlp-decoder.js';
-import { createProtobufDecoder, encodeLogsResponse, encodeTraceResponse } from './otlp-decoder.js';
-import type { Pseudonymizer } from './pseudonymizer.js';
-import { ReceiverMetrics, type OtlpSignal } from './receiver-metrics.js';
-
-export interface ReceiverLogger {
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+import type { Clock } from '../core/clock.js';
+import { errorMessage, PmfError } from '../core/errors.js';
+import type { BearerAuth } from './bearer-auth.js';
+import type { ExportHandler, ExportOutcome } from './export-handler.js';
+import type { InFlightBudget } from './inflight-budget.js';
+import { grpcServerCredentials, type TlsMaterial } from './listener-tls.js';
+import { encodeExportResponse } from './otlp-response.js';
+import { OtlpListener } from './otlp-listener.js';
+import type { OtlpSignal } from './receiver-metrics.js';
+import { encodeRpcStatus } from './rpc-status.js';
 
 export interface OtlpGrpcServerOptions {
   host?: string;
   /** 0 picks a free port; read it from `port` after start(). */
   port: number;
-  pseudonymizer: Pseudonymizer;
-  sink: EventSink;
-  /** Keys projected into FeatureEvent.attrs (the loaded rules' activation attribute keys). */
-  attributeKeys?: ReadonlySet<string>;
-  clock?: Clock;
+  handler: ExportHandler;
+  budget: InFlightBudget;
   /** Max decompressed request size; over it grpc-js answers RESOURCE_EXHAUSTED (default 4 MiB). */
   maxMessageBytes?: number;
-  maxValueLength?: number;
-  metrics?: ReceiverMetrics;
-  logger?: ReceiverLogger;
-  credentials?: grpc.ServerCredentials;
-  decoder?: OtlpDecoder;
+  auth?: BearerAuth;
+  tls?: TlsMaterial;
+  clock?: Clock;
   /** How long stop() lets in-flight requests finish before cancelling them (default 5 s). */
   shutdownTimeoutMs?: number;
 }
@@ -42,6 +36,7 @@ export interface OtlpGrpcServerOptions {
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 export const LOGS_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -53,42 +48,43 @@ function rawMethod(path: string): grpc.MethodDefinition<Buffer, Buffer> {
   };
 }
 
-class StatusError {
-  constructor(readonly code: grpc.status, readonly details: string) {}
+function authInterceptor(auth: BearerAuth): grpc.ServerInterceptor {
+  return (_method, call) => new grpc.ServerInterceptingCall(call, {
+    start: (next) => next({
+      onReceiveMetadata: (metadata, proceed) => {
+        const header = metadata.get('authorization')[0];
+        if (auth.accepts(typeof header === 'string' ? header : undefined)) proceed(metadata);
+        else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'missing or invalid bearer token', metadata: new grpc.Metadata() });
+      },
+    }),
+  });
 }
 
-export class OtlpGrpcServer implements Component {
+function statusError(code: grpc.status, details: string, retryAfterMs?: number): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(STATUS_DETAILS_KEY, Buffer.from(encodeRpcStatus({ code, message: details, retryDelayMs: retryAfterMs })));
+  return { code, details, metadata };
+}
+
+export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
   readonly name = 'otlp-grpc-server';
-  readonly metrics: ReceiverMetrics;
-  private server: grpc.Server | undefined;
-  private stopping: Promise<void> | undefined;
-  private boundPort: number | undefined;
-  private readonly clock: Clock;
-  private readonly decoder: OtlpDecoder;
 
   constructor(private readonly opts: OtlpGrpcServerOptions) {
-    this.metrics = opts.metrics ?? new ReceiverMetrics();
-    this.clock = opts.clock ?? systemClock;
-    this.decoder = opts.decoder ?? createProtobufDecoder();
-  }
-
-  /** The bound port; throws before start(). */
-  get port(): number {
-    if (this.boundPort === undefined) throw new PmfError('ERR_STOPPED', 'OTLP gRPC server is not started');
-    return this.boundPort;
+    super(opts.handler, opts.clock, 'gRPC');
   }
 
   async start(): Promise<void> {
     if (this.server) return;
     const server = new grpc.Server({
       'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      ...(this.opts.auth ? { interceptors: [authInterceptor(this.opts.auth)] } : {}),
     });
     server.addService({ Export: rawMethod(TRACE_EXPORT_PATH) }, { Export: this.unary('traces') });
     server.addService({ Export: rawMethod(LOGS_EXPORT_PATH) }, { Export: this.unary('logs') });
     const address = `${this.opts.host ?? '0.0.0.0'}:${this.opts.port}`;
-    const creds = this.opts.credentials ?? grpc.ServerCredentials.createInsecure();
     this.server = server;
     try {
+      const creds = grpcServerCredentials(this.opts.tls);
       this.boundPort = await new Promise<number>((resolve, reject) => {
         server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port)));
       });
@@ -99,17 +95,7 @@ export class OtlpGrpcServer implements Component {
     }
   }
 
-  /** Idempotent and safe before start(); concurrent callers share one shutdown. */
-  stop(): Promise<void> {
-    const server = this.server;
-    if (server) {
-      this.server = undefined;
-      this.stopping = this.shutdown(server);
-    }
-    return this.stopping ?? Promise.resolve();
-  }
-
-  private async shutdown(server: grpc.Server): Promise<void> {
+  protected async shutdown(server: grpc.Server): Promise<void> {
     const timeoutMs = this.opts.shutdownTimeoutMs ?? 5000;
     await new Promise<void>((resolve) => {
       // In-flight exports get a grace period to finish (their events may already be acked).
@@ -122,75 +108,43 @@ export class OtlpGrpcServer implements Component {
         resolve();
       });
     });
-    this.boundPort = undefined;
   }
 
   private unary(signal: OtlpSignal): grpc.handleUnaryCall<Buffer, Buffer> {
     return (call, callback) => {
-      this.handle(signal, call.request).then(
-        (reply) => {
-          this.count(signal, grpc.status.OK);
-          callback(null, reply);
-        },
-        (err: unknown) => {
-          const s = err instanceof StatusError ? err : new StatusError(grpc.status.INTERNAL, 'internal error');
-          if (!(err instanceof StatusError)) this.opts.logger?.error('otlp export failed', { signal, error: errorMessage(err) });
-          this.count(signal, s.code);
-          callback({ code: s.code, details: s.details });
-        },
-      );
+      const body = call.request;
+      const lease = this.opts.budget.tryAcquire(body.length);
+      if (!lease) {
+        const retryAfterMs = this.handler.retryAfterMs;
+        this.countStatus(signal, grpc.status.UNAVAILABLE);
+        callback(statusError(grpc.status.UNAVAILABLE, 'receiver is at its in-flight memory bound, retry later', retryAfterMs));
+        return;
+      }
+      void this.handler.export(signal, 'protobuf', body, lease).then((outcome) => this.reply(signal, outcome, callback));
     };
   }
 
-  private async handle(signal: OtlpSignal, body: Buffer): Promise<Buffer> {
-    const mapped = this.decodeAndMap(signal, body);
-    const m = this.metrics;
-    ReceiverMetrics.add(m.received, signal, mapped.received);
-    m.addAll(m.rejected, mapped.rejectReasons);
-    m.addAll(m.skipped, mapped.skipped);
-    if (mapped.events.length > 0) {
-      try {
-        await this.opts.sink.publish(mapped.events);
-      } catch (err) {
-        const retryable = isRetryable(err);
-        this.opts.logger?.warn('event sink refused a batch', { signal, retryable, error: errorMessage(err) });
-        throw new StatusError(
-          retryable ? grpc.status.UNAVAILABLE : grpc.status.INTERNAL,
-          retryable ? `event log unavailable, retry: ${errorMessage(err)}` : 'event log rejected the batch',
-        );
-      }
-      m.eventsProduced += mapped.events.length;
-    }
-    const partial = mapped.rejected > 0 ? { rejected: mapped.rejected, errorMessage: describeRejects(mapped) } : undefined;
-    return Buffer.from(signal === 'traces' ? encodeTraceResponse(partial) : encodeLogsResponse(partial));
-  }
-
-  private decodeAndMap(signal: OtlpSignal, body: Buffer): MapResult {
-    const mapperOpts = {
-      attributeKeys: this.opts.attributeKeys ?? new Set<string>(),
-      now: this.clock.now(),
-      pseudonymize: this.opts.pseudonymizer.fn,
-      maxValueLength: this.opts.maxValueLength,
-    };
-    try {
-      return signal === 'traces'
-        ? mapTraces(this.decoder.decodeTraces(body), mapperOpts)
-        : mapLogs(this.decoder.decodeLogs(body), mapperOpts);
-    } catch (err) {
-      if (err instanceof PmfError && err.code === 'ERR_OTLP_DECODE') {
-        ReceiverMetrics.add(this.metrics.rejected, 'decode_error');
-        throw new StatusError(grpc.status.INVALID_ARGUMENT, err.message);
-      }
-      throw err;
+  private reply(signal: OtlpSignal, outcome: ExportOutcome, callback: grpc.sendUnaryData<Buffer>): void {
+    switch (outcome.kind) {
+      case 'ok':
+        this.countStatus(signal, grpc.status.OK);
+        callback(null, encodeExportResponse(signal, 'protobuf', outcome.partial));
+        return;
+      case 'invalid':
+        this.countStatus(signal, grpc.status.INVALID_ARGUMENT);
+        callback(statusError(grpc.status.INVALID_ARGUMENT, outcome.message));
+        return;
+      case 'unavailable':
+        this.countStatus(signal, grpc.status.UNAVAILABLE);
+        callback(statusError(grpc.status.UNAVAILABLE, outcome.message, outcome.retryAfterMs));
+        return;
+      case 'internal':
+        this.countStatus(signal, grpc.status.INTERNAL);
+        callback(statusError(grpc.status.INTERNAL, outcome.message));
     }
   }
 
-  private count(signal: OtlpSignal, code: grpc.status): void {
-    ReceiverMetrics.add(this.metrics.requests, `${signal}:${grpc.status[code]}`);
+  private countStatus(signal: OtlpSignal, code: grpc.status): void {
+    this.count(signal, grpc.status[code]);
   }
-}
-
-function describeRejects(r: MapResult): string {
-  const parts = Object.entries(r.rejectReasons).map(([reason, n]) => `${n} ${reason}`);
-  return `rejected ${r.rejected} record(s): ${parts.join(', ')}`;
 }

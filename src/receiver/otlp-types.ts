@@ -73,3 +73,34 @@ export function nanosOf(t: NanoTime | undefined | null): bigint {
   if (typeof t === 'string') return /^\d+$/.test(t) ? BigInt(t) : 0n;
   return BigInt(t.high >>> 0) * TWO_32 + BigInt(t.low >>> 0);
 }
+
+/** A fixed64 as unsigned 32-bit halves: exact like a bigint, but cheap to make and to do math on. */
+export interface NanoHalves {
+  high: number;
+  low: number;
+}
+
+const ZERO: NanoHalves = { high: 0, low: 0 };
+
+export function nanoHalves(t: NanoTime | undefined | null): NanoHalves {
+  if (t === undefined || t === null) return ZERO;
+  if (typeof t === 'object') return { high: t.high >>> 0, low: t.low >>> 0 };
+  const u = BigInt.asUintN(64, nanosOf(t));
+  return { high: Number(u >> 32n), low: Number(u & 0xffffffffn) };
+}
+
+export const isZeroNanos = (t: NanoHalves): boolean => t.high === 0 && t.low === 0;
+
+export function compareNanos(a: NanoHalves, b: NanoHalves): number {
+  return a.high !== b.high ? a.high - b.high : a.low - b.low;
+}
+
+/** floor(nanos / 1e6), exactly: 2^32 = 4294 * 1e6 + 967296, and high * 967296 + low < 2^53. */
+export function nanosToMs(t: NanoHalves): number {
+  return t.high * 4294 + Math.floor((t.high * 967_296 + t.low) / 1e6);
+}
+
+/** (end − start) in ms, rounded exactly as Number(end − start) / 1e6 on bigints would be. */
+export function nanosSpanMs(start: NanoHalves, end: NanoHalves): number {
+  return ((end.high - start.high) * 4_294_967_296 + (end.low - start.low)) / 1e6;
+}

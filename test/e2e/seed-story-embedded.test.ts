@@ -22,7 +22,7 @@ describe('seed story on the embedded default', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pmf-e2e-'));
     const config = loadConfig({
-      env: { PMF_GUARD_DATA_DIR: dataDir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_ADMIN_PORT: '0' },
+      env: { PMF_GUARD_DATA_DIR: dataDir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0' },
       rulesFile: 'test/fixtures/seed-rules.yaml',
     });
     app = await buildApp(config, await loadRulesFile(config.rulesFile!), { logger: silentLogger });
@@ -94,7 +94,7 @@ describe('A/A run on the embedded default', () => {
   it('rolls back nothing when both cohorts are healthy', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pmf-e2e-aa-'));
     const config = loadConfig({
-      env: { PMF_GUARD_DATA_DIR: dir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_ADMIN_PORT: '0' },
+      env: { PMF_GUARD_DATA_DIR: dir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0' },
       rulesFile: 'test/fixtures/seed-rules.yaml',
     });
     const aa = await buildApp(config, await loadRulesFile(config.rulesFile!), { logger: silentLogger });

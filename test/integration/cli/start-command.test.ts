@@ -50,7 +50,7 @@ describe('pmf-guard start, running', () => {
     const rules = join(dir, 'rules.yaml');
     writeFileSync(rules, 'version: one\nrules:\n  - { featureId: feat_a, activationThreshold: 0.1, retentionThreshold: 0.3, latencyP95Threshold: 200, minCohortSize: 10, evaluationWindowSeconds: 60, cohorts: { guarded: [treatment] } }\n');
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--rules', rules], {
-      env: { PATH: process.env.PATH ?? '', PMF_GUARD_DATA_DIR: join(dir, 'data'), PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_ADMIN_PORT: '18089' },
+      env: { PATH: process.env.PATH ?? '', PMF_GUARD_DATA_DIR: join(dir, 'data'), PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '18089' },
     });
     let stderr = '';
     child.stderr.on('data', (b) => (stderr += b));

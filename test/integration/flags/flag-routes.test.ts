@@ -4,6 +4,7 @@
 
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BearerAuth } from '../../../src/receiver/bearer-auth.js';
 import { AdminServer } from '../../../src/admin/admin-server.js';
 import { flagRoutes } from '../../../src/admin/flag-routes.js';
 import { MetricsRegistry } from '../../../src/admin/metrics-registry.js';
@@ -31,7 +32,7 @@ describe('admin flag routes', () => {
       host: '127.0.0.1',
       port: 0,
       sources: { metrics: new MetricsRegistry(), probes: [], getFlag: (f) => repo.getFlag(f) },
-      routes: [flagRoutes({ writer, reader: repo, token })],
+      routes: [flagRoutes({ writer, reader: repo, auth: token === undefined ? undefined : new BearerAuth([token]) })],
     });
     await server.start();
     servers.push(server);

@@ -1,3 +1,5 @@
+import { connect } from 'node:http2';
+import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -5,20 +7,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import { PmfError } from '../../../src/core/errors.js';
 import { otlpTypes } from '../../../src/receiver/otlp-proto.js';
-import { LOGS_EXPORT_PATH, OtlpGrpcServer, TRACE_EXPORT_PATH, type OtlpGrpcServerOptions } from '../../../src/receiver/otlp-grpc-server.js';
-import { Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { LOGS_EXPORT_PATH, TRACE_EXPORT_PATH } from '../../../src/receiver/otlp-grpc-server.js';
+import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/otlp-receiver.js';
 import { logBytes, recordLogs, recordSpans, tamper, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
-import { rawUnary, RecordingSink } from './receiver-test-kit.js';
+import { decodeRpcStatus } from '../../../src/receiver/rpc-status.js';
+import { rawUnary, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
 
-const pseudo = new Pseudonymizer('integration-test-key-0123');
-const servers: OtlpGrpcServer[] = [];
-
-async function startServer(extra: Partial<OtlpGrpcServerOptions> = {}): Promise<{ server: OtlpGrpcServer; sink: RecordingSink }> {
-  const sink = new RecordingSink();
-  const server = new OtlpGrpcServer({ host: '127.0.0.1', port: 0, pseudonymizer: pseudo, sink, ...extra });
-  servers.push(server);
-  await server.start();
-  return { server, sink };
+async function startServer(extra: Partial<OtlpReceiverOptions> = {}): Promise<{ server: OtlpReceiver; sink: RecordingSink }> {
+  const { receiver, sink } = await startReceiver({ http: undefined, ...extra });
+  return { server: receiver, sink };
 }
 
 function sdkExport(port: number, spans: ReadableSpan[], compression?: 'gzip' | 'none'): Promise<{ code: number; error?: Error }> {
@@ -32,9 +29,35 @@ const flagSpan = (user: string, variant = 'treatment') => ({
   attributes: { 'feature_flag.key': 'new-dashboard', 'feature_flag.result.variant': variant, 'enduser.id': user },
 });
 
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
+afterEach(stopReceivers);
+
+/** One gRPC call over bare HTTP/2 with a hand-made, gzip-flagged message frame. */
+function compressedGrpcCall(port: number, path: string, gzipped: Buffer): Promise<{ status: number; message: string }> {
+  const session = connect(`http://127.0.0.1:${port}`);
+  return new Promise((resolve, reject) => {
+    const req = session.request({
+      ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': 'gzip',
+    });
+    const done = (h: Record<string, unknown>) => {
+      if (h['grpc-status'] === undefined) return;
+      session.close();
+      resolve({ status: Number(h['grpc-status']), message: decodeURIComponent(String(h['grpc-message'] ?? '')) });
+    };
+    req.on('response', done);
+    req.on('trailers', done);
+    req.on('error', reject);
+    req.resume();
+    const header = Buffer.alloc(5);
+    header.writeUInt8(1, 0);
+    header.writeUInt32BE(gzipped.length, 1);
+    req.end(Buffer.concat([header, gzipped]));
+  });
+}
+
+const statusDetails = (err: grpc.ServiceError | null) => {
+  const bin = err?.metadata.get('grpc-status-details-bin')[0];
+  return bin instanceof Buffer ? decodeRpcStatus(bin) : undefined;
+};
 
 describe('OtlpGrpcServer', () => {
   it('accepts a real OpenTelemetry SDK export and publishes pseudonymised events', async () => {
@@ -122,7 +145,7 @@ describe('OtlpGrpcServer', () => {
   });
 
   it('refuses requests over the size limit with RESOURCE_EXHAUSTED', async () => {
-    const { server, sink } = await startServer({ maxMessageBytes: 1024 });
+    const { server, sink } = await startServer({ limits: { maxGrpcMessageBytes: 1024, maxInFlightBytes: 4096 } });
     const big = await recordSpans(Array.from({ length: 20 }, (_, i) => flagSpan(`user-${i}`)));
     const reply = await rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes(big));
     expect(reply.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
@@ -130,8 +153,50 @@ describe('OtlpGrpcServer', () => {
     expect((await rawUnary(server.port, TRACE_EXPORT_PATH, new Uint8Array())).error).toBeNull();
   });
 
+  it('refuses a gzip bomb (1 MB -> 1 GiB) with RESOURCE_EXHAUSTED without inflating it, and keeps serving', async () => {
+    const { server, sink } = await startServer();
+    const member = gzipSync(Buffer.alloc(1 << 20), { level: 9 });
+    const bomb = Buffer.concat(Array.from({ length: 1024 }, () => member));
+    const before = process.memoryUsage();
+    const reply = await compressedGrpcCall(server.port, TRACE_EXPORT_PATH, bomb);
+    const after = process.memoryUsage();
+    expect(reply.status).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(reply.message).toMatch(/decompresses to a size larger than/);
+    // grpc-js (>= 1.10.9) stops at the limit: nothing close to the gigabyte was ever held.
+    expect(after.rss - before.rss).toBeLessThan(256 * 1024 * 1024);
+    expect(sink.batches).toHaveLength(0);
+    const small = await compressedGrpcCall(server.port, TRACE_EXPORT_PATH, gzipSync(traceBytes(await recordSpans([flagSpan('kat')]))));
+    expect(small.status).toBe(grpc.status.OK);
+    expect(sink.events).toHaveLength(1);
+  });
+
+  it('answers UNAVAILABLE with google.rpc.RetryInfo when the in-flight budget is spent', async () => {
+    const sink = new RecordingSink();
+    const body = traceBytes(await recordSpans([flagSpan('lou')]));
+    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: body.length + 10, maxGrpcMessageBytes: body.length + 10 } });
+    sink.block = true;
+    const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
+    await sink.whenCalled();
+    const second = await rawUnary(server.port, TRACE_EXPORT_PATH, body);
+    expect(second.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(statusDetails(second.error)).toEqual({ code: grpc.status.UNAVAILABLE, message: expect.stringMatching(/in-flight/), retryDelayMs: 2500 });
+    expect(server.budget.refused).toBe(1);
+    sink.unblock();
+    expect((await first).error).toBeNull();
+    expect(server.budget.inUse).toBe(0);
+  });
+
+  it('puts RetryInfo on UNAVAILABLE from the log and a Status on INVALID_ARGUMENT', async () => {
+    const { server, sink } = await startServer({ retryAfterMs: 1000 });
+    sink.failWith = new PmfError('ERR_LOG_UNAVAILABLE', 'broker down', { retryable: true });
+    const down = await rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes(await recordSpans([flagSpan('mo')])));
+    expect(statusDetails(down.error)?.retryDelayMs).toBe(1000);
+    const bad = await rawUnary(server.port, TRACE_EXPORT_PATH, Buffer.from([0x0a, 0x05]));
+    expect(statusDetails(bad.error)).toEqual({ code: grpc.status.INVALID_ARGUMENT, message: expect.stringMatching(/malformed/) });
+  });
+
   it('stops idempotently, even before start', async () => {
-    const never = new OtlpGrpcServer({ port: 0, pseudonymizer: pseudo, sink: new RecordingSink() });
+    const never = new OtlpReceiver({ grpc: { port: 0 }, pseudonymizer: pseudo, sink: new RecordingSink() });
     await never.stop();
     const { server } = await startServer();
     const port = server.port;

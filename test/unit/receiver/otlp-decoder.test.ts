@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { createProtobufDecoder, encodeLogsResponse, encodeTraceResponse } from '../../../src/receiver/otlp-decoder.js';
+import { createProtobufDecoder } from '../../../src/receiver/otlp-decoder.js';
+import { encodeLogsResponse, encodeTraceResponse } from '../../../src/receiver/otlp-response.js';
 import { findProtoDir, otlpTypes } from '../../../src/receiver/otlp-proto.js';
 import { recordSpans, traceBytes } from './otlp-fixtures.js';
 

@@ -6,7 +6,7 @@ import type { AnyValueMap } from '@opentelemetry/api-logs';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonLogsSerializer, JsonTraceSerializer, ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 
 export const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 
@@ -52,6 +52,13 @@ export function traceBytes(spans: ReadableSpan[]): Uint8Array {
   return bytes;
 }
 
+/** The OTLP/JSON body the HTTP/JSON exporter sends for these spans. */
+export function traceJson(spans: ReadableSpan[]): Uint8Array {
+  const bytes = JsonTraceSerializer.serializeRequest(spans);
+  if (!bytes) throw new Error('serializer produced nothing');
+  return bytes;
+}
+
 export interface LogSpec {
   eventName?: string;
   attributes?: AnyValueMap;
@@ -86,4 +93,10 @@ export function withLogTimes(record: ReadableLogRecord, hrTime: [number, number]
   Object.defineProperty(t, 'hrTime', { value: hrTime });
   Object.defineProperty(t, 'hrTimeObserved', { value: hrTimeObserved });
   return t;
+}
+
+export function logJson(records: ReadableLogRecord[]): Uint8Array {
+  const bytes = JsonLogsSerializer.serializeRequest(records);
+  if (!bytes) throw new Error('serializer produced nothing');
+  return bytes;
 }

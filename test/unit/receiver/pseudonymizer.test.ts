@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { PSEUDONYM_HEX_LENGTH, Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { parseKeyRing, PSEUDONYM_HEX_LENGTH, Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
 
 const KEY = 'test-key-0123456789abcdef';
 
@@ -31,5 +31,27 @@ describe('Pseudonymizer', () => {
   it('refuses a short key', () => {
     expect(() => new Pseudonymizer('short')).toThrowError(PmfError);
     expect(() => new Pseudonymizer(new Uint8Array(8))).toThrowError(/at least 16 bytes/);
+  });
+});
+
+describe('Pseudonymizer key rotation', () => {
+  it('pseudonymises with the newest key and finds a user under every key of the ring', () => {
+    const ring = parseKeyRing(`\n${KEY}-new\n${KEY}\n\n`);
+    expect(ring).toEqual([`${KEY}-new`, KEY]);
+    const rotated = new Pseudonymizer(ring);
+    expect(rotated.keyCount).toBe(2);
+    expect(rotated.pseudonymize('u1')).toBe(new Pseudonymizer(`${KEY}-new`).pseudonymize('u1'));
+    expect(rotated.pseudonymsOf('u1')).toEqual([new Pseudonymizer(`${KEY}-new`).pseudonymize('u1'), new Pseudonymizer(KEY).pseudonymize('u1')]);
+  });
+
+  it('gives the same answers from its bounded cache', () => {
+    const p = new Pseudonymizer(KEY, 2);
+    const direct = new Pseudonymizer(KEY, 1);
+    for (const u of ['a', 'b', 'c', 'a', 'b', 'a']) expect(p.pseudonymize(u)).toBe(direct.pseudonymsOf(u)[0]);
+  });
+
+  it('refuses an empty ring or a short key in it', () => {
+    expect(() => new Pseudonymizer([])).toThrowError(/empty/);
+    expect(() => new Pseudonymizer([KEY, 'short'])).toThrowError(/at least 16 bytes/);
   });
 });

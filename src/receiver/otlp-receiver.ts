@@ -1,0 +1,134 @@
+// The receiver role: the gRPC and HTTP listeners over one Export handler, one in-flight budget
+// and one cardinality guard, started and stopped together. The composition root builds this
+// from config; tests build it with a recording sink.
+
+import type { Clock } from '../core/clock.js';
+import type { Component } from '../core/lifecycle.js';
+import type { BearerAuth } from './bearer-auth.js';
+import { CardinalityGuard } from './cardinality-guard.js';
+import type { EventSink } from './event-sink.js';
+import { ExportHandler, type ReceiverLogger } from './export-handler.js';
+import { InFlightBudget } from './inflight-budget.js';
+import type { TlsMaterial } from './listener-tls.js';
+import type { OtlpDecoder } from './otlp-decoder.js';
+import { OtlpGrpcServer } from './otlp-grpc-server.js';
+import { OtlpHttpServer } from './otlp-http-server.js';
+import type { WireFormat } from './otlp-response.js';
+import type { Pseudonymizer } from './pseudonymizer.js';
+import { ReceiverMetrics } from './receiver-metrics.js';
+
+export interface ListenAddress {
+  host?: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface ReceiverLimits {
+  /** gRPC message limit after decompression (default 4 MiB). */
+  maxGrpcMessageBytes?: number;
+  /** HTTP body limit after decompression (default 20 MiB). */
+  maxHttpBodyBytes?: number;
+  /** Request bytes held at once across both listeners (default 64 MiB). */
+  maxInFlightBytes?: number;
+  maxValueLength?: number;
+  maxFeatures?: number;
+  maxCohortsPerFeature?: number;
+}
+
+export interface OtlpReceiverOptions {
+  grpc: ListenAddress;
+  /** Omit to run gRPC only. */
+  http?: ListenAddress;
+  pseudonymizer: Pseudonymizer;
+  sink: EventSink;
+  attributeKeys?: ReadonlySet<string>;
+  /** Features named by the rules: always admitted by the cardinality guard. */
+  knownFeatures?: Iterable<string>;
+  limits?: ReceiverLimits;
+  publishTimeoutMs?: number;
+  retryAfterMs?: number;
+  auth?: BearerAuth;
+  tls?: TlsMaterial;
+  clock?: Clock;
+  metrics?: ReceiverMetrics;
+  logger?: ReceiverLogger;
+  shutdownTimeoutMs?: number;
+  decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
+}
+
+export const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+
+export class OtlpReceiver implements Component {
+  readonly name = 'otlp-receiver';
+  readonly metrics: ReceiverMetrics;
+  readonly budget: InFlightBudget;
+  readonly cardinality: CardinalityGuard;
+  readonly handler: ExportHandler;
+  readonly grpc: OtlpGrpcServer;
+  readonly http: OtlpHttpServer | undefined;
+
+  constructor(opts: OtlpReceiverOptions) {
+    const limits = opts.limits ?? {};
+    this.metrics = opts.metrics ?? new ReceiverMetrics();
+    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES);
+    this.cardinality = new CardinalityGuard({
+      maxFeatures: limits.maxFeatures ?? 1000,
+      maxCohortsPerFeature: limits.maxCohortsPerFeature ?? 100,
+      knownFeatures: opts.knownFeatures,
+    });
+    this.handler = new ExportHandler({
+      sink: opts.sink,
+      pseudonymizer: opts.pseudonymizer,
+      metrics: this.metrics,
+      attributeKeys: opts.attributeKeys,
+      cardinality: this.cardinality,
+      clock: opts.clock,
+      maxValueLength: limits.maxValueLength,
+      publishTimeoutMs: opts.publishTimeoutMs,
+      retryAfterMs: opts.retryAfterMs,
+      logger: opts.logger,
+      decoders: opts.decoders,
+    });
+    const budget = this.budget;
+    const cardinality = this.cardinality;
+    this.metrics.gauges = {
+      inFlightBytes: () => budget.inUse,
+      inFlightPeakBytes: () => budget.peak,
+      inFlightLimitBytes: () => budget.maxBytes,
+      budgetRefusals: () => budget.refused,
+      trackedFeatures: () => cardinality.trackedFeatures,
+    };
+    const common = { handler: this.handler, budget, auth: opts.auth, tls: opts.tls, clock: opts.clock, shutdownTimeoutMs: opts.shutdownTimeoutMs };
+    this.grpc = new OtlpGrpcServer({ ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes });
+    this.http = opts.http
+      ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes })
+      : undefined;
+  }
+
+  /** The bound gRPC port; throws before start(). */
+  get port(): number {
+    return this.grpc.port;
+  }
+
+  /** The bound HTTP port, if HTTP is on; throws before start(). */
+  get httpPort(): number | undefined {
+    return this.http?.port;
+  }
+
+  async start(): Promise<void> {
+    await this.grpc.start();
+    try {
+      await this.http?.start();
+    } catch (err) {
+      await this.grpc.stop();
+      throw err;
+    }
+  }
+
+  /** Both listeners drain at once, so shutdown takes one grace period, not two. */
+  async stop(): Promise<void> {
+    const results = await Promise.allSettled([this.grpc.stop(), this.http?.stop()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}

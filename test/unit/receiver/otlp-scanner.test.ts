@@ -1,0 +1,122 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PmfError } from '../../../src/core/errors.js';
+import { mapLogs, mapTraces, type MapperOptions } from '../../../src/receiver/feature-mapper.js';
+import { createProtobufDecoder, type OtlpDecoder } from '../../../src/receiver/otlp-decoder.js';
+import { createScannerDecoder } from '../../../src/receiver/otlp-scanner.js';
+import { Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { encodeLogs, encodeTraces, logsRequest, mutated, tracesRequest } from './otlp-arbitraries.js';
+import { logBytes, NOW, recordLogs, recordSpans, traceBytes } from './otlp-fixtures.js';
+
+const full = createProtobufDecoder();
+const scanner = createScannerDecoder(['app.step']);
+const pseudo = new Pseudonymizer('scanner-test-key-0123456789');
+const opts: MapperOptions = { attributeKeys: new Set(['app.step']), now: NOW, pseudonymize: pseudo.fn };
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+function attempt(f: () => unknown): Outcome {
+  try {
+    return { ok: true, value: f() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+const traces = (d: OtlpDecoder, b: Buffer) => attempt(() => mapTraces(d.decodeTraces(b), opts));
+const logs = (d: OtlpDecoder, b: Buffer) => attempt(() => mapLogs(d.decodeLogs(b), opts));
+
+function expectDecodeErrorOrValue(o: Outcome): void {
+  if (!o.ok) {
+    expect(o.error).toBeInstanceOf(PmfError);
+    expect((o.error as PmfError).code).toBe('ERR_OTLP_DECODE');
+  }
+}
+
+describe('lazy OTLP scanner, cross-checked against protobufjs', () => {
+  it('maps SDK-produced spans and logs exactly as the full decoder does', async () => {
+    const spans = await recordSpans([
+      { name: 'GET /x', attributes: { 'feature_flag.key': 'f', 'feature_flag.result.variant': 'on', 'enduser.id': 'u', 'app.step': 'pay', 'http.route': '/x' } },
+      { name: 'ev', events: [{ name: 'feature_flag.evaluation', attributes: { 'feature_flag.key': 'g', 'feature_flag.variant': 'b', 'user.id': 7 } }] },
+      { name: 'res' },
+    ], { 'user.id': 'from-resource', 'service.name': 'svc' });
+    const tb = Buffer.from(traceBytes(spans));
+    const fromScanner = traces(scanner, tb);
+    expect(fromScanner).toEqual(traces(full, tb));
+    expect(fromScanner.ok && (fromScanner.value as { events: unknown[] }).events).toHaveLength(3);
+    const recs = await recordLogs([
+      { eventName: 'feature_flag.evaluation', body: 'b', attributes: { 'feature_flag.key': 'f', 'feature_flag.result.variant': 'on', 'user.id': 'u', nested: { a: [1, 'x'] } } },
+      { attributes: { 'event.name': 'app.click', 'user.id': 'u', raw: new Uint8Array([1, 2]) } },
+    ]);
+    const lb = Buffer.from(logBytes(recs));
+    expect(logs(scanner, lb)).toEqual(logs(full, lb));
+  });
+
+  it('agrees with protobufjs on every generated well-formed request', () => {
+    fc.assert(fc.property(tracesRequest, (req) => {
+      const b = encodeTraces(req);
+      const a = traces(scanner, b);
+      expect(a.ok).toBe(true);
+      expect(a).toEqual(traces(full, b));
+    }), { numRuns: 300 });
+    fc.assert(fc.property(logsRequest, (req) => {
+      const b = encodeLogs(req);
+      const a = logs(scanner, b);
+      expect(a.ok).toBe(true);
+      expect(a).toEqual(logs(full, b));
+    }), { numRuns: 300 });
+  });
+
+  it('on damaged bytes, fails only with ERR_OTLP_DECODE and agrees whenever both decoders accept', () => {
+    let bothAccepted = 0;
+    fc.assert(fc.property(mutated(tracesRequest.map(encodeTraces)), (b) => {
+      const a = traces(scanner, b);
+      expectDecodeErrorOrValue(a);
+      const f = traces(full, b);
+      if (a.ok && f.ok) {
+        bothAccepted++;
+        expect(a.value).toEqual(f.value);
+      }
+    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 1500) });
+    fc.assert(fc.property(mutated(logsRequest.map(encodeLogs)), (b) => {
+      const a = logs(scanner, b);
+      expectDecodeErrorOrValue(a);
+      const f = logs(full, b);
+      if (a.ok && f.ok) {
+        bothAccepted++;
+        expect(a.value).toEqual(f.value);
+      }
+    }), { numRuns: Number(process.env.FUZZ_RUNS ?? 1500) });
+    // The comparison must actually happen on a good share of the damaged inputs.
+    expect(bothAccepted).toBeGreaterThan(300);
+  });
+
+  it('never throws anything but ERR_OTLP_DECODE on random bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      const b = Buffer.from(bytes);
+      expectDecodeErrorOrValue(traces(scanner, b));
+      expectDecodeErrorOrValue(logs(scanner, b));
+    }), { numRuns: 3000 });
+  });
+
+  it('refuses known fields with the wrong wire type, huge varints and truncation', () => {
+    const cases: [string, number[]][] = [
+      ['resource_spans as a varint', [0x08, 0x01]],
+      ['length past the end', [0x0a, 0x05, 0x00]],
+      ['11-byte varint tag', [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]],
+      ['wire type 7', [0x0f]],
+      ['span name as fixed32', [0x0a, 0x09, 0x12, 0x07, 0x12, 0x05, 0x2d, 0x01, 0x02, 0x03, 0x04]],
+      ['unterminated group', [0x0a, 0x03, 0x12, 0x01, 0x0b]],
+    ];
+    for (const [what, bytes] of cases) {
+      const o = traces(scanner, Buffer.from(bytes));
+      expect(o.ok, what).toBe(false);
+      expectDecodeErrorOrValue(o);
+    }
+  });
+
+  it('reads an empty body as an empty request', () => {
+    expect(scanner.decodeTraces(Buffer.alloc(0))).toEqual({ resourceSpans: [] });
+    expect(scanner.decodeLogs(new Uint8Array())).toEqual({ resourceLogs: [] });
+  });
+});
