@@ -146,7 +146,7 @@ export class OwnRedisCluster {
     const probe = new Redis({ port: this.nodes[0].port, host: '127.0.0.1' });
     try {
       const slot = Number(await probe.cluster('KEYSLOT', key));
-      const ranges = (await probe.cluster('SLOTS')) as [number, number, [string, number]][];
+      const ranges = (await probe.cluster('SLOTS')) as unknown as [number, number, [string, number]][];
       const owner = ranges.find(([from, to]) => slot >= from && slot <= to);
       const node = this.nodes.find((n) => n.port === owner?.[2][1]);
       if (!node) throw new Error(`no node serves slot ${slot}`);

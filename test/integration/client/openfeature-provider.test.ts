@@ -52,7 +52,7 @@ describe('PmfGuardProvider through the OpenFeature SDK', () => {
     const changed: EventDetails[] = [];
     client.addHandler(ProviderEvents.ConfigurationChanged, (d) => changed.push(d!));
     await cache.writeFeature('feat', 5, { treatment: 'on', beta: 'on' });
-    await waitFor(() => changed.some((d) => d.flagsChanged?.includes('feat')), { message: 'change event' });
+    await waitFor(() => changed.some((d) => (d.flagsChanged as string[] | undefined)?.includes('feat')), { message: 'change event' });
     await expect(client.getBooleanValue('feat', false, { cohort: 'treatment' })).resolves.toBe(true);
   });
 

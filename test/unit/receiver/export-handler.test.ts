@@ -97,7 +97,7 @@ describe('ExportHandler under hostile input', () => {
         const good = spans.filter((_, i) => plan[i] === 'good');
         const bad = plan.filter((p): p is Bad => p !== 'good');
         expect(outcome.kind).toBe('ok');
-        expect(h.published.map((e) => e.id)).toEqual(good.map((s) => s.traceId.toString('hex') + s.spanId.toString('hex')));
+        expect(h.published.map((e) => e.id)).toEqual(good.map((s) => (s.traceId as Buffer).toString('hex') + (s.spanId as Buffer).toString('hex')));
         const partial = outcome.kind === 'ok' ? outcome.partial : undefined;
         expect(partial?.rejected ?? 0).toBe(bad.length);
         for (const b of bad) expect(partial?.errorMessage).toContain(b.reason);

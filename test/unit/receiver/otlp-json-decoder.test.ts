@@ -93,9 +93,8 @@ describe('OTLP/JSON decoder', () => {
     fc.assert(fc.property(fc.jsonValue({ maxDepth: 6 }), fc.constantFrom('traces', 'logs'), (v, signal) => {
       const b = body(signal === 'traces' ? { resourceSpans: [v] } : { resourceLogs: [{ scopeLogs: [{ logRecords: [v] }] }] });
       try {
-        const req = signal === 'traces' ? json.decodeTraces(b) : json.decodeLogs(b);
-        if (signal === 'traces') mapTraces(req, opts);
-        else mapLogs(req, opts);
+        if (signal === 'traces') mapTraces(json.decodeTraces(b), opts);
+        else mapLogs(json.decodeLogs(b), opts);
       } catch (err) {
         expect(err).toBeInstanceOf(PmfError);
       }
