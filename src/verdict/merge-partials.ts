@@ -7,7 +7,10 @@ import { LatencyHistogram } from '../aggregation/latency-histogram.js';
 import type { MergedCohortStats } from './cohort-evaluator.js';
 
 export interface MergedFeature {
-  /** Max watermark over partitions: the event time the evaluation is at. */
+  /**
+   * Min watermark over the partitions that report this feature: the event time every one of them
+   * has reached. (The max would let one partition with a skewed clock open the gates for all.)
+   */
   at: number;
   cohorts: Map<string, MergedCohortStats & { histogram: LatencyHistogram }>;
   inputOffsets: Record<string, string>;
@@ -52,9 +55,9 @@ function add(into: ReturnType<typeof emptyCohort>, c: CohortPartial): void {
 export function mergeFeature(partials: Iterable<FeaturePartial>): MergedFeature {
   const cohorts = new Map<string, ReturnType<typeof emptyCohort>>();
   const inputOffsets: Record<string, string> = {};
-  let at = Number.NEGATIVE_INFINITY;
+  let at = Number.POSITIVE_INFINITY;
   for (const p of partials) {
-    at = Math.max(at, p.watermark);
+    at = Math.min(at, p.watermark);
     inputOffsets[String(p.partition)] = p.offset;
     for (const c of p.cohorts) {
       let m = cohorts.get(c.cohort);

@@ -25,6 +25,8 @@ interface CohortMemory {
   lastVerdict: Verdict | null;
   /** Command ids already issued for this cohort; a re-evaluation never issues one twice. */
   commands: string[];
+  /** Event time of the last command issued for this cohort (cooldownSeconds counts from it). */
+  lastCommandAt?: number;
 }
 
 export interface EngineOutput {
@@ -35,6 +37,11 @@ export interface EngineOutput {
 interface EngineState {
   partials: Record<string, Record<string, FeaturePartial>>;
   memory: Record<string, CohortMemory>;
+}
+
+/** The part of the rules that decides this feature's commands: its own rule, canonically. */
+function ruleKey(rule: Rule): string {
+  return JSON.stringify(rule);
 }
 
 function hashId(...parts: string[]): string {
@@ -63,8 +70,20 @@ export class VerdictEngine {
     const prev = byPartition[String(p.partition)];
     // Cumulative snapshots: an older one (a replay) carries nothing new.
     if (prev && BigInt(prev.offset) >= BigInt(p.offset)) return { verdicts: [], commands: [] };
+    // Applied atomically: if evaluation throws (the runner then skips the record as rejected),
+    // neither the partial nor any cohort's memory keeps a half-done change.
+    const memoryBefore = Object.entries(this.state.memory).filter(([k]) => k.startsWith(`${p.feature}\u0000`));
+    const saved = structuredClone(memoryBefore);
     byPartition[String(p.partition)] = p;
-    return this.evaluateFeature(p.feature);
+    try {
+      return this.evaluateFeature(p.feature);
+    } catch (err) {
+      if (prev) byPartition[String(p.partition)] = prev;
+      else delete byPartition[String(p.partition)];
+      for (const k of Object.keys(this.state.memory)) if (k.startsWith(`${p.feature}\u0000`)) delete this.state.memory[k];
+      for (const [k, v] of saved) this.state.memory[k] = v;
+      throw err;
+    }
   }
 
   latest(feature: string, cohort?: string): Verdict[] {
@@ -111,10 +130,25 @@ export class VerdictEngine {
         memory: mem.evaluator,
       });
       mem.evaluator = result.memory;
+
+      // Whether to act is decided at every evaluation, not only when a verdict is published, so a
+      // dry-run → enforce switch acts at once. The id is keyed on this feature's rule (not the
+      // whole file's version), so editing another rule never re-issues a rollback; cooldownSeconds
+      // (event time) spaces out the commands a changed rule may issue for the same cohort.
+      const rollback = result.outcome === 'fail' || (result.outcome === 'invalid' && rule.onSrm === 'rollback');
+      let commandId: string | undefined;
+      if (rollback && guarded.has(name) && rule.mode === 'enforce') {
+        const id = hashId('rollback', feature, name, ruleKey(rule));
+        const cooling = mem.lastCommandAt !== undefined && merged.at - mem.lastCommandAt < rule.cooldownSeconds * 1000;
+        if (!mem.commands.includes(id) && !cooling) commandId = id;
+      }
+
       // A change of outcome, or of any metric's status (pending → pass while the outcome still
-      // waits for slower metrics), is news; anything else waits for the event-time heartbeat.
+      // waits for slower metrics), is news; so is a command (its evidence must be public).
+      // Anything else waits for the event-time heartbeat.
       const last = mem.lastVerdict;
       const changed =
+        commandId !== undefined ||
         result.outcome !== mem.lastOutcome ||
         last === null ||
         (Object.keys(result.metrics) as (keyof typeof result.metrics)[]).some((m) => result.metrics[m].status !== last.metrics[m].status) ||
@@ -139,23 +173,20 @@ export class VerdictEngine {
       mem.lastVerdict = verdict;
       out.verdicts.push(verdict);
 
-      const rollback = result.outcome === 'fail' || (result.outcome === 'invalid' && rule.onSrm === 'rollback');
-      if (rollback && guarded.has(name) && rule.mode === 'enforce') {
-        const commandId = hashId('rollback', feature, name, this.rules.version);
-        if (!mem.commands.includes(commandId)) {
-          mem.commands.push(commandId);
-          out.commands.push({
-            commandId,
-            feature,
-            cohort: name,
-            action: 'rollback',
-            state: 'off',
-            source: 'verdict',
-            reason: result.reason,
-            evidence: verdict,
-            issuedAt: evaluatedAt,
-          });
-        }
+      if (commandId !== undefined) {
+        mem.commands.push(commandId);
+        mem.lastCommandAt = merged.at;
+        out.commands.push({
+          commandId,
+          feature,
+          cohort: name,
+          action: 'rollback',
+          state: 'off',
+          source: 'verdict',
+          reason: result.reason,
+          evidence: verdict,
+          issuedAt: evaluatedAt,
+        });
       }
     }
     return out;

@@ -99,4 +99,50 @@ describe('verdict engine', () => {
     const b = VerdictEngine.restore(a.serialize(), { rules: rules(), evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR });
     expect(JSON.stringify([b.apply(inputs[1]), b.apply(inputs[2])])).toBe(JSON.stringify([a.apply(inputs[1]), a.apply(inputs[2])]));
   });
+
+  it('does not re-issue a rollback when another rule of the file changes', () => {
+    const e = engine();
+    const first = e.apply(partial(0, 10, T0 + 2 * HOUR, 600));
+    expect(first.commands).toHaveLength(1);
+    const other = { featureId: 'g', activationThreshold: 0.1, retentionThreshold: 0.1, latencyP95Threshold: 100, minCohortSize: 1, evaluationWindowSeconds: 1 };
+    const withOther = parseRules(JSON.stringify({ version: 'r2', rules: [JSON.parse(JSON.stringify(rules().rules[0])), other] }));
+    e.setRules(withOther);
+    const later = e.apply(partial(0, 20, T0 + 4 * HOUR, 600));
+    expect(later.verdicts.find((v) => v.cohort === 'treatment')?.ruleVersion).toBe('r2');
+    expect(later.commands).toEqual([]);
+  });
+
+  it("acts at once when a failing cohort's rule moves from dry-run to enforce, then respects the cooldown", () => {
+    const e = engine(rules({ mode: 'dry-run', cooldownSeconds: 3600 }));
+    expect(e.apply(partial(0, 10, T0 + 2 * HOUR, 600)).commands).toEqual([]);
+    e.setRules(rules({ mode: 'enforce', cooldownSeconds: 3600 }));
+    const acted = e.apply(partial(0, 20, T0 + 2 * HOUR + 60_000, 600));
+    expect(acted.commands.map((c) => c.cohort)).toEqual(['treatment']);
+    expect(acted.verdicts.find((v) => v.cohort === 'treatment')!.verdictId).toBe(acted.commands[0].evidence!.verdictId);
+    // A changed rule is a new family and may act again, but not within cooldownSeconds of event time.
+    e.setRules(rules({ mode: 'enforce', cooldownSeconds: 3600, alpha: 0.01 }));
+    expect(e.apply(partial(0, 30, T0 + 2 * HOUR + 120_000, 600)).commands).toEqual([]);
+    expect(e.apply(partial(0, 40, T0 + 3 * HOUR + 120_000, 600)).commands.map((c) => c.cohort)).toEqual(['treatment']);
+  });
+
+  it("evaluates at the slowest partition's watermark, so one skewed partition cannot open the gates", () => {
+    const e = engine();
+    e.apply(partial(0, 10, T0 + HOUR / 2, 600));
+    const out = e.apply(partial(1, 10, T0 + 20 * HOUR, 600));
+    expect(out.verdicts.every((v) => v.outcome === 'pending')).toBe(true);
+  });
+
+  it('applies a snapshot atomically: an evaluator that throws leaves no trace', () => {
+    let explode = false;
+    const evaluator = new PointEstimateEvaluator();
+    const flaky = { name: 'flaky', evaluate: (i: Parameters<typeof evaluator.evaluate>[0]) => { if (explode) throw new Error('boom'); return evaluator.evaluate(i); } };
+    const e = new VerdictEngine({ rules: rules(), evaluator: flaky, heartbeatMs: HOUR });
+    e.apply(partial(0, 10, T0 + HOUR / 2, 600));
+    const before = e.serialize().toString();
+    explode = true;
+    expect(() => e.apply(partial(0, 20, T0 + 2 * HOUR, 600))).toThrow('boom');
+    expect(e.serialize().toString()).toBe(before);
+    explode = false;
+    expect(e.apply(partial(0, 20, T0 + 2 * HOUR, 600)).commands).toHaveLength(1);
+  });
 });
