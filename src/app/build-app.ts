@@ -10,7 +10,7 @@ import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
-import { once, startAll, stopAll, type Component } from '../core/lifecycle.js';
+import { once, stopAll, type Component } from '../core/lifecycle.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { isDistributed, type Config } from '../config/schema.js';
 import { encodeJson } from '../events/codec.js';
@@ -78,8 +78,9 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const topics = topicNames(config.kafka.topicPrefix);
   const metrics = new MetricsRegistry();
   const onError = (err: unknown, context: string) => logger.error(context, { err });
-  const registerGuardedFlags = async (writer: FlagWriter) => {
-    for (const rule of rules.rules) {
+  let reloads: Promise<unknown> = Promise.resolve();
+  const registerGuardedFlags = async (writer: FlagWriter, set: RuleSet = rules) => {
+    for (const rule of set.rules) {
       const cohorts = guardedCohorts(rule, []);
       if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts);
     }
@@ -97,7 +98,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     log = l;
     infra.push({
       name: 'log-topics',
-      start: () => l.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions, replicationFactor: config.kafka.replicationFactor }))),
+      start: () => l.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions }))),
       stop: async () => {},
     });
   }
@@ -265,25 +266,36 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     receiverHttpPort: () => receiver?.httpPort,
     adminPort: () => admin.port,
     latestVerdicts,
-    async setRules(next: RuleSet) {
-      rules = next;
-      attributeKeys.clear();
-      for (const k of activationAttributeKeys(next)) attributeKeys.add(k);
-      for (const p of aggregatorRunner?.processors().values() ?? []) (p as AggregatorProcessor).aggregator.setRules(next);
-      for (const p of verdictRunner?.processors().values() ?? []) (p as VerdictProcessor).engine.setRules(next);
-      if (flagWriter) await registerGuardedFlags(flagWriter);
-      logger.info('rules in force', { rules: next.version, features: next.rules.length });
+    setRules(next: RuleSet) {
+      // Reloads run one at a time. Guarded flag rows are registered before the rules take effect,
+      // so a store outage refuses the reload as a whole instead of leaving it half in force.
+      const run = reloads.then(async () => {
+        if (flagWriter) await registerGuardedFlags(flagWriter, next);
+        rules = next;
+        receiver?.cardinality.addKnownFeatures(next.rules.map((r) => r.featureId));
+        attributeKeys.clear();
+        for (const k of activationAttributeKeys(next)) attributeKeys.add(k);
+        for (const p of aggregatorRunner?.processors().values() ?? []) (p as AggregatorProcessor).aggregator.setRules(next);
+        for (const p of verdictRunner?.processors().values() ?? []) (p as VerdictProcessor).engine.setRules(next);
+        logger.info('rules in force', { rules: next.version, features: next.rules.length });
+      });
+      reloads = run.catch(() => undefined);
+      return run;
     },
     async start() {
       logger.info('starting', { role, log: dist.log ? 'kafka' : 'embedded', store: dist.store ? 'postgresql' : 'pglite', cache: dist.cache ? 'redis' : 'none', rules: rules.version });
-      await startAll([admin]);
+      // Components are recorded as they start, so a failed start (or a SIGTERM during it) stops
+      // exactly what runs and closes the log, store and Redis connections.
       try {
-        await startAll(order);
+        await admin.start();
+        for (const c of order) {
+          await c.start();
+          started.push(c);
+        }
       } catch (err) {
-        await admin.stop();
+        await app.stop().catch((stopErr) => onError(stopErr, 'cleaning up after a failed start'));
         throw err;
       }
-      started = order;
       logger.info('started', { otlpGrpcPort: receiver?.port, otlpHttpPort: receiver?.httpPort, adminPort: admin.port });
     },
     stop: once(async () => {

@@ -118,7 +118,7 @@ export const Config = z
       .default({ allowedLatenessSeconds: 300, dedupeWindowSeconds: 3600, checkpointIntervalMs: 1000, maxCohortsPerFeature: 64 }),
     verdict: z
       .object({
-        /** Unchanged verdicts are re-published this often (wall clock) as a heartbeat. */
+        /** Unchanged verdicts are re-published after this much EVENT time (deterministic: replays match). */
         heartbeatSeconds: z.number().int().positive().default(60),
         evaluator: z.enum(['sequential', 'point-estimate']).default('sequential'),
       })
@@ -142,6 +142,11 @@ export const Config = z
     const largest = Math.max(c.receiver.maxMessageBytes, c.receiver.httpEnabled ? c.receiver.maxHttpBodyBytes : 0);
     if (c.receiver.maxInFlightBytes < largest) {
       ctx.addIssue({ code: 'custom', path: ['receiver', 'maxInFlightBytes'], message: `receiver.maxInFlightBytes (${c.receiver.maxInFlightBytes}) must be at least the largest request limit (${largest}), or such requests could never be admitted` });
+    }
+    if (c.kafka.brokers && !c.database.url && ['aggregator', 'verdict', 'all'].includes(c.role)) {
+      // Checkpoints must be shared by every member of the consumer group: a partition that moves
+      // to an instance with its own embedded store would resume with empty state.
+      ctx.addIssue({ code: 'custom', path: ['database', 'url'], message: `with Kafka, the ${c.role} role keeps its checkpoints in PostgreSQL: set DATABASE_URL (or database.url)` });
     }
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });

@@ -22,6 +22,11 @@ export class CardinalityGuard {
     for (const f of limits.knownFeatures ?? []) this.cohorts.set(f, new Set());
   }
 
+  /** A rules reload names more features: they are admitted from now on, whatever the cap. */
+  addKnownFeatures(features: Iterable<string>): void {
+    for (const f of features) if (!this.cohorts.has(f)) this.cohorts.set(f, new Set());
+  }
+
   /** Distinct features seen or named by the rules. */
   get trackedFeatures(): number {
     return this.cohorts.size;

@@ -50,6 +50,12 @@ describe('configuration', () => {
     expect(message).toMatch(/admin\.port.*pick two ports/);
   });
 
+  it('refuses Kafka without PostgreSQL for the stateful roles, whose checkpoints the group must share', () => {
+    expect(() => loadConfig({ env: { KAFKA_BROKERS: 'k:9092' } })).toThrow(/database\.url: with Kafka, the all role keeps its checkpoints in PostgreSQL: set DATABASE_URL/);
+    expect(() => loadConfig({ env: { KAFKA_BROKERS: 'k:9092' }, role: 'aggregator' })).toThrow(/aggregator role/);
+    expect(loadConfig({ env: { KAFKA_BROKERS: 'k:9092' }, role: 'receiver' }).role).toBe('receiver');
+  });
+
   it('says which file it could not read', () => {
     expect(() => loadConfig({ configFile: '/nonexistent/pmf.yaml', env: {} })).toThrow(/cannot read config file \/nonexistent\/pmf\.yaml/);
   });
