@@ -62,11 +62,11 @@ export class KafkaProducer implements LogProducer {
     if (records.length === 0) return;
     const attempt = (async () => {
       await this.connect();
-      await this.producer.send({
-        topic,
-        acks: -1,
-        messages: records.map((r) => ({ key: r.key, value: r.value })),
-      });
+      // One produce request per chunk, in order: a whole OTLP request in one call can exceed the
+      // broker's message.max.bytes for a partition's batch, which Kafka refuses for good.
+      for (const chunk of chunksBySize(records, MAX_REQUEST_BYTES)) {
+        await this.producer.send({ topic, acks: -1, messages: chunk.map((r) => ({ key: r.key, value: r.value })) });
+      }
     })();
     this.inFlight.add(attempt);
     attempt.then(
@@ -99,4 +99,25 @@ export class KafkaProducer implements LogProducer {
     });
     return this.connecting;
   }
+}
+
+/** Kept well under the broker's default message.max.bytes (1 MiB) per produce request. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+export function chunksBySize(records: readonly LogRecord[], maxBytes: number): LogRecord[][] {
+  const out: LogRecord[][] = [];
+  let chunk: LogRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = r.value.length + Buffer.byteLength(r.key) + 64; // + record overhead
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
 }

@@ -159,11 +159,12 @@ export class ExportHandler {
       this.opts.logger?.warn('event log did not acknowledge in time; answering retryable', { signal, timeoutMs });
       return { kind: 'unavailable', message: `event log did not acknowledge within ${timeoutMs} ms, retry`, retryAfterMs: this.retryAfterMs };
     }
+    // Whatever kept the log from acknowledging, the exporter must keep the data and retry
+    // (DESIGN section 6): a permanent-looking error here (a missing topic while it is being
+    // created, a broker-side limit) would otherwise make the exporter drop good spans for good.
     const retryable = isRetryable(result);
     this.opts.logger?.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });
-    return retryable
-      ? { kind: 'unavailable', message: `event log unavailable, retry: ${errorMessage(result)}`, retryAfterMs: this.retryAfterMs }
-      : { kind: 'internal', message: 'event log rejected the batch' };
+    return { kind: 'unavailable', message: `event log did not acknowledge, retry: ${errorMessage(result)}`, retryAfterMs: this.retryAfterMs };
   }
 }
 

@@ -43,7 +43,9 @@ export interface MapResult {
 }
 
 const YEAR_2000_MS = 946_684_800_000;
-const DAY_MS = 86_400_000;
+// A record from the future moves the aggregator's watermark for its whole partition (maturity,
+// dedupe horizon), so only ordinary clock skew is allowed.
+const MAX_FUTURE_SKEW_MS = 10 * 60_000;
 
 class Rejection {
   constructor(readonly reason: RejectReason) {}
@@ -75,7 +77,7 @@ class MapContext {
 
   timeMs(nanos: NanoHalves): number {
     const ms = nanosToMs(nanos);
-    if (ms < YEAR_2000_MS || ms > this.opts.now + DAY_MS) throw new Rejection('timestamp_out_of_range');
+    if (ms < YEAR_2000_MS || ms > this.opts.now + MAX_FUTURE_SKEW_MS) throw new Rejection('timestamp_out_of_range');
     return ms;
   }
 

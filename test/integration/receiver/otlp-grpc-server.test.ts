@@ -105,13 +105,13 @@ describe('OtlpGrpcServer', () => {
     expect(sink.batches).toHaveLength(0);
   });
 
-  it('maps a retryable sink failure to UNAVAILABLE and a permanent one to INTERNAL', async () => {
+  it('answers UNAVAILABLE for any sink failure, so the exporter keeps the data and retries', async () => {
     const { server, sink } = await startServer();
     const body = traceBytes(await recordSpans([flagSpan('erin')]));
     sink.failWith = new PmfError('ERR_LOG_UNAVAILABLE', 'broker down', { retryable: true });
     expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error?.code).toBe(grpc.status.UNAVAILABLE);
     sink.failWith = new PmfError('ERR_LOG_PRODUCE', 'record too large');
-    expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error?.code).toBe(grpc.status.INTERNAL);
+    expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error?.code).toBe(grpc.status.UNAVAILABLE);
     sink.failWith = undefined;
     expect((await rawUnary(server.port, TRACE_EXPORT_PATH, body)).error).toBeNull();
     expect(server.metrics.eventsProduced).toBe(1);

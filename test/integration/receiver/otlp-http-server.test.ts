@@ -149,18 +149,18 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
     expect(chunked.status).toBe(413);
   });
 
-  it('answers 503 with Retry-After and RetryInfo when the log is unavailable, 500 when it refuses for good', async () => {
+  it('answers 503 with Retry-After and RetryInfo whenever the log does not acknowledge', async () => {
     const { port, sink } = await started({ retryAfterMs: 3000 });
     const body = traceBytes(await recordSpans([flagSpan('ivy')]));
     sink.failWith = new PmfError('ERR_LOG_UNAVAILABLE', 'broker down', { retryable: true });
     const r = await httpPost(port, '/v1/traces', body, { headers: PROTO });
     expect(r.status).toBe(503);
     expect(r.headers['retry-after']).toBe('3');
-    expect(decodeRpcStatus(r.body)).toEqual({ code: 14, message: expect.stringMatching(/unavailable/), retryDelayMs: 3000 });
+    expect(decodeRpcStatus(r.body)).toEqual({ code: 14, message: expect.stringMatching(/did not acknowledge/), retryDelayMs: 3000 });
     const j = await httpPost(port, '/v1/traces', traceJson(await recordSpans([flagSpan('ivy')])), { headers: JSON_CT });
     expect(JSON.parse(j.body.toString()).details).toEqual([{ '@type': RETRY_INFO_TYPE_URL, retryDelay: '3s' }]);
     sink.failWith = new PmfError('ERR_LOG_PRODUCE', 'record too large');
-    expect((await httpPost(port, '/v1/traces', body, { headers: PROTO })).status).toBe(500);
+    expect((await httpPost(port, '/v1/traces', body, { headers: PROTO })).status).toBe(503);
   });
 
   it('answers 429 with Retry-After when the in-flight budget is spent, and recovers once it frees', async () => {

@@ -92,8 +92,9 @@ describe('mapTraces: rejects', () => {
     const spans = await recordSpans([
       good, good, good, good,
       { ...good, startMs: Date.UTC(1999, 11, 31), endMs: Date.UTC(1999, 11, 31) + 1 },
-      { ...good, startMs: NOW + 2 * 86_400_000, endMs: NOW + 2 * 86_400_000 + 1 },
+      { ...good, startMs: NOW + 11 * 60_000, endMs: NOW + 11 * 60_000 + 1 },
       good,
+      { ...good, startMs: NOW + 9 * 60_000, endMs: NOW + 9 * 60_000 + 1 },
     ]);
     const [s0, s1, s2, s3, ...rest] = spans;
     const tampered = [
@@ -103,10 +104,11 @@ describe('mapTraces: rejects', () => {
       tamper(s3, { endTime: [s3.startTime[0] - 1, 0] }),
     ];
     const r = mapSpans(traceBytes([...tampered, ...rest]));
-    expect(r.received).toBe(7);
+    expect(r.received).toBe(8);
     expect(r.rejected).toBe(6);
     expect(r.rejectReasons).toEqual({ invalid_trace_id: 1, invalid_span_id: 2, end_before_start: 1, timestamp_out_of_range: 2 });
-    expect(r.events.map((e) => e.id)).toEqual([rest[2].spanContext().traceId + rest[2].spanContext().spanId]);
+    // Ordinary clock skew (9 min ahead) passes; 11 min ahead would move the watermark: rejected.
+    expect(r.events.map((e) => e.id)).toEqual([rest[2], rest[3]].map((s) => s.spanContext().traceId + s.spanContext().spanId));
   });
 
   it('rejects values longer than the limit', async () => {
