@@ -6,6 +6,12 @@
 import { PmfError } from '../core/errors.js';
 
 const TWO_POW_7 = 128;
+// Typed arrays are dumped as they sit in memory; a big-endian host would read them wrongly.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function assertLittleEndian(): void {
+  if (!LITTLE_ENDIAN) throw new PmfError('ERR_INTERNAL', 'aggregation state dumps need a little-endian host');
+}
 
 export class ByteWriter {
   private buf: Buffer;
@@ -67,6 +73,12 @@ export class ByteWriter {
     this.buf.set(b, this.pos);
     this.pos += b.length;
     return this;
+  }
+
+  /** A typed array's bytes as they are in memory (little-endian on every platform we run on). */
+  array(a: Int32Array | Uint32Array | Float64Array | Uint8Array | Uint16Array): this {
+    assertLittleEndian();
+    return this.bytes(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
 
   finish(): Buffer {
@@ -131,6 +143,16 @@ export class ByteReader {
     const b = this.buf.subarray(this.pos, this.pos + len);
     this.pos += len;
     return b;
+  }
+
+  /** Reads what ByteWriter.array wrote into a fresh array of `length` elements. */
+  array<T extends Int32Array | Uint32Array | Float64Array | Uint8Array | Uint16Array>(make: (length: number) => T, length: number, what: string): T {
+    assertLittleEndian();
+    const bytes = this.bytes();
+    const out = make(length);
+    if (bytes.length !== out.byteLength) throw this.corrupt(`${what}: expected ${out.byteLength} bytes, got ${bytes.length}`);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
   }
 
   expectEnd(): void {

@@ -1,53 +1,64 @@
 // Remembers the ids (trace id + span id) of accepted events so an exporter's resend changes no
-// statistic. The rule: ids are kept while their event time is above the horizon,
+// statistic. The rule: an id is remembered while its event time is above the horizon,
 //   horizon = max(watermark − dedupeWindowMs, highest time evicted by the entry cap);
 // an event at or below the horizon can no longer be checked, so the caller must refuse it
 // (counted as tooLate). That keeps "duplicates never count" strict at bounded memory: the price
 // is that data later than the horizon is rejected (counted), never double counted.
+//
+// Compact form: a 64-bit fingerprint of the id and its event time per entry, in arrival order
+// (16 bytes + index, see fingerprint-ring.ts). Entries leave from the oldest arrival while it is at
+// or below the horizon; an out-of-order entry below the horizon may wait behind a newer one, but a
+// lookup only matches an entry whose time is still above the horizon, so the rule holds exactly.
+// A fingerprint collision (odds in id-hash.ts) makes a new event look like a duplicate: it is
+// dropped and counted in `duplicates`, never double counted.
 
-import { MinHeap } from './min-heap.js';
 import type { ByteReader, ByteWriter } from './byte-codec.js';
-
-interface Entry {
-  time: number;
-  id: string;
-}
+import { FingerprintRing } from './fingerprint-ring.js';
+import { hash64, hashString64 } from './id-hash.js';
 
 export class DedupeWindow {
-  private readonly ids = new Map<string, number>();
-  private readonly expiry = new MinHeap<Entry>((a, b) => a.time < b.time);
+  private readonly ring: FingerprintRing;
   private capHorizon = Number.NEGATIVE_INFINITY;
   private windowHorizon = Number.NEGATIVE_INFINITY;
+  private lastLo = 0;
+  private lastHi = 0;
   /** Entries dropped because of maxEntries (not because of time). */
   evictedByCap = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(private readonly maxEntries: number) {
+    this.ring = new FingerprintRing(true, maxEntries, 0.5);
+  }
 
   get horizon(): number {
     return this.capHorizon > this.windowHorizon ? this.capHorizon : this.windowHorizon;
   }
 
   get size(): number {
-    return this.ids.size;
+    return this.ring.size;
   }
 
+  /** True when `id` was accepted with a time above the horizon. Remembers id for add(). */
   has(id: string): boolean {
-    return this.ids.has(id);
+    hashString64(id);
+    this.lastLo = hash64.lo | 0;
+    this.lastHi = hash64.hi | 0;
+    const slot = this.ring.find(this.lastLo, this.lastHi);
+    return slot >= 0 && this.ring.timeAt(slot) > this.horizon;
   }
 
-  /** Precondition: time > horizon and !has(id). */
-  add(id: string, time: number): void {
-    this.ids.set(id, time);
-    this.expiry.push({ time, id });
-    if (this.ids.size > this.maxEntries) {
-      const oldest = this.expiry.peek() as Entry;
+  /** Remembers the id of the last has() call. Precondition: time > horizon and has(id) was false. */
+  add(time: number): void {
+    if (this.ring.full) {
+      const oldest = this.ring.oldestTime() as number;
       this.evictedByCap++;
-      this.capHorizon = oldest.time;
-      this.dropUpTo(this.capHorizon);
+      if (oldest > this.capHorizon) this.capHorizon = oldest;
+      this.ring.shift();
+      this.dropUpTo(this.horizon);
     }
+    this.ring.push(this.lastLo, this.lastHi, time);
   }
 
-  /** Forgets every id at or below watermark − window. */
+  /** Forgets every id at or below watermark − window (once it is the oldest arrival). */
   advance(windowHorizon: number): void {
     if (windowHorizon <= this.windowHorizon) return;
     this.windowHorizon = windowHorizon;
@@ -55,21 +66,24 @@ export class DedupeWindow {
   }
 
   private dropUpTo(h: number): void {
-    for (let top = this.expiry.peek(); top !== undefined && top.time <= h; top = this.expiry.peek()) {
-      this.expiry.pop();
-      this.ids.delete(top.id);
-    }
+    for (let t = this.ring.oldestTime(); t !== undefined && t <= h; t = this.ring.oldestTime()) this.ring.shift();
   }
 
   approxBytes(): number {
-    let idBytes = 0;
-    for (const id of this.ids.keys()) idBytes += id.length;
-    return this.ids.size * 96 + idBytes;
+    return this.ring.approxBytes();
   }
 
   write(w: ByteWriter): void {
-    w.float64(this.capHorizon).float64(this.windowHorizon).varint(this.evictedByCap).varint(this.ids.size);
-    for (const [id, time] of this.ids) w.string(id).float64(time);
+    w.float64(this.capHorizon).float64(this.windowHorizon).varint(this.evictedByCap).varint(this.ring.size);
+    const entries = new Int32Array(this.ring.size * 2);
+    const times = new Float64Array(this.ring.size);
+    let k = 0;
+    this.ring.forEach((lo, hi, time) => {
+      entries[2 * k] = lo;
+      entries[2 * k + 1] = hi;
+      times[k++] = time;
+    });
+    w.array(entries).array(times);
   }
 
   static read(r: ByteReader, maxEntries: number): DedupeWindow {
@@ -78,14 +92,19 @@ export class DedupeWindow {
     d.windowHorizon = r.float64();
     d.evictedByCap = r.varint();
     const n = r.varint();
-    for (let i = 0; i < n; i++) {
-      const id = r.string();
-      const time = r.float64();
-      if (!(time > d.horizon) || d.ids.has(id)) throw r.fail(`bad dedupe entry ${JSON.stringify(id)}`);
-      d.ids.set(id, time);
-      d.expiry.push({ time, id });
+    const entries = r.array((k) => new Int32Array(k), 2 * n, 'dedupe entries');
+    const times = r.array((k) => new Float64Array(k), n, 'dedupe times');
+    // A smaller maxEntries at restore drops the oldest arrivals (raising the horizon), as add would.
+    for (let k = 0; k < n; k++) {
+      if (d.ring.full) {
+        const oldest = d.ring.oldestTime() as number;
+        if (oldest > d.capHorizon) d.capHorizon = oldest;
+        d.evictedByCap++;
+        d.ring.shift();
+      }
+      d.ring.push(entries[2 * k], entries[2 * k + 1], times[k]);
     }
-    // A smaller maxEntries at restore applies at the next add, not retroactively here.
     return d;
   }
 }
+

@@ -32,6 +32,12 @@
 //     that can happen).
 // Rule changes (setRules) apply to windows still open; features that lose their rule are frozen
 // (kept, not reported) until the rule comes back.
+//
+// State layout (all typed arrays, docs/aggregation.md): user-state-store.ts (≈ 37 bytes per live
+// (user, feature) + user index), deadline-queue.ts (4 bytes per state), dedupe-window.ts (64-bit
+// id fingerprints), eviction markers (64-bit fingerprints). After a record, a store whose
+// handles are mostly free compacts; the condition depends only on the state, so a restored
+// aggregator compacts at the same record as the original and stays byte-identical.
 
 import { PmfError } from '../core/errors.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
@@ -40,18 +46,18 @@ import type { RuleSet } from '../rules/schema.js';
 import { ByteReader, ByteWriter } from './byte-codec.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
 import { cohortOf, compileRule, matchesAction, type CompiledRule } from './compiled-rule.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { DedupeWindow } from './dedupe-window.js';
 import type { LatencyHistogramSettings } from './latency-histogram.js';
-import { MinHeap } from './min-heap.js';
 import {
   ACTIVATED,
   ACTIVATION_DONE,
-  MapUserStateStore,
+  MAX_COHORTS,
+  MAX_FEATURES,
   RETENTION_DONE,
   RETURNED,
   SWITCHED,
-  type UserFeatureState,
-  type UserStateStore,
+  UserStateStore,
 } from './user-state-store.js';
 
 export interface PartitionAggregatorOptions {
@@ -70,8 +76,6 @@ export interface PartitionAggregatorOptions {
   /** A named latency span may start this much before the user's first exposure. Default 60 s. */
   latencyJoinSlackMs?: number;
   histogram?: Partial<LatencyHistogramSettings>;
-  /** For tests of the swap-in store; default MapUserStateStore. */
-  userStateStore?: (maxRetiredUsers: number) => UserStateStore;
 }
 
 export interface AggregatorCounters {
@@ -112,6 +116,19 @@ export interface AggregatorStats extends AggregatorCounters {
   trackedUsers: number;
   retiredUsers: number;
   dedupeEntries: number;
+  /** Events at or below this event time are refused (tooLate); null before the first event. */
+  dedupeHorizon: number | null;
+  /** Ids forgotten because of maxDedupeEntries (each raises the horizon). */
+  dedupeEvictedByCap: number;
+  /** Bytes of the per-(user, feature) state: store arrays, user index and deadline heap. */
+  stateBytes: number;
+  /** Bytes of the eviction markers. */
+  markerBytes: number;
+  /** Bytes of the dedupe window. */
+  dedupeBytes: number;
+  /** Bytes of the latency histograms and per-cohort counters (estimated). */
+  histogramBytes: number;
+  /** Everything above plus alias ids. */
   approxBytes: number;
 }
 
@@ -141,20 +158,10 @@ const DEFAULTS = {
   latencyJoinSlackMs: 60_000,
 };
 
-const KIND_ACTIVATION = 0;
-const KIND_RETENTION = 1;
 const BOTH_DONE = ACTIVATION_DONE | RETENTION_DONE;
 const STATE_MAGIC = 0x41464d50; // "PMFA"
-const STATE_VERSION = 1;
+const STATE_VERSION = 2;
 const OFFSET_PATTERN = /^(0|[1-9][0-9]*)$/;
-
-interface Deadline {
-  at: number;
-  seq: number;
-  kind: number;
-  user: string;
-  state: UserFeatureState;
-}
 
 interface FeatureSlot {
   readonly name: string;
@@ -163,9 +170,8 @@ interface FeatureSlot {
   readonly cohortIndex: Map<string, number>;
 }
 
-type ResolvedOptions = Required<Omit<PartitionAggregatorOptions, 'rules' | 'histogram' | 'userStateStore'>> & {
+type ResolvedOptions = Required<Omit<PartitionAggregatorOptions, 'rules' | 'histogram'>> & {
   histogram: Partial<LatencyHistogramSettings>;
-  userStateStore: (maxRetiredUsers: number) => UserStateStore;
 };
 
 function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
@@ -178,7 +184,6 @@ function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
     maxRetiredUsers: opts.maxRetiredUsers ?? DEFAULTS.maxRetiredUsers,
     latencyJoinSlackMs: opts.latencyJoinSlackMs ?? DEFAULTS.latencyJoinSlackMs,
     histogram: opts.histogram ?? {},
-    userStateStore: opts.userStateStore ?? ((max) => new MapUserStateStore(max)),
   };
   const problems: string[] = [];
   if (!Number.isInteger(r.partition) || r.partition < 0) problems.push(`partition must be an integer >= 0, got ${r.partition}`);
@@ -188,6 +193,7 @@ function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
   for (const key of ['maxDedupeEntries', 'maxCohortsPerFeature', 'maxRetiredUsers'] as const) {
     if (!Number.isSafeInteger(r[key]) || r[key] < 1) problems.push(`${key} must be an integer >= 1, got ${r[key]}`);
   }
+  if (r.maxCohortsPerFeature > MAX_COHORTS) problems.push(`maxCohortsPerFeature must be <= ${MAX_COHORTS}, got ${r.maxCohortsPerFeature}`);
   if (problems.length > 0) throw new PmfError('ERR_CONFIG_INVALID', `aggregator options: ${problems.join('; ')}`);
   return r;
 }
@@ -203,18 +209,16 @@ export class PartitionAggregator {
   private readonly slotIndex = new Map<string, number>();
   private store: UserStateStore;
   private dedupe: DedupeWindow;
-  private readonly deadlines = new MinHeap<Deadline>(
-    (a, b) => a.at < b.at || (a.at === b.at && (a.seq < b.seq || (a.seq === b.seq && a.kind < b.kind))),
-  );
+  private deadlines: DeadlineQueue;
   private maxEventTime = Number.NEGATIVE_INFINITY;
   private lastOffset: string | undefined;
-  private seq = 0;
   private readonly counters: AggregatorCounters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as AggregatorCounters;
 
   constructor(options: PartitionAggregatorOptions) {
     this.opts = resolve(options);
     this.partition = this.opts.partition;
-    this.store = this.opts.userStateStore(this.opts.maxRetiredUsers);
+    this.store = new UserStateStore(this.opts.maxRetiredUsers);
+    this.deadlines = new DeadlineQueue(this.store);
     this.dedupe = new DedupeWindow(this.opts.maxDedupeEntries);
     this.setRules(options.rules);
   }
@@ -267,15 +271,15 @@ export class PartitionAggregator {
       c.duplicates++;
       return;
     }
-    this.dedupe.add(event.id, t);
+    this.dedupe.add(t);
     c.events++;
     if (t < this.watermark) c.lateEvents++;
 
-    const user = event.user;
-    for (const flag of event.flags) this.expose(user, flag, t);
-    const states = this.store.statesOf(user);
-    if (states !== undefined) for (const s of states) this.applyToState(s, event);
-    if (event.durationMs !== undefined) this.joinNamedLatency(event);
+    const store = this.store;
+    store.select(event.user);
+    for (const flag of event.flags) this.expose(flag, t);
+    for (let h = store.head; h !== -1; h = store.next(h)) this.applyToState(h, event);
+    if (event.durationMs !== undefined && this.latencyBySpan.size > 0) this.joinNamedLatency(event);
 
     if (t > this.maxEventTime) {
       this.maxEventTime = t;
@@ -283,27 +287,34 @@ export class PartitionAggregator {
     }
     // Also when the watermark did not move: a late exposure may have windows that already closed.
     this.mature(this.watermark);
+    if (store.needsCompaction) {
+      store.compact();
+      this.requeueAll();
+    }
   }
 
-  private expose(user: string, flag: FlagExposure, t: number): void {
-    const rule = this.compiled.get(flag.feature);
+  /** Exposure of the selected user to one flag. */
+  private expose(flag: FlagExposure, t: number): void {
+    let fi = this.slotIndex.get(flag.feature);
+    const rule = fi === undefined ? this.compiled.get(flag.feature) : this.slots[fi].rule;
     if (rule === undefined) {
       this.counters.untracked++;
       return;
     }
-    const fi = this.slotFor(flag.feature);
+    if (fi === undefined) fi = this.slotFor(flag.feature);
     const slot = this.slots[fi];
+    const store = this.store;
     const cohortName = cohortOf(rule, flag.variant);
-    const existing = this.store.get(user, fi);
-    if (existing !== undefined) {
-      const first = slot.cohorts[existing.cohort];
-      if (first.cohort !== cohortName && (existing.flags & SWITCHED) === 0) {
-        existing.flags |= SWITCHED;
+    const existing = store.find(fi);
+    if (existing !== -1) {
+      const first = slot.cohorts[store.cohort(existing)];
+      if (first.cohort !== cohortName && (store.flags(existing) & SWITCHED) === 0) {
+        store.setFlag(existing, SWITCHED);
         first.cohortSwitches++;
       }
       return;
     }
-    if (this.store.isRetired(user, fi)) {
+    if (store.isRetired(fi)) {
       this.counters.afterClose++;
       return;
     }
@@ -317,42 +328,45 @@ export class PartitionAggregator {
       slot.cohorts.push(new CohortAccumulator(flag.feature, cohortName, this.opts.histogram));
       slot.cohortIndex.set(cohortName, ci);
     }
-    const state: UserFeatureState = { feature: fi, cohort: ci, firstExposure: t, flags: 0, requests: 0, slow: 0, seq: this.seq++ };
-    this.store.add(user, state);
+    const h = store.add(fi, ci, t);
     const acc = slot.cohorts[ci];
     acc.exposed++;
     if (t < acc.firstExposureAt) acc.firstExposureAt = t;
-    this.scheduleDeadlines(user, state, rule);
+    this.deadlines.push(h);
   }
 
-  private applyToState(s: UserFeatureState, e: FeatureEvent): void {
-    const slot = this.slots[s.feature];
+  private applyToState(h: number, e: FeatureEvent): void {
+    const store = this.store;
+    const slot = this.slots[store.feature(h)];
     const rule = slot.rule;
     if (rule === undefined) return; // frozen feature
     const t = e.time;
-    const fe = s.firstExposure;
-    if ((s.flags & ACTIVATED) === 0 && t >= fe && t <= fe + rule.activationWindowMs && matchesAction(rule, e)) {
-      if ((s.flags & ACTIVATION_DONE) !== 0) this.counters.lateIgnored++;
-      else s.flags |= ACTIVATED;
+    const fe = store.firstExposure(h);
+    const flags = store.flags(h);
+    if ((flags & ACTIVATED) === 0 && t >= fe && t <= fe + rule.activationWindowMs && matchesAction(rule, e)) {
+      if ((flags & ACTIVATION_DONE) !== 0) this.counters.lateIgnored++;
+      else store.setFlag(h, ACTIVATED);
     }
-    if ((s.flags & RETURNED) === 0 && t >= fe + rule.returnAfterMs && t < fe + rule.retentionWindowMs) {
-      if ((s.flags & RETENTION_DONE) !== 0) this.counters.lateIgnored++;
-      else s.flags |= RETURNED;
+    if ((flags & RETURNED) === 0 && t >= fe + rule.returnAfterMs && t < fe + rule.retentionWindowMs) {
+      if ((flags & RETENTION_DONE) !== 0) this.counters.lateIgnored++;
+      else store.setFlag(h, RETURNED);
     }
     if (rule.latencySpanName === undefined && e.durationMs !== undefined && carriesFeature(e, slot.name)) {
-      this.recordLatency(s, rule, e.durationMs);
+      this.recordLatency(h, rule, e.durationMs);
     }
   }
 
+  /** Named latency spans of the selected user. */
   private joinNamedLatency(e: FeatureEvent): void {
     const rules = this.latencyBySpan.get(e.name);
     if (rules === undefined) return;
+    const store = this.store;
     for (const rule of rules) {
       const fi = this.slotIndex.get(rule.feature);
-      const s = fi === undefined ? undefined : this.store.get(e.user, fi);
-      if (s !== undefined && e.time >= s.firstExposure - this.opts.latencyJoinSlackMs) {
-        this.recordLatency(s, rule, e.durationMs as number);
-      } else if (s === undefined && fi !== undefined && this.store.isRetired(e.user, fi)) {
+      const h = fi === undefined ? -1 : store.find(fi);
+      if (h !== -1 && e.time >= store.firstExposure(h) - this.opts.latencyJoinSlackMs) {
+        this.recordLatency(h, rule, e.durationMs as number);
+      } else if (h === -1 && fi !== undefined && store.isRetired(fi)) {
         this.counters.afterClose++;
       } else {
         this.counters.latencyUnjoined++;
@@ -360,69 +374,83 @@ export class PartitionAggregator {
     }
   }
 
-  private recordLatency(s: UserFeatureState, rule: CompiledRule, durationMs: number): void {
+  private recordLatency(h: number, rule: CompiledRule, durationMs: number): void {
     if (!(durationMs >= 0) || durationMs === Number.POSITIVE_INFINITY) {
       this.counters.invalidDurations++;
       return;
     }
+    const store = this.store;
     const slow = durationMs > rule.slowThresholdMs;
-    this.slots[s.feature].cohorts[s.cohort].recordRequest(durationMs, slow, s.requests, s.slow);
-    s.requests++;
-    if (slow) s.slow++;
-  }
-
-  private scheduleDeadlines(user: string, s: UserFeatureState, rule: CompiledRule): void {
-    if ((s.flags & ACTIVATION_DONE) === 0) {
-      this.deadlines.push({ at: s.firstExposure + rule.activationWindowMs, seq: s.seq, kind: KIND_ACTIVATION, user, state: s });
-    }
-    if ((s.flags & RETENTION_DONE) === 0) {
-      this.deadlines.push({ at: s.firstExposure + rule.retentionWindowMs, seq: s.seq, kind: KIND_RETENTION, user, state: s });
-    }
+    this.slots[store.feature(h)].cohorts[store.cohort(h)].recordRequest(durationMs, slow, store.requests(h), store.slow(h));
+    store.countRequest(h, slow);
   }
 
   private mature(watermark: number): void {
-    for (let d = this.deadlines.peek(); d !== undefined && d.at <= watermark; d = this.deadlines.peek()) {
-      this.deadlines.pop();
-      const s = d.state;
-      const slot = this.slots[s.feature];
-      const rule = slot.rule as CompiledRule; // frozen features have no deadlines
-      const acc = slot.cohorts[s.cohort];
-      if (d.kind === KIND_ACTIVATION) {
-        s.flags |= ACTIVATION_DONE;
+    const q = this.deadlines;
+    const store = this.store;
+    for (let h = q.peek(); h !== -1 && q.due(h) <= watermark; h = q.peek()) {
+      const slot = this.slots[store.feature(h)];
+      const rule = slot.rule as CompiledRule; // frozen features are not queued
+      const acc = slot.cohorts[store.cohort(h)];
+      let flags = store.flags(h);
+      if ((flags & ACTIVATION_DONE) === 0 && q.activationEnd(h) <= watermark) {
+        store.setFlag(h, ACTIVATION_DONE);
         if (rule.hasActivation) {
           acc.activationMatured++;
-          if ((s.flags & ACTIVATED) !== 0) acc.activationSuccesses++;
+          if ((flags & ACTIVATED) !== 0) acc.activationSuccesses++;
         }
-      } else {
-        s.flags |= RETENTION_DONE;
-        acc.retentionMatured++;
-        if ((s.flags & RETURNED) !== 0) acc.retentionSuccesses++;
       }
-      if ((s.flags & BOTH_DONE) === BOTH_DONE) {
-        this.counters.forgottenUsers += this.store.retire(d.user, s.feature);
+      if ((flags & RETENTION_DONE) === 0 && q.retentionEnd(h) <= watermark) {
+        store.setFlag(h, RETENTION_DONE);
+        acc.retentionMatured++;
+        if ((flags & RETURNED) !== 0) acc.retentionSuccesses++;
+      }
+      flags = store.flags(h);
+      if ((flags & BOTH_DONE) === BOTH_DONE) {
+        q.pop();
+        this.counters.forgottenUsers += store.retire(h);
         this.counters.evictedUsers++;
+      } else {
+        q.topChanged();
       }
     }
   }
 
   private rebuildDeadlines(): void {
-    this.deadlines.clear();
-    for (const [user, states] of this.store.users()) {
-      for (const s of states) {
-        const rule = this.slots[s.feature].rule;
-        if (rule !== undefined) this.scheduleDeadlines(user, s, rule);
-      }
-    }
+    this.updateWindows();
+    this.requeueAll();
     // Windows shortened by new rules may have matured already.
     if (this.maxEventTime !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
+  }
+
+  /** The deadline queue's window lengths by feature slot (+Infinity for frozen features). */
+  private updateWindows(): void {
+    const n = this.slots.length;
+    const activation = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
+    const retention = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
+    for (let f = 0; f < n; f++) {
+      const rule = this.slots[f].rule;
+      if (rule === undefined) continue;
+      activation[f] = rule.activationWindowMs;
+      retention[f] = rule.retentionWindowMs;
+    }
+    this.deadlines.setWindows(activation, retention);
+  }
+
+  private requeueAll(): void {
+    this.deadlines.clear();
+    const store = this.store;
+    for (let h = 0; h < store.handleLimit; h++) if (store.isLive(h)) this.deadlines.push(h);
   }
 
   private slotFor(feature: string): number {
     let fi = this.slotIndex.get(feature);
     if (fi === undefined) {
+      if (this.slots.length >= MAX_FEATURES) throw new PmfError('ERR_INTERNAL', `more than ${MAX_FEATURES} features with rules`);
       fi = this.slots.length;
       this.slots.push({ name: feature, rule: this.compiled.get(feature), cohorts: [], cohortIndex: new Map() });
       this.slotIndex.set(feature, fi);
+      this.updateWindows(); // no state of this feature exists yet: nothing to requeue
     }
     return fi;
   }
@@ -444,6 +472,9 @@ export class PartitionAggregator {
   stats(): AggregatorStats {
     let histogramBytes = 0;
     for (const slot of this.slots) for (const acc of slot.cohorts) histogramBytes += 300 + acc.histogram.approxBytes;
+    const stateBytes = this.store.stateBytes() + this.deadlines.approxBytes;
+    const markerBytes = this.store.markerBytes();
+    const dedupeBytes = this.dedupe.approxBytes();
     return {
       ...this.counters,
       partition: this.partition,
@@ -452,15 +483,21 @@ export class PartitionAggregator {
       trackedUsers: this.store.liveCount,
       retiredUsers: this.store.retiredCount,
       dedupeEntries: this.dedupe.size,
-      approxBytes: this.store.approxBytes() + this.dedupe.approxBytes() + this.deadlines.size * 80 + histogramBytes,
+      dedupeHorizon: this.dedupe.horizon === Number.NEGATIVE_INFINITY ? null : this.dedupe.horizon,
+      dedupeEvictedByCap: this.dedupe.evictedByCap,
+      stateBytes,
+      markerBytes,
+      dedupeBytes,
+      histogramBytes,
+      approxBytes: this.store.approxBytes() + this.deadlines.approxBytes + dedupeBytes + histogramBytes,
     };
   }
 
   /** The whole partition state, for a checkpoint saved atomically with nextOffset by the caller. */
   serialize(): Buffer {
-    const w = new ByteWriter(4096);
+    const w = new ByteWriter(4096 + this.store.handleLimit * 48 + this.dedupe.size * 20);
     w.varint(STATE_MAGIC).byte(STATE_VERSION);
-    w.varint(this.partition).string(this.lastOffset ?? '').float64(this.maxEventTime).varint(this.seq);
+    w.varint(this.partition).string(this.lastOffset ?? '').float64(this.maxEventTime);
     w.varint(COUNTER_NAMES.length);
     for (const name of COUNTER_NAMES) w.varint(this.counters[name]);
     this.dedupe.write(w);
@@ -469,14 +506,7 @@ export class PartitionAggregator {
       w.string(slot.name).varint(slot.cohorts.length);
       for (const acc of slot.cohorts) acc.write(w);
     }
-    w.varint(this.store.liveCount);
-    for (const [user, states] of this.store.users()) {
-      for (const s of states) {
-        w.string(user).varint(s.feature).varint(s.cohort).float64(s.firstExposure).varint(s.flags).varint(s.requests).varint(s.slow).varint(s.seq);
-      }
-    }
-    w.varint(this.store.retiredCount);
-    for (const [user, feature] of this.store.retired()) w.varint(feature).string(user);
+    this.store.write(w);
     return w.finish();
   }
 
@@ -495,12 +525,12 @@ export class PartitionAggregator {
     if (lastOffset !== '' && !OFFSET_PATTERN.test(lastOffset)) throw r.fail('bad offset');
     a.lastOffset = lastOffset === '' ? undefined : lastOffset;
     a.maxEventTime = r.float64();
-    a.seq = r.varint();
     const counterCount = r.varint();
     if (counterCount !== COUNTER_NAMES.length) throw r.fail(`expected ${COUNTER_NAMES.length} counters, got ${counterCount}`);
     for (const name of COUNTER_NAMES) a.counters[name] = r.varint();
     a.dedupe = DedupeWindow.read(r, a.opts.maxDedupeEntries);
     const slotCount = r.varint();
+    if (slotCount > MAX_FEATURES) throw r.fail(`${slotCount} features`);
     for (let i = 0; i < slotCount; i++) {
       const name = r.string();
       if (a.slotIndex.has(name)) throw r.fail(`duplicate feature ${JSON.stringify(name)}`);
@@ -515,29 +545,15 @@ export class PartitionAggregator {
       a.slotIndex.set(name, a.slots.length);
       a.slots.push(slot);
     }
-    const liveCount = r.varint();
-    for (let i = 0; i < liveCount; i++) {
-      const user = r.string();
-      const feature = r.varint();
-      const cohort = r.varint();
-      const firstExposure = r.float64();
-      const flags = r.varint();
-      const requests = r.varint();
-      const slow = r.varint();
-      const seq = r.varint();
-      if (feature >= a.slots.length || cohort >= a.slots[feature].cohorts.length || seq >= a.seq || a.store.get(user, feature)) {
-        throw r.fail(`bad user state for ${JSON.stringify(user)}`);
-      }
-      a.store.add(user, { feature, cohort, firstExposure, flags, requests, slow, seq });
-    }
-    const retiredCount = r.varint();
-    for (let i = 0; i < retiredCount; i++) {
-      const feature = r.varint();
-      const user = r.string();
-      if (feature >= a.slots.length) throw r.fail('bad retired marker');
-      a.counters.forgottenUsers += a.store.retire(user, feature);
-    }
+    const { store, forgotten } = UserStateStore.read(
+      r,
+      a.opts.maxRetiredUsers,
+      a.slots.map((s) => s.cohorts.length),
+    );
     r.expectEnd();
+    a.store = store;
+    a.counters.forgottenUsers += forgotten;
+    a.deadlines = new DeadlineQueue(store);
     a.setRules(options.rules);
     return a;
   }

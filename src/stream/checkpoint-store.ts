@@ -13,7 +13,13 @@ export interface Checkpoint {
 
 export interface CheckpointStore {
   load(stage: string, topic: string, partition: number): Promise<Checkpoint | null>;
-  save(stage: string, topic: string, checkpoint: Checkpoint): Promise<void>;
+  /** The stored checkpoint's offset only (cheap: no state); null when there is none. */
+  loadOffset(stage: string, topic: string, partition: number): Promise<string | null>;
+  /**
+   * Saves unless the stored checkpoint is further along (another owner got ahead); returns
+   * whether it was saved. Equal offsets are saved (the states are identical).
+   */
+  save(stage: string, topic: string, checkpoint: Checkpoint): Promise<boolean>;
 }
 
 /** For unit tests and tools; the services use the SQL store. */
@@ -24,10 +30,15 @@ export class InMemoryCheckpointStore implements CheckpointStore {
     return this.rows.get(`${stage}\u0000${topic}\u0000${partition}`) ?? null;
   }
 
-  async save(stage: string, topic: string, cp: Checkpoint): Promise<void> {
+  async loadOffset(stage: string, topic: string, partition: number): Promise<string | null> {
+    return (await this.load(stage, topic, partition))?.offset ?? null;
+  }
+
+  async save(stage: string, topic: string, cp: Checkpoint): Promise<boolean> {
     const key = `${stage}\u0000${topic}\u0000${cp.partition}`;
     const prev = this.rows.get(key);
-    if (prev && BigInt(prev.offset) > BigInt(cp.offset)) return;
+    if (prev && BigInt(prev.offset) > BigInt(cp.offset)) return false;
     this.rows.set(key, { ...cp, state: Buffer.from(cp.state) });
+    return true;
   }
 }

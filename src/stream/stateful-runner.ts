@@ -5,6 +5,19 @@
 //  3. at each flush: publish outputs (await acks) → save state + offset → commit the offset.
 // A crash between 1–3 replays records onto the last checkpoint; outputs are cumulative snapshots
 // or carry deterministic ids, so publishing them twice is harmless.
+//
+// A flush takes the outputs and the serialized state synchronously, then does its I/O in the
+// background while records keep being applied (one flush in flight per partition; the next one
+// waits for it or, on the periodic path, is skipped). So a large checkpoint costs its
+// serialization, not the round trips.
+//
+// In-memory state is only trusted while nobody else can have moved the partition on. It is
+// dropped (and the checkpoint reloaded) when a rebalance keeps a partition whose stored
+// checkpoint is no longer ours (we were out of the group meanwhile), when a save is refused
+// because the stored checkpoint is ahead, and when the fetch position jumps past our state and
+// the checkpoint moved. A batch that starts past the state's next offset is refused (thrown), so
+// the consumer re-delivers from its last commit, which is never past the stored checkpoint; only
+// a gap that re-delivery reproduces exactly (offsets that do not exist) is accepted and counted.
 
 import type { Clock } from '../core/clock.js';
 import { PmfError, errorMessage } from '../core/errors.js';
@@ -35,6 +48,12 @@ interface Owned {
   lastFlush: number;
   /** Outputs taken from the processor but not yet acknowledged by the log; retried at the next flush. */
   pending: Output[];
+  /** The flush whose I/O (publish → save → commit) is in flight; it never rejects. */
+  inflight?: Promise<void>;
+  /** A save was refused: another owner is ahead. Dropped at the next chance in the serial chain. */
+  stale: boolean;
+  /** The last gap refused for re-delivery: a second identical one is accepted. */
+  gap?: { next: bigint; first: bigint };
 }
 
 export interface RunnerStats {
@@ -43,6 +62,12 @@ export interface RunnerStats {
   recordsRejected: number;
   checkpoints: number;
   ownedPartitions: number;
+  /** In-memory partition states dropped because another owner moved the checkpoint on. */
+  staleStatesDropped: number;
+  /** Saves refused because the stored checkpoint was further along. */
+  checkpointsRefused: number;
+  /** Batches that started past our next offset while the checkpoint was still ours (sparse offsets). */
+  offsetGaps: number;
 }
 
 export class StatefulRunner implements Component {
@@ -53,7 +78,16 @@ export class StatefulRunner implements Component {
   private chain: Promise<unknown> = Promise.resolve();
   private timer?: { cancel(): void };
   private stopping = false;
-  readonly stats: RunnerStats = { recordsApplied: 0, recordsSkippedBelowCheckpoint: 0, recordsRejected: 0, checkpoints: 0, ownedPartitions: 0 };
+  readonly stats: RunnerStats = {
+    recordsApplied: 0,
+    recordsSkippedBelowCheckpoint: 0,
+    recordsRejected: 0,
+    checkpoints: 0,
+    ownedPartitions: 0,
+    staleStatesDropped: 0,
+    checkpointsRefused: 0,
+    offsetGaps: 0,
+  };
 
   constructor(private readonly o: StatefulRunnerOptions) {
     this.name = o.name;
@@ -107,16 +141,39 @@ export class StatefulRunner implements Component {
       // be processing it from the checkpoint, and the offset guard would refuse us anyway.
       if (!keep.has(p)) this.owned.delete(p);
     }
+    // A kept partition is ours only if nobody saved a checkpoint since ours: with kafkajs' eager
+    // protocol a member that fell out of the group (session timeout, a long pause) learns of it
+    // only here, after another member may have processed and checkpointed the partition.
+    for (const [p, o] of [...this.owned]) {
+      if (o.stale || !(await this.checkpointStillOurs(p, o))) this.dropStale(p);
+    }
+    this.stats.ownedPartitions = this.owned.size;
+  }
+
+  private async checkpointStillOurs(partition: number, o: Owned): Promise<boolean> {
+    await o.inflight; // our own save may be landing right now
+    if (o.stale) return false;
+    const stored = await this.o.store.loadOffset(this.o.name, this.o.inputTopic, partition);
+    return (stored === null ? -1n : BigInt(stored)) === o.checkpointed;
+  }
+
+  private dropStale(partition: number): void {
+    this.owned.delete(partition);
+    this.stats.staleStatesDropped++;
     this.stats.ownedPartitions = this.owned.size;
   }
 
   private async ensureOwned(partition: number): Promise<Owned> {
     let o = this.owned.get(partition);
+    if (o?.stale) {
+      this.dropStale(partition);
+      o = undefined;
+    }
     if (o) return o;
     const cp = await this.o.store.load(this.name, this.o.inputTopic, partition);
     const processor = cp ? this.o.factory.restore(partition, cp.state) : this.o.factory.create(partition);
     const next = cp ? BigInt(cp.offset) : -1n;
-    o = { processor, next, checkpointed: next, dirty: false, lastFlush: this.o.clock.now(), pending: [] };
+    o = { processor, next, checkpointed: next, dirty: false, lastFlush: this.o.clock.now(), pending: [], stale: false };
     this.owned.set(partition, o);
     this.stats.ownedPartitions = this.owned.size;
     return o;
@@ -124,7 +181,29 @@ export class StatefulRunner implements Component {
 
   private async handleBatch(batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> {
     if (batch.topic !== this.o.inputTopic || batch.records.length === 0) return;
-    const o = await this.ensureOwned(batch.partition);
+    let o = await this.ensureOwned(batch.partition);
+    const first = BigInt(batch.records[0].offset);
+    if (o.next >= 0n && first > o.next) {
+      // The fetch position jumped past our state. If someone else moved the checkpoint on, their
+      // state replaces ours; if a gap remains, the records in it must come again.
+      if (!(await this.checkpointStillOurs(batch.partition, o))) {
+        this.dropStale(batch.partition);
+        o = await this.ensureOwned(batch.partition);
+      }
+      if (o.next >= 0n && first > o.next) {
+        if (o.gap === undefined || o.gap.next !== o.next || o.gap.first !== first) {
+          o.gap = { next: o.next, first };
+          throw new PmfError(
+            'ERR_LOG_UNAVAILABLE',
+            `${this.name}: partition ${batch.partition} delivered offset ${first} but the state needs ${o.next}; re-delivering from the last commit`,
+            { retryable: true },
+          );
+        }
+        // Re-delivery from the last commit brought the same gap: those offsets do not exist.
+        this.stats.offsetGaps++;
+        o.gap = undefined;
+      }
+    }
     for (const record of batch.records) {
       const offset = BigInt(record.offset);
       if (o.next >= 0n && offset < o.next) {
@@ -147,38 +226,77 @@ export class StatefulRunner implements Component {
       o.dirty = true;
     }
     await heartbeat();
-    if (this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs) {
-      // A failed flush keeps its outputs pending and the state in memory; the next flush retries.
-      await this.flush(batch.partition, o).catch((err) => this.o.onError?.(err, `${this.name}: flush of partition ${batch.partition}`));
-    }
+    if (this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs) await this.flush(batch.partition, o, false);
   }
 
   private async flushAll(final: boolean): Promise<void> {
-    for (const [p, o] of this.owned) {
-      if (o.dirty || final) await this.flush(p, o);
+    for (const [p, o] of [...this.owned]) {
+      if (o.dirty || final || o.pending.length > 0) await this.flush(p, o, final);
     }
   }
 
-  private async flush(partition: number, o: Owned): Promise<void> {
+  /**
+   * Takes the outputs and the state now and starts their I/O. Periodic flushes (wait = false)
+   * return at once and skip while the previous flush's I/O is in flight; the final flush waits
+   * for everything and throws what failed.
+   */
+  private async flush(partition: number, o: Owned, wait: boolean): Promise<void> {
+    if (o.inflight !== undefined) {
+      if (!wait) return;
+      await o.inflight;
+    }
+    if (o.stale) return; // behind another owner: nothing of ours is worth publishing or saving
     o.lastFlush = this.o.clock.now();
     if (!o.dirty && o.next === o.checkpointed && o.pending.length === 0) return;
     o.pending.push(...o.processor.takeOutputs());
-    while (o.pending.length > 0) {
-      const out = o.pending[0];
-      if (out.records.length > 0) await this.o.producer.send(out.topic, out.records);
-      o.pending.shift();
-    }
-    if (o.next < 0n) return;
-    const offset = o.next.toString();
-    await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: o.processor.serialize() });
-    this.stats.checkpoints++;
-    o.checkpointed = o.next;
+    const outputs = o.pending.splice(0);
+    const next = o.next;
+    const state = next >= 0n ? o.processor.serialize() : undefined;
     o.dirty = false;
-    if (this.owned.get(partition) === o && this.consumer) {
-      await this.consumer.commit([{ topic: this.o.inputTopic, partition, offset }]).catch((err) => {
-        // The checkpoint is the truth; a failed commit only means a longer skip after restart.
-        this.o.onError?.(new PmfError('ERR_LOG_UNAVAILABLE', `${this.name}: offset commit failed: ${errorMessage(err)}`, { retryable: true, cause: err }), 'commit');
-      });
+    const io = this.flushIo(partition, o, outputs, next, state);
+    const settled = io.then(
+      () => undefined,
+      (err) => {
+        if (!wait) this.o.onError?.(err, `${this.name}: flush of partition ${partition}`);
+      },
+    );
+    o.inflight = settled;
+    void settled.then(() => {
+      if (o.inflight === settled) o.inflight = undefined;
+    });
+    if (wait) await io;
+  }
+
+  private async flushIo(partition: number, o: Owned, outputs: Output[], next: bigint, state: Buffer | undefined): Promise<void> {
+    let sent = 0;
+    try {
+      for (; sent < outputs.length; sent++) {
+        const out = outputs[sent];
+        if (out.records.length > 0) await this.o.producer.send(out.topic, out.records);
+      }
+      if (state === undefined) return;
+      const offset = next.toString();
+      const saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state });
+      if (!saved) {
+        // Another owner is further along: our state is behind the truth. Reloaded in the chain.
+        this.stats.checkpointsRefused++;
+        o.stale = true;
+        return;
+      }
+      this.stats.checkpoints++;
+      if (next > o.checkpointed) o.checkpointed = next;
+      // Not while stopping: the consumer has left the group by the final flush.
+      if (this.owned.get(partition) === o && this.consumer && !this.stopping) {
+        await this.consumer.commit([{ topic: this.o.inputTopic, partition, offset }]).catch((err) => {
+          // The checkpoint is the truth; a failed commit only means a longer skip after restart.
+          this.o.onError?.(new PmfError('ERR_LOG_UNAVAILABLE', `${this.name}: offset commit failed: ${errorMessage(err)}`, { retryable: true, cause: err }), 'commit');
+        });
+      }
+    } catch (err) {
+      // Unsent outputs go back first in line, and the state stays due: the next flush retries.
+      o.pending.unshift(...outputs.slice(sent));
+      o.dirty = true;
+      throw err;
     }
   }
 }

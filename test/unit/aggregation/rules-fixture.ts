@@ -1,5 +1,6 @@
 // Builds a RuleSet the way the rules loader does (schema defaults applied), from partial rules.
 
+import type { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
 import { Rule, type RuleInput, type RuleSet } from '../../../src/rules/schema.js';
 
 const BASE = {
@@ -13,4 +14,10 @@ const BASE = {
 export function ruleSet(rules: (Partial<RuleInput> & { featureId: string })[], version = 'test'): RuleSet {
   const parsed = rules.map((r) => Rule.parse({ ...BASE, ...r }));
   return { version, rules: parsed, byFeature: new Map(parsed.map((r) => [r.featureId, r])) };
+}
+
+/** stats() without the memory figures, which depend on array capacities, not on the data. */
+export function logicalStats(agg: PartitionAggregator): Record<string, unknown> {
+  const { stateBytes: _s, markerBytes: _m, dedupeBytes: _d, histogramBytes: _h, approxBytes: _a, ...rest } = agg.stats();
+  return rest;
 }

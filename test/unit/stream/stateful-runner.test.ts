@@ -6,7 +6,7 @@ import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { EmbeddedLog } from '../../../src/log/embedded-log.js';
 import type { ConsumedRecord } from '../../../src/log/partitioned-log.js';
-import { InMemoryCheckpointStore } from '../../../src/stream/checkpoint-store.js';
+import { InMemoryCheckpointStore, type Checkpoint } from '../../../src/stream/checkpoint-store.js';
 import type { PartitionProcessor } from '../../../src/stream/partition-processor.js';
 import { StatefulRunner } from '../../../src/stream/stateful-runner.js';
 import { waitFor } from '../../helpers/services.js';
@@ -30,12 +30,11 @@ const factory = {
   restore: (p: number, s: Buffer) => new SumProcessor(p, JSON.parse(s.toString())),
 };
 
-async function setup() {
+async function setup(store: InMemoryCheckpointStore = new InMemoryCheckpointStore()) {
   const log = new EmbeddedLog({ logger: silentLogger, maxBatchSize: 37 });
   await log.ensureTopics([{ name: 'in', partitions: 3 }, { name: 'totals', partitions: 3 }]);
   const producer = log.producer('p');
   await producer.start();
-  const store = new InMemoryCheckpointStore();
   const runner = () =>
     new StatefulRunner({ name: 'sum', log, producer, store, factory, groupId: 'g', inputTopic: 'in', checkpointIntervalMs: 20, clock: systemClock });
   const send = (n: number, from = 0) =>
@@ -61,6 +60,18 @@ function expected(n: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < n; i++) out[`k${i % 7}`] = (out[`k${i % 7}`] ?? 0) + i;
   return out;
+}
+
+/** Refuses the next `refuse` saves, as the store does when another owner's checkpoint is ahead. */
+class RefusingStore extends InMemoryCheckpointStore {
+  refuse = 0;
+  override async save(stage: string, topic: string, cp: Checkpoint): Promise<boolean> {
+    if (this.refuse > 0) {
+      this.refuse--;
+      return false;
+    }
+    return super.save(stage, topic, cp);
+  }
 }
 
 describe('stateful runner', () => {
@@ -116,6 +127,22 @@ describe('stateful runner', () => {
     const merged: Record<string, number> = {};
     for (const sums of Object.values(latest)) for (const [k, v] of Object.entries(sums)) merged[k] = (merged[k] ?? 0) + v;
     expect(merged).toEqual(expected(100));
+    await s.log.close();
+  });
+
+  it('after a refused save, reloads the checkpoint and re-reads what that state lacks', async () => {
+    const store = new RefusingStore();
+    const s = await setup(store);
+    await s.send(300);
+    const r = s.runner();
+    await r.start();
+    await waitFor(async () => same(await s.totals(), expected(300)));
+    store.refuse = 2;
+    await s.send(300, 300);
+    await waitFor(async () => same(await s.totals(), expected(600)), { message: 'totals after the refused saves' });
+    expect(r.stats.checkpointsRefused).toBe(2);
+    expect(r.stats.staleStatesDropped).toBeGreaterThanOrEqual(1);
+    await r.stop();
     await s.log.close();
   });
 });

@@ -1,0 +1,119 @@
+// The next window deadline of every live state, as a binary min-heap of state handles in an
+// Int32Array (4 bytes per state). A state's key is computed, not stored: its earliest window end
+// not yet matured, firstExposure + the feature's activation or retention window. Ties are broken
+// by handle, a strict total order, so the pop order never depends on the heap's layout (which
+// differs after a restore) and a restored aggregator evicts in the same order as the original.
+
+import { ACTIVATION_DONE, RETENTION_DONE, type UserStateStore } from './user-state-store.js';
+
+export class DeadlineQueue {
+  private heap = new Int32Array(1024);
+  private n = 0;
+  /** Window lengths by feature index; +Infinity for features without a rule (frozen). */
+  private activationMs: Float64Array = new Float64Array(0);
+  private retentionMs: Float64Array = new Float64Array(0);
+
+  constructor(private readonly store: UserStateStore) {}
+
+  get size(): number {
+    return this.n;
+  }
+
+  get approxBytes(): number {
+    return this.heap.byteLength;
+  }
+
+  setWindows(activationMs: Float64Array, retentionMs: Float64Array): void {
+    this.activationMs = activationMs;
+    this.retentionMs = retentionMs;
+  }
+
+  activationEnd(h: number): number {
+    return this.store.firstExposure(h) + this.activationMs[this.store.feature(h)];
+  }
+
+  retentionEnd(h: number): number {
+    return this.store.firstExposure(h) + this.retentionMs[this.store.feature(h)];
+  }
+
+  /** The earliest window end of h not yet matured; +Infinity when none (or frozen). */
+  due(h: number): number {
+    const flags = this.store.flags(h);
+    const a = (flags & ACTIVATION_DONE) !== 0 ? Number.POSITIVE_INFINITY : this.activationEnd(h);
+    const r = (flags & RETENTION_DONE) !== 0 ? Number.POSITIVE_INFINITY : this.retentionEnd(h);
+    return a < r ? a : r;
+  }
+
+  /** Adds h unless it has nothing left to mature. */
+  push(h: number): void {
+    const d = this.due(h);
+    if (d === Number.POSITIVE_INFINITY) return;
+    if (this.n === this.heap.length) {
+      // Doubling while small, then 1.25× (as the state store): bounds the slack to a quarter.
+      const len = this.heap.length;
+      const next = new Int32Array(len < 65_536 ? len * 2 : Math.ceil(len * 1.25));
+      next.set(this.heap);
+      this.heap = next;
+    }
+    const heap = this.heap;
+    let i = this.n++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent];
+      const pd = this.due(p);
+      if (pd < d || (pd === d && p < h)) break;
+      heap[i] = p;
+      i = parent;
+    }
+    heap[i] = h;
+  }
+
+  /** The state with the earliest deadline; -1 when empty. */
+  peek(): number {
+    return this.n === 0 ? -1 : this.heap[0];
+  }
+
+  /** Removes the top. */
+  pop(): void {
+    if (this.n === 0) return;
+    const last = this.heap[--this.n];
+    if (this.n > 0) this.siftDown(last);
+  }
+
+  /** The top's key grew (a window matured, the other is still open): restore the order. */
+  topChanged(): void {
+    if (this.n > 0) this.siftDown(this.heap[0]);
+  }
+
+  /** Empties the queue and gives back a large array (after the store compacted). */
+  clear(): void {
+    this.n = 0;
+    if (this.heap.length > 65_536) this.heap = new Int32Array(1024);
+  }
+
+  private siftDown(h: number): void {
+    const heap = this.heap;
+    const n = this.n;
+    const d = this.due(h);
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l;
+      let cd = this.due(heap[l]);
+      const r = l + 1;
+      if (r < n) {
+        const rd = this.due(heap[r]);
+        if (rd < cd || (rd === cd && heap[r] < heap[l])) {
+          c = r;
+          cd = rd;
+        }
+      }
+      const ch = heap[c];
+      if (d < cd || (d === cd && h < ch)) break;
+      heap[i] = ch;
+      i = c;
+    }
+    heap[i] = h;
+  }
+}

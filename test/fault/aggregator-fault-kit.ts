@@ -1,0 +1,538 @@
+// Shared machinery of the aggregator fault tests: a deterministic event stream (many users,
+// features and cohorts, duplicates, late and far-too-late events, cohort switches, a few
+// undecodable records), aggregators run as real child processes (`pmf-guard start --role
+// aggregator`) that can be kill -9'd, and the exactness check: every (feature, cohort) aggregate
+// in the checkpoints and in the latest FeaturePartial per (feature, partition) on the cohort-stats
+// topic must equal the oracle's recomputation from the events read back from Kafka.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import kafkajs, { type Admin } from 'kafkajs';
+import pg from 'pg';
+import { stringify as toYaml } from 'yaml';
+import { expect } from 'vitest';
+import { PartitionAggregator } from '../../src/aggregation/partition-aggregator.js';
+import { decodeFeatureEvent, decodeFeaturePartial, encodeJson } from '../../src/events/codec.js';
+import type { CohortPartial } from '../../src/events/cohort-stats.js';
+import type { FeatureEvent, FlagExposure } from '../../src/events/feature-event.js';
+import type { FeaturePartial } from '../../src/events/feature-partial.js';
+import { topicNames, type Topics } from '../../src/events/topics.js';
+import { KafkaLog } from '../../src/log/kafka-log.js';
+import type { LogProducer, LogRecord } from '../../src/log/partitioned-log.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { loadRulesFile } from '../../src/rules/load.js';
+import type { RuleSet } from '../../src/rules/schema.js';
+import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
+import { testServices, uniqueName, waitFor } from '../helpers/services.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const PARTITIONS = 6;
+export const ALLOWED_LATENESS_MS = 60_000;
+export const DEDUPE_WINDOW_MS = 15 * 60_000;
+export const CHECKPOINT_INTERVAL_MS = 200;
+
+const RULES_YAML = {
+  version: 'fault-tests',
+  rules: [
+    {
+      featureId: 'f_checkout',
+      activationThreshold: 0.2,
+      retentionThreshold: 0.2,
+      latencyP95Threshold: 300,
+      minCohortSize: 10,
+      evaluationWindowSeconds: 3600,
+      activation: { action: { spanName: 'purchase' }, windowSeconds: 1800 },
+      retention: { returnAfterSeconds: 1200, windowSeconds: 3600 },
+      cohorts: { control: 'control', guarded: ['treatment'], map: { on: 'treatment', off: 'control' } },
+      mode: 'dry-run',
+    },
+    {
+      featureId: 'f_dash',
+      activationThreshold: 0.2,
+      retentionThreshold: 0.2,
+      latencyP95Threshold: 250,
+      minCohortSize: 10,
+      evaluationWindowSeconds: 3600,
+      activation: { action: { attribute: { key: 'clicked', value: 'yes' } }, windowSeconds: 2400 },
+      retention: { returnAfterSeconds: 900, windowSeconds: 5400 },
+      latency: { spanName: 'GET /dashboard' },
+      mode: 'dry-run',
+    },
+    {
+      featureId: 'f_search',
+      activationThreshold: 0.2,
+      retentionThreshold: 0.2,
+      latencyP95Threshold: 200,
+      minCohortSize: 10,
+      evaluationWindowSeconds: 3600,
+      retention: { returnAfterSeconds: 600, windowSeconds: 2700 },
+      mode: 'dry-run',
+    },
+  ],
+};
+
+// ---------------------------------------------------------------- the stream
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface StreamRecord {
+  key: string;
+  value: Buffer;
+}
+
+/**
+ * `count` records over 8 hours of event time. Users arrive over the first 7 hours and are active
+ * for about 2.5 hours (5 % of events come from any earlier user, mostly after their windows
+ * closed); events expose them to three ruled features (and one without a rule) and carry
+ * actions, named and flag-carrying latency spans. 3 % are resends of a recent event, 0.3 %
+ * resends of an old one; 12 % are late within a few minutes, 2.5 % by 5–25 minutes, 0.5 % by
+ * 1–2 hours; 2 % of exposures name another cohort; 0.05 % are not JSON.
+ */
+export function generateStream(seed: number, count: number, users = 12_000): StreamRecord[] {
+  const rand = mulberry32(seed);
+  const hex = (digits: number) => {
+    let s = '';
+    while (s.length < digits) s += Math.floor(rand() * 0x1_0000_0000).toString(16).padStart(8, '0');
+    return s.slice(0, digits);
+  };
+  const ids = Array.from({ length: users }, () => hex(32));
+  const activity = ids.map(() => 0.2 + rand() * rand() * 4); // a few heavy users, many light ones
+  const variants: Record<string, string[]> = { f_checkout: ['on', 'off'], f_dash: ['a', 'b', 'c'], f_search: ['x', 'y'], f_other: ['z'] };
+  const sticky = ids.map(() => Object.fromEntries(Object.entries(variants).map(([f, vs]) => [f, vs[Math.floor(rand() * vs.length)]])));
+  const t0 = 1_700_000_000_000;
+  const span = 8 * 3600_000;
+  const arrivalSpan = 7 * 3600_000;
+  const activeFor = 2.5 * 3600_000;
+  const pickUser = (offset: number): number => {
+    // users arrive in index order: the active ones are a contiguous range
+    const hi = Math.min(users - 1, Math.floor((offset / arrivalSpan) * users));
+    if (rand() < 0.05) return Math.floor(rand() * (hi + 1));
+    const lo = Math.max(0, Math.floor(((offset - activeFor) / arrivalSpan) * users));
+    for (;;) {
+      const u = lo + Math.floor(rand() * (hi - lo + 1));
+      if (rand() * 4.2 < activity[u]) return u;
+    }
+  };
+  const out: StreamRecord[] = [];
+  const events: FeatureEvent[] = [];
+  for (let i = 0; i < count; i++) {
+    const offset = Math.floor((i * span) / count);
+    const r = rand();
+    if (r < 0.0005) {
+      out.push({ key: ids[pickUser(offset)], value: Buffer.from(`{not json ${i}`) });
+      continue;
+    }
+    if (r < 0.03 && events.length > 10) {
+      const e = events[events.length - 1 - Math.floor(rand() * Math.min(500, events.length))];
+      out.push({ key: e.user, value: encodeJson(e) });
+      continue;
+    }
+    if (r < 0.033 && events.length > 20_000) {
+      const e = events[Math.floor(rand() * (events.length - 20_000))];
+      out.push({ key: e.user, value: encodeJson(e) });
+      continue;
+    }
+    const u = pickUser(offset);
+    const lateness = rand();
+    let time = t0 + offset - Math.floor(rand() * 5000);
+    if (lateness < 0.12) time -= Math.floor(rand() * 180_000);
+    else if (lateness < 0.145) time -= 300_000 + Math.floor(rand() * 1_200_000);
+    else if (lateness < 0.15) time -= 3_600_000 + Math.floor(rand() * 3_600_000);
+    const flags: FlagExposure[] = [];
+    for (const [feature, p] of [['f_checkout', 0.35], ['f_dash', 0.25], ['f_search', 0.2], ['f_other', 0.05]] as const) {
+      if (rand() >= p) continue;
+      const vs = variants[feature];
+      const variant = rand() < 0.02 ? vs[Math.floor(rand() * vs.length)] : sticky[u][feature];
+      flags.push({ feature, variant });
+    }
+    const kind = rand();
+    const name = kind < 0.4 ? 'page' : kind < 0.5 ? 'purchase' : kind < 0.75 ? 'GET /dashboard' : 'search';
+    const event: FeatureEvent = {
+      user: ids[u],
+      time,
+      id: hex(32) + hex(16),
+      name,
+      flags,
+      source: name === 'purchase' ? 'log' : 'span',
+    };
+    if (name !== 'purchase') event.durationMs = Math.round(Math.exp(Math.log(150) + 0.8 * (rand() + rand() + rand() - 1.5) * 2) * 1000) / 1000;
+    if (rand() < 0.1) event.attrs = { clicked: 'yes' };
+    events.push(event);
+    out.push({ key: event.user, value: encodeJson(event) });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- environment
+
+export interface FaultEnv {
+  readonly name: string;
+  readonly brokers: string[];
+  readonly databaseUrl: string;
+  readonly schema: string;
+  readonly topics: Topics;
+  readonly dir: string;
+  readonly configFile: string;
+  readonly rulesFile: string;
+}
+
+export function makeFaultEnv(name: string, brokers: readonly string[] = testServices.kafkaBrokers): FaultEnv {
+  const id = uniqueName(name).toLowerCase();
+  const dir = mkdtempSync(join(tmpdir(), `pmf-${name}-`));
+  const rulesFile = join(dir, 'rules.yaml');
+  writeFileSync(rulesFile, toYaml(RULES_YAML));
+  const env: FaultEnv = {
+    name: id,
+    brokers: [...brokers],
+    databaseUrl: testServices.databaseUrl,
+    schema: id,
+    topics: topicNames(`${id}.`),
+    dir,
+    configFile: join(dir, 'config.yaml'),
+    rulesFile,
+  };
+  writeFileSync(
+    env.configFile,
+    toYaml({
+      role: 'aggregator',
+      rulesFile,
+      logLevel: 'info',
+      admin: { host: '127.0.0.1', port: 0 },
+      kafka: { brokers: env.brokers, topicPrefix: `${id}.`, groupPrefix: id, partitions: PARTITIONS, clientId: id },
+      database: { url: env.databaseUrl, schema: id },
+      aggregation: {
+        allowedLatenessSeconds: ALLOWED_LATENESS_MS / 1000,
+        dedupeWindowSeconds: DEDUPE_WINDOW_MS / 1000,
+        checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
+      },
+    }),
+  );
+  return env;
+}
+
+// ---------------------------------------------------------------- aggregator processes
+
+let instanceCounter = 0;
+
+/** One `pmf-guard start --role aggregator` child process; its output goes to a file in env.dir. */
+export class AggregatorProcess {
+  readonly logFile: string;
+  private child?: ChildProcess;
+  private exit?: Promise<number | null>;
+
+  constructor(private readonly env: FaultEnv) {
+    this.logFile = join(env.dir, `aggregator-${++instanceCounter}.log`);
+  }
+
+  start(): this {
+    const fd = openSync(this.logFile, 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--role', 'aggregator'], {
+      cwd: ROOT,
+      // Only what the program needs: the config file names everything else.
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PMF_GUARD_CONFIG: this.env.configFile },
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    this.child = child;
+    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    return this;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** The admin port from the "started" line; undefined until then. */
+  adminPort(): number | undefined {
+    for (const line of this.log().split('\n')) {
+      if (!line.includes('"msg":"started"')) continue;
+      return (JSON.parse(line) as { adminPort: number }).adminPort;
+    }
+    return undefined;
+  }
+
+  async waitStarted(timeoutMs = 60_000): Promise<number> {
+    return waitFor(
+      () => {
+        if (!this.running) throw new Error(`aggregator exited during start-up:\n${this.log().slice(-3000)}`);
+        return this.adminPort();
+      },
+      { timeoutMs, message: `aggregator started (${this.logFile})` },
+    );
+  }
+
+  /** Partitions this member owns now, from its /metrics. */
+  async ownedPartitions(): Promise<number> {
+    const port = this.adminPort();
+    if (port === undefined) return 0;
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const m = /^pmf_stage_owned_partitions\{stage="aggregator"\} (\d+)$/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill('SIGKILL');
+    await this.exit;
+  }
+
+  /** SIGSTOP: the process freezes (a long GC pause, a stalled VM) and misses its heartbeats. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** SIGTERM: the drain path (last flush, leave the group). */
+  async stop(): Promise<number | null> {
+    if (!this.running) return (await this.exit) ?? null;
+    this.child?.kill('SIGTERM');
+    return (await this.exit) ?? null;
+  }
+}
+
+/** Runs fn; if it throws, prints what the aggregators logged above info level, then rethrows. */
+export async function withLogsOnFailure<T>(members: readonly AggregatorProcess[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    for (const m of members) {
+      const lines = m.log().split('\n').filter((l) => l !== '' && !l.includes('"level":"info"') && !l.includes('ERR_EVENT_DECODE'));
+      console.error(`--- ${m.logFile} (last ${Math.min(40, lines.length)} of ${lines.length} warnings/errors)\n${lines.slice(-40).join('\n')}`);
+    }
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- Kafka and PostgreSQL access
+
+export interface Feeder {
+  /** Records acknowledged so far. */
+  sent: number;
+  done: Promise<void>;
+}
+
+export class FaultHarness {
+  readonly log: KafkaLog;
+  readonly producer: LogProducer;
+  readonly pool: pg.Pool;
+  readonly rules: Promise<RuleSet>;
+  private admin?: Admin;
+
+  constructor(readonly env: FaultEnv) {
+    this.log = new KafkaLog({ brokers: env.brokers, clientId: `${env.name}-harness`, logger: silentLogger, sendTimeoutMs: 15_000 });
+    this.producer = this.log.producer(`${env.name}-feeder`);
+    this.pool = new pg.Pool({ connectionString: env.databaseUrl, max: 2 });
+    this.rules = loadRulesFile(env.rulesFile);
+  }
+
+  async start(): Promise<void> {
+    await this.log.ensureTopics(Object.values(this.env.topics).map((name) => ({ name, partitions: PARTITIONS })));
+    await this.producer.start();
+  }
+
+  private async adminClient(): Promise<Admin> {
+    if (this.admin === undefined) {
+      const kafka = new kafkajs.Kafka({
+        brokers: this.env.brokers,
+        clientId: `${this.env.name}-admin`,
+        logLevel: kafkajs.logLevel.NOTHING,
+        retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 },
+      });
+      const admin = kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  /** Sends records in chunks; a chunk that fails (broker down) is retried until it is acknowledged. */
+  async produce(records: readonly StreamRecord[], chunk = 2000, patienceMs = 120_000): Promise<void> {
+    for (let i = 0; i < records.length; i += chunk) {
+      const batch: LogRecord[] = records.slice(i, i + chunk);
+      await waitFor(
+        async () => {
+          await this.producer.send(this.env.topics.events, batch);
+          return true;
+        },
+        { timeoutMs: patienceMs, intervalMs: 500, message: `events chunk at ${i} acknowledged` },
+      );
+    }
+  }
+
+  /**
+   * Streams `records` in the background at the aggregators' pace: a chunk is sent only while
+   * the checkpoints are at most `maxLagRecords` behind what was sent (back-pressure by condition),
+   * so membership changes, kills and broker restarts happen with records in flight.
+   */
+  feed(records: readonly StreamRecord[], chunk = 2000, maxLagRecords = 10_000): Feeder {
+    const feeder: Feeder = { sent: 0, done: Promise.resolve() };
+    feeder.done = (async () => {
+      for (let i = 0; i < records.length; i += chunk) {
+        await this.waitCheckpointedAtLeast(BigInt(Math.max(0, i - maxLagRecords)), 150_000);
+        await this.produce(records.slice(i, i + chunk), chunk);
+        feeder.sent = Math.min(records.length, i + chunk);
+      }
+    })();
+    feeder.done.catch(() => undefined); // awaited by the test; this only avoids an unhandled rejection
+    return feeder;
+  }
+
+  async waitSent(feeder: Feeder, records: number, timeoutMs = 150_000): Promise<void> {
+    await waitFor(() => feeder.sent >= records, { timeoutMs, intervalMs: 50, message: `${records} records sent` });
+  }
+
+  async endOffsets(): Promise<Map<number, bigint>> {
+    const admin = await this.adminClient();
+    const offsets = await admin.fetchTopicOffsets(this.env.topics.events);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  async checkpoints(): Promise<Map<number, { offset: bigint; state: Buffer }>> {
+    const { rows } = await this.pool.query<{ partition: number; next_offset: string; state: Buffer }>(
+      `SELECT partition, next_offset::text AS next_offset, state FROM "${this.env.schema}".stream_checkpoints WHERE stage = 'aggregator' AND topic = $1`,
+      [this.env.topics.events],
+    );
+    return new Map(rows.map((r) => [r.partition, { offset: BigInt(r.next_offset), state: r.state }]));
+  }
+
+  /** Records covered by checkpoints, summed over partitions (0 before the schema exists). */
+  async checkpointedRecords(): Promise<bigint> {
+    try {
+      let sum = 0n;
+      for (const cp of (await this.checkpoints()).values()) sum += cp.offset;
+      return sum;
+    } catch (err) {
+      if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return 0n;
+      throw err;
+    }
+  }
+
+  async waitCheckpointedAtLeast(records: bigint, timeoutMs: number): Promise<void> {
+    await waitFor(async () => (await this.checkpointedRecords()) >= records, {
+      timeoutMs,
+      intervalMs: 100,
+      message: `checkpoints cover ${records} records`,
+    });
+  }
+
+  /** Until every partition's checkpoint offset equals its end offset. */
+  async waitCaughtUp(timeoutMs: number): Promise<Map<number, bigint>> {
+    const ends = await this.endOffsets();
+    await waitFor(
+      async () => {
+        const cps = await this.checkpoints();
+        return [...ends].every(([p, end]) => cps.get(p)?.offset === end);
+      },
+      { timeoutMs, intervalMs: 200, message: 'aggregators caught up (checkpoint offsets == end offsets)' },
+    );
+    return ends;
+  }
+
+  /**
+   * The exactness check. Reads the events topic back, recomputes every partition with the
+   * oracle, and compares (1) the snapshot of the restored checkpoint state and (2) the latest
+   * FeaturePartial per (feature, partition) on the cohort-stats topic, exactly. Also: every
+   * FeaturePartial published twice for the same (feature, partition, offset) is identical — a
+   * replay that counted anything twice would differ. Returns the summed checkpoint counters.
+   */
+  async verifyExact(ends: Map<number, bigint>): Promise<Record<string, number>> {
+    const rules = await this.rules;
+    const byPartition = new Map<number, OracleRecord[]>();
+    let undecodable = 0;
+    for await (const batch of this.log.readAll!(this.env.topics.events)) {
+      const list = byPartition.get(batch.partition) ?? [];
+      for (const r of batch.records) {
+        try {
+          list.push({ event: decodeFeatureEvent(r.value), offset: r.offset });
+        } catch {
+          undecodable++; // the runner rejects these too (counted), the aggregator never sees them
+        }
+      }
+      byPartition.set(batch.partition, list);
+    }
+    const options = { rules, allowedLatenessMs: ALLOWED_LATENESS_MS, dedupeWindowMs: DEDUPE_WINDOW_MS };
+    const expected = new Map<number, CohortPartial[]>();
+    const oracleTotals: Record<string, number> = { events: 0, duplicates: 0, tooLate: 0, lateEvents: 0, untracked: 0 };
+    for (const [partition, records] of byPartition) {
+      const o = oracleAggregate(records, { ...options, partition });
+      expected.set(partition, o.partials);
+      for (const k of Object.keys(oracleTotals)) oracleTotals[k] += o[k as keyof typeof o] as number;
+    }
+
+    // (1) checkpoints
+    const cps = await this.checkpoints();
+    const totals: Record<string, number> = {};
+    for (const [partition, end] of ends) {
+      const cp = cps.get(partition);
+      expect(cp?.offset, `checkpoint offset of partition ${partition}`).toBe(end);
+      const agg = PartitionAggregator.restore(cp!.state, { ...options, partition });
+      expect(agg.snapshot(), `checkpointed aggregates of partition ${partition}`).toEqual(expected.get(partition) ?? []);
+      for (const [k, v] of Object.entries(agg.stats())) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
+    }
+    for (const k of Object.keys(oracleTotals)) expect(totals[k], `counter ${k}`).toBe(oracleTotals[k]);
+    totals.undecodable = undecodable;
+
+    // (2) the published partials
+    const latest = new Map<string, { partial: FeaturePartial; text: string }>();
+    const seen = new Map<string, string>();
+    let published = 0;
+    for await (const batch of this.log.readAll!(this.env.topics.cohortStats)) {
+      for (const r of batch.records) {
+        published++;
+        const p = decodeFeaturePartial(r.value);
+        const text = r.value.toString('utf8');
+        const at = `${p.feature}|${p.partition}|${p.offset}`;
+        const before = seen.get(at);
+        if (before !== undefined) expect(text, `two different snapshots of ${at}`).toBe(before);
+        else seen.set(at, text);
+        const key = `${p.feature}|${p.partition}`;
+        const prev = latest.get(key);
+        if (prev === undefined || BigInt(p.offset) > BigInt(prev.partial.offset)) latest.set(key, { partial: p, text });
+      }
+    }
+    for (const [partition, partials] of expected) {
+      const features = [...new Set(partials.map((c) => c.feature))];
+      for (const feature of features) {
+        const got = latest.get(`${feature}|${partition}`)?.partial;
+        expect(got?.cohorts, `published aggregates of ${feature} on partition ${partition}`).toEqual(partials.filter((c) => c.feature === feature));
+      }
+    }
+    totals.publishedPartials = published;
+    return totals;
+  }
+
+  async close(): Promise<void> {
+    await this.log.close();
+    await this.pool.query(`DROP SCHEMA IF EXISTS "${this.env.schema}" CASCADE`);
+    await this.pool.end();
+    if (this.admin) {
+      await this.admin.deleteTopics({ topics: Object.values(this.env.topics), timeout: 30_000 });
+      await this.admin.disconnect();
+    }
+    // Failures print the aggregators' warnings (withLogsOnFailure); set PMF_KEEP_FAULT_LOGS=1 to keep everything.
+    if (process.env.PMF_KEEP_FAULT_LOGS !== '1') rmSync(this.env.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,68 @@
+// Fault test (d), the Jepsen "pause" nemesis: the only aggregator is frozen (SIGSTOP) past its
+// consumer-group session, a second one takes every partition over and checkpoints well past it;
+// then the frozen one wakes up (SIGCONT) with its old in-memory state of all partitions and
+// rejoins, getting some of them back. Its stale state must
+// neither overwrite newer checkpoints nor resume from the group's newer committed offsets (which
+// would skip the records in between). Afterwards every aggregate equals the oracle, exactly.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/services.js';
+import { AggregatorProcess, FaultHarness, PARTITIONS, generateStream, makeFaultEnv, withLogsOnFailure } from './aggregator-fault-kit.js';
+
+const EVENTS = 200_000;
+
+describe('aggregator paused past its session', () => {
+  const env = makeFaultEnv('fault_pause');
+  const harness = new FaultHarness(env);
+  const members: AggregatorProcess[] = [];
+
+  beforeAll(async () => {
+    await harness.start();
+  });
+
+  afterAll(async () => {
+    for (const a of members) a.resume();
+    await Promise.all(members.map((a) => a.kill9()));
+    await harness.close();
+  });
+
+  it('a member that wakes up with stale state loses nothing and counts nothing twice', async () => {
+    const stream = generateStream(31, EVENTS);
+    const sleeper = new AggregatorProcess(env).start();
+    members.push(sleeper);
+    await withLogsOnFailure(members, async () => {
+      await sleeper.waitStarted();
+      const feeder = harness.feed(stream);
+      await harness.waitSent(feeder, Math.floor(stream.length / 4));
+      expect(await sleeper.ownedPartitions()).toBe(PARTITIONS);
+
+      sleeper.pause();
+      const pausedAt = await harness.checkpointedRecords();
+      const survivor = new AggregatorProcess(env).start();
+      members.push(survivor);
+      await survivor.waitStarted();
+      // The survivor gets everything once the sleeper's session expired, and moves the checkpoints on.
+      await waitFor(async () => (await survivor.ownedPartitions()) === PARTITIONS, {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+        message: 'the survivor owns every partition',
+      });
+      await harness.waitCheckpointedAtLeast(pausedAt + 40_000n, 90_000);
+      expect(feeder.sent).toBeLessThan(stream.length);
+
+      sleeper.resume();
+      await waitFor(async () => (await sleeper.ownedPartitions()) > 0 && (await survivor.ownedPartitions()) < PARTITIONS, {
+        timeoutMs: 90_000,
+        intervalMs: 250,
+        message: 'the woken member rejoined and owns partitions again',
+      });
+      await feeder.done;
+
+      const ends = await harness.waitCaughtUp(120_000);
+      const totals = await harness.verifyExact(ends);
+      console.log('pause fault test:', JSON.stringify(totals));
+      const records = [...ends.values()].reduce((a, b) => a + b, 0n);
+      expect(BigInt(totals.events + totals.duplicates + totals.tooLate + totals.invalidEvents + totals.undecodable)).toBe(records);
+    });
+  }, 280_000);
+});
