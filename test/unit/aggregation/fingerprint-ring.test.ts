@@ -35,7 +35,7 @@ describe('FingerprintRing', () => {
             model.shift();
           }
           const slot = ring.find(lo, hi);
-          const newest = model.findLast((m) => m.lo === lo && m.hi === hi);
+          const newest = [...model].reverse().find((m) => m.lo === lo && m.hi === hi);
           if (newest === undefined) expect(slot).toBe(-1);
           else expect(ring.timeAt(slot)).toBe(newest.t);
         }
