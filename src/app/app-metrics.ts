@@ -8,9 +8,13 @@ import type { StatefulRunner } from '../stream/stateful-runner.js';
 import type { FlagWriter } from '../flags/flag-writer.js';
 import type { VerdictProcessor } from '../verdict/verdict-processor.js';
 import type { Verdict } from '../events/verdict.js';
+import type { PartitionedLog } from '../log/partitioned-log.js';
+import { aggregatorSamples } from '../aggregation/aggregator-metrics.js';
 
 export interface MetricSources {
   receiver: ReceiverMetrics;
+  /** For consumer lag: the log's end offsets of a stage's input topic. */
+  log?: PartitionedLog;
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
@@ -30,7 +34,24 @@ function runnerSamples(stage: string, r: StatefulRunner): Sample[] {
     { name: 'pmf_stage_records_replayed_total', help: 'Re-delivered records skipped because the checkpoint already has them', type: 'counter', labels, value: s.recordsSkippedBelowCheckpoint },
     { name: 'pmf_stage_checkpoints_total', help: 'State + offset checkpoints written', type: 'counter', labels, value: s.checkpoints },
     { name: 'pmf_stage_owned_partitions', help: 'Input partitions this member owns', type: 'gauge', labels, value: s.ownedPartitions },
+    { name: 'pmf_stage_stale_states_dropped_total', help: 'Partition states dropped because another owner moved the checkpoint on', type: 'counter', labels, value: s.staleStatesDropped },
+    { name: 'pmf_stage_checkpoints_refused_total', help: 'Checkpoint saves refused because the stored one was further along', type: 'counter', labels, value: s.checkpointsRefused },
+    { name: 'pmf_stage_offset_gaps_total', help: 'Batches that started past the next offset (sparse offsets), accepted after re-delivery', type: 'counter', labels, value: s.offsetGaps },
   ];
+}
+
+/** Records between each owned partition's position and the log end: how far behind the stage is. */
+async function lagSamples(stage: string, r: StatefulRunner, log: PartitionedLog): Promise<Sample[]> {
+  const positions = r.positions();
+  if (positions.size === 0 || !log.endOffsets) return [];
+  const ends = await log.endOffsets(r.inputTopic);
+  return [...positions].map(([partition, next]) => ({
+    name: 'pmf_stage_consumer_lag',
+    help: 'Records of the input partition not yet applied (log end offset − next offset)',
+    type: 'gauge' as const,
+    labels: { stage, partition: String(partition) },
+    value: Number(BigInt(ends.get(partition) ?? '0') - next),
+  }));
 }
 
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
@@ -46,10 +67,18 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
   });
   if (src.aggregator) {
     const a = src.aggregator;
-    registry.register(() => runnerSamples('aggregator', a));
+    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors())]);
+    if (src.log) {
+      const log = src.log;
+      registry.register(() => lagSamples('aggregator', a, log));
+    }
   }
   if (src.verdict) {
     const v = src.verdict;
+    if (src.log) {
+      const log = src.log;
+      registry.register(() => lagSamples('verdict', v, log));
+    }
     registry.register(() => {
       const byOutcome = new Map<string, number>();
       for (const p of v.processors().values()) {

@@ -167,6 +167,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
+      publishIntervalMs: config.aggregation.publishIntervalMs,
       clock,
       onError,
     });
@@ -185,10 +186,13 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         allowedLatenessMs: config.aggregation.allowedLatenessSeconds * 1000,
         dedupeWindowMs: config.aggregation.dedupeWindowSeconds * 1000,
         maxCohortsPerFeature: config.aggregation.maxCohortsPerFeature,
+        maxDedupeEntries: config.aggregation.maxDedupeEntries,
+        maxRetiredUsers: config.aggregation.maxRetiredUsers,
       })),
       groupId: `${config.kafka.groupPrefix}.aggregator`,
       inputTopic: topics.events,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
+      publishIntervalMs: config.aggregation.publishIntervalMs,
       clock,
       onError,
     });
@@ -254,7 +258,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, latestVerdicts });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, latestVerdicts });
 
   const order = [...infra, ...roles];
   let started: Component[] = [];

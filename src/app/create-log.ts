@@ -11,6 +11,6 @@ import type { PartitionedLog } from '../log/partitioned-log.js';
 
 export function createLog(config: Config, clock: Clock, logger: Logger): PartitionedLog {
   return config.kafka.brokers
-    ? new KafkaLog({ brokers: [...config.kafka.brokers], clientId: config.kafka.clientId, replicationFactor: config.kafka.replicationFactor, logger: logger.child('kafka') })
+    ? new KafkaLog({ brokers: [...config.kafka.brokers], clientId: config.kafka.clientId, replicationFactor: config.kafka.replicationFactor, sessionTimeoutMs: config.kafka.sessionTimeoutMs, logger: logger.child('kafka') })
     : new EmbeddedLog({ dataDir: join(config.dataDir, 'log'), clock, logger: logger.child('embedded-log') });
 }

@@ -43,6 +43,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
     ['PMF_GUARD_OTLP_GRPC_PORT', ['receiver', 'grpc', 'port']],
     ['PMF_GUARD_ADMIN_PORT', ['admin', 'port']],
     ['PMF_GUARD_OTLP_HTTP_PORT', ['receiver', 'http', 'port']],
+    ['PMF_GUARD_KAFKA_SESSION_TIMEOUT_MS', ['kafka', 'sessionTimeoutMs']],
   ] as const) {
     const v = env[name];
     if (v !== undefined) {

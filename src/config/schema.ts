@@ -84,9 +84,11 @@ export const Config = z
         partitions: z.number().int().positive().default(6),
         replicationFactor: z.number().int().positive().default(1),
         groupPrefix: z.string().min(1).default('pmf-guard'),
+        /** How long a silent member keeps its partitions; lower fails over faster after a crash. */
+        sessionTimeoutMs: z.number().int().min(6000).default(30_000),
       })
       .strict()
-      .default({ clientId: 'pmf-guard', topicPrefix: 'pmf.', partitions: 6, replicationFactor: 1, groupPrefix: 'pmf-guard' }),
+      .default({ clientId: 'pmf-guard', topicPrefix: 'pmf.', partitions: 6, replicationFactor: 1, groupPrefix: 'pmf-guard', sessionTimeoutMs: 30_000 }),
     database: z
       .object({
         /** Set (or DATABASE_URL) to use PostgreSQL instead of embedded PGlite. */
@@ -110,12 +112,24 @@ export const Config = z
       .object({
         allowedLatenessSeconds: z.number().int().min(0).default(300),
         dedupeWindowSeconds: z.number().int().positive().default(3600),
-        /** A checkpoint (state + offsets, atomically) at least this often, and partials published with it. */
+        /** A checkpoint (state + offsets, atomically) at least this often. */
         checkpointIntervalMs: z.number().int().positive().default(1000),
+        /**
+         * Aggregator partials and verdict-stage outputs are published at least this often, between
+         * checkpoints (a rollback command at once): this bounds the span → flag loop, not the checkpoints.
+         */
+        publishIntervalMs: z.number().int().positive().default(200),
+        /** Ids remembered per partition for dedupe; past it the oldest go and the horizon rises (counted). */
+        maxDedupeEntries: z.number().int().positive().default(1_000_000),
+        /** Eviction markers kept per partition (users whose windows closed); past it the oldest go (counted). */
+        maxRetiredUsers: z.number().int().positive().default(5_000_000),
         maxCohortsPerFeature: z.number().int().positive().default(64),
       })
       .strict()
-      .default({ allowedLatenessSeconds: 300, dedupeWindowSeconds: 3600, checkpointIntervalMs: 1000, maxCohortsPerFeature: 64 }),
+      .default({
+        allowedLatenessSeconds: 300, dedupeWindowSeconds: 3600, checkpointIntervalMs: 1000, publishIntervalMs: 200,
+        maxDedupeEntries: 1_000_000, maxRetiredUsers: 5_000_000, maxCohortsPerFeature: 64,
+      }),
     verdict: z
       .object({
         /** Unchanged verdicts are re-published after this much EVENT time (deterministic: replays match). */

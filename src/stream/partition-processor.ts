@@ -13,6 +13,8 @@ export interface PartitionProcessor {
   apply(record: ConsumedRecord): void;
   /** Outputs produced since the last call (published before the next checkpoint). */
   takeOutputs(): Output[];
+  /** True when an output should not wait for the publish interval (e.g. a rollback command). */
+  hasUrgentOutputs?(): boolean;
   serialize(): Buffer;
 }
 

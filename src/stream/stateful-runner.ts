@@ -2,7 +2,11 @@
 // Kafka transactions (kafkajs cannot fence zombies, see reference/reliability.md section 2):
 //  1. a partition's state is restored from its checkpoint when the partition is first seen;
 //  2. records below the checkpoint offset are skipped (the committed Kafka offset may lag it);
-//  3. at each flush: publish outputs (await acks) → save state + offset → commit the offset.
+//  3. at each checkpoint: publish outputs (await acks) → save state + offset → commit the offset.
+// Outputs are also published between checkpoints (publishIntervalMs, or at once when the processor
+// says an output is urgent, such as a rollback command), because the end-to-end loop must not wait
+// for a whole checkpoint interval at every stage. That is safe for the same reason replays are:
+// outputs are cumulative or idempotent, and consumers ignore a snapshot older than one they have.
 // A crash between 1–3 replays records onto the last checkpoint; outputs are cumulative snapshots
 // or carry deterministic ids, so publishing them twice is harmless.
 //
@@ -35,6 +39,8 @@ export interface StatefulRunnerOptions {
   groupId: string;
   inputTopic: string;
   checkpointIntervalMs: number;
+  /** Outputs are published at least this often (default: checkpointIntervalMs). */
+  publishIntervalMs?: number;
   clock: Clock;
   onError?: (err: unknown, context: string) => void;
 }
@@ -45,7 +51,10 @@ interface Owned {
   next: bigint;
   checkpointed: bigint;
   dirty: boolean;
+  /** Clock time of the last checkpoint (or of taking ownership). */
   lastFlush: number;
+  /** Clock time outputs were last taken and sent. */
+  lastPublish: number;
   /** Outputs taken from the processor but not yet acknowledged by the log; retried at the next flush. */
   pending: Output[];
   /** The flush whose I/O (publish → save → commit) is in flight; it never rejects. */
@@ -93,6 +102,15 @@ export class StatefulRunner implements Component {
     this.name = o.name;
   }
 
+  /** Next offset to read per owned partition (for consumer lag); absent before the first record. */
+  positions(): Map<number, bigint> {
+    return new Map([...this.owned].filter(([, o]) => o.next >= 0n).map(([p, o]) => [p, o.next]));
+  }
+
+  get inputTopic(): string {
+    return this.o.inputTopic;
+  }
+
   /** Access for the admin API and tests. */
   processors(): ReadonlyMap<number, PartitionProcessor> {
     return new Map([...this.owned].map(([p, o]) => [p, o.processor]));
@@ -131,7 +149,11 @@ export class StatefulRunner implements Component {
       this.serial(() => this.flushAll(false))
         .catch((err) => this.o.onError?.(err, `${this.name}: periodic flush`))
         .finally(() => this.schedule());
-    }, this.o.checkpointIntervalMs);
+    }, this.publishIntervalMs);
+  }
+
+  private get publishIntervalMs(): number {
+    return Math.min(this.o.publishIntervalMs ?? this.o.checkpointIntervalMs, this.o.checkpointIntervalMs);
   }
 
   private async onAssignment(owned: TopicPartition[]): Promise<void> {
@@ -173,7 +195,8 @@ export class StatefulRunner implements Component {
     const cp = await this.o.store.load(this.name, this.o.inputTopic, partition);
     const processor = cp ? this.o.factory.restore(partition, cp.state) : this.o.factory.create(partition);
     const next = cp ? BigInt(cp.offset) : -1n;
-    o = { processor, next, checkpointed: next, dirty: false, lastFlush: this.o.clock.now(), pending: [], stale: false };
+    const now = this.o.clock.now();
+    o = { processor, next, checkpointed: next, dirty: false, lastFlush: now, lastPublish: now, pending: [], stale: false };
     this.owned.set(partition, o);
     this.stats.ownedPartitions = this.owned.size;
     return o;
@@ -226,33 +249,40 @@ export class StatefulRunner implements Component {
       o.dirty = true;
     }
     await heartbeat();
-    if (this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs) await this.flush(batch.partition, o, false);
+    const now = this.o.clock.now();
+    if (now - o.lastFlush >= this.o.checkpointIntervalMs) await this.flush(batch.partition, o, false, true);
+    else if (now - o.lastPublish >= this.publishIntervalMs || o.processor.hasUrgentOutputs?.()) await this.flush(batch.partition, o, false, false);
   }
 
   private async flushAll(final: boolean): Promise<void> {
+    const now = this.o.clock.now();
     for (const [p, o] of [...this.owned]) {
-      if (o.dirty || final || o.pending.length > 0) await this.flush(p, o, final);
+      const checkpoint = final || (o.dirty && now - o.lastFlush >= this.o.checkpointIntervalMs);
+      await this.flush(p, o, final, checkpoint);
     }
   }
 
   /**
-   * Takes the outputs and the state now and starts their I/O. Periodic flushes (wait = false)
-   * return at once and skip while the previous flush's I/O is in flight; the final flush waits
-   * for everything and throws what failed.
+   * Takes the outputs (and, for a checkpoint, the state) now and starts their I/O. Periodic
+   * flushes (wait = false) return at once and skip while the previous flush's I/O is in flight;
+   * the final flush waits for everything and throws what failed.
    */
-  private async flush(partition: number, o: Owned, wait: boolean): Promise<void> {
+  private async flush(partition: number, o: Owned, wait: boolean, checkpoint: boolean): Promise<void> {
     if (o.inflight !== undefined) {
       if (!wait) return;
       await o.inflight;
     }
     if (o.stale) return; // behind another owner: nothing of ours is worth publishing or saving
-    o.lastFlush = this.o.clock.now();
-    if (!o.dirty && o.next === o.checkpointed && o.pending.length === 0) return;
+    const now = this.o.clock.now();
+    o.lastPublish = now;
+    if (checkpoint) o.lastFlush = now;
     o.pending.push(...o.processor.takeOutputs());
+    o.pending = o.pending.filter((out) => out.records.length > 0);
+    if (checkpoint ? !o.dirty && o.next === o.checkpointed && o.pending.length === 0 : o.pending.length === 0) return;
     const outputs = o.pending.splice(0);
     const next = o.next;
-    const state = next >= 0n ? o.processor.serialize() : undefined;
-    o.dirty = false;
+    const state = checkpoint && next >= 0n ? o.processor.serialize() : undefined;
+    if (checkpoint) o.dirty = false;
     const io = this.flushIo(partition, o, outputs, next, state);
     const settled = io.then(
       () => undefined,

@@ -19,6 +19,11 @@ export class VerdictProcessor implements PartitionProcessor {
     for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
   }
 
+  /** A rollback waits for nothing: it is the point of the whole pipeline. */
+  hasUrgentOutputs(): boolean {
+    return this.commands.length > 0;
+  }
+
   takeOutputs(): Output[] {
     // Verdicts first: a subscriber sees the evidence before the flag changes.
     const out = [

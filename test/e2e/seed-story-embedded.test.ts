@@ -69,6 +69,15 @@ describe('seed story on the embedded default', () => {
     expect(flag.cohorts.treatment.reason).toMatch(/latency/);
     expect(flag.cohorts.control).toBeUndefined();
 
+    // What an operator sees: counts at every stage, and no lag once the stream is consumed.
+    const metrics = await (await admin('/metrics')).text();
+    expect(metrics).toMatch(/pmf_receiver_records_received_total\{signal="traces"\} [1-9]\d*/);
+    expect(metrics).toMatch(/pmf_aggregator_events_accepted_total\{partition="\d+"\} [1-9]\d*/);
+    expect(metrics).toMatch(/pmf_aggregator_memory_bytes\{partition="\d+",part="state"\} [1-9]\d*/);
+    expect(metrics).toMatch(/pmf_stage_consumer_lag\{stage="aggregator",partition="\d+"\} \d+/);
+    expect(metrics).toMatch(/pmf_verdict_cohorts\{outcome="fail"\} 1/);
+    expect(metrics).toMatch(/pmf_flag_commands_total\{status="applied"\} 1/);
+
     // Replay the recorded log offline, twice: the same rollback, byte-identical output.
     await app.stop();
     const env = { PATH: process.env.PATH ?? '', PMF_GUARD_DATA_DIR: dataDir };
