@@ -34,6 +34,7 @@ import type { Checkpoint } from '../src/stream/checkpoint-store.js';
 import { SqlCheckpointStore } from '../src/stream/sql-checkpoint-store.js';
 import { StatefulRunner } from '../src/stream/stateful-runner.js';
 import { measureHistogram } from './histogram-measure.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 
 const EVENTS = Number(process.env.PMF_BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.PMF_BENCH_USERS ?? 150_000);
@@ -54,24 +55,13 @@ function rules(): RuleSet {
   return { version: 'bench', rules: parsed, byFeature: new Map(parsed.map((r) => [r.featureId, r])) };
 }
 
-function makeRand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `count` events over `spanMs` of event time. Users arrive evenly over the span and are active
  * for three days after arriving, so the tracked population reaches a steady state (exposures ≈
  * evictions once the 7-day retention windows start closing).
  */
 function generate(count: number, users: number, spanMs: number, seed: number): FeatureEvent[] {
-  const rand = makeRand(seed);
+  const rand = mulberry32(seed);
   const hex = (digits: number) => {
     let s = '';
     while (s.length < digits) s += Math.floor(rand() * 0x1_0000_0000).toString(16).padStart(8, '0');

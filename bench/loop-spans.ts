@@ -6,7 +6,7 @@ import { BasicTracerProvider, type ReadableSpan, type SpanProcessor } from '@ope
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Tracer } from '@opentelemetry/api';
-import { prng } from '../test/helpers/seed-scenario.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 
 export const DASHBOARD_SPAN = 'GET /dashboard';
 const MINUTE = 60_000;
@@ -63,7 +63,7 @@ export class LoopTraffic {
    * event lies about a minute past DATA_SPAN_MS and the watermark stays short of the window.
    */
   featureData(t: FeatureTraffic): ReadableSpan[] {
-    const rand = prng(t.seed);
+    const rand = mulberry32(t.seed);
     const users = t.usersPerCohort * 2;
     for (let i = 0; i < users; i++) {
       const cohort = i % 2 === 0 ? 'control' : 'treatment';

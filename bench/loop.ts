@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { flagChannel, flagKey } from '../src/flags/redis-flag-cache.js';
-import { prng } from '../test/helpers/seed-scenario.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
 import { partitionForKey } from '../src/log/key-partition.js';
 import { parseKeyRing, Pseudonymizer } from '../src/receiver/pseudonymizer.js';
@@ -132,7 +132,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
   };
   console.log(`\n== checkpointIntervalMs ${checkpointIntervalMs}, background ${backgroundSpansPerSecond} spans/s: app config ${JSON.stringify(ranWith)}`);
   const results: FeatureResult[] = [];
-  const phase = prng(7);
+  const phase = mulberry32(7);
   // Where the receiver's producer puts a user's events: the pseudonym (the record key) through
   // Kafka's default partitioner.
   const pseudonymizer = new Pseudonymizer(parseKeyRing(config.receiver.pseudonymKey!));

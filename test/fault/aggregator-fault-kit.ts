@@ -27,6 +27,7 @@ import { loadRulesFile } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/schema.js';
 import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PARTITIONS = 6;
@@ -75,17 +76,6 @@ const RULES_YAML = {
 };
 
 // ---------------------------------------------------------------- the stream
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface StreamRecord {
   key: string;

@@ -5,6 +5,7 @@
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { mulberry32, normal } from './prng.js';
 
 export interface SeedScenarioOptions {
   endpoint: string;
@@ -18,23 +19,6 @@ export interface SeedScenarioOptions {
   cohorts?: [string, string];
 }
 
-/** Deterministic PRNG (mulberry32) so runs are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(rand: () => number): number {
-  const u = Math.max(rand(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
-
 export interface ScenarioResult {
   spans: number;
   users: number;
@@ -46,7 +30,7 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   const durationMs = o.durationMs ?? 4.5 * 3600_000;
   const extra = o.treatmentExtraMs ?? 450;
   const [control, treatment] = o.cohorts ?? ['control', 'treatment'];
-  const rand = prng(o.seed ?? 42);
+  const rand = mulberry32(o.seed ?? 42);
   const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),

@@ -1,22 +1,9 @@
 // Seeded data generators for the aggregation tests: fast-check draws the seed, so a failure
 // reproduces from the printed counterexample.
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32, normal } from '../../helpers/prng.js';
 
-export function normal(rand: () => number): number {
-  const u = 1 - rand(); // (0, 1]: log(0) never happens
-  const v = rand();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-}
+export { mulberry32, normal };
 
 export type DataShape = 'lognormal' | 'ties' | 'single' | 'uniform' | 'wide';
 
