@@ -1,4 +1,4 @@
-// The examples in docs/flag-client.md (merged into the README) must work as written: each
+// The flag client examples in docs/flag-client.md and the README must work as written: each
 // TypeScript block runs as its own program against a Redis this test owns, with only the
 // package import ('pmf-guard/client') pointed at the source tree.
 
@@ -18,11 +18,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const scratch = join(root, 'node_modules/.cache/pmf-guard-doc-examples', uniqueName('run'));
 
 async function examples(): Promise<string[]> {
-  const text = await readFile(join(root, 'docs/flag-client.md'), 'utf8');
-  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const blocks: string[] = [];
+  for (const doc of ['docs/flag-client.md', 'README.md']) {
+    const text = await readFile(join(root, doc), 'utf8');
+    blocks.push(...[...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).filter((code) => code.includes("'pmf-guard/client'")));
+  }
+  return blocks;
 }
 
-describe('docs/flag-client.md examples', () => {
+describe('flag client examples in docs/flag-client.md and the README', () => {
   let own: OwnRedis;
 
   beforeAll(async () => {
@@ -38,9 +42,9 @@ describe('docs/flag-client.md examples', () => {
     await rm(scratch, { recursive: true, force: true });
   });
 
-  it('has the client and the OpenFeature examples', async () => {
+  it("has the guide's client and OpenFeature examples and the README's", async () => {
     const blocks = await examples();
-    expect(blocks).toHaveLength(2);
+    expect(blocks).toHaveLength(3);
     for (const b of blocks) expect(b).toMatch(/from 'pmf-guard\/client'/);
   });
 
