@@ -34,7 +34,7 @@ import type { Checkpoint } from '../src/stream/checkpoint-store.js';
 import { SqlCheckpointStore } from '../src/stream/sql-checkpoint-store.js';
 import { StatefulRunner } from '../src/stream/stateful-runner.js';
 import { measureHistogram } from './histogram-measure.js';
-import { mulberry32 } from '../test/helpers/prng.js';
+import { mulberry32, randomHex } from '../test/helpers/prng.js';
 
 const EVENTS = Number(process.env.PMF_BENCH_EVENTS ?? 1_000_000);
 const USERS = Number(process.env.PMF_BENCH_USERS ?? 150_000);
@@ -62,11 +62,7 @@ function rules(): RuleSet {
  */
 function generate(count: number, users: number, spanMs: number, seed: number): FeatureEvent[] {
   const rand = mulberry32(seed);
-  const hex = (digits: number) => {
-    let s = '';
-    while (s.length < digits) s += Math.floor(rand() * 0x1_0000_0000).toString(16).padStart(8, '0');
-    return s.slice(0, digits);
-  };
+  const hex = (digits: number) => randomHex(rand, digits);
   const ids = Array.from({ length: users }, () => hex(32));
   const t0 = 1_700_000_000_000;
   const activeFor = 3 * DAY;

@@ -2,7 +2,7 @@
 // FeaturePartial per feature out at each flush (cumulative, so a replayed flush is harmless).
 
 import { decodeFeatureEvent, encodeJson } from '../events/codec.js';
-import type { FeaturePartial } from '../events/feature-partial.js';
+import { toFeaturePartials } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from '../stream/partition-processor.js';
@@ -22,13 +22,8 @@ export class AggregatorProcessor implements PartitionProcessor {
     if (!this.changed) return [];
     this.changed = false;
     // Every feature is re-published: the watermark moved, so maturity may have changed anywhere.
-    const byFeature = new Map<string, FeaturePartial>();
-    for (const c of this.aggregator.snapshot()) {
-      let p = byFeature.get(c.feature);
-      if (!p) byFeature.set(c.feature, (p = { feature: c.feature, partition: c.partition, offset: c.offset, watermark: c.watermark, cohorts: [] }));
-      p.cohorts.push(c);
-    }
-    return [{ topic: this.topics.cohortStats, records: [...byFeature.values()].map((p) => ({ key: p.feature, value: encodeJson(p) })) }];
+    const records = toFeaturePartials(this.aggregator.snapshot()).map((p) => ({ key: p.feature, value: encodeJson(p) }));
+    return [{ topic: this.topics.cohortStats, records }];
   }
 
   serialize(): Buffer {

@@ -7,7 +7,6 @@ import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import type { FlagWriter } from '../flags/flag-writer.js';
 import type { VerdictProcessor } from '../verdict/verdict-processor.js';
-import type { Verdict } from '../events/verdict.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../aggregation/aggregator-metrics.js';
 
@@ -18,7 +17,6 @@ export interface MetricSources {
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
-  latestVerdicts: (feature: string) => Verdict[];
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {

@@ -18,6 +18,7 @@ import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog } from './create-log.js';
+import { aggregatorSettings, createEvaluator } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../receiver/bearer-auth.js';
@@ -30,9 +31,6 @@ import { StatefulRunner } from '../stream/stateful-runner.js';
 import { SqlCheckpointStore } from '../stream/sql-checkpoint-store.js';
 import { VerdictProcessor, verdictProcessorFactory } from '../verdict/verdict-processor.js';
 import { guardedCohorts } from '../verdict/verdict-engine.js';
-import { PointEstimateEvaluator } from '../verdict/point-estimate-evaluator.js';
-import { SequentialEvaluator } from '../verdict/sequential-evaluator.js';
-import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
 import type { Verdict } from '../events/verdict.js';
 import { migrate } from '../flags/migrations.js';
 import type { SqlClient } from '../flags/sql-client.js';
@@ -66,7 +64,7 @@ export interface App extends Component {
   setRules(rules: RuleSet): Promise<void>;
 }
 
-const has = (config: Config, role: Config['role'], ...roles: Config['role'][]) => role === 'all' || roles.includes(role);
+const has = (role: Config['role'], ...roles: Config['role'][]) => role === 'all' || roles.includes(role);
 
 export async function buildApp(config: Config, initialRules: RuleSet, deps: AppDeps = {}): Promise<App> {
   // Rules can be reloaded (SIGHUP); every stage reads the current set through this holder.
@@ -86,22 +84,18 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     }
   };
 
-  const needsLog = true;
-  const needsSql = has(config, role, 'aggregator', 'verdict', 'flag-writer');
-  const needsFlags = has(config, role, 'flag-writer');
+  const needsSql = has(role, 'aggregator', 'verdict', 'flag-writer');
+  const needsFlags = has(role, 'flag-writer');
 
   // --- infrastructure -------------------------------------------------------------------
   const infra: Component[] = [];
-  let log: PartitionedLog | undefined;
-  if (needsLog) {
-    const l = createLog(config, clock, logger);
-    log = l;
-    infra.push({
-      name: 'log-topics',
-      start: () => l.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions }))),
-      stop: async () => {},
-    });
-  }
+  // Every role reads or writes the log.
+  const log: PartitionedLog = createLog(config, clock, logger);
+  infra.push({
+    name: 'log-topics',
+    start: () => log.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions }))),
+    stop: async () => {},
+  });
   let sql: SqlClient | undefined;
   let closeSql: (() => Promise<void>) | undefined;
   if (needsSql) {
@@ -133,7 +127,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
 
   // --- roles -----------------------------------------------------------------------------
   const roles: Component[] = [];
-  const producer = log!.producer(`${config.kafka.clientId}-producer`);
+  const producer = log.producer(`${config.kafka.clientId}-producer`);
   infra.push(producer);
 
   let flagRepo: FlagRepository | undefined;
@@ -152,15 +146,15 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
-    roles.push(new FlagCommandConsumer({ log: log!, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands, onError }));
+    roles.push(new FlagCommandConsumer({ log: log, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands, onError }));
   }
 
   let verdictRunner: StatefulRunner | undefined;
-  if (has(config, role, 'verdict')) {
-    const evaluator: CohortEvaluator = config.verdict.evaluator === 'sequential' ? new SequentialEvaluator() : new PointEstimateEvaluator();
+  if (has(role, 'verdict')) {
+    const evaluator = createEvaluator(config);
     verdictRunner = new StatefulRunner({
       name: 'verdict',
-      log: log!,
+      log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
       factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 })),
@@ -175,20 +169,13 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   }
 
   let aggregatorRunner: StatefulRunner | undefined;
-  if (has(config, role, 'aggregator')) {
+  if (has(role, 'aggregator')) {
     aggregatorRunner = new StatefulRunner({
       name: 'aggregator',
-      log: log!,
+      log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: aggregatorProcessorFactory(topics, () => ({
-        rules,
-        allowedLatenessMs: config.aggregation.allowedLatenessSeconds * 1000,
-        dedupeWindowMs: config.aggregation.dedupeWindowSeconds * 1000,
-        maxCohortsPerFeature: config.aggregation.maxCohortsPerFeature,
-        maxDedupeEntries: config.aggregation.maxDedupeEntries,
-        maxRetiredUsers: config.aggregation.maxRetiredUsers,
-      })),
+      factory: aggregatorProcessorFactory(topics, () => ({ ...aggregatorSettings(config), rules })),
       groupId: `${config.kafka.groupPrefix}.aggregator`,
       inputTopic: topics.events,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -203,7 +190,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   // Mutable so a rules reload can change which attributes the receiver projects.
   let attributeKeys = new Set<string>();
   const receiverMetrics = new ReceiverMetrics();
-  if (has(config, role, 'receiver')) {
+  if (has(role, 'receiver')) {
     const { key } = resolvePseudonymKey(config, !dist.log);
     attributeKeys = new Set(activationAttributeKeys(rules));
     const rc = config.receiver;
@@ -250,7 +237,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     sources: {
       metrics,
       probes: [
-        ...(log ? [{ name: dist.log ? 'kafka' : 'embedded-log', check: () => log!.ping() }] : []),
+        { name: dist.log ? 'kafka' : 'embedded-log', check: () => log.ping() },
         ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
         ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
       ],
@@ -258,7 +245,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, latestVerdicts });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter });
 
   const order = [...infra, ...roles];
   let started: Component[] = [];
@@ -307,7 +294,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       try {
         await stopAll([...started].reverse());
       } finally {
-        await log?.close().catch((err) => onError(err, 'closing log'));
+        await log.close().catch((err) => onError(err, 'closing log'));
         await closeSql?.().catch((err) => onError(err, 'closing store'));
         redis?.disconnect();
         await admin.stop();

@@ -12,20 +12,6 @@ export function once<T>(fn: () => Promise<T>): () => Promise<T> {
   return () => (p ??= fn());
 }
 
-/** Starts components in order; if one fails, stops those already started and rethrows. */
-export async function startAll(components: readonly Component[]): Promise<void> {
-  const started: Component[] = [];
-  for (const c of components) {
-    try {
-      await c.start();
-      started.push(c);
-    } catch (err) {
-      await stopAll(started.reverse());
-      throw err;
-    }
-  }
-}
-
 /** Stops in the given order, every one even if an earlier one fails; rethrows the first error. */
 export async function stopAll(components: readonly Component[]): Promise<void> {
   let first: unknown;

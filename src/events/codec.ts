@@ -28,7 +28,13 @@ function need(ok: boolean, what: string, field: string): void {
 }
 
 export function decodeFeatureEvent(buf: Buffer): FeatureEvent {
-  const o = parse(buf, 'feature event');
+  return checkFeatureEvent(parse(buf, 'feature event'));
+}
+
+/** Checks an already-parsed object (e.g. a line of an exported file) and returns it typed. */
+export function checkFeatureEvent(value: unknown): FeatureEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PmfError('ERR_EVENT_DECODE', 'feature event: not a JSON object');
+  const o = value as Record<string, unknown>;
   need(typeof o.user === 'string', 'feature event', 'user');
   need(typeof o.time === 'number' && Number.isFinite(o.time), 'feature event', 'time');
   need(typeof o.id === 'string', 'feature event', 'id');

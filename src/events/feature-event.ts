@@ -29,4 +29,3 @@ export interface FeatureEvent {
   source: EventSource;
 }
 
-export const FEATURE_EVENT_SCHEMA_VERSION = 1;

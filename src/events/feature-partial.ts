@@ -13,3 +13,14 @@ export interface FeaturePartial {
   watermark: number;
   cohorts: CohortPartial[];
 }
+
+/** Groups one partition's cohort snapshots (sorted by feature) into one record per feature. */
+export function toFeaturePartials(cohorts: Iterable<CohortPartial>): FeaturePartial[] {
+  const byFeature = new Map<string, FeaturePartial>();
+  for (const c of cohorts) {
+    let p = byFeature.get(c.feature);
+    if (!p) byFeature.set(c.feature, (p = { feature: c.feature, partition: c.partition, offset: c.offset, watermark: c.watermark, cohorts: [] }));
+    p.cohorts.push(c);
+  }
+  return [...byFeature.values()];
+}

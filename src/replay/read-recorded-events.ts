@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PmfError } from '../core/errors.js';
-import { decodeFeatureEvent } from '../events/codec.js';
+import { checkFeatureEvent, decodeFeatureEvent } from '../events/codec.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import type { RecordedEvent } from './replay.js';
 
@@ -51,7 +51,7 @@ export async function readEventsFromFile(path: string): Promise<{ partitions: Ma
       try {
         const o = JSON.parse(text) as { partition: unknown; offset: unknown; event: unknown };
         if (!Number.isInteger(o.partition) || typeof o.offset !== 'string' || !/^\d+$/.test(o.offset)) throw new Error('partition/offset');
-        add(partitions, { partition: o.partition as number, offset: o.offset, event: decodeFeatureEvent(Buffer.from(JSON.stringify(o.event))) });
+        add(partitions, { partition: o.partition as number, offset: o.offset, event: checkFeatureEvent(o.event) });
       } catch {
         rejected++;
       }

@@ -10,8 +10,7 @@ import type { Config } from '../config/schema.js';
 import { topicNames } from '../events/topics.js';
 import { createLog } from '../app/create-log.js';
 import { loadRulesFile } from '../rules/load.js';
-import { PointEstimateEvaluator } from '../verdict/point-estimate-evaluator.js';
-import { SequentialEvaluator } from '../verdict/sequential-evaluator.js';
+import { aggregatorSettings, createEvaluator } from '../app/stage-settings.js';
 import { replay } from './replay.js';
 import { readEventsFromFile, readEventsFromLog } from './read-recorded-events.js';
 
@@ -41,12 +40,10 @@ export async function runReplay(o: ReplayCommandOptions): Promise<void> {
   }
   const result = replay(source.partitions, {
     rules,
-    evaluator: o.config.verdict.evaluator === 'sequential' ? new SequentialEvaluator() : new PointEstimateEvaluator(),
+    evaluator: createEvaluator(o.config),
     stepMs: (o.stepSeconds ?? 60) * 1000,
     heartbeatMs: o.config.verdict.heartbeatSeconds * 1000,
-    allowedLatenessMs: o.config.aggregation.allowedLatenessSeconds * 1000,
-    dedupeWindowMs: o.config.aggregation.dedupeWindowSeconds * 1000,
-    maxCohortsPerFeature: o.config.aggregation.maxCohortsPerFeature,
+    aggregation: aggregatorSettings(o.config),
   });
   for (const v of result.verdicts) o.write(JSON.stringify({ type: 'verdict', ...v }));
   for (const c of result.commands) o.write(JSON.stringify({ type: 'would-send', ...c, evidence: undefined, verdictId: c.evidence?.verdictId }));

@@ -4,11 +4,11 @@
 // same input and rules always give byte-identical output.
 
 import type { FeatureEvent } from '../events/feature-event.js';
-import type { FeaturePartial } from '../events/feature-partial.js';
+import { toFeaturePartials } from '../events/feature-partial.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type { Verdict } from '../events/verdict.js';
 import type { RuleSet } from '../rules/schema.js';
-import { PartitionAggregator } from '../aggregation/partition-aggregator.js';
+import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
 import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
 import { VerdictEngine } from '../verdict/verdict-engine.js';
 
@@ -24,9 +24,8 @@ export interface ReplayOptions {
   /** Snapshot every partition after this much event time (default 60 s). */
   stepMs?: number;
   heartbeatMs?: number;
-  allowedLatenessMs?: number;
-  dedupeWindowMs?: number;
-  maxCohortsPerFeature?: number;
+  /** The live aggregator's settings (app/stage-settings.ts), so replay counts what it counts. */
+  aggregation?: Omit<PartitionAggregatorOptions, 'partition' | 'rules'>;
 }
 
 export interface ReplayResult {
@@ -44,13 +43,7 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
   const stepMs = o.stepMs ?? 60_000;
   const aggregators = new Map<number, PartitionAggregator>();
   for (const p of [...partitions.keys()].sort((a, b) => a - b)) {
-    aggregators.set(p, new PartitionAggregator({
-      partition: p,
-      rules: o.rules,
-      allowedLatenessMs: o.allowedLatenessMs,
-      dedupeWindowMs: o.dedupeWindowMs,
-      maxCohortsPerFeature: o.maxCohortsPerFeature,
-    }));
+    aggregators.set(p, new PartitionAggregator({ ...o.aggregation, partition: p, rules: o.rules }));
   }
   const engine = new VerdictEngine({ rules: o.rules, evaluator: o.evaluator, heartbeatMs: o.heartbeatMs ?? 3600_000 });
   const out: ReplayResult = { verdicts: [], commands: [], events: 0 };
@@ -58,13 +51,7 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
 
   const publish = () => {
     for (const [, agg] of aggregators) {
-      const byFeature = new Map<string, FeaturePartial>();
-      for (const c of agg.snapshot()) {
-        let fp = byFeature.get(c.feature);
-        if (!fp) byFeature.set(c.feature, (fp = { feature: c.feature, partition: c.partition, offset: c.offset, watermark: c.watermark, cohorts: [] }));
-        fp.cohorts.push(c);
-      }
-      for (const fp of byFeature.values()) {
+      for (const fp of toFeaturePartials(agg.snapshot())) {
         const r = engine.apply(fp);
         out.verdicts.push(...r.verdicts);
         out.commands.push(...r.commands);

@@ -27,7 +27,7 @@ import { loadRulesFile } from '../../src/rules/load.js';
 import type { RuleSet } from '../../src/rules/schema.js';
 import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
-import { mulberry32 } from '../helpers/prng.js';
+import { mulberry32, randomHex } from '../helpers/prng.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PARTITIONS = 6;
@@ -92,11 +92,7 @@ export interface StreamRecord {
  */
 export function generateStream(seed: number, count: number, users = 12_000): StreamRecord[] {
   const rand = mulberry32(seed);
-  const hex = (digits: number) => {
-    let s = '';
-    while (s.length < digits) s += Math.floor(rand() * 0x1_0000_0000).toString(16).padStart(8, '0');
-    return s.slice(0, digits);
-  };
+  const hex = (digits: number) => randomHex(rand, digits);
   const ids = Array.from({ length: users }, () => hex(32));
   const activity = ids.map(() => 0.2 + rand() * rand() * 4); // a few heavy users, many light ones
   const variants: Record<string, string[]> = { f_checkout: ['on', 'off'], f_dash: ['a', 'b', 'c'], f_search: ['x', 'y'], f_other: ['z'] };

@@ -18,3 +18,10 @@ export function normal(rand: () => number): number {
   const v = rand();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
+
+/** `digits` random hex digits (pseudonymous user ids are 32). */
+export function randomHex(rand: () => number, digits: number): string {
+  let s = '';
+  while (s.length < digits) s += Math.floor(rand() * 0x1_0000_0000).toString(16).padStart(8, '0');
+  return s.slice(0, digits);
+}

@@ -1,0 +1,23 @@
+// Config → the settings of the stateful stages, in one place, so the live pipeline and the
+// replay tool aggregate and judge with the same settings.
+
+import type { Config } from '../config/schema.js';
+import type { PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
+import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
+import { PointEstimateEvaluator } from '../verdict/point-estimate-evaluator.js';
+import { SequentialEvaluator } from '../verdict/sequential-evaluator.js';
+
+export function aggregatorSettings(config: Config): Omit<PartitionAggregatorOptions, 'partition' | 'rules'> {
+  const a = config.aggregation;
+  return {
+    allowedLatenessMs: a.allowedLatenessSeconds * 1000,
+    dedupeWindowMs: a.dedupeWindowSeconds * 1000,
+    maxCohortsPerFeature: a.maxCohortsPerFeature,
+    maxDedupeEntries: a.maxDedupeEntries,
+    maxRetiredUsers: a.maxRetiredUsers,
+  };
+}
+
+export function createEvaluator(config: Config): CohortEvaluator {
+  return config.verdict.evaluator === 'sequential' ? new SequentialEvaluator() : new PointEstimateEvaluator();
+}
