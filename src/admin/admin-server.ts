@@ -109,8 +109,14 @@ export class AdminServer implements Component {
     const flag = /^\/v1\/flags\/([^/]+)$/.exec(url.pathname);
     if (flag) {
       if (!sources.getFlag) return send(res, 404, { error: 'this role has no flag store; ask the flag-writer role' });
-      const body = await sources.getFlag(decodeURIComponent(flag[1]));
-      return body === null ? send(res, 404, { error: `unknown feature "${decodeURIComponent(flag[1])}"` }) : send(res, 200, body);
+      let feature: string;
+      try {
+        feature = decodeURIComponent(flag[1]);
+      } catch {
+        return send(res, 400, { error: `bad URL encoding in "${flag[1]}"` });
+      }
+      const body = await sources.getFlag(feature);
+      return body === null ? send(res, 404, { error: `unknown feature "${feature}"` }) : send(res, 200, body);
     }
     if (url.pathname === '/v1/verdicts') {
       const feature = url.searchParams.get('feature');

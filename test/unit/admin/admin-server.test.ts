@@ -48,6 +48,7 @@ describe('admin API', () => {
     });
     expect(await (await get('/v1/flags/known')).json()).toEqual({ feature: 'known', version: 2, cohorts: {} });
     expect((await get('/v1/flags/unknown')).status).toBe(404);
+    expect((await get('/v1/flags/%E0%A4%A')).status).toBe(400);
     expect((await get('/v1/verdicts')).status).toBe(400);
     expect(await (await get('/v1/verdicts?feature=f&cohort=t')).json()).toEqual({ verdicts: [{ feature: 'f', cohort: 't' }] });
     expect((await get('/nowhere')).status).toBe(404);
