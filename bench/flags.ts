@@ -22,11 +22,11 @@ import type { FlagCommand, FlagState } from '../src/events/flag-command.js';
 import { FlagCommandConsumer } from '../src/flags/flag-command-consumer.js';
 import { FlagRepository, type ApplyResult } from '../src/flags/flag-repository.js';
 import { FlagWriter } from '../src/flags/flag-writer.js';
-import { migrate } from '../src/flags/migrations.js';
+import { migrate } from '../src/store/migrations.js';
 import { OutboxRelay } from '../src/flags/outbox-relay.js';
-import { PgSqlClient } from '../src/flags/pg-sql-client.js';
+import { PgSqlClient } from '../src/store/pg-sql-client.js';
 import { RedisFlagCache, type RedisFlagClient } from '../src/flags/redis-flag-cache.js';
-import { EmbeddedLog } from '../src/log/embedded-log.js';
+import { EmbeddedLog } from '../src/log/embedded/embedded-log.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
 const DATABASE_URL = env('PMF_BENCH_DATABASE_URL', env('PMF_TEST_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres'));

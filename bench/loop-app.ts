@@ -15,7 +15,7 @@ import { buildApp, type App } from '../src/app/build-app.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { createLogger } from '../src/core/logger.js';
-import { KafkaLog } from '../src/log/kafka-log.js';
+import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { loadRulesFile } from '../src/rules/load.js';
 import { DASHBOARD_SPAN } from './loop-spans.js';
 

@@ -6,7 +6,7 @@
 
 import { decodeFeatureEvent, decodeFeaturePartial, decodeFlagCommand, decodeVerdict } from '../src/events/codec.js';
 import type { Topics } from '../src/events/topics.js';
-import type { KafkaLog } from '../src/log/kafka-log.js';
+import type { KafkaLog } from '../src/log/kafka/kafka-log.js';
 
 export interface TriggerTiming {
   feature: string;

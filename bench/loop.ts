@@ -31,7 +31,7 @@ import { flagChannel, flagKey } from '../src/flags/redis-flag-cache.js';
 import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
 import { partitionForKey } from '../src/log/key-partition.js';
-import { parseKeyRing, Pseudonymizer } from '../src/receiver/pseudonymizer.js';
+import { parseKeyRing, Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 import { services, startLoopApp, type EngineView, type LoopApp } from './loop-app.js';
 import { DATA_SPAN_MS, exposureTime, LoopTraffic, userId } from './loop-spans.js';
 import { BackgroundLoad } from './loop-background.js';
@@ -119,7 +119,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     heartbeatSeconds: config.verdict.heartbeatSeconds,
     evaluator: config.verdict.evaluator,
     partitions: config.kafka.partitions,
-    // Not in the config: src/log/kafka-log.ts defaults, which build-app does not override.
+    // Not in the config: src/log/kafka/kafka-log.ts defaults, which build-app does not override.
     kafkaConsumerMaxWaitMs: 1000,
     kafkaProducerAcks: 'all',
     role: config.role,

@@ -3,9 +3,9 @@
 // core. Talks to the parent over IPC: 'ready' with its ports, then 'stats' on request.
 
 import { encodeJson } from '../src/events/codec.js';
-import { KafkaLog } from '../src/log/kafka-log.js';
+import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
-import { Pseudonymizer } from '../src/receiver/pseudonymizer.js';
+import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 
 const [brokers, topic] = process.argv.slice(2);
 if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench/receiver.ts with <brokers> <topic>');

@@ -16,9 +16,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import kafkajs from 'kafkajs';
-import { createProtobufDecoder } from '../src/receiver/otlp-decoder.js';
-import { TRACE_EXPORT_PATH } from '../src/receiver/otlp-grpc-server.js';
-import { createScannerDecoder } from '../src/receiver/otlp-scanner.js';
+import { createProtobufDecoder } from '../src/receiver/decode/otlp-decoder.js';
+import { TRACE_EXPORT_PATH } from '../src/receiver/transport/otlp-grpc-server.js';
+import { createScannerDecoder } from '../src/receiver/decode/otlp-scanner.js';
 import { recordSpans, traceBytes } from '../test/unit/receiver/otlp-fixtures.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);

@@ -6,9 +6,9 @@ import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import type { FlagWriter } from '../flags/flag-writer.js';
-import type { VerdictProcessor } from '../verdict/verdict-processor.js';
+import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
-import { aggregatorSamples } from '../aggregation/aggregator-metrics.js';
+import { aggregatorSamples } from '../stream/aggregator-metrics.js';
 
 export interface MetricSources {
   receiver: ReceiverMetrics;

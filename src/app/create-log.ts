@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Config } from '../config/schema.js';
-import { EmbeddedLog } from '../log/embedded-log.js';
-import { KafkaLog } from '../log/kafka-log.js';
+import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import { KafkaLog } from '../log/kafka/kafka-log.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 
 export function createLog(config: Config, clock: Clock, logger: Logger): PartitionedLog {

@@ -6,7 +6,7 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { PmfError } from '../core/errors.js';
 import type { FlagCommand, FlagState } from '../events/flag-command.js';
-import { quoteIdent, type SqlClient, type SqlQueryable } from './sql-client.js';
+import { quoteIdent, type SqlClient, type SqlQueryable } from '../store/sql-client.js';
 
 export type ApplyStatus = 'applied' | 'duplicate' | 'no_change' | 'skipped_pinned';
 export type AuditOutcome = 'applied' | 'skipped_pinned' | 'no_change';

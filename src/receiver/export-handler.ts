@@ -7,15 +7,15 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
 import type { FeatureEvent } from '../events/feature-event.js';
-import type { CardinalityGuard } from './cardinality-guard.js';
+import type { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
-import { mapLogs, mapTraces, type MapResult } from './feature-mapper.js';
-import type { Lease } from './inflight-budget.js';
-import type { OtlpDecoder } from './otlp-decoder.js';
-import { createJsonDecoder } from './otlp-json-decoder.js';
-import type { PartialSuccess, WireFormat } from './otlp-response.js';
-import { createScannerDecoder } from './otlp-scanner.js';
-import type { Pseudonymizer } from './pseudonymizer.js';
+import { mapLogs, mapTraces, type MapResult } from './mapping/feature-mapper.js';
+import type { Lease } from './transport/inflight-budget.js';
+import type { OtlpDecoder } from './decode/otlp-decoder.js';
+import { createJsonDecoder } from './decode/otlp-json-decoder.js';
+import type { PartialSuccess, WireFormat } from './transport/otlp-response.js';
+import { createScannerDecoder } from './decode/otlp-scanner.js';
+import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics, type OtlpSignal } from './receiver-metrics.js';
 
 export interface ReceiverLogger {

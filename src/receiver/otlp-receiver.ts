@@ -4,17 +4,17 @@
 
 import type { Clock } from '../core/clock.js';
 import type { Component } from '../core/lifecycle.js';
-import type { BearerAuth } from './bearer-auth.js';
-import { CardinalityGuard } from './cardinality-guard.js';
+import type { BearerAuth } from '../core/bearer-auth.js';
+import { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
 import { ExportHandler, type ReceiverLogger } from './export-handler.js';
-import { InFlightBudget } from './inflight-budget.js';
-import type { TlsMaterial } from './listener-tls.js';
-import type { OtlpDecoder } from './otlp-decoder.js';
-import { OtlpGrpcServer } from './otlp-grpc-server.js';
-import { OtlpHttpServer } from './otlp-http-server.js';
-import type { WireFormat } from './otlp-response.js';
-import type { Pseudonymizer } from './pseudonymizer.js';
+import { InFlightBudget } from './transport/inflight-budget.js';
+import type { TlsMaterial } from './transport/listener-tls.js';
+import type { OtlpDecoder } from './decode/otlp-decoder.js';
+import { OtlpGrpcServer } from './transport/otlp-grpc-server.js';
+import { OtlpHttpServer } from './transport/otlp-http-server.js';
+import type { WireFormat } from './transport/otlp-response.js';
+import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics } from './receiver-metrics.js';
 
 export interface ListenAddress {

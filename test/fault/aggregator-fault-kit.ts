@@ -20,7 +20,7 @@ import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../../src/events/feature-event.js';
 import type { FeaturePartial } from '../../src/events/feature-partial.js';
 import { topicNames, type Topics } from '../../src/events/topics.js';
-import { KafkaLog } from '../../src/log/kafka-log.js';
+import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
 import type { LogProducer, LogRecord } from '../../src/log/partitioned-log.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { loadRulesFile } from '../../src/rules/load.js';

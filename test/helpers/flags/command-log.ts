@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeJson } from '../../../src/events/codec.js';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
-import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { LogLogger } from '../../../src/log/log-logger.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { uniqueName } from '../services.js';

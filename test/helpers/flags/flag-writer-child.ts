@@ -14,7 +14,7 @@ import type { FlagCache } from '../../../src/flags/flag-cache.js';
 import { FlagRepository } from '../../../src/flags/flag-repository.js';
 import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
-import { PgSqlClient } from '../../../src/flags/pg-sql-client.js';
+import { PgSqlClient } from '../../../src/store/pg-sql-client.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 
 function env(name: string): string {

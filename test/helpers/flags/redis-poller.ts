@@ -3,7 +3,7 @@
 // down, and the body read with a version is exactly the snapshot PostgreSQL committed for it.
 
 import type { RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';
-import type { SqlClient } from '../../../src/flags/sql-client.js';
+import type { SqlClient } from '../../../src/store/sql-client.js';
 
 export interface Reading {
   version: number;

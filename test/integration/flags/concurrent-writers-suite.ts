@@ -12,7 +12,7 @@ import type { FlagCache } from '../../../src/flags/flag-cache.js';
 import { FlagRepository } from '../../../src/flags/flag-repository.js';
 import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
-import { PgSqlClient } from '../../../src/flags/pg-sql-client.js';
+import { PgSqlClient } from '../../../src/store/pg-sql-client.js';
 import { RedisFlagCache, type RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';
 import { committedSnapshots, RedisPoller } from '../../helpers/flags/redis-poller.js';
 import { testServices, waitFor } from '../../helpers/services.js';

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
 import { FlagRepository } from '../../../src/flags/flag-repository.js';
-import { MIGRATIONS, migrate } from '../../../src/flags/migrations.js';
+import { MIGRATIONS, migrate } from '../../../src/store/migrations.js';
 import { countRows, openMigratedStore, restore, rollback, type MigratedStore, type StoreDriver } from './flag-store-fixture.js';
 
 export function describeFlagRepository(driver: StoreDriver): void {

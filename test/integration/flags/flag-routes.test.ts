@@ -4,7 +4,7 @@
 
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BearerAuth } from '../../../src/receiver/bearer-auth.js';
+import { BearerAuth } from '../../../src/core/bearer-auth.js';
 import { AdminServer } from '../../../src/admin/admin-server.js';
 import { flagRoutes } from '../../../src/admin/flag-routes.js';
 import { MetricsRegistry } from '../../../src/admin/metrics-registry.js';

@@ -5,10 +5,10 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
 import type { Verdict } from '../../../src/events/verdict.js';
-import { migrate } from '../../../src/flags/migrations.js';
-import { PgliteSqlClient } from '../../../src/flags/pglite-sql-client.js';
-import { PgSqlClient } from '../../../src/flags/pg-sql-client.js';
-import type { SqlClient } from '../../../src/flags/sql-client.js';
+import { migrate } from '../../../src/store/migrations.js';
+import { PgliteSqlClient } from '../../../src/store/pglite-sql-client.js';
+import { PgSqlClient } from '../../../src/store/pg-sql-client.js';
+import type { SqlClient } from '../../../src/store/sql-client.js';
 import { testServices, uniqueName } from '../../helpers/services.js';
 
 export interface StoreDriver {

@@ -2,8 +2,8 @@
 
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS, migrate } from '../../../src/flags/migrations.js';
-import { PgSqlClient } from '../../../src/flags/pg-sql-client.js';
+import { MIGRATIONS, migrate } from '../../../src/store/migrations.js';
+import { PgSqlClient } from '../../../src/store/pg-sql-client.js';
 import { testServices, uniqueName } from '../../helpers/services.js';
 
 describe('migrate on PostgreSQL', () => {

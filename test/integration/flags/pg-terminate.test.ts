@@ -5,8 +5,8 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FlagRepository } from '../../../src/flags/flag-repository.js';
-import { migrate } from '../../../src/flags/migrations.js';
-import { PgSqlClient } from '../../../src/flags/pg-sql-client.js';
+import { migrate } from '../../../src/store/migrations.js';
+import { PgSqlClient } from '../../../src/store/pg-sql-client.js';
 import { testServices, uniqueName, waitFor } from '../../helpers/services.js';
 import { countRows, restore, rollback } from './flag-store-fixture.js';
 

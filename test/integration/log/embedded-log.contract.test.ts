@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import { describeLogContract } from './log-contract.js';
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };

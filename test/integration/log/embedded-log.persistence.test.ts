@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord, PartitionBatch } from '../../../src/log/partitioned-log.js';
 import { waitFor } from './wait-for.js';
 

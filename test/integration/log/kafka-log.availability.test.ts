@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { KafkaLog, type KafkaLogOptions } from '../../../src/log/kafka-log.js';
+import { KafkaLog, type KafkaLogOptions } from '../../../src/log/kafka/kafka-log.js';
 import type { PartitionBatch } from '../../../src/log/partitioned-log.js';
 import { waitFor } from './wait-for.js';
 

@@ -1,4 +1,4 @@
-import { KafkaLog } from '../../../src/log/kafka-log.js';
+import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import { describeLogContract } from './log-contract.js';
 
 const brokers = (process.env.PMF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');

@@ -6,11 +6,11 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import { PmfError } from '../../../src/core/errors.js';
-import { otlpTypes } from '../../../src/receiver/otlp-proto.js';
-import { LOGS_EXPORT_PATH, TRACE_EXPORT_PATH } from '../../../src/receiver/otlp-grpc-server.js';
+import { otlpTypes } from '../../../src/receiver/decode/otlp-proto.js';
+import { LOGS_EXPORT_PATH, TRACE_EXPORT_PATH } from '../../../src/receiver/transport/otlp-grpc-server.js';
 import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/otlp-receiver.js';
 import { logBytes, recordLogs, recordSpans, tamper, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
-import { decodeRpcStatus } from '../../../src/receiver/rpc-status.js';
+import { decodeRpcStatus } from '../../../src/receiver/transport/rpc-status.js';
 import { rawUnary, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
 
 async function startServer(extra: Partial<OtlpReceiverOptions> = {}): Promise<{ server: OtlpReceiver; sink: RecordingSink }> {

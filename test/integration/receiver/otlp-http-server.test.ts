@@ -1,10 +1,10 @@
 import { gzipSync, deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { otlpTypes } from '../../../src/receiver/otlp-proto.js';
-import { decodeRpcStatus, RETRY_INFO_TYPE_URL } from '../../../src/receiver/rpc-status.js';
-import type { BodyReadStats } from '../../../src/receiver/http-body-reader.js';
-import { OtlpHttpServer } from '../../../src/receiver/otlp-http-server.js';
+import { otlpTypes } from '../../../src/receiver/decode/otlp-proto.js';
+import { decodeRpcStatus, RETRY_INFO_TYPE_URL } from '../../../src/receiver/transport/rpc-status.js';
+import type { BodyReadStats } from '../../../src/receiver/transport/http-body-reader.js';
+import { OtlpHttpServer } from '../../../src/receiver/transport/otlp-http-server.js';
 import { logBytes, logJson, recordLogs, recordSpans, tamper, traceBytes, traceJson } from '../../unit/receiver/otlp-fixtures.js';
 import { waitFor } from '../../helpers/services.js';
 import { httpPost, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';

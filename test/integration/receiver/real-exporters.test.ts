@@ -12,7 +12,7 @@ import { LoggerProvider, SimpleLogRecordProcessor, type LogRecordExporter } from
 import { BasicTracerProvider, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { BearerAuth } from '../../../src/receiver/bearer-auth.js';
+import { BearerAuth } from '../../../src/core/bearer-auth.js';
 import type { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
 import { RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
 

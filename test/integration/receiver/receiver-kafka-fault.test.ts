@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeJson, decodeFeatureEvent } from '../../../src/events/codec.js';
-import { KafkaLog } from '../../../src/log/kafka-log.js';
+import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';

@@ -1,9 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { BearerAuth } from '../../../src/receiver/bearer-auth.js';
-import { loadTlsMaterial } from '../../../src/receiver/listener-tls.js';
-import { TRACE_EXPORT_PATH } from '../../../src/receiver/otlp-grpc-server.js';
+import { BearerAuth } from '../../../src/core/bearer-auth.js';
+import { loadTlsMaterial } from '../../../src/receiver/transport/listener-tls.js';
+import { TRACE_EXPORT_PATH } from '../../../src/receiver/transport/otlp-grpc-server.js';
 import { recordSpans, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
 import { httpPost, rawUnary, startReceiver, stopReceivers } from './receiver-test-kit.js';
 import { makeTestPki, type TestPki } from './test-certificates.js';

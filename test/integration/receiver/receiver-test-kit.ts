@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import type { EventSink } from '../../../src/receiver/event-sink.js';
 import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/otlp-receiver.js';
-import { Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 
 export const testPseudonymizer = new Pseudonymizer('integration-test-key-0123');
 

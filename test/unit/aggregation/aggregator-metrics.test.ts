@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AggregatorProcessor } from '../../../src/aggregation/aggregator-processor.js';
-import { aggregatorSamples } from '../../../src/aggregation/aggregator-metrics.js';
+import { AggregatorProcessor } from '../../../src/stream/aggregator-processor.js';
+import { aggregatorSamples } from '../../../src/stream/aggregator-metrics.js';
 import { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
 import { encodeJson } from '../../../src/events/codec.js';
 import { topicNames } from '../../../src/events/topics.js';

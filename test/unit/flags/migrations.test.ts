@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../../src/flags/migrations.js';
+import { MIGRATIONS } from '../../../src/store/migrations.js';
 
 describe('MIGRATIONS', () => {
   it('are numbered 1..n', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { quoteIdent, toStoreError } from '../../../src/flags/sql-client.js';
+import { quoteIdent, toStoreError } from '../../../src/store/sql-client.js';
 
 const withCode = (code: string, message = 'boom') => Object.assign(new Error(message), { code });
 

@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
-import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { GroupConsumer, PartitionBatch, TopicPartition } from '../../../src/log/partitioned-log.js';
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };

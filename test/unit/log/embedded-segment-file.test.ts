@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeSegment, encodeRecords, type StoredRecord } from '../../../src/log/embedded-segment-file.js';
+import { decodeSegment, encodeRecords, type StoredRecord } from '../../../src/log/embedded/embedded-segment-file.js';
 
 const record = fc.record({
   key: fc.option(fc.string({ unit: 'grapheme', maxLength: 20 }), { nil: null }),

@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { fromKafkaError } from '../../../src/log/kafka-errors.js';
+import { fromKafkaError } from '../../../src/log/kafka/kafka-errors.js';
 
 // The real kafkajs classes; their .d.ts declares narrower constructors than the JavaScript has.
 const { KafkaJSConnectionError, KafkaJSError } = kafkajs;

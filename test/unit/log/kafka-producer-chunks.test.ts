@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunksBySize } from '../../../src/log/kafka-producer.js';
+import { chunksBySize } from '../../../src/log/kafka/kafka-producer.js';
 
 describe('produce chunking', () => {
   it('keeps every record, in order, in chunks under the byte bound (a lone oversized record gets its own chunk)', () => {

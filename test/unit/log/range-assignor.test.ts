@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assignRange } from '../../../src/log/range-assignor.js';
+import { assignRange } from '../../../src/log/embedded/range-assignor.js';
 
 const names = (tps: { topic: string; partition: number }[]) => tps.map((t) => `${t.topic}/${t.partition}`);
 

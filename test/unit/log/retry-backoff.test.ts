@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs } from '../../../src/log/retry-backoff.js';
+import { retryDelayMs } from '../../../src/core/retry-backoff.js';
 
 describe('retryDelayMs', () => {
   it('doubles from the initial delay and stops at the cap', () => {

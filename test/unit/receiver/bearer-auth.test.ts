@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BearerAuth, loadBearerAuth } from '../../../src/receiver/bearer-auth.js';
+import { BearerAuth, loadBearerAuth } from '../../../src/core/bearer-auth.js';
 
 const A = 'token-a-0123456789abcdef';
 const B = 'token-b-fedcba9876543210';

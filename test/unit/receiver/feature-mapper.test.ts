@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { mapLogs, mapTraces, type MapperOptions } from '../../../src/receiver/feature-mapper.js';
-import { createProtobufDecoder } from '../../../src/receiver/otlp-decoder.js';
-import { Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { mapLogs, mapTraces, type MapperOptions } from '../../../src/receiver/mapping/feature-mapper.js';
+import { createProtobufDecoder } from '../../../src/receiver/decode/otlp-decoder.js';
+import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 import { logBytes, NOW, recordLogs, recordSpans, tamper, traceBytes, withLogTimes } from './otlp-fixtures.js';
 
 const decoder = createProtobufDecoder();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InFlightBudget } from '../../../src/receiver/inflight-budget.js';
+import { InFlightBudget } from '../../../src/receiver/transport/inflight-budget.js';
 
 describe('InFlightBudget', () => {
   it('admits leases up to the bound, grows them chunk by chunk, and frees them once', () => {

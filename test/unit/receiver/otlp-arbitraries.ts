@@ -2,7 +2,7 @@
 // protos) and of hostile mutations of their bytes, for the decoder and mapper fuzz tests.
 
 import fc from 'fast-check';
-import { otlpTypes } from '../../../src/receiver/otlp-proto.js';
+import { otlpTypes } from '../../../src/receiver/decode/otlp-proto.js';
 import { NOW } from './otlp-fixtures.js';
 
 const MAPPED_KEYS = [

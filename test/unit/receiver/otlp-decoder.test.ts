@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { createProtobufDecoder } from '../../../src/receiver/otlp-decoder.js';
-import { encodeLogsResponse, encodeTraceResponse } from '../../../src/receiver/otlp-response.js';
-import { findProtoDir, otlpTypes } from '../../../src/receiver/otlp-proto.js';
+import { createProtobufDecoder } from '../../../src/receiver/decode/otlp-decoder.js';
+import { encodeLogsResponse, encodeTraceResponse } from '../../../src/receiver/transport/otlp-response.js';
+import { findProtoDir, otlpTypes } from '../../../src/receiver/decode/otlp-proto.js';
 import { recordSpans, traceBytes } from './otlp-fixtures.js';
 
 const decoder = createProtobufDecoder();

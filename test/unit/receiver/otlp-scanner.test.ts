@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { mapLogs, mapTraces, type MapperOptions } from '../../../src/receiver/feature-mapper.js';
-import { createProtobufDecoder, type OtlpDecoder } from '../../../src/receiver/otlp-decoder.js';
-import { createScannerDecoder } from '../../../src/receiver/otlp-scanner.js';
-import { Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { mapLogs, mapTraces, type MapperOptions } from '../../../src/receiver/mapping/feature-mapper.js';
+import { createProtobufDecoder, type OtlpDecoder } from '../../../src/receiver/decode/otlp-decoder.js';
+import { createScannerDecoder } from '../../../src/receiver/decode/otlp-scanner.js';
+import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 import { encodeLogs, encodeTraces, logsRequest, mutated, tracesRequest } from './otlp-arbitraries.js';
 import { logBytes, NOW, recordLogs, recordSpans, traceBytes } from './otlp-fixtures.js';
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { parseKeyRing, PSEUDONYM_HEX_LENGTH, Pseudonymizer } from '../../../src/receiver/pseudonymizer.js';
+import { parseKeyRing, PSEUDONYM_HEX_LENGTH, Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 
 const KEY = 'test-key-0123456789abcdef';
 

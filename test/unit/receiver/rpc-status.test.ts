@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { decodeRpcStatus, encodeRpcStatus, RETRY_INFO_TYPE_URL, rpcStatusJson } from '../../../src/receiver/rpc-status.js';
+import { decodeRpcStatus, encodeRpcStatus, RETRY_INFO_TYPE_URL, rpcStatusJson } from '../../../src/receiver/transport/rpc-status.js';
 
 describe('google.rpc.Status encoding', () => {
   it('round-trips code, message and a RetryInfo delay', () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { EmbeddedLog } from '../../../src/log/embedded-log.js';
+import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord } from '../../../src/log/partitioned-log.js';
 import { InMemoryCheckpointStore, type Checkpoint } from '../../../src/stream/checkpoint-store.js';
 import type { PartitionProcessor } from '../../../src/stream/partition-processor.js';

@@ -1,0 +1,274 @@
+// PartitionedLog on Apache Kafka through kafkajs 2.2.4 (behind this port so the client can be
+// swapped, see reference/reliability.md). Producer: acks=all, no idempotence, bounded send time.
+// Consumers: explicit commits only, re-delivery from the last commit on handler errors, restart
+// after crashes. Admin: topic creation, readiness ping, readAll end offsets.
+
+import type { ConnectionOptions } from 'node:tls';
+import type { Admin, Kafka, LogEntry, SASLOptions } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { PmfError, errorMessage } from '../../core/errors.js';
+import { once, stopAll, type Component } from '../../core/lifecycle.js';
+import { withDeadline } from './deadline.js';
+import { KafkaGroupConsumer } from './kafka-consumer.js';
+import { fromKafkaError } from './kafka-errors.js';
+import { KafkaProducer } from './kafka-producer.js';
+import { readAllFromKafka } from './kafka-read-all.js';
+import { stderrLogLogger, type LogLogger } from '../log-logger.js';
+import type {
+  BatchHandler,
+  GroupConsumer,
+  GroupConsumerOptions,
+  LogProducer,
+  PartitionBatch,
+  PartitionedLog,
+  TopicSpec,
+} from '../partitioned-log.js';
+import { defaultRetryBackoff, type RetryBackoff } from '../../core/retry-backoff.js';
+import { checkTopicSpec } from '../topic-spec.js';
+
+/** kafkajs applies only the client-wide retry to connecting, hence one client per retry policy. */
+export interface KafkaRetry {
+  retries: number;
+  initialRetryTime: number;
+  maxRetryTime: number;
+}
+
+export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+
+export interface KafkaLogOptions {
+  brokers: string[];
+  clientId: string;
+  ssl?: boolean | ConnectionOptions;
+  sasl?: SASLOptions;
+  /** kafkajs' own log level, forwarded to the logger (default 'warn'). */
+  logLevel?: KafkaLogLevel;
+  /** For topics ensureTopics creates (default 1). */
+  replicationFactor?: number;
+  /** A send rejects with retryable ERR_LOG_UNAVAILABLE after this long without an ack (default 5000). */
+  sendTimeoutMs?: number;
+  /** TCP connect timeout per broker (default 1000). */
+  connectionTimeoutMs?: number;
+  /**
+   * kafkajs retries (connections, metadata, requests) for the producer and admin calls: short, so
+   * a down broker surfaces quickly (default 3 retries from 100 ms, at most 1 s apart).
+   */
+  fastRetry?: KafkaRetry;
+  /**
+   * kafkajs retries for consumers: patient, so a consumer rides out a short broker outage without
+   * crashing (a crash re-joins as a new member, which waits for the old member's session to expire).
+   * Default 8 retries from 300 ms, at most 5 s apart (about 25 s in all).
+   */
+  consumerRetry?: KafkaRetry;
+  /** kafkajs request timeout (default 10000). */
+  requestTimeoutMs?: number;
+  /** ping() gives up after this long (default 2000). */
+  pingTimeoutMs?: number;
+  /** Most records per handleBatch call; kafkajs batches are split (default 500). */
+  maxBatchSize?: number;
+  /** Delay before re-delivering after a handler throws (default 200 ms doubling to 10 s). */
+  retryBackoff?: RetryBackoff;
+  sessionTimeoutMs?: number;
+  /** Also bounds how fast members notice a rebalance (default 1000). */
+  heartbeatIntervalMs?: number;
+  /** Longest a fetch waits for data; an idle member notices a rebalance at its next heartbeat after that (default 1000). */
+  maxWaitTimeMs?: number;
+  clock?: Clock;
+  logger?: LogLogger;
+}
+
+const LEVELS: Record<KafkaLogLevel, number> = {
+  nothing: kafkajs.logLevel.NOTHING,
+  error: kafkajs.logLevel.ERROR,
+  warn: kafkajs.logLevel.WARN,
+  info: kafkajs.logLevel.INFO,
+  debug: kafkajs.logLevel.DEBUG,
+};
+
+export class KafkaLog implements PartitionedLog {
+  readonly kind = 'kafka' as const;
+  /** Producer and admin client. */
+  private readonly fastKafka: Kafka;
+  /** Consumer client. */
+  private readonly kafka: Kafka;
+  private readonly clock: Clock;
+  private readonly logger: LogLogger;
+  private readonly maxBatchSize: number;
+  private readonly components = new Set<Component>();
+  private admin?: Promise<Admin>;
+  private closed = false;
+
+  constructor(private readonly options: KafkaLogOptions) {
+    if (options.brokers.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'kafka: brokers must not be empty');
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? stderrLogLogger;
+    this.maxBatchSize = options.maxBatchSize ?? 500;
+    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {
+      throw new PmfError('ERR_CONFIG_INVALID', 'kafka: maxBatchSize must be an integer >= 1');
+    }
+    const logger = this.logger;
+    const client = (retry: KafkaRetry) =>
+      new kafkajs.Kafka({
+        brokers: options.brokers,
+        clientId: options.clientId,
+        ssl: options.ssl,
+        sasl: options.sasl,
+        connectionTimeout: options.connectionTimeoutMs ?? 1000,
+        requestTimeout: options.requestTimeoutMs ?? 10_000,
+        retry,
+        logLevel: LEVELS[options.logLevel ?? 'warn'],
+        logCreator: () => (entry: LogEntry) => forwardKafkaJsLog(logger, entry),
+      });
+    this.fastKafka = client(options.fastRetry ?? { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 });
+    this.kafka = client(options.consumerRetry ?? { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 });
+  }
+
+  async ensureTopics(topics: TopicSpec[]): Promise<void> {
+    this.assertOpen();
+    topics.forEach(checkTopicSpec);
+    try {
+      const admin = await this.adminClient();
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.name,
+            numPartitions: t.partitions,
+            replicationFactor: this.options.replicationFactor ?? 1,
+          })),
+        });
+      }
+      const present = topics.filter((t) => existing.has(t.name));
+      if (present.length > 0) {
+        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
+        for (const t of present) {
+          const actual = metadata.find((m) => m.name === t.name)?.partitions.length;
+          if (actual !== t.partitions) {
+            this.logger.warn('topic exists with a different partition count; keeping it', {
+              topic: t.name,
+              expected: t.partitions,
+              actual,
+            });
+          }
+        }
+      }
+    } catch (err) {
+      throw fromKafkaError(err, 'ensureTopics', 'ERR_LOG_UNAVAILABLE');
+    }
+  }
+
+  producer(name: string): LogProducer {
+    this.assertOpen();
+    return this.track(
+      KafkaProducer.create(name, this.fastKafka, {
+        sendTimeoutMs: this.options.sendTimeoutMs ?? 5000,
+        clock: this.clock,
+        logger: this.logger,
+      }),
+    );
+  }
+
+  consumer(options: GroupConsumerOptions, handler: BatchHandler): GroupConsumer {
+    this.assertOpen();
+    if (options.topics.length === 0) throw new PmfError('ERR_CONFIG_INVALID', `consumer ${options.groupId}: no topics`);
+    return this.track(
+      new KafkaGroupConsumer(this.kafka, options, handler, {
+        clientId: this.options.clientId,
+        maxBatchSize: this.maxBatchSize,
+        retryBackoff: this.options.retryBackoff ?? defaultRetryBackoff,
+        sessionTimeoutMs: this.options.sessionTimeoutMs ?? 30_000,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
+        maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
+        clock: this.clock,
+        logger: this.logger,
+      }),
+    );
+  }
+
+  readAll(topic: string): AsyncIterable<PartitionBatch> {
+    this.assertOpen();
+    return readAllFromKafka(this.kafka, () => this.adminClient(), topic, {
+      clientId: this.options.clientId,
+      maxBatchSize: this.maxBatchSize,
+      maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
+      logger: this.logger,
+    });
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    this.assertOpen();
+    try {
+      const offsets = await (await this.adminClient()).fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, o.high] as const));
+    } catch (err) {
+      throw fromKafkaError(err, `end offsets of ${topic}`, 'ERR_LOG_UNAVAILABLE');
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+    const timeoutMs = this.options.pingTimeoutMs ?? 2000;
+    const probe = this.adminClient().then((admin) => admin.describeCluster());
+    try {
+      await withDeadline(probe, timeoutMs, this.clock, () =>
+        new PmfError('ERR_LOG_UNAVAILABLE', `ping: no answer from Kafka within ${timeoutMs} ms`, { retryable: true }),
+      );
+    } catch (err) {
+      probe.catch(() => undefined);
+      // A fresh admin client next time, rather than trusting one whose connection broke.
+      await this.dropAdmin();
+      throw fromKafkaError(err, 'ping', 'ERR_LOG_UNAVAILABLE');
+    }
+  }
+
+  /** Stops every producer and consumer this log made, then the admin client. */
+  readonly close = once(async () => {
+    this.closed = true;
+    try {
+      await stopAll([...this.components]);
+    } finally {
+      await this.dropAdmin();
+    }
+  });
+
+  private adminClient(): Promise<Admin> {
+    if (this.admin === undefined) {
+      const admin = this.fastKafka.admin();
+      const connected = admin.connect().then(() => admin);
+      this.admin = connected;
+      connected.catch(() => {
+        if (this.admin === connected) this.admin = undefined;
+      });
+    }
+    return this.admin;
+  }
+
+  private async dropAdmin(): Promise<void> {
+    const admin = this.admin;
+    this.admin = undefined;
+    if (admin === undefined) return;
+    await admin.then(
+      (a) => a.disconnect(),
+      () => undefined,
+    ).catch((err: unknown) => this.logger.warn('kafka admin disconnect failed', { error: errorMessage(err) }));
+  }
+
+  private track<T extends Component>(component: T): T {
+    this.components.add(component);
+    return component;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PmfError('ERR_STOPPED', 'kafka log is closed');
+  }
+}
+
+function forwardKafkaJsLog(logger: LogLogger, { namespace, level, log }: LogEntry): void {
+  const { message, timestamp: _timestamp, logger: _name, ...fields } = log;
+  const text = `kafkajs ${namespace}: ${message}`;
+  if (level <= kafkajs.logLevel.ERROR) logger.error(text, fields);
+  else if (level === kafkajs.logLevel.WARN) logger.warn(text, fields);
+  else logger.info(text, fields);
+}

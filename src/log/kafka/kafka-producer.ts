@@ -1,0 +1,123 @@
+// LogProducer on kafkajs. acks=all, idempotence off (experimental in kafkajs; duplicates are
+// removed downstream by event id). A send resolves only after the broker ack and rejects with a
+// retryable ERR_LOG_UNAVAILABLE within sendTimeoutMs when no broker answers, so the receiver can
+// tell its client to retry. start() does not fail when the broker is down: the connection is
+// retried on each send, and once connected kafkajs reconnects by itself.
+
+import type { Kafka, Producer } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import type { Clock } from '../../core/clock.js';
+import { PmfError, errorMessage } from '../../core/errors.js';
+import { once } from '../../core/lifecycle.js';
+import { withDeadline } from './deadline.js';
+import { fromKafkaError } from './kafka-errors.js';
+import type { LogLogger } from '../log-logger.js';
+import type { LogProducer, LogRecord } from '../partitioned-log.js';
+
+export interface KafkaProducerSettings {
+  sendTimeoutMs: number;
+  clock: Clock;
+  logger: LogLogger;
+}
+
+export class KafkaProducer implements LogProducer {
+  private phase: 'new' | 'running' | 'stopped' = 'new';
+  private connecting?: Promise<void>;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    readonly name: string,
+    private readonly producer: Producer,
+    private readonly settings: KafkaProducerSettings,
+  ) {}
+
+  static create(name: string, kafka: Kafka, settings: KafkaProducerSettings): KafkaProducer {
+    const producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      idempotent: false,
+      // Java-compatible murmur2, the same function as the embedded log's partitionForKey.
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+    });
+    return new KafkaProducer(name, producer, settings);
+  }
+
+  async start(): Promise<void> {
+    if (this.phase === 'stopped') throw new PmfError('ERR_STOPPED', `producer ${this.name} was stopped`);
+    if (this.phase === 'running') return;
+    this.phase = 'running';
+    try {
+      await this.connect();
+    } catch (err) {
+      this.settings.logger.warn('kafka producer could not connect yet; each send retries the connection', {
+        producer: this.name,
+        error: errorMessage(err),
+      });
+    }
+  }
+
+  async send(topic: string, records: LogRecord[]): Promise<void> {
+    if (this.phase !== 'running') {
+      throw new PmfError('ERR_STOPPED', `producer ${this.name} is ${this.phase === 'new' ? 'not started' : 'stopped'}`);
+    }
+    if (records.length === 0) return;
+    const attempt = (async () => {
+      await this.connect();
+      // One produce request per chunk, in order: a whole OTLP request in one call can exceed the
+      // broker's message.max.bytes for a partition's batch, which Kafka refuses for good.
+      for (const chunk of chunksBySize(records, MAX_REQUEST_BYTES)) {
+        await this.producer.send({ topic, acks: -1, messages: chunk.map((r) => ({ key: r.key, value: r.value })) });
+      }
+    })();
+    this.inFlight.add(attempt);
+    attempt.then(
+      () => this.inFlight.delete(attempt),
+      () => this.inFlight.delete(attempt),
+    );
+    const { sendTimeoutMs, clock } = this.settings;
+    try {
+      await withDeadline(attempt, sendTimeoutMs, clock, () =>
+        new PmfError('ERR_LOG_UNAVAILABLE', `send to ${topic}: no broker ack within ${sendTimeoutMs} ms`, { retryable: true }),
+      );
+    } catch (err) {
+      throw fromKafkaError(err, `send to ${topic}`, 'ERR_LOG_PRODUCE');
+    }
+  }
+
+  /** Stops accepting sends, lets those in flight settle, then disconnects. */
+  readonly stop = once(async () => {
+    const wasRunning = this.phase === 'running';
+    this.phase = 'stopped';
+    if (!wasRunning) return;
+    await Promise.allSettled([...this.inFlight]);
+    await this.producer.disconnect();
+  });
+
+  private connect(): Promise<void> {
+    this.connecting ??= this.producer.connect().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw err;
+    });
+    return this.connecting;
+  }
+}
+
+/** Kept well under the broker's default message.max.bytes (1 MiB) per produce request. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
+export function chunksBySize(records: readonly LogRecord[], maxBytes: number): LogRecord[][] {
+  const out: LogRecord[][] = [];
+  let chunk: LogRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = r.value.length + Buffer.byteLength(r.key) + 64; // + record overhead
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) out.push(chunk);
+  return out;
+}

@@ -1,0 +1,73 @@
+// Keyed HMAC-SHA256 of raw user ids (DESIGN section 2): the same user always maps to the same
+// pseudonym under one key, and without the key a pseudonym cannot be tied back to a person.
+// Raw ids enter here and only the pseudonym leaves.
+//
+// Key rotation: the receiver holds a key ring, newest first. New pseudonyms always use the
+// newest key. A pseudonym is a function of the key, so rotating starts a new pseudonym space:
+// a user seen after the switch is a new user to the aggregator (first exposure and cohort are
+// fixed again, activation/retention windows restart), and a user whose events straddle the
+// switch counts once under each key. Rotate between evaluations, or accept that running ones
+// restart. Older keys stay in the ring only so pseudonymsOf() can find everything stored about
+// a person under any key still within Kafka / state retention (erasure and access requests);
+// drop a key once that data has expired.
+
+import { createHmac } from 'node:crypto';
+import { PmfError } from '../../core/errors.js';
+
+export const PSEUDONYM_HEX_LENGTH = 32;
+const MIN_KEY_BYTES = 16;
+/** Distinct raw ids whose pseudonym is remembered; HMAC costs more than decoding a span. */
+const DEFAULT_CACHE_ENTRIES = 50_000;
+
+type Key = string | Uint8Array;
+
+function keyBytes(key: Key): Buffer {
+  const b = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
+  if (b.length < MIN_KEY_BYTES) {
+    throw new PmfError('ERR_CONFIG_INVALID', `pseudonymisation key must be at least ${MIN_KEY_BYTES} bytes`);
+  }
+  return b;
+}
+
+/** A key ring written as text: one key per line, newest first (blank lines ignored). */
+export function parseKeyRing(text: string): string[] {
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+}
+
+export class Pseudonymizer {
+  private readonly keys: Buffer[];
+  private readonly cache = new Map<string, string>();
+
+  /** One key, or a ring with the current key first. */
+  constructor(keys: Key | readonly Key[], private readonly cacheEntries = DEFAULT_CACHE_ENTRIES) {
+    const ring = Array.isArray(keys) ? (keys as readonly Key[]) : [keys as Key];
+    if (ring.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'the pseudonymisation key ring is empty');
+    this.keys = ring.map(keyBytes);
+  }
+
+  get keyCount(): number {
+    return this.keys.length;
+  }
+
+  pseudonymize(rawUserId: string): string {
+    const hit = this.cache.get(rawUserId);
+    if (hit !== undefined) return hit;
+    const p = hmac(this.keys[0], rawUserId);
+    // Dropping everything at the cap keeps the bound trivial; a hot set refills in one pass.
+    if (this.cache.size >= this.cacheEntries) this.cache.clear();
+    this.cache.set(rawUserId, p);
+    return p;
+  }
+
+  /** The user's pseudonym under every key in the ring, current first. */
+  pseudonymsOf(rawUserId: string): string[] {
+    return this.keys.map((k) => hmac(k, rawUserId));
+  }
+
+  /** Bound function, for passing as MapperOptions.pseudonymize. */
+  readonly fn = (rawUserId: string): string => this.pseudonymize(rawUserId);
+}
+
+function hmac(key: Buffer, raw: string): string {
+  return createHmac('sha256', key).update(raw, 'utf8').digest('hex').slice(0, PSEUDONYM_HEX_LENGTH);
+}

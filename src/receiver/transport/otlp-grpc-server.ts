@@ -1,0 +1,150 @@
+// OTLP/gRPC listener (TraceService/Export, LogsService/Export). Bodies arrive as raw bytes so
+// decode errors are ours to answer (INVALID_ARGUMENT, never INTERNAL). grpc-js decompresses
+// grpc-encoding gzip/deflate itself and enforces the size limit on the decompressed message
+// (RESOURCE_EXHAUSTED, not retryable; fixed for bombs in 1.10.9, CVE-2024-37168). A bearer token
+// is checked on the metadata, before the message is read. A request is answered OK only after
+// the sink has made its events durable (DESIGN section 6); backpressure is UNAVAILABLE with
+// google.rpc.RetryInfo in grpc-status-details-bin.
+
+import * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../../core/clock.js';
+import { errorMessage, PmfError } from '../../core/errors.js';
+import type { BearerAuth } from '../../core/bearer-auth.js';
+import type { ExportHandler, ExportOutcome } from '../export-handler.js';
+import type { InFlightBudget } from './inflight-budget.js';
+import { grpcServerCredentials, type TlsMaterial } from './listener-tls.js';
+import { encodeExportResponse } from './otlp-response.js';
+import { OtlpListener } from './otlp-listener.js';
+import type { OtlpSignal } from '../receiver-metrics.js';
+import { encodeRpcStatus } from './rpc-status.js';
+
+export interface OtlpGrpcServerOptions {
+  host?: string;
+  /** 0 picks a free port; read it from `port` after start(). */
+  port: number;
+  handler: ExportHandler;
+  budget: InFlightBudget;
+  /** Max decompressed request size; over it grpc-js answers RESOURCE_EXHAUSTED (default 4 MiB). */
+  maxMessageBytes?: number;
+  auth?: BearerAuth;
+  tls?: TlsMaterial;
+  clock?: Clock;
+  /** How long stop() lets in-flight requests finish before cancelling them (default 5 s). */
+  shutdownTimeoutMs?: number;
+}
+
+export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+export const LOGS_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
+
+const identity = (b: Buffer): Buffer => b;
+
+function rawMethod(path: string): grpc.MethodDefinition<Buffer, Buffer> {
+  return {
+    path, requestStream: false, responseStream: false,
+    requestSerialize: identity, requestDeserialize: identity,
+    responseSerialize: identity, responseDeserialize: identity,
+  };
+}
+
+function authInterceptor(auth: BearerAuth): grpc.ServerInterceptor {
+  return (_method, call) => new grpc.ServerInterceptingCall(call, {
+    start: (next) => next({
+      onReceiveMetadata: (metadata, proceed) => {
+        const header = metadata.get('authorization')[0];
+        if (auth.accepts(typeof header === 'string' ? header : undefined)) proceed(metadata);
+        else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: 'missing or invalid bearer token', metadata: new grpc.Metadata() });
+      },
+    }),
+  });
+}
+
+function statusError(code: grpc.status, details: string, retryAfterMs?: number): Partial<grpc.StatusObject> {
+  const metadata = new grpc.Metadata();
+  metadata.set(STATUS_DETAILS_KEY, Buffer.from(encodeRpcStatus({ code, message: details, retryDelayMs: retryAfterMs })));
+  return { code, details, metadata };
+}
+
+export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
+  readonly name = 'otlp-grpc-server';
+
+  constructor(private readonly opts: OtlpGrpcServerOptions) {
+    super(opts.handler, opts.clock, 'gRPC');
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      ...(this.opts.auth ? { interceptors: [authInterceptor(this.opts.auth)] } : {}),
+    });
+    server.addService({ Export: rawMethod(TRACE_EXPORT_PATH) }, { Export: this.unary('traces') });
+    server.addService({ Export: rawMethod(LOGS_EXPORT_PATH) }, { Export: this.unary('logs') });
+    const address = `${this.opts.host ?? '0.0.0.0'}:${this.opts.port}`;
+    this.server = server;
+    try {
+      const creds = grpcServerCredentials(this.opts.tls);
+      this.boundPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port)));
+      });
+    } catch (err) {
+      this.server = undefined;
+      server.forceShutdown();
+      throw new PmfError('ERR_CONFIG_INVALID', `cannot listen for OTLP/gRPC on ${address}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  protected async shutdown(server: grpc.Server): Promise<void> {
+    const timeoutMs = this.opts.shutdownTimeoutMs ?? 5000;
+    await new Promise<void>((resolve) => {
+      // In-flight exports get a grace period to finish (their events may already be acked).
+      const timer = this.clock.setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      server.tryShutdown(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
+  }
+
+  private unary(signal: OtlpSignal): grpc.handleUnaryCall<Buffer, Buffer> {
+    return (call, callback) => {
+      const body = call.request;
+      const lease = this.opts.budget.tryAcquire(body.length);
+      if (!lease) {
+        const retryAfterMs = this.handler.retryAfterMs;
+        this.countStatus(signal, grpc.status.UNAVAILABLE);
+        callback(statusError(grpc.status.UNAVAILABLE, 'receiver is at its in-flight memory bound, retry later', retryAfterMs));
+        return;
+      }
+      void this.handler.export(signal, 'protobuf', body, lease).then((outcome) => this.reply(signal, outcome, callback));
+    };
+  }
+
+  private reply(signal: OtlpSignal, outcome: ExportOutcome, callback: grpc.sendUnaryData<Buffer>): void {
+    switch (outcome.kind) {
+      case 'ok':
+        this.countStatus(signal, grpc.status.OK);
+        callback(null, encodeExportResponse(signal, 'protobuf', outcome.partial));
+        return;
+      case 'invalid':
+        this.countStatus(signal, grpc.status.INVALID_ARGUMENT);
+        callback(statusError(grpc.status.INVALID_ARGUMENT, outcome.message));
+        return;
+      case 'unavailable':
+        this.countStatus(signal, grpc.status.UNAVAILABLE);
+        callback(statusError(grpc.status.UNAVAILABLE, outcome.message, outcome.retryAfterMs));
+        return;
+      case 'internal':
+        this.countStatus(signal, grpc.status.INTERNAL);
+        callback(statusError(grpc.status.INTERNAL, outcome.message));
+    }
+  }
+
+  private countStatus(signal: OtlpSignal, code: grpc.status): void {
+    this.count(signal, grpc.status[code]);
+  }
+}

@@ -1,0 +1,48 @@
+// Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
+// rollback commands out (commands only in enforce mode, decided by the engine).
+
+import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
+import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
+import type { Topics } from '../events/topics.js';
+import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
+
+export class VerdictProcessor implements PartitionProcessor {
+  private verdicts: LogRecord[] = [];
+  private commands: LogRecord[] = [];
+
+  constructor(readonly engine: VerdictEngine, private readonly topics: Topics) {}
+
+  apply(record: ConsumedRecord): void {
+    const out = this.engine.apply(decodeFeaturePartial(record.value));
+    for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
+    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
+  }
+
+  /** A rollback waits for nothing: it is the point of the whole pipeline. */
+  hasUrgentOutputs(): boolean {
+    return this.commands.length > 0;
+  }
+
+  takeOutputs(): Output[] {
+    // Verdicts first: a subscriber sees the evidence before the flag changes.
+    const out = [
+      { topic: this.topics.verdicts, records: this.verdicts },
+      { topic: this.topics.commands, records: this.commands },
+    ];
+    this.verdicts = [];
+    this.commands = [];
+    return out;
+  }
+
+  serialize(): Buffer {
+    return this.engine.serialize();
+  }
+}
+
+export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions): ProcessorFactory {
+  return {
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics),
+  };
+}
