@@ -6,14 +6,15 @@ import { encodeJson } from '../src/events/codec.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
+import { silentLogger } from '../src/core/logger.js';
 
 const [brokers, topic] = process.argv.slice(2);
 if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench/receiver.ts with <brokers> <topic>');
 
-const log = new KafkaLog({ brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
+const log = new KafkaLog({ logger: silentLogger, brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
 const producer = log.producer('bench-receiver');
 await producer.start();
-const receiver = new OtlpReceiver({
+const receiver = new OtlpReceiver({ logger: silentLogger,
   grpc: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   pseudonymizer: new Pseudonymizer('bench-pseudonym-key-0123456789'),

@@ -135,14 +135,8 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
-    flagWriter = new FlagWriter({
-      repository: flagRepo,
-      relay,
-      clock,
-      onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }),
-      onPinSweepError: (err) => onError(err, 'pin sweep'),
-    });
+    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);

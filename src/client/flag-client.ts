@@ -8,6 +8,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { recordEvaluation, type RecordOptions } from './evaluation-recorder.js';
 
 export type FlagReason = 'TARGETING_MATCH' | 'STALE' | 'DEFAULT' | 'ERROR';
@@ -46,7 +47,9 @@ export interface FlagClientOptions {
   /** Record evaluations on the active span (default: as a feature_flag.evaluation span event). */
   record?: RecordOptions | false;
   clock?: Clock;
-  /** Called once per outage, with the failure that began it (default: one console warning). */
+  /** Where the client reports what it does not throw (default: silent; pass your application's logger). */
+  logger?: Logger;
+  /** Called once per outage, with the failure that began it (default: one warning on the logger). */
   onError?: (err: unknown) => void;
 }
 
@@ -88,7 +91,8 @@ export class FlagClient {
     this.refreshIntervalMs = options.refreshIntervalMs ?? 30_000;
     this.record = options.record ?? {};
     this.clock = options.clock ?? systemClock;
-    this.onError = options.onError ?? ((err) => console.warn(`[pmf-guard flag client] Redis unavailable, serving the last known flags: ${errorMessage(err)}`));
+    const logger = options.logger ?? silentLogger;
+    this.onError = options.onError ?? ((err) => logger.warn('Redis unavailable, serving the last known flags', { err }));
     for (const f of options.features ?? []) this.tracked.add(f);
     if (this.ownsRedis) this.redis.on('error', () => {}); // failures surface through the calls that hit them
   }

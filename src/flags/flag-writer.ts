@@ -5,6 +5,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
+import type { Logger } from '../core/logger.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type {
   ApplyResult,
@@ -36,11 +37,12 @@ export interface FlagWriterOptions {
   repository: FlagRepository;
   relay: OutboxRelay;
   clock: Clock;
-  /** Failed immediate Redis pushes are reported here (the command itself succeeded). */
+  logger: Logger;
+  /** Failed immediate Redis pushes are reported here (default: a warning on the logger; the command itself succeeded). */
   onRelayError?: (err: unknown) => void;
   /** While started, end expired pins this often (default 5 s; 0 = never: call expirePins yourself). */
   pinSweepIntervalMs?: number;
-  /** Failed pin sweeps land here (the next sweep retries). */
+  /** Failed pin sweeps land here (default: an error on the logger; the next sweep retries). */
   onPinSweepError?: (err: unknown) => void;
 }
 
@@ -64,9 +66,9 @@ export class FlagWriter implements Component {
     this.repository = options.repository;
     this.relay = options.relay;
     this.clock = options.clock;
-    this.onRelayError = options.onRelayError ?? ((err) => console.error(`[flag-writer] Redis push deferred to the outbox relay: ${errorMessage(err)}`));
+    this.onRelayError = options.onRelayError ?? ((err) => options.logger.warn('Redis push deferred to the outbox relay', { err }));
     this.pinSweepIntervalMs = options.pinSweepIntervalMs ?? 5_000;
-    this.onPinSweepError = options.onPinSweepError ?? ((err) => console.error(`[flag-writer] pin sweep failed: ${errorMessage(err)}`));
+    this.onPinSweepError = options.onPinSweepError ?? ((err) => options.logger.error('pin sweep failed', { err }));
   }
 
   /** Starts the relay, which first reconciles Redis from PostgreSQL, then the pin sweep. */

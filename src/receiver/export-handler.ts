@@ -6,6 +6,7 @@
 
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import type { FeatureEvent } from '../events/feature-event.js';
 import type { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
@@ -17,11 +18,6 @@ import type { PartialSuccess, WireFormat } from './transport/otlp-response.js';
 import { createScannerDecoder } from './decode/otlp-scanner.js';
 import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics, type OtlpSignal } from './receiver-metrics.js';
-
-export interface ReceiverLogger {
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 export type ExportOutcome =
   | { kind: 'ok'; partial?: PartialSuccess }
@@ -44,7 +40,7 @@ export interface ExportHandlerOptions {
   publishTimeoutMs?: number;
   /** Delay suggested to clients on retryable answers (default 1 s). */
   retryAfterMs?: number;
-  logger?: ReceiverLogger;
+  logger: Logger;
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }
 
@@ -95,7 +91,7 @@ export class ExportHandler {
       }
       return mapped.rejected > 0 ? { kind: 'ok', partial: { rejected: mapped.rejected, errorMessage: describeRejects(mapped) } } : { kind: 'ok' };
     } catch (err) {
-      this.opts.logger?.error('otlp export failed', { signal, error: errorMessage(err) });
+      this.opts.logger.error('otlp export failed', { signal, error: errorMessage(err) });
       return { kind: 'internal', message: 'internal error' };
     } finally {
       if (!handedOver) lease.release();
@@ -156,14 +152,14 @@ export class ExportHandler {
     if (result === undefined) return undefined;
     if (result === 'timeout') {
       this.opts.metrics.publishTimeouts++;
-      this.opts.logger?.warn('event log did not acknowledge in time; answering retryable', { signal, timeoutMs });
+      this.opts.logger.warn('event log did not acknowledge in time; answering retryable', { signal, timeoutMs });
       return { kind: 'unavailable', message: `event log did not acknowledge within ${timeoutMs} ms, retry`, retryAfterMs: this.retryAfterMs };
     }
     // Whatever kept the log from acknowledging, the exporter must keep the data and retry
     // (DESIGN section 6): a permanent-looking error here (a missing topic while it is being
     // created, a broker-side limit) would otherwise make the exporter drop good spans for good.
     const retryable = isRetryable(result);
-    this.opts.logger?.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });
+    this.opts.logger.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });
     return { kind: 'unavailable', message: `event log did not acknowledge, retry: ${errorMessage(result)}`, retryAfterMs: this.retryAfterMs };
   }
 }

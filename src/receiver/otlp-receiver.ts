@@ -7,7 +7,8 @@ import type { Component } from '../core/lifecycle.js';
 import type { BearerAuth } from '../core/bearer-auth.js';
 import { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
-import { ExportHandler, type ReceiverLogger } from './export-handler.js';
+import type { Logger } from '../core/logger.js';
+import { ExportHandler } from './export-handler.js';
 import { InFlightBudget } from './transport/inflight-budget.js';
 import type { TlsMaterial } from './transport/listener-tls.js';
 import type { OtlpDecoder } from './decode/otlp-decoder.js';
@@ -51,7 +52,7 @@ export interface OtlpReceiverOptions {
   tls?: TlsMaterial;
   clock?: Clock;
   metrics?: ReceiverMetrics;
-  logger?: ReceiverLogger;
+  logger: Logger;
   shutdownTimeoutMs?: number;
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }

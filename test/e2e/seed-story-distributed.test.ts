@@ -26,7 +26,7 @@ describe('seed story on Kafka, PostgreSQL and Redis', () => {
   const keyPrefix = `${id}:`;
   const pool = new pg.Pool({ connectionString: testServices.databaseUrl, max: 2 });
   const redis = new Redis(testServices.redisUrl);
-  const kafka = new KafkaLog({ brokers: [...testServices.kafkaBrokers], clientId: `${id}-reader` });
+  const kafka = new KafkaLog({ logger: silentLogger, brokers: [...testServices.kafkaBrokers], clientId: `${id}-reader` });
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pmf-e2e-'));

@@ -19,9 +19,9 @@ import { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 import { recordSpans } from '../../unit/receiver/otlp-fixtures.js';
 import { testPseudonymizer } from './receiver-test-kit.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 const run = promisify(execFile);
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const port = 29000 + 2 * Math.floor(Math.random() * 500);
 const dir = mkdtempSync(join(tmpdir(), 'pmf-receiver-fault-kafka-'));
@@ -38,7 +38,7 @@ let producer: LogProducer;
 
 beforeAll(async () => {
   await stack('start');
-  log = new KafkaLog({ brokers: [`127.0.0.1:${port}`], clientId: 'receiver-fault', logLevel: 'nothing', logger: silent });
+  log = new KafkaLog({ brokers: [`127.0.0.1:${port}`], clientId: 'receiver-fault', logLevel: 'nothing', logger: silentLogger });
 }, 200_000);
 
 afterAll(async () => {
@@ -53,7 +53,7 @@ describe('receiver backpressure against a real broker that goes away', () => {
     await log.ensureTopics([{ name: topic, partitions: 3 }]);
     producer = log.producer('receiver-fault');
     await producer.start();
-    const receiver = new OtlpReceiver({
+    const receiver = new OtlpReceiver({ logger: silentLogger,
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       pseudonymizer: testPseudonymizer,
