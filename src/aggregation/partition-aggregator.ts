@@ -59,6 +59,7 @@ import {
   SWITCHED,
   UserStateStore,
 } from './user-state-store.js';
+import { configDefaults } from '../config/schema.js';
 
 export interface PartitionAggregatorOptions {
   partition: number;
@@ -149,12 +150,15 @@ const COUNTER_NAMES: readonly (keyof AggregatorCounters)[] = [
   'forgottenUsers',
 ];
 
+// The configured defaults (config/schema.ts), for an aggregator built without a config (tests, tools).
+const fromConfig = configDefaults.aggregation;
 const DEFAULTS = {
-  allowedLatenessMs: 5 * 60_000,
-  dedupeWindowMs: 60 * 60_000,
-  maxDedupeEntries: 1_000_000,
-  maxCohortsPerFeature: 64,
-  maxRetiredUsers: 5_000_000,
+  allowedLatenessMs: fromConfig.allowedLatenessSeconds * 1000,
+  dedupeWindowMs: fromConfig.dedupeWindowSeconds * 1000,
+  maxDedupeEntries: fromConfig.maxDedupeEntries,
+  maxCohortsPerFeature: fromConfig.maxCohortsPerFeature,
+  maxRetiredUsers: fromConfig.maxRetiredUsers,
+  // Not configurable: how far a latency sample may precede its activation and still join it.
   latencyJoinSlackMs: 60_000,
 };
 

@@ -18,6 +18,7 @@ import type { PartialSuccess, WireFormat } from './transport/otlp-response.js';
 import { createScannerDecoder } from './decode/otlp-scanner.js';
 import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics, type OtlpSignal } from './receiver-metrics.js';
+import { configDefaults } from '../config/schema.js';
 
 export type ExportOutcome =
   | { kind: 'ok'; partial?: PartialSuccess }
@@ -36,16 +37,14 @@ export interface ExportHandlerOptions {
   cardinality?: CardinalityGuard;
   clock?: Clock;
   maxValueLength?: number;
-  /** Longest wait for the sink's ack before answering retryable (default 5 s; the events may still land). */
+  /** Longest wait for the sink's ack before answering retryable (default: the config's; the events may still land). */
   publishTimeoutMs?: number;
-  /** Delay suggested to clients on retryable answers (default 1 s). */
+  /** Delay suggested to clients on retryable answers (default: the config's). */
   retryAfterMs?: number;
   logger: Logger;
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }
 
-export const DEFAULT_PUBLISH_TIMEOUT_MS = 5000;
-export const DEFAULT_RETRY_AFTER_MS = 1000;
 
 export class ExportHandler {
   private readonly json: OtlpDecoder;
@@ -56,7 +55,7 @@ export class ExportHandler {
   constructor(private readonly opts: ExportHandlerOptions) {
     this.json = opts.decoders?.json ?? createJsonDecoder();
     this.clock = opts.clock ?? systemClock;
-    this.retryAfterMs = opts.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
+    this.retryAfterMs = opts.retryAfterMs ?? configDefaults.receiver.retryAfterSeconds * 1000;
   }
 
   /** The scanner must know the projected keys, which a rules reload changes in place. */
@@ -143,7 +142,7 @@ export class ExportHandler {
     }
     void settled.then(() => lease.release());
     let timer: { cancel(): void } | undefined;
-    const timeoutMs = this.opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    const timeoutMs = this.opts.publishTimeoutMs ?? configDefaults.receiver.publishTimeoutMs;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = this.clock.setTimeout(() => resolve('timeout'), timeoutMs);
     });

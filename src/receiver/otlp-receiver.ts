@@ -17,6 +17,7 @@ import { OtlpHttpServer } from './transport/otlp-http-server.js';
 import type { WireFormat } from './transport/otlp-response.js';
 import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics } from './receiver-metrics.js';
+import { configDefaults } from '../config/schema.js';
 
 export interface ListenAddress {
   host?: string;
@@ -57,7 +58,6 @@ export interface OtlpReceiverOptions {
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }
 
-export const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
 export class OtlpReceiver implements Component {
   readonly name = 'otlp-receiver';
@@ -71,7 +71,7 @@ export class OtlpReceiver implements Component {
   constructor(opts: OtlpReceiverOptions) {
     const limits = opts.limits ?? {};
     this.metrics = opts.metrics ?? new ReceiverMetrics();
-    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES);
+    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? configDefaults.receiver.maxInFlightBytes);
     this.cardinality = new CardinalityGuard({
       maxFeatures: limits.maxFeatures ?? 1000,
       maxCohortsPerFeature: limits.maxCohortsPerFeature ?? 100,
