@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { errorMessage, PmfError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
+import { retryDelayMs } from '../core/retry-backoff.js';
 import type { FlagRepository, OutboxEntry } from './flag-repository.js';
 import type { FlagCache } from './flag-cache.js';
 
@@ -230,8 +231,7 @@ export class OutboxRelay implements Component {
   }
 
   private retryDelayMs(): number {
-    const exponent = Math.min(this.counters.consecutiveFailures - 1, 30);
-    return Math.min(this.maxRetryMs, this.initialRetryMs * 2 ** exponent);
+    return retryDelayMs(this.counters.consecutiveFailures, { initialMs: this.initialRetryMs, maxMs: this.maxRetryMs });
   }
 
   private schedule(ms: number): void {
