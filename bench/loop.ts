@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { flagChannel, flagKey } from '../src/flags/redis-flag-cache.js';
+import { flagChannel, flagKey } from '../src/flags/redis-keys.js';
 import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
 import { partitionForKey } from '../src/log/key-partition.js';
