@@ -43,12 +43,12 @@ import { PmfError } from '../core/errors.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
 import type { RuleSet } from '../rules/schema.js';
-import { ByteReader, ByteWriter } from './byte-codec.js';
+import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
 import { cohortOf, compileRule, matchesAction, type CompiledRule } from './compiled-rule.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DedupeWindow } from './dedupe-window.js';
-import type { LatencyHistogramSettings } from './latency-histogram.js';
+import type { LatencyHistogramSettings } from '../events/latency-histogram.js';
 import {
   ACTIVATED,
   ACTIVATION_DONE,

@@ -20,7 +20,7 @@ export interface LatencyStats {
   sumN2: number;
   sumSlow2: number;
   sumNSlow: number;
-  /** Serialized latency histogram (see aggregation/latency-histogram.ts), base64. */
+  /** Serialized latency histogram (see events/latency-histogram.ts), base64. */
   histogram: string;
 }
 

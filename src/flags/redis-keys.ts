@@ -1,4 +1,4 @@
-// The Redis key contract between the flag writer and applications (docs/flag-admin.md): one hash
+// The Redis key contract between the flag writer and applications (docs/contract.md): one hash
 // per feature, `pmf:flag:{<feature>}`, with field `version` and one field per cohort (`on`/`off`),
 // and a notice with the feature name on channel `pmf:flags:changed` after each change. The hash
 // tag `{<feature>}` keeps each feature on one Redis Cluster slot. Both the writer
