@@ -2,11 +2,11 @@
 // (acks=all, reply after ack), run as its own process so bench/receiver.ts can pin it to one
 // core. Talks to the parent over IPC: 'ready' with its ports, then 'stats' on request.
 
-import { encodeJson } from '../src/events/codec.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 import { silentLogger } from '../src/core/logger.js';
+import { LogEventSink } from '../src/receiver/event-sink.js';
 
 const [brokers, topic] = process.argv.slice(2);
 if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench/receiver.ts with <brokers> <topic>');
@@ -18,7 +18,7 @@ const receiver = new OtlpReceiver({ logger: silentLogger,
   grpc: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   pseudonymizer: new Pseudonymizer('bench-pseudonym-key-0123456789'),
-  sink: { publish: (events) => producer.send(topic, events.map((e) => ({ key: e.user, value: encodeJson(e) }))) },
+  sink: new LogEventSink(producer, topic),
   knownFeatures: ['new-dashboard'],
   publishTimeoutMs: 10_000,
 });

@@ -13,8 +13,6 @@ import { errorMessage } from '../core/errors.js';
 import { once, stopAll, type Component } from '../core/lifecycle.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { isDistributed, type Config } from '../config/schema.js';
-import { encodeJson } from '../events/codec.js';
-import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog } from './create-log.js';
@@ -46,6 +44,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
 import { appMetrics } from './app-metrics.js';
+import { LogEventSink } from '../receiver/event-sink.js';
 
 export interface AppDeps {
   clock?: Clock;
@@ -192,10 +191,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       grpc: rc.grpc,
       http: rc.httpEnabled ? rc.http : undefined,
       pseudonymizer: new Pseudonymizer(parseKeyRing(key)),
-      sink: {
-        publish: (events: FeatureEvent[]) =>
-          producer.send(topics.events, events.map((e) => ({ key: e.user, value: encodeJson(e) }))),
-      },
+      sink: new LogEventSink(producer, topics.events),
       attributeKeys,
       knownFeatures: rules.rules.map((r) => r.featureId),
       limits: {

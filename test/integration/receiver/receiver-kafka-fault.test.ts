@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeJson, decodeFeatureEvent } from '../../../src/events/codec.js';
+import { decodeFeatureEvent } from '../../../src/events/codec.js';
 import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
@@ -20,6 +20,7 @@ import { uniqueName, waitFor } from '../../helpers/services.js';
 import { recordSpans } from '../../unit/receiver/otlp-fixtures.js';
 import { testPseudonymizer } from './receiver-test-kit.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { LogEventSink } from '../../../src/receiver/event-sink.js';
 
 const run = promisify(execFile);
 
@@ -57,7 +58,7 @@ describe('receiver backpressure against a real broker that goes away', () => {
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       pseudonymizer: testPseudonymizer,
-      sink: { publish: (events) => producer.send(topic, events.map((e) => ({ key: e.user, value: encodeJson(e) }))) },
+      sink: new LogEventSink(producer, topic),
       limits: { maxInFlightBytes: MAX_IN_FLIGHT, maxHttpBodyBytes: 128 * 1024, maxGrpcMessageBytes: 128 * 1024 },
       publishTimeoutMs: 3000,
       retryAfterMs: 1000,
