@@ -16,7 +16,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { createLogger } from '../src/core/logger.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
-import { loadRulesFile } from '../src/rules/load.js';
+import { loadRulesFile } from '../src/config/rules-file.js';
 import { DASHBOARD_SPAN } from './loop-spans.js';
 import { silentLogger } from '../src/core/logger.js';
 

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { decodeFlagCommand, decodeVerdict } from '../../src/events/codec.js';
 import type { Verdict } from '../../src/events/verdict.js';
 import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
-import { loadRulesFile } from '../../src/rules/load.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 import { sendSeedScenario } from '../helpers/seed-scenario.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 
