@@ -1,6 +1,7 @@
-// The flag writer role's core: commit a command in PostgreSQL, then push it to Redis at once.
-// The Redis step is best effort on purpose: once committed, the outbox relay owns delivery, so a
-// Redis outage never fails or blocks a command. Kafka wiring lives outside (the lead's app code).
+// The flag writer role's core: commit a command (and its outbox row) in PostgreSQL, then ask the
+// outbox relay to drain the outbox to Redis right away. That Redis step is best effort on purpose:
+// once committed, the relay owns delivery, so a Redis outage never fails or blocks a command.
+// Commands arrive through flag-command-consumer.ts; pins through the admin API.
 
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
