@@ -1,4 +1,4 @@
-// The admin HTTP API (DESIGN section 9): health, readiness, Prometheus metrics, flags, verdicts.
+// The admin HTTP API (docs/contract.md): health, readiness, Prometheus metrics, flags, verdicts.
 // Handlers are plain functions over injected sources so the server works for every role.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,7 +18,7 @@ export interface ReadinessProbe {
 export interface AdminSources {
   metrics: MetricsRegistry;
   probes: ReadinessProbe[];
-  /** DESIGN section 9 flag JSON, or null for an unknown feature. Absent when this role has no store. */
+  /** The admin API's flag JSON (docs/contract.md), or null for an unknown feature. Absent when this role has no store. */
   getFlag?: (feature: string) => Promise<unknown | null>;
   latestVerdicts?: (feature: string, cohort?: string) => Promise<Verdict[]>;
 }

@@ -3,7 +3,7 @@
 // restore from a checkpoint (state + offset saved atomically by the caller) followed by a replay
 // gives byte-identical snapshots and state.
 //
-// Semantics (DESIGN §2, statistics.md §6), per apply(event):
+// Semantics (docs/aggregation.md), per apply(event):
 //  1. Offsets at or below the last applied one are re-deliveries: skipped, counted (replayedRecords).
 //  2. Dedupe (see dedupe-window.ts): time <= horizon → tooLate (ignored, counted); a known id →
 //     duplicates (ignored, counted). Otherwise the event is accepted; time < watermark → lateEvents.

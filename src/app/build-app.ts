@@ -216,7 +216,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     return [...verdictRunner.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.latest(feature, cohort));
   };
 
-  // The admin API uses the listeners' auth and TLS (DESIGN section 9).
+  // The admin API uses the listeners' auth and TLS (docs/contract.md).
   const bearerAuth = loadBearerAuth(config.auth);
   const admin = new AdminServer({
     host: config.admin.host,

@@ -155,7 +155,7 @@ export class ExportHandler {
       return { kind: 'unavailable', message: `event log did not acknowledge within ${timeoutMs} ms, retry`, retryAfterMs: this.retryAfterMs };
     }
     // Whatever kept the log from acknowledging, the exporter must keep the data and retry
-    // (DESIGN section 6): a permanent-looking error here (a missing topic while it is being
+    // (docs/architecture.md): a permanent-looking error here (a missing topic while it is being
     // created, a broker-side limit) would otherwise make the exporter drop good spans for good.
     const retryable = isRetryable(result);
     this.opts.logger.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });

@@ -1,5 +1,5 @@
 // PartitionedLog on Apache Kafka through kafkajs 2.2.4 (behind this port so the client can be
-// swapped, see reference/reliability.md). Producer: acks=all, no idempotence, bounded send time.
+// swapped, see docs/architecture.md). Producer: acks=all, no idempotence, bounded send time.
 // Consumers: explicit commits only, re-delivery from the last commit on handler errors, restart
 // after crashes. Admin: topic creation, readiness ping, readAll end offsets.
 

@@ -3,7 +3,7 @@
 // grpc-encoding gzip/deflate itself and enforces the size limit on the decompressed message
 // (RESOURCE_EXHAUSTED, not retryable; fixed for bombs in 1.10.9, CVE-2024-37168). A bearer token
 // is checked on the metadata, before the message is read. A request is answered OK only after
-// the sink has made its events durable (DESIGN section 6); backpressure is UNAVAILABLE with
+// the sink has made its events durable (docs/architecture.md); backpressure is UNAVAILABLE with
 // google.rpc.RetryInfo in grpc-status-details-bin.
 
 import * as grpc from '@grpc/grpc-js';

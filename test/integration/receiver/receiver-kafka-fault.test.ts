@@ -1,4 +1,4 @@
-// Backpressure fault test (issue 5, DESIGN section 6): real HTTP/protobuf exporters (which retry on
+// Backpressure fault test (issue 5; docs/architecture.md): real HTTP/protobuf exporters (which retry on
 // 429/503 with Retry-After) load a receiver that publishes to a real Kafka broker; the broker is
 // stopped mid-load and started again. Afterwards every span the receiver acknowledged is in the
 // events topic, the receiver answered retryably while the broker was away, and the in-flight
