@@ -238,7 +238,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter });
 
   const order = [...infra, ...roles];
-  let started: Component[] = [];
+  const started: Component[] = [];
   const app: App = {
     name: 'pmf-guard',
     config,

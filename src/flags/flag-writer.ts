@@ -4,7 +4,6 @@
 // Commands arrive through flag-command-consumer.ts; pins through the admin API.
 
 import type { Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
 import type { FlagCommand } from '../events/flag-command.js';

@@ -3,7 +3,7 @@
 // the version-guarded script makes every re-send harmless.
 
 import type { Clock } from '../core/clock.js';
-import { errorMessage, PmfError } from '../core/errors.js';
+import { PmfError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
 import { retryDelayMs } from '../core/retry-backoff.js';

@@ -65,8 +65,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
     ): Promise<Collector> {
       const batches: PartitionBatch[] = [];
       const assignments: TopicPartition[][] = [];
-      let consumer!: GroupConsumer;
-      consumer = log.consumer(options, {
+      const consumer: GroupConsumer = log.consumer(options, {
         async onAssignment(owned) {
           assignments.push(owned);
         },
@@ -227,8 +226,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
 
       const deliveries: string[][] = [];
       let thrown = false;
-      let consumer!: GroupConsumer;
-      consumer = log.consumer(
+      const consumer: GroupConsumer = log.consumer(
         { groupId: unique('group'), topics: [topic], fromBeginning: true },
         {
           async handleBatch(batch) {
