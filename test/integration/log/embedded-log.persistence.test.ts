@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord, PartitionBatch } from '../../../src/log/partitioned-log.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/services.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 const dirs: string[] = [];
@@ -65,7 +65,7 @@ describe('EmbeddedLog with a data directory', () => {
       },
     );
     await consumer.start();
-    await waitFor(() => seen.flatMap((b) => b.records).length === 20, 'all records consumed');
+    await waitFor(() => seen.flatMap((b) => b.records).length === 20, { message: 'all records consumed' });
     await first.close();
 
     const second = open(dir);
@@ -83,7 +83,7 @@ describe('EmbeddedLog with a data directory', () => {
     const lastPerPartition = [0, 1, 2]
       .map((p) => before.filter((r) => r.partition === p).at(-1))
       .filter((r): r is ConsumedRecord => r !== undefined);
-    await waitFor(() => resumed.length >= lastPerPartition.length, 'the uncommitted records again');
+    await waitFor(() => resumed.length >= lastPerPartition.length, { message: 'the uncommitted records again' });
     expect(resumed.map((r) => `${r.partition}@${r.offset}`).sort()).toEqual(
       lastPerPartition.map((r) => `${r.partition}@${r.offset}`).sort(),
     );
