@@ -11,6 +11,21 @@ import type { PartitionedLog } from '../log/partitioned-log.js';
 
 export function createLog(config: Config, clock: Clock, logger: Logger): PartitionedLog {
   return config.kafka.brokers
-    ? new KafkaLog({ brokers: [...config.kafka.brokers], clientId: config.kafka.clientId, replicationFactor: config.kafka.replicationFactor, sessionTimeoutMs: config.kafka.sessionTimeoutMs, logger: logger.child('kafka') })
+    ? new KafkaLog({
+        brokers: [...config.kafka.brokers],
+        clientId: config.kafka.clientId,
+        replicationFactor: config.kafka.replicationFactor,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+        heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+        maxWaitTimeMs: config.kafka.maxWaitTimeMs,
+        maxBatchSize: config.kafka.maxBatchSize,
+        sendTimeoutMs: config.kafka.sendTimeoutMs,
+        connectionTimeoutMs: config.kafka.connectionTimeoutMs,
+        requestTimeoutMs: config.kafka.requestTimeoutMs,
+        pingTimeoutMs: config.kafka.pingTimeoutMs,
+        fastRetry: { ...config.kafka.producerRetry },
+        consumerRetry: { ...config.kafka.consumerRetry },
+        logger: logger.child('kafka'),
+      })
     : new EmbeddedLog({ dataDir: join(config.dataDir, 'log'), clock, logger: logger.child('embedded-log') });
 }
