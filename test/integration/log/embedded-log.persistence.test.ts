@@ -94,13 +94,18 @@ describe('EmbeddedLog with a data directory', () => {
     expect(Number(late.offset)).toBe(before.filter((r) => r.partition === late.partition).length);
   });
 
-  it('cuts off a record torn by a crash and keeps appending after it', async () => {
+  /** A closed log whose one topic, 'one', has one partition holding a and b; and that partition's segment file. */
+  async function closedLogOfAB(): Promise<{ dir: string; segment: string }> {
     const dir = dataDir();
-    const first = open(dir);
-    await first.ensureTopics([{ name: 'one', partitions: 1 }]);
-    await sendValues(first, 'one', ['a', 'b']);
-    await first.close();
-    const segment = join(dir, 'topics', 'one', '0.log');
+    const log = open(dir);
+    await log.ensureTopics([{ name: 'one', partitions: 1 }]);
+    await sendValues(log, 'one', ['a', 'b']);
+    await log.close();
+    return { dir, segment: join(dir, 'topics', 'one', '0.log') };
+  }
+
+  it('cuts off a record torn by a crash and keeps appending after it', async () => {
+    const { dir, segment } = await closedLogOfAB();
     const goodSize = statSync(segment).size;
     appendFileSync(segment, Buffer.from([0, 0, 0, 40, 1, 2, 3])); // header of a record never finished
 
@@ -115,12 +120,7 @@ describe('EmbeddedLog with a data directory', () => {
   });
 
   it('refuses to load a segment corrupted in the middle', async () => {
-    const dir = dataDir();
-    const first = open(dir);
-    await first.ensureTopics([{ name: 'one', partitions: 1 }]);
-    await sendValues(first, 'one', ['a', 'b']);
-    await first.close();
-    const segment = join(dir, 'topics', 'one', '0.log');
+    const { dir, segment } = await closedLogOfAB();
     const bytes = readFileSync(segment);
     bytes[bytes.length - 30] ^= 0xff;
     writeFileSync(segment, bytes);
