@@ -7,7 +7,7 @@
 // each rule bites; those fixtures break the rules on purpose and are ignored here.
 import tseslint from 'typescript-eslint';
 
-export const PURE_CORE = ['src/aggregation/**/*.ts', 'src/verdict/**/*.ts', 'src/events/**/*.ts', 'src/rules/**/*.ts'];
+const PURE_CORE = ['src/aggregation/**/*.ts', 'src/verdict/**/*.ts', 'src/events/**/*.ts', 'src/rules/**/*.ts'];
 
 const IO_MODULES = ['fs', 'net', 'http', 'http2', 'child_process'];
 const CLIENT_LIBRARIES = ['kafkajs', 'pg', 'ioredis', '@grpc/grpc-js', '@electric-sql/pglite'];
