@@ -6,6 +6,7 @@ import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import type { FlagWriter } from '../flags/flag-writer.js';
+import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
@@ -17,6 +18,7 @@ export interface MetricSources {
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
+  commandConsumer?: FlagCommandConsumer;
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
@@ -100,5 +102,9 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
         { name: 'pmf_flag_redis_push_failures_total', help: 'Immediate Redis pushes deferred to the outbox relay', type: 'counter', value: m.relayFailures },
       ];
     });
+  }
+  if (src.commandConsumer) {
+    const c = src.commandConsumer;
+    registry.register(() => fromMap('pmf_flag_commands_refused_total', 'Commands on the commands topic refused (unsigned, bad signature, undeclared feature, malformed), by reason', 'reason', c.refused));
   }
 }
