@@ -17,7 +17,7 @@ import { encodeJson } from '../events/codec.js';
 import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
-import { createLog } from './create-log.js';
+import { createLog, topicSpecs } from './create-log.js';
 import { aggregatorSettings, createEvaluator } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
@@ -96,7 +96,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const log: PartitionedLog = createLog(config, clock, logger);
   infra.push({
     name: 'log-topics',
-    start: () => log.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions }))),
+    start: () => log.ensureTopics(topicSpecs(config, topics)),
     stop: async () => {},
   });
   let sql: SqlClient | undefined;

@@ -14,6 +14,7 @@ import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { fromKafkaError } from './kafka-errors.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { readAllFromKafka } from './kafka-read-all.js';
+import { ensureKafkaTopics } from './kafka-topics.js';
 import { stderrLogLogger, type LogLogger } from '../log-logger.js';
 import type {
   BatchHandler,
@@ -43,8 +44,10 @@ export interface KafkaLogOptions {
   sasl?: SASLOptions;
   /** kafkajs' own log level, forwarded to the logger (default 'warn'). */
   logLevel?: KafkaLogLevel;
-  /** For topics ensureTopics creates (default 1). */
+  /** Wanted for topics ensureTopics creates (default 3; a smaller cluster gets fewer, with a warning). */
   replicationFactor?: number;
+  /** Wanted min.insync.replicas of created topics (default 2). */
+  minInsyncReplicas?: number;
   /** A send rejects with retryable ERR_LOG_UNAVAILABLE after this long without an ack (default 5000). */
   sendTimeoutMs?: number;
   /** TCP connect timeout per broker (default 1000). */
@@ -127,33 +130,8 @@ export class KafkaLog implements PartitionedLog {
     this.assertOpen();
     topics.forEach(checkTopicSpec);
     try {
-      const admin = await this.adminClient();
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.name));
-      if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.name,
-            numPartitions: t.partitions,
-            replicationFactor: this.options.replicationFactor ?? 1,
-          })),
-        });
-      }
-      const present = topics.filter((t) => existing.has(t.name));
-      if (present.length > 0) {
-        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
-        for (const t of present) {
-          const actual = metadata.find((m) => m.name === t.name)?.partitions.length;
-          if (actual !== t.partitions) {
-            this.logger.warn('topic exists with a different partition count; keeping it', {
-              topic: t.name,
-              expected: t.partitions,
-              actual,
-            });
-          }
-        }
-      }
+      const wanted = { replicationFactor: this.options.replicationFactor ?? 3, minInsyncReplicas: this.options.minInsyncReplicas ?? 2 };
+      await ensureKafkaTopics(await this.adminClient(), topics, wanted, this.logger);
     } catch (err) {
       throw fromKafkaError(err, 'ensureTopics', 'ERR_LOG_UNAVAILABLE');
     }
