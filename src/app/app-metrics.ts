@@ -65,6 +65,16 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
       { name: 'pmf_receiver_events_produced_total', help: 'Feature events acknowledged by the log', type: 'counter', value: r.eventsProduced },
     ];
   });
+  if (src.log?.retentionGaps) {
+    const log = src.log;
+    registry.register(() => {
+      const g = log.retentionGaps!();
+      return [
+        ...fromMap('pmf_log_retention_gaps_total', 'Times a consumer group resumed behind the log start: records deleted by retention before they were read (alert on any)', 'topic', g.gaps),
+        ...fromMap('pmf_log_records_lost_total', 'Records deleted by retention before a consumer group read them', 'topic', g.recordsLost),
+      ];
+    });
+  }
   if (src.aggregator) {
     const a = src.aggregator;
     registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors())]);

@@ -15,6 +15,7 @@ import { fromKafkaError } from './kafka-errors.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { readAllFromKafka } from './kafka-read-all.js';
 import { ensureKafkaTopics } from './kafka-topics.js';
+import { RetentionGapMonitor } from './retention-gap-monitor.js';
 import { stderrLogLogger, type LogLogger } from '../log-logger.js';
 import type {
   BatchHandler,
@@ -23,6 +24,7 @@ import type {
   LogProducer,
   PartitionBatch,
   PartitionedLog,
+  RetentionGaps,
   TopicSpec,
 } from '../partitioned-log.js';
 import { defaultRetryBackoff, type RetryBackoff } from '../../core/retry-backoff.js';
@@ -100,6 +102,7 @@ export class KafkaLog implements PartitionedLog {
   private readonly components = new Set<Component>();
   private admin?: Promise<Admin>;
   private closed = false;
+  private readonly gapMonitor: RetentionGapMonitor;
 
   constructor(private readonly options: KafkaLogOptions) {
     if (options.brokers.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'kafka: brokers must not be empty');
@@ -124,6 +127,11 @@ export class KafkaLog implements PartitionedLog {
       });
     this.fastKafka = client(options.fastRetry ?? { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 });
     this.kafka = client(options.consumerRetry ?? { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 });
+    this.gapMonitor = new RetentionGapMonitor(() => this.adminClient(), this.logger);
+  }
+
+  retentionGaps(): RetentionGaps {
+    return this.gapMonitor.snapshot();
   }
 
   async ensureTopics(topics: TopicSpec[]): Promise<void> {
@@ -161,6 +169,7 @@ export class KafkaLog implements PartitionedLog {
         maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
         clock: this.clock,
         logger: this.logger,
+        checkLogStart: (groupId, owned) => this.gapMonitor.check(groupId, owned),
       }),
     );
   }
