@@ -169,7 +169,14 @@ export class KafkaLog implements PartitionedLog {
         maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
         clock: this.clock,
         logger: this.logger,
-        checkLogStart: (groupId, owned) => this.gapMonitor.check(groupId, owned),
+        // Bounded: a slow admin call must not hold the first batch of a generation for long.
+        checkLogStart: (groupId, owned) => {
+          const check = this.gapMonitor.check(groupId, owned);
+          check.catch(() => undefined);
+          return withDeadline(check, this.options.pingTimeoutMs ?? 2000, this.clock, () =>
+            new PmfError('ERR_LOG_UNAVAILABLE', `log-start check for ${groupId}: no answer within ${this.options.pingTimeoutMs ?? 2000} ms`, { retryable: true }),
+          );
+        },
       }),
     );
   }
