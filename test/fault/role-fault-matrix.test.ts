@@ -1,8 +1,8 @@
 // Fault matrix per role: every role as its own process in distributed mode (receiver, two
 // aggregators, verdict, flag writer; real Kafka, and PostgreSQL and Redis of the test's own so
 // they can be killed), the seed story sent through a real OTLP exporter, and one fault per
-// scenario while the spans stream in: kill -9 of the verdict process and the flag writer, of the
-// receiver and an aggregator, or of PostgreSQL and Redis (each restarted). The outcome must be the
+// scenario while the spans stream in: kill -9 of the verdict process and the flag writer, of an
+// aggregator, or of PostgreSQL and Redis (each restarted). The outcome must be the
 // fault-free one: the treatment rolled back once, in PostgreSQL and Redis, by a command signed by
 // one process and checked by another; nothing refused. Each scenario prints how long after the
 // last span the rollback landed, next to the fault-free run's figure (docs/reliability.md).
@@ -108,13 +108,15 @@ const SCENARIOS: { name: string; fault: (s: Stack) => Promise<void> }[] = [
       await Promise.all([s.verdict.waitStarted(2), s.flagWriter.waitStarted(2)]);
     },
   },
+  // The receiver is not killed here: the SDK exporter of the seed story gives up on a batch whose
+  // connection dropped (and the helper stops sending), so the outcome would depend on the client.
+  // test/integration/receiver/receiver-kafka-fault.test.ts covers what the receiver acknowledges.
   {
-    name: 'kill -9 receiver and an aggregator',
+    name: 'kill -9 an aggregator',
     fault: async (s) => {
-      await Promise.all([s.receiver.kill9(), s.aggregators[0].kill9()]);
-      s.receiver.start();
+      await s.aggregators[0].kill9();
       s.aggregators[0].start();
-      await Promise.all([s.receiver.waitStarted(2), s.aggregators[0].waitStarted(2)]);
+      await s.aggregators[0].waitStarted(2);
     },
   },
   {
