@@ -1,19 +1,21 @@
 // Fault matrix per role: every role as its own process in distributed mode (receiver, two
 // aggregators, verdict, flag writer; real Kafka, and PostgreSQL and Redis of the test's own so
 // they can be killed), the seed story sent through a real OTLP exporter, and one fault per
-// scenario while the spans stream in: kill -9 of the verdict process and the flag writer, of an
-// aggregator, or of PostgreSQL and Redis (each restarted). The outcome must be the
+// scenario while the spans stream in: kill -9 of the verdict process and the flag writer, of the
+// receiver, of an aggregator, or of PostgreSQL and Redis (each restarted), or a restart of Kafka
+// (a private broker for that run). The outcome must be the
 // fault-free one: the treatment rolled back once, in PostgreSQL and Redis, by a command signed by
 // one process and checked by another; nothing refused. Each scenario prints how long after the
 // last span the rollback landed, next to the fault-free run's figure (docs/reliability.md).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
@@ -24,6 +26,9 @@ import { sendSeedScenario } from '../helpers/seed-scenario.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const run = promisify(execFile);
+/** The private broker of the Kafka-restart run (scripts/stack.sh); the shared one is never restarted. */
+const PRIVATE_KAFKA_PORT = Number(process.env.PMF_TEST_KAFKA_MATRIX_PORT ?? '9792');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -86,6 +91,8 @@ class RoleProcess {
 }
 
 interface Stack {
+  /** scripts/stack.sh for the run's private broker, if it has one. */
+  kafkaStack?: (...args: string[]) => Promise<unknown>;
   flagWriter: RoleProcess;
   verdict: RoleProcess;
   aggregators: RoleProcess[];
@@ -97,7 +104,7 @@ interface Stack {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What happens while the spans stream in; resolves once everything it broke is back. */
-const SCENARIOS: { name: string; fault: (s: Stack) => Promise<void> }[] = [
+const SCENARIOS: { name: string; privateKafka?: boolean; fault: (s: Stack) => Promise<void> }[] = [
   { name: 'no fault', fault: async () => {} },
   {
     name: 'kill -9 verdict and flag writer',
@@ -108,9 +115,21 @@ const SCENARIOS: { name: string; fault: (s: Stack) => Promise<void> }[] = [
       await Promise.all([s.verdict.waitStarted(2), s.flagWriter.waitStarted(2)]);
     },
   },
-  // The receiver is not killed here: the SDK exporter of the seed story gives up on a batch whose
-  // connection dropped (and the helper stops sending), so the outcome would depend on the client.
-  // test/integration/receiver/receiver-kafka-fault.test.ts covers what the receiver acknowledges.
+  {
+    name: 'kill -9 receiver',
+    fault: async (s) => {
+      await s.receiver.kill9();
+      s.receiver.start();
+      await s.receiver.waitStarted(2);
+    },
+  },
+  {
+    name: 'restart Kafka',
+    privateKafka: true,
+    fault: async (s) => {
+      await s.kafkaStack!('restart', 'kafka');
+    },
+  },
   {
     name: 'kill -9 an aggregator',
     fault: async (s) => {
@@ -147,12 +166,19 @@ describe('every role in its own process, one fault per run', () => {
       const id = uniqueName('roles');
       const [postgres, redisServer] = await Promise.all([OwnPostgres.start(), OwnRedis.start()]);
       owned.push(postgres, redisServer);
+      const kafkaEnv = { ...process.env, KAFKA_PORT: String(PRIVATE_KAFKA_PORT), KAFKA_CONTROLLER_PORT: String(PRIVATE_KAFKA_PORT + 1), KAFKA_DIR: join(dir, `${id}-kafka`) };
+      const kafkaStack = scenario.privateKafka ? (...args: string[]) => run('bash', ['scripts/stack.sh', ...args], { cwd: ROOT, env: kafkaEnv, timeout: 300_000 }) : undefined;
+      if (kafkaStack) {
+        await kafkaStack('up', 'kafka');
+        owned.push({ dispose: async () => void (await kafkaStack('stop', 'kafka')) });
+      }
+      const brokers = kafkaStack ? `127.0.0.1:${PRIVATE_KAFKA_PORT}` : testServices.kafkaBrokers.join(',');
       const configFile = join(dir, `${id}.yaml`);
       writeFileSync(configFile, toYaml({ kafka: { groupPrefix: id, partitions: 3, sessionTimeoutMs: 6000 } }));
       const otlpPort = await freePort();
       const common = {
         PMF_GUARD_CONFIG: configFile, PMF_GUARD_RULES: 'test/fixtures/seed-rules.yaml',
-        KAFKA_BROKERS: testServices.kafkaBrokers.join(','), DATABASE_URL: postgres.url, REDIS_URL: redisServer.url,
+        KAFKA_BROKERS: brokers, DATABASE_URL: postgres.url, REDIS_URL: redisServer.url,
         PMF_GUARD_TOPIC_PREFIX: `${id}.`,
         PMF_GUARD_PSEUDONYM_KEY: randomBytes(32).toString('hex'), PMF_GUARD_COMMAND_KEY: randomBytes(32).toString('hex'),
         PMF_GUARD_ADMIN_PORT: '0', PMF_GUARD_OTLP_GRPC_PORT: String(otlpPort), PMF_GUARD_OTLP_HTTP_PORT: '0',
@@ -162,7 +188,7 @@ describe('every role in its own process, one fault per run', () => {
         processes.push(p);
         return p;
       };
-      const stack: Stack = { flagWriter: role('flag-writer').start(), verdict: role('verdict'), aggregators: [role('aggregator', '1'), role('aggregator', '2')], receiver: role('receiver'), postgres, redis: redisServer };
+      const stack: Stack = { flagWriter: role('flag-writer').start(), verdict: role('verdict'), aggregators: [role('aggregator', '1'), role('aggregator', '2')], receiver: role('receiver'), postgres, redis: redisServer, kafkaStack };
       await stack.flagWriter.waitStarted(1);
       for (const p of [stack.verdict, ...stack.aggregators, stack.receiver]) p.start();
       await Promise.all([stack.verdict, ...stack.aggregators, stack.receiver].map((p) => p.waitStarted(1)));
@@ -172,12 +198,14 @@ describe('every role in its own process, one fault per run', () => {
       const redis = new Redis(redisServer.url, { lazyConnect: true });
       redis.on('error', () => {});
       try {
-        const sending = sendSeedScenario({ endpoint: `http://127.0.0.1:${otlpPort}`, startMs: Date.parse('2026-03-02T08:00:00Z') });
+        // Failed batches are sent again, as a Collector's queue would: the receiver acknowledges only
+        // what the log has, so a batch it could not take (down, or Kafka down) must come again.
+        const sending = sendSeedScenario({ endpoint: `http://127.0.0.1:${otlpPort}`, startMs: Date.parse('2026-03-02T08:00:00Z'), retryUntilAcked: true });
         await sleep(3000);
         const faultAt = Date.now();
         await scenario.fault(stack);
         const recoveredMs = Date.now() - faultAt;
-        const { spans } = await sending;
+        const { spans, retries } = await sending;
         const sentAt = Date.now();
 
         const flags = async () => (await pool.query(`SELECT cohort, state FROM pmf_guard.flags WHERE feature = 'feat_smart_recs_v1' ORDER BY cohort`)).rows;
@@ -191,7 +219,7 @@ describe('every role in its own process, one fault per run', () => {
         const audit = (await pool.query(`SELECT source, outcome FROM pmf_guard.audit_log WHERE feature = 'feat_smart_recs_v1' AND source <> 'rules' ORDER BY id`)).rows;
         expect(audit).toEqual([{ source: 'verdict', outcome: 'applied' }]);
         for (const p of processes) expect(p.log(), p.logFile).not.toContain('ERR_COMMAND_REFUSED');
-        figures.push({ scenario: scenario.name, spans, recoveredMs, rollbackAfterLastSpanMs });
+        figures.push({ scenario: scenario.name, spans, batchesRetried: retries, recoveredMs, rollbackAfterLastSpanMs });
       } finally {
         await Promise.all([stack.flagWriter, stack.verdict, ...stack.aggregators, stack.receiver].map((p) => p.stop()));
         await pool.end();
