@@ -58,6 +58,8 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   const exporter = o.retryUntilAcked ? retrying(otlp, counter) : otlp;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
+    // A flush waits for re-sent batches too, not the default 30 s.
+    ...(o.retryUntilAcked ? { forceFlushTimeoutMillis: 200_000 } : {}),
     spanProcessors: [
       new BatchSpanProcessor(exporter, {
         maxQueueSize: 200_000, maxExportBatchSize: 1000, scheduledDelayMillis: 100,
