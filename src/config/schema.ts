@@ -1,5 +1,7 @@
 // The one configuration schema. Parsed once at start-up (config/load.ts), then frozen.
-// Defaults describe the embedded mode: nothing to install, everything in one process.
+// Defaults describe the embedded mode: nothing to install, everything in one process. Each default
+// is written once, on its field: objects use prefault({}) so their fields' defaults fill them, and
+// components used standalone (tests, the client) read configDefaults instead of repeating numbers.
 
 import { z } from 'zod';
 
@@ -18,8 +20,6 @@ const listener = (defaultPort: number) =>
     .strict();
 const DAY_MS = 86_400_000;
 const retention = z.number().int().min(-1).refine((v) => v !== 0, 'retention.ms is -1 (forever) or a positive number of ms');
-/** Events and cohort stats outlive the longest evaluation (14 days); verdicts and commands are the audit trail. */
-const DEFAULT_RETENTION_MS = { events: 14 * DAY_MS, cohortStats: 14 * DAY_MS, verdicts: 30 * DAY_MS, commands: 30 * DAY_MS };
 export const LOOPBACK_HOST = '127.0.0.1';
 export const ANY_HOST = '0.0.0.0';
 
@@ -33,9 +33,9 @@ export const Config = z
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     receiver: z
       .object({
-        grpc: listener(4317).default({ port: 4317 }),
+        grpc: listener(4317).prefault({}),
         /** OTLP/HTTP (protobuf and JSON); `httpEnabled: false` turns it off. */
-        http: listener(4318).default({ port: 4318 }),
+        http: listener(4318).prefault({}),
         httpEnabled: z.boolean().default(true),
         /** gRPC message limit after decompression (the spec's typical 4 MiB). */
         maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
@@ -60,11 +60,7 @@ export const Config = z
         pseudonymKeyFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({
-        grpc: { port: 4317 }, http: { port: 4318 }, httpEnabled: true,
-        maxMessageBytes: 4 * 1024 * 1024, maxHttpBodyBytes: 20 * 1024 * 1024, maxInFlightBytes: 64 * 1024 * 1024,
-        publishTimeoutMs: 5000, retryAfterSeconds: 1, maxAttributeLength: 256, maxFeatures: 1000, maxCohortsPerFeature: 100,
-      }),
+      .prefault({}),
     /** Bearer-token auth on the OTLP listeners (and the admin API); absent = off. */
     auth: z
       .object({
@@ -85,7 +81,7 @@ export const Config = z
       .strict()
       .optional(),
     /** Admin API; binds like the OTLP listeners (loopback unless auth is set or a host is given). */
-    admin: listener(8080).default({ port: 8080 }),
+    admin: listener(8080).prefault({}),
     kafka: z
       .object({
         /** Set (or KAFKA_BROKERS) to use Apache Kafka instead of the embedded log. */
@@ -101,13 +97,15 @@ export const Config = z
         /** retention.ms of each topic pmf-guard creates (-1 = forever); existing topics that differ are reported at start. */
         retentionMs: z
           .object({
-            events: retention.default(DEFAULT_RETENTION_MS.events),
-            cohortStats: retention.default(DEFAULT_RETENTION_MS.cohortStats),
-            verdicts: retention.default(DEFAULT_RETENTION_MS.verdicts),
-            commands: retention.default(DEFAULT_RETENTION_MS.commands),
+            // Events and cohort stats outlive the longest evaluation (14 days by default);
+            // verdicts and commands are the audit trail.
+            events: retention.default(14 * DAY_MS),
+            cohortStats: retention.default(14 * DAY_MS),
+            verdicts: retention.default(30 * DAY_MS),
+            commands: retention.default(30 * DAY_MS),
           })
           .strict()
-          .default(DEFAULT_RETENTION_MS),
+          .prefault({}),
         groupPrefix: z.string().min(1).default('pmf-guard'),
         /** How long a silent member keeps its partitions; lower fails over faster after a crash. */
         sessionTimeoutMs: z.number().int().min(6000).default(30_000),
@@ -135,10 +133,7 @@ export const Config = z
           .optional(),
       })
       .strict()
-      .default({
-        clientId: 'pmf-guard', topicPrefix: 'pmf.', partitions: 6, replicationFactor: 3, minInsyncReplicas: 2,
-        retentionMs: DEFAULT_RETENTION_MS, groupPrefix: 'pmf-guard', sessionTimeoutMs: 30_000,
-      }),
+      .prefault({}),
     /**
      * Commands on pmf.commands.v1 carry an HMAC; the flag writer applies only those signed by a key
      * of this ring (one key per line, newest first: new commands use the first, any verifies).
@@ -152,7 +147,7 @@ export const Config = z
         signingKeyFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({}),
+      .prefault({}),
     database: z
       .object({
         /** Set (or DATABASE_URL) to use PostgreSQL instead of embedded PGlite. */
@@ -160,7 +155,7 @@ export const Config = z
         schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'database.schema must be a lower-case SQL identifier').default('pmf_guard'),
       })
       .strict()
-      .default({ schema: 'pmf_guard' }),
+      .prefault({}),
     redis: z
       .object({
         /** Set (or REDIS_URL) to publish flags to Redis; embedded mode keeps an in-process cache. */
@@ -171,7 +166,7 @@ export const Config = z
         keyPrefix: z.string().default(''),
       })
       .strict()
-      .default({ keyPrefix: '' }),
+      .prefault({}),
     aggregation: z
       .object({
         allowedLatenessSeconds: z.number().int().min(0).default(300),
@@ -190,10 +185,7 @@ export const Config = z
         maxCohortsPerFeature: z.number().int().positive().default(64),
       })
       .strict()
-      .default({
-        allowedLatenessSeconds: 300, dedupeWindowSeconds: 3600, checkpointIntervalMs: 1000, publishIntervalMs: 200,
-        maxDedupeEntries: 1_000_000, maxRetiredUsers: 5_000_000, maxCohortsPerFeature: 64,
-      }),
+      .prefault({}),
     verdict: z
       .object({
         /** Unchanged verdicts are re-published after this much EVENT time (deterministic: replays match). */
@@ -201,7 +193,7 @@ export const Config = z
         evaluator: z.enum(['sequential', 'point-estimate']).default('sequential'),
       })
       .strict()
-      .default({ heartbeatSeconds: 60, evaluator: 'sequential' }),
+      .prefault({}),
     shutdownTimeoutMs: z.number().int().positive().default(10_000),
   })
   .strict()
@@ -267,3 +259,6 @@ export type Role = Config['role'];
 export function isDistributed(c: Config): { log: boolean; store: boolean; cache: boolean } {
   return { log: c.kafka.brokers !== undefined, store: c.database.url !== undefined, cache: c.redis.url !== undefined || c.redis.clusterNodes !== undefined };
 }
+
+/** Every default, parsed from an empty input: what a component uses when no config is given. */
+export const configDefaults: Config = Object.freeze(Config.parse({}));

@@ -4,11 +4,11 @@
 // have created is reported, so a topic left at replication factor 1 does not go unnoticed.
 
 import kafkajs, { type Admin } from 'kafkajs';
-import type { LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type { TopicSpec } from '../partitioned-log.js';
 import { topicDurability, type Durability } from './topic-durability.js';
 
-export async function ensureKafkaTopics(admin: Admin, topics: TopicSpec[], wanted: Durability, logger: LogLogger): Promise<void> {
+export async function ensureKafkaTopics(admin: Admin, topics: TopicSpec[], wanted: Durability, logger: Logger): Promise<void> {
   const { brokers } = await admin.describeCluster();
   const durability = topicDurability(wanted, brokers.length);
   const existing = new Set(await admin.listTopics());

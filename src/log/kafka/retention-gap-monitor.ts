@@ -6,7 +6,7 @@
 // as an error, once per group, partition and committed offset.
 
 import type { Admin } from 'kafkajs';
-import type { LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type { RetentionGaps, TopicPartition } from '../partitioned-log.js';
 
 export class RetentionGapMonitor {
@@ -16,7 +16,7 @@ export class RetentionGapMonitor {
 
   constructor(
     private readonly admin: () => Promise<Admin>,
-    private readonly logger: LogLogger,
+    private readonly logger: Logger,
   ) {}
 
   snapshot(): RetentionGaps {

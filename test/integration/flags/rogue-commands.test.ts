@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../../src/app/build-app.js';
 import { loadConfig } from '../../../src/config/load.js';
-import { createLogger } from '../../../src/core/logger.js';
+import { createLogger, silentLogger } from '../../../src/core/logger.js';
 import { commandKeyRing, signCommand } from '../../../src/events/command-signature.js';
 import { encodeJson } from '../../../src/events/codec.js';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
@@ -57,7 +57,7 @@ describe('rogue producers on the commands topic', () => {
     const logger = createLogger('info', 'pmf-guard', (line) => void lines.push(line));
     app = await buildApp({ ...config, kafka: { ...config.kafka, groupPrefix: id, partitions: 1 } }, parseRules(RULES), { logger });
     await app.start();
-    kafka = new KafkaLog({ brokers: [...testServices.kafkaBrokers], clientId: `${id}-rogue`, logLevel: 'nothing' });
+    kafka = new KafkaLog({ brokers: [...testServices.kafkaBrokers], clientId: `${id}-rogue`, logLevel: 'nothing', logger: silentLogger });
     producer = kafka.producer('rogue');
     await producer.start();
   }, 60_000);

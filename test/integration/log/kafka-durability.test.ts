@@ -6,18 +6,16 @@
 import kafkajs from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
-import type { LogLogger } from '../../../src/log/log-logger.js';
+import type { Logger } from '../../../src/core/logger.js';
 import type { ConsumedRecord } from '../../../src/log/partitioned-log.js';
 import { testServices, uniqueName, waitFor } from '../../helpers/services.js';
 
 interface Line { level: string; message: string; fields?: Record<string, unknown> }
 
-function recordingLogger(lines: Line[]): LogLogger {
-  return {
-    info: (message, fields) => lines.push({ level: 'info', message, fields }),
-    warn: (message, fields) => lines.push({ level: 'warn', message, fields }),
-    error: (message, fields) => lines.push({ level: 'error', message, fields }),
-  };
+function recordingLogger(lines: Line[]): Logger {
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, fields });
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
 }
 
 describe('Kafka topic durability and retention gaps', () => {
