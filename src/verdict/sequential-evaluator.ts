@@ -26,7 +26,8 @@ import { gateReason } from './gates.js';
 import { alarmLine, detectorName } from './statistics/alarm-lines.js';
 import { alphaBudget, guardId, guardsOf, metricConfigured, type MetricName } from './statistics/alpha-budget.js';
 import { copyChangeMemory, isChangeMemory, newChangeMemory, stepChangeDetectors, type ChangeMemory } from './statistics/change-detectors.js';
-import { evaluateCohortGuards, type GuardOutcome } from './statistics/cohort-guards.js';
+import { isPassEvidenceMemory, passEvidence, type PassEvidenceMemory } from './pass-evidence.js';
+import type { GuardOutcome } from './statistics/cohort-guards.js';
 import type { IntersectionState } from './statistics/running-intersection.js';
 import { checkSrm, SRM_ALPHA } from './statistics/srm.js';
 import { percent } from './statistics/verdict-format.js';
@@ -44,6 +45,8 @@ export interface SequentialMemory {
   intersections: IntersectionState;
   /** The guards' e-detectors and the last cumulative counts they step from. */
   change: ChangeMemory;
+  /** The last confidence-sequence result (see pass-evidence.ts). */
+  pass: PassEvidenceMemory | null;
   /** Guard id → what the verdict says about its failure, fixed when it failed. */
   failed: Record<string, FailedGuard>;
 }
@@ -93,7 +96,8 @@ function isSequentialMemory(m: EvaluatorMemory): m is EvaluatorMemory & Sequenti
     m.intersections !== null &&
     typeof m.failed === 'object' &&
     m.failed !== null &&
-    isChangeMemory(m.change)
+    isChangeMemory(m.change) &&
+    (m.pass === null || isPassEvidenceMemory(m.pass))
   );
 }
 
@@ -108,10 +112,12 @@ export function restoreSequentialMemory(memory: EvaluatorMemory, rule: Rule): Se
       srmPValue: memory.srmPValue,
       intersections: Object.fromEntries(Object.entries(memory.intersections).map(([k, v]) => [k, { ...v }])),
       change: copyChangeMemory(memory.change),
+      // Replaced, never mutated: shared safely.
+      pass: memory.pass,
       failed: { ...memory.failed },
     };
   }
-  return { fingerprint, guardedCohorts: 0, srmPValue: null, intersections: {}, change: newChangeMemory(), failed: {} };
+  return { fingerprint, guardedCohorts: 0, srmPValue: null, intersections: {}, change: newChangeMemory(), pass: null, failed: {} };
 }
 
 function seenGuardedCohorts(input: EvaluationInput): number {
@@ -162,11 +168,6 @@ function metricStatus(guards: GuardOutcome[], failed: Record<string, FailedGuard
   return undecided;
 }
 
-/** A confidence sequence only ever passes a guard here: failing is the e-detectors' job. */
-function passOrOpen(g: GuardOutcome): GuardOutcome {
-  return g.state === 'fail' ? { ...g, state: 'undecided' } : g;
-}
-
 export class SequentialEvaluator implements CohortEvaluator {
   readonly name = 'sequential';
 
@@ -183,15 +184,11 @@ export class SequentialEvaluator implements CohortEvaluator {
     const detectors = stepChangeDetectors({
       rule, cohort, control: input.control, at, specs, alphaByGuard: budget.byGuard, memory: memory.change,
     });
-    const cs = evaluateCohortGuards({
-      rule,
-      cohort,
-      control: input.control,
-      alphaByGuard: budget.byGuard,
-      guards: specs,
-      intersections: memory.intersections,
+    const cs = passEvidence({
+      rule, cohort, control: input.control, alphaByGuard: budget.byGuard, specs, intersections: memory.intersections, previous: memory.pass,
     });
-    const guards = cs.guards.map(passOrOpen);
+    memory.pass = cs.memory;
+    const guards = cs.guards;
 
     const gate = gateReason(input);
     const pastMax = at >= cohort.firstExposureAt + rule.maxDurationSeconds * 1000;

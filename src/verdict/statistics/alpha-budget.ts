@@ -70,6 +70,18 @@ export interface AlphaBudget {
  * cohorts seen (a statistically weaker default: pre-register `cohorts.guarded` for a strict bound).
  */
 export function alphaBudget(rule: Rule, guardedCohorts: number, alphaSrm = SRM_ALPHA): AlphaBudget {
+  // Parsed rules are never mutated, so the split is cached per rule object.
+  let byCohorts = budgets.get(rule);
+  if (!byCohorts) budgets.set(rule, (byCohorts = new Map()));
+  const key = `${guardedCohorts}:${alphaSrm}`;
+  let budget = byCohorts.get(key);
+  if (!budget) byCohorts.set(key, (budget = computeBudget(rule, guardedCohorts, alphaSrm)));
+  return budget;
+}
+
+const budgets = new WeakMap<Rule, Map<string, AlphaBudget>>();
+
+function computeBudget(rule: Rule, guardedCohorts: number, alphaSrm: number): AlphaBudget {
   const specs = guardsOf(rule);
   const cohorts = Math.max(1, guardedCohorts);
   const spendable = Math.max(rule.alpha - alphaSrm, rule.alpha / 2);

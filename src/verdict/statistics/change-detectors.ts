@@ -40,24 +40,25 @@ export function newChangeMemory(): ChangeMemory {
   return { at: null, spent: 0, cohort: null, control: null, cut: null, detectors: {}, alarms: {} };
 }
 
-function numbers(x: unknown): x is number[] {
-  return Array.isArray(x) && x.every((n) => typeof n === 'number');
-}
+const COUNTS = 10;
 
+/** Shape check of a memory this module wrote (restored from JSON); cheap enough for every evaluation. */
 export function isChangeMemory(x: unknown): x is ChangeMemory {
   if (typeof x !== 'object' || x === null) return false;
   const m = x as Record<string, unknown>;
   const cut = m.cut as Record<string, unknown> | null;
-  return (
-    (m.at === null || typeof m.at === 'number') &&
-    typeof m.spent === 'number' &&
-    (m.cohort === null || numbers(m.cohort)) &&
-    (m.control === null || numbers(m.control)) &&
-    (cut === null || (typeof cut === 'object' && ['kappa', 'treatmentAbove', 'controlAbove'].every((k) => typeof cut[k] === 'number'))) &&
-    typeof m.detectors === 'object' && m.detectors !== null &&
-    Object.values(m.detectors).every((d) => isDetectorState(d, BETS, SUMS)) &&
-    typeof m.alarms === 'object' && m.alarms !== null
-  );
+  const counts = (v: unknown) => v === null || (Array.isArray(v) && v.length === COUNTS);
+  if (
+    !(m.at === null || typeof m.at === 'number') ||
+    typeof m.spent !== 'number' ||
+    !counts(m.cohort) ||
+    !counts(m.control) ||
+    !(cut === null || (typeof cut === 'object' && typeof cut.kappa === 'number' && typeof cut.treatmentAbove === 'number' && typeof cut.controlAbove === 'number')) ||
+    typeof m.detectors !== 'object' || m.detectors === null ||
+    typeof m.alarms !== 'object' || m.alarms === null
+  ) return false;
+  for (const d of Object.values(m.detectors)) if (!isDetectorState(d, BETS, SUMS)) return false;
+  return true;
 }
 
 export function copyChangeMemory(m: ChangeMemory): ChangeMemory {

@@ -44,15 +44,17 @@ export function newDetector(bets: number, sumsPerBet: number): DetectorState {
   };
 }
 
+function sized(v: unknown, length: number): boolean {
+  return Array.isArray(v) && v.length === length;
+}
+
+/** Shape check (array lengths) of a state this module wrote and JSON restored. */
 export function isDetectorState(x: unknown, bets: number, sumsPerBet: number): x is DetectorState {
   if (typeof x !== 'object' || x === null) return false;
   const d = x as Record<string, unknown>;
-  const numbers = (v: unknown) => Array.isArray(v) && v.length === bets && v.every((n) => typeof n === 'number');
-  return (
-    numbers(d.b) && numbers(d.a) && numbers(d.c) && numbers(d.since) &&
-    Array.isArray(d.sums) && d.sums.length === bets &&
-    d.sums.every((s) => Array.isArray(s) && s.length === sumsPerBet && s.every((n) => typeof n === 'number'))
-  );
+  if (!sized(d.b, bets) || !sized(d.a, bets) || !sized(d.c, bets) || !sized(d.since, bets) || !sized(d.sums, bets)) return false;
+  for (const s of d.sums as unknown[]) if (!sized(s, sumsPerBet)) return false;
+  return true;
 }
 
 export function copyDetector(d: DetectorState): DetectorState {
