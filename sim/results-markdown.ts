@@ -64,9 +64,9 @@ export function curvesMarkdown(r: SuiteResult): string[] {
 
 export function nullsMarkdown(r: SuiteResult): string[] {
   return [
-    '| Null | Family false rollbacks | Upper 95 % bound | Comparison detectors that fired (counted or not) | SRM alarms |',
-    '|---|---|---|---|---|',
-    ...r.nulls.map((n) => `| ${n.name} | ${pct(n.family)} | ${pct(n.upper95)} | ${pct(n.vsControlAlarms)} | ${pct(n.srm)} |`),
+    '| Null | Runs | Family false rollbacks | Upper 95 % bound (Wilson) | Comparison detectors that crossed 1/α_g (counted or not) | SRM alarms |',
+    '|---|---|---|---|---|---|',
+    ...r.nulls.map((n) => `| ${n.name} | ${n.runs} | ${pct(n.family)} | ${pct(n.upper95)} | ${pct(n.vsControlAlarms)} | ${pct(n.srm)} |`),
   ];
 }
 
@@ -79,7 +79,7 @@ export function resultsMarkdown(r: SuiteResult, seconds: number): string {
     `Real \`SequentialEvaluator\`, evaluated at every one of ${r.ticks} ticks (14 days) unless the null delivers late;`,
     '400 users/h split 50/50, 10 requests per user with intra-user correlation 0.05 of being slow; activation matures after 24 h,',
     `retention after 7 d; minCohortSize 1000, evaluation window 4 h, α = ${r.alpha} with α_srm = 0.001. Seed ${r.seed};`,
-    `${r.nullRuns} runs per null, ${r.effectRuns} per effect; ${seconds.toFixed(1)} s. Delays in hours: at exposure, since the first`,
+    `${r.nullRuns} runs of the plain null and half as many of each realistic one, ${r.effectRuns} per effect; ${seconds.toFixed(1)} s. Delays in hours: at exposure, since the first`,
     'exposure (maturity windows included); from hour 48, since the onset (0 = caught by the onset hour\'s own data).',
     '',
     '## Targets',

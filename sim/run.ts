@@ -15,7 +15,7 @@ function option(name: string, fallback: number): number {
 }
 
 const started = performance.now();
-const result = runSuite({ seed: option('seed', 20_251_125), nullRuns: option('null-runs', 1000), effectRuns: option('effect-runs', 300) });
+const result = runSuite({ seed: option('seed', 20_251_125), nullRuns: option('null-runs', 1000), effectRuns: option('effect-runs', 200) });
 const seconds = (performance.now() - started) / 1000;
 const markdown = resultsMarkdown(result, seconds);
 console.log(markdown);

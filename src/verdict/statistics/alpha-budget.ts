@@ -47,8 +47,8 @@ export function guardsOf(rule: Rule): GuardSpec[] {
  * the simulation at the reference effects (docs/statistics.md, "How α is split").
  */
 export const GUARD_WEIGHTS: Record<MetricName, Record<Comparison, number>> = {
-  activation: { threshold: 1, 'vs-control': 1 },
-  retention: { threshold: 1, 'vs-control': 1 },
+  activation: { threshold: 1, 'vs-control': 2 },
+  retention: { threshold: 1, 'vs-control': 2 },
   latencyP95: { threshold: 1, 'vs-control': 1 },
 };
 

@@ -7,7 +7,7 @@
 import type { Rule } from '../../rules/schema.js';
 import type { MergedCohortStats } from '../cohort-evaluator.js';
 import { guardId, type GuardSpec } from './alpha-budget.js';
-import { copyDetector, isDetectorState, newDetector, updateDetector, type DetectorState } from './e-detector.js';
+import { copyDetector, EXPOSURE_WEIGHT, isDetectorState, newDetector, updateDetector, type DetectorState } from './e-detector.js';
 import { P95_EXCEEDANCE_SHARE } from './exceedance-cs.js';
 import {
   BETS, latencyThresholdBets, latencyVsControlBets, rateThresholdBets, rateVsControlBets, type LatencyStep,
@@ -120,8 +120,9 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
   const horizon = rule.maxDurationSeconds * 1000;
   // A start at the previous evaluation covers this step's data; its weight is its share of the
   // horizon's event time, so the weights of all starts sum to at most 1 − w₀.
-  const room = 0.5 - memory.spent;
-  const startWeight = memory.at === null ? 0 : Math.min(room, (0.5 * Math.max(at - memory.at, 0)) / horizon);
+  const later = 1 - EXPOSURE_WEIGHT;
+  const room = later - memory.spent;
+  const startWeight = memory.at === null ? 0 : Math.min(room, (later * Math.max(at - memory.at, 0)) / horizon);
   memory.spent += Math.max(startWeight, 0);
 
   const nowT = cumulativeOf(cohort);
