@@ -1,8 +1,8 @@
 // The oracle the detection delays are compared with: it knows the onset and the truths' variances
 // and runs ONE fixed-horizon one-sided z-test per guard at that guard's α_g on post-onset data
 // only (the control's P95 known exactly). Its delay for a power of 50 % (median) and 90 % (p90)
-// is a floor no sequential method can beat; the minCohortSize / evaluation-window gate and the
-// maturity windows apply to it as to the evaluator. Normal approximation, design effect 1 + (m−1)ρ
+// is a floor no sequential method at the same α_g can beat; the minCohortSize / evaluation-window
+// gate and the maturity windows apply to it as to the evaluator. Normal approximation, design effect 1 + (m−1)ρ
 // for request shares (m requests per user, intra-user correlation ρ).
 
 import type { AlphaBudget } from '../src/verdict/statistics/alpha-budget.js';
@@ -65,8 +65,9 @@ export function oracleDelay(scenario: Scenario, effect: Effect, onset: number, b
     if (hours.length === 0) return null;
     const h = Math.min(...hours);
     // Delay convention of the sim: at exposure the tick of the decision; from an onset at tick s,
-    // tick − s (the onset tick's own data is the first hour).
-    const tick = onset === 0 ? Math.max(maturity + h, gate) : onset + maturity + h - 1;
+    // tick − s (the onset tick's own data is the first hour). The simulated cohort draws a user's
+    // outcome when it matures, so a mid-run onset changes the outcomes maturing from then on.
+    const tick = onset === 0 ? Math.max(maturity + h, gate) : onset + h - 1;
     const delayHours = onset === 0 ? tick : tick - onset;
     return tick <= shape.ticks ? delayHours : null;
   };

@@ -21,6 +21,8 @@ export interface SuiteOptions {
   nullRuns: number;
   /** Runs of each effect scenario and of the naive rule. */
   effectRuns: number;
+  /** Only these power curves (effect keys); default all. */
+  effects?: string[];
 }
 
 export interface NullResult {
@@ -127,6 +129,7 @@ export function runSuite(options: SuiteOptions): SuiteResult {
 
   const curves: SuiteResult['curves'] = {};
   EFFECTS.forEach((effect, e) => {
+    if (options.effects && !options.effects.includes(effect.key)) return;
     curves[effect.key] = {};
     for (const onset of ONSETS) {
       const scenario = effectScenario(effect, onset);

@@ -128,7 +128,9 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
   const nowT = cumulativeOf(cohort);
   const nowC = control ? cumulativeOf(control) : null;
   const dT = delta(nowT, memory.cohort);
-  const dC = nowC ? delta(nowC, memory.control) : null;
+  // Both arms' steps must cover the same event time: a control first seen now (after the cohort)
+  // only sets the base for the next step.
+  const dC = nowC && (memory.control !== null || memory.cohort === null) ? delta(nowC, memory.control) : null;
   const logE = new Float64Array(BETS);
   const counts = new Float64Array(SUMS);
   const out: DetectorOutcome[] = [];
@@ -151,15 +153,18 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
         const i = spec.metric === 'activation' ? 0 : 2;
         const theta = spec.metric === 'activation' ? rule.activationThreshold : rule.retentionThreshold;
         const t = { n: dT[i], successes: dT[i + 1] };
-        counts[0] = t.n;
-        counts[1] = t.successes;
+        if (spec.comparison === 'threshold' || dC) {
+          counts[0] = t.n;
+          counts[1] = t.successes;
+        }
         if (spec.comparison === 'threshold') rateThresholdBets(t, theta, logE);
-        else if (dC && memory.control && memory.cohort) {
+        else if (dC) {
           const c = { n: dC[i], successes: dC[i + 1] };
           counts[2] = c.n;
           counts[3] = c.successes;
-          const pooledN = memory.cohort[i] + memory.control[i];
-          const centre = pooledN > 0 ? (memory.cohort[i + 1] + memory.control[i + 1]) / pooledN : theta;
+          // The centre must be fixed before the step: the pooled rate so far, else the threshold.
+          const pooledN = (memory.cohort?.[i] ?? 0) + (memory.control?.[i] ?? 0);
+          const centre = pooledN > 0 ? ((memory.cohort?.[i + 1] ?? 0) + (memory.control?.[i + 1] ?? 0)) / pooledN : theta;
           const maxDrop = (spec.metric === 'activation' ? rule.guardrails.maxActivationDrop : rule.guardrails.maxRetentionDrop) ?? 0;
           rateVsControlBets(t, c, centre, maxDrop, logE);
         }
