@@ -1,6 +1,7 @@
 // Evaluates every guard of one cohort against its always-valid CS and keeps the running
 // intersections. Each guard answers 'fail' (its CS lies in the bad region), 'pass' (in the good
-// region), 'undecided' or 'no-data'; the evaluator turns these into metric statuses and an outcome.
+// region), 'undecided' or 'no-data', with the bounds and the line a verdict shows. The evaluator
+// takes only 'pass' from here (pass-evidence.ts): failing is decided by the e-detectors.
 
 import type { RateCounts } from '../../events/cohort-stats.js';
 import type { Rule } from '../../rules/schema.js';
