@@ -51,17 +51,13 @@ export interface ScenarioModels {
 export function scenarioModels(scenario: Scenario): ScenarioModels {
   const threshold = scenario.rule.latencyP95Threshold;
   const model = (truth: ArmTruth) => new ArmModel(truth, threshold, scenario.shape);
-  const m: ScenarioModels = {
-    treatment: model(scenario.treatment),
-    control: model(scenario.control),
-    before: scenario.onset ? model(scenario.onset.before) : undefined,
-    shiftedTreatment: scenario.shift ? model(scenario.shift.treatment) : undefined,
-    shiftedControl: scenario.shift ? model(scenario.shift.control) : undefined,
-    layout: undefined as unknown as BucketLayout,
-  };
-  const all = [m.treatment, m.control, m.before, m.shiftedTreatment, m.shiftedControl].filter((x): x is ArmModel => x !== undefined);
-  m.layout = bindLayout(all);
-  return m;
+  const treatment = model(scenario.treatment);
+  const control = model(scenario.control);
+  const before = scenario.onset ? model(scenario.onset.before) : undefined;
+  const shiftedTreatment = scenario.shift ? model(scenario.shift.treatment) : undefined;
+  const shiftedControl = scenario.shift ? model(scenario.shift.control) : undefined;
+  const all = [treatment, control, before, shiftedTreatment, shiftedControl].filter((x): x is ArmModel => x !== undefined);
+  return { treatment, control, before, shiftedTreatment, shiftedControl, layout: bindLayout(all) };
 }
 
 function newUsers(scenario: Scenario, tick: number): number {
