@@ -2,18 +2,19 @@
 // every null (plain A/A on the null boundary, diurnal traffic, heavy users, a harmless shift of
 // both arms, an allocation ramp, out-of-order arrival), the naive point-estimate rule in the same
 // harness, power curves (detection delay median and p90 for each effect, onset at the first
-// exposure and at hour 48) beside the oracle, the SRM guard, and CPU per evaluation against an
-// in-run baseline. Returns the figures as one plain object.
+// exposure and at hour 48) beside the oracle, the SRM guard, and CPU per evaluation against the
+// previous evaluator (cumulative confidence sequences) run in the same process, which also gives
+// "before" values for the headline curves. Returns the figures as one plain object.
 
 import { PointEstimateEvaluator } from '../src/verdict/point-estimate-evaluator.js';
 import { alphaBudget, guardId, guardsOf } from '../src/verdict/statistics/alpha-budget.js';
-import { evaluateCohortGuards } from '../src/verdict/statistics/cohort-guards.js';
-import { checkSrm, SRM_ALPHA } from '../src/verdict/statistics/srm.js';
+import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
 import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
-import type { CohortEvaluator, EvaluationInput, EvaluationResult } from '../src/verdict/cohort-evaluator.js';
+import { CumulativeEvaluator } from './cumulative-evaluator.js';
 import { oracleDelay, type OracleDelay } from './oracle.js';
 import { EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS } from './scenarios.js';
-import { delays, rateOf, simulate, wilson, type DelaySummary } from './simulate.js';
+import { Random } from './random.js';
+import { delays, rateOf, scenarioModels, simulate, simulateRun, wilson, type DelaySummary } from './simulate.js';
 
 export interface SuiteOptions {
   seed: number;
@@ -40,6 +41,8 @@ export interface CurvePoint extends DelaySummary {
   oracle: OracleDelay;
   /** Runs that failed on this metric before the onset (false early alarms). */
   beforeOnset: number;
+  /** The previous evaluator (cumulative confidence sequences) on the same runs, for headline curves. */
+  previous?: DelaySummary;
 }
 
 export interface SuiteResult {
@@ -61,31 +64,26 @@ export interface SuiteResult {
 
 const sequential = () => new SequentialEvaluator();
 
+/** Curves also run through the previous evaluator, for the before/after of the issue's targets. */
+const HEADLINE = new Set(['latencyPlus450ms@0', 'latencyPlus450ms@48', 'activationMinus5pt@0']);
+
 /**
- * The in-run CPU baseline: the confidence sequences and the SRM test every evaluation computed
- * before the e-detectors existed (they still decide 'pass' and give the verdict's bounds).
+ * CPU per evaluation of the evaluator and of the previous one, on the same runs of the plain null,
+ * alternating run by run (and which goes first) so a busy machine weighs on both alike.
  */
-class ConfidenceSequenceCore implements CohortEvaluator {
-  readonly name = 'cs-core';
-  private srmP: number | null = null;
-  private intersections = {};
-  evaluate(input: EvaluationInput): EvaluationResult {
-    const { rule } = input;
-    const budget = alphaBudget(rule, 1);
-    const srm = checkSrm([input.exposures.control, input.exposures.treatment], [1, 1], this.srmP, { alpha: budget.alphaSrm });
-    this.srmP = srm.pValue;
-    const r = evaluateCohortGuards({
-      rule, cohort: input.cohort, control: input.control, alphaByGuard: budget.byGuard, guards: guardsOf(rule), intersections: this.intersections,
-    });
-    const m = (k: 'activation' | 'retention' | 'latencyP95') => ({ ...r.evidence[k], threshold: 0, status: 'pending' as const });
-    return {
-      outcome: 'pending',
-      metrics: { activation: m('activation'), retention: m('retention'), latencyP95: m('latencyP95') },
-      srm: { status: 'ok', pValue: srm.pValue, counts: {} },
-      reason: r.guards.map((g) => g.state).join(','),
-      memory: {},
-    };
+function timeEvaluators(runs: number, seed: number) {
+  const models = scenarioModels(nullBoundary);
+  const baselineTiming = { ms: 0, evaluations: 0 };
+  const newTiming = { ms: 0, evaluations: 0 };
+  for (let i = 0; i < runs; i++) {
+    const pair = [
+      () => simulateRun(nullBoundary, new CumulativeEvaluator(), new Random((seed * 1_000_003 + i) >>> 0), models, undefined, baselineTiming),
+      () => simulateRun(nullBoundary, new SequentialEvaluator(), new Random((seed * 1_000_003 + i) >>> 0), models, undefined, newTiming),
+    ];
+    if (i % 2 === 1) pair.reverse();
+    for (const run of pair) run();
   }
+  return { baselineTiming, newTiming };
 }
 
 export function runSuite(options: SuiteOptions): SuiteResult {
@@ -94,13 +92,12 @@ export function runSuite(options: SuiteOptions): SuiteResult {
   const budget = alphaBudget(rule, rule.cohorts.guarded?.length ?? 1);
   const ids = guardsOf(rule).map(guardId);
 
-  const timing = { ms: 0, evaluations: 0 };
   const nulls: NullResult[] = [];
   let perGuard: SuiteResult['perGuard'] = {};
   let srmFalseAlarm = { rate: 0, alpha: SRM_ALPHA, upper95: 0 };
   nullScenarios.forEach((scenario, i) => {
     const runs = i === 0 ? nullRuns : Math.ceil(nullRuns / 2);
-    const records = simulate(scenario, { runs, seed: seed + 100 * i, evaluator: sequential, timing: i === 0 ? timing : undefined });
+    const records = simulate(scenario, { runs, seed: seed + 100 * i, evaluator: sequential });
     const fails = records.filter((r) => r.fail !== null).length;
     nulls.push({
       name: scenario.name,
@@ -120,8 +117,7 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     }
   });
 
-  const baselineTiming = { ms: 0, evaluations: 0 };
-  simulate(nullBoundary, { runs: Math.min(nullRuns, 200), seed, evaluator: () => new ConfidenceSequenceCore(), timing: baselineTiming });
+  const { baselineTiming, newTiming } = timeEvaluators(Math.min(nullRuns, 200), seed);
 
   const naive = simulate(nullBoundary, {
     runs: effectRuns, seed: seed + 1, evaluator: () => new PointEstimateEvaluator(), stopWhen: (r) => r.fail !== null,
@@ -140,11 +136,17 @@ export function runSuite(options: SuiteOptions): SuiteResult {
         const tick = r.metricFail[effect.metric];
         return tick === undefined || tick < onset ? undefined : tick - onset;
       };
+      const before = HEADLINE.has(`${effect.key}@${onset}`)
+        ? delays(simulate(scenario, {
+          runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: () => new CumulativeEvaluator(), stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
+        }), at)
+        : undefined;
       curves[effect.key][onset === 0 ? 'exposure' : `h${onset}`] = {
         label: scenario.name,
         ...delays(records, at),
         beforeOnset: rateOf(records, (r) => (r.metricFail[effect.metric] ?? Infinity) < onset),
         oracle: oracleDelay(scenario, effect, onset, budget),
+        ...(before ? { previous: before } : {}),
       };
     }
   });
@@ -165,10 +167,10 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     curves,
     srmExposuresMinus5pct: { ...delays(srm, (r) => r.srm), invalid: rateOf(srm, (r) => r.invalid !== null) },
     cpu: {
-      evaluatorMicros: micros(timing),
+      evaluatorMicros: micros(newTiming),
       baselineMicros: micros(baselineTiming),
-      ratio: micros(timing) / micros(baselineTiming),
-      evaluations: timing.evaluations,
+      ratio: micros(newTiming) / micros(baselineTiming),
+      evaluations: newTiming.evaluations,
     },
   };
 }

@@ -13,7 +13,7 @@ import { guardId, type Comparison, type GuardSpec, type MetricName } from './sta
 import { evaluateCohortGuards, type GuardOutcome, type GuardState, type MetricEvidence } from './statistics/cohort-guards.js';
 import type { IntersectionState } from './statistics/running-intersection.js';
 
-export const RECOMPUTE_GROWTH = 0.1;
+export const RECOMPUTE_GROWTH = 0.2;
 
 export interface PassEvidenceMemory {
   /** The sample size (requests and matured users of both arms) the stored result was computed on. */

@@ -24,7 +24,7 @@ import type { Rule } from '../rules/schema.js';
 import type { CohortEvaluator, EvaluationInput, EvaluationResult, EvaluatorMemory } from './cohort-evaluator.js';
 import { gateReason } from './gates.js';
 import { alarmLine, detectorName } from './statistics/alarm-lines.js';
-import { alphaBudget, guardId, guardsOf, metricConfigured, type MetricName } from './statistics/alpha-budget.js';
+import { alphaBudget, guardId, guardsOf, metricConfigured, type GuardSpec, type MetricName } from './statistics/alpha-budget.js';
 import { copyChangeMemory, isChangeMemory, newChangeMemory, stepChangeDetectors, type ChangeMemory } from './statistics/change-detectors.js';
 import { isPassEvidenceMemory, passEvidence, type PassEvidenceMemory } from './pass-evidence.js';
 import type { GuardOutcome } from './statistics/cohort-guards.js';
@@ -162,6 +162,18 @@ function durationText(rule: Rule): string {
   return `${days} d (maxDurationSeconds ${rule.maxDurationSeconds})`;
 }
 
+const specCache = new WeakMap<Rule, [GuardSpec[], GuardSpec[]]>();
+
+/** The guards of a guarded cohort, or of the control (not compared with itself); cached per rule. */
+function specsOf(rule: Rule, isControl: boolean): GuardSpec[] {
+  let cached = specCache.get(rule);
+  if (!cached) {
+    const all = guardsOf(rule);
+    specCache.set(rule, (cached = [all, all.filter((g) => g.comparison !== 'vs-control')]));
+  }
+  return isControl ? cached[1] : cached[0];
+}
+
 function metricStatus(guards: GuardOutcome[], failed: Record<string, FailedGuard>, undecided: MetricStatus): MetricStatus {
   if (guards.some((g) => failed[g.id] !== undefined)) return 'fail';
   if (guards.length > 0 && guards.every((g) => g.state === 'pass')) return 'pass';
@@ -178,9 +190,7 @@ export class SequentialEvaluator implements CohortEvaluator {
     const budget = alphaBudget(rule, memory.guardedCohorts, SRM_ALPHA);
     const srm = evaluateSrm(input, memory, budget.alphaSrm);
 
-    // The control is not compared with itself.
-    const isControl = cohort.cohort === rule.cohorts.control;
-    const specs = guardsOf(rule).filter((g) => !(isControl && g.comparison === 'vs-control'));
+    const specs = specsOf(rule, cohort.cohort === rule.cohorts.control);
     const detectors = stepChangeDetectors({
       rule, cohort, control: input.control, at, specs, alphaByGuard: budget.byGuard, memory: memory.change,
     });

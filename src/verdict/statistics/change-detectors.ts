@@ -7,7 +7,7 @@
 import type { Rule } from '../../rules/schema.js';
 import type { MergedCohortStats } from '../cohort-evaluator.js';
 import { guardId, type GuardSpec } from './alpha-budget.js';
-import { copyDetector, EXPOSURE_WEIGHT, isDetectorState, newDetector, updateDetector, type DetectorState } from './e-detector.js';
+import { copyDetector, EXPOSURE_WEIGHT, isDetectorState, newDetector, runSums, updateDetector, type DetectorState } from './e-detector.js';
 import { P95_EXCEEDANCE_SHARE } from './exceedance-cs.js';
 import {
   BETS, latencyThresholdBets, latencyVsControlBets, rateThresholdBets, rateVsControlBets, type LatencyStep,
@@ -68,9 +68,15 @@ export function copyChangeMemory(m: ChangeMemory): ChangeMemory {
     cohort: m.cohort && [...m.cohort],
     control: m.control && [...m.control],
     cut: m.cut && { ...m.cut },
-    detectors: Object.fromEntries(Object.entries(m.detectors).map(([k, d]) => [k, copyDetector(d)])),
+    detectors: copyEach(m.detectors),
     alarms: { ...m.alarms },
   };
+}
+
+function copyEach(detectors: Record<string, DetectorState>): Record<string, DetectorState> {
+  const out: Record<string, DetectorState> = {};
+  for (const id in detectors) out[id] = copyDetector(detectors[id]);
+  return out;
 }
 
 function cumulativeOf(s: MergedCohortStats): Cumulative {
@@ -198,7 +204,7 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
     out.push({
       id, spec, logValue: reading.logValue, logThreshold, alarm,
       since: Math.max(since, cohort.firstExposureAt),
-      sums: [...detector.sums[reading.leading]],
+      sums: runSums(detector, reading.leading),
       cut: spec.metric === 'latencyP95' && spec.comparison === 'vs-control' ? cutInForce : null,
     });
   }

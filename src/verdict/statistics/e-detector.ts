@@ -30,8 +30,8 @@ export interface DetectorState {
   c: number[];
   /** Event time (ms) the CUSUM run of each bet started at. */
   since: number[];
-  /** Counts accumulated over each bet's CUSUM run (what the guard shows as "since then"). */
-  sums: number[][];
+  /** Counts accumulated over each bet's CUSUM run (what the guard shows as "since then"), bet k at k·perBet. */
+  sums: number[];
 }
 
 export function newDetector(bets: number, sumsPerBet: number): DetectorState {
@@ -40,7 +40,7 @@ export function newDetector(bets: number, sumsPerBet: number): DetectorState {
     a: new Array<number>(bets).fill(LOG_ZERO),
     c: new Array<number>(bets).fill(0),
     since: new Array<number>(bets).fill(0),
-    sums: Array.from({ length: bets }, () => new Array<number>(sumsPerBet).fill(0)),
+    sums: new Array<number>(bets * sumsPerBet).fill(0),
   };
 }
 
@@ -52,13 +52,11 @@ function sized(v: unknown, length: number): boolean {
 export function isDetectorState(x: unknown, bets: number, sumsPerBet: number): x is DetectorState {
   if (typeof x !== 'object' || x === null) return false;
   const d = x as Record<string, unknown>;
-  if (!sized(d.b, bets) || !sized(d.a, bets) || !sized(d.c, bets) || !sized(d.since, bets) || !sized(d.sums, bets)) return false;
-  for (const s of d.sums as unknown[]) if (!sized(s, sumsPerBet)) return false;
-  return true;
+  return sized(d.b, bets) && sized(d.a, bets) && sized(d.c, bets) && sized(d.since, bets) && sized(d.sums, bets * sumsPerBet);
 }
 
 export function copyDetector(d: DetectorState): DetectorState {
-  return { b: [...d.b], a: [...d.a], c: [...d.c], since: [...d.since], sums: d.sums.map((s) => [...s]) };
+  return { b: d.b.slice(), a: d.a.slice(), c: d.c.slice(), since: d.since.slice(), sums: d.sums.slice() };
 }
 
 function logAddExp(x: number, y: number): number {
@@ -85,33 +83,42 @@ export interface DetectorReading {
   leading: number;
 }
 
+/** The counts of bet k's run. */
+export function runSums(d: DetectorState, k: number): number[] {
+  const per = d.sums.length / d.b.length;
+  return d.sums.slice(k * per, (k + 1) * per);
+}
+
+let scratch = new Float64Array(8);
+
 /** Advances the detector by one step (mutates `d`) and returns ln D_t. */
 export function updateDetector(d: DetectorState, step: DetectorStep): DetectorReading {
   const k = d.b.length;
+  const per = d.sums.length / k;
   const logW0 = Math.log(EXPOSURE_WEIGHT);
   const logWj = step.startWeight > 0 ? Math.log(step.startWeight) : LOG_ZERO;
-  let total = LOG_ZERO;
+  const components = scratch.length >= k ? scratch : (scratch = new Float64Array(k));
   let leading = 0;
-  let best = LOG_ZERO;
   for (let i = 0; i < k; i++) {
     const e = step.logE[i];
     d.b[i] += e;
-    d.a[i] = logWj === LOG_ZERO && d.a[i] === LOG_ZERO ? LOG_ZERO : logAddExp(d.a[i], logWj) + e;
+    if (logWj !== LOG_ZERO || d.a[i] !== LOG_ZERO) d.a[i] = logAddExp(d.a[i], logWj) + e;
     if (d.c[i] <= 0) {
       d.c[i] = e;
       d.since[i] = step.stepStart;
-      for (let j = 0; j < d.sums[i].length; j++) d.sums[i][j] = step.counts[j];
+      for (let j = 0; j < per; j++) d.sums[i * per + j] = step.counts[j];
     } else {
       d.c[i] += e;
-      for (let j = 0; j < d.sums[i].length; j++) d.sums[i][j] += step.counts[j];
+      for (let j = 0; j < per; j++) d.sums[i * per + j] += step.counts[j];
     }
-    const component = logAddExp(logW0 + d.b[i], d.a[i]);
-    total = logAddExp(total, component);
-    if (component > best) {
-      best = component;
-      leading = i;
-    }
+    components[i] = logAddExp(logW0 + d.b[i], d.a[i]);
+    if (components[i] > components[leading]) leading = i;
   }
+  // ln Σ_k exp(component_k), around the largest.
+  const top = components[leading];
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += Math.exp(components[i] - top);
+  const total = top + Math.log(sum);
   return { logValue: total - Math.log(k), leading };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXPOSURE_WEIGHT, LOG_ZERO, newDetector, updateDetector } from '../../../src/verdict/statistics/e-detector.js';
+import { EXPOSURE_WEIGHT, LOG_ZERO, newDetector, runSums, updateDetector } from '../../../src/verdict/statistics/e-detector.js';
 import { rateThresholdBets } from '../../../src/verdict/statistics/guard-bets.js';
 import { Random } from '../../../sim/random.js';
 
@@ -49,7 +49,7 @@ describe('mixture Shiryaev–Roberts e-detector', () => {
     const since = d.since[reading.leading];
     expect(since).toBeGreaterThanOrEqual(37);
     expect(since).toBeLessThanOrEqual(41);
-    const [n, hits] = d.sums[reading.leading];
+    const [n, hits] = runSums(d, reading.leading);
     expect(hits / n).toBeLessThan(0.26);
   });
 
