@@ -66,8 +66,9 @@ export function oracleDelay(scenario: Scenario, effect: Effect, onset: number, b
     const h = Math.min(...hours);
     // Delay convention of the sim: at exposure the tick of the decision; from an onset at tick s,
     // tick − s (the onset tick's own data is the first hour). The simulated cohort draws a user's
-    // outcome when it matures, so a mid-run onset changes the outcomes maturing from then on.
-    const tick = onset === 0 ? Math.max(maturity + h, gate) : onset + h - 1;
+    // outcome when it matures, so a mid-run onset changes the outcomes maturing from then on, and
+    // the first of those mature at tick maturity + 1 at the earliest.
+    const tick = onset === 0 ? Math.max(maturity + h, gate) : Math.max(onset, maturity + 1) + h - 1;
     const delayHours = onset === 0 ? tick : tick - onset;
     return tick <= shape.ticks ? delayHours : null;
   };
