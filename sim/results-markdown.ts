@@ -108,6 +108,8 @@ export function resultsMarkdown(r: SuiteResult, seconds: number): string {
     '',
     ...curvesMarkdown(r),
     '',
+    '+100 ms (1300 ms) stays inside both tolerances (threshold 1500 ms; 1300 / 1200 = 1.08 ≤ 1.1), so no guard should fire, and none does. The oracle knows the onset; from hour 48 it is a floor, not a target.',
+    '',
     `SRM, 5 % of treatment exposures lost: ${pct(r.srmExposuresMinus5pct.power)} detected, median ${h(r.srmExposuresMinus5pct.medianHours)} h, p90 ${h(r.srmExposuresMinus5pct.p90Hours)} h.`,
     '',
     '## Cost',
