@@ -14,6 +14,8 @@ import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { fromKafkaError } from './kafka-errors.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { readAllFromKafka } from './kafka-read-all.js';
+import { ensureKafkaTopics } from './kafka-topics.js';
+import { RetentionGapMonitor } from './retention-gap-monitor.js';
 import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
@@ -22,6 +24,7 @@ import type {
   LogProducer,
   PartitionBatch,
   PartitionedLog,
+  RetentionGaps,
   TopicSpec,
 } from '../partitioned-log.js';
 import { defaultRetryBackoff, type RetryBackoff } from '../../core/retry-backoff.js';
@@ -45,8 +48,10 @@ export interface KafkaLogOptions {
   /** kafkajs' own log level, forwarded to the logger (default 'warn'). */
   logLevel?: KafkaLogLevel;
   // The options below default to their fields of config `kafka` (config/schema.ts says what each does).
-  /** For topics ensureTopics creates. */
+  /** Wanted for topics ensureTopics creates (a smaller cluster gets fewer, with a warning). */
   replicationFactor?: number;
+  /** Wanted min.insync.replicas of created topics. */
+  minInsyncReplicas?: number;
   sendTimeoutMs?: number;
   connectionTimeoutMs?: number;
   /** kafkajs retries (connections, metadata, requests) for the producer and admin calls (config kafka.producerRetry). */
@@ -89,6 +94,7 @@ export class KafkaLog implements PartitionedLog {
   private readonly components = new Set<Component>();
   private admin?: Promise<Admin>;
   private closed = false;
+  private readonly gapMonitor: RetentionGapMonitor;
 
   constructor(private readonly options: KafkaLogOptions) {
     if (options.brokers.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'kafka: brokers must not be empty');
@@ -113,39 +119,19 @@ export class KafkaLog implements PartitionedLog {
       });
     this.fastKafka = client(options.fastRetry ?? { ...defaults.producerRetry });
     this.kafka = client(options.consumerRetry ?? { ...defaults.consumerRetry });
+    this.gapMonitor = new RetentionGapMonitor(() => this.adminClient(), this.logger);
+  }
+
+  retentionGaps(): RetentionGaps {
+    return this.gapMonitor.snapshot();
   }
 
   async ensureTopics(topics: TopicSpec[]): Promise<void> {
     this.assertOpen();
     topics.forEach(checkTopicSpec);
     try {
-      const admin = await this.adminClient();
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.name));
-      if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.name,
-            numPartitions: t.partitions,
-            replicationFactor: this.options.replicationFactor ?? defaults.replicationFactor,
-          })),
-        });
-      }
-      const present = topics.filter((t) => existing.has(t.name));
-      if (present.length > 0) {
-        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
-        for (const t of present) {
-          const actual = metadata.find((m) => m.name === t.name)?.partitions.length;
-          if (actual !== t.partitions) {
-            this.logger.warn('topic exists with a different partition count; keeping it', {
-              topic: t.name,
-              expected: t.partitions,
-              actual,
-            });
-          }
-        }
-      }
+      const wanted = { replicationFactor: this.options.replicationFactor ?? defaults.replicationFactor, minInsyncReplicas: this.options.minInsyncReplicas ?? defaults.minInsyncReplicas };
+      await ensureKafkaTopics(await this.adminClient(), topics, wanted, this.logger);
     } catch (err) {
       throw fromKafkaError(err, 'ensureTopics', 'ERR_LOG_UNAVAILABLE');
     }
@@ -175,6 +161,14 @@ export class KafkaLog implements PartitionedLog {
         maxWaitTimeMs: this.options.maxWaitTimeMs ?? defaults.maxWaitTimeMs,
         clock: this.clock,
         logger: this.logger,
+        // Bounded: a slow admin call must not hold the first batch of a generation for long.
+        checkLogStart: (groupId, owned) => {
+          const check = this.gapMonitor.check(groupId, owned);
+          check.catch(() => undefined);
+          return withDeadline(check, this.options.pingTimeoutMs ?? defaults.pingTimeoutMs, this.clock, () =>
+            new PmfError('ERR_LOG_UNAVAILABLE', `log-start check for ${groupId}: no answer within ${this.options.pingTimeoutMs ?? defaults.pingTimeoutMs} ms`, { retryable: true }),
+          );
+        },
       }),
     );
   }
