@@ -9,6 +9,7 @@ import type { FlagWriter } from '../flags/flag-writer.js';
 import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
+import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 
 export interface MetricSources {
   receiver: ReceiverMetrics;
@@ -52,7 +53,29 @@ async function lagSamples(stage: string, r: StatefulRunner, log: PartitionedLog)
   }));
 }
 
+/** The embedded log's disk use per topic and what retention, compaction and fsync did. */
+function embeddedLogSamples(log: EmbeddedLog): Sample[] {
+  const s = log.stats();
+  const counter = (name: string, help: string, value: number): Sample => ({ name, help, type: 'counter', value });
+  return [
+    ...s.topics.flatMap((t): Sample[] => [
+      { name: 'pmf_embedded_log_bytes', help: 'Bytes of segment files per topic', type: 'gauge', labels: { topic: t.topic }, value: t.bytes },
+      { name: 'pmf_embedded_log_segments', help: 'Segment files per topic', type: 'gauge', labels: { topic: t.topic }, value: t.segments },
+    ]),
+    counter('pmf_embedded_log_retention_segments_deleted_total', 'Segments deleted by time or size retention', s.retentionSegmentsDeleted),
+    counter('pmf_embedded_log_retention_records_deleted_total', 'Records deleted by time or size retention', s.retentionRecordsDeleted),
+    counter('pmf_embedded_log_compacted_records_total', 'Superseded cohort-stats records removed by compaction', s.recordsCompacted),
+    counter('pmf_embedded_log_records_skipped_by_retention_total', 'Records a consumer group never read because retention deleted them first (alert on any)', s.recordsSkippedByRetention),
+    counter('pmf_embedded_log_maintenance_failures_total', 'Retention or compaction passes that failed', s.maintenanceFailures),
+    counter('pmf_embedded_log_fsync_failures_total', 'Interval fsyncs that failed (records in that window may not survive a power cut)', s.fsyncFailures),
+  ];
+}
+
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  if (src.log instanceof EmbeddedLog) {
+    const log = src.log;
+    registry.register(() => embeddedLogSamples(log));
+  }
   registry.register(() => {
     const r = src.receiver;
     return [

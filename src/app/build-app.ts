@@ -46,6 +46,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
 import { appMetrics } from './app-metrics.js';
+import { processMetrics } from './process-metrics.js';
 
 export interface AppDeps {
   clock?: Clock;
@@ -246,6 +247,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     },
   });
   appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter });
+  const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
   let started: Component[] = [];
@@ -298,6 +300,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         await closeSql?.().catch((err) => onError(err, 'closing store'));
         redis?.disconnect();
         await admin.stop();
+        processMonitor.stop();
       }
       logger.info('stopped');
     }),
