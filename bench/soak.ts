@@ -13,7 +13,8 @@
 //
 // Run: npm run bench:soak [-- --write-results]
 // Env: PMF_SOAK_MINUTES (30), PMF_SOAK_RATE spans/s (750), PMF_SOAK_SAMPLE_SECONDS (15),
-//      PMF_SOAK_USERS (20000, the user pool: a fixed population revisits, as in production).
+//      PMF_SOAK_USERS (20000, the user pool: a fixed population revisits, as in production),
+//      PMF_SOAK_FSYNC (always).
 // The last line printed is one JSON object with every number.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,6 +35,8 @@ const MINUTES = Number(env('PMF_SOAK_MINUTES', '30'));
 const RATE = Number(env('PMF_SOAK_RATE', '750'));
 const SAMPLE_SECONDS = Number(env('PMF_SOAK_SAMPLE_SECONDS', '15'));
 const USERS = Number(env('PMF_SOAK_USERS', '20000'));
+/** The embedded log's fsync policy (the default, always, unless compared on purpose). */
+const FSYNC = env('PMF_SOAK_FSYNC', 'always');
 const WRITE_RESULTS = process.argv.includes('--write-results');
 const TICK_MS = 100;
 const FLAT_RELATIVE = 0.1;
@@ -232,6 +235,7 @@ async function main(): Promise<void> {
       '# Shortened so the bounds are reached inside the run; production keeps the defaults.',
       'aggregation: { dedupeWindowSeconds: 120 }',
       'embedded:',
+      `  fsync: ${FSYNC}`,
       '  retentionCheckIntervalMs: 10000',
       '  topics:',
       '    events: { retentionMs: 240000, retentionBytes: 67108864, segmentBytes: 4194304, segmentMs: 60000 }',

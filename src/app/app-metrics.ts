@@ -10,6 +10,7 @@ import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { TableRetention } from '../store/table-retention.js';
 
 export interface MetricSources {
   receiver: ReceiverMetrics;
@@ -18,6 +19,7 @@ export interface MetricSources {
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
+  tableRetention?: TableRetention;
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
@@ -72,6 +74,19 @@ function embeddedLogSamples(log: EmbeddedLog): Sample[] {
 }
 
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  if (src.tableRetention) {
+    const t = src.tableRetention;
+    registry.register(() => {
+      const s = t.stats();
+      return [
+        ...([['audit_log', s.auditLogDeleted], ['applied_commands', s.appliedCommandsDeleted], ['outbox', s.outboxDeleted]] as const).map(([table, value]) => ({
+          name: 'pmf_store_retention_rows_deleted_total', help: 'Rows deleted by table retention', type: 'counter' as const, labels: { table }, value,
+        })),
+        { name: 'pmf_store_vacuums_total', help: 'VACUUM + CHECKPOINT passes on embedded PGlite', type: 'counter', value: s.vacuums },
+        { name: 'pmf_store_retention_failures_total', help: 'Table retention or vacuum runs that failed', type: 'counter', value: s.failures },
+      ];
+    });
+  }
   if (src.log instanceof EmbeddedLog) {
     const log = src.log;
     registry.register(() => embeddedLogSamples(log));

@@ -33,6 +33,7 @@ import { VerdictProcessor, verdictProcessorFactory } from '../stream/verdict-pro
 import { guardedCohorts } from '../verdict/verdict-engine.js';
 import type { Verdict } from '../events/verdict.js';
 import { migrate } from '../store/migrations.js';
+import { TableRetention } from '../store/table-retention.js';
 import type { SqlClient } from '../store/sql-client.js';
 import { PgSqlClient } from '../store/pg-sql-client.js';
 import { PgliteSqlClient } from '../store/pglite-sql-client.js';
@@ -114,6 +115,17 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     }
     const s = sql;
     infra.push({ name: 'migrations', start: async () => { await migrate(s, config.database.schema); }, stop: async () => {} });
+  }
+  let tableRetention: TableRetention | undefined;
+  if (sql && (needsFlags || !dist.store)) {
+    const r = config.database.retention;
+    tableRetention = new TableRetention({
+      sql, schema: config.database.schema, clock, trim: needsFlags,
+      auditLogDays: r.auditLogDays, appliedCommandsDays: r.appliedCommandsDays, deliveredOutboxDays: r.deliveredOutboxDays,
+      intervalMs: r.intervalMs, batchSize: r.batchSize, vacuumIntervalMs: dist.store ? undefined : r.pgliteVacuumIntervalMs,
+      onError: (err, context) => logger.warn(context, { err }),
+    });
+    infra.push(tableRetention);
   }
   let redis: Redis | Cluster | undefined;
   if (needsFlags && dist.cache) {
@@ -246,7 +258,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, tableRetention });
   const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];

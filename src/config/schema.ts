@@ -128,6 +128,8 @@ export const Config = z
             intervalMs: z.number().int().positive().default(HOUR_MS),
             /** Rows deleted per statement, so a large backlog never holds a long lock. */
             batchSize: z.number().int().positive().default(5000),
+            /** Embedded PGlite has no autovacuum: VACUUM and CHECKPOINT this often (checkpoints rewrite rows every second). */
+            pgliteVacuumIntervalMs: z.number().int().positive().default(60_000),
           })
           .strict()
           .prefault({}),
