@@ -143,6 +143,6 @@ describe('EmbeddedLog with a data directory', () => {
     writeFileSync(join(dir, 'LOCK'), '999999999'); // a pid no process has: left by a crash
     const next = open(dir);
     await next.ensureTopics([{ name: 'one', partitions: 1 }]);
-    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(String(process.pid));
+    expect(JSON.parse(readFileSync(join(dir, 'LOCK'), 'utf8')).pid).toBe(process.pid);
   });
 });
