@@ -11,6 +11,7 @@ import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import type { TableRetention } from '../store/table-retention.js';
+import type { OutboxRelay } from '../flags/outbox-relay.js';
 
 export interface MetricSources {
   receiver: ReceiverMetrics;
@@ -20,6 +21,7 @@ export interface MetricSources {
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
   tableRetention?: TableRetention;
+  relay?: OutboxRelay;
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
@@ -74,6 +76,18 @@ function embeddedLogSamples(log: EmbeddedLog): Sample[] {
 }
 
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  if (src.relay) {
+    const relay = src.relay;
+    registry.register(() => {
+      const s = relay.stats();
+      return [
+        { name: 'pmf_flag_cache_feature_failures_total', help: 'Per-feature cache writes refused for good (WRONGTYPE, version not a number); other features went on', type: 'counter', value: s.featureFailures },
+        { name: 'pmf_flag_cache_failing_features', help: 'Features whose cache key refuses writes now (listed in /readyz)', type: 'gauge', value: s.failingFeatures },
+        { name: 'pmf_flag_outbox_published_total', help: 'Outbox rows delivered to the cache', type: 'counter', value: s.published },
+        { name: 'pmf_flag_relay_failures_total', help: 'Outbox relay runs that failed (cache or store unavailable)', type: 'counter', value: s.failures },
+      ];
+    });
+  }
   if (src.tableRetention) {
     const t = src.tableRetention;
     registry.register(() => {

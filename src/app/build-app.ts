@@ -145,10 +145,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
 
   let flagRepo: FlagRepository | undefined;
   let flagWriter: FlagWriter | undefined;
+  let relay: OutboxRelay | undefined;
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
+    relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
     flagWriter = new FlagWriter({
       repository: flagRepo,
       relay,
@@ -253,12 +254,14 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         { name: dist.log ? 'kafka' : 'embedded-log', check: () => log.ping() },
         ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
         ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
+        // Ready while some features fail (the others flow), but the failing ones are named.
+        ...(relay ? [{ name: 'flag-cache', check: async () => { const failing = relay!.failingFeatures(); return failing.length > 0 ? { failingFeatures: failing } : undefined; } }] : []),
       ],
       getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, tableRetention });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, relay, tableRetention });
   const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
