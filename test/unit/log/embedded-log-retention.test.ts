@@ -134,3 +134,40 @@ describe('EmbeddedLog retention', () => {
     expect((await log.endOffsets('old')).get(0)).toBe('3');
   });
 });
+
+describe('EmbeddedLog fsync policy', () => {
+  /** Real segment files that count fdatasync calls. */
+  function countingIo(counter: { syncs: number }) {
+    return async (path: string, flags: 'r+' | 'w+') => {
+      const { open } = await import('node:fs/promises');
+      const h = await open(path, flags);
+      return {
+        read: (b: Buffer, o: number, l: number, p: number) => h.read(b, o, l, p),
+        write: (b: Buffer, o: number, l: number, p: number) => h.write(b, o, l, p),
+        datasync: async () => {
+          counter.syncs++;
+          await h.datasync();
+        },
+        truncate: (n: number) => h.truncate(n),
+        close: () => h.close(),
+      };
+    };
+  }
+
+  for (const [policy, syncedBeforeTimer] of [['always', true], ['interval', false], ['never', false]] as const) {
+    it(`${policy}: ${syncedBeforeTimer ? 'syncs before a send resolves' : 'acknowledges first'}${policy === 'interval' ? ', then syncs on the interval' : ''}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pmf-fsync-'));
+      dirs.push(dir);
+      const clock = new ManualClock(0);
+      const counter = { syncs: 0 };
+      const log = openLog({ dataDir: dir, clock, fsync: policy, fsyncIntervalMs: 1_000, openSegmentIo: countingIo(counter) });
+      await log.ensureTopics([{ name: 't', partitions: 1 }]);
+      await send(log, 't', [['a', '1']]);
+      expect(counter.syncs > 0).toBe(syncedBeforeTimer);
+      const before = counter.syncs;
+      clock.advance(1_000);
+      await settle(() => counter.syncs > before);
+      expect(counter.syncs > before).toBe(policy === 'interval');
+    });
+  }
+});
