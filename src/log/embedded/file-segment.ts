@@ -38,6 +38,11 @@ export class FileSegment implements Segment {
   /** Sparse (offset, byte position) pairs, ascending. */
   private readonly index: { offset: number; position: number }[] = [];
   private lastIndexed = Number.NEGATIVE_INFINITY;
+  /**
+   * Exact byte positions of recently appended groups and of where recent reads stopped: consumers
+   * read on from exactly there, so a read rarely has to walk from the sparse index entry.
+   */
+  private readonly positions = new Map<number, number>();
   private failure: unknown;
   private readers = 0;
   private retired = false;
@@ -121,6 +126,12 @@ export class FileSegment implements Segment {
       this.track(r, position, length);
       position += length;
     }
+    if (records.length > 0) this.remember(records[0].offset, start);
+  }
+
+  private remember(offset: number, position: number): void {
+    this.positions.set(offset, position);
+    if (this.positions.size > 256) this.positions.delete(this.positions.keys().next().value!);
   }
 
   async sync(): Promise<void> {
@@ -157,15 +168,18 @@ export class FileSegment implements Segment {
         if (this.index[mid].offset <= from) lo = mid + 1;
         else hi = mid;
       }
-      const start = lo === 0 ? 0 : this.index[lo - 1].position;
+      const start = this.positions.get(from) ?? (lo === 0 ? 0 : this.index[lo - 1].position);
       const out: StoredRecord[] = [];
       let bytes = 0;
-      for await (const { record, length } of scanRecords(this.io, start, this.size, this.path)) {
+      let end = start;
+      for await (const { record, position, length } of scanRecords(this.io, start, this.size, this.path)) {
+        end = position + length;
         if (record.offset < from) continue;
         out.push(record);
         bytes += length;
         if (out.length >= max || bytes >= maxBytes) break;
       }
+      if (out.length > 0) this.remember(out[out.length - 1].offset + 1, end);
       return out;
     } finally {
       this.readers--;
