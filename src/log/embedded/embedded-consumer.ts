@@ -224,6 +224,13 @@ export class EmbeddedConsumer implements GroupConsumer, GroupMember {
       this.backOff(err, { during: 'read', topic, partition, offset: String(from) });
       return;
     }
+    // Retention may have deleted the segment while it was being read, and the read went on to the
+    // next one: that gap is counted too.
+    const startAfter = this.deps.store.start(topic, partition);
+    const first = records.length > 0 ? Number(records[0].offset) : startAfter;
+    if (from < startAfter && first > from) {
+      this.deps.onRetentionGap({ groupId: this.options.groupId, topic, partition, from, start: Math.min(startAfter, first) });
+    }
     if (records.length === 0) {
       // Only holes left before the end (compacted away): nothing to deliver until new appends.
       this.positions.set(key, this.deps.store.end(topic, partition));
