@@ -18,7 +18,7 @@ import { EmbeddedTopicStore, type TopicUsage } from './embedded-topic-store.js';
 import type { OpenSegmentIo } from './file-segment.js';
 import type { FsyncPolicy, PartitionPolicy } from './partition-log.js';
 import type { StoredRecord } from './record-codec.js';
-import { stderrLogLogger, type LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
   GroupConsumer,
@@ -75,7 +75,7 @@ export interface EmbeddedLogOptions {
   /** Delay before re-delivering after a handler throws (default 200 ms doubling to 10 s). */
   retryBackoff?: RetryBackoff;
   clock?: Clock;
-  logger?: LogLogger;
+  logger: Logger;
 }
 
 export class EmbeddedLog implements PartitionedLog {
@@ -85,7 +85,7 @@ export class EmbeddedLog implements PartitionedLog {
   private readonly groups = new Map<string, EmbeddedGroup>();
   private readonly components = new Set<Component>();
   private readonly clock: Clock;
-  private readonly logger: LogLogger;
+  private readonly logger: Logger;
   private readonly maxBatchSize: number;
   private readonly retryBackoff: RetryBackoff;
   private readonly dataDir?: string;
@@ -105,13 +105,13 @@ export class EmbeddedLog implements PartitionedLog {
     fsyncFailures: 0,
   };
 
-  constructor(options: EmbeddedLogOptions = {}) {
+  constructor(options: EmbeddedLogOptions) {
     const fsync = (this.fsync = options.fsync ?? 'always');
     this.fsyncIntervalMs = options.fsyncIntervalMs ?? 1000;
     this.retentionCheckIntervalMs = options.retentionCheckIntervalMs ?? 60_000;
     this.dataDir = options.dataDir;
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? stderrLogLogger;
+    this.logger = options.logger;
     this.maxBatchSize = options.maxBatchSize ?? 500;
     this.retryBackoff = options.retryBackoff ?? defaultRetryBackoff;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {

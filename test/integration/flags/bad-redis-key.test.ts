@@ -9,6 +9,7 @@ import { AdminServer } from '../../../src/admin/admin-server.js';
 import { MetricsRegistry } from '../../../src/admin/metrics-registry.js';
 import { appMetrics } from '../../../src/app/app-metrics.js';
 import { ManualClock } from '../../../src/core/clock.js';
+import { silentLogger } from '../../../src/core/logger.js';
 import { FlagRepository } from '../../../src/flags/flag-repository.js';
 import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
@@ -45,8 +46,8 @@ describe('per-feature isolation of Redis failures', () => {
   it('keeps the other features flowing, counts and names the bad ones, and releases a fixed key', async () => {
     const clock = new ManualClock(0);
     const cache = new RedisFlagCache(client, { keyPrefix: prefix });
-    relay = new OutboxRelay({ repository: repo, cache, clock, pollIntervalMs: 0, reconcileIntervalMs: 60_000, onError: (e) => errors.push(e) });
-    const writer = new FlagWriter({ repository: repo, relay, clock, onRelayError: (e) => errors.push(e) });
+    relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock, pollIntervalMs: 0, reconcileIntervalMs: 60_000, onError: (e) => errors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock, onRelayError: (e) => errors.push(e) });
 
     // Bad keys already there when the writer starts: reconcile meets them first.
     await client.set(cache.key('feat_wrongtype'), 'not a hash');

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
+import { silentLogger, type Logger } from '../../../src/core/logger.js';
 import { EmbeddedLog, type EmbeddedLogOptions } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord } from '../../../src/log/partitioned-log.js';
 
@@ -19,8 +20,9 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function openLog(options: EmbeddedLogOptions, warnings: unknown[] = []): EmbeddedLog {
-  const log = new EmbeddedLog({ logger: { info: () => undefined, warn: (m, f) => warnings.push({ m, f }), error: () => undefined }, ...options });
+function openLog(options: Omit<EmbeddedLogOptions, 'logger'>, warnings: unknown[] = []): EmbeddedLog {
+  const logger: Logger = { ...silentLogger, warn: (m, f) => void warnings.push({ m, f }), child: () => logger };
+  const log = new EmbeddedLog({ ...options, logger });
   logs.push(log);
   return log;
 }
