@@ -301,7 +301,7 @@ async function main(): Promise<void> {
       aggregatorRecordsApplied: metric(finalMetrics, 'pmf_stage_records_applied_total', 'stage="aggregator"')[0],
       retentionSegmentsDeleted: metric(finalMetrics, 'pmf_embedded_log_retention_segments_deleted_total')[0],
       compactedRecords: metric(finalMetrics, 'pmf_embedded_log_compacted_records_total')[0],
-      recordsSkippedByRetention: metric(finalMetrics, 'pmf_embedded_log_records_skipped_by_retention_total')[0],
+      recordsSkippedByRetention: sum(metric(finalMetrics, 'pmf_log_records_lost_total')),
       samples: samples.length,
       flat: verdicts.every((v) => v.flat),
       series: Object.fromEntries(verdicts.map((v) => [v.series, { baseline: v.baseline, lastThirdMean: v.lastThirdMean, ratio: Math.round((v.lastThirdMean / (v.baseline || 1)) * 100) / 100, max: v.max, slopePerMin: v.slopePerMin, growthOverWindow: v.growthOverWindow, allowed: v.allowed, flat: v.flat }])),

@@ -6,6 +6,7 @@ import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import type { FlagWriter } from '../flags/flag-writer.js';
+import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
@@ -22,6 +23,7 @@ export interface MetricSources {
   flagWriter?: FlagWriter;
   tableRetention?: TableRetention;
   relay?: OutboxRelay;
+  commandConsumer?: FlagCommandConsumer;
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
@@ -69,7 +71,6 @@ function embeddedLogSamples(log: EmbeddedLog): Sample[] {
     counter('pmf_embedded_log_retention_segments_deleted_total', 'Segments deleted by time or size retention', s.retentionSegmentsDeleted),
     counter('pmf_embedded_log_retention_records_deleted_total', 'Records deleted by time or size retention', s.retentionRecordsDeleted),
     counter('pmf_embedded_log_compacted_records_total', 'Superseded cohort-stats records removed by compaction', s.recordsCompacted),
-    counter('pmf_embedded_log_records_skipped_by_retention_total', 'Records a consumer group never read because retention deleted them first (alert on any)', s.recordsSkippedByRetention),
     counter('pmf_embedded_log_maintenance_failures_total', 'Retention or compaction passes that failed', s.maintenanceFailures),
     counter('pmf_embedded_log_fsync_failures_total', 'Interval fsyncs that failed (records in that window may not survive a power cut)', s.fsyncFailures),
   ];
@@ -115,6 +116,16 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
       { name: 'pmf_receiver_events_produced_total', help: 'Feature events acknowledged by the log', type: 'counter', value: r.eventsProduced },
     ];
   });
+  if (src.log?.retentionGaps) {
+    const log = src.log;
+    registry.register(() => {
+      const g = log.retentionGaps!();
+      return [
+        ...fromMap('pmf_log_retention_gaps_total', 'Times a consumer group resumed behind the log start: records deleted by retention before they were read (alert on any)', 'topic', g.gaps),
+        ...fromMap('pmf_log_records_lost_total', 'Records deleted by retention before a consumer group read them', 'topic', g.recordsLost),
+      ];
+    });
+  }
   if (src.aggregator) {
     const a = src.aggregator;
     registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors())]);
@@ -152,5 +163,9 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
         { name: 'pmf_flag_redis_push_failures_total', help: 'Immediate Redis pushes deferred to the outbox relay', type: 'counter', value: m.relayFailures },
       ];
     });
+  }
+  if (src.commandConsumer) {
+    const c = src.commandConsumer;
+    registry.register(() => fromMap('pmf_flag_commands_refused_total', 'Commands on the commands topic refused (unsigned, bad signature, undeclared feature, malformed), by reason', 'reason', c.refused));
   }
 }

@@ -12,6 +12,8 @@ export type ErrorCode =
   /** A local disk refused a write (ENOSPC, EDQUOT) or took only part of it; retryable once space is freed. */
   | 'ERR_DISK_FULL'
   | 'ERR_EVENT_DECODE'
+  | 'ERR_COMMAND_REFUSED'
+  | 'ERR_LOG_GAP'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_STORE_CONFLICT'
   | 'ERR_CACHE_UNAVAILABLE'

@@ -20,6 +20,7 @@ import type { FsyncPolicy, PartitionPolicy } from './partition-log.js';
 import type { StoredRecord } from './record-codec.js';
 import type { Logger } from '../../core/logger.js';
 import type {
+  RetentionGaps,
   BatchHandler,
   GroupConsumer,
   GroupConsumerOptions,
@@ -104,6 +105,7 @@ export class EmbeddedLog implements PartitionedLog {
     maintenanceFailures: 0,
     fsyncFailures: 0,
   };
+  private readonly gaps: RetentionGaps = { gaps: new Map(), recordsLost: new Map() };
 
   constructor(options: EmbeddedLogOptions) {
     const fsync = (this.fsync = options.fsync ?? 'always');
@@ -175,6 +177,11 @@ export class EmbeddedLog implements PartitionedLog {
     this.timers.push(timer);
   }
 
+  /** The same gap accounting as the Kafka adapter's (pmf_log_retention_gaps_total, pmf_log_records_lost_total). */
+  retentionGaps(): RetentionGaps {
+    return { gaps: new Map(this.gaps.gaps), recordsLost: new Map(this.gaps.recordsLost) };
+  }
+
   stats(): EmbeddedLogStats {
     return { ...this.counters, topics: this.store.usage() };
   }
@@ -210,6 +217,8 @@ export class EmbeddedLog implements PartitionedLog {
         retryBackoff: this.retryBackoff,
         onRetentionGap: ({ groupId, topic, partition, from, start }) => {
           this.counters.recordsSkippedByRetention += start - from;
+          this.gaps.gaps.set(topic, (this.gaps.gaps.get(topic) ?? 0) + 1);
+          this.gaps.recordsLost.set(topic, (this.gaps.recordsLost.get(topic) ?? 0) + start - from);
           this.logger.warn('records deleted by retention before this group read them; continuing at the log start', {
             groupId,
             topic,

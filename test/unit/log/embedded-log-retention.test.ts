@@ -78,6 +78,7 @@ describe('EmbeddedLog retention', () => {
     await settle(() => again.length > 0);
     expect(again.map((r) => r.offset)).toEqual(['2']);
     expect(log.stats().recordsSkippedByRetention).toBe(2);
+    expect(log.retentionGaps()).toEqual({ gaps: new Map([['t', 1]]), recordsLost: new Map([['t', 2]]) });
     expect(JSON.stringify(warnings)).toMatch(/records deleted by retention before this group read them/);
     await h.stop();
   });
