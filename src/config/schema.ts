@@ -240,7 +240,7 @@ export const Config = z
         topics: z
           .object({
             /** Raw feature events: what replay reads. */
-            events: topicRetention({ retentionMs: 7 * DAY_MS, retentionBytes: 2048 * MIB, segmentBytes: 64 * MIB }),
+            events: topicRetention({ retentionMs: 14 * DAY_MS, retentionBytes: 2048 * MIB, segmentBytes: 64 * MIB }),
             /** Cumulative snapshots: compacted to the newest per (feature, source partition) below every group's commit. */
             cohortStats: topicRetention({ retentionMs: null, retentionBytes: 256 * MIB, segmentBytes: 16 * MIB }),
             verdicts: topicRetention({ retentionMs: 30 * DAY_MS, retentionBytes: 512 * MIB, segmentBytes: 16 * MIB }),
@@ -294,6 +294,10 @@ export const Config = z
     if (!c.kafka.brokers && commandsMs !== null && r.appliedCommandsDays * DAY_MS < commandsMs) {
       // A command still on the log can be delivered again; its id must still be known then.
       ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'appliedCommandsDays'], message: `appliedCommandsDays (${r.appliedCommandsDays}) must cover embedded.topics.commands.retentionMs (${commandsMs / DAY_MS} days)` });
+    }
+    const kafkaCommandsMs = c.kafka.retentionMs.commands;
+    if (c.kafka.brokers && kafkaCommandsMs > 0 && r.appliedCommandsDays * DAY_MS < kafkaCommandsMs) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'appliedCommandsDays'], message: `appliedCommandsDays (${r.appliedCommandsDays}) must cover kafka.retentionMs.commands (${kafkaCommandsMs / DAY_MS} days)` });
     }
     const k = c.kafka;
     if (k.minInsyncReplicas > k.replicationFactor) {
