@@ -17,6 +17,8 @@ export interface MetricSources {
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
+  /** Wall clock, only to show how far the watermark is behind the present. */
+  now: () => number;
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
@@ -65,7 +67,7 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
   });
   if (src.aggregator) {
     const a = src.aggregator;
-    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors())]);
+    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors(), src.now())]);
     if (src.log) {
       const log = src.log;
       registry.register(() => lagSamples('aggregator', a, log));

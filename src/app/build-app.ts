@@ -245,7 +245,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, now: () => clock.now() });
 
   const order = [...infra, ...roles];
   let started: Component[] = [];

@@ -11,7 +11,9 @@ export function aggregatorSettings(config: Config): Omit<PartitionAggregatorOpti
   const a = config.aggregation;
   return {
     allowedLatenessMs: a.allowedLatenessSeconds * 1000,
-    dedupeWindowMs: a.dedupeWindowSeconds * 1000,
+    lateGraceMs: a.lateGraceSeconds * 1000,
+    maxLatenessMs: a.maxLatenessSeconds === undefined ? undefined : a.maxLatenessSeconds * 1000,
+    sourceIdleMs: a.sourceIdleSeconds * 1000,
     maxCohortsPerFeature: a.maxCohortsPerFeature,
     maxDedupeEntries: a.maxDedupeEntries,
     maxRetiredUsers: a.maxRetiredUsers,
