@@ -115,7 +115,8 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     // The verdict runner flushes on the same setting (src/app/build-app.ts).
     verdictFlushMs: config.aggregation.checkpointIntervalMs,
     allowedLatenessSeconds: config.aggregation.allowedLatenessSeconds,
-    dedupeWindowSeconds: config.aggregation.dedupeWindowSeconds,
+    lateGraceSeconds: config.aggregation.lateGraceSeconds,
+    stepSeconds: config.verdict.stepSeconds,
     heartbeatSeconds: config.verdict.heartbeatSeconds,
     evaluator: config.verdict.evaluator,
     partitions: config.kafka.partitions,

@@ -18,7 +18,7 @@ import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog } from './create-log.js';
-import { aggregatorSettings, createEvaluator } from './stage-settings.js';
+import { aggregatorSettings, createEvaluator, verdictSettings } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
@@ -157,7 +157,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 })),
+      factory: verdictProcessorFactory(topics, () => ({ ...verdictSettings(config), rules, evaluator })),
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -175,7 +175,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: aggregatorProcessorFactory(topics, () => ({ ...aggregatorSettings(config), rules })),
+      factory: aggregatorProcessorFactory(topics, verdictSettings(config).stepMs, () => ({ ...aggregatorSettings(config), rules })),
       groupId: `${config.kafka.groupPrefix}.aggregator`,
       inputTopic: topics.events,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,

@@ -20,6 +20,11 @@ export function aggregatorSettings(config: Config): Omit<PartitionAggregatorOpti
   };
 }
 
+/** How the verdict stage steps through event time; replay uses the same. */
+export function verdictSettings(config: Config): { stepMs: number; heartbeatMs: number; partitions: number } {
+  return { stepMs: config.verdict.stepSeconds * 1000, heartbeatMs: config.verdict.heartbeatSeconds * 1000, partitions: config.kafka.partitions };
+}
+
 export function createEvaluator(config: Config): CohortEvaluator {
   return config.verdict.evaluator === 'sequential' ? new SequentialEvaluator() : new PointEstimateEvaluator();
 }

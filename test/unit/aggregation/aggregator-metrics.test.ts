@@ -9,7 +9,7 @@ import { ruleSet } from './rules-fixture.js';
 describe('aggregatorSamples', () => {
   it('reports accepted, duplicate, too-late and late events and memory per partition', () => {
     const agg = new PartitionAggregator({ partition: 4, rules: ruleSet([{ featureId: 'f' }]), allowedLatenessMs: 0, maxLatenessMs: 1000 });
-    const p = new AggregatorProcessor(agg, topicNames('x.'));
+    const p = new AggregatorProcessor(agg, topicNames('x.'), 60_000);
     const events = [
       { user: 'a', time: 10_000, id: 'e1', name: 'page', flags: [{ feature: 'f', variant: 'on' }], source: 'span' },
       { user: 'a', time: 10_000, id: 'e1', name: 'page', flags: [{ feature: 'f', variant: 'on' }], source: 'span' }, // resend
