@@ -23,7 +23,7 @@ import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
-import { flagRoutes } from '../admin/flag-routes.js';
+import { flagRoutes, type FlagAdminReader } from '../admin/flag-routes.js';
 import { parseKeyRing, Pseudonymizer } from '../receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../stream/aggregator-processor.js';
@@ -46,6 +46,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
 import { appMetrics } from './app-metrics.js';
+import { GuardedCohortRegistrar } from './guarded-cohort-registrar.js';
 
 export interface AppDeps {
   clock?: Clock;
@@ -147,6 +148,10 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
     roles.push(new FlagCommandConsumer({ log: log, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands, onError }));
+    roles.push(new GuardedCohortRegistrar({
+      log, groupId: `${config.kafka.groupPrefix}.cohort-registrar`, topic: topics.verdicts, rules: () => rules,
+      ensureGuarded: (feature, cohorts) => writer.ensureGuarded(feature, cohorts), onError,
+    }));
   }
 
   let verdictRunner: StatefulRunner | undefined;
@@ -233,7 +238,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     port: config.admin.port,
     auth: bearerAuth,
     https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
-    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: flagRepo, auth: bearerAuth, clock })] : [],
+    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock })] : [],
     sources: {
       metrics,
       probes: [
@@ -241,7 +246,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
         ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
       ],
-      getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
+      getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
@@ -303,6 +308,17 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     }),
   };
   return app;
+}
+
+/**
+ * A feature declared in the rules is known even before any of its cohorts has a row (no data
+ * seen yet): it answers with no cohorts instead of 404.
+ */
+function declaredFlags(repo: FlagRepository, rules: () => RuleSet): FlagAdminReader {
+  return {
+    getFlag: async (feature) => (await repo.getFlag(feature)) ?? (rules().byFeature.has(feature) ? { feature, version: 0, cohorts: {} } : null),
+    auditLog: (feature, query) => repo.auditLog(feature, query),
+  };
 }
 
 function activationAttributeKeys(rules: RuleSet): string[] {
