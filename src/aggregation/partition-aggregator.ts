@@ -277,6 +277,11 @@ export class PartitionAggregator {
     return this.rules.version;
   }
 
+  /** Features with a rule, sorted (whether or not this partition has data for them). */
+  ruleFeatures(): string[] {
+    return [...this.compiled.keys()].sort(compareStrings);
+  }
+
   setRules(rules: RuleSet): void {
     this.rules = rules;
     this.compiled = new Map(rules.rules.map((r) => [r.featureId, compileRule(r)]));

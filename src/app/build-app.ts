@@ -162,7 +162,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: verdictProcessorFactory(topics, () => ({ ...verdictSettings(config), rules, evaluator })),
+      factory: verdictProcessorFactory(topics, clock, config.verdict.partitionWaitSeconds * 1000, () => ({ ...verdictSettings(config), rules, evaluator })),
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,

@@ -142,10 +142,15 @@ export const Config = z
         heartbeatSeconds: z.number().int().positive().default(60),
         /** Verdicts are evaluated each time the merged watermark crosses a multiple of this (event time). */
         stepSeconds: z.number().int().positive().default(60),
+        /**
+         * Wall-clock seconds the verdict stage waits, after it starts, for every partition of the
+         * events topic to report before judging without the silent ones (a partition with no data).
+         */
+        partitionWaitSeconds: z.number().int().positive().default(60),
         evaluator: z.enum(['sequential', 'point-estimate']).default('sequential'),
       })
       .strict()
-      .default({ heartbeatSeconds: 60, stepSeconds: 60, evaluator: 'sequential' }),
+      .default({ heartbeatSeconds: 60, stepSeconds: 60, partitionWaitSeconds: 60, evaluator: 'sequential' }),
     shutdownTimeoutMs: z.number().int().positive().default(10_000),
   })
   .strict()

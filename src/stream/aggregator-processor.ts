@@ -35,7 +35,16 @@ export class AggregatorProcessor implements PartitionProcessor {
     if (step <= this.lastStep) return;
     // A jump across several steps takes one snapshot: the state is the same for all of them.
     this.lastStep = step;
-    for (const p of toFeaturePartials(this.aggregator.snapshot())) this.steps.push({ ...p, step });
+    // Every ruled feature, with no cohorts where this partition has no data for it: the verdict
+    // engine then knows every partition's progress for every feature from its first step on, so
+    // which partitions a step waits for never depends on when their snapshots arrive.
+    const agg = this.aggregator;
+    const byFeature = new Map(toFeaturePartials(agg.snapshot()).map((p) => [p.feature, p]));
+    const next = agg.nextOffset as string;
+    for (const feature of agg.ruleFeatures()) {
+      const p = byFeature.get(feature) ?? { feature, partition: agg.partition, offset: next, watermark: agg.watermark, cohorts: [] };
+      this.steps.push({ ...p, step });
+    }
   }
 
   /** Step snapshots taken since the last call. */

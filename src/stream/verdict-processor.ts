@@ -1,20 +1,35 @@
 // Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
-// rollback commands out (commands only in enforce mode, decided by the engine).
+// rollback commands out (commands only in enforce mode, decided by the engine). The one use of
+// the clock: if some source partition has not reported within startupWaitMs of this processor's
+// start, the engine stops waiting for it (a partition with no data must not freeze verdicts).
 
+import type { Clock } from '../core/clock.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
 import type { Topics } from '../events/topics.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
-import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
+import { VerdictEngine, type EngineOutput, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
 export class VerdictProcessor implements PartitionProcessor {
   private verdicts: LogRecord[] = [];
   private commands: LogRecord[] = [];
 
-  constructor(readonly engine: VerdictEngine, private readonly topics: Topics) {}
+  private readonly startedAt: number;
+
+  constructor(
+    readonly engine: VerdictEngine,
+    private readonly topics: Topics,
+    private readonly clock: Clock,
+    private readonly startupWaitMs: number,
+  ) {
+    this.startedAt = clock.now();
+  }
 
   apply(record: ConsumedRecord): void {
-    const out = this.engine.apply(decodeFeaturePartial(record.value));
+    this.collect(this.engine.apply(decodeFeaturePartial(record.value)));
+  }
+
+  private collect(out: EngineOutput): void {
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
     for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
   }
@@ -25,6 +40,7 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 
   takeOutputs(): Output[] {
+    if (this.clock.now() - this.startedAt >= this.startupWaitMs) this.collect(this.engine.releaseStartup());
     // Verdicts first: a subscriber sees the evidence before the flag changes.
     const out = [
       { topic: this.topics.verdicts, records: this.verdicts },
@@ -40,9 +56,9 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 }
 
-export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions): ProcessorFactory {
+export function verdictProcessorFactory(topics: Topics, clock: Clock, startupWaitMs: number, options: () => VerdictEngineOptions): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, clock, startupWaitMs),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, clock, startupWaitMs),
   };
 }

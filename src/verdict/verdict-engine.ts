@@ -5,10 +5,12 @@
 // partition's snapshot as of s. What a step sees therefore depends only on each partition's
 // records up to the one that crossed it, never on when snapshots were published or arrived, so
 // `replay` of the recorded log gives the live verdict stream bit for bit.
-// Before its first evaluation a feature waits until `partitions` source partitions report it, or
-// until the ones that do are startupWaitMs of event time past their first step (a partition with
-// no data must not freeze the verdicts). A partition first heard of after that joins at its next
-// step; that is the one case where arrival order shows in the verdicts (docs/aggregation.md).
+// Before its first evaluation a feature waits until `partitions` source partitions report it
+// (every partition with data reports every ruled feature at each step). A partition that has no
+// data at all would hold everything, so the caller may waive the wait (releaseStartup, from the
+// verdict stage after a wall-clock grace): the partitions heard of by then are judged, and one
+// first heard of later joins at its next step. That is the one case where arrival shows in the
+// verdicts (docs/aggregation.md); replay counts the partitions that hold records.
 // Heartbeats are in event time for the same reason.
 
 import { createHash } from 'node:crypto';
@@ -26,8 +28,6 @@ export interface VerdictEngineOptions {
   heartbeatMs: number;
   /** Source partitions (of pmf.events.v1) a feature waits for before its first evaluation. */
   partitions?: number;
-  /** See the header. Default 1 h. */
-  startupWaitMs?: number;
 }
 
 interface CohortMemory {
@@ -86,6 +86,8 @@ export function guardedCohorts(rule: Rule, seen: Iterable<string>): string[] {
 export class VerdictEngine {
   private state: EngineState = { partials: {}, steps: {}, memory: {} };
   private rules: RuleSet;
+  /** The wait for `partitions` was waived (see the header); not state: a restart waits again. */
+  private released = false;
 
   constructor(private readonly o: VerdictEngineOptions) {
     this.rules = o.rules;
@@ -128,11 +130,7 @@ export class VerdictEngine {
     const out: EngineOutput = { verdicts: [], commands: [] };
     const reported = Object.values(steps.reported);
     const low = Math.min(...reported);
-    if (steps.evaluated === null) {
-      const waitMs = this.o.startupWaitMs ?? 3600_000;
-      const all = this.o.partitions === undefined || reported.length >= this.o.partitions;
-      if (!all && low < (steps.first as number) + waitMs) return out;
-    }
+    if (steps.evaluated === null && !this.released && this.o.partitions !== undefined && reported.length < this.o.partitions) return out;
     const byPartition = (this.state.partials[feature] ??= {});
     const absorb = (upTo: number) => {
       for (const [key, q] of Object.entries(steps.queued)) {
@@ -148,6 +146,20 @@ export class VerdictEngine {
       absorb(next);
       steps.evaluated = next;
       const r = this.evaluateFeature(feature, next);
+      out.verdicts.push(...r.verdicts);
+      out.commands.push(...r.commands);
+    }
+    return out;
+  }
+
+  /** Stops waiting for partitions that have not reported; judges every feature's due steps. */
+  releaseStartup(): EngineOutput {
+    const out: EngineOutput = { verdicts: [], commands: [] };
+    if (this.released) return out;
+    this.released = true;
+    for (const [feature, steps] of Object.entries(this.state.steps).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (steps.evaluated !== null || Object.keys(steps.reported).length === 0) continue;
+      const r = this.evaluateDueSteps(feature, steps);
       out.verdicts.push(...r.verdicts);
       out.commands.push(...r.commands);
     }

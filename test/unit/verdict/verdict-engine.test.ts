@@ -139,7 +139,7 @@ describe('verdict engine', () => {
       steps(1, T0 + 2 * HOUR, 120, 10), steps(1, T0 + 4 * HOUR, 600, 20),
     ];
     const run = (order: number[]) => {
-      const e = new VerdictEngine({ rules: rules(), evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR, partitions: 2, startupWaitMs: 24 * HOUR });
+      const e = new VerdictEngine({ rules: rules(), evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR, partitions: 2 });
       return JSON.stringify(order.flatMap((i) => e.apply(inputs[i]).verdicts));
     };
     const inOrder = run([0, 1, 2, 3, 4]);
@@ -154,11 +154,13 @@ describe('verdict engine', () => {
     ]);
   });
 
-  it('does not wait forever for a partition that never reports', () => {
+  it('waits for every partition, and judges the ones heard of when the wait is waived', () => {
     const e = engine(rules(), 6);
     expect(e.apply({ ...partial(0, 10, T0 + 2 * HOUR, 600), step: T0 + 2 * HOUR }).verdicts).toEqual([]);
-    const out = e.apply({ ...partial(0, 20, T0 + 3 * HOUR, 600), step: T0 + 3 * HOUR });
+    expect(e.apply({ ...partial(0, 20, T0 + 30 * HOUR, 600), step: T0 + 30 * HOUR }).verdicts).toEqual([]);
+    const out = e.releaseStartup();
     expect(out.verdicts.map((v) => v.evaluatedAt)).toContain(new Date(T0 + 2 * HOUR).toISOString());
+    expect(e.apply({ ...partial(0, 30, T0 + 31 * HOUR, 600), step: T0 + 31 * HOUR }).verdicts.length).toBeGreaterThan(0);
   });
 
   it('applies a snapshot atomically: an evaluator that throws leaves no trace', () => {
