@@ -112,7 +112,6 @@ async function runOrder(order: 'live' | 'backfill', distributed: boolean): Promi
       });
       const again = new Map<string, string[]>();
       for (const verdict of replayed.verdicts) again.set(verdict.feature, [...(again.get(verdict.feature) ?? []), JSON.stringify(verdict satisfies Verdict)]);
-      if (process.env.PMF_DEBUG_DUMP) for (const f of HISTORY_FEATURES) { (await import('node:fs')).writeFileSync(`/tmp/ao-${order}-${f}-live.txt`, (live.get(f) ?? []).join('\n')); (await import('node:fs')).writeFileSync(`/tmp/ao-${order}-${f}-replay.txt`, (again.get(f) ?? []).join('\n')); }
       for (const f of HISTORY_FEATURES) expect(again.get(f), `${order}: replayed verdicts of ${f}`).toEqual(live.get(f));
       verdictStreamsMatchReplay = true;
     } finally {

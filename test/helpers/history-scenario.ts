@@ -93,10 +93,16 @@ export async function sendHistory(o: HistoryOptions): Promise<HistoryResult> {
     return p;
   };
   let previous: string | undefined;
+  let pending = 0;
   for (const s of spans) {
-    // Flushing at each change of service keeps the arrival order across the providers' queues.
-    if (previous !== undefined && previous !== s.service) await providers.get(previous)!.forceFlush();
+    // One export at a time (a flush per batch, and at each change of service) keeps the arrival
+    // order: the SDK would otherwise run exports concurrently and interleave them.
+    if (previous !== undefined && (previous !== s.service || pending >= 500)) {
+      await providers.get(previous)!.forceFlush();
+      pending = 0;
+    }
     previous = s.service;
+    pending++;
     const span = providerFor(s.service).getTracer('history').startSpan(s.name, { startTime: s.start, attributes: s.attributes });
     span.end(s.start + s.durationMs);
   }
