@@ -15,7 +15,7 @@
 // records computes the same watermark at every record.
 // Beyond maxSources distinct sources, new ones are counted under the shared source "".
 
-import type { ByteReader, ByteWriter } from './byte-codec.js';
+import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 
 export const DEFAULT_SOURCE = '';
 

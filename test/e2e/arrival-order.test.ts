@@ -20,7 +20,7 @@ import { decodeVerdict } from '../../src/events/codec.js';
 import type { Verdict } from '../../src/events/verdict.js';
 import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
 import { replay } from '../../src/replay/replay.js';
-import { loadRulesFile } from '../../src/rules/load.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 import { HISTORY_FEATURES, sendHistory } from '../helpers/history-scenario.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 
