@@ -1,7 +1,8 @@
 // Several features' telemetry, sent by a real OpenTelemetry Node SDK through the OTLP gRPC
-// exporter in a chosen arrival order: `live` (everything in event-time order) or `backfill`
+// exporter in a chosen arrival order: `live` (everything in event-time order), `backfill`
 // (feature after feature, each user's spans together, as a replayed history or a flushed queue
-// sends them). Both end with the same live tail of pings, so every partition's watermark moves
+// sends them) or `outage` (in order, but feat_cart's service is cut off for 3 hours and its
+// backlog arrives at once while the others keep sending). Both end with the same live tail of pings, so every partition's watermark moves
 // past the history and each feature is judged. The history comes from one service, the tail from
 // another (two origins).
 //   feat_slow_recs: treatment's GET /dashboard 450 ms slower (fails on latency, rolled back);
@@ -26,7 +27,7 @@ interface PlannedSpan {
 
 export interface HistoryOptions {
   endpoint: string;
-  order: 'live' | 'backfill';
+  order: 'live' | 'backfill' | 'outage';
   startMs: number;
   /** Event time covered by each feature's history (default 3 h). */
   durationMs?: number;
@@ -48,7 +49,7 @@ function plan(o: HistoryOptions): PlannedSpan[][] {
       const cohort = i % 2 === 0 ? 'control' : 'treatment';
       const userId = `${feature}-user-${i}`;
       const at = o.startMs + Math.floor((i / (perCohort * 2)) * duration);
-      const service = 'svc-history';
+      const service = feature === 'feat_cart' ? 'svc-edge' : 'svc-history';
       const spans: PlannedSpan[] = [
         { service, name: 'render', start: at, durationMs: 5, attributes: { 'feature_flag.key': feature, 'feature_flag.result.variant': cohort, 'feature_flag.context.id': userId } },
       ];
@@ -76,7 +77,17 @@ function tail(startMs: number): PlannedSpan[] {
 export async function sendHistory(o: HistoryOptions): Promise<HistoryResult> {
   const users = plan(o);
   const endMs = Math.max(...users.flat().map((s) => s.start)) + 5 * 60_000;
-  const ordered = o.order === 'live' ? users.flat().sort((a, b) => a.start - b.start) : users.flat();
+
+  const ordered = o.order === 'backfill' ? users.flat() : users.flat().sort((a, b) => a.start - b.start);
+  if (o.order === 'outage') {
+    const from = o.startMs + 30 * 60_000;
+    const to = from + 3 * 3600_000;
+    const held = (s: PlannedSpan) => s.service === 'svc-edge' && s.start >= from && s.start < to;
+    const backlog = ordered.filter(held);
+    const rest = ordered.filter((s) => !held(s));
+    const at = rest.findIndex((s) => s.start >= to);
+    ordered.splice(0, ordered.length, ...rest.slice(0, at), ...backlog, ...rest.slice(at));
+  }
   const spans = [...ordered, ...tail(endMs)];
   const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
   const providers = new Map<string, BasicTracerProvider>();
