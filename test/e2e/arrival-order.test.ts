@@ -77,7 +77,9 @@ async function runOrder(order: 'live' | 'backfill' | 'outage', distributed: bool
           }
         }
         const flag = await admin('/v1/flags/feat_slow_recs');
-        return Object.keys(out).length === 6 && flag.cohorts?.treatment?.state === 'off' ? out : undefined;
+        // Guarded cohorts get their rows from the verdicts topic, asynchronously: wait for them too.
+        const rows = await Promise.all(['feat_aa', 'feat_cart'].map(async (f) => (await admin(`/v1/flags/${f}`)).cohorts?.treatment));
+        return Object.keys(out).length === 6 && flag.cohorts?.treatment?.state === 'off' && rows.every(Boolean) ? out : undefined;
       },
       { timeoutMs: 120_000, intervalMs: 500, message: `${order}: verdicts did not settle` },
     );
