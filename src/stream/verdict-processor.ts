@@ -1,5 +1,6 @@
 // Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
-// rollback commands out (commands only in enforce mode, decided by the engine). The one use of
+// rollback commands out (commands only in enforce mode, decided by the engine), each signed so
+// the flag writer can tell them from anything else written to the commands topic. The one use of
 // the clock: if some source partition has not reported within startupWaitMs of this processor's
 // start, the engine stops waiting for it (a partition with no data must not freeze verdicts).
 
@@ -7,6 +8,7 @@ import type { Clock } from '../core/clock.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
 import type { Topics } from '../events/topics.js';
+import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { VerdictEngine, type EngineOutput, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
@@ -19,6 +21,7 @@ export class VerdictProcessor implements PartitionProcessor {
   constructor(
     readonly engine: VerdictEngine,
     private readonly topics: Topics,
+    private readonly keyRing: CommandKeyRing,
     private readonly clock: Clock,
     private readonly startupWaitMs: number,
   ) {
@@ -31,7 +34,7 @@ export class VerdictProcessor implements PartitionProcessor {
 
   private collect(out: EngineOutput): void {
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
-    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
+    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(signCommand(c, this.keyRing)) });
   }
 
   /** A rollback waits for nothing: it is the point of the whole pipeline. */
@@ -56,9 +59,15 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 }
 
-export function verdictProcessorFactory(topics: Topics, clock: Clock, startupWaitMs: number, options: () => VerdictEngineOptions): ProcessorFactory {
+export function verdictProcessorFactory(
+  topics: Topics,
+  options: () => VerdictEngineOptions,
+  keyRing: CommandKeyRing,
+  clock: Clock,
+  startupWaitMs: number,
+): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, clock, startupWaitMs),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, clock, startupWaitMs),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing, clock, startupWaitMs),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs),
   };
 }
