@@ -51,7 +51,7 @@ async function runOrder(order: 'live' | 'backfill' | 'outage', distributed: bool
     Object.assign(env, {
       KAFKA_BROKERS: testServices.kafkaBrokers.join(','), DATABASE_URL: testServices.databaseUrl, REDIS_URL: testServices.redisUrl,
       PMF_GUARD_TOPIC_PREFIX: `${id}.`, PMF_GUARD_DATABASE_SCHEMA: `pmf_${id}`, PMF_GUARD_REDIS_KEY_PREFIX: `${id}:`,
-      PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef',
+      PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef', PMF_GUARD_COMMAND_KEY: 'e2e-command-key-0123456789abcdef',
     });
   }
   const loaded = loadConfig({ env, rulesFile: RULES });
