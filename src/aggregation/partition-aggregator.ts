@@ -54,187 +54,21 @@ import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
 import type { RuleSet } from '../rules/schema.js';
 import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
-import { cohortOf, compileRule, matchesAction, type CompiledRule } from './compiled-rule.js';
+import { cohortOf, compileRule, type CompiledRule } from './compiled-rule.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DedupeWindow } from './dedupe-window.js';
 import { SourceWatermark } from './source-watermark.js';
-import type { LatencyHistogramSettings } from '../events/latency-histogram.js';
-import {
-  ACTIVATED,
-  ACTIVATION_DONE,
-  MAX_COHORTS,
-  MAX_FEATURES,
-  RETENTION_DONE,
-  RETURNED,
-  SWITCHED,
-  UserStateStore,
-} from './user-state-store.js';
-import { configDefaults } from '../config/schema.js';
+import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
+import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
+import { COUNTER_NAMES, V2_COUNTERS, zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
+import { carriesFeature, compareStrings, isValidEvent, offsetAfter, OFFSET_PATTERN, readSlots, writeSlots, type FeatureSlot } from './feature-slot.js';
+import { applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
 
-export interface PartitionAggregatorOptions {
-  partition: number;
-  rules: RuleSet;
-  /** Watermark = the slowest live source's highest event time − this. Default 5 min. */
-  allowedLatenessMs?: number;
-  /** Late data for a window is still applied until the watermark passes its end + this. Default 6 h. */
-  lateGraceMs?: number;
-  /** Events older than watermark − this are refused. Default: the longest rule window + lateGraceMs. */
-  maxLatenessMs?: number;
-  /** A source silent while the partition's newest event time moves this much on stops holding the watermark. Default 5 min. */
-  sourceIdleMs?: number;
-  /** Distinct sources tracked per partition; more share the source "". Default 256. */
-  maxSources?: number;
-  /** Hard cap on remembered ids; beyond it the oldest arrivals are forgotten (counted). Default 1,000,000. */
-  maxDedupeEntries?: number;
-  /** Default 64. */
-  maxCohortsPerFeature?: number;
-  /** Cap on eviction markers (users whose windows closed). Default 5,000,000. */
-  maxRetiredUsers?: number;
-  /** A named latency span may start this much before the user's first exposure. Default 60 s. */
-  latencyJoinSlackMs?: number;
-  histogram?: Partial<LatencyHistogramSettings>;
-}
+export type { PartitionAggregatorOptions } from './aggregator-options.js';
+export type { AggregatorCounters, AggregatorStats } from './aggregator-counters.js';
 
-export interface AggregatorCounters {
-  /** Accepted events (not duplicates, not too late, valid). */
-  events: number;
-  duplicates: number;
-  /** Older than watermark − horizon: every window it could affect has closed. Refused. */
-  tooLate: number;
-  /** Accepted events older than the watermark (still applied where windows are open). */
-  lateEvents: number;
-  /** Activation / retention effects ignored because that window had closed (end + grace). */
-  lateIgnored: number;
-  /** Activation / retention successes applied after their window had matured (within the grace). */
-  lateApplied: number;
-  /** Flag exposures of features without a rule. */
-  untracked: number;
-  /** Exposures into a new cohort beyond maxCohortsPerFeature (user not tracked). */
-  cohortOverflow: number;
-  /** Exposures and latency spans of users whose state for the feature was evicted. */
-  afterClose: number;
-  /** Named latency spans of users not (yet) exposed to the feature. */
-  latencyUnjoined: number;
-  invalidEvents: number;
-  /** Latency spans with a negative or non-finite duration. */
-  invalidDurations: number;
-  /** Records at or below the last applied offset (re-deliveries), skipped. */
-  replayedRecords: number;
-  evictedUsers: number;
-  /** Eviction markers dropped by maxRetiredUsers. */
-  forgottenUsers: number;
-}
-
-export interface AggregatorStats extends AggregatorCounters {
-  partition: number;
-  /** Next offset to read; null before the first record. */
-  nextOffset: string | null;
-  /** null before the first accepted event. */
-  watermark: number | null;
-  /** Live (user, feature) states. */
-  trackedUsers: number;
-  retiredUsers: number;
-  dedupeEntries: number;
-  /** Highest event time accepted; null before the first. */
-  maxEventTime: number | null;
-  /** Events older than this are refused (tooLate); null before the first event. */
-  latenessHorizon: number | null;
-  /** Sources seen, and those holding the watermark. */
-  sources: number;
-  activeSources: number;
-  /** Ids forgotten because of maxDedupeEntries (a resend of one would no longer be caught). */
-  dedupeEvictedByCap: number;
-  /** Bytes of the per-(user, feature) state: store arrays, user index and deadline heap. */
-  stateBytes: number;
-  /** Bytes of the eviction markers. */
-  markerBytes: number;
-  /** Bytes of the dedupe window. */
-  dedupeBytes: number;
-  /** Bytes of the latency histograms and per-cohort counters (estimated). */
-  histogramBytes: number;
-  /** Everything above plus alias ids. */
-  approxBytes: number;
-}
-
-const COUNTER_NAMES: readonly (keyof AggregatorCounters)[] = [
-  'events',
-  'duplicates',
-  'tooLate',
-  'lateEvents',
-  'lateIgnored',
-  'untracked',
-  'cohortOverflow',
-  'afterClose',
-  'latencyUnjoined',
-  'invalidEvents',
-  'invalidDurations',
-  'replayedRecords',
-  'evictedUsers',
-  'forgottenUsers',
-  'lateApplied',
-];
-/** Counters of state version 2 (before lateApplied). */
-const V2_COUNTERS = 14;
-
-// The configured defaults (config/schema.ts), for an aggregator built without a config (tests, tools).
-const fromConfig = configDefaults.aggregation;
-const DEFAULTS = {
-  allowedLatenessMs: fromConfig.allowedLatenessSeconds * 1000,
-  lateGraceMs: fromConfig.lateGraceSeconds * 1000,
-  sourceIdleMs: fromConfig.sourceIdleSeconds * 1000,
-  maxDedupeEntries: fromConfig.maxDedupeEntries,
-  maxCohortsPerFeature: fromConfig.maxCohortsPerFeature,
-  maxRetiredUsers: fromConfig.maxRetiredUsers,
-  // Not configurable: origins tracked per partition (more share one), and how far a latency
-  // sample may precede its activation and still join it.
-  maxSources: 256,
-  latencyJoinSlackMs: 60_000,
-};
-
-const BOTH_DONE = ACTIVATION_DONE | RETENTION_DONE;
 const STATE_MAGIC = 0x41464d50; // "PMFA"
 const STATE_VERSION = 3;
-const OFFSET_PATTERN = /^(0|[1-9][0-9]*)$/;
-
-interface FeatureSlot {
-  readonly name: string;
-  rule: CompiledRule | undefined;
-  readonly cohorts: CohortAccumulator[];
-  readonly cohortIndex: Map<string, number>;
-}
-
-type ResolvedOptions = Required<Omit<PartitionAggregatorOptions, 'rules' | 'histogram' | 'maxLatenessMs'>> & {
-  maxLatenessMs: number | undefined;
-  histogram: Partial<LatencyHistogramSettings>;
-};
-
-function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
-  const r: ResolvedOptions = {
-    partition: opts.partition,
-    allowedLatenessMs: opts.allowedLatenessMs ?? DEFAULTS.allowedLatenessMs,
-    lateGraceMs: opts.lateGraceMs ?? DEFAULTS.lateGraceMs,
-    maxLatenessMs: opts.maxLatenessMs,
-    sourceIdleMs: opts.sourceIdleMs ?? DEFAULTS.sourceIdleMs,
-    maxSources: opts.maxSources ?? DEFAULTS.maxSources,
-    maxDedupeEntries: opts.maxDedupeEntries ?? DEFAULTS.maxDedupeEntries,
-    maxCohortsPerFeature: opts.maxCohortsPerFeature ?? DEFAULTS.maxCohortsPerFeature,
-    maxRetiredUsers: opts.maxRetiredUsers ?? DEFAULTS.maxRetiredUsers,
-    latencyJoinSlackMs: opts.latencyJoinSlackMs ?? DEFAULTS.latencyJoinSlackMs,
-    histogram: opts.histogram ?? {},
-  };
-  const problems: string[] = [];
-  if (!Number.isInteger(r.partition) || r.partition < 0) problems.push(`partition must be an integer >= 0, got ${r.partition}`);
-  if (r.maxLatenessMs !== undefined && !(Number.isFinite(r.maxLatenessMs) && r.maxLatenessMs >= 0)) problems.push(`maxLatenessMs must be a finite number >= 0, got ${r.maxLatenessMs}`);
-  for (const key of ['allowedLatenessMs', 'lateGraceMs', 'sourceIdleMs', 'latencyJoinSlackMs'] as const) {
-    if (!Number.isFinite(r[key]) || r[key] < 0) problems.push(`${key} must be a finite number >= 0, got ${r[key]}`);
-  }
-  for (const key of ['maxDedupeEntries', 'maxCohortsPerFeature', 'maxRetiredUsers', 'maxSources'] as const) {
-    if (!Number.isSafeInteger(r[key]) || r[key] < 1) problems.push(`${key} must be an integer >= 1, got ${r[key]}`);
-  }
-  if (r.maxCohortsPerFeature > MAX_COHORTS) problems.push(`maxCohortsPerFeature must be <= ${MAX_COHORTS}, got ${r.maxCohortsPerFeature}`);
-  if (problems.length > 0) throw new PmfError('ERR_CONFIG_INVALID', `aggregator options: ${problems.join('; ')}`);
-  return r;
-}
 
 export class PartitionAggregator {
   readonly partition: number;
@@ -252,10 +86,10 @@ export class PartitionAggregator {
   /** Events older than watermark − this are refused: longest rule window + grace (or the override). */
   private horizonMs = 0;
   private lastOffset: string | undefined;
-  private readonly counters: AggregatorCounters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as AggregatorCounters;
+  private readonly counters: AggregatorCounters = zeroCounters();
 
   constructor(options: PartitionAggregatorOptions) {
-    this.opts = resolve(options);
+    this.opts = resolveOptions(options);
     this.partition = this.opts.partition;
     this.store = new UserStateStore(this.opts.maxRetiredUsers);
     this.deadlines = new DeadlineQueue(this.store, this.opts.lateGraceMs);
@@ -395,25 +229,7 @@ export class PartitionAggregator {
     if (rule === undefined) return; // frozen feature
     const t = e.time;
     const fe = store.firstExposure(h);
-    const flags = store.flags(h);
-    const grace = this.opts.lateGraceMs;
-    const wm = this.watermark;
-    if ((flags & ACTIVATED) === 0 && t >= fe && t <= fe + rule.activationWindowMs && matchesAction(rule, e)) {
-      if ((flags & ACTIVATION_DONE) === 0) store.setFlag(h, ACTIVATED);
-      else if (wm < fe + rule.activationWindowMs + grace) {
-        store.setFlag(h, ACTIVATED);
-        if (rule.hasActivation) slot.cohorts[store.cohort(h)].activationSuccesses++;
-        this.counters.lateApplied++;
-      } else this.counters.lateIgnored++;
-    }
-    if ((flags & RETURNED) === 0 && t >= fe + rule.returnAfterMs && t < fe + rule.retentionWindowMs) {
-      if ((flags & RETENTION_DONE) === 0) store.setFlag(h, RETURNED);
-      else if (wm < fe + rule.retentionWindowMs + grace) {
-        store.setFlag(h, RETURNED);
-        slot.cohorts[store.cohort(h)].retentionSuccesses++;
-        this.counters.lateApplied++;
-      } else this.counters.lateIgnored++;
-    }
+    applyWindowEffects(store, slot, rule, h, e, this.watermark, this.opts.lateGraceMs, this.counters);
     if (rule.latencySpanName === undefined && e.durationMs !== undefined && carriesFeature(e, slot.name)) {
       if (t <= fe + rule.closeAfterMs) this.recordLatency(h, rule, e.durationMs);
       else this.counters.afterClose++;
@@ -451,34 +267,7 @@ export class PartitionAggregator {
   }
 
   private mature(watermark: number): void {
-    const q = this.deadlines;
-    const store = this.store;
-    for (let h = q.peek(); h !== -1 && q.due(h) <= watermark; h = q.peek()) {
-      const slot = this.slots[store.feature(h)];
-      const rule = slot.rule as CompiledRule; // frozen features are not queued
-      const acc = slot.cohorts[store.cohort(h)];
-      let flags = store.flags(h);
-      if ((flags & ACTIVATION_DONE) === 0 && q.activationEnd(h) <= watermark) {
-        store.setFlag(h, ACTIVATION_DONE);
-        if (rule.hasActivation) {
-          acc.activationMatured++;
-          if ((flags & ACTIVATED) !== 0) acc.activationSuccesses++;
-        }
-      }
-      if ((flags & RETENTION_DONE) === 0 && q.retentionEnd(h) <= watermark) {
-        store.setFlag(h, RETENTION_DONE);
-        acc.retentionMatured++;
-        if ((flags & RETURNED) !== 0) acc.retentionSuccesses++;
-      }
-      flags = store.flags(h);
-      if ((flags & BOTH_DONE) === BOTH_DONE && q.retireAt(h) <= watermark) {
-        q.pop();
-        this.counters.forgottenUsers += store.retire(h);
-        this.counters.evictedUsers++;
-      } else {
-        q.topChanged();
-      }
-    }
+    matureDue(this.deadlines, this.store, this.slots, watermark, this.counters);
   }
 
   private rebuildDeadlines(): void {
@@ -488,18 +277,8 @@ export class PartitionAggregator {
     if (this.watermark !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
   }
 
-  /** The deadline queue's window lengths by feature slot (+Infinity for frozen features). */
   private updateWindows(): void {
-    const n = this.slots.length;
-    const activation = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
-    const retention = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
-    for (let f = 0; f < n; f++) {
-      const rule = this.slots[f].rule;
-      if (rule === undefined) continue;
-      activation[f] = rule.activationWindowMs;
-      retention[f] = rule.retentionWindowMs;
-    }
-    this.deadlines.setWindows(activation, retention);
+    setWindowLengths(this.deadlines, this.slots);
   }
 
   private requeueAll(): void {
@@ -570,11 +349,7 @@ export class PartitionAggregator {
     w.varint(COUNTER_NAMES.length);
     for (const name of COUNTER_NAMES) w.varint(this.counters[name]);
     this.dedupe.write(w);
-    w.varint(this.slots.length);
-    for (const slot of this.slots) {
-      w.string(slot.name).varint(slot.cohorts.length);
-      for (const acc of slot.cohorts) acc.write(w);
-    }
+    writeSlots(w, this.slots);
     this.store.write(w);
     return w.finish();
   }
@@ -602,22 +377,7 @@ export class PartitionAggregator {
     if (counterCount !== expected) throw r.fail(`expected ${expected} counters, got ${counterCount}`);
     for (const name of COUNTER_NAMES.slice(0, expected)) a.counters[name] = r.varint();
     a.dedupe = DedupeWindow.read(r, a.opts.maxDedupeEntries);
-    const slotCount = r.varint();
-    if (slotCount > MAX_FEATURES) throw r.fail(`${slotCount} features`);
-    for (let i = 0; i < slotCount; i++) {
-      const name = r.string();
-      if (a.slotIndex.has(name)) throw r.fail(`duplicate feature ${JSON.stringify(name)}`);
-      const slot: FeatureSlot = { name, rule: undefined, cohorts: [], cohortIndex: new Map() };
-      const cohortCount = r.varint();
-      for (let j = 0; j < cohortCount; j++) {
-        const acc = CohortAccumulator.read(r, name, a.opts.histogram);
-        if (slot.cohortIndex.has(acc.cohort)) throw r.fail(`duplicate cohort ${JSON.stringify(acc.cohort)}`);
-        slot.cohortIndex.set(acc.cohort, j);
-        slot.cohorts.push(acc);
-      }
-      a.slotIndex.set(name, a.slots.length);
-      a.slots.push(slot);
-    }
+    readSlots(r, a.opts.histogram, a.slots, a.slotIndex);
     const { store, forgotten } = UserStateStore.read(
       r,
       a.opts.maxRetiredUsers,
@@ -630,26 +390,4 @@ export class PartitionAggregator {
     a.setRules(options.rules);
     return a;
   }
-}
-
-function isValidEvent(e: FeatureEvent): boolean {
-  if (typeof e.user !== 'string' || e.user.length === 0 || typeof e.id !== 'string' || !Number.isFinite(e.time)) return false;
-  if (typeof e.name !== 'string' || !Array.isArray(e.flags)) return false;
-  for (const f of e.flags) if (typeof f?.feature !== 'string' || typeof f.variant !== 'string') return false;
-  if (e.origin !== undefined && typeof e.origin !== 'string') return false;
-  return e.durationMs === undefined || typeof e.durationMs === 'number';
-}
-
-function carriesFeature(e: FeatureEvent, feature: string): boolean {
-  for (const f of e.flags) if (f.feature === feature) return true;
-  return false;
-}
-
-/** Decimal offsets without leading zeros: longer is larger, equal length compares as text. */
-function offsetAfter(a: string, b: string): boolean {
-  return a.length !== b.length ? a.length > b.length : a > b;
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
