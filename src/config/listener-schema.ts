@@ -1,0 +1,57 @@
+// The OTLP receiver section of the configuration schema, with the auth and TLS its listeners
+// (and the admin API) share. Composed into Config by schema.ts, which holds the only defaults.
+
+import { z } from 'zod';
+import { listener } from './schema-fields.js';
+
+export const receiverSection = z
+  .object({
+    grpc: listener(4317).prefault({}),
+    /** OTLP/HTTP (protobuf and JSON); `httpEnabled: false` turns it off. */
+    http: listener(4318).prefault({}),
+    httpEnabled: z.boolean().default(true),
+    /** gRPC message limit after decompression (the spec's typical 4 MiB). */
+    maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** HTTP body limit after decompression (the spec's recommended 20 MiB). */
+    maxHttpBodyBytes: z.number().int().positive().default(20 * 1024 * 1024),
+    /** Request bytes held between arrival and the log ack, both listeners together; over it: retryable refusals. */
+    maxInFlightBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    /** Longest wait for the log's ack before answering retryable (UNAVAILABLE / 503). */
+    publishTimeoutMs: z.number().int().positive().default(5000),
+    /** Delay suggested to clients with retryable answers (Retry-After, google.rpc.RetryInfo). */
+    retryAfterSeconds: z.number().int().positive().default(1),
+    maxAttributeLength: z.number().int().positive().default(256),
+    /** Distinct feature keys admitted besides the rules' own; more are dropped and counted. */
+    maxFeatures: z.number().int().positive().default(1000),
+    /** Distinct variants admitted per feature; more are dropped and counted. */
+    maxCohortsPerFeature: z.number().int().positive().default(100),
+    /**
+     * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
+     * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).
+     */
+    pseudonymKey: z.string().min(16, 'pseudonymKey must be at least 16 characters').optional(),
+    pseudonymKeyFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .prefault({});
+
+/** Bearer-token auth on the OTLP listeners (and the admin API); absent = off. */
+export const authSection = z
+  .object({
+    /** Prefer bearerTokenFile or the environment over a token in a config file. */
+    bearerToken: z.string().min(16, 'bearerToken must be at least 16 characters').optional(),
+    /** One token per line (several = rotation); # comments and blank lines ignored. */
+    bearerTokenFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .optional();
+
+/** TLS for the OTLP listeners (and the admin API); with clientCaFile, clients need a certificate (mTLS). */
+export const tlsSection = z
+  .object({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    clientCaFile: z.string().min(1).optional(),
+  })
+  .strict()
+  .optional();
