@@ -5,11 +5,9 @@
 // in the checkpoints and in the latest FeaturePartial per (feature, partition) on the cohort-stats
 // topic must equal the oracle's recomputation from the events read back from Kafka.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import kafkajs, { type Admin } from 'kafkajs';
 import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
@@ -26,10 +24,10 @@ import { silentLogger } from '../../src/core/logger.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
 import type { RuleSet } from '../../src/rules/schema.js';
 import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
+import { RoleProcess } from '../helpers/role-process.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 import { mulberry32, randomHex } from '../helpers/prng.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PARTITIONS = 6;
 export const ALLOWED_LATENESS_MS = 60_000;
 /** Events older than watermark − this are refused (exercises refusals: 0.5 % of events are 1–2 h late). */
@@ -230,39 +228,10 @@ export function makeFaultEnv(name: string, brokers: readonly string[] = testServ
 let instanceCounter = 0;
 
 /** One `pmf-guard start --role aggregator` child process; its output goes to a file in env.dir. */
-export class AggregatorProcess {
-  readonly logFile: string;
-  private child?: ChildProcess;
-  private exit?: Promise<number | null>;
-
-  constructor(private readonly env: FaultEnv) {
-    this.logFile = join(env.dir, `aggregator-${++instanceCounter}.log`);
-  }
-
-  start(): this {
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--role', 'aggregator'], {
-      cwd: ROOT,
-      // Only what the program needs: the config file names everything else.
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PMF_GUARD_CONFIG: this.env.configFile },
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    this.child = child;
-    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    return this;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
+export class AggregatorProcess extends RoleProcess {
+  constructor(env: FaultEnv) {
+    // Only what the program needs: the config file names everything else.
+    super('aggregator', join(env.dir, `aggregator-${++instanceCounter}.log`), { PMF_GUARD_CONFIG: env.configFile });
   }
 
   /** The admin port from the "started" line; undefined until then. */
@@ -291,28 +260,6 @@ export class AggregatorProcess {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const m = /^pmf_stage_owned_partitions\{stage="aggregator"\} (\d+)$/m.exec(text);
     return m ? Number(m[1]) : 0;
-  }
-
-  async kill9(): Promise<void> {
-    if (!this.running) return;
-    this.child?.kill('SIGKILL');
-    await this.exit;
-  }
-
-  /** SIGSTOP: the process freezes (a long GC pause, a stalled VM) and misses its heartbeats. */
-  pause(): void {
-    this.child?.kill('SIGSTOP');
-  }
-
-  resume(): void {
-    this.child?.kill('SIGCONT');
-  }
-
-  /** SIGTERM: the drain path (last flush, leave the group). */
-  async stop(): Promise<number | null> {
-    if (!this.running) return (await this.exit) ?? null;
-    this.child?.kill('SIGTERM');
-    return (await this.exit) ?? null;
   }
 }
 

@@ -8,13 +8,10 @@
 // one process and checked by another; nothing refused. Each scenario prints how long after the
 // last span the rollback landed, next to the fault-free run's figure (docs/reliability.md).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
@@ -22,42 +19,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.js';
 import { OwnPostgres } from '../helpers/flags/own-postgres.js';
 import { OwnRedis } from '../helpers/flags/own-redis.js';
+import { PrivateKafka } from '../helpers/private-kafka.js';
+import { RoleProcess } from '../helpers/role-process.js';
 import { sendSeedScenario } from '../helpers/seed-scenario.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const run = promisify(execFile);
-/** The private broker of the Kafka-restart run (scripts/stack.sh); the shared one is never restarted. */
+/** The private broker of the Kafka-restart run; the shared one is never restarted. */
 const PRIVATE_KAFKA_PORT = Number(process.env.PMF_TEST_KAFKA_MATRIX_PORT ?? '9792');
 
-class RoleProcess {
-  private child?: ChildProcess;
-  private exit?: Promise<unknown>;
-  constructor(readonly role: string, readonly logFile: string, private readonly env: Record<string, string>) {}
-
-  start(): this {
-    const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--role', this.role], {
-      cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env }, stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    this.child = child;
-    this.exit = new Promise((resolve) => child.once('exit', resolve));
-    return this;
-  }
-
-  get running(): boolean {
-    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  }
-
+/** A role's process; the n-th "started" line of its log file marks its n-th start. */
+class MatrixRole extends RoleProcess {
   /** Waits for the n-th "started" line of this log file (one per start). */
   async waitStarted(n: number): Promise<void> {
     await waitFor(() => {
@@ -65,27 +36,15 @@ class RoleProcess {
       return this.log().split('\n').filter((l) => l.includes('"msg":"started"')).length >= n;
     }, { timeoutMs: 90_000, message: `${this.role} started (${this.logFile})` });
   }
-
-  async kill9(): Promise<void> {
-    if (!this.running) return;
-    this.child!.kill('SIGKILL');
-    await this.exit;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child!.kill('SIGTERM');
-    await this.exit;
-  }
 }
 
 interface Stack {
-  /** scripts/stack.sh for the run's private broker, if it has one. */
-  kafkaStack?: (...args: string[]) => Promise<unknown>;
-  flagWriter: RoleProcess;
-  verdict: RoleProcess;
-  aggregators: RoleProcess[];
-  receiver: RoleProcess;
+  /** The run's private broker, if it has one. */
+  privateKafka?: PrivateKafka;
+  flagWriter: MatrixRole;
+  verdict: MatrixRole;
+  aggregators: MatrixRole[];
+  receiver: MatrixRole;
   postgres: OwnPostgres;
   redis: OwnRedis;
 }
@@ -116,7 +75,7 @@ const SCENARIOS: { name: string; privateKafka?: boolean; fault: (s: Stack) => Pr
     name: 'restart Kafka',
     privateKafka: true,
     fault: async (s) => {
-      await s.kafkaStack!('restart', 'kafka');
+      await s.privateKafka!.stack('restart');
     },
   },
   {
@@ -139,7 +98,7 @@ const SCENARIOS: { name: string; privateKafka?: boolean; fault: (s: Stack) => Pr
 
 describe('every role in its own process, one fault per run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmf-roles-'));
-  const processes: RoleProcess[] = [];
+  const processes: MatrixRole[] = [];
   const owned: { dispose(): Promise<void> }[] = [];
   const figures: Record<string, unknown>[] = [];
 
@@ -155,13 +114,12 @@ describe('every role in its own process, one fault per run', () => {
       const id = uniqueName('roles');
       const [postgres, redisServer] = await Promise.all([OwnPostgres.start(), OwnRedis.start()]);
       owned.push(postgres, redisServer);
-      const kafkaEnv = { ...process.env, KAFKA_PORT: String(PRIVATE_KAFKA_PORT), KAFKA_CONTROLLER_PORT: String(PRIVATE_KAFKA_PORT + 1), KAFKA_DIR: join(dir, `${id}-kafka`) };
-      const kafkaStack = scenario.privateKafka ? (...args: string[]) => run('bash', ['scripts/stack.sh', ...args], { cwd: ROOT, env: kafkaEnv, timeout: 300_000 }) : undefined;
-      if (kafkaStack) {
-        await kafkaStack('up', 'kafka');
-        owned.push({ dispose: async () => void (await kafkaStack('stop', 'kafka')) });
+      const privateKafka = scenario.privateKafka ? new PrivateKafka(PRIVATE_KAFKA_PORT, { temporaryDir: true, timeoutMs: 300_000 }) : undefined;
+      if (privateKafka) {
+        await privateKafka.stack('up');
+        owned.push({ dispose: () => privateKafka.remove() });
       }
-      const brokers = kafkaStack ? `127.0.0.1:${PRIVATE_KAFKA_PORT}` : testServices.kafkaBrokers.join(',');
+      const brokers = (privateKafka?.brokers ?? testServices.kafkaBrokers).join(',');
       const configFile = join(dir, `${id}.yaml`);
       writeFileSync(configFile, toYaml({ kafka: { groupPrefix: id, partitions: 3, sessionTimeoutMs: 6000 } }));
       const otlpPort = await freePort();
@@ -173,11 +131,11 @@ describe('every role in its own process, one fault per run', () => {
         PMF_GUARD_ADMIN_PORT: '0', PMF_GUARD_OTLP_GRPC_PORT: String(otlpPort), PMF_GUARD_OTLP_HTTP_PORT: '0',
       };
       const role = (name: string, n = '') => {
-        const p = new RoleProcess(name, join(dir, `${id}-${name}${n}.log`), { ...common, PMF_GUARD_DATA_DIR: join(dir, `${id}-${name}${n}`) });
+        const p = new MatrixRole(name, join(dir, `${id}-${name}${n}.log`), { ...common, PMF_GUARD_DATA_DIR: join(dir, `${id}-${name}${n}`) });
         processes.push(p);
         return p;
       };
-      const stack: Stack = { flagWriter: role('flag-writer').start(), verdict: role('verdict'), aggregators: [role('aggregator', '1'), role('aggregator', '2')], receiver: role('receiver'), postgres, redis: redisServer, kafkaStack };
+      const stack: Stack = { flagWriter: role('flag-writer').start(), verdict: role('verdict'), aggregators: [role('aggregator', '1'), role('aggregator', '2')], receiver: role('receiver'), postgres, redis: redisServer, privateKafka };
       await stack.flagWriter.waitStarted(1);
       for (const p of [stack.verdict, ...stack.aggregators, stack.receiver]) p.start();
       await Promise.all([stack.verdict, ...stack.aggregators, stack.receiver].map((p) => p.waitStarted(1)));

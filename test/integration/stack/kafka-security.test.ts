@@ -4,13 +4,10 @@
 // directory, with a throwaway CA, certificates and SCRAM user made at test time); the shared
 // broker is never touched.
 
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLog } from '../../../src/app/create-log.js';
 import { systemClock } from '../../../src/core/clock.js';
@@ -18,12 +15,11 @@ import { PmfError } from '../../../src/core/errors.js';
 import { createLogger } from '../../../src/core/logger.js';
 import { loadConfig } from '../../../src/config/load.js';
 import type { PartitionedLog } from '../../../src/log/partitioned-log.js';
+import { PrivateKafka } from '../../helpers/private-kafka.js';
 import { uniqueName } from '../../helpers/services.js';
 
-const run = promisify(execFile);
 const port = Number(process.env.PMF_TEST_KAFKA_SECURE_PORT ?? '9692');
 const listeners = { saslSsl: port + 2, saslPlaintext: port + 3, ssl: port + 4 };
-const stackScript = fileURLToPath(new URL('../../../scripts/stack.sh', import.meta.url));
 
 describe('Kafka with TLS and SASL (private broker)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmf-kafka-secure-'));
@@ -34,20 +30,17 @@ describe('Kafka with TLS and SASL (private broker)', () => {
   const wrongPasswordFile = join(dir, 'wrong-password');
   const logLines: string[] = [];
   const logs: PartitionedLog[] = [];
-  const stackEnv = {
-    ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1), KAFKA_DIR: kafkaDir,
-    KAFKA_SECURE: '1', KAFKA_SASL_PASSWORD: password,
-  };
+  const broker = new PrivateKafka(port, { dir: kafkaDir, env: { KAFKA_SECURE: '1', KAFKA_SASL_PASSWORD: password }, timeoutMs: 300_000 });
 
   beforeAll(async () => {
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
     writeFileSync(wrongPasswordFile, 'not-the-password\n', { mode: 0o600 });
-    await run('bash', [stackScript, 'up', 'kafka'], { env: stackEnv, timeout: 300_000 });
+    await broker.stack('up');
   }, 320_000);
 
   afterAll(async () => {
     for (const log of logs) await log.close().catch(() => undefined);
-    await run('bash', [stackScript, 'stop', 'kafka'], { env: stackEnv, timeout: 120_000 });
+    await broker.stop();
     rmSync(dir, { recursive: true, force: true });
   }, 130_000);
 
