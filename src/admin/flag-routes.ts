@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { describeIssues } from '../core/describe-issues.js';
 import { errorMessage, PmfError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { sendInternalError } from './admin-server.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type { ApplyResult, AuditEntry, AuditQuery, FeatureFlags, PinChangeResult, PinRequest, UnpinRequest } from '../flags/flag-repository.js';
 
@@ -41,6 +43,7 @@ export interface FlagRoutesOptions {
   maxPinSeconds?: number;
   /** Largest request body accepted (default 16 KiB). */
   maxBodyBytes?: number;
+  logger?: Logger;
 }
 
 const COHORT_ROUTE = /^\/v1\/flags\/([^/]+)\/cohorts\/([^/]+)\/(pin|rollback|restore)$/;
@@ -167,7 +170,15 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
       send(res, out.status, out.body);
     } catch (err) {
       const e = toHttpError(err);
-      send(res, e.status, { error: e.code, message: e.message }, e.headers);
+      if (e.status >= 500 && !(err instanceof HttpError)) {
+        // Store errors can name tables and hosts: the caller gets a correlation id, the log the detail.
+        if (e.status === 500) sendInternalError(res, options.logger ?? silentLogger, err, url.pathname);
+        else {
+          const correlationId = randomUUID();
+          (options.logger ?? silentLogger).warn('flag route unavailable', { correlationId, route: url.pathname, err: errorMessage(err) });
+          send(res, e.status, { error: e.code, message: 'temporarily unavailable; retry', correlationId }, e.headers);
+        }
+      } else send(res, e.status, { error: e.code, message: e.message }, e.headers);
     }
     return true;
   };

@@ -2,8 +2,11 @@
 // Defaults describe the embedded mode: nothing to install, everything in one process.
 
 import { z } from 'zod';
+import { WebhookTarget } from '../notify/webhook-target.js';
 
 const port = z.number().int().min(0).max(65_535);
+
+
 const listener = (defaultPort: number) =>
   z
     .object({
@@ -139,6 +142,41 @@ export const Config = z
       .strict()
       .default({ heartbeatSeconds: 60, evaluator: 'sequential' }),
     shutdownTimeoutMs: z.number().int().positive().default(10_000),
+    /** The status page and per-cohort metrics: how many verdict points each cohort's chart keeps. */
+    status: z
+      .object({ historyPoints: z.number().int().min(2).max(100_000).default(500) })
+      .strict()
+      .default({ historyPoints: 500 }),
+    /** Webhooks on outcome changes, rollbacks and holds (global; rules may add their own). */
+    notify: z
+      .object({
+        webhooks: z.array(WebhookTarget).default([]),
+        /** HMAC-SHA256 key for the signature header; prefer signingKeyFile or PMF_GUARD_WEBHOOK_SIGNING_KEY. */
+        signingKey: z.string().min(16, 'notify.signingKey must be at least 16 characters').optional(),
+        signingKeyFile: z.string().min(1).optional(),
+        /** Notifications waiting per webhook; past it they are dropped and counted (never blocking verdicts). */
+        maxQueue: z.number().int().positive().default(1000),
+        /** Attempts per notification (the first plus retries) before giving up, logged and counted. */
+        maxAttempts: z.number().int().positive().default(12),
+        timeoutMs: z.number().int().positive().default(5000),
+        backoff: z
+          .object({ initialMs: z.number().int().positive().default(500), maxMs: z.number().int().positive().default(60_000) })
+          .strict()
+          .default({ initialMs: 500, maxMs: 60_000 }),
+      })
+      .strict()
+      .default({ webhooks: [], maxQueue: 1000, maxAttempts: 12, timeoutMs: 5000, backoff: { initialMs: 500, maxMs: 60_000 } }),
+    /** The zombie-feature report. */
+    report: z
+      .object({
+        /**
+         * A feature whose activation rate over the period is below this is marked zombie: it is
+         * exposed (and costs span time) but almost nobody uses it.
+         */
+        engagementFloor: z.number().min(0).max(1).default(0.02),
+      })
+      .strict()
+      .default({ engagementFloor: 0.02 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -164,6 +202,9 @@ export const Config = z
     }
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
+    }
+    if (c.notify.signingKey && c.notify.signingKeyFile) {
+      ctx.addIssue({ code: 'custom', path: ['notify', 'signingKeyFile'], message: 'set notify.signingKey or notify.signingKeyFile, not both' });
     }
     if (c.auth && !c.auth.bearerToken && !c.auth.bearerTokenFile) {
       ctx.addIssue({ code: 'custom', path: ['auth'], message: 'auth needs bearerToken or bearerTokenFile' });

@@ -53,10 +53,10 @@ export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProce
       out.push({ name: 'pmf_aggregator_memory_bytes', help: 'Approximate bytes held by the aggregation state, by part', type: 'gauge', labels: { ...labels, part }, value: s[key] });
     }
     if (s.watermark !== null) {
-      out.push({ name: 'pmf_aggregator_watermark_ms', help: 'Event-time watermark of the partition (ms since the epoch)', type: 'gauge', labels, value: s.watermark });
+      out.push({ name: 'pmf_aggregator_watermark_seconds', help: 'Event-time watermark of the partition (seconds since the epoch)', type: 'gauge', labels, value: s.watermark / 1000 });
     }
     if (s.dedupeHorizon !== null) {
-      out.push({ name: 'pmf_aggregator_dedupe_horizon_ms', help: 'Events at or below this event time are refused as too late', type: 'gauge', labels, value: s.dedupeHorizon });
+      out.push({ name: 'pmf_aggregator_dedupe_horizon_seconds', help: 'Events at or below this event time (seconds since the epoch) are refused as too late', type: 'gauge', labels, value: s.dedupeHorizon / 1000 });
     }
   }
   return out;

@@ -5,16 +5,20 @@ import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
 import type { Topics } from '../events/topics.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
-import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
+import { VerdictEngine, type EngineOutput, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
+
+/** Sees every engine output as it is produced (status history, webhooks); must not block. */
+export type VerdictObserver = (out: EngineOutput) => void;
 
 export class VerdictProcessor implements PartitionProcessor {
   private verdicts: LogRecord[] = [];
   private commands: LogRecord[] = [];
 
-  constructor(readonly engine: VerdictEngine, private readonly topics: Topics) {}
+  constructor(readonly engine: VerdictEngine, private readonly topics: Topics, private readonly observe?: VerdictObserver) {}
 
   apply(record: ConsumedRecord): void {
     const out = this.engine.apply(decodeFeaturePartial(record.value));
+    if (out.verdicts.length > 0) this.observe?.(out);
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
     for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
   }
@@ -40,9 +44,9 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 }
 
-export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions): ProcessorFactory {
+export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions, observe?: VerdictObserver): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, observe),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, observe),
   };
 }

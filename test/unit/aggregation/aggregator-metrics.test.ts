@@ -25,7 +25,7 @@ describe('aggregatorSamples', () => {
     expect(value('pmf_aggregator_events_too_late_total')).toBe(1);
     expect(value('pmf_aggregator_events_late_total')).toBe(1);
     expect(value('pmf_aggregator_tracked_pairs')).toBe(1);
-    expect(value('pmf_aggregator_watermark_ms')).toBe(10_000);
+    expect(value('pmf_aggregator_watermark_seconds')).toBe(10);
     expect(value('pmf_aggregator_memory_bytes', 'state')).toBeGreaterThan(0);
   });
 });
