@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite, as the README and CI run it:
 #   1. dependencies (npm ci) when node_modules is missing,
-#   2. the local services (scripts/stack.sh up: PostgreSQL, Redis, Kafka),
+#   2. the local services (scripts/stack.sh up: PostgreSQL, Redis, Kafka) and the test tools
+#      (scripts/stack.sh tools: Chromium, Prometheus, kustomize, kubeconform, Kubernetes schemas),
 #   3. every test on the current Node (20), with a JSON report,
 #   4. the unit tests again on Node 22 (the npm package node@22), the other runtime we support,
 # and closes with one line, `N passed, M failed[, K skipped]`, over both runs; non-zero exit when
@@ -26,6 +27,9 @@ export PMF_TEST_KAFKA_BROKERS="${PMF_TEST_KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:
 start=$SECONDS
 bash scripts/stack.sh up
 echo "[test-all] services up in $((SECONDS - start))s"
+start=$SECONDS
+bash scripts/stack.sh tools
+echo "[test-all] test tools ready in $((SECONDS - start))s"
 mkdir -p "$REPORTS"
 
 runs=()

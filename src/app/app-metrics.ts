@@ -13,9 +13,10 @@ import { FLAG_WRITE_LATENCY_BUCKETS_MS, type FlagWriter } from '../flags/flag-wr
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
 import { AggregatorProcessor } from '../stream/aggregator-processor.js';
-import type { Outcome } from '../events/verdict.js';
+import type { Outcome, Verdict } from '../events/verdict.js';
 import { METRIC_NAMES, type VerdictHistory } from '../verdict/verdict-history.js';
 import type { NotifierStats } from '../notify/notifier.js';
+import type { Rule, RuleSet } from '../rules/schema.js';
 
 export interface MetricSources {
   clock: Clock;
@@ -26,6 +27,8 @@ export interface MetricSources {
   verdict?: StatefulRunner;
   /** The verdicts this process keeps (verdict role): per-cohort gauges. */
   history?: VerdictHistory;
+  /** The rules in force: cohorts they name have their gauges (pending, NaN) before the first verdict. */
+  rules?: () => RuleSet;
   flagWriter?: FlagWriter;
   notifier?: { stats(): NotifierStats };
 }
@@ -112,13 +115,30 @@ function receiverSamples(r: ReceiverMetrics): Sample[] {
   ];
 }
 
+const THRESHOLDS = { activation: 'activationThreshold', retention: 'retentionThreshold', latencyP95: 'latencyP95Threshold' } as const;
+
+/** Cohorts the rules name (control and guarded) that have no verdict yet: pending, no estimate. */
+function declaredCohorts(rules: RuleSet, history: VerdictHistory): { feature: string; cohort: string; latest: Pick<Verdict, 'outcome' | 'metrics' | 'evaluatedAt'> | null; rule: Rule }[] {
+  const out = [];
+  for (const rule of rules.rules) {
+    for (const cohort of [rule.cohorts.control, ...(rule.cohorts.guarded ?? [])]) {
+      if (cohort !== undefined && history.list(rule.featureId, cohort).length === 0) out.push({ feature: rule.featureId, cohort, latest: null, rule });
+    }
+  }
+  return out;
+}
+
 /** Per-cohort gauges from the verdicts: estimate, bounds, threshold and n per metric; the outcome as a state set. */
-function cohortSamples(history: VerdictHistory): Sample[] {
+function cohortSamples(history: VerdictHistory, rules: RuleSet | undefined): Sample[] {
   const out: Sample[] = [];
-  for (const h of history.list()) {
+  const cohorts = [
+    ...history.list().map((h) => ({ feature: h.feature, cohort: h.cohort, latest: h.latest as Pick<Verdict, 'outcome' | 'metrics' | 'evaluatedAt'> | null, rule: undefined as Rule | undefined })),
+    ...(rules ? declaredCohorts(rules, history) : []),
+  ];
+  for (const h of cohorts) {
     const base = { feature: h.feature, cohort: h.cohort };
     for (const metric of METRIC_NAMES) {
-      const m = h.latest.metrics[metric];
+      const m = h.latest?.metrics[metric] ?? { estimate: null, lower: null, upper: null, n: 0, threshold: h.rule![THRESHOLDS[metric]] };
       const labels = { ...base, metric };
       out.push(gauge('pmf_cohort_estimate', 'Latest estimate of the metric for the cohort (NaN until there is data)', m.estimate ?? NaN, labels));
       out.push(gauge('pmf_cohort_lower_bound', 'Always-valid lower confidence bound of the metric', m.lower ?? NaN, labels));
@@ -126,10 +146,11 @@ function cohortSamples(history: VerdictHistory): Sample[] {
       out.push(gauge('pmf_cohort_threshold', "The rule's threshold for the metric", m.threshold, labels));
       out.push(gauge('pmf_cohort_samples', 'Sample size (n) behind the metric', m.n, labels));
     }
+    const current = h.latest?.outcome ?? 'pending';
     for (const outcome of OUTCOMES) {
-      out.push(gauge('pmf_cohort_outcome', 'Latest verdict outcome of the cohort: 1 for the current state, 0 for the others', h.latest.outcome === outcome ? 1 : 0, { ...base, outcome }));
+      out.push(gauge('pmf_cohort_outcome', 'Latest verdict outcome of the cohort: 1 for the current state, 0 for the others', current === outcome ? 1 : 0, { ...base, outcome }));
     }
-    out.push(gauge('pmf_cohort_evaluated_timestamp_seconds', 'Event time of the latest verdict (seconds since the epoch)', Date.parse(h.latest.evaluatedAt) / 1000, base));
+    out.push(gauge('pmf_cohort_evaluated_timestamp_seconds', 'Event time of the latest verdict (seconds since the epoch; NaN before the first)', h.latest ? Date.parse(h.latest.evaluatedAt) / 1000 : NaN, base));
   }
   return out;
 }
@@ -165,7 +186,7 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
       for (const h of history.list()) byOutcome.set(h.latest.outcome, (byOutcome.get(h.latest.outcome) ?? 0) + 1);
       return [
         ...[...byOutcome].map(([outcome, n]) => gauge('pmf_verdict_cohorts', 'Cohorts by their latest verdict outcome', n, { outcome })),
-        ...cohortSamples(history),
+        ...cohortSamples(history, src.rules?.()),
       ];
     });
   }

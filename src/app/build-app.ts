@@ -286,7 +286,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { clock, receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, history, flagWriter, notifier });
+  appMetrics(metrics, { rules: () => rules, clock, receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, history, flagWriter, notifier });
 
   const order = [...infra, ...roles];
   let started: Component[] = [];
