@@ -347,6 +347,7 @@ TOOLS="$STACK/tools"
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
 KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
 K8S_VALIDATE_VERSION="${K8S_VALIDATE_VERSION:-1.37.0}"
+K8S_VERSION="${K8S_VERSION:-1.30.0}"
 
 # The status-page browser test, the Prometheus scrape test and the Kubernetes manifest test need
 # these; everything lands in .stack/tools (or Debian's paths), so a second run installs nothing.
@@ -379,7 +380,18 @@ ensure_tools() {
     python3 -m zipfile -e "$tmp"/kubernetes_validate-*.whl "$schemas"
     rm -rf "$tmp"
   fi
-  log "tools: ready (chromium, prometheus, promtool, $TOOLS/bin/kustomize, $TOOLS/bin/kubeconform, schemas in $schemas)"
+  # kubeconform reads kubernetes-json-schema's layout (<version>-standalone-strict/<kind>-<group>-<version>.json);
+  # the package's schemas point at "/api/_definitions.json", which becomes an absolute file URL here.
+  local kc="$TOOLS/k8s-schemas/kubeconform-$K8S_VALIDATE_VERSION/v$K8S_VERSION-standalone-strict"
+  if [[ ! -f "$kc/_definitions.json" ]]; then
+    log "tools: schemas for kubeconform, Kubernetes $K8S_VERSION"
+    mkdir -p "$kc"
+    local f
+    for f in "$schemas/kubernetes_validate/kubernetes-json-schema/v$K8S_VERSION-local-strict"/*.json; do
+      sed "s#\"/api/_definitions.json\##\"file://$kc/_definitions.json\##g" "$f" >"$kc/$(basename "$f")"
+    done
+  fi
+  log "tools: ready (chromium, prometheus, promtool, $TOOLS/bin/kustomize, $TOOLS/bin/kubeconform, kubeconform schemas in $TOOLS/k8s-schemas/kubeconform-$K8S_VALIDATE_VERSION)"
 }
 
 # ---------------------------------------------------------------- commands
