@@ -44,8 +44,18 @@ export class MetricsRegistry {
   private readonly collectors: Collector[] = [];
   private collectorErrors = 0;
 
+  private readonly declared = new Map<string, { help: string; type: Sample['type'] }>();
+
   register(collector: Collector): void {
     this.collectors.push(collector);
+  }
+
+  /**
+   * Declares a family whose series are labelled by something not known at start-up (an input
+   * partition): its HELP and TYPE are exposed from the first scrape, its series when they exist.
+   */
+  declare(name: string, help: string, type: Sample['type']): void {
+    this.declared.set(name, { help, type });
   }
 
   async render(): Promise<string> {
@@ -68,9 +78,11 @@ export class MetricsRegistry {
         byName.set(s.name, list);
       }
     }
+    for (const name of this.declared.keys()) if (!byName.has(name)) byName.set(name, []);
     const lines: string[] = [];
     for (const [name, samples] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
-      lines.push(`# HELP ${name} ${samples[0].help}`, `# TYPE ${name} ${samples[0].type}`);
+      const meta = samples[0] ?? this.declared.get(name)!;
+      lines.push(`# HELP ${name} ${meta.help}`, `# TYPE ${name} ${meta.type}`);
       for (const s of samples) {
         if (s.type === 'histogram') {
           const h = s.histogram ?? { buckets: [], sum: 0, count: 0 };

@@ -39,7 +39,7 @@ th{background:#eef0f4;font-weight:600}.num{text-align:right;font-variant-numeric
 .charts{display:flex;flex-wrap:wrap;gap:8px}.chart{background:#fff;border:1px solid #d8dce3}
 .chart .axis{stroke:#9aa3b2;stroke-width:1}.chart .tick{font-size:10px;fill:#5c6577}.chart .band{fill:#90caf9;fill-opacity:.45;stroke:none}
 .chart .estimate{fill:none;stroke:#1565c0;stroke-width:2}.chart .threshold{stroke:#c62828;stroke-width:1.5;stroke-dasharray:6 4}
-.chart .threshold-label{fill:#c62828}.chart .fail-mark{fill:#c62828}.chart .empty{fill:#9aa3b2;font-size:12px}
+.chart .threshold-label{fill:#c62828}.chart .metric-label{fill:#1d2330;font-size:11px;font-weight:600}.chart .fail-mark{fill:#c62828}.chart .empty{fill:#9aa3b2;font-size:12px}
 .zombie{color:#b71c1c;font-weight:600}.note{background:#fff3cd;padding:6px 10px;border-radius:4px}
 `;
 

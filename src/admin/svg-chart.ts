@@ -22,6 +22,8 @@ function shortTime(ms: number): string {
   return new Date(ms).toISOString().slice(5, 16).replace('T', ' ');
 }
 
+const LABELS: Record<MetricName, string> = { activation: 'activation rate', retention: 'retention rate', latencyP95: 'latency P95 (ms)' };
+
 export function guardChart(metric: MetricName, points: readonly HistoryPoint[], title: string): string {
   const pts = points.filter((p) => p.metrics[metric].estimate !== null);
   const threshold = points.length > 0 ? points[points.length - 1].metrics[metric].threshold : 0;
@@ -54,6 +56,7 @@ export function guardChart(metric: MetricName, points: readonly HistoryPoint[], 
   return [
     `<svg class="chart" role="img" aria-label="${label}" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">`,
     `<title>${label}: estimate ${fmt(last.estimate!)}, bounds [${last.lower === null ? '–' : fmt(last.lower)}, ${last.upper === null ? '–' : fmt(last.upper)}], threshold ${fmt(threshold)}, n=${last.n}</title>`,
+    `<text class="tick metric-label" x="${PAD.left + 4}" y="${PAD.top + 10}">${LABELS[metric]}: ${fmt(last.estimate!)} [${last.lower === null ? '–' : fmt(last.lower)}, ${last.upper === null ? '–' : fmt(last.upper)}], n=${last.n}</text>`,
     `<line class="axis" x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}"/>`,
     `<line class="axis" x1="${PAD.left}" y1="${PAD.top}" x2="${PAD.left}" y2="${H - PAD.bottom}"/>`,
     `<text class="tick" x="${PAD.left - 4}" y="${sy(y1 - pad).toFixed(1)}" text-anchor="end">${fmt(y1 - pad)}</text>`,

@@ -11,7 +11,7 @@ import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import { FLAG_WRITE_LATENCY_BUCKETS_MS, type FlagWriter } from '../flags/flag-writer.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
-import { aggregatorSamples } from '../stream/aggregator-metrics.js';
+import { aggregatorFamilies, aggregatorSamples } from '../stream/aggregator-metrics.js';
 import { AggregatorProcessor } from '../stream/aggregator-processor.js';
 import type { Outcome, Verdict } from '../events/verdict.js';
 import { METRIC_NAMES, type VerdictHistory } from '../verdict/verdict-history.js';
@@ -168,9 +168,15 @@ function watermarkLag(r: StatefulRunner, clock: Clock): Sample[] {
 }
 
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  // Labelled by reasons that appear with the first such record: declared so they exist from start-up.
+  registry.declare('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'counter');
+  registry.declare('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'counter');
   registry.register(() => receiverSamples(src.receiver));
   if (src.aggregator) {
     const a = src.aggregator;
+    // Partitions are owned (and labelled) only once records arrive: the families exist from start-up.
+    for (const f of aggregatorFamilies()) registry.declare(f.name, f.help, f.type);
+    registry.declare('pmf_aggregator_watermark_lag_seconds', 'Wall time minus the event-time watermark of the partition', 'gauge');
     registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors()), ...watermarkLag(a, src.clock)]);
     if (src.log) registry.register(lagCollector('aggregator', a, src.log, src.clock));
   }

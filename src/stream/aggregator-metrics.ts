@@ -41,6 +41,17 @@ const BYTES: [string, NumericKey][] = [
   ['histograms', 'histogramBytes'],
 ];
 
+/** Every family aggregatorSamples renders, so /metrics can declare them before a partition is owned. */
+export function aggregatorFamilies(): { name: string; help: string; type: 'counter' | 'gauge' }[] {
+  return [
+    ...COUNTERS.map(([name, , help]) => ({ name, help, type: 'counter' as const })),
+    ...GAUGES.map(([name, , help]) => ({ name, help, type: 'gauge' as const })),
+    { name: 'pmf_aggregator_memory_bytes', help: 'Approximate bytes held by the aggregation state, by part', type: 'gauge' },
+    { name: 'pmf_aggregator_watermark_seconds', help: 'Event-time watermark of the partition (seconds since the epoch)', type: 'gauge' },
+    { name: 'pmf_aggregator_dedupe_horizon_seconds', help: 'Events at or below this event time (seconds since the epoch) are refused as too late', type: 'gauge' },
+  ];
+}
+
 export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProcessor>): Sample[] {
   const out: Sample[] = [];
   for (const [partition, p] of processors) {

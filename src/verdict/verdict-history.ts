@@ -44,7 +44,12 @@ export class VerdictHistory {
     if (!Number.isInteger(maxPoints) || maxPoints < 1) throw new RangeError(`maxPoints must be a positive integer; got ${maxPoints}`);
   }
 
-  /** Adds one verdict; a verdict already seen (re-delivery, read-back overlap) or older than the last is ignored. */
+  /**
+   * Adds one verdict, in the order the verdict stage published it (which decides `latest`); a
+   * verdict already seen (re-delivery, read-back overlap) is ignored. Points are kept sorted by
+   * event time: the merged watermark of a feature can step back when a partition reports late, so
+   * arrival order and event time may disagree.
+   */
   add(v: Verdict): void {
     if (this.seen.has(v.verdictId)) return;
     this.remember(v.verdictId);
@@ -60,11 +65,11 @@ export class VerdictHistory {
       this.cohorts.set(key, { feature: v.feature, cohort: v.cohort, latest: v, lastChange: v, points: [point] });
       return;
     }
-    const last = h.points[h.points.length - 1];
-    if (last && at < last.at) return;
     if (v.outcome !== h.latest.outcome) h.lastChange = v;
     h.latest = v;
-    h.points.push(point);
+    let i = h.points.length;
+    while (i > 0 && h.points[i - 1].at > at) i--;
+    h.points.splice(i, 0, point);
     if (h.points.length > this.maxPoints) h.points.splice(0, h.points.length - this.maxPoints);
   }
 

@@ -4,6 +4,7 @@
 
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { Metadata } from '@grpc/grpc-js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { mulberry32, normal } from './prng.js';
 
@@ -17,6 +18,8 @@ export interface SeedScenarioOptions {
   treatmentExtraMs?: number;
   seed?: number;
   cohorts?: [string, string];
+  /** Sent as the OTLP bearer token when set. */
+  bearerToken?: string;
 }
 
 export interface ScenarioResult {
@@ -31,7 +34,9 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   const extra = o.treatmentExtraMs ?? 450;
   const [control, treatment] = o.cohorts ?? ['control', 'treatment'];
   const rand = mulberry32(o.seed ?? 42);
-  const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
+  const metadata = new Metadata();
+  if (o.bearerToken) metadata.set('authorization', `Bearer ${o.bearerToken}`);
+  const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000, metadata });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
     spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 200_000, maxExportBatchSize: 1000, scheduledDelayMillis: 100 })],

@@ -13,12 +13,14 @@ describe('verdict history', () => {
     expect(c.latest.verdictId).toBe('v4');
   });
 
-  it('ignores a verdict seen before and one older than the last point', () => {
+  it('ignores a verdict seen before, and keeps points in event-time order when the watermark steps back', () => {
     const h = new VerdictHistory(10);
     h.add(verdict({ id: 'a', at: 60_000 }));
     h.add(verdict({ id: 'a', at: 60_000 }));
-    h.add(verdict({ id: 'old', at: 0 }));
-    expect(h.list()[0].points).toHaveLength(1);
+    h.add(verdict({ id: 'back', at: 0, outcome: 'fail' }));
+    const [c] = h.list();
+    expect(c.points.map((p) => p.at)).toEqual([0, 60_000]);
+    expect(c.latest.verdictId).toBe('back');
   });
 
   it('remembers the last change of outcome and its reason', () => {
