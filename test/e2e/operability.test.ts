@@ -141,6 +141,11 @@ describe('operability on the embedded default, auth on', () => {
     expect(verifySignature(SIGNING_KEY, { signature: hook.headers['x-pmf-guard-signature'] as string, timestamp: hook.headers['x-pmf-guard-timestamp'] as string }, hook.body, Math.floor(Date.now() / 1000))).toBe(true);
     expect(received.every((r) => r.headers['x-pmf-guard-event'] === 'rollback')).toBe(true);
 
+    // The outcome has not changed since the rollback, yet later (heartbeat) verdicts carry the current n.
+    const { verdicts } = await (await admin(`/v1/verdicts?feature=${FEATURE}&cohort=treatment`)).json();
+    expect(verdicts[0].outcome).toBe('fail');
+    expect(verdicts[0].metrics.latencyP95.n).toBeGreaterThan(body.metrics.latencyP95.n);
+
     // Heartbeats carry the current n: the points after the decision keep counting users.
     await waitFor(async () => {
       const s = await (await admin('/v1/status')).json();
