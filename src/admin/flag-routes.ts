@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { describeIssues } from '../core/describe-issues.js';
-import { errorMessage, PmfError } from '../core/errors.js';
+import { errorMessage, PmfError, type ErrorCode } from '../core/errors.js';
+import { sendError, sendJson } from './http-reply.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { sendInternalError } from './admin-server.js';
 import type { FlagCommand } from '../events/flag-command.js';
@@ -66,7 +67,7 @@ const UnpinBody = z.object({ ...person, releaseHeld: z.boolean().default(true) }
 const CommandBody = z.object(person).strict();
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
@@ -139,7 +140,7 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
     if (result.status === 'skipped_pinned') {
       const pin = after?.cohorts[cohort];
       const message = `cohort is pinned ${pin?.pinnedState ?? ''} until ${pin?.pinnedUntil ?? '?'}${pin?.pinnedBy ? ` by ${pin.pinnedBy}` : ''}: unpin it first`;
-      return { status: 409, body: { error: 'ERR_PINNED', message, commandId: id, result, flag: after } };
+      return { status: 409, body: { error: 'ERR_PINNED' satisfies ErrorCode, message, commandId: id, result, flag: after } };
     }
     return { status: 200, body: { commandId: id, result, flag: after } };
   };
@@ -167,7 +168,7 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
       const out = cohortMatch
         ? await cohortRoute(req, decode(cohortMatch[1]), decode(cohortMatch[2]), cohortMatch[3])
         : await auditRoute(req, url, decode(auditMatch![1]));
-      send(res, out.status, out.body);
+      sendJson(res, out.status, out.body);
     } catch (err) {
       const e = toHttpError(err);
       if (e.status >= 500 && !(err instanceof HttpError)) {
@@ -176,9 +177,9 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
         else {
           const correlationId = randomUUID();
           (options.logger ?? silentLogger).warn('flag route unavailable', { correlationId, route: url.pathname, err: errorMessage(err) });
-          send(res, e.status, { error: e.code, message: 'temporarily unavailable; retry', correlationId }, e.headers);
+          sendJson(res, e.status, { error: e.code, message: 'temporarily unavailable; retry', correlationId }, e.headers);
         }
-      } else send(res, e.status, { error: e.code, message: e.message }, e.headers);
+      } else sendError(res, e.status, e.code, e.message, e.headers);
     }
     return true;
   };
@@ -234,8 +235,3 @@ function decode(segment: string): string {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}

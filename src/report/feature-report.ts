@@ -12,7 +12,7 @@
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { FeaturePartial } from '../events/feature-partial.js';
 import type { Outcome, Verdict } from '../events/verdict.js';
-import { LatencyHistogram } from '../aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../events/latency-histogram.js';
 import { pmfScore } from './pmf-score.js';
 
 export interface CohortReport {

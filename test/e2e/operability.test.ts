@@ -18,7 +18,7 @@ import { buildApp, type App } from '../../src/app/build-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { loadRulesFile } from '../../src/rules/load.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 import { verifySignature } from '../../src/notify/webhook-signature.js';
 import { dashboardMetricNames, exposedFamilies } from '../helpers/dashboard-metrics.js';
 import { PrometheusServer } from '../helpers/prometheus-server.js';

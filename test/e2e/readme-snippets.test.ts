@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app/build-app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { loadRulesFile } from '../../src/rules/load.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 import { uniqueName, waitFor } from '../helpers/services.js';
 
 const run = promisify(execFile);
