@@ -41,10 +41,10 @@ afterEach(async () => {
 });
 
 function notifier(targets: WebhookTarget[], clock: ManualClock, maxQueue = 100, maxAttempts = 10) {
-  return new Notifier({ targets, signingKey: KEY, maxQueue, maxAttempts, timeoutMs: 5000, backoff: { initialMs: 1000, maxMs: 8000 }, clock, logger: silentLogger });
+  return new Notifier({ targets, signingKey: KEY, maxQueue, maxAttempts, timeoutMs: 3_600_000, backoff: { initialMs: 1000, maxMs: 8000 }, clock, logger: silentLogger });
 }
 
-/** Lets the HTTP round trips run, advancing the manual clock through the backoff sleeps. */
+/** Lets the HTTP round trips run, advancing the manual clock through the backoff sleeps (the request timeout is far beyond it). */
 async function settle(n: Notifier, clock: ManualClock): Promise<void> {
   const idle = n.whenIdle();
   let done = false;
