@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import { FLAG_WRITE_LATENCY_BUCKETS_MS, type FlagWriter } from '../flags/flag-writer.js';
+import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorFamilies, aggregatorSamples } from '../stream/aggregator-metrics.js';
 import { AggregatorProcessor } from '../stream/aggregator-processor.js';
@@ -31,6 +32,7 @@ export interface MetricSources {
   rules?: () => RuleSet;
   flagWriter?: FlagWriter;
   notifier?: { stats(): NotifierStats };
+  commandConsumer?: FlagCommandConsumer;
 }
 
 const OUTCOMES: readonly Outcome[] = ['pending', 'pass', 'fail', 'inconclusive', 'invalid'];
@@ -172,6 +174,16 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
   registry.declare('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'counter');
   registry.declare('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'counter');
   registry.register(() => receiverSamples(src.receiver));
+  if (src.log?.retentionGaps) {
+    const log = src.log;
+    registry.register(() => {
+      const g = log.retentionGaps!();
+      return [
+        ...fromMap('pmf_log_retention_gaps_total', 'Times a consumer group resumed behind the log start: records deleted by retention before they were read (alert on any)', 'topic', g.gaps),
+        ...fromMap('pmf_log_records_lost_total', 'Records deleted by retention before a consumer group read them', 'topic', g.recordsLost),
+      ];
+    });
+  }
   if (src.aggregator) {
     const a = src.aggregator;
     // Partitions are owned (and labelled) only once records arrive: the families exist from start-up.
@@ -229,5 +241,9 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
         gauge('pmf_webhook_queue_length', 'Notifications waiting for delivery', s.queued),
       ];
     });
+  }
+  if (src.commandConsumer) {
+    const c = src.commandConsumer;
+    registry.register(() => fromMap('pmf_flag_commands_refused_total', 'Commands on the commands topic refused (unsigned, bad signature, undeclared feature, malformed), by reason', 'reason', c.refused));
   }
 }

@@ -62,6 +62,8 @@ describe.each(['embedded', 'distributed'])('deploy/k8s/%s', (layout) => {
     const c = loadConfig({ configFile: join(dir, 'config.yaml'), env: {} });
     expect(c.admin.host).toBe('0.0.0.0');
     expect(c.auth?.bearerTokenFile).toBe('/etc/pmf-guard/keys/bearer_token');
+    // With Kafka (the distributed layout), the verdict and flag-writer roles need the command key.
+    expect(() => loadConfig({ configFile: join(dir, 'config.yaml'), env: { KAFKA_BROKERS: 'kafka:9092', DATABASE_URL: 'postgres://p@db/p' }, role: 'verdict' })).not.toThrow();
     const rules = list.find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('pmf-guard-rules'))!;
     expect(parseRules(rules.data!['rules.yaml']).rules.length).toBeGreaterThan(0);
     expect(rules.data!['rules.yaml']).toBe(readFileSync('deploy/rules.yaml', 'utf8'));
