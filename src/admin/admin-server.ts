@@ -14,7 +14,8 @@ import type { MetricsRegistry } from './metrics-registry.js';
 
 export interface ReadinessProbe {
   name: string;
-  check(): Promise<void>;
+  /** Throws when not ready; may return detail that is shown while ready (e.g. degraded parts). */
+  check(): Promise<void | Record<string, unknown>>;
 }
 
 export interface AdminSources {
@@ -113,8 +114,8 @@ export class AdminServer implements Component {
       const results = await Promise.all(
         sources.probes.map(async (p) => {
           try {
-            await withTimeout(p.check(), this.o.probeTimeoutMs ?? 2000, p.name);
-            return { name: p.name, ok: true as const };
+            const detail = await withTimeout(p.check(), this.o.probeTimeoutMs ?? 2000, p.name);
+            return { name: p.name, ok: true as const, ...(detail ? { detail } : {}) };
           } catch (err) {
             // /readyz is open without a token: the reason goes to the log, never to the caller.
             const correlationId = randomUUID();

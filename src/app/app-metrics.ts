@@ -6,21 +6,21 @@
 // every series whose labels are known in advance is present from start-up, at zero.
 
 import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
-import type { Clock } from '../core/clock.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import { FLAG_WRITE_LATENCY_BUCKETS_MS, type FlagWriter } from '../flags/flag-writer.js';
 import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorFamilies, aggregatorSamples } from '../stream/aggregator-metrics.js';
-import { AggregatorProcessor } from '../stream/aggregator-processor.js';
 import type { Outcome, Verdict } from '../events/verdict.js';
 import { METRIC_NAMES, type VerdictHistory } from '../verdict/verdict-history.js';
 import type { NotifierStats } from '../notify/notifier.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
+import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { TableRetention } from '../store/table-retention.js';
+import type { OutboxRelay } from '../flags/outbox-relay.js';
 
 export interface MetricSources {
-  clock: Clock;
   receiver: ReceiverMetrics;
   /** For consumer lag: the log's end offsets of a stage's input topic. */
   log?: PartitionedLog;
@@ -32,6 +32,10 @@ export interface MetricSources {
   rules?: () => RuleSet;
   flagWriter?: FlagWriter;
   notifier?: { stats(): NotifierStats };
+  tableRetention?: TableRetention;
+  relay?: OutboxRelay;
+  /** Wall clock, only to show how far the watermark is behind the present. */
+  now: () => number;
   commandConsumer?: FlagCommandConsumer;
 }
 
@@ -65,11 +69,11 @@ function runnerSamples(stage: string, r: StatefulRunner): Sample[] {
  * wall time since a scrape last found it caught up (0 while caught up), a measure that needs no
  * record timestamps and reads like Burrow's "time behind".
  */
-function lagCollector(stage: string, r: StatefulRunner, log: PartitionedLog, clock: Clock): () => Promise<Sample[]> {
+function lagCollector(stage: string, r: StatefulRunner, log: PartitionedLog, nowMs: () => number): () => Promise<Sample[]> {
   const caughtUpAt = new Map<number, number>();
   return async () => {
     const positions = r.positions();
-    const now = clock.now();
+    const now = nowMs();
     const out: Sample[] = [];
     if (positions.size === 0 || !log.endOffsets) {
       out.push(gauge('pmf_stage_consumer_lag_records', 'Records of the input partitions not yet applied (log end offset − next offset)', 0, { stage }));
@@ -157,19 +161,54 @@ function cohortSamples(history: VerdictHistory, rules: RuleSet | undefined): Sam
   return out;
 }
 
-function watermarkLag(r: StatefulRunner, clock: Clock): Sample[] {
-  const now = clock.now();
-  const out: Sample[] = [];
-  for (const [partition, p] of r.processors()) {
-    if (!(p instanceof AggregatorProcessor)) continue;
-    const w = p.aggregator.stats().watermark;
-    if (w === null) continue;
-    out.push(gauge('pmf_aggregator_watermark_lag_seconds', 'Wall time minus the event-time watermark of the partition', Math.max(0, (now - w) / 1000), { partition: String(partition) }));
-  }
-  return out;
+
+/** The embedded log's disk use per topic and what retention, compaction and fsync did. */
+function embeddedLogSamples(log: EmbeddedLog): Sample[] {
+  const s = log.stats();
+  const counter = (name: string, help: string, value: number): Sample => ({ name, help, type: 'counter', value });
+  return [
+    ...s.topics.flatMap((t): Sample[] => [
+      { name: 'pmf_embedded_log_bytes', help: 'Bytes of segment files per topic', type: 'gauge', labels: { topic: t.topic }, value: t.bytes },
+      { name: 'pmf_embedded_log_segments', help: 'Segment files per topic', type: 'gauge', labels: { topic: t.topic }, value: t.segments },
+    ]),
+    counter('pmf_embedded_log_retention_segments_deleted_total', 'Segments deleted by time or size retention', s.retentionSegmentsDeleted),
+    counter('pmf_embedded_log_retention_records_deleted_total', 'Records deleted by time or size retention', s.retentionRecordsDeleted),
+    counter('pmf_embedded_log_compacted_records_total', 'Superseded cohort-stats records removed by compaction', s.recordsCompacted),
+    counter('pmf_embedded_log_maintenance_failures_total', 'Retention or compaction passes that failed', s.maintenanceFailures),
+    counter('pmf_embedded_log_fsync_failures_total', 'Interval fsyncs that failed (records in that window may not survive a power cut)', s.fsyncFailures),
+  ];
 }
 
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  if (src.relay) {
+    const relay = src.relay;
+    registry.register(() => {
+      const s = relay.stats();
+      return [
+        { name: 'pmf_flag_cache_feature_failures_total', help: 'Per-feature cache writes refused for good (WRONGTYPE, version not a number); other features went on', type: 'counter', value: s.featureFailures },
+        { name: 'pmf_flag_cache_failing_features', help: 'Features whose cache key refuses writes now (listed in /readyz)', type: 'gauge', value: s.failingFeatures },
+        { name: 'pmf_flag_outbox_published_total', help: 'Outbox rows delivered to the cache', type: 'counter', value: s.published },
+        { name: 'pmf_flag_relay_failures_total', help: 'Outbox relay runs that failed (cache or store unavailable)', type: 'counter', value: s.failures },
+      ];
+    });
+  }
+  if (src.tableRetention) {
+    const t = src.tableRetention;
+    registry.register(() => {
+      const s = t.stats();
+      return [
+        ...([['audit_log', s.auditLogDeleted], ['applied_commands', s.appliedCommandsDeleted], ['outbox', s.outboxDeleted]] as const).map(([table, value]) => ({
+          name: 'pmf_store_retention_rows_deleted_total', help: 'Rows deleted by table retention', type: 'counter' as const, labels: { table }, value,
+        })),
+        { name: 'pmf_store_vacuums_total', help: 'VACUUM + CHECKPOINT passes on embedded PGlite', type: 'counter', value: s.vacuums },
+        { name: 'pmf_store_retention_failures_total', help: 'Table retention or vacuum runs that failed', type: 'counter', value: s.failures },
+      ];
+    });
+  }
+  if (src.log instanceof EmbeddedLog) {
+    const log = src.log;
+    registry.register(() => embeddedLogSamples(log));
+  }
   // Labelled by reasons that appear with the first such record: declared so they exist from start-up.
   registry.declare('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'counter');
   registry.declare('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'counter');
@@ -188,13 +227,12 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
     const a = src.aggregator;
     // Partitions are owned (and labelled) only once records arrive: the families exist from start-up.
     for (const f of aggregatorFamilies()) registry.declare(f.name, f.help, f.type);
-    registry.declare('pmf_aggregator_watermark_lag_seconds', 'Wall time minus the event-time watermark of the partition', 'gauge');
-    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors()), ...watermarkLag(a, src.clock)]);
-    if (src.log) registry.register(lagCollector('aggregator', a, src.log, src.clock));
+    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors(), src.now())]);
+    if (src.log) registry.register(lagCollector('aggregator', a, src.log, src.now));
   }
   if (src.verdict) {
     const v = src.verdict;
-    if (src.log) registry.register(lagCollector('verdict', v, src.log, src.clock));
+    if (src.log) registry.register(lagCollector('verdict', v, src.log, src.now));
     registry.register(() => runnerSamples('verdict', v));
   }
   if (src.history) {
