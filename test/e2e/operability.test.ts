@@ -215,8 +215,11 @@ describe('operability on the embedded default, auth on', () => {
     expect(status).toMatch(/treatment\s+fail\s+\d+\s+off\s+.*latencyP95 fail/);
     const report = JSON.parse(await cli(['report', '--url', url, '--json']));
     const f = report.features.find((x: { feature: string }) => x.feature === FEATURE);
-    expect(f.exposedUsers).toBe(1600);
-    expect(f.requests).toBe(3200);
+    // Counted up to the watermark: the last few exposures may still be above it.
+    expect(f.exposedUsers).toBeGreaterThan(1500);
+    expect(f.exposedUsers).toBeLessThanOrEqual(1600);
+    expect(f.requests).toBeGreaterThan(3000);
+    expect(f.requests).toBeLessThanOrEqual(3200);
     expect(f.spanSeconds).toBeGreaterThan(0);
     // Activation windows (a day) have not matured in this short run: no zombie verdict yet.
     expect(f.activationRate).toBeNull();
