@@ -160,8 +160,18 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
-    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
+    const { outbox, pinSweepIntervalMs } = config.flagWriter;
+    relay = new OutboxRelay({
+      repository: flagRepo,
+      cache,
+      clock,
+      logger: logger.child('outbox-relay'),
+      batchSize: outbox.batchSize,
+      pollIntervalMs: outbox.pollIntervalMs,
+      reconcileIntervalMs: outbox.reconcileIntervalMs,
+      retry: { initialMs: outbox.retryInitialMs, maxMs: outbox.retryMaxMs },
+    });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer'), pinSweepIntervalMs });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
@@ -311,7 +321,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
-  let started: Component[] = [];
+  const started: Component[] = [];
   const app: App = {
     name: 'pmf-guard',
     config,

@@ -7,6 +7,16 @@ import { z } from 'zod';
 import { WebhookTarget } from '../notify/webhook-target.js';
 
 const port = z.number().int().min(0).max(65_535);
+/** kafkajs' retry policy: attempts after the first, from the initial delay doubling up to the maximum. */
+const kafkaRetry = (retries: number, initialRetryTime: number, maxRetryTime: number) =>
+  z
+    .object({
+      retries: z.number().int().min(0).default(retries),
+      initialRetryTime: z.number().int().positive().default(initialRetryTime),
+      maxRetryTime: z.number().int().positive().default(maxRetryTime),
+    })
+    .strict()
+    .prefault({});
 /**
  * A listener's host is optional here: the transform at the end of the schema fills it with
  * LOOPBACK_HOST, or ANY_HOST when auth is configured. A host given explicitly is kept; a
@@ -130,6 +140,26 @@ export const Config = z
         groupPrefix: z.string().min(1).default('pmf-guard'),
         /** How long a silent member keeps its partitions; lower fails over faster after a crash. */
         sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+        /** Also bounds how fast members notice a rebalance. */
+        heartbeatIntervalMs: z.number().int().positive().default(1000),
+        /** Longest a fetch waits for data; an idle member notices a rebalance at its next heartbeat after that. */
+        maxWaitTimeMs: z.number().int().positive().default(1000),
+        /** Most records per batch handed to a stage; larger fetches are split. */
+        maxBatchSize: z.number().int().positive().default(500),
+        /** A send rejects with a retryable ERR_LOG_UNAVAILABLE after this long without an ack. */
+        sendTimeoutMs: z.number().int().positive().default(5000),
+        /** TCP connect timeout per broker. */
+        connectionTimeoutMs: z.number().int().positive().default(1000),
+        requestTimeoutMs: z.number().int().positive().default(10_000),
+        /** Health checks give up on the broker after this long. */
+        pingTimeoutMs: z.number().int().positive().default(2000),
+        /** Producer and admin calls: short, so a down broker surfaces quickly. */
+        producerRetry: kafkaRetry(3, 100, 1000),
+        /**
+         * Consumers: patient (about 25 s in all), so a consumer rides out a short broker outage without
+         * crashing (a crash re-joins as a new member, which waits for the old member's session to expire).
+         */
+        consumerRetry: kafkaRetry(8, 300, 5000),
         /** TLS to the brokers (`tls: {}` = system CAs); with certFile/keyFile the client authenticates by certificate. */
         tls: z
           .object({
@@ -228,6 +258,31 @@ export const Config = z
         /** Eviction markers kept per partition (users whose windows closed); past it the oldest go (counted). */
         maxRetiredUsers: z.number().int().positive().default(5_000_000),
         maxCohortsPerFeature: z.number().int().positive().default(64),
+      })
+      .strict()
+      .prefault({}),
+    flagWriter: z
+      .object({
+        /** Expired pins are ended this often (0: never, someone calls expirePins). */
+        pinSweepIntervalMs: z.number().int().min(0).default(5000),
+        /** The relay from the PostgreSQL outbox to Redis. */
+        outbox: z
+          .object({
+            /** Outbox rows read per round trip. */
+            batchSize: z.number().int().positive().default(100),
+            /** While started, also sweep the outbox this often, for rows other processes left (0: never). */
+            pollIntervalMs: z.number().int().min(0).default(5000),
+            /**
+             * Also reconcile all of Redis from PostgreSQL this often (0: only at start and after a failure):
+             * catches a Redis that restarted empty between two writes, which no outbox row would repair.
+             */
+            reconcileIntervalMs: z.number().int().min(0).default(60_000),
+            /** After a failed run, retry after this long, doubling up to retryMaxMs. */
+            retryInitialMs: z.number().int().positive().default(100),
+            retryMaxMs: z.number().int().positive().default(30_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

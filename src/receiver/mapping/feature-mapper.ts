@@ -208,6 +208,9 @@ function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpK
   return event;
 }
 
+// mapTraces and mapLogs are alike on purpose: the two requests name their three levels differently
+// (resourceSpans, scopeSpans, spans; resourceLogs, scopeLogs, logRecords), and a shared walker
+// would need an accessor per level for two loops of three lines.
 export function mapTraces(req: OtlpTracesRequest, opts: MapperOptions): MapResult {
   const ctx = new MapContext(opts);
   for (const rs of req.resourceSpans ?? []) {
