@@ -15,7 +15,7 @@ import type { EngineOutput } from '../verdict/verdict-engine.js';
 import type { VerdictHistory } from '../verdict/verdict-history.js';
 import { notificationsFor } from '../notify/webhook-body.js';
 import type { Notifier, WebhookTarget } from '../notify/notifier.js';
-import type { WebhookTargetConfig } from '../notify/webhook-target.js';
+import type { WebhookTargetConfig } from '../rules/webhook-target.js';
 
 export interface VerdictFeedOptions {
   log: PartitionedLog;

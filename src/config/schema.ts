@@ -4,7 +4,7 @@
 // components used standalone (tests, the client) read configDefaults instead of repeating numbers.
 
 import { z } from 'zod';
-import { WebhookTarget } from '../notify/webhook-target.js';
+import { WebhookTarget } from '../rules/webhook-target.js';
 
 const port = z.number().int().min(0).max(65_535);
 /** kafkajs' retry policy: attempts after the first, from the initial delay doubling up to the maximum. */

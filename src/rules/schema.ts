@@ -2,7 +2,7 @@
 // else is an optional extension with a default. Parsed with zod; every problem is reported.
 
 import { z } from 'zod';
-import { WebhookTarget } from '../notify/webhook-target.js';
+import { WebhookTarget } from './webhook-target.js';
 
 const positiveSeconds = z.number().int().positive();
 

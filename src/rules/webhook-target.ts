@@ -1,4 +1,4 @@
-// The schema of one webhook target, shared by the config (global webhooks) and the rules file
+// The schema of one webhook target (pure, like the rules), shared by the config (global webhooks) and the rules file
 // (per-feature webhooks), so both accept exactly the same fields.
 
 import { z } from 'zod';
