@@ -358,6 +358,8 @@ function topLevel<T>(body: Uint8Array, what: string, each: (r: WireReader, end: 
 export const MAPPED_SPAN_KEYS = [
   'feature_flag.key', 'feature_flag.result.variant', 'feature_flag.variant',
   'feature_flag.context.id', 'enduser.id', 'user.id',
+  // The resource's service identity names the event's origin, which holds the watermark per sender.
+  'service.name', 'service.instance.id',
 ] as const;
 
 export function createScannerDecoder(attributeKeys: Iterable<string> = []): OtlpDecoder {
