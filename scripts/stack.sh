@@ -7,6 +7,9 @@
 #   bash scripts/stack.sh status
 #   bash scripts/stack.sh start|stop|restart kafka|pg|redis
 #   bash scripts/stack.sh clean                        down, then delete the services' data (Kafka jars are kept)
+#   bash scripts/stack.sh tools                        the test tools: Chromium and Prometheus/promtool (Debian),
+#                                                      kustomize and kubeconform (Go module proxy) and the Kubernetes
+#                                                      JSON schemas (PyPI kubernetes-validate), cached under .stack/tools
 #
 # Environment:
 #   KAFKA_VERSION           broker version from Maven Central (default 3.9.1; 4.1.1 passes test/integration/stack too)
@@ -423,6 +426,59 @@ status_kafka() {
   return 0
 }
 
+# ---------------------------------------------------------------- test tools
+
+TOOLS="$STACK/tools"
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
+KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
+K8S_VALIDATE_VERSION="${K8S_VALIDATE_VERSION:-1.37.0}"
+K8S_VERSION="${K8S_VERSION:-1.30.0}"
+
+# The status-page browser test, the Prometheus scrape test and the Kubernetes manifest test need
+# these; everything lands in .stack/tools (or Debian's paths), so a second run installs nothing.
+ensure_tools() {
+  local need=()
+  command -v chromium >/dev/null || need+=(chromium chromium-driver)
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
+  apt_install "${need[@]}"
+  mkdir -p "$TOOLS/bin"
+  local go_bin
+  go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+  [[ -x "$go_bin" ]] || die "go is needed to build kustomize and kubeconform"
+  if [[ ! -x "$TOOLS/bin/kustomize" || "$(cat "$TOOLS/kustomize.version" 2>/dev/null)" != "$KUSTOMIZE_VERSION" ]]; then
+    log "tools: kustomize $KUSTOMIZE_VERSION from the Go module proxy"
+    GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod "$go_bin" install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+    echo "$KUSTOMIZE_VERSION" >"$TOOLS/kustomize.version"
+  fi
+  if [[ ! -x "$TOOLS/bin/kubeconform" || "$(cat "$TOOLS/kubeconform.version" 2>/dev/null)" != "$KUBECONFORM_VERSION" ]]; then
+    log "tools: kubeconform $KUBECONFORM_VERSION from the Go module proxy"
+    GOBIN="$TOOLS/bin" "$go_bin" install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
+    echo "$KUBECONFORM_VERSION" >"$TOOLS/kubeconform.version"
+  fi
+  local schemas="$TOOLS/k8s-schemas/$K8S_VALIDATE_VERSION"
+  if [[ ! -d "$schemas/kubernetes_validate/kubernetes-json-schema" ]]; then
+    log "tools: Kubernetes JSON schemas from PyPI kubernetes-validate $K8S_VALIDATE_VERSION"
+    local tmp
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps "kubernetes-validate==$K8S_VALIDATE_VERSION" -d "$tmp" >&2
+    mkdir -p "$schemas"
+    python3 -m zipfile -e "$tmp"/kubernetes_validate-*.whl "$schemas"
+    rm -rf "$tmp"
+  fi
+  # kubeconform reads kubernetes-json-schema's layout (<version>-standalone-strict/<kind>-<group>-<version>.json);
+  # the package's schemas point at "/api/_definitions.json", which becomes an absolute file URL here.
+  local kc="$TOOLS/k8s-schemas/kubeconform-$K8S_VALIDATE_VERSION/v$K8S_VERSION-standalone-strict"
+  if [[ ! -f "$kc/_definitions.json" ]]; then
+    log "tools: schemas for kubeconform, Kubernetes $K8S_VERSION"
+    mkdir -p "$kc"
+    local f
+    for f in "$schemas/kubernetes_validate/kubernetes-json-schema/v$K8S_VERSION-local-strict"/*.json; do
+      sed "s#\"/api/_definitions.json\##\"file://$kc/_definitions.json\##g" "$f" >"$kc/$(basename "$f")"
+    done
+  fi
+  log "tools: ready (chromium, prometheus, promtool, $TOOLS/bin/kustomize, $TOOLS/bin/kubeconform, kubeconform schemas in $TOOLS/k8s-schemas/kubeconform-$K8S_VALIDATE_VERSION)"
+}
+
 # ---------------------------------------------------------------- commands
 
 services_of() {
@@ -470,6 +526,9 @@ case "$cmd" in
     while read -r d; do [[ -n "$d" ]] && rm -rf "$d"; done < <(all_pg_datadirs)
     rm -rf "$STACK/postgres" "$STACK"/postgres-* "$STACK/postgres.datadir" "$STACK/redis" "$STACK"/kafka/data "$STACK"/kafka/version "$STACK"/kafka-*
     log "cleaned (Kafka jars kept in $STACK/kafka/libs)"
+    ;;
+  tools)
+    ensure_tools
     ;;
   status)
     status_pg

@@ -2,7 +2,7 @@
 // Defaults describe the embedded mode: nothing to install, everything in one process. Each default
 // is written once, on its field: objects use prefault({}) so their fields' defaults fill them, and
 // components used standalone (tests, the client) read configDefaults instead of repeating numbers.
-// The sections live in listener-, log-, store- and stage-schema.ts (their shared building blocks in
+// The sections live in listener-, log-, store-, stage- and output-schema.ts (their shared building blocks in
 // schema-fields.ts); this file composes them, checks what spans sections, and owns configDefaults.
 
 import { z } from 'zod';
@@ -11,6 +11,7 @@ import { receiverSection, authSection, tlsSection } from './listener-schema.js';
 import { kafkaSection, commandsSection, embeddedSection } from './log-schema.js';
 import { databaseSection, redisSection, flagWriterSection } from './store-schema.js';
 import { aggregationSection, verdictSection } from './stage-schema.js';
+import { notifySection, reportSection, statusSection } from './output-schema.js';
 
 export { ANY_HOST, LOOPBACK_HOST } from './schema-fields.js';
 
@@ -36,6 +37,9 @@ export const Config = z
     embedded: embeddedSection,
     verdict: verdictSection,
     shutdownTimeoutMs: z.number().int().positive().default(10_000),
+    status: statusSection,
+    notify: notifySection,
+    report: reportSection,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -61,6 +65,9 @@ export const Config = z
     }
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
+    }
+    if (c.notify.signingKey && c.notify.signingKeyFile) {
+      ctx.addIssue({ code: 'custom', path: ['notify', 'signingKeyFile'], message: 'set notify.signingKey or notify.signingKeyFile, not both' });
     }
     const r = c.database.retention;
     if (r.auditLogDays < r.appliedCommandsDays || r.auditLogDays < r.deliveredOutboxDays) {
