@@ -1,7 +1,9 @@
 // The application-side API of pmf-guard's flags: what an application imports to read flags.
 
 export { FlagClient, FLAG_CHANGE_CHANNEL, FLAG_KEY_PREFIX } from './flag-client.js';
-export type { FlagClientOptions, FlagContext, FlagEvaluation, FlagReason } from './flag-client.js';
+export type { AllocationDecision, FlagClientOptions, FlagContext, FlagEvaluation, FlagReason } from './flag-client.js';
+export { bucketOf, inAllocation, murmur3 } from './allocation.js';
+export type { CohortAllocation } from './allocation.js';
 export { evaluationAttributes, FLAG_EVALUATION_EVENT, recordEvaluation } from './evaluation-recorder.js';
 export type { RecordOptions } from './evaluation-recorder.js';
 export { PmfGuardProvider } from './openfeature-provider.js';

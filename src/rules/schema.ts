@@ -2,6 +2,7 @@
 // else is an optional extension with a default. Parsed with zod; every problem is reported.
 
 import { z } from 'zod';
+import { reservedCohortName, Rollout } from './rollout-schema.js';
 
 const positiveSeconds = z.number().int().positive();
 
@@ -64,12 +65,25 @@ export const Rule = z
     maxDurationSeconds: positiveSeconds.default(14 * 86_400),
     /** What an SRM (sample ratio mismatch) does: freeze verdicts, or roll the cohort back. */
     onSrm: z.enum(['freeze', 'rollback']).default('freeze'),
+    /** Ramp each guarded cohort through stages of allocation (docs/rollouts.md); absent = 100 %. */
+    rollout: Rollout.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
     const control = r.cohorts.control;
     if (control && r.cohorts.guarded?.includes(control)) {
       ctx.addIssue({ code: 'custom', path: ['cohorts', 'guarded'], message: `the control cohort "${control}" cannot also be guarded` });
+    }
+    r.cohorts.guarded?.forEach((c, i) => {
+      if (reservedCohortName(c)) {
+        ctx.addIssue({ code: 'custom', path: ['cohorts', 'guarded', i], message: `"${c}" cannot be a guarded cohort: "version" and names starting with allocation:, salt: or control: are fields of the Redis flag hash` });
+      }
+    });
+    if (r.rollout && !control) {
+      ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout needs cohorts.control: users outside the allocation are served the control' });
+    }
+    if (r.rollout && !r.cohorts.guarded) {
+      ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout needs cohorts.guarded: it ramps the listed cohorts' });
     }
     if (r.evaluationWindowSeconds > r.maxDurationSeconds) {
       ctx.addIssue({
