@@ -18,6 +18,23 @@ export interface SrmVerdict {
   counts: Record<string, number>;
 }
 
+/** Where a guarded cohort's rollout stands at this verdict (only for cohorts with a rollout). */
+export interface RolloutView {
+  /** 1-based stage; 0 once rolled back or aborted. */
+  stage: number;
+  stages: number;
+  percent: number;
+  status: 'ramping' | 'holding' | 'paused' | 'complete' | 'rolled-back' | 'aborted';
+  /** Event time the stage began (ISO 8601). */
+  stageStartedAt: string;
+  /** Event time spent in the stage, and users first exposed to the cohort during it. */
+  secondsInStage: number;
+  usersInStage: number;
+  /** What the stage still waits for before it may advance (absent when nothing but the guards). */
+  waitingFor?: string;
+  reason: string;
+}
+
 export interface Verdict {
   verdictId: string;
   feature: string;
@@ -35,4 +52,6 @@ export interface Verdict {
   /** Source partition → next offset of pmf.events.v1 reflected in this verdict. */
   inputOffsets: Record<string, string>;
   reason: string;
+  /** Present for a guarded cohort with a rollout: its stage, allocation and any hold. */
+  rollout?: RolloutView;
 }

@@ -5,13 +5,13 @@
 
 import { systemClock, type Clock } from '../core/clock.js';
 import { PmfError } from '../core/errors.js';
-import type { FlagCommand, FlagState } from '../events/flag-command.js';
+import type { FlagCommand, FlagState, RolloutAction } from '../events/flag-command.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from '../store/sql-client.js';
 
 export type ApplyStatus = 'applied' | 'duplicate' | 'no_change' | 'skipped_pinned';
 export type AuditOutcome = 'applied' | 'skipped_pinned' | 'no_change';
 /** What an audit entry records; null on entries written before migration 3. */
-export type AuditAction = 'rollback' | 'restore' | 'pin' | 'unpin' | 'pin_expired' | 'register';
+export type AuditAction = 'rollback' | 'restore' | 'pin' | 'unpin' | 'pin_expired' | 'register' | RolloutAction;
 
 export interface ApplyResult {
   status: ApplyStatus;

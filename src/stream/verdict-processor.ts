@@ -1,8 +1,10 @@
 // Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
-// rollback commands out (commands only in enforce mode, decided by the engine).
+// rollback commands out (commands only in enforce mode, decided by the engine). The same topic
+// carries a person's rollout steering requests, so the engine applies them in log order.
 
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
+import { checkRolloutSteer, isRolloutSteer } from '../events/rollout-steer.js';
 import type { Topics } from '../events/topics.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
@@ -14,7 +16,8 @@ export class VerdictProcessor implements PartitionProcessor {
   constructor(readonly engine: VerdictEngine, private readonly topics: Topics) {}
 
   apply(record: ConsumedRecord): void {
-    const out = this.engine.apply(decodeFeaturePartial(record.value));
+    const steer = steerOf(record.value);
+    const out = steer ? this.engine.steer(steer) : this.engine.apply(decodeFeaturePartial(record.value));
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
     for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
   }
@@ -38,6 +41,19 @@ export class VerdictProcessor implements PartitionProcessor {
   serialize(): Buffer {
     return this.engine.serialize();
   }
+}
+
+// Steering requests are rare and small; statistics records are not, so only a record that starts
+// like a steering request is parsed twice.
+function steerOf(value: Buffer) {
+  if (value.length > 4096 || !value.includes('"rollout-steer"')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return undefined; // not JSON: decodeFeaturePartial reports it
+  }
+  return typeof parsed === 'object' && parsed !== null && isRolloutSteer(parsed as Record<string, unknown>) ? checkRolloutSteer(parsed as Record<string, unknown>) : undefined;
 }
 
 export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions): ProcessorFactory {

@@ -11,12 +11,14 @@
 //   paused   stays at its stage whatever the evidence, except that a failure still rolls back
 //   a person: pause, resume, advance (next stage now), abort (allocation 0, off), start (stage 1 again)
 
+import type { RolloutAction, RolloutStatus } from '../events/flag-command.js';
+import type { SteerAction } from '../events/rollout-steer.js';
 import type { Outcome } from '../events/verdict.js';
 import type { Rollout } from '../rules/rollout-schema.js';
 
-export type RampStatus = 'ramping' | 'holding' | 'paused' | 'complete' | 'rolled-back' | 'aborted';
-export type SteerAction = 'start' | 'pause' | 'resume' | 'advance' | 'abort';
-export type RampAction = SteerAction | 'hold' | 'complete' | 'rollback';
+export type { SteerAction };
+export type RampStatus = RolloutStatus;
+export type RampAction = RolloutAction | 'rollback';
 
 export interface RampState {
   /** Index into the rollout's stages. */
