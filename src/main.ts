@@ -9,8 +9,10 @@ import { createLogger } from './core/logger.js';
 import { emptyRuleSet, loadRulesFile } from './rules/load.js';
 import { buildApp } from './app/build-app.js';
 import { runExport, runReplay } from './replay/replay-command.js';
+import { parseRolloutArgs, runRolloutCommand } from './cli/rollout-command.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'rollout') return runRolloutCommand(parseRolloutArgs(argv.slice(1)), (line) => process.stdout.write(`${line}\n`));
   const args = parseArgs(argv);
   if (args.command === 'help') {
     process.stdout.write(`${USAGE}\n`);

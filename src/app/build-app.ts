@@ -24,6 +24,7 @@ import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
 import { flagRoutes } from '../admin/flag-routes.js';
+import { rolloutRoutes, steerPublisher } from '../admin/rollout-routes.js';
 import { parseKeyRing, Pseudonymizer } from '../receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../stream/aggregator-processor.js';
@@ -233,7 +234,17 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     port: config.admin.port,
     auth: bearerAuth,
     https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
-    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: flagRepo, auth: bearerAuth, clock })] : [],
+    routes: [
+      ...(flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: flagRepo, auth: bearerAuth, clock })] : []),
+      rolloutRoutes({
+        rules: () => rules,
+        publish: steerPublisher(producer, topics.cohortStats),
+        rollouts: verdictRunner ? (feature) => [...verdictRunner!.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.rollouts(feature)) : undefined,
+        getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
+        auth: bearerAuth,
+        clock,
+      }),
+    ],
     sources: {
       metrics,
       probes: [

@@ -39,6 +39,7 @@ const ROLES: readonly Role[] = ['receiver', 'aggregator', 'verdict', 'flag-write
 export const USAGE = `usage: pmf-guard start [--role receiver|aggregator|verdict|flag-writer|all] [--config FILE] [--rules FILE]
        pmf-guard replay --rules FILE [--input EXPORT.jsonl] [--from-offset N | --from-time ISO] [--step-seconds N] [--config FILE]
        pmf-guard export --out EXPORT.jsonl [--config FILE]
+       pmf-guard rollout status|start|pause|resume|advance|abort <feature> [<cohort> --actor WHO --reason WHY] [--admin URL]
 
 With none of KAFKA_BROKERS, DATABASE_URL and REDIS_URL set, every role runs in one process on an
 embedded log and store under ./.data (OTLP gRPC on :4317, admin API on :8080).
