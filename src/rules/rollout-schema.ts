@@ -35,6 +35,12 @@ export const Rollout = z
     stages: z.array(RolloutStage).min(1, 'a rollout needs at least one stage'),
     /** When a stage's guards pass and its minimums are met: advance by itself, or hold for a person. */
     onPass: z.enum(['advance', 'hold']).default('advance'),
+    /**
+     * What "the guards pass" means for a stage: `pass`, every guard decided pass (the verdict's
+     * outcome); or `no-regression`, the gates are open and no guard has failed, though some are
+     * still undecided (small early stages rarely gather enough users to prove a pass).
+     */
+    advanceWhen: z.enum(['pass', 'no-regression']).default('pass'),
     /** When the verdict is inconclusive: hold the stage for a person, or roll the cohort back. */
     onInconclusive: z.enum(['hold', 'rollback']).default('hold'),
     /** Mixed into the bucketing hash; a new salt draws a new population of users. */

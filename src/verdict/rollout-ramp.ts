@@ -5,6 +5,7 @@
 // Decisions depend only on their inputs, so a replay of the same log takes the same steps.
 //
 //   ramping  --stage's guards pass, minDuration and minUsers met--> next stage (or holding, onPass: hold)
+//            ("pass" is the verdict's outcome, or with advanceWhen: no-regression open gates and no failure)
 //   ramping  --last stage passes with its minimums met-----------> complete
 //   any live --fail (or inconclusive with onInconclusive rollback)-> rolled-back (allocation 0, off)
 //   ramping  --inconclusive (onInconclusive: hold)---------------> holding
@@ -51,6 +52,8 @@ export interface RampEvidence {
   exposed: number;
   /** The verdict's reason line. */
   reason: string;
+  /** Whether the gates (minCohortSize, evaluationWindowSeconds) are open at this evaluation. */
+  gatesOpen: boolean;
 }
 
 export interface SteerRequest {
@@ -130,7 +133,8 @@ export function onEvidence(plan: Rollout, state: RampState, ev: RampEvidence): R
     const next: RampState = { ...state, status: 'holding', reason: `held at ${stageLabel(plan, state.stage)} for a person: ${ev.reason}` };
     return { state: next, change: change(plan, next, 'hold') };
   }
-  if (ev.outcome !== 'pass' || unmetMinimums(plan, state, ev.at, ev.exposed) !== null) return { state };
+  const passed = ev.outcome === 'pass' || (plan.advanceWhen === 'no-regression' && ev.outcome === 'pending' && ev.gatesOpen);
+  if (!passed || unmetMinimums(plan, state, ev.at, ev.exposed) !== null) return { state };
   const last = state.stage === plan.stages.length - 1;
   if (last) {
     const next: RampState = { ...state, status: 'complete', reason: `complete at ${stageLabel(plan, state.stage)}: ${ev.reason}` };

@@ -10,6 +10,7 @@ import type { Outcome, RolloutView, Verdict } from '../events/verdict.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
 import type { CohortEvaluator, EvaluatorMemory } from './cohort-evaluator.js';
 import { hashId } from './content-id.js';
+import { gateReason } from './gates.js';
 import { mergeFeature } from './merge-partials.js';
 import { ensureRamp, rememberSteer, rolloutCommand, rolloutView, srmExpectation, type CohortRollout, type FeatureRollout } from './rollout-driver.js';
 import { allocationOf, onEvidence, onSteer, type RampChange } from './rollout-ramp.js';
@@ -242,7 +243,8 @@ export class VerdictEngine {
         // A cohort in a rollout is steered by its ramp: a failure rolls it back (allocation 0 and
         // off in one command), a pass advances it once the stage's minimums are met.
         const cr = ensureRamp(mem.rollout, plan, cohort.firstExposureAt);
-        const step = onEvidence(plan, cr.ramp, { outcome: rollback ? 'fail' : result.outcome, at: merged.at, exposed: cohort.exposed, reason: result.reason });
+        const gatesOpen = gateReason({ rule, ruleVersion: this.rules.version, cohort, exposures, at: merged.at, memory: {} }) === null;
+        const step = onEvidence(plan, cr.ramp, { outcome: rollback ? 'fail' : result.outcome, at: merged.at, exposed: cohort.exposed, reason: result.reason, gatesOpen });
         cr.ramp = step.state;
         mem.rollout = cr;
         rampChange = step.change;

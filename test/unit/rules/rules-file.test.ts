@@ -110,6 +110,7 @@ describe('rules file: rollout', () => {
         { percent: 100, minDurationSeconds: 0, minUsers: 0 },
       ],
       onPass: 'advance',
+      advanceWhen: 'pass',
       onInconclusive: 'hold',
       salt: '',
     });

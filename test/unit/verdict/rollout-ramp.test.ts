@@ -11,7 +11,7 @@ const plan = Rollout.parse({
   ],
 });
 const H = 3_600_000;
-const pass = (at: number, exposed: number) => ({ outcome: 'pass' as const, at, exposed, reason: 'pass: fine' });
+const pass = (at: number, exposed: number) => ({ outcome: 'pass' as const, at, exposed, reason: 'pass: fine', gatesOpen: true });
 
 describe('rollout ramp', () => {
   it('advances only when the guards pass and the stage has lasted and gathered its users, in event time', () => {
@@ -32,10 +32,20 @@ describe('rollout ramp', () => {
     expect(onEvidence(plan, done.state, { ...pass(3 * H, 600), outcome: 'fail' }).change).toBeUndefined();
   });
 
+  it('with advanceWhen: no-regression, advances on an undecided verdict once the gates are open and nothing failed', () => {
+    const lenient = { ...plan, advanceWhen: 'no-regression' as const };
+    const s = startRamp(lenient, 0, 0);
+    const pending = { ...pass(H, 100), outcome: 'pending' as const };
+    expect(onEvidence(lenient, s, { ...pending, gatesOpen: false }).change).toBeUndefined();
+    expect(onEvidence(lenient, s, pending).change).toMatchObject({ action: 'advance', stage: 2 });
+    expect(onEvidence(plan, s, pending).change).toBeUndefined();
+    expect(onEvidence(lenient, s, { ...pending, outcome: 'invalid' }).change).toBeUndefined();
+  });
+
   it('rolls back at once on a failure at any live status, to allocation 0 and off', () => {
     const s = onEvidence(plan, startRamp(plan, 0, 0), pass(H, 100)).state;
     for (const status of ['ramping', 'holding', 'paused'] as const) {
-      const step = onEvidence(plan, { ...s, status }, { outcome: 'fail', at: H + 1, exposed: 101, reason: 'fail: latency' });
+      const step = onEvidence(plan, { ...s, status }, { outcome: 'fail', at: H + 1, exposed: 101, reason: 'fail: latency', gatesOpen: true });
       expect(step.change).toMatchObject({ action: 'rollback', stage: 0, percent: 0, state: 'off', status: 'rolled-back' });
       expect(step.change!.reason).toContain('stage 2/4 (10 %)');
     }
@@ -43,11 +53,11 @@ describe('rollout ramp', () => {
 
   it('holds on inconclusive (or rolls back when told to), and on pass with onPass: hold', () => {
     const s = startRamp(plan, 0, 0);
-    const held = onEvidence(plan, s, { outcome: 'inconclusive', at: H, exposed: 9, reason: 'inconclusive: undecided' });
+    const held = onEvidence(plan, s, { outcome: 'inconclusive', at: H, exposed: 9, reason: 'inconclusive: undecided', gatesOpen: true });
     expect(held.change).toMatchObject({ action: 'hold', stage: 1, percent: 1, status: 'holding' });
     expect(onEvidence(plan, held.state, pass(2 * H, 1000)).change).toBeUndefined(); // a hold waits for a person
     const strict = { ...plan, onInconclusive: 'rollback' as const };
-    expect(onEvidence(strict, s, { outcome: 'inconclusive', at: H, exposed: 9, reason: 'x' }).change?.action).toBe('rollback');
+    expect(onEvidence(strict, s, { outcome: 'inconclusive', at: H, exposed: 9, reason: 'x', gatesOpen: true }).change?.action).toBe('rollback');
     const manual = { ...plan, onPass: 'hold' as const };
     expect(onEvidence(manual, s, pass(H, 100)).change).toMatchObject({ action: 'hold', stage: 1, status: 'holding' });
   });
