@@ -96,6 +96,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX flags_pinned_until_idx ON flags (pinned_until) WHERE pinned_state IS NOT NULL`,
     ],
   },
+  {
+    version: 4,
+    name: 'rollout allocation',
+    statements: [
+      // Percent of the cohort's users served the cohort; null = never in a rollout (serves everyone).
+      `ALTER TABLE flags ADD COLUMN allocation numeric(5, 2) NULL CHECK (allocation >= 0 AND allocation <= 100)`,
+      // The ramp next to it: {stage, stages, status, salt, control} (docs/rollouts.md).
+      `ALTER TABLE flags ADD COLUMN rollout jsonb NULL`,
+      `ALTER TABLE audit_log ADD COLUMN from_allocation numeric(5, 2) NULL`,
+      `ALTER TABLE audit_log ADD COLUMN to_allocation numeric(5, 2) NULL`,
+    ],
+  },
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another
