@@ -81,7 +81,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const registerGuardedFlags = async (writer: FlagWriter, set: RuleSet = rules) => {
     for (const rule of set.rules) {
       const cohorts = guardedCohorts(rule, []);
-      if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts);
+      // A rollout starts at its first stage; in dry-run nothing drives it, so the cohort serves everyone.
+      const rollout = rule.rollout && rule.mode === 'enforce' && rule.cohorts.control
+        ? { percent: rule.rollout.stages[0].percent, stages: rule.rollout.stages.length, salt: rule.rollout.salt, control: rule.cohorts.control }
+        : undefined;
+      if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts, rollout);
     }
   };
 

@@ -154,7 +154,7 @@ export class OutboxRelay implements Component {
     const startedAt = this.clock.now();
     let written = 0;
     for (const s of await this.repository.allFeatureSnapshots()) {
-      if (await this.cache.writeFeature(s.feature, s.version, s.cohorts)) written++;
+      if (await this.cache.writeFeature(s.feature, s.version, s.cohorts, s.allocations)) written++;
       else await this.checkDivergence(s.feature);
     }
     this.counters.reconciled += written;
@@ -210,7 +210,7 @@ export class OutboxRelay implements Component {
     try {
       for (const { newest, ids } of groups) {
         const p = newest.payload;
-        await this.cache.writeFeature(p.feature, p.version, p.cohorts);
+        await this.cache.writeFeature(p.feature, p.version, p.cohorts, p.allocations);
         done.push(...ids);
       }
     } catch (err) {

@@ -2,7 +2,7 @@
 // store reads the row under its feature lock, asks here, and writes the answer in the same
 // transaction. State, allocation and ramp move together, so one version carries all three.
 
-import { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD } from '../client/allocation.js';
+import { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD, type CohortAllocation } from '../client/allocation.js';
 import type { FlagCommand, FlagState, RolloutTarget } from '../events/flag-command.js';
 
 /** The ramp as the flags table keeps it (column `rollout`); allocation has its own column. */
@@ -49,10 +49,10 @@ export function decideRollout(row: RolloutRowView | null, cmd: FlagCommand & { r
 }
 
 /** The Redis hash fields of one cohort in a rollout (see docs/rollouts.md). */
-export function allocationFields(cohort: string, allocation: number, rollout: StoredRollout): [string, string][] {
+export function allocationFields(cohort: string, a: CohortAllocation): [string, string][] {
   return [
-    [`${ALLOCATION_FIELD}${cohort}`, String(allocation)],
-    [`${SALT_FIELD}${cohort}`, rollout.salt],
-    [`${CONTROL_FIELD}${cohort}`, rollout.control],
+    [`${ALLOCATION_FIELD}${cohort}`, String(a.percent)],
+    [`${SALT_FIELD}${cohort}`, a.salt],
+    [`${CONTROL_FIELD}${cohort}`, a.control],
   ];
 }

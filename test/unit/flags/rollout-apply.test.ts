@@ -27,7 +27,7 @@ describe('rollout command on a stored cohort', () => {
   });
 
   it('names the Redis fields of a cohort in a rollout', () => {
-    expect(allocationFields('treatment', 0, { stage: 0, stages: 4, status: 'rolled-back', salt: '', control: 'control' })).toEqual([
+    expect(allocationFields('treatment', { percent: 0, salt: '', control: 'control' })).toEqual([
       ['allocation:treatment', '0'], ['salt:treatment', ''], ['control:treatment', 'control'],
     ]);
   });
