@@ -42,7 +42,9 @@ export function decideRollout(row: RolloutRowView | null, cmd: FlagCommand & { r
     if (cmd.source === 'verdict' && cmd.action === 'advance' && cmd.state === 'on' && target.percent < serving) {
       return { outcome: 'no_change', reason: `not applied: the cohort already serves ${serving} %, more than stage ${target.stage}'s ${target.percent} %; ${cmd.reason}` };
     }
-    const same = row.state === cmd.state && row.allocation === target.percent && JSON.stringify(row.rollout) === JSON.stringify(next);
+    const r = row.rollout;
+    const sameRamp = r !== null && r.stage === next.stage && r.stages === next.stages && r.status === next.status && r.salt === next.salt && r.control === next.control;
+    const same = row.state === cmd.state && row.allocation === target.percent && sameRamp;
     if (same) return { outcome: 'no_change' };
   }
   return { outcome: 'applied', state: cmd.state, allocation: target.percent, rollout: next };
