@@ -595,7 +595,9 @@ export class FlagRepository {
       const allocation = numberOrNull(r.allocation);
       if (allocation !== null && r.rollout) allocations[r.cohort] = { percent: allocation, salt: r.rollout.salt, control: r.rollout.control };
       if (rows[i + 1]?.feature !== r.feature) {
-        snapshots.push({ feature: r.feature, version: Number(r.version), cohorts: Object.fromEntries(entries), allocations });
+        const snapshot: FeatureSnapshot = { feature: r.feature, version: Number(r.version), cohorts: Object.fromEntries(entries) };
+        if (Object.keys(allocations).length > 0) snapshot.allocations = allocations;
+        snapshots.push(snapshot);
         entries = [];
         allocations = {};
       }
@@ -761,9 +763,11 @@ export class FlagRepository {
   private async writeOutbox(tx: SqlQueryable, feature: string, version: number): Promise<void> {
     await tx.query(
       `INSERT INTO ${this.t.outbox} (feature, version, payload)
-       SELECT $1, $2::bigint, jsonb_build_object('feature', $1::text, 'version', $2::bigint, 'cohorts', jsonb_object_agg(cohort, state),
-              'allocations', COALESCE(jsonb_object_agg(cohort, jsonb_build_object('percent', allocation, 'salt', rollout->>'salt', 'control', rollout->>'control'))
-                                        FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL), '{}'::jsonb))
+       SELECT $1, $2::bigint, jsonb_build_object('feature', $1::text, 'version', $2::bigint, 'cohorts', jsonb_object_agg(cohort, state))
+              -- allocations only when a cohort is in a rollout, so snapshots without rollouts keep their shape
+              || CASE WHEN count(*) FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL) = 0 THEN '{}'::jsonb
+                 ELSE jsonb_build_object('allocations', jsonb_object_agg(cohort, jsonb_build_object('percent', allocation, 'salt', rollout->>'salt', 'control', rollout->>'control'))
+                                                        FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL)) END
          FROM ${this.t.flags} WHERE feature = $1`,
       [feature, version],
     );
