@@ -2,22 +2,23 @@
 // (acks=all, reply after ack), run as its own process so bench/receiver.ts can pin it to one
 // core. Talks to the parent over IPC: 'ready' with its ports, then 'stats' on request.
 
-import { encodeJson } from '../src/events/codec.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
+import { silentLogger } from '../src/core/logger.js';
+import { LogEventSink } from '../src/receiver/event-sink.js';
 
 const [brokers, topic] = process.argv.slice(2);
 if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench/receiver.ts with <brokers> <topic>');
 
-const log = new KafkaLog({ brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
+const log = new KafkaLog({ logger: silentLogger, brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
 const producer = log.producer('bench-receiver');
 await producer.start();
-const receiver = new OtlpReceiver({
+const receiver = new OtlpReceiver({ logger: silentLogger,
   grpc: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   pseudonymizer: new Pseudonymizer('bench-pseudonym-key-0123456789'),
-  sink: { publish: (events) => producer.send(topic, events.map((e) => ({ key: e.user, value: encodeJson(e) }))) },
+  sink: new LogEventSink(producer, topic),
   knownFeatures: ['new-dashboard'],
   publishTimeoutMs: 10_000,
 });

@@ -14,7 +14,8 @@ import { ROLLOUT_STEER_KIND, STEER_ACTIONS, type RolloutSteer, type SteerAction 
 import type { RuleSet } from '../rules/schema.js';
 import type { RolloutStatusView } from '../verdict/verdict-engine.js';
 import type { FeatureFlags } from '../flags/flag-repository.js';
-import { decode, HttpError, parse, readJson, send, toHttpError, type AdminRouteHandler } from './flag-routes.js';
+import { decode, HttpError, parse, readJson, toHttpError, type AdminRouteHandler } from './flag-routes.js';
+import { sendError, sendJson } from './http-reply.js';
 
 export interface RolloutRoutesOptions {
   rules: () => RuleSet;
@@ -50,7 +51,7 @@ export function rolloutRoutes(options: RolloutRoutesOptions): AdminRouteHandler 
     if (cohort !== undefined && !rule.cohorts.guarded?.includes(cohort)) {
       throw new HttpError(404, 'ERR_NOT_FOUND', `cohort "${cohort}" is not a guarded cohort of "${feature}"`);
     }
-    if (rule.mode !== 'enforce') throw new HttpError(409, 'ERR_CONFLICT', `feature "${feature}" is in ${rule.mode} mode: its rollout is not driven`);
+    if (rule.mode !== 'enforce') throw new HttpError(409, 'ERR_ROLLOUT_NOT_DRIVEN', `feature "${feature}" is in ${rule.mode} mode: its rollout is not driven`);
     return rule;
   };
 
@@ -103,10 +104,10 @@ export function rolloutRoutes(options: RolloutRoutesOptions): AdminRouteHandler 
       const out = steerMatch
         ? await steer(req, decode(steerMatch[1]), decode(steerMatch[2]), steerMatch[3] as SteerAction)
         : await status(req, decode(statusMatch![1]));
-      send(res, out.status, out.body);
+      sendJson(res, out.status, out.body);
     } catch (err) {
       const e = toHttpError(err);
-      send(res, e.status, { error: e.code, message: e.message }, e.headers);
+      sendError(res, e.status, e.code, e.message, e.headers);
     }
     return true;
   };

@@ -13,8 +13,6 @@ import { errorMessage } from '../core/errors.js';
 import { once, stopAll, type Component } from '../core/lifecycle.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { isDistributed, type Config } from '../config/schema.js';
-import { encodeJson } from '../events/codec.js';
-import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog } from './create-log.js';
@@ -47,6 +45,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
 import { appMetrics } from './app-metrics.js';
+import { LogEventSink } from '../receiver/event-sink.js';
 
 export interface AppDeps {
   clock?: Clock;
@@ -140,14 +139,8 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
-    flagWriter = new FlagWriter({
-      repository: flagRepo,
-      relay,
-      clock,
-      onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }),
-      onPinSweepError: (err) => onError(err, 'pin sweep'),
-    });
+    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
@@ -203,10 +196,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       grpc: rc.grpc,
       http: rc.httpEnabled ? rc.http : undefined,
       pseudonymizer: new Pseudonymizer(parseKeyRing(key)),
-      sink: {
-        publish: (events: FeatureEvent[]) =>
-          producer.send(topics.events, events.map((e) => ({ key: e.user, value: encodeJson(e) }))),
-      },
+      sink: new LogEventSink(producer, topics.events),
       attributeKeys,
       knownFeatures: rules.rules.map((r) => r.featureId),
       limits: {
@@ -231,7 +221,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     return [...verdictRunner.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.latest(feature, cohort));
   };
 
-  // The admin API uses the listeners' auth and TLS (DESIGN section 9).
+  // The admin API uses the listeners' auth and TLS (docs/contract.md).
   const bearerAuth = loadBearerAuth(config.auth);
   const admin = new AdminServer({
     host: config.admin.host,

@@ -5,12 +5,9 @@
 // A user is in the allocation when bucket < percent × 100. The set of buckets below a threshold
 // only grows with the threshold, so raising a percentage never removes a user.
 
-export const BUCKET_COUNT = 10_000;
+import { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD } from '../flags/redis-keys.js';
 
-/** Field prefixes of the flag hash: `allocation:<cohort>`, `salt:<cohort>`, `control:<cohort>`. */
-export const ALLOCATION_FIELD = 'allocation:';
-export const SALT_FIELD = 'salt:';
-export const CONTROL_FIELD = 'control:';
+export const BUCKET_COUNT = 10_000;
 
 const encoder = new TextEncoder();
 

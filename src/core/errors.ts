@@ -16,6 +16,14 @@ export type ErrorCode =
   | 'ERR_STOPPED'
   | 'ERR_NOT_FOUND'
   | 'ERR_STATE_CORRUPT'
+  // The admin API's answers (src/admin): a request it refuses, by why.
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_METHOD'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_PINNED'
+  | 'ERR_ROLLOUT_NOT_DRIVEN'
+  | 'ERR_WRONG_ROLE'
   | 'ERR_INTERNAL';
 
 export class PmfError extends Error {

@@ -2,7 +2,8 @@
 // store reads the row under its feature lock, asks here, and writes the answer in the same
 // transaction. State, allocation and ramp move together, so one version carries all three.
 
-import { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD, type CohortAllocation } from '../client/allocation.js';
+import type { CohortAllocation } from '../client/allocation.js';
+import { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD } from './redis-keys.js';
 import type { FlagCommand, FlagState, RolloutTarget } from '../events/flag-command.js';
 
 /** The ramp as the flags table keeps it (column `rollout`); allocation has its own column. */

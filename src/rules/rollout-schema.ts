@@ -60,7 +60,7 @@ export const Rollout = z
   });
 export type Rollout = z.infer<typeof Rollout>;
 
-/** Field-name prefixes of the Redis flag hash that carry a cohort's rollout; no cohort may start with one. */
+/** Field-name prefixes of the Redis flag hash that carry a cohort's rollout (flags/redis-keys.ts); no cohort may start with one. */
 export const RESERVED_COHORT_PREFIXES = ['allocation:', 'salt:', 'control:'] as const;
 
 export function reservedCohortName(cohort: string): boolean {

@@ -1,4 +1,4 @@
-// Pure mapping from decoded OTLP requests to FeatureEvents (DESIGN section 2). Every record with
+// Pure mapping from decoded OTLP requests to FeatureEvents (docs/contract.md). Every record with
 // a user id becomes an event (retention counts any activity); bad records are rejected with a
 // reason and never take the good records of the same request down with them.
 

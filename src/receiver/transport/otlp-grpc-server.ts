@@ -3,7 +3,7 @@
 // grpc-encoding gzip/deflate itself and enforces the size limit on the decompressed message
 // (RESOURCE_EXHAUSTED, not retryable; fixed for bombs in 1.10.9, CVE-2024-37168). A bearer token
 // is checked on the metadata, before the message is read. A request is answered OK only after
-// the sink has made its events durable (DESIGN section 6); backpressure is UNAVAILABLE with
+// the sink has made its events durable (docs/architecture.md); backpressure is UNAVAILABLE with
 // google.rpc.RetryInfo in grpc-status-details-bin.
 
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +17,7 @@ import { encodeExportResponse } from './otlp-response.js';
 import { OtlpListener } from './otlp-listener.js';
 import type { OtlpSignal } from '../receiver-metrics.js';
 import { encodeRpcStatus } from './rpc-status.js';
+import { configDefaults } from '../../config/schema.js';
 
 export interface OtlpGrpcServerOptions {
   host?: string;
@@ -29,13 +30,12 @@ export interface OtlpGrpcServerOptions {
   auth?: BearerAuth;
   tls?: TlsMaterial;
   clock?: Clock;
-  /** How long stop() lets in-flight requests finish before cancelling them (default 5 s). */
+  /** How long stop() lets in-flight requests finish before cancelling them (default: the config's shutdownTimeoutMs). */
   shutdownTimeoutMs?: number;
 }
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 export const LOGS_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
-export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
 const identity = (b: Buffer): Buffer => b;
@@ -76,7 +76,7 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
   async start(): Promise<void> {
     if (this.server) return;
     const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? configDefaults.receiver.maxMessageBytes,
       ...(this.opts.auth ? { interceptors: [authInterceptor(this.opts.auth)] } : {}),
     });
     server.addService({ Export: rawMethod(TRACE_EXPORT_PATH) }, { Export: this.unary('traces') });
@@ -96,7 +96,7 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
   }
 
   protected async shutdown(server: grpc.Server): Promise<void> {
-    const timeoutMs = this.opts.shutdownTimeoutMs ?? 5000;
+    const timeoutMs = this.opts.shutdownTimeoutMs ?? configDefaults.shutdownTimeoutMs;
     await new Promise<void>((resolve) => {
       // In-flight exports get a grace period to finish (their events may already be acked).
       const timer = this.clock.setTimeout(() => {

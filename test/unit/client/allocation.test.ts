@@ -81,3 +81,11 @@ describe('flag hash fields', () => {
     expect(parsed.allocations).toEqual({ treatment: { percent: 10, salt: 's1', control: 'control' } });
   });
 });
+
+describe('reserved cohort names', () => {
+  it('the rules refuse exactly the prefixes the Redis contract uses for rollout fields', async () => {
+    const { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD } = await import('../../../src/flags/redis-keys.js');
+    const { RESERVED_COHORT_PREFIXES } = await import('../../../src/rules/rollout-schema.js');
+    expect([...RESERVED_COHORT_PREFIXES]).toEqual([ALLOCATION_FIELD, SALT_FIELD, CONTROL_FIELD]);
+  });
+});

@@ -14,6 +14,7 @@ import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../../../src/receiver/receiver-metrics.js';
 import { encodeLogs, encodeTraces, logsRequest, mutated, tracesRequest } from './otlp-arbitraries.js';
 import { NOW } from './otlp-fixtures.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 const pseudo = new Pseudonymizer('handler-test-key-0123456789');
 
@@ -21,7 +22,7 @@ function harness(cardinality?: CardinalityGuard) {
   const published: FeatureEvent[] = [];
   const metrics = new ReceiverMetrics();
   const budget = new InFlightBudget(1 << 30);
-  const handler = new ExportHandler({
+  const handler = new ExportHandler({ logger: silentLogger,
     sink: { publish: async (events) => { published.push(...events); } },
     pseudonymizer: pseudo,
     metrics,

@@ -1,7 +1,7 @@
 // The verdict engine driving a rollout: the evaluator is scripted (outcome by event time), so the
 // test is about the ramp, its commands and the SRM expectation, not the statistics.
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import type { CohortPartial } from '../../../src/events/cohort-stats.js';
 import type { FeaturePartial } from '../../../src/events/feature-partial.js';
 import type { RolloutSteer } from '../../../src/events/rollout-steer.js';
