@@ -109,7 +109,8 @@ function stageLabel(plan: Rollout, stage: number): string {
 export function unmetMinimums(plan: Rollout, state: RampState, at: number, exposed: number): string | null {
   const s = plan.stages[state.stage];
   const missing: string[] = [];
-  const elapsed = (at - state.stageStartedAt) / 1000;
+  // The first evaluation can be at a watermark before the stage's first exposure.
+  const elapsed = Math.max(0, (at - state.stageStartedAt) / 1000);
   if (elapsed < s.minDurationSeconds) missing.push(`${Math.floor(elapsed)} of ${s.minDurationSeconds} s in stage`);
   const users = exposed - state.usersAtStageStart;
   if (users < s.minUsers) missing.push(`${users} of ${s.minUsers} users in stage`);

@@ -4,6 +4,7 @@
 // span, and sends spans through a real OpenTelemetry SDK exporter (OTLP gRPC). The served variant
 // decides the latency, so a regression reaches pmf-guard only through the users a stage exposes.
 
+import { Metadata } from '@grpc/grpc-js';
 import { context, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -15,6 +16,8 @@ import { mulberry32, normal } from '../prng.js';
 export interface RampDriverOptions {
   /** OTLP gRPC endpoint of pmf-guard's receiver. */
   endpoint: string;
+  /** Bearer token, when pmf-guard's listeners require one. */
+  token?: string;
   feature: string;
   /** Event time of the first step (ms); steps follow each other without gaps. */
   startMs: number;
@@ -43,7 +46,9 @@ export class RampDriver {
 
   constructor(private readonly o: RampDriverOptions) {
     this.rand = mulberry32(o.seed);
-    const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
+    const metadata = new Metadata();
+    if (o.token) metadata.set('authorization', `Bearer ${o.token}`);
+    const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000, metadata });
     this.provider = new NodeTracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
       spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100_000, maxExportBatchSize: 1000, scheduledDelayMillis: 50 })],
