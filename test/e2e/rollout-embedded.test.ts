@@ -63,7 +63,6 @@ describe('progressive rollouts on the embedded default', () => {
     const { api, reader, servedFlag } = await start(11);
     const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 24, until: (o) => o.rollout.status === 'complete' });
     const percents = [...new Set(seen.map((o) => o.rollout.percent))];
-    if (percents.length < 4) console.log(JSON.stringify(seen.map((o) => [o.step, o.outcome, o.rollout.status, o.rollout.percent, o.rollout.waitingFor, o.served]), null, 0), app!.latestVerdicts(RAMP_FEATURE, 'treatment')[0]?.reason);
     expect(percents).toEqual([1, 10, 50, 100]);
     expect(seen.at(-1)!.rollout).toMatchObject({ status: 'complete', stage: 4, percent: 100 });
     // Stage 2 lasted its 30 minutes of event time before stage 3.
@@ -74,10 +73,10 @@ describe('progressive rollouts on the embedded default', () => {
     expect(share(seen.at(-1)!)).toBeGreaterThan(0.8);
     expect(share(seen[0])).toBeLessThan(0.05);
 
-    const trail = await auditTrail(api, RAMP_FEATURE);
-    console.log(`audit trail of a healthy ramp:\n${trail.join('\n')}`);
+    // Readable in the test's failure message: the whole trail.
+    const trail = (await auditTrail(api, RAMP_FEATURE)).join('\n');
     const audit = (await api.get(`/v1/flags/${RAMP_FEATURE}/audit?limit=100`)).entries.reverse();
-    expect(audit.map((e: any) => [e.action, e.toAllocation, e.source, e.outcome])).toEqual([
+    expect(audit.map((e: any) => [e.action, e.toAllocation, e.source, e.outcome]), trail).toEqual([
       ['register', 1, 'rules', 'applied'],
       ['advance', 10, 'verdict', 'applied'],
       ['advance', 50, 'verdict', 'applied'],
@@ -102,7 +101,6 @@ describe('progressive rollouts on the embedded default', () => {
     expect(audit.every((e: any) => e.cohort === 'treatment')).toBe(true);
     const control = app!.latestVerdicts(RAMP_FEATURE, 'control')[0];
     expect(control.outcome).not.toBe('fail');
-    console.log(`audit trail of a regression at stage 2:\n${(await auditTrail(api, RAMP_FEATURE)).join('\n')}`);
   }, 240_000);
 
   it('lets a person pause, resume and abort a rollout through the admin API, each step audited', async () => {
@@ -132,7 +130,6 @@ describe('progressive rollouts on the embedded default', () => {
       ['advance', 'verdict', null, 10],
       ['abort', 'manual', 'ana', 0],
     ]);
-    console.log(`audit trail of pause, resume and abort:\n${(await auditTrail(api, RAMP_FEATURE)).join('\n')}`);
   }, 240_000);
 });
 
