@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     env: {
       KAFKA_BROKERS: services.kafkaBrokers, DATABASE_URL: services.databaseUrl, REDIS_URL: services.redisUrl,
       PMF_GUARD_TOPIC_PREFIX: `${id}.`, PMF_GUARD_DATABASE_SCHEMA: `pmf_${id}`, PMF_GUARD_REDIS_KEY_PREFIX: `${id}:`,
-      PMF_GUARD_PSEUDONYM_KEY: randomBytes(32).toString('hex'), PMF_GUARD_DATA_DIR: dir,
+      PMF_GUARD_PSEUDONYM_KEY: randomBytes(32).toString('hex'), PMF_GUARD_COMMAND_KEY: randomBytes(32).toString('hex'), PMF_GUARD_DATA_DIR: dir,
       PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0',
     },
   });

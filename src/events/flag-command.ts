@@ -38,4 +38,6 @@ export interface FlagCommand {
   actor?: string;
   /** Rollout commands (and rollbacks of a cohort in a rollout): allocation and state in one step. */
   rollout?: RolloutTarget;
+  /** HMAC over every other field, `v1.<keyId>.<hex>` (events/command-signature.ts). */
+  signature?: string;
 }

@@ -63,6 +63,11 @@ export type Rollout = z.infer<typeof Rollout>;
 /** Field-name prefixes of the Redis flag hash that carry a cohort's rollout (flags/redis-keys.ts); no cohort may start with one. */
 export const RESERVED_COHORT_PREFIXES = ['allocation:', 'salt:', 'control:'] as const;
 
+export function hasReservedPrefix(cohort: string): boolean {
+  return RESERVED_COHORT_PREFIXES.some((p) => cohort.startsWith(p));
+}
+
+/** Whether a name would collide with a field of the Redis flag hash that is not a cohort. */
 export function reservedCohortName(cohort: string): boolean {
-  return cohort === 'version' || RESERVED_COHORT_PREFIXES.some((p) => cohort.startsWith(p));
+  return cohort === 'version' || hasReservedPrefix(cohort);
 }

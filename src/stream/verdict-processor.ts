@@ -1,11 +1,13 @@
 // Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
-// rollback commands out (commands only in enforce mode, decided by the engine). The same topic
-// carries a person's rollout steering requests, so the engine applies them in log order.
+// rollback commands out (commands only in enforce mode, decided by the engine), each signed so
+// the flag writer can tell them from anything else written to the commands topic. The same input
+// topic carries a person's rollout steering requests, so the engine applies them in log order.
 
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
 import { checkRolloutSteer, isRolloutSteer } from '../events/rollout-steer.js';
 import type { Topics } from '../events/topics.js';
+import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
@@ -13,13 +15,13 @@ export class VerdictProcessor implements PartitionProcessor {
   private verdicts: LogRecord[] = [];
   private commands: LogRecord[] = [];
 
-  constructor(readonly engine: VerdictEngine, private readonly topics: Topics) {}
+  constructor(readonly engine: VerdictEngine, private readonly topics: Topics, private readonly keyRing: CommandKeyRing) {}
 
   apply(record: ConsumedRecord): void {
     const steer = steerOf(record.value);
     const out = steer ? this.engine.steer(steer) : this.engine.apply(decodeFeaturePartial(record.value));
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
-    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
+    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(signCommand(c, this.keyRing)) });
   }
 
   /** A rollback waits for nothing: it is the point of the whole pipeline. */
@@ -56,9 +58,9 @@ function steerOf(value: Buffer) {
   return typeof parsed === 'object' && parsed !== null && isRolloutSteer(parsed as Record<string, unknown>) ? checkRolloutSteer(parsed as Record<string, unknown>) : undefined;
 }
 
-export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions): ProcessorFactory {
+export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions, keyRing: CommandKeyRing): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing),
   };
 }
