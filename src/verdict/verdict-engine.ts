@@ -281,6 +281,7 @@ export class VerdictEngine {
         evaluatedAt,
         inputOffsets: merged.inputOffsets,
         reason: result.reason,
+        ...(result.regressions && result.regressions.length > 0 ? { regressions: result.regressions } : {}),
       };
       if (view) verdict.rollout = view;
       mem.lastOutcome = result.outcome;

@@ -21,11 +21,9 @@ export function rampRules(extra: Record<string, unknown> = {}): string {
       minCohortSize: 20, evaluationWindowSeconds: 600,
       retention: { returnAfterSeconds: 60, windowSeconds: 600 },
       latency: { spanName: 'GET /dashboard' },
-      // The application assigns 90 % of users to the treatment. The engine hands the evaluator the
-      // shares implied by the allocations in force (EvaluationInput.expectedShares), but the
-      // sequential evaluator on main still reads the rule's shares; until it reads the input's,
-      // naming one cohort here makes the SRM check not applicable instead of a certain mismatch.
-      cohorts: { control: 'control', guarded: ['treatment'], expectedShares: { treatment: 9 } },
+      // The application assigns 90 % of users to the treatment; the SRM check expects the shares
+      // the allocation in force implies (0.9 % treatment at stage 1), so a ramp is not a mismatch.
+      cohorts: { control: 'control', guarded: ['treatment'], expectedShares: { control: 1, treatment: 9 } },
       rollout: {
         stages: [{ percent: 1, minDurationSeconds: 1800, minUsers: 15 }, { percent: 10, minDurationSeconds: 1800 }, { percent: 50, minDurationSeconds: 1200 }, { percent: 100 }],
         advanceWhen: 'no-regression',

@@ -153,3 +153,27 @@ describe('verdict engine with a rollout', () => {
     expect(out.verdicts.every((v) => v.rollout === undefined)).toBe(true);
   });
 });
+
+describe('the SRM check under a rollout, with the sequential evaluator', () => {
+  it('expects the shares of the allocation in force, so a ramp is not a mismatch, while a real mismatch still is', async () => {
+    const { SequentialEvaluator } = await import('../../../src/verdict/sequential-evaluator.js');
+    const shared = rules({ cohorts: { control: 'control', guarded: ['treatment'], expectedShares: { control: 1, treatment: 9 } } });
+    const run = (treatmentShareOfNew: number) => {
+      const e = new VerdictEngine({ rules: shared, evaluator: new SequentialEvaluator(), heartbeatMs: HOUR });
+      let control = 0;
+      let treatment = 0;
+      const statuses: string[] = [];
+      for (let step = 1; step <= 8; step++) {
+        // 1000 new users per step; at stage 1 (1 %) 0.9 % of them are served the treatment.
+        treatment += Math.round(1000 * treatmentShareOfNew);
+        control = step * 1000 - treatment;
+        const out = e.apply(partial(T0 + (step * HOUR) / 4, control, treatment));
+        const v = out.verdicts.find((x) => x.cohort === 'treatment') ?? e.latest('f', 'treatment')[0];
+        statuses.push(v.srm.status);
+      }
+      return statuses;
+    };
+    expect(run(0.009).every((s) => s === 'ok')).toBe(true);
+    expect(run(0.3)).toContain('mismatch');
+  });
+});
