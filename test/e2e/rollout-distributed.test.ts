@@ -58,8 +58,9 @@ describe('a rollout on Kafka, PostgreSQL and Redis', () => {
       token: TOKEN,
       feature: RAMP_FEATURE,
       startMs: Date.now() - 5 * 3600_000,
-      stepMs: 10 * 60_000,
-      usersPerStep: 600,
+      // Small steps, so users served the old allocation after a decision stay few (see the embedded test).
+      stepMs: 2 * 60_000,
+      usersPerStep: 120,
       treatmentShare: 0.9,
       seed: 21,
       // The application: the real flag client, which records the evaluation on the active span.
@@ -88,7 +89,7 @@ describe('a rollout on Kafka, PostgreSQL and Redis', () => {
       const h = await redis.hgetall(key);
       return { state: h.treatment, allocation: Number(h['allocation:treatment']), version: Number(h.version) };
     };
-    const seen = await runRamp({ driver, api, servedFlag, maxSteps: 20, until: (o) => o.rollout.status === 'rolled-back' });
+    const seen = await runRamp({ driver, api, servedFlag, maxSteps: 100, until: (o) => o.rollout.status === 'rolled-back' });
     expect([...new Set(seen.map((o) => o.rollout.percent))]).toEqual([1, 10, 0]);
 
     const hash = await redis.hgetall(key);

@@ -17,7 +17,11 @@ import { adminApi, adminFlagReader, auditTrail, RAMP_FEATURE, rampRules, runRamp
 import { waitFor } from '../helpers/services.js';
 
 const TOKEN = 'rollout-e2e-token-0123456789';
-const STEP_MS = 10 * 60_000;
+// Small steps: the application reads the flag once per step, so users of a step sent after the
+// engine's decision within it are still served the old allocation. With 2-minute steps that
+// lag stays far below what the SRM check would notice (live, the flag follows within ~60 ms).
+const STEP_MS = 2 * 60_000;
+const USERS_PER_STEP = 120;
 
 describe('progressive rollouts on the embedded default', () => {
   let app: App | undefined;
@@ -46,7 +50,7 @@ describe('progressive rollouts on the embedded default', () => {
       feature: RAMP_FEATURE,
       startMs: Date.now() - 5 * 3600_000,
       stepMs: STEP_MS,
-      usersPerStep: 600,
+      usersPerStep: USERS_PER_STEP,
       treatmentShare: 0.9,
       seed,
       evaluate: (user, cohort) => reader.evaluate(user, cohort),
@@ -61,18 +65,19 @@ describe('progressive rollouts on the embedded default', () => {
 
   it('ramps a healthy feature 1 → 10 → 50 → 100 % by itself, in event time, every step in the audit log', async () => {
     const { api, reader, servedFlag } = await start(11);
-    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 24, until: (o) => o.rollout.status === 'complete' });
+    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 120, until: (o) => o.rollout.status === 'complete' });
     const percents = [...new Set(seen.map((o) => o.rollout.percent))];
-    expect(percents).toEqual([1, 10, 50, 100]);
+    const story = seen.map((o) => `${o.step} ${o.outcome} ${o.rollout.status} ${o.rollout.percent} % ${o.rollout.waitingFor ?? ''}`).join('\n');
+    expect(percents, `${story}\n${app!.latestVerdicts(RAMP_FEATURE, 'treatment')[0]?.reason}`).toEqual([1, 10, 50, 100]);
     expect(seen.at(-1)!.rollout).toMatchObject({ status: 'complete', stage: 4, percent: 100 });
     // Stage 2 lasted its 30 minutes of event time before stage 3.
     const enteredAt = (percent: number) => Date.parse(seen.find((o) => o.rollout.percent === percent)!.rollout.stageStartedAt);
     expect(enteredAt(50) - enteredAt(10)).toBeGreaterThanOrEqual(1800_000);
     // Users served the treatment follow the allocation: about 0.9 % at first, about 90 % once complete.
-    expect((seen[0].served.treatment ?? 0) / 600).toBeLessThan(0.05);
+    expect((seen[0].served.treatment ?? 0) / USERS_PER_STEP).toBeLessThan(0.05);
     await reader.refresh();
     const after = await driver!.step();
-    expect((after.served.treatment ?? 0) / 600).toBeGreaterThan(0.8);
+    expect((after.served.treatment ?? 0) / USERS_PER_STEP).toBeGreaterThan(0.8);
 
     // Readable in the test's failure message: the whole trail.
     const trail = (await auditTrail(api, RAMP_FEATURE)).join('\n');
@@ -89,7 +94,7 @@ describe('progressive rollouts on the embedded default', () => {
 
   it('rolls back a feature that regresses at stage 2: allocation 0 and off at one version, control untouched', async () => {
     const { api, reader, servedFlag } = await start(12, (percent, cohort) => (cohort === 'treatment' && percent >= 10 ? 450 : 0));
-    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 20, until: (o) => o.rollout.status === 'rolled-back' });
+    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 100, until: (o) => o.rollout.status === 'rolled-back' });
     const last = seen.at(-1)!;
     expect(last.rollout).toMatchObject({ status: 'rolled-back', percent: 0, stage: 0 });
     expect(last.rollout.reason).toMatch(/^rolled back at stage 2\/4 \(10 %\): fail: .*latency/);
@@ -107,15 +112,15 @@ describe('progressive rollouts on the embedded default', () => {
   it('lets a person pause, resume and abort a rollout through the admin API, each step audited', async () => {
     const { api, reader, servedFlag } = await start(13);
     const steer = (action: string, reason: string) => api.post(`/v1/rollouts/${RAMP_FEATURE}/cohorts/treatment/${action}`, { actor: 'ana', reason });
-    await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 1, until: () => true });
+    await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 5, until: () => false });
     expect((await steer('pause', 'support tickets up')).status).toBe(202);
     await waitForStatus(api, 'paused');
     // Well past stage 1's minimums, a paused rollout stays at 1 %.
-    const paused = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 6, until: () => false });
+    const paused = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 25, until: () => false });
     expect(paused.every((o) => o.rollout.percent === 1 && o.rollout.status === 'paused')).toBe(true);
     expect((await steer('resume', 'tickets explained')).status).toBe(202);
     await waitForStatus(api, 'ramping');
-    const resumed = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 3, until: (o) => o.rollout.percent === 10 });
+    const resumed = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 15, until: (o) => o.rollout.percent === 10 });
     expect(resumed.at(-1)!.rollout.percent).toBe(10);
     expect((await steer('abort', 'pulling it for the release freeze')).status).toBe(202);
     await waitForStatus(api, 'aborted');

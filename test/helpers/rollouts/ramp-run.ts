@@ -107,7 +107,8 @@ export async function runRamp(o: RampRunOptions): Promise<RampObservation[]> {
   for (let step = 0; step < o.maxSteps; step++) {
     await o.beforeStep?.();
     const sent = await o.driver.step();
-    const judgedTo = sent.toMs - lateness - 60_000;
+    // Partials are published as the stage consumes: wait for the one at this step's watermark.
+    const judgedTo = sent.toMs - lateness - 30_000;
     const status = await waitFor(
       async () => {
         const s = await o.api.get(`/v1/rollouts/${RAMP_FEATURE}`);
