@@ -113,7 +113,12 @@ export async function runRamp(o: RampRunOptions): Promise<RampObservation[]> {
       async () => {
         const s = await o.api.get(`/v1/rollouts/${RAMP_FEATURE}`);
         const c = s.cohorts?.find((x: { cohort: string }) => x.cohort === 'treatment');
-        return c?.evaluatedAt && Date.parse(c.evaluatedAt) >= judgedTo ? c : undefined;
+        if (c?.evaluatedAt && Date.parse(c.evaluatedAt) >= judgedTo) return c;
+        // Early small steps may not yet hold a treatment user: then the control's verdict says how far the engine got.
+        if (c?.rollout) return undefined;
+        const { verdicts } = await o.api.get(`/v1/verdicts?feature=${RAMP_FEATURE}`);
+        const judged = verdicts.some((v: { evaluatedAt: string }) => Date.parse(v.evaluatedAt) >= judgedTo);
+        return judged ? { ...c, rollout: { status: 'ramping', percent: (await o.servedFlag()).allocation, stage: 1, stageStartedAt: '', reason: 'no treatment user yet' } } : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100, message: `the engine did not judge step ${step}` },
     );
