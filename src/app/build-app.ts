@@ -16,12 +16,12 @@ import { isDistributed, type Config } from '../config/schema.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog, topicSpecs } from './create-log.js';
-import { aggregatorSettings, createEvaluator } from './stage-settings.js';
+import { aggregatorSettings, createEvaluator, verdictSettings } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
-import { flagRoutes } from '../admin/flag-routes.js';
+import { flagRoutes, type FlagAdminReader } from '../admin/flag-routes.js';
 import { rolloutRoutes, steerPublisher } from '../admin/rollout-routes.js';
 import { parseKeyRing, Pseudonymizer } from '../receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
@@ -32,6 +32,7 @@ import { VerdictProcessor, verdictProcessorFactory } from '../stream/verdict-pro
 import { guardedCohorts } from '../verdict/verdict-engine.js';
 import type { Verdict } from '../events/verdict.js';
 import { migrate } from '../store/migrations.js';
+import { TableRetention } from '../store/table-retention.js';
 import type { SqlClient } from '../store/sql-client.js';
 import { PgSqlClient } from '../store/pg-sql-client.js';
 import { PgliteSqlClient } from '../store/pglite-sql-client.js';
@@ -47,6 +48,8 @@ import { resolvePseudonymKey } from './pseudonym-key.js';
 import { resolveCommandKeyRing } from './command-key.js';
 import { securityWarnings } from '../config/security-warnings.js';
 import { appMetrics } from './app-metrics.js';
+import { processMetrics } from './process-metrics.js';
+import { GuardedCohortRegistrar } from './guarded-cohort-registrar.js';
 import { LogEventSink } from '../receiver/event-sink.js';
 
 export interface AppDeps {
@@ -121,6 +124,17 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     const s = sql;
     infra.push({ name: 'migrations', start: async () => { await migrate(s, config.database.schema); }, stop: async () => {} });
   }
+  let tableRetention: TableRetention | undefined;
+  if (sql && (needsFlags || !dist.store)) {
+    const r = config.database.retention;
+    tableRetention = new TableRetention({
+      sql, schema: config.database.schema, clock, trim: needsFlags,
+      auditLogDays: r.auditLogDays, appliedCommandsDays: r.appliedCommandsDays, deliveredOutboxDays: r.deliveredOutboxDays,
+      intervalMs: r.intervalMs, batchSize: r.batchSize, vacuumIntervalMs: dist.store ? undefined : r.pgliteVacuumIntervalMs,
+      onError: (err, context) => logger.warn(context, { err }),
+    });
+    infra.push(tableRetention);
+  }
   let redis: Redis | Cluster | undefined;
   if (needsFlags && dist.cache) {
     const nodes = config.redis.clusterNodes?.map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) }));
@@ -139,12 +153,23 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
 
   let flagRepo: FlagRepository | undefined;
   let flagWriter: FlagWriter | undefined;
+  let relay: OutboxRelay | undefined;
   let commandConsumer: FlagCommandConsumer | undefined;
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
-    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
+    const { outbox, pinSweepIntervalMs } = config.flagWriter;
+    relay = new OutboxRelay({
+      repository: flagRepo,
+      cache,
+      clock,
+      logger: logger.child('outbox-relay'),
+      batchSize: outbox.batchSize,
+      pollIntervalMs: outbox.pollIntervalMs,
+      reconcileIntervalMs: outbox.reconcileIntervalMs,
+      retry: { initialMs: outbox.retryInitialMs, maxMs: outbox.retryMaxMs },
+    });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer'), pinSweepIntervalMs });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
@@ -153,6 +178,10 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       keyRing: commandKeys!, isDeclared: (feature) => rules.byFeature.has(feature), onError,
     });
     roles.push(commandConsumer);
+    roles.push(new GuardedCohortRegistrar({
+      log, groupId: `${config.kafka.groupPrefix}.cohort-registrar`, topic: topics.verdicts, rules: () => rules,
+      ensureGuarded: (feature, cohorts) => writer.ensureGuarded(feature, cohorts), onError,
+    }));
   }
 
   let verdictRunner: StatefulRunner | undefined;
@@ -163,7 +192,9 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 }), commandKeys!),
+      factory: verdictProcessorFactory(
+        topics, () => ({ ...verdictSettings(config), rules, evaluator }), commandKeys!, clock, config.verdict.partitionWaitSeconds * 1000,
+      ),
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -181,7 +212,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: aggregatorProcessorFactory(topics, () => ({ ...aggregatorSettings(config), rules })),
+      factory: aggregatorProcessorFactory(topics, verdictSettings(config).stepMs, () => ({ ...aggregatorSettings(config), rules })),
       groupId: `${config.kafka.groupPrefix}.aggregator`,
       inputTopic: topics.events,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -237,12 +268,12 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     auth: bearerAuth,
     https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
     routes: [
-      ...(flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: flagRepo, auth: bearerAuth, clock })] : []),
+      ...(flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock })] : []),
       rolloutRoutes({
         rules: () => rules,
         publish: steerPublisher(producer, topics.cohortStats),
         rollouts: verdictRunner ? (feature) => [...verdictRunner!.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.rollouts(feature)) : undefined,
-        getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
+        getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
         auth: bearerAuth,
         clock,
       }),
@@ -253,15 +284,18 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         { name: dist.log ? 'kafka' : 'embedded-log', check: () => log.ping() },
         ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
         ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
+        // Ready while some features fail (the others flow), but the failing ones are named.
+        ...(relay ? [{ name: 'flag-cache', check: async () => { const failing = relay!.failingFeatures(); return failing.length > 0 ? { failingFeatures: failing } : undefined; } }] : []),
       ],
-      getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
+      getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, commandConsumer });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, relay, tableRetention, commandConsumer, now: () => clock.now() });
+  const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
-  let started: Component[] = [];
+  const started: Component[] = [];
   const app: App = {
     name: 'pmf-guard',
     config,
@@ -312,11 +346,23 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         await closeSql?.().catch((err) => onError(err, 'closing store'));
         redis?.disconnect();
         await admin.stop();
+        processMonitor.stop();
       }
       logger.info('stopped');
     }),
   };
   return app;
+}
+
+/**
+ * A feature declared in the rules is known even before any of its cohorts has a row (no data
+ * seen yet): it answers with no cohorts instead of 404.
+ */
+function declaredFlags(repo: FlagRepository, rules: () => RuleSet): FlagAdminReader {
+  return {
+    getFlag: async (feature) => (await repo.getFlag(feature)) ?? (rules().byFeature.has(feature) ? { feature, version: 0, cohorts: {} } : null),
+    auditLog: (feature, query) => repo.auditLog(feature, query),
+  };
 }
 
 function activationAttributeKeys(rules: RuleSet): string[] {

@@ -6,6 +6,16 @@
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65_535);
+/** kafkajs' retry policy: attempts after the first, from the initial delay doubling up to the maximum. */
+const kafkaRetry = (retries: number, initialRetryTime: number, maxRetryTime: number) =>
+  z
+    .object({
+      retries: z.number().int().min(0).default(retries),
+      initialRetryTime: z.number().int().positive().default(initialRetryTime),
+      maxRetryTime: z.number().int().positive().default(maxRetryTime),
+    })
+    .strict()
+    .prefault({});
 /**
  * A listener's host is optional here: the transform at the end of the schema fills it with
  * LOOPBACK_HOST, or ANY_HOST when auth is configured. A host given explicitly is kept; a
@@ -22,6 +32,26 @@ const DAY_MS = 86_400_000;
 const retention = z.number().int().min(-1).refine((v) => v !== 0, 'retention.ms is -1 (forever) or a positive number of ms');
 export const LOOPBACK_HOST = '127.0.0.1';
 export const ANY_HOST = '0.0.0.0';
+
+const HOUR_MS = 3_600_000;
+const MIB = 1024 * 1024;
+
+/** One embedded-log topic's retention; null = that limit off. Records go a whole segment at a time. */
+const topicRetention = (d: { retentionMs: number | null; retentionBytes: number | null; segmentBytes: number }) => {
+  return z
+    .object({
+      /** Segments whose newest record is older than this are deleted. */
+      retentionMs: z.number().int().positive().nullable().default(d.retentionMs),
+      /** Oldest segments are deleted while the topic (all partitions) is larger than this. */
+      retentionBytes: z.number().int().positive().nullable().default(d.retentionBytes),
+      /** A partition starts a new segment at this size... */
+      segmentBytes: z.number().int().min(4096).default(d.segmentBytes),
+      /** ...or when its current one is this old, so quiet topics age out too. */
+      segmentMs: z.number().int().positive().default(HOUR_MS),
+    })
+    .strict()
+    .prefault({});
+};
 
 export const Config = z
   .object({
@@ -109,6 +139,26 @@ export const Config = z
         groupPrefix: z.string().min(1).default('pmf-guard'),
         /** How long a silent member keeps its partitions; lower fails over faster after a crash. */
         sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+        /** Also bounds how fast members notice a rebalance. */
+        heartbeatIntervalMs: z.number().int().positive().default(1000),
+        /** Longest a fetch waits for data; an idle member notices a rebalance at its next heartbeat after that. */
+        maxWaitTimeMs: z.number().int().positive().default(1000),
+        /** Most records per batch handed to a stage; larger fetches are split. */
+        maxBatchSize: z.number().int().positive().default(500),
+        /** A send rejects with a retryable ERR_LOG_UNAVAILABLE after this long without an ack. */
+        sendTimeoutMs: z.number().int().positive().default(5000),
+        /** TCP connect timeout per broker. */
+        connectionTimeoutMs: z.number().int().positive().default(1000),
+        requestTimeoutMs: z.number().int().positive().default(10_000),
+        /** Health checks give up on the broker after this long. */
+        pingTimeoutMs: z.number().int().positive().default(2000),
+        /** Producer and admin calls: short, so a down broker surfaces quickly. */
+        producerRetry: kafkaRetry(3, 100, 1000),
+        /**
+         * Consumers: patient (about 25 s in all), so a consumer rides out a short broker outage without
+         * crashing (a crash re-joins as a new member, which waits for the old member's session to expire).
+         */
+        consumerRetry: kafkaRetry(8, 300, 5000),
         /** TLS to the brokers (`tls: {}` = system CAs); with certFile/keyFile the client authenticates by certificate. */
         tls: z
           .object({
@@ -153,6 +203,24 @@ export const Config = z
         /** Set (or DATABASE_URL) to use PostgreSQL instead of embedded PGlite. */
         url: z.string().regex(/^postgres(ql)?:\/\//, 'database.url must start with postgres:// or postgresql://').optional(),
         schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'database.schema must be a lower-case SQL identifier').default('pmf_guard'),
+        /** Trimming of the flag store's history tables (PostgreSQL and PGlite), by the flag-writer role. */
+        retention: z
+          .object({
+            /** Who changed which flag and why: kept longest. */
+            auditLogDays: z.number().positive().default(365),
+            /** Command ids already applied (idempotency): must outlive any re-delivery of a command. */
+            appliedCommandsDays: z.number().positive().default(90),
+            /** Outbox rows already delivered to the cache (pending rows are never trimmed). */
+            deliveredOutboxDays: z.number().positive().default(7),
+            /** How often the trim runs (injected clock). */
+            intervalMs: z.number().int().positive().default(HOUR_MS),
+            /** Rows deleted per statement, so a large backlog never holds a long lock. */
+            batchSize: z.number().int().positive().default(5000),
+            /** Embedded PGlite has no autovacuum: VACUUM and CHECKPOINT this often (checkpoints rewrite rows every second). */
+            pgliteVacuumIntervalMs: z.number().int().positive().default(60_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -169,8 +237,14 @@ export const Config = z
       .prefault({}),
     aggregation: z
       .object({
+        /** The watermark trails the slowest live source's newest event time by this much. */
         allowedLatenessSeconds: z.number().int().min(0).default(300),
-        dedupeWindowSeconds: z.number().int().positive().default(3600),
+        /** Late data for a window is still applied until the watermark passes the window's end + this. */
+        lateGraceSeconds: z.number().int().min(0).default(21_600),
+        /** Events older than watermark − this are refused (counted). Default: the longest rule window + lateGraceSeconds. */
+        maxLatenessSeconds: z.number().int().positive().optional(),
+        /** A source (service) silent while its partition's newest event time moves this much on stops holding the watermark. */
+        sourceIdleSeconds: z.number().int().positive().default(300),
         /** A checkpoint (state + offsets, atomically) at least this often. */
         checkpointIntervalMs: z.number().int().positive().default(1000),
         /**
@@ -178,7 +252,7 @@ export const Config = z
          * checkpoints (a rollback command at once): this bounds the span → flag loop, not the checkpoints.
          */
         publishIntervalMs: z.number().int().positive().default(200),
-        /** Ids remembered per partition for dedupe; past it the oldest go and the horizon rises (counted). */
+        /** Ids remembered per partition for dedupe; past it the oldest arrivals are forgotten (counted). */
         maxDedupeEntries: z.number().int().positive().default(1_000_000),
         /** Eviction markers kept per partition (users whose windows closed); past it the oldest go (counted). */
         maxRetiredUsers: z.number().int().positive().default(5_000_000),
@@ -186,10 +260,69 @@ export const Config = z
       })
       .strict()
       .prefault({}),
+    flagWriter: z
+      .object({
+        /** Expired pins are ended this often (0: never, someone calls expirePins). */
+        pinSweepIntervalMs: z.number().int().min(0).default(5000),
+        /** The relay from the PostgreSQL outbox to Redis. */
+        outbox: z
+          .object({
+            /** Outbox rows read per round trip. */
+            batchSize: z.number().int().positive().default(100),
+            /** While started, also sweep the outbox this often, for rows other processes left (0: never). */
+            pollIntervalMs: z.number().int().min(0).default(5000),
+            /**
+             * Also reconcile all of Redis from PostgreSQL this often (0: only at start and after a failure):
+             * catches a Redis that restarted empty between two writes, which no outbox row would repair.
+             */
+            reconcileIntervalMs: z.number().int().min(0).default(60_000),
+            /** After a failed run, retry after this long, doubling up to retryMaxMs. */
+            retryInitialMs: z.number().int().positive().default(100),
+            retryMaxMs: z.number().int().positive().default(30_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /** The embedded log (no Kafka configured): durability and how long each topic is kept. */
+    embedded: z
+      .object({
+        /**
+         * always: each send is fdatasync'd before it is acknowledged (concurrent sends share one);
+         * nothing acknowledged is lost, even to a power cut. interval: synced every fsyncIntervalMs;
+         * a power cut or kernel crash loses up to that window. never: the OS writes back (about 30 s
+         * on Linux). A crash of the process alone loses nothing acknowledged under any policy.
+         */
+        fsync: z.enum(['always', 'interval', 'never']).default('always'),
+        fsyncIntervalMs: z.number().int().positive().default(1000),
+        /** How often retention and compaction run (injected clock). */
+        retentionCheckIntervalMs: z.number().int().positive().default(60_000),
+        topics: z
+          .object({
+            /** Raw feature events: what replay reads. */
+            events: topicRetention({ retentionMs: 14 * DAY_MS, retentionBytes: 2048 * MIB, segmentBytes: 64 * MIB }),
+            /** Cumulative snapshots: compacted to the newest per (feature, source partition) below every group's commit. */
+            cohortStats: topicRetention({ retentionMs: null, retentionBytes: 256 * MIB, segmentBytes: 16 * MIB }),
+            verdicts: topicRetention({ retentionMs: 30 * DAY_MS, retentionBytes: 512 * MIB, segmentBytes: 16 * MIB }),
+            commands: topicRetention({ retentionMs: 30 * DAY_MS, retentionBytes: 64 * MIB, segmentBytes: 4 * MIB }),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     verdict: z
       .object({
         /** Unchanged verdicts are re-published after this much EVENT time (deterministic: replays match). */
         heartbeatSeconds: z.number().int().positive().default(60),
+        /** Verdicts are evaluated each time the merged watermark crosses a multiple of this (event time). */
+        stepSeconds: z.number().int().positive().default(60),
+        /**
+         * Wall-clock seconds the verdict stage waits, after it starts, for every partition of the
+         * events topic to report before judging without the silent ones (a partition with no data).
+         */
+        partitionWaitSeconds: z.number().int().positive().default(60),
         evaluator: z.enum(['sequential', 'point-estimate']).default('sequential'),
       })
       .strict()
@@ -220,6 +353,19 @@ export const Config = z
     }
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
+    }
+    const r = c.database.retention;
+    if (r.auditLogDays < r.appliedCommandsDays || r.auditLogDays < r.deliveredOutboxDays) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'auditLogDays'], message: `the audit log is kept longest: auditLogDays (${r.auditLogDays}) must be at least appliedCommandsDays and deliveredOutboxDays` });
+    }
+    const commandsMs = c.embedded.topics.commands.retentionMs;
+    if (!c.kafka.brokers && commandsMs !== null && r.appliedCommandsDays * DAY_MS < commandsMs) {
+      // A command still on the log can be delivered again; its id must still be known then.
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'appliedCommandsDays'], message: `appliedCommandsDays (${r.appliedCommandsDays}) must cover embedded.topics.commands.retentionMs (${commandsMs / DAY_MS} days)` });
+    }
+    const kafkaCommandsMs = c.kafka.retentionMs.commands;
+    if (c.kafka.brokers && kafkaCommandsMs > 0 && r.appliedCommandsDays * DAY_MS < kafkaCommandsMs) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'appliedCommandsDays'], message: `appliedCommandsDays (${r.appliedCommandsDays}) must cover kafka.retentionMs.commands (${kafkaCommandsMs / DAY_MS} days)` });
     }
     const k = c.kafka;
     if (k.minInsyncReplicas > k.replicationFactor) {

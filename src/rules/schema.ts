@@ -37,7 +37,7 @@ export type ActionMatch = z.infer<typeof ActionMatch>;
 
 export const Rule = z
   .object({
-    // The seed's fields (src/config/pmf-schema.ts in the article).
+    // The original rule fields, which existing rules files use.
     featureId,
     activationThreshold: z.number().min(0).max(1),
     retentionThreshold: z.number().min(0).max(1),

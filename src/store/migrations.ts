@@ -98,6 +98,16 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
+    name: 'indexes for table retention',
+    statements: [
+      // The retention job (store/table-retention.ts) deletes the oldest rows in batches by these.
+      `CREATE INDEX audit_log_created_at_idx ON audit_log (created_at)`,
+      `CREATE INDEX applied_commands_applied_at_idx ON applied_commands (applied_at)`,
+      `CREATE INDEX outbox_published_at_idx ON outbox (published_at) WHERE published_at IS NOT NULL`,
+    ],
+  },
+  {
+    version: 5,
     name: 'rollout allocation',
     statements: [
       // Percent of the cohort's users served the cohort; null = never in a rollout (serves everyone).

@@ -43,9 +43,18 @@ export interface MapResult {
 }
 
 const YEAR_2000_MS = 946_684_800_000;
-// A record from the future moves the aggregator's watermark for its whole partition (maturity,
-// dedupe horizon), so only ordinary clock skew is allowed.
-const MAX_FUTURE_SKEW_MS = 10 * 60_000;
+// The aggregator's watermark follows the slowest live origin, so a fast clock only delays its own
+// windows; beyond an hour ahead the timestamp is more likely garbage than skew.
+const MAX_FUTURE_SKEW_MS = 60 * 60_000;
+const MAX_ORIGIN_LENGTH = 128;
+
+/** The sender of a resource's records: service.name, plus the instance when it has one. */
+function originOf(resource: readonly OtlpKeyValue[] | undefined): string | undefined {
+  const service = stringAttribute(resource, 'service.name');
+  const instance = stringAttribute(resource, 'service.instance.id');
+  const origin = service !== undefined && instance !== undefined ? `${service}/${instance}` : (service ?? instance);
+  return origin?.slice(0, MAX_ORIGIN_LENGTH);
+}
 
 class Rejection {
   constructor(readonly reason: RejectReason) {}
@@ -142,7 +151,7 @@ function dedupe(flags: FlagExposure[]): FlagExposure[] {
   });
 }
 
-function mapSpan(ctx: MapContext, span: OtlpSpan, resource: readonly OtlpKeyValue[] | undefined): FeatureEvent | undefined {
+function mapSpan(ctx: MapContext, span: OtlpSpan, resource: readonly OtlpKeyValue[] | undefined, origin: string | undefined): FeatureEvent | undefined {
   if (!validId(span.traceId, 16)) throw new Rejection('invalid_trace_id');
   if (!validId(span.spanId, 8)) throw new Rejection('invalid_span_id');
   const start = nanoHalves(span.startTimeUnixNano);
@@ -168,6 +177,7 @@ function mapSpan(ctx: MapContext, span: OtlpSpan, resource: readonly OtlpKeyValu
     durationMs: nanosSpanMs(start, end), flags: dedupe(flags), source: 'span',
   };
   if (attrs) event.attrs = attrs;
+  if (origin !== undefined) event.origin = origin;
   return event;
 }
 
@@ -176,7 +186,7 @@ function logEventName(record: OtlpLogRecord): string | undefined {
   return stringAttribute(record.attributes, 'event.name');
 }
 
-function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined): FeatureEvent | undefined {
+function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined, origin: string | undefined): FeatureEvent | undefined {
   const t = nanoHalves(record.timeUnixNano);
   const nanos = isZeroNanos(t) ? nanoHalves(record.observedTimeUnixNano) : t;
   const time = ctx.timeMs(nanos);
@@ -194,14 +204,19 @@ function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpK
   const traceSpan = validId(record.traceId, 16) && validId(record.spanId, 8) ? hex(record.traceId) + hex(record.spanId) : '';
   const event: FeatureEvent = { user, time, id: `${traceSpan}:${digest}`, name, flags: flag ? [flag] : [], source: 'log' };
   if (attrs) event.attrs = attrs;
+  if (origin !== undefined) event.origin = origin;
   return event;
 }
 
+// mapTraces and mapLogs are alike on purpose: the two requests name their three levels differently
+// (resourceSpans, scopeSpans, spans; resourceLogs, scopeLogs, logRecords), and a shared walker
+// would need an accessor per level for two loops of three lines.
 export function mapTraces(req: OtlpTracesRequest, opts: MapperOptions): MapResult {
   const ctx = new MapContext(opts);
   for (const rs of req.resourceSpans ?? []) {
     const resource = rs.resource?.attributes;
-    for (const ss of rs.scopeSpans ?? []) for (const span of ss.spans ?? []) ctx.guard(() => mapSpan(ctx, span, resource));
+    const origin = originOf(resource);
+    for (const ss of rs.scopeSpans ?? []) for (const span of ss.spans ?? []) ctx.guard(() => mapSpan(ctx, span, resource, origin));
   }
   return ctx.result;
 }
@@ -210,7 +225,8 @@ export function mapLogs(req: OtlpLogsRequest, opts: MapperOptions): MapResult {
   const ctx = new MapContext(opts);
   for (const rl of req.resourceLogs ?? []) {
     const resource = rl.resource?.attributes;
-    for (const sl of rl.scopeLogs ?? []) for (const rec of sl.logRecords ?? []) ctx.guard(() => mapLog(ctx, rec, resource));
+    const origin = originOf(resource);
+    for (const sl of rl.scopeLogs ?? []) for (const rec of sl.logRecords ?? []) ctx.guard(() => mapLog(ctx, rec, resource, origin));
   }
   return ctx.result;
 }
