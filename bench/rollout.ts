@@ -54,8 +54,7 @@ function rules(): string {
     rules: [
       ...Array.from({ length: FEATURES }, (_, i) => ({
         ...base, featureId: rolloutFeature(i),
-        // One cohort named in expectedShares: no SRM check; this measures the path, not the statistics.
-        cohorts: { control: 'control', guarded: ['treatment'], expectedShares: { treatment: 1 } },
+        cohorts: { control: 'control', guarded: ['treatment'] },
         rollout: { stages: [{ percent: 1 }, { percent: 10 }, { percent: 100 }], advanceWhen: 'no-regression' },
       })),
       ...Array.from({ length: FEATURES }, (_, i) => ({ ...base, featureId: baselineFeature(i), cohorts: { control: 'control', guarded: ['treatment'] } })),
@@ -75,9 +74,15 @@ function cohort(feature: string, name: string, exposed: number, latencyMs: numbe
   };
 }
 
-function partial(feature: string, offset: number, at: number, firstAt: number, treatmentMs: number, exposed: number): FeaturePartial {
+// The engine judges a step once every source partition has reported it: one snapshot per partition.
+const PARTITIONS = 3;
+function partials(feature: string, offset: number, at: number, firstAt: number, treatmentMs: number, exposed: number, controlPerTreatment: number): FeaturePartial[] {
   const o = String(offset);
-  return { feature, partition: 0, offset: o, watermark: at, cohorts: [cohort(feature, 'control', exposed, 120, o, at, firstAt), cohort(feature, 'treatment', exposed, treatmentMs, o, at, firstAt)] };
+  const each = Math.ceil(exposed / PARTITIONS);
+  return Array.from({ length: PARTITIONS }, (_, partition) => ({
+    feature, partition, offset: o, watermark: at,
+    cohorts: [cohort(feature, 'control', each * controlPerTreatment, 120, o, at, firstAt), cohort(feature, 'treatment', each, treatmentMs, o, at, firstAt)].map((c) => ({ ...c, partition })),
+  }));
 }
 
 function summary(ms: number[]) {
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
       PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0',
     },
   });
-  const app = await buildApp({ ...loaded, kafka: { ...loaded.kafka, groupPrefix: id, partitions: 3 } }, parseRules(rules()), { logger: silentLogger });
+  const app = await buildApp({ ...loaded, kafka: { ...loaded.kafka, groupPrefix: id, partitions: PARTITIONS } }, parseRules(rules()), { logger: silentLogger });
   await app.start();
   const kafka = new KafkaLog({ brokers: services.kafkaBrokers.split(','), clientId: `${id}-bench`, logger: silentLogger });
   const producer = kafka.producer(`${id}-bench`);
@@ -116,14 +121,15 @@ async function main(): Promise<void> {
 
   const T0 = Date.now() - 24 * 3600_000;
   let offset = 0;
-  const measure = async (feature: string, slot: number, treatmentMs: number, done: (h: Record<string, string>) => boolean) => {
+  // At stage 1 (1 %) the control gets 99 users for each treatment user: what the SRM check expects.
+  const measure = async (feature: string, slot: number, treatmentMs: number, controlPerTreatment: number, done: (h: Record<string, string>) => boolean) => {
     const first = T0 + slot * 2 * WINDOW_S * 1000;
     // Gates closed: a pending verdict, no command. Then wait until the stage has taken it in.
-    await producer.send(app.topics.cohortStats, [{ key: feature, value: encodeJson(partial(feature, ++offset, first + 1000, first, treatmentMs, MIN_COHORT)) }]);
+    await producer.send(app.topics.cohortStats, partials(feature, ++offset, first + 1000, first, treatmentMs, MIN_COHORT, controlPerTreatment).map((p) => ({ key: feature, value: encodeJson(p) })));
     await waitFor(() => app.latestVerdicts(feature, 'treatment').length > 0, { timeoutMs: 30_000, intervalMs: 2, message: `first verdict of ${feature}` });
     const before = notices.get(feature)?.length ?? 0;
     const start = performance.now();
-    await producer.send(app.topics.cohortStats, [{ key: feature, value: encodeJson(partial(feature, ++offset, first + (WINDOW_S + 60) * 1000, first, treatmentMs, MIN_COHORT + 50)) }]);
+    await producer.send(app.topics.cohortStats, partials(feature, ++offset, first + (WINDOW_S + 60) * 1000, first, treatmentMs, MIN_COHORT + 50, controlPerTreatment).map((p) => ({ key: feature, value: encodeJson(p) })));
     await waitFor(async () => ((notices.get(feature)?.length ?? 0) > before && done(await redis.hgetall(key(feature))) ? true : undefined), { timeoutMs: 30_000, intervalMs: 1, message: `Redis change of ${feature}` });
     return notices.get(feature)![before] - start;
   };
@@ -133,8 +139,8 @@ async function main(): Promise<void> {
   try {
     // Interleaved, so both kinds see the same state of the machine.
     for (let i = 0; i < FEATURES; i++) {
-      ramp.push(await measure(rolloutFeature(i), 2 * i, 120, (h) => h['allocation:treatment'] === '10' && h.treatment === 'on'));
-      plain.push(await measure(baselineFeature(i), 2 * i + 1, 900, (h) => h.treatment === 'off'));
+      ramp.push(await measure(rolloutFeature(i), 2 * i, 120, 99, (h) => h['allocation:treatment'] === '10' && h.treatment === 'on'));
+      plain.push(await measure(baselineFeature(i), 2 * i + 1, 900, 1, (h) => h.treatment === 'off'));
     }
   } finally {
     await sub.quit();
