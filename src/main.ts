@@ -14,8 +14,14 @@ import { emptyRuleSet } from './rules/load.js';
 import { loadRulesFile } from './config/rules-file.js';
 import { buildApp } from './app/build-app.js';
 import { runExport, runReplay } from './replay/replay-command.js';
+import { parseRolloutArgs, ROLLOUT_USAGE, runRolloutCommand } from './cli/rollout-command.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'rollout' && argv.slice(1).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`${ROLLOUT_USAGE}\n`);
+    return 0;
+  }
+  if (argv[0] === 'rollout') return runRolloutCommand(parseRolloutArgs(argv.slice(1)), (line) => process.stdout.write(`${line}\n`));
   const args = parseArgs(argv);
   if (args.command === 'help') {
     // Asked-for help goes to stdout; help for an empty command line is a usage error on stderr.

@@ -66,7 +66,7 @@ const PinBody = z
 const UnpinBody = z.object({ ...person, releaseHeld: z.boolean().default(true) }).strict();
 const CommandBody = z.object(person).strict();
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
@@ -185,7 +185,7 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
   };
 }
 
-function toHttpError(err: unknown): HttpError {
+export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof PmfError) {
     if (err.code === 'ERR_NOT_FOUND') return new HttpError(404, err.code, err.message);
@@ -196,13 +196,13 @@ function toHttpError(err: unknown): HttpError {
   return new HttpError(500, 'ERR_INTERNAL', errorMessage(err));
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (!result.success) throw new HttpError(400, 'ERR_BAD_REQUEST', `invalid request body: ${describeIssues(result.error).join('; ')}`);
   return result.data;
 }
 
-async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+export async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -227,7 +227,7 @@ function intParam(url: URL, name: string, min: number, max: number): number | un
   return n;
 }
 
-function decode(segment: string): string {
+export function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {

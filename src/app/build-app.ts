@@ -22,6 +22,7 @@ import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
 import { flagRoutes, type FlagAdminReader } from '../admin/flag-routes.js';
+import { rolloutRoutes, steerPublisher } from '../admin/rollout-routes.js';
 import { parseKeyRing, Pseudonymizer } from '../receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../stream/aggregator-processor.js';
@@ -91,7 +92,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const registerGuardedFlags = async (writer: FlagWriter, set: RuleSet = rules) => {
     for (const rule of set.rules) {
       const cohorts = guardedCohorts(rule, []);
-      if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts);
+      // A rollout starts at its first stage; in dry-run nothing drives it, so the cohort serves everyone.
+      const rollout = rule.rollout && rule.mode === 'enforce' && rule.cohorts.control
+        ? { percent: rule.rollout.stages[0].percent, stages: rule.rollout.stages.length, salt: rule.rollout.salt, control: rule.cohorts.control }
+        : undefined;
+      if (cohorts.length > 0) await writer.ensureGuarded(rule.featureId, cohorts, rollout);
     }
   };
 
@@ -303,6 +308,14 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     routes: [
       readRoutes({ rules: () => rules, clock, history, flags: flagRepo, report }),
       ...(flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock, logger: logger.child('admin') })] : []),
+      rolloutRoutes({
+        rules: () => rules,
+        publish: steerPublisher(producer, topics.cohortStats),
+        rollouts: verdictRunner ? (feature) => [...verdictRunner!.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.rollouts(feature)) : undefined,
+        getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
+        auth: bearerAuth,
+        clock,
+      }),
     ],
     sources: {
       metrics,

@@ -1,6 +1,8 @@
 // The help texts: the overview (no arguments, help, --help) and one per command (COMMAND --help).
 // Kept apart from the parser so both stay short and the texts are easy to review together.
 
+import { ROLLOUT_USAGE } from './rollout-command.js';
+
 export const USAGE = `usage: pmf-guard <command> [options]
 
 Commands:
@@ -8,6 +10,7 @@ Commands:
   status        what a running instance's status page shows, in the terminal
   report        the zombie-feature report of a running instance (table or JSON)
   rules check   validate a rules file and show what would be guarded and how
+  rollout       show, start, pause, resume, advance or abort a rollout of a running instance
   replay        re-run recorded events offline through the rules; writes no flag
   export        write the recorded events to a file replay can read anywhere
   help          this text; \`pmf-guard COMMAND --help\` describes one command
@@ -32,6 +35,7 @@ Environment:
 Exit codes: 0 success, 1 failure, 2 bad usage, configuration or rules.`;
 
 export const COMMAND_HELP: Record<string, string> = {
+  rollout: ROLLOUT_USAGE,
   start: `usage: pmf-guard start [--role receiver|aggregator|verdict|flag-writer|all] [--config FILE] [--rules FILE]
 
 Runs pmf-guard until SIGTERM or SIGINT (it drains, then exits 0); SIGHUP reloads the rules file.

@@ -25,6 +25,14 @@ export function evaluationAttributes(e: FlagEvaluation, userId?: string): Attrib
   };
   if (e.version > 0) attributes['feature_flag.version'] = String(e.version);
   if (userId !== undefined && userId !== '') attributes['feature_flag.context.id'] = userId;
+  // Which cohort the user would have had, and whether the rollout let them in: the variant alone
+  // cannot tell a control user from one a rollout kept out.
+  if (e.allocation) {
+    attributes['pmf_guard.allocation.cohort'] = e.allocation.cohort;
+    attributes['pmf_guard.allocation.percent'] = e.allocation.percent;
+    attributes['pmf_guard.allocation.included'] = e.allocation.included;
+    if (e.allocation.bucket !== undefined) attributes['pmf_guard.allocation.bucket'] = e.allocation.bucket;
+  }
   return attributes;
 }
 

@@ -9,9 +9,10 @@ import { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { flagChannel, flagKey } from '../flags/redis-keys.js';
+import { bucketOf, inAllocation, parseFlagHash, type CohortAllocation } from './allocation.js';
 import { recordEvaluation, type RecordOptions } from './evaluation-recorder.js';
 
-export type FlagReason = 'TARGETING_MATCH' | 'STALE' | 'DEFAULT' | 'ERROR';
+export type FlagReason = 'TARGETING_MATCH' | 'SPLIT' | 'STALE' | 'DEFAULT' | 'ERROR';
 
 export interface FlagContext {
   /** The cohort (variant) your application assigned this user to, e.g. "treatment". */
@@ -20,17 +21,30 @@ export interface FlagContext {
   userId?: string;
 }
 
+/** Present when the asked-for cohort is in a rollout: whether this user is inside its allocation. */
+export interface AllocationDecision {
+  /** The cohort the application asked for (the evaluation's cohort is the control when excluded). */
+  cohort: string;
+  percent: number;
+  /** The user's bucket in [0, 10000); absent without a user id (then never included). */
+  bucket?: number;
+  included: boolean;
+}
+
 export interface FlagEvaluation {
   feature: string;
+  /** The cohort the user is served and recorded as: the asked-for one, or the control outside a rollout's allocation. */
   cohort: string;
   enabled: boolean;
   /** Version of the feature the answer came from; 0 when the feature is unknown. */
   version: number;
   /**
    * TARGETING_MATCH: the cohort's current state. STALE: the last known state, Redis is unreachable.
+   * SPLIT: the user is outside the cohort's rollout allocation and is served the control (flag off).
    * DEFAULT: pmf-guard has no flag for this feature or cohort. ERROR: never loaded, Redis unreachable.
    */
   reason: FlagReason;
+  allocation?: AllocationDecision;
 }
 
 export interface FlagClientOptions {
@@ -56,6 +70,7 @@ export interface FlagClientOptions {
 interface KnownFeature {
   version: number;
   cohorts: Record<string, string>;
+  allocations: Record<string, CohortAllocation>;
 }
 
 
@@ -152,22 +167,35 @@ export class FlagClient {
       this.tracked.add(feature);
       await this.load(feature);
     }
-    const evaluation = this.answer(feature, context.cohort, defaultValue);
+    const evaluation = this.answer(feature, context.cohort, context.userId, defaultValue);
     if (this.record !== false) recordEvaluation(evaluation, context.userId, this.record);
     return evaluation;
   }
 
   /** The last known state of a feature (no Redis call), or undefined. */
-  snapshot(feature: string): { version: number; cohorts: Record<string, string> } | undefined {
+  snapshot(feature: string): { version: number; cohorts: Record<string, string>; allocations?: Record<string, CohortAllocation> } | undefined {
     const k = this.known.get(feature);
-    return k && { version: k.version, cohorts: { ...k.cohorts } };
+    if (!k) return undefined;
+    // allocations only when a cohort is in a rollout, so the shape without rollouts is unchanged.
+    return Object.keys(k.allocations).length > 0
+      ? { version: k.version, cohorts: { ...k.cohorts }, allocations: structuredClone(k.allocations) }
+      : { version: k.version, cohorts: { ...k.cohorts } };
   }
 
-  private answer(feature: string, cohort: string, defaultValue: boolean): FlagEvaluation {
+  private answer(feature: string, cohort: string, userId: string | undefined, defaultValue: boolean): FlagEvaluation {
     const k = this.known.get(feature);
     const state = k?.cohorts[cohort];
     if (state === 'on' || state === 'off') {
-      return { feature, cohort, enabled: state === 'on', version: k!.version, reason: this.reachable ? 'TARGETING_MATCH' : 'STALE' };
+      const reason: FlagReason = this.reachable ? 'TARGETING_MATCH' : 'STALE';
+      const rollout = k!.allocations[cohort];
+      if (!rollout) return { feature, cohort, enabled: state === 'on', version: k!.version, reason };
+      // Without a user id there is nothing sticky to bucket on: such calls stay with the control.
+      const bucket = userId === undefined || userId === '' ? undefined : bucketOf(feature, rollout.salt, userId);
+      const included = bucket !== undefined && inAllocation(bucket, rollout.percent);
+      const allocation: AllocationDecision = { cohort, percent: rollout.percent, included };
+      if (bucket !== undefined) allocation.bucket = bucket;
+      if (included) return { feature, cohort, enabled: state === 'on', version: k!.version, reason, allocation };
+      return { feature, cohort: rollout.control, enabled: false, version: k!.version, reason: this.reachable ? 'SPLIT' : 'STALE', allocation };
     }
     const reason: FlagReason = k || this.reachable ? 'DEFAULT' : 'ERROR';
     return { feature, cohort, enabled: defaultValue, version: k?.version ?? 0, reason };
@@ -197,8 +225,8 @@ export class FlagClient {
     if (!Number.isSafeInteger(version) || version < 1) return;
     const current = this.known.get(feature);
     if (current && current.version >= version) return;
-    const { version: _v, ...cohorts } = hash;
-    this.known.set(feature, { version, cohorts });
+    const { cohorts, allocations } = parseFlagHash(hash);
+    this.known.set(feature, { version, cohorts, allocations });
     for (const listener of this.listeners) listener(feature, version);
   }
 

@@ -2,7 +2,9 @@
 
 export { FlagClient } from './flag-client.js';
 export { FLAG_CHANGE_CHANNEL, FLAG_KEY_PREFIX } from '../flags/redis-keys.js';
-export type { FlagClientOptions, FlagContext, FlagEvaluation, FlagReason } from './flag-client.js';
+export type { AllocationDecision, FlagClientOptions, FlagContext, FlagEvaluation, FlagReason } from './flag-client.js';
+export { bucketOf, inAllocation, murmur3 } from './allocation.js';
+export type { CohortAllocation } from './allocation.js';
 export { evaluationAttributes, FLAG_EVALUATION_EVENT, recordEvaluation } from './evaluation-recorder.js';
 export type { RecordOptions } from './evaluation-recorder.js';
 export { PmfGuardProvider } from './openfeature-provider.js';

@@ -22,6 +22,7 @@ export interface PmfGuardProviderOptions {
 
 const REASONS: Record<FlagReason, string> = {
   TARGETING_MATCH: StandardResolutionReasons.TARGETING_MATCH,
+  SPLIT: StandardResolutionReasons.SPLIT,
   STALE: StandardResolutionReasons.STALE,
   DEFAULT: StandardResolutionReasons.DEFAULT,
   ERROR: StandardResolutionReasons.ERROR,
@@ -64,7 +65,11 @@ export class PmfGuardProvider implements Provider {
       };
     }
     const e = await this.client.evaluate(flagKey, { cohort, userId: context.targetingKey }, defaultValue);
-    const details: ResolutionDetails<boolean> = { value: e.enabled, variant: cohort, reason: REASONS[e.reason], flagMetadata: { version: e.version } };
+    // Outside a rollout's allocation the user is served the control: that is the variant.
+    const details: ResolutionDetails<boolean> = { value: e.enabled, variant: e.cohort, reason: REASONS[e.reason], flagMetadata: { version: e.version } };
+    if (e.allocation) {
+      details.flagMetadata = { ...details.flagMetadata, allocationCohort: e.allocation.cohort, allocationPercent: e.allocation.percent, allocationIncluded: e.allocation.included };
+    }
     // A cohort pmf-guard does not guard (e.g. control) is a normal default; an unknown feature is not.
     if (e.reason === 'DEFAULT' && e.version === 0) {
       details.errorCode = ErrorCode.FLAG_NOT_FOUND;

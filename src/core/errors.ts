@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'ERR_METHOD'
   | 'ERR_TOO_LARGE'
   | 'ERR_PINNED'
+  | 'ERR_ROLLOUT_NOT_DRIVEN'
   | 'ERR_WRONG_ROLE'
   | 'ERR_INTERNAL';
 

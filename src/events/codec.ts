@@ -62,12 +62,24 @@ export function decodeFeaturePartial(buf: Buffer): FeaturePartial {
   return o as unknown as FeaturePartial;
 }
 
+const COMMAND_ACTIONS: readonly string[] = ['rollback', 'restore', 'advance', 'hold', 'complete', 'pause', 'resume', 'abort', 'start'];
+
 export function decodeFlagCommand(buf: Buffer): FlagCommand {
   const o = parse(buf, 'flag command');
   for (const k of ['commandId', 'feature', 'cohort', 'reason', 'issuedAt']) need(typeof o[k] === 'string', 'flag command', k);
-  need(o.action === 'rollback' || o.action === 'restore', 'flag command', 'action');
+  need(COMMAND_ACTIONS.includes(o.action as string), 'flag command', 'action');
   need(o.state === 'on' || o.state === 'off', 'flag command', 'state');
   need(o.source === 'verdict' || o.source === 'manual', 'flag command', 'source');
+  // Only rollbacks and restores may come without a rollout: a ramp step without one means nothing.
+  need(o.rollout !== undefined || o.action === 'rollback' || o.action === 'restore', 'flag command', 'rollout');
+  if (o.rollout !== undefined) {
+    const r = o.rollout as Record<string, unknown>;
+    need(typeof r === 'object' && r !== null, 'flag command', 'rollout');
+    need(typeof r.percent === 'number' && r.percent >= 0 && r.percent <= 100, 'flag command', 'rollout.percent');
+    for (const k of ['stage', 'stages']) need(Number.isInteger(r[k]) && (r[k] as number) >= 0, 'flag command', `rollout.${k}`);
+    for (const k of ['status', 'salt', 'control']) need(typeof r[k] === 'string', 'flag command', `rollout.${k}`);
+    need(r.control !== '', 'flag command', 'rollout.control');
+  }
   return o as unknown as FlagCommand;
 }
 

@@ -36,6 +36,23 @@ export interface RegressionEstimate {
   detectedAt: string;
 }
 
+/** Where a guarded cohort's rollout stands at this verdict (only for cohorts with a rollout). */
+export interface RolloutView {
+  /** 1-based stage; 0 once rolled back or aborted. */
+  stage: number;
+  stages: number;
+  percent: number;
+  status: 'ramping' | 'holding' | 'paused' | 'complete' | 'rolled-back' | 'aborted';
+  /** Event time the stage began (ISO 8601). */
+  stageStartedAt: string;
+  /** Event time spent in the stage, and users first exposed to the cohort during it. */
+  secondsInStage: number;
+  usersInStage: number;
+  /** What the stage still waits for before it may advance (absent when nothing but the guards). */
+  waitingFor?: string;
+  reason: string;
+}
+
 export interface Verdict {
   verdictId: string;
   feature: string;
@@ -55,4 +72,6 @@ export interface Verdict {
   reason: string;
   /** Present on a failing verdict: one entry per failed guard, in the order they failed. */
   regressions?: RegressionEstimate[];
+  /** Present for a guarded cohort with a rollout: its stage, allocation and any hold. */
+  rollout?: RolloutView;
 }

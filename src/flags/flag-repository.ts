@@ -3,15 +3,17 @@
 // the outbox row written in the same transaction is what later reaches Redis. One transaction
 // moves a feature's version by at most one, however many cohorts it touches.
 
+import type { CohortAllocation } from '../client/allocation.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { PmfError } from '../core/errors.js';
-import type { FlagCommand, FlagState } from '../events/flag-command.js';
+import type { FlagCommand, FlagState, RolloutAction } from '../events/flag-command.js';
 import { quoteIdent, type SqlClient, type SqlQueryable } from '../store/sql-client.js';
+import { decideRollout, type StoredRollout } from './rollout-apply.js';
 
 export type ApplyStatus = 'applied' | 'duplicate' | 'no_change' | 'skipped_pinned';
 export type AuditOutcome = 'applied' | 'skipped_pinned' | 'no_change';
 /** What an audit entry records; null on entries written before migration 3. */
-export type AuditAction = 'rollback' | 'restore' | 'pin' | 'unpin' | 'pin_expired' | 'register';
+export type AuditAction = 'rollback' | 'restore' | 'pin' | 'unpin' | 'pin_expired' | 'register' | RolloutAction;
 
 export interface ApplyResult {
   status: ApplyStatus;
@@ -58,6 +60,16 @@ export interface FeatureSnapshot {
   feature: string;
   version: number;
   cohorts: Record<string, FlagState>;
+  /** Cohorts in a rollout: allocation, salt and control (absent in snapshots written before rollouts). */
+  allocations?: Record<string, CohortAllocation>;
+}
+
+/** How a newly registered guarded cohort starts its rollout. */
+export interface RolloutStart {
+  percent: number;
+  stages: number;
+  salt: string;
+  control: string;
 }
 
 /** One cohort in the admin API's GET /v1/flags/{feature} (docs/contract.md). */
@@ -72,6 +84,9 @@ export interface CohortFlag {
   pinnedBy?: string;
   /** The automatic command a pin is holding back (applied when the pin ends). */
   held?: { commandId: string; state: FlagState; reason: string };
+  /** Cohorts in a rollout: percent of the cohort's users served it, and the ramp. */
+  allocation?: number;
+  rollout?: StoredRollout;
 }
 
 export interface FeatureFlags {
@@ -88,6 +103,9 @@ export interface AuditEntry {
   action: AuditAction | null;
   fromState: FlagState | null;
   toState: FlagState;
+  /** Allocation before and after, for cohorts in a rollout (null otherwise). */
+  fromAllocation: number | null;
+  toAllocation: number | null;
   version: number;
   source: string;
   actor: string | null;
@@ -138,6 +156,8 @@ interface CohortRow {
   pinned_by: string | null;
   pin_active: boolean;
   held_command: FlagCommand | null;
+  allocation: unknown;
+  rollout: StoredRollout | null;
 }
 
 interface AuditRecord {
@@ -146,6 +166,8 @@ interface AuditRecord {
   action: AuditAction;
   from: FlagState | null;
   to: FlagState;
+  fromAllocation?: number | null;
+  toAllocation?: number | null;
   source: string;
   actor: string | null;
   reason: string;
@@ -215,13 +237,28 @@ export class FlagRepository {
 
       let outcome: AuditOutcome;
       let reason = cmd.reason;
-      if (row?.pin_active && row.pinned_state !== cmd.state) {
+      const fromAllocation = row ? numberOrNull(row.allocation) : null;
+      let toAllocation = cmd.rollout ? cmd.rollout.percent : fromAllocation;
+      // A pin freezes a cohort in a rollout entirely: its allocation is part of what was pinned.
+      if (row?.pin_active && (cmd.rollout !== undefined || row.pinned_state !== cmd.state)) {
         outcome = 'skipped_pinned';
         const by = row.pinned_by ? ` by ${row.pinned_by}` : '';
         const held = automatic ? '; held until the pin ends' : '';
         reason = `not applied: cohort pinned ${row.pinned_state} until ${isoTime(row.pinned_until)}${by}${held}; command reason: ${cmd.reason}`;
         // Only automatic commands wait: a person gets the refusal back and can decide again.
         if (automatic) await this.setHeld(w, cmd.cohort, cmd);
+        toAllocation = fromAllocation;
+      } else if (cmd.rollout) {
+        const decision = decideRollout(row ? { state: row.state, allocation: fromAllocation, rollout: row.rollout } : null, { ...cmd, rollout: cmd.rollout });
+        if (decision.outcome === 'no_change') {
+          outcome = 'no_change';
+          if (decision.reason) reason = decision.reason;
+          toAllocation = fromAllocation;
+        } else {
+          outcome = 'applied';
+          const version = w.change();
+          await this.writeCohort(w.tx, cmd.feature, cmd.cohort, version, cmd.reason, decision.state, decision.allocation, decision.rollout);
+        }
       } else if (fromState === cmd.state) {
         outcome = 'no_change';
         // A newer automatic decision that agrees with the pin makes a held one obsolete.
@@ -245,6 +282,8 @@ export class FlagRepository {
         action: cmd.action,
         from: fromState,
         to: cmd.state,
+        fromAllocation,
+        toAllocation,
         source: cmd.source,
         actor: cmd.actor ?? null,
         reason,
@@ -390,7 +429,8 @@ export class FlagRepository {
    * Gives every guarded cohort of a rule a flag row in state `on` if it has none. The version
    * moves (and an outbox row is written) only when a row was inserted, so reloading rules is free.
    */
-  async ensureGuarded(feature: string, cohorts: readonly string[], reason = 'guarded cohort registered by rules'): Promise<EnsureGuardedResult> {
+  async ensureGuarded(feature: string, cohorts: readonly string[], reason: string | undefined = undefined, rollout?: RolloutStart): Promise<EnsureGuardedResult> {
+    reason ??= 'guarded cohort registered by rules';
     assertName('feature', feature);
     for (const c of cohorts) assertCohort(c);
     if (cohorts.length === 0) {
@@ -399,11 +439,18 @@ export class FlagRepository {
     }
     return this.withFeature(feature, async (w) => {
       const { rows } = await w.tx.query<{ cohort: string }>(
-        `INSERT INTO ${this.t.flags} (feature, cohort, state, version, reason, updated_at)
-         SELECT $1, c, 'on', $2, $3, now() FROM jsonb_array_elements_text($4::jsonb) AS c
+        `INSERT INTO ${this.t.flags} (feature, cohort, state, version, reason, updated_at, allocation, rollout)
+         SELECT $1, c, 'on', $2, $3, now(), $5::numeric, $6::jsonb FROM jsonb_array_elements_text($4::jsonb) AS c
          ON CONFLICT (feature, cohort) DO NOTHING
          RETURNING cohort`,
-        [feature, w.before + 1, reason, JSON.stringify([...new Set(cohorts)])],
+        [
+          feature,
+          w.before + 1,
+          reason,
+          JSON.stringify([...new Set(cohorts)]),
+          rollout ? rollout.percent : null,
+          rollout ? JSON.stringify({ stage: 1, stages: rollout.stages, status: 'ramping', salt: rollout.salt, control: rollout.control } satisfies StoredRollout) : null,
+        ],
       );
       if (rows.length === 0) return { inserted: [], version: w.version };
       w.change();
@@ -415,6 +462,7 @@ export class FlagRepository {
           action: 'register',
           from: null,
           to: 'on',
+          toAllocation: rollout ? rollout.percent : null,
           source: 'rules',
           actor: null,
           reason,
@@ -446,9 +494,11 @@ export class FlagRepository {
       pinned_by: string | null;
       pin_active: boolean;
       held_command: FlagCommand | null;
+      allocation: unknown;
+      rollout: StoredRollout | null;
     }>(
       `SELECT v.version AS feature_version, f.cohort, f.state, f.version, f.reason, f.updated_at,
-              f.pinned_state, f.pinned_until, f.pinned_by, f.held_command,
+              f.pinned_state, f.pinned_until, f.pinned_by, f.held_command, f.allocation, f.rollout,
               (f.pinned_state IS NOT NULL AND f.pinned_until > $2::timestamptz) AS pin_active
          FROM ${this.t.versions} v JOIN ${this.t.flags} f ON f.feature = v.feature
         WHERE v.feature = $1
@@ -459,6 +509,8 @@ export class FlagRepository {
     const cohorts = Object.fromEntries(
       rows.map((r): [string, CohortFlag] => {
         const flag: CohortFlag = { state: r.state, version: Number(r.version), reason: r.reason, updatedAt: isoTime(r.updated_at) };
+        if (r.allocation !== null && r.allocation !== undefined) flag.allocation = Number(r.allocation);
+        if (r.rollout) flag.rollout = r.rollout;
         if (r.pin_active) {
           flag.pinnedUntil = isoTime(r.pinned_until);
           flag.pinnedState = r.pinned_state!;
@@ -476,7 +528,7 @@ export class FlagRepository {
     const q: AuditQuery = typeof query === 'number' ? { limit: query } : query;
     const limit = Math.min(Math.max(Math.trunc(q.limit ?? 100), 1), 1000);
     const { rows } = await this.sql.query<Record<string, unknown>>(
-      `SELECT id, command_id, feature, cohort, action, from_state, to_state, version, source, actor, reason, evidence, outcome, created_at
+      `SELECT id, command_id, feature, cohort, action, from_state, to_state, from_allocation, to_allocation, version, source, actor, reason, evidence, outcome, created_at
          FROM ${this.t.audit}
         WHERE feature = $1 AND ($2::text IS NULL OR cohort = $2) AND ($3::bigint IS NULL OR id < $3)
         ORDER BY id DESC LIMIT $4`,
@@ -490,6 +542,8 @@ export class FlagRepository {
       action: (r.action as AuditAction | null) ?? null,
       fromState: (r.from_state as FlagState | null) ?? null,
       toState: r.to_state as FlagState,
+      fromAllocation: numberOrNull(r.from_allocation),
+      toAllocation: numberOrNull(r.to_allocation),
       version: Number(r.version),
       source: r.source as string,
       actor: (r.actor as string | null) ?? null,
@@ -534,8 +588,8 @@ export class FlagRepository {
   }
 
   private async snapshots(feature: string | null): Promise<FeatureSnapshot[]> {
-    const { rows } = await this.sql.query<{ feature: string; version: unknown; cohort: string; state: FlagState }>(
-      `SELECT v.feature, v.version, f.cohort, f.state
+    const { rows } = await this.sql.query<{ feature: string; version: unknown; cohort: string; state: FlagState; allocation: unknown; rollout: StoredRollout | null }>(
+      `SELECT v.feature, v.version, f.cohort, f.state, f.allocation, f.rollout
          FROM ${this.t.versions} v JOIN ${this.t.flags} f ON f.feature = v.feature
         WHERE $1::text IS NULL OR v.feature = $1
         ORDER BY v.feature, f.cohort`,
@@ -543,11 +597,17 @@ export class FlagRepository {
     );
     const snapshots: FeatureSnapshot[] = [];
     let entries: [string, FlagState][] = [];
+    let allocations: Record<string, CohortAllocation> = {};
     rows.forEach((r, i) => {
       entries.push([r.cohort, r.state]);
+      const allocation = numberOrNull(r.allocation);
+      if (allocation !== null && r.rollout) allocations[r.cohort] = { percent: allocation, salt: r.rollout.salt, control: r.rollout.control };
       if (rows[i + 1]?.feature !== r.feature) {
-        snapshots.push({ feature: r.feature, version: Number(r.version), cohorts: Object.fromEntries(entries) });
+        const snapshot: FeatureSnapshot = { feature: r.feature, version: Number(r.version), cohorts: Object.fromEntries(entries) };
+        if (Object.keys(allocations).length > 0) snapshot.allocations = allocations;
+        snapshots.push(snapshot);
         entries = [];
+        allocations = {};
       }
     });
     return snapshots;
@@ -589,10 +649,25 @@ export class FlagRepository {
     });
     const held = row.held_command;
     if (!held) return undefined;
-    const heldEntry = { commandId: held.commandId, cohort, action: held.action, from: row.state, to: held.state, source: held.source, actor: held.actor ?? null, evidence: held.evidence };
+    const fromAllocation = numberOrNull(row.allocation);
+    const heldEntry = {
+      commandId: held.commandId, cohort, action: held.action, from: row.state, to: held.state, source: held.source, actor: held.actor ?? null, evidence: held.evidence,
+      fromAllocation, toAllocation: fromAllocation,
+    };
     if (!end.releaseHeld) {
       this.audit(w, { ...heldEntry, reason: `discarded when the pin ended (${end.actor ?? 'system'}): ${held.reason}`, outcome: 'skipped_pinned' });
       return undefined;
+    }
+    if (held.rollout) {
+      const decision = decideRollout({ state: row.state, allocation: fromAllocation, rollout: row.rollout }, { ...held, rollout: held.rollout });
+      if (decision.outcome === 'no_change') {
+        this.audit(w, { ...heldEntry, reason: `released when the pin ended; ${decision.reason ?? 'nothing to change'}: ${held.reason}`, outcome: 'no_change' });
+        return undefined;
+      }
+      const version = w.change();
+      await this.writeCohort(w.tx, w.feature, cohort, version, held.reason, decision.state, decision.allocation, decision.rollout);
+      this.audit(w, { ...heldEntry, toAllocation: decision.allocation, reason: `released when the pin ended: ${held.reason}`, outcome: 'applied' });
+      return held.commandId;
     }
     if (held.state === row.state) {
       this.audit(w, { ...heldEntry, reason: `released when the pin ended; cohort already ${row.state}: ${held.reason}`, outcome: 'no_change' });
@@ -605,6 +680,18 @@ export class FlagRepository {
     );
     this.audit(w, { ...heldEntry, reason: `released when the pin ended: ${held.reason}`, outcome: 'applied' });
     return held.commandId;
+  }
+
+  /** Writes a cohort's state, allocation and ramp together (a rollout command). */
+  private async writeCohort(tx: SqlQueryable, feature: string, cohort: string, version: number, reason: string, state: FlagState, allocation: number, rollout: StoredRollout): Promise<void> {
+    await tx.query(
+      `INSERT INTO ${this.t.flags} (feature, cohort, state, version, reason, updated_at, allocation, rollout)
+       VALUES ($1, $2, $3, $4, $5, now(), $6::numeric, $7::jsonb)
+       ON CONFLICT (feature, cohort) DO UPDATE
+         SET state = excluded.state, version = excluded.version, reason = excluded.reason, updated_at = excluded.updated_at,
+             allocation = excluded.allocation, rollout = excluded.rollout, held_command = NULL`,
+      [feature, cohort, state, version, reason, allocation, JSON.stringify(rollout)],
+    );
   }
 
   private async setHeld(w: FeatureWrite, cohort: string, cmd: FlagCommand | null): Promise<void> {
@@ -647,8 +734,8 @@ export class FlagRepository {
 
   private async insertAudit(w: FeatureWrite, e: AuditRecord): Promise<void> {
     await w.tx.query(
-      `INSERT INTO ${this.t.audit} (command_id, feature, cohort, action, from_state, to_state, version, source, actor, reason, evidence, outcome)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12)`,
+      `INSERT INTO ${this.t.audit} (command_id, feature, cohort, action, from_state, to_state, version, source, actor, reason, evidence, outcome, from_allocation, to_allocation)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13::numeric, $14::numeric)`,
       [
         e.commandId,
         w.feature,
@@ -662,6 +749,8 @@ export class FlagRepository {
         e.reason,
         e.evidence === undefined || e.evidence === null ? null : JSON.stringify(e.evidence),
         e.outcome,
+        e.fromAllocation ?? null,
+        e.toAllocation ?? null,
       ],
     );
   }
@@ -683,6 +772,10 @@ export class FlagRepository {
     await tx.query(
       `INSERT INTO ${this.t.outbox} (feature, version, payload)
        SELECT $1, $2::bigint, jsonb_build_object('feature', $1::text, 'version', $2::bigint, 'cohorts', jsonb_object_agg(cohort, state))
+              -- allocations only when a cohort is in a rollout, so snapshots without rollouts keep their shape
+              || CASE WHEN count(*) FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL) = 0 THEN '{}'::jsonb
+                 ELSE jsonb_build_object('allocations', jsonb_object_agg(cohort, jsonb_build_object('percent', allocation, 'salt', rollout->>'salt', 'control', rollout->>'control'))
+                                                        FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL)) END
          FROM ${this.t.flags} WHERE feature = $1`,
       [feature, version],
     );
@@ -695,7 +788,7 @@ export class FlagRepository {
 
 // `now` names the query parameter holding the injected clock's time.
 function cohortColumns(now: string): string {
-  return `state, pinned_state, pinned_until, pinned_by, held_command,
+  return `state, pinned_state, pinned_until, pinned_by, held_command, allocation, rollout,
     (pinned_state IS NOT NULL AND pinned_until IS NOT NULL AND pinned_until > ${now}::timestamptz) AS pin_active`;
 }
 
@@ -737,6 +830,11 @@ function assertName(what: string, value: unknown): void {
 
 function invalidRequest(message: string): PmfError {
   return new PmfError('ERR_EVENT_DECODE', message);
+}
+
+// numeric columns come back as strings from node-postgres and as numbers from PGlite.
+function numberOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
 }
 
 function isoTime(value: unknown): string {

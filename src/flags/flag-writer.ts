@@ -12,6 +12,7 @@ import type {
   ApplyResult,
   ApplyStatus,
   EnsureGuardedResult,
+  RolloutStart,
   ExpiredPin,
   FlagRepository,
   PinChangeResult,
@@ -136,9 +137,10 @@ export class FlagWriter implements Component {
     return expired;
   }
 
-  /** Gives a rule's guarded cohorts their `on` rows (see FlagRepository.ensureGuarded). */
-  async ensureGuarded(feature: string, cohorts: readonly string[]): Promise<EnsureGuardedResult> {
-    const result = await this.repository.ensureGuarded(feature, cohorts);
+  /** Gives a rule's guarded cohorts their `on` rows, at a rollout's first stage when given (see FlagRepository.ensureGuarded). */
+  async ensureGuarded(feature: string, cohorts: readonly string[], rollout?: RolloutStart): Promise<EnsureGuardedResult> {
+    const reason = rollout ? `guarded cohort registered by rules at rollout stage 1 (${rollout.percent} %)` : undefined;
+    const result = await this.repository.ensureGuarded(feature, cohorts, reason, rollout);
     if (result.inserted.length > 0) await this.pushToRedis();
     return result;
   }

@@ -165,7 +165,7 @@ export class OutboxRelay implements Component {
     let written = 0;
     for (const s of await this.repository.allFeatureSnapshots()) {
       try {
-        if (await this.cache.writeFeature(s.feature, s.version, s.cohorts)) written++;
+        if (await this.cache.writeFeature(s.feature, s.version, s.cohorts, s.allocations)) written++;
         else await this.checkDivergence(s.feature);
         // Also the retry of a quarantined feature: once its key is fixed, its pending rows drain.
         this.quarantine.release(s.feature);
@@ -227,7 +227,7 @@ export class OutboxRelay implements Component {
     for (const { newest, ids } of groups) {
       const p = newest.payload;
       try {
-        await this.cache.writeFeature(p.feature, p.version, p.cohorts);
+        await this.cache.writeFeature(p.feature, p.version, p.cohorts, p.allocations);
         done.push(...ids);
       } catch (err) {
         if (!isRetryable(err)) {

@@ -4,15 +4,19 @@
 
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { parseFlagHash, type CohortAllocation } from '../client/allocation.js';
+import { reservedCohortName } from '../rules/rollout-schema.js';
 import { PmfError } from '../core/errors.js';
 import type { FlagState } from '../events/flag-command.js';
 import { flagChannel, flagKey } from './redis-keys.js';
+import { allocationFields } from './rollout-apply.js';
 
 export type RedisFlagClient = Redis | Cluster;
 
 
 // Validates everything before the first write: a Lua error does not undo writes made before it.
-// KEYS[1] flag hash; ARGV: channel, feature, version, then cohort/state pairs.
+// KEYS[1] flag hash; ARGV: channel, feature, version, then field/value pairs: a cohort and its
+// state, or a rollout field of a cohort (allocation:<c> = percent, salt:<c>, control:<c>).
 export const WRITE_FEATURE_LUA = `
 local key = KEYS[1]
 local channel, feature, version = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -28,10 +32,22 @@ end
 local fields = { 'version', ARGV[3] }
 for i = 4, #ARGV, 2 do
   local cohort, state = ARGV[i], ARGV[i + 1]
-  if cohort == '' or cohort == 'version' then
+  if string.sub(cohort, 1, 11) == 'allocation:' then
+    local percent = tonumber(state)
+    if #cohort == 11 or percent == nil or percent < 0 or percent > 100 then
+      return redis.error_reply('ERR pmf: allocation must be a percent from 0 to 100')
+    end
+  elseif string.sub(cohort, 1, 5) == 'salt:' then
+    if #cohort == 5 then
+      return redis.error_reply('ERR pmf: salt field without a cohort')
+    end
+  elseif string.sub(cohort, 1, 8) == 'control:' then
+    if #cohort == 8 or state == '' then
+      return redis.error_reply('ERR pmf: control field needs a cohort and a control')
+    end
+  elseif cohort == '' or cohort == 'version' then
     return redis.error_reply('ERR pmf: invalid cohort name')
-  end
-  if state ~= 'on' and state ~= 'off' then
+  elseif state ~= 'on' and state ~= 'off' then
     return redis.error_reply('ERR pmf: state must be on or off')
   end
   fields[#fields + 1] = cohort
@@ -66,6 +82,7 @@ export interface RedisFlagCacheOptions {
 export interface CachedFeature {
   version: number;
   cohorts: Record<string, FlagState>;
+  allocations?: Record<string, CohortAllocation>;
 }
 
 export class RedisFlagCache {
@@ -87,14 +104,20 @@ export class RedisFlagCache {
    * Writes a feature's full snapshot if `version` is newer than the stored one, then publishes
    * the change notice. Returns true if written, false if Redis already had this version or newer.
    */
-  async writeFeature(feature: string, version: number, cohorts: Record<string, FlagState>): Promise<boolean> {
+  async writeFeature(feature: string, version: number, cohorts: Record<string, FlagState>, allocations: Record<string, CohortAllocation> = {}): Promise<boolean> {
     const args = [this.channel, feature, String(version)];
     if (feature.length === 0) throw invalid('feature must not be empty');
     if (!Number.isSafeInteger(version) || version < 1) throw invalid(`version must be a positive integer, got ${version}`);
     for (const [cohort, state] of Object.entries(cohorts)) {
-      if (cohort === '' || cohort === 'version') throw invalid(`invalid cohort name ${JSON.stringify(cohort)}`);
+      if (cohort === '' || reservedCohortName(cohort)) throw invalid(`invalid cohort name ${JSON.stringify(cohort)}`);
       if (state !== 'on' && state !== 'off') throw invalid(`cohort ${cohort}: state must be on or off, got ${JSON.stringify(state)}`);
       args.push(cohort, state);
+    }
+    // In the same script call as the states: a reader never sees a state without its allocation.
+    for (const [cohort, a] of Object.entries(allocations)) {
+      if (!(cohort in cohorts)) throw invalid(`allocation for cohort ${JSON.stringify(cohort)} that has no state`);
+      if (!(a.percent >= 0 && a.percent <= 100)) throw invalid(`cohort ${cohort}: allocation must be a percent from 0 to 100, got ${a.percent}`);
+      for (const [field, value] of allocationFields(cohort, a)) args.push(field, value);
     }
     const key = this.key(feature);
     let reply: unknown;
@@ -121,8 +144,10 @@ export class RedisFlagCache {
       throw cacheError(err, `reading flag ${feature}`);
     }
     if (hash.version === undefined) return null;
-    const entries = Object.entries(hash).filter(([field]) => field !== 'version') as [string, FlagState][];
-    return { version: Number(hash.version), cohorts: Object.fromEntries(entries) };
+    const { cohorts, allocations } = parseFlagHash(hash);
+    const feature_: CachedFeature = { version: Number(hash.version), cohorts: cohorts as Record<string, FlagState> };
+    if (Object.keys(allocations).length > 0) feature_.allocations = allocations;
+    return feature_;
   }
 }
 

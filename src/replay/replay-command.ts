@@ -70,7 +70,11 @@ export async function runReplay(o: ReplayCommandOptions): Promise<void> {
     events: result.events,
     rejectedRecords: source.rejected,
     verdicts: result.verdicts.length,
-    rollbacks: result.commands.map((c) => ({ feature: c.feature, cohort: c.cohort, at: c.issuedAt, reason: c.reason })),
+    rollbacks: result.commands.filter((c) => c.action === 'rollback').map((c) => ({ feature: c.feature, cohort: c.cohort, at: c.issuedAt, reason: c.reason })),
+    // A rollout's other steps (advance, hold, complete), so a replay shows how far each ramp got.
+    rolloutSteps: result.commands
+      .filter((c) => c.action !== 'rollback' && c.rollout)
+      .map((c) => ({ feature: c.feature, cohort: c.cohort, at: c.issuedAt, action: c.action, percent: c.rollout!.percent })),
   }));
 }
 

@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { WebhookTarget } from './webhook-target.js';
+import { hasReservedPrefix, Rollout } from './rollout-schema.js';
 
 const positiveSeconds = z.number().int().positive();
 
@@ -85,12 +86,25 @@ export const Rule = z
     onSrm: z.enum(['freeze', 'rollback']).default('freeze'),
     /** Webhooks for this feature only, besides the global notify.webhooks (signed with the same key). */
     notify: z.object({ webhooks: z.array(WebhookTarget).min(1) }).strict().optional(),
+    /** Ramp each guarded cohort through stages of allocation (docs/rollouts.md); absent = 100 %. */
+    rollout: Rollout.optional(),
   })
   .strict()
   .superRefine((r, ctx) => {
     const control = r.cohorts.control;
     if (control && r.cohorts.guarded?.includes(control)) {
       ctx.addIssue({ code: 'custom', path: ['cohorts', 'guarded'], message: `the control cohort "${control}" cannot also be guarded` });
+    }
+    r.cohorts.guarded?.forEach((c, i) => {
+      if (hasReservedPrefix(c)) {
+        ctx.addIssue({ code: 'custom', path: ['cohorts', 'guarded', i], message: `"${c}" cannot be a guarded cohort: names starting with allocation:, salt: or control: are rollout fields of the Redis flag hash` });
+      }
+    });
+    if (r.rollout && !control) {
+      ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout needs cohorts.control: users outside the allocation are served the control' });
+    }
+    if (r.rollout && !r.cohorts.guarded) {
+      ctx.addIssue({ code: 'custom', path: ['rollout'], message: 'a rollout needs cohorts.guarded: it ramps the listed cohorts' });
     }
     if (r.evaluationWindowSeconds > r.maxDurationSeconds) {
       ctx.addIssue({

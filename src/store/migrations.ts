@@ -106,6 +106,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX outbox_published_at_idx ON outbox (published_at) WHERE published_at IS NOT NULL`,
     ],
   },
+  {
+    version: 5,
+    name: 'rollout allocation',
+    statements: [
+      // Percent of the cohort's users served the cohort; null = never in a rollout (serves everyone).
+      `ALTER TABLE flags ADD COLUMN allocation numeric(5, 2) NULL CHECK (allocation >= 0 AND allocation <= 100)`,
+      // The ramp next to it: {stage, stages, status, salt, control} (docs/rollouts.md).
+      `ALTER TABLE flags ADD COLUMN rollout jsonb NULL`,
+      `ALTER TABLE audit_log ADD COLUMN from_allocation numeric(5, 2) NULL`,
+      `ALTER TABLE audit_log ADD COLUMN to_allocation numeric(5, 2) NULL`,
+    ],
+  },
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another

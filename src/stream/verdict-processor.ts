@@ -3,10 +3,12 @@
 // the flag writer can tell them from anything else written to the commands topic. The one use of
 // the clock: if some source partition has not reported within startupWaitMs of this processor's
 // start, the engine stops waiting for it (a partition with no data must not freeze verdicts).
+// The same input topic carries a person's rollout steering requests, applied in log order.
 
 import type { Clock } from '../core/clock.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
+import { checkRolloutSteer, isRolloutSteer } from '../events/rollout-steer.js';
 import type { Topics } from '../events/topics.js';
 import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
@@ -33,7 +35,8 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 
   apply(record: ConsumedRecord): void {
-    this.collect(this.engine.apply(decodeFeaturePartial(record.value)));
+    const steer = steerOf(record.value);
+    this.collect(steer ? this.engine.steer(steer) : this.engine.apply(decodeFeaturePartial(record.value)));
   }
 
   private collect(out: EngineOutput): void {
@@ -62,6 +65,19 @@ export class VerdictProcessor implements PartitionProcessor {
   serialize(): Buffer {
     return this.engine.serialize();
   }
+}
+
+// Steering requests are rare and small; statistics records are not, so only a record that starts
+// like a steering request is parsed twice.
+function steerOf(value: Buffer) {
+  if (value.length > 4096 || !value.includes('"rollout-steer"')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    return undefined; // not JSON: decodeFeaturePartial reports it
+  }
+  return typeof parsed === 'object' && parsed !== null && isRolloutSteer(parsed as Record<string, unknown>) ? checkRolloutSteer(parsed as Record<string, unknown>) : undefined;
 }
 
 export function verdictProcessorFactory(

@@ -36,6 +36,12 @@ export interface EvaluationInput {
   control?: MergedCohortStats;
   /** Exposed users of every cohort of the feature (for the SRM guard). */
   exposures: Record<string, number>;
+  /**
+   * Shares the SRM guard must expect instead of the rule's, set while a rollout moves allocations:
+   * users are fixed to the cohort of their first exposure, so these are the shares in force when
+   * each user arrived, weighted by users. Cohorts absent here are left out of the check.
+   */
+  expectedShares?: Record<string, number>;
   /** Event time the evaluation is at (merged watermark, ms). */
   at: number;
   /** Carried between evaluations of the same (feature, cohort): sticky verdicts, running intersections. */

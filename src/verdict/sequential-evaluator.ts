@@ -129,6 +129,8 @@ function seenGuardedCohorts(input: EvaluationInput): number {
 /** Expected shares: the rule's, else equal among the declared cohorts, else among those seen. */
 function expectedShares(input: EvaluationInput): Record<string, number> {
   const { rule } = input;
+  // A rollout moves shares as its allocation rises; the engine passes the shares then in force.
+  if (input.expectedShares) return input.expectedShares;
   if (rule.cohorts.expectedShares) return rule.cohorts.expectedShares;
   const declared = [...(rule.cohorts.control ? [rule.cohorts.control] : []), ...(rule.cohorts.guarded ?? [])];
   const cohorts = declared.length >= 2 ? declared : Object.keys(input.exposures);

@@ -13,13 +13,17 @@
 // verdicts (docs/aggregation.md); replay counts the partitions that hold records.
 // Heartbeats are in event time for the same reason.
 
-import { createHash } from 'node:crypto';
 import type { FeaturePartial } from '../events/feature-partial.js';
 import type { FlagCommand } from '../events/flag-command.js';
-import type { Outcome, Verdict } from '../events/verdict.js';
+import type { RolloutSteer } from '../events/rollout-steer.js';
+import type { Outcome, RolloutView, Verdict } from '../events/verdict.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
 import type { CohortEvaluator, EvaluatorMemory } from './cohort-evaluator.js';
+import { hashId } from './content-id.js';
+import { gateReason } from './gates.js';
 import { mergeFeature } from './merge-partials.js';
+import { ensureRamp, rememberSteer, rolloutCommand, rolloutView, srmExpectation, type CohortRollout, type FeatureRollout } from './rollout-driver.js';
+import { allocationOf, onEvidence, onSteer, type RampChange } from './rollout-ramp.js';
 
 export interface VerdictEngineOptions {
   rules: RuleSet;
@@ -39,6 +43,8 @@ interface CohortMemory {
   commands: string[];
   /** Event time of the last command issued for this cohort (cooldownSeconds counts from it). */
   lastCommandAt?: number;
+  /** The cohort's ramp, for a guarded cohort of a rule with a rollout (enforce mode). */
+  rollout?: CohortRollout;
 }
 
 export interface EngineOutput {
@@ -62,6 +68,20 @@ interface EngineState {
   partials: Record<string, Record<string, FeaturePartial>>;
   steps: Record<string, FeatureSteps>;
   memory: Record<string, CohortMemory>;
+  /** Per feature with a rollout: the SRM expectation under moving allocations. */
+  rollouts?: Record<string, FeatureRollout>;
+}
+
+/** A guarded cohort's rollout as the status page shows it. */
+export interface RolloutStatusView {
+  feature: string;
+  cohort: string;
+  rollout: RolloutView;
+  /** Per metric, the guard state at the last evaluation. */
+  guards: Record<string, string> | null;
+  outcome: Outcome | null;
+  evaluatedAt: string | null;
+  lastSteer?: CohortRollout['lastSteer'];
 }
 
 /** The event-time step a snapshot stands for (a snapshot without one: its watermark). */
@@ -72,10 +92,6 @@ export function stepOf(p: FeaturePartial): number {
 /** The part of the rules that decides this feature's commands: its own rule, canonically. */
 function ruleKey(rule: Rule): string {
   return JSON.stringify(rule);
-}
-
-function hashId(...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 }
 
 export function guardedCohorts(rule: Rule, seen: Iterable<string>): string[] {
@@ -110,6 +126,7 @@ export class VerdictEngine {
       steps,
       partials: this.state.partials[feature] ?? {},
       memory: Object.entries(this.state.memory).filter(([k]) => k.startsWith(`${feature}\u0000`)),
+      rollout: this.state.rollouts?.[feature],
     });
     steps.reported[key] = step;
     (steps.queued[key] ??= []).push(p);
@@ -121,6 +138,10 @@ export class VerdictEngine {
       this.state.partials[feature] = saved.partials;
       for (const k of Object.keys(this.state.memory)) if (k.startsWith(`${feature}\u0000`)) delete this.state.memory[k];
       for (const [k, v] of saved.memory) this.state.memory[k] = v;
+      if (this.state.rollouts) {
+        if (saved.rollout) this.state.rollouts[feature] = saved.rollout;
+        else delete this.state.rollouts[feature];
+      }
       throw err;
     }
   }
@@ -188,6 +209,70 @@ export class VerdictEngine {
     return e;
   }
 
+  /** Applies a person's steering request to a cohort's ramp, at the feature's current event time. */
+  steer(req: RolloutSteer): EngineOutput {
+    const out: EngineOutput = { verdicts: [], commands: [] };
+    const rule = this.rules.byFeature.get(req.feature);
+    const plan = rule?.rollout;
+    // The admin API checks feature and cohort against the rules before it sends; a request that
+    // still does not fit (the rules changed meanwhile) has no ramp to steer.
+    if (!rule || !plan || rule.mode !== 'enforce' || !rule.cohorts.guarded?.includes(req.cohort)) return out;
+    const merged = mergeFeature(Object.values(this.state.partials[req.feature] ?? {}));
+    const stats = merged.cohorts.get(req.cohort);
+    const at = Number.isFinite(merged.at) && merged.cohorts.size > 0 ? merged.at : Date.parse(req.requestedAt);
+    const exposed = stats?.exposed ?? 0;
+    const mem = this.cohortMemory(req.feature, req.cohort);
+    const cr = ensureRamp(mem.rollout, plan, stats?.firstExposureAt ?? at);
+    mem.rollout = cr;
+    if (cr.steers.includes(req.steerId)) return out;
+    rememberSteer(cr, req.steerId);
+    const step = onSteer(plan, cr.ramp, { action: req.action, at, exposed, actor: req.actor, reason: req.reason });
+    // A refused request still reaches the flag writer, as a command that changes nothing, so the
+    // audit log shows who asked for what and why it was refused.
+    const change: RampChange = step.change ?? {
+      action: req.action,
+      stage: cr.ramp.status === 'rolled-back' || cr.ramp.status === 'aborted' ? 0 : cr.ramp.stage + 1,
+      percent: allocationOf(plan, cr.ramp),
+      state: cr.ramp.status === 'rolled-back' || cr.ramp.status === 'aborted' ? 'off' : 'on',
+      status: cr.ramp.status,
+      reason: `${step.refused} (requested by ${req.actor}${req.reason ? `: ${req.reason}` : ''})`,
+    };
+    if (step.change?.action === 'start') cr.epoch += 1;
+    cr.ramp = step.state;
+    cr.lastSteer = { steerId: req.steerId, action: req.action, actor: req.actor, result: step.change ? 'applied' : 'refused', reason: change.reason };
+    out.commands.push(rolloutCommand({ feature: req.feature, cohort: req.cohort, rule, cr, change, issuedAt: new Date(at).toISOString(), steer: req }));
+    return out;
+  }
+
+  /** Every ramp of a feature this engine owns, with the guard states of its last verdict. */
+  rollouts(feature: string): RolloutStatusView[] {
+    const rule = this.rules.byFeature.get(feature);
+    if (!rule?.rollout) return [];
+    const merged = mergeFeature(Object.values(this.state.partials[feature] ?? {}));
+    const views: RolloutStatusView[] = [];
+    for (const [key, mem] of Object.entries(this.state.memory)) {
+      if (!key.startsWith(`${feature}\u0000`) || !mem.rollout) continue;
+      const cohort = key.slice(feature.length + 1);
+      const v = mem.lastVerdict;
+      const at = merged.cohorts.size > 0 ? merged.at : mem.rollout.ramp.stageStartedAt;
+      const view: RolloutStatusView = {
+        feature,
+        cohort,
+        rollout: rolloutView(rule.rollout, mem.rollout, at, merged.cohorts.get(cohort)?.exposed ?? 0),
+        guards: v ? Object.fromEntries(Object.entries(v.metrics).map(([m, x]) => [m, x.status])) : null,
+        outcome: v?.outcome ?? null,
+        evaluatedAt: v?.evaluatedAt ?? null,
+      };
+      if (mem.rollout.lastSteer) view.lastSteer = mem.rollout.lastSteer;
+      views.push(view);
+    }
+    return views.sort((a, b) => a.cohort.localeCompare(b.cohort));
+  }
+
+  private cohortMemory(feature: string, cohort: string): CohortMemory {
+    return (this.state.memory[`${feature}\u0000${cohort}`] ??= { evaluator: {}, lastOutcome: null, lastPublishedAt: Number.NEGATIVE_INFINITY, lastVerdict: null, commands: [] });
+  }
+
   private evaluateFeature(feature: string, step: number): EngineOutput {
     const out: EngineOutput = { verdicts: [], commands: [] };
     const rule = this.rules.byFeature.get(feature);
@@ -198,16 +283,31 @@ export class VerdictEngine {
     for (const [name, c] of merged.cohorts) exposures[name] = c.exposed;
     const guarded = new Set(guardedCohorts(rule, merged.cohorts.keys()));
     const control = rule.cohorts.control ? merged.cohorts.get(rule.cohorts.control) : undefined;
+    // A rollout is driven only in enforce mode: in dry-run no command moves the allocation, so the
+    // ramp (and the SRM expectation that follows it) would describe a rollout that is not happening.
+    const plan = rule.mode === 'enforce' ? rule.rollout : undefined;
+    let expectedShares: Record<string, number> | undefined;
+    if (plan) {
+      const allocations: Record<string, number> = {};
+      for (const g of guarded) {
+        const cr = this.state.memory[`${feature}\u0000${g}`]?.rollout;
+        allocations[g] = cr ? allocationOf(plan, cr.ramp) : plan.stages[0].percent;
+      }
+      const rollouts = (this.state.rollouts ??= {});
+      const srm = srmExpectation(rule, rollouts[feature], allocations, exposures);
+      rollouts[feature] = srm.feature;
+      expectedShares = srm.shares;
+    }
 
     for (const [name, cohort] of [...merged.cohorts].sort(([a], [b]) => a.localeCompare(b))) {
-      const key = `${feature}\u0000${name}`;
-      const mem = (this.state.memory[key] ??= { evaluator: {}, lastOutcome: null, lastPublishedAt: Number.NEGATIVE_INFINITY, lastVerdict: null, commands: [] });
+      const mem = this.cohortMemory(feature, name);
       const result = this.o.evaluator.evaluate({
         rule,
         ruleVersion: this.rules.version,
         cohort,
         control: name === rule.cohorts.control ? undefined : control,
         exposures,
+        ...(expectedShares ? { expectedShares } : {}),
         at: merged.at,
         memory: mem.evaluator,
       });
@@ -219,22 +319,36 @@ export class VerdictEngine {
       // (event time) spaces out the commands a changed rule may issue for the same cohort.
       const rollback = result.outcome === 'fail' || (result.outcome === 'invalid' && rule.onSrm === 'rollback');
       let commandId: string | undefined;
-      if (rollback && guarded.has(name) && rule.mode === 'enforce') {
+      let rampChange: RampChange | undefined;
+      let view: RolloutView | undefined;
+      if (plan && guarded.has(name)) {
+        // A cohort in a rollout is steered by its ramp: a failure rolls it back (allocation 0 and
+        // off in one command), a pass advances it once the stage's minimums are met.
+        const cr = ensureRamp(mem.rollout, plan, cohort.firstExposureAt);
+        const gatesOpen = gateReason({ rule, ruleVersion: this.rules.version, cohort, exposures, at: merged.at, memory: {} }) === null;
+        const step = onEvidence(plan, cr.ramp, { outcome: rollback ? 'fail' : result.outcome, at: merged.at, exposed: cohort.exposed, reason: result.reason, gatesOpen });
+        cr.ramp = step.state;
+        mem.rollout = cr;
+        rampChange = step.change;
+        view = rolloutView(plan, cr, merged.at, cohort.exposed);
+      } else if (rollback && guarded.has(name) && rule.mode === 'enforce') {
         const id = hashId('rollback', feature, name, ruleKey(rule));
         const cooling = mem.lastCommandAt !== undefined && merged.at - mem.lastCommandAt < rule.cooldownSeconds * 1000;
         if (!mem.commands.includes(id) && !cooling) commandId = id;
       }
 
       // A change of outcome, or of any metric's status (pending → pass while the outcome still
-      // waits for slower metrics), is news; so is a command (its evidence must be public).
-      // Anything else waits for the event-time heartbeat.
+      // waits for slower metrics), is news; so is a command (its evidence must be public), and a
+      // rollout's change of stage or status. Anything else waits for the event-time heartbeat.
       const last = mem.lastVerdict;
       const changed =
         commandId !== undefined ||
+        rampChange !== undefined ||
         result.outcome !== mem.lastOutcome ||
         last === null ||
         (Object.keys(result.metrics) as (keyof typeof result.metrics)[]).some((m) => result.metrics[m].status !== last.metrics[m].status) ||
-        result.srm.status !== last.srm.status;
+        result.srm.status !== last.srm.status ||
+        (view !== undefined && (view.status !== last.rollout?.status || view.stage !== last.rollout?.stage));
       if (!changed && merged.at - mem.lastPublishedAt < this.o.heartbeatMs) continue;
 
       const evaluatedAt = new Date(merged.at).toISOString();
@@ -251,11 +365,18 @@ export class VerdictEngine {
         reason: result.reason,
         ...(result.regressions && result.regressions.length > 0 ? { regressions: result.regressions } : {}),
       };
+      if (view) verdict.rollout = view;
       mem.lastOutcome = result.outcome;
       mem.lastPublishedAt = merged.at;
       mem.lastVerdict = verdict;
       out.verdicts.push(verdict);
 
+      if (rampChange !== undefined && mem.rollout) {
+        const cmd = rolloutCommand({ feature, cohort: name, rule, cr: mem.rollout, change: rampChange, issuedAt: evaluatedAt, evidence: verdict });
+        mem.commands.push(cmd.commandId);
+        if (cmd.action === 'rollback') mem.lastCommandAt = merged.at;
+        out.commands.push(cmd);
+      }
       if (commandId !== undefined) {
         mem.commands.push(commandId);
         mem.lastCommandAt = merged.at;

@@ -33,12 +33,12 @@ const redisCache = new RedisFlagCache(redis, { keyPrefix: process.env.PMF_CHILD_
 
 let stallArmed = false;
 const cache: FlagCache = {
-  async writeFeature(feature, version, cohorts) {
+  async writeFeature(feature, version, cohorts, allocations) {
     if (stallArmed) {
       say(`REDIS_WRITE ${feature} ${version}`);
       return new Promise<boolean>(() => {}); // PostgreSQL has committed; Redis never hears of it
     }
-    return redisCache.writeFeature(feature, version, cohorts);
+    return redisCache.writeFeature(feature, version, cohorts, allocations);
   },
   readFeature: (feature) => redisCache.readFeature(feature),
 };

@@ -97,6 +97,40 @@ rules:
   });
 });
 
+describe('rules file: rollout', () => {
+  const withRollout = (rollout: unknown, cohorts: unknown = { control: 'control', guarded: ['treatment'] }) =>
+    JSON.stringify({ rules: [{ ...SEED_RULE, cohorts, rollout }] });
+
+  it('reads the stages with defaults, and without a rollout the rule has none', () => {
+    const rule = parseRules(withRollout({ stages: [{ percent: 1, minDurationSeconds: 3600, minUsers: 500 }, { percent: 10 }, { percent: 100 }] })).rules[0];
+    expect(rule.rollout).toEqual({
+      stages: [
+        { percent: 1, minDurationSeconds: 3600, minUsers: 500 },
+        { percent: 10, minDurationSeconds: 0, minUsers: 0 },
+        { percent: 100, minDurationSeconds: 0, minUsers: 0 },
+      ],
+      onPass: 'advance',
+      advanceWhen: 'pass',
+      onInconclusive: 'hold',
+      salt: '',
+    });
+    expect(parseRules(JSON.stringify({ rules: [SEED_RULE] })).rules[0].rollout).toBeUndefined();
+  });
+
+  it('lists every problem of a rollout at once, each with its place', () => {
+    const message = problems(withRollout({ stages: [{ percent: 10 }, { percent: 0.001 }, { percent: 120 }], onPass: 'maybe', speed: 3 }));
+    expect(message).toContain('rules[0].rollout.stages[1].percent: a percentage has at most two decimals');
+    expect(message).toContain('rules[0].rollout.stages[2].percent: Too big');
+    expect(message).toContain('rules[0].rollout.onPass');
+    expect(message).toContain('unknown key(s) "speed"');
+    const order = problems(withRollout({ stages: [{ percent: 10 }, { percent: 5 }] }, { guarded: ['treatment', 'allocation:x'] }));
+    expect(order).toContain('rules[0].rollout.stages[1].percent: stage percents must rise: 5 follows 10');
+    expect(order).toContain('rules[0].cohorts.guarded[1]: "allocation:x" cannot be a guarded cohort');
+    expect(order).toContain('rules[0].rollout: a rollout needs cohorts.control');
+    expect(problems(withRollout({ stages: [] }))).toContain('rules[0].rollout.stages: a rollout needs at least one stage');
+  });
+});
+
 describe('feature and cohort names', () => {
   const withRule = (extra: Record<string, unknown>) => JSON.stringify({ rules: [{ ...SEED_RULE, ...extra }] });
 
