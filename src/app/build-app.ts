@@ -20,9 +20,7 @@ import { aggregatorSettings, createEvaluator, verdictSettings } from './stage-se
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
-import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
-import { flagRoutes, type FlagAdminReader } from '../admin/flag-routes.js';
-import { rolloutRoutes, steerPublisher } from '../admin/rollout-routes.js';
+import { loadTlsMaterial } from '../receiver/transport/listener-tls.js';
 import { parseKeyRing, Pseudonymizer } from '../receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../stream/aggregator-processor.js';
@@ -42,13 +40,11 @@ import { InMemoryFlagCache } from '../flags/flag-cache.js';
 import { OutboxRelay } from '../flags/outbox-relay.js';
 import { FlagWriter } from '../flags/flag-writer.js';
 import { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
-import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
 import { resolveCommandKeyRing } from './command-key.js';
 import { securityWarnings } from '../config/security-warnings.js';
 import { appMetrics } from './app-metrics.js';
-import { readRoutes } from '../admin/read-routes.js';
 import { VerdictHistory } from '../verdict/verdict-history.js';
 import { Notifier } from '../notify/notifier.js';
 import { loadSigningKey } from '../notify/webhook-signature.js';
@@ -58,6 +54,7 @@ import { decodeFeaturePartial } from '../events/codec.js';
 import { processMetrics } from './process-metrics.js';
 import { GuardedCohortRegistrar } from './guarded-cohort-registrar.js';
 import { LogEventSink } from '../receiver/event-sink.js';
+import { assembleAdminServer } from './admin-assembly.js';
 
 export interface AppDeps {
   clock?: Clock;
@@ -299,36 +296,9 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
 
   // The admin API uses the listeners' auth and TLS (docs/contract.md).
   const bearerAuth = loadBearerAuth(config.auth);
-  const admin = new AdminServer({
-    host: config.admin.host,
-    port: config.admin.port,
-    auth: bearerAuth,
-    https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
-    logger: logger.child('admin'),
-    routes: [
-      readRoutes({ rules: () => rules, clock, history, flags: flagRepo, report }),
-      ...(flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock, logger: logger.child('admin') })] : []),
-      rolloutRoutes({
-        rules: () => rules,
-        publish: steerPublisher(producer, topics.cohortStats),
-        rollouts: verdictRunner ? (feature) => [...verdictRunner!.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.rollouts(feature)) : undefined,
-        getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
-        auth: bearerAuth,
-        clock,
-      }),
-    ],
-    sources: {
-      metrics,
-      probes: [
-        { name: dist.log ? 'kafka' : 'embedded-log', check: () => log.ping() },
-        ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
-        ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
-        // Ready while some features fail (the others flow), but the failing ones are named.
-        ...(relay ? [{ name: 'flag-cache', check: async () => { const failing = relay!.failingFeatures(); return failing.length > 0 ? { failingFeatures: failing } : undefined; } }] : []),
-      ],
-      getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
-      latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
-    },
+  const admin = assembleAdminServer({
+    config, dist, clock, logger, bearerAuth, rules: () => rules, topics, log, producer, metrics,
+    sql, redis, flagRepo, flagWriter, relay, verdictRunner, history, latestVerdicts, report,
   });
   appMetrics(metrics, { rules: () => rules, receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, history, flagWriter, relay, tableRetention, commandConsumer, notifier, now: () => clock.now() });
   const processMonitor = processMetrics(metrics);
@@ -404,17 +374,6 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     }),
   };
   return app;
-}
-
-/**
- * A feature declared in the rules is known even before any of its cohorts has a row (no data
- * seen yet): it answers with no cohorts instead of 404.
- */
-function declaredFlags(repo: FlagRepository, rules: () => RuleSet): FlagAdminReader {
-  return {
-    getFlag: async (feature) => (await repo.getFlag(feature)) ?? (rules().byFeature.has(feature) ? { feature, version: 0, cohorts: {} } : null),
-    auditLog: (feature, query) => repo.auditLog(feature, query),
-  };
 }
 
 function activationAttributeKeys(rules: RuleSet): string[] {
