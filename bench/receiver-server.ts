@@ -2,7 +2,7 @@
 // (acks=all, reply after ack), run as its own process so bench/receiver.ts can pin it to one
 // core. Talks to the parent over IPC: 'ready' with its ports, then 'stats' on request.
 
-import { encodeJson } from '../src/events/codec.js';
+import { LogEventSink } from '../src/receiver/event-sink.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
@@ -17,7 +17,7 @@ const receiver = new OtlpReceiver({
   grpc: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   pseudonymizer: new Pseudonymizer('bench-pseudonym-key-0123456789'),
-  sink: { publish: (events) => producer.send(topic, events.map((e) => ({ key: e.user, value: encodeJson(e) }))) },
+  sink: new LogEventSink(log, producer, topic, 6),
   knownFeatures: ['new-dashboard'],
   publishTimeoutMs: 10_000,
 });

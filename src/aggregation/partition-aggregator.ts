@@ -250,6 +250,21 @@ export class PartitionAggregator {
     this.rebuildDeadlines();
   }
 
+  /**
+   * Applies the events of one log record (pmf.events.v2 batches several per record), in order.
+   * They share the record's offset, so the offset check runs once, for the first.
+   */
+  applyRecord(events: readonly FeatureEvent[], offset: string): void {
+    const before = this.lastOffset;
+    for (let i = 0; i < events.length; i++) {
+      if (i > 0) {
+        if (this.lastOffset !== offset) return; // the first was a re-delivery: so are the rest
+        this.lastOffset = before;
+      }
+      this.apply(events[i], offset);
+    }
+  }
+
   apply(event: FeatureEvent, offset: string): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
     const c = this.counters;

@@ -13,13 +13,12 @@ import { errorMessage } from '../core/errors.js';
 import { once, stopAll, type Component } from '../core/lifecycle.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { isDistributed, type Config } from '../config/schema.js';
-import { encodeJson } from '../events/codec.js';
-import type { FeatureEvent } from '../events/feature-event.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog } from './create-log.js';
 import { aggregatorSettings, createEvaluator } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
+import { LogEventSink } from '../receiver/event-sink.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
@@ -198,15 +197,15 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       grpc: rc.grpc,
       http: rc.httpEnabled ? rc.http : undefined,
       pseudonymizer: new Pseudonymizer(parseKeyRing(key)),
-      sink: {
-        publish: (events: FeatureEvent[]) =>
-          producer.send(topics.events, events.map((e) => ({ key: e.user, value: encodeJson(e) }))),
-      },
+      sink: new LogEventSink(log, producer, topics.events, config.kafka.partitions),
       attributeKeys,
       knownFeatures: rules.rules.map((r) => r.featureId),
       limits: {
         maxGrpcMessageBytes: rc.maxMessageBytes, maxHttpBodyBytes: rc.maxHttpBodyBytes, maxInFlightBytes: rc.maxInFlightBytes,
         maxValueLength: rc.maxAttributeLength, maxFeatures: rc.maxFeatures, maxCohortsPerFeature: rc.maxCohortsPerFeature,
+        cardinalityIdleMs: rc.cardinalityIdleSeconds * 1000, maxDurationMs: rc.maxSpanDurationSeconds * 1000,
+        maxRecordsPerRequest: rc.maxRecordsPerRequest, maxAttributesPerRequest: rc.maxAttributesPerRequest,
+        grpcMaxConcurrentStreams: rc.grpcMaxConcurrentStreams, grpcMaxSessionMemoryMiB: rc.grpcMaxSessionMemoryMiB,
       },
       publishTimeoutMs: rc.publishTimeoutMs,
       retryAfterMs: rc.retryAfterSeconds * 1000,

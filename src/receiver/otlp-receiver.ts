@@ -33,6 +33,16 @@ export interface ReceiverLimits {
   maxValueLength?: number;
   maxFeatures?: number;
   maxCohortsPerFeature?: number;
+  /** A feature or variant unseen this long leaves the cardinality guard (default 24 h). */
+  cardinalityIdleMs?: number;
+  /** Longest span duration taken as a latency (default 1 h). */
+  maxDurationMs?: number;
+  /** Spans or log records per request (default 50,000); more: the request is refused. */
+  maxRecordsPerRequest?: number;
+  /** Attributes per request, nested ones included (default 1,000,000); more: refused. */
+  maxAttributesPerRequest?: number;
+  grpcMaxConcurrentStreams?: number;
+  grpcMaxSessionMemoryMiB?: number;
 }
 
 export interface OtlpReceiverOptions {
@@ -66,15 +76,19 @@ export class OtlpReceiver implements Component {
   readonly handler: ExportHandler;
   readonly grpc: OtlpGrpcServer;
   readonly http: OtlpHttpServer | undefined;
+  private readonly sink: EventSink;
 
   constructor(opts: OtlpReceiverOptions) {
     const limits = opts.limits ?? {};
+    this.sink = opts.sink;
     this.metrics = opts.metrics ?? new ReceiverMetrics();
     this.budget = new InFlightBudget(limits.maxInFlightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES);
     this.cardinality = new CardinalityGuard({
       maxFeatures: limits.maxFeatures ?? 1000,
       maxCohortsPerFeature: limits.maxCohortsPerFeature ?? 100,
+      idleMs: limits.cardinalityIdleMs,
       knownFeatures: opts.knownFeatures,
+      clock: opts.clock,
     });
     this.handler = new ExportHandler({
       sink: opts.sink,
@@ -84,6 +98,8 @@ export class OtlpReceiver implements Component {
       cardinality: this.cardinality,
       clock: opts.clock,
       maxValueLength: limits.maxValueLength,
+      maxDurationMs: limits.maxDurationMs,
+      requestLimits: { maxRecords: limits.maxRecordsPerRequest, maxAttributes: limits.maxAttributesPerRequest },
       publishTimeoutMs: opts.publishTimeoutMs,
       retryAfterMs: opts.retryAfterMs,
       logger: opts.logger,
@@ -99,7 +115,10 @@ export class OtlpReceiver implements Component {
       trackedFeatures: () => cardinality.trackedFeatures,
     };
     const common = { handler: this.handler, budget, auth: opts.auth, tls: opts.tls, clock: opts.clock, shutdownTimeoutMs: opts.shutdownTimeoutMs };
-    this.grpc = new OtlpGrpcServer({ ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes });
+    this.grpc = new OtlpGrpcServer({
+      ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes,
+      maxConcurrentStreams: limits.grpcMaxConcurrentStreams, maxSessionMemoryMiB: limits.grpcMaxSessionMemoryMiB,
+    });
     this.http = opts.http
       ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes })
       : undefined;
@@ -116,6 +135,7 @@ export class OtlpReceiver implements Component {
   }
 
   async start(): Promise<void> {
+    await this.sink.start?.();
     await this.grpc.start();
     try {
       await this.http?.start();

@@ -11,6 +11,7 @@ import { topicNames } from '../events/topics.js';
 import { createLog } from '../app/create-log.js';
 import { loadRulesFile } from '../rules/load.js';
 import { aggregatorSettings, createEvaluator } from '../app/stage-settings.js';
+import { decodeEventRecord } from '../events/event-record-codec.js';
 import { replay } from './replay.js';
 import { readEventsFromFile, readEventsFromLog } from './read-recorded-events.js';
 
@@ -64,9 +65,11 @@ export async function runExport(config: Config, logger: Logger, out: string): Pr
   try {
     for await (const batch of log.readAll!(topicNames(config.kafka.topicPrefix).events)) {
       for (const r of batch.records) {
-        const line = `{"partition":${batch.partition},"offset":"${r.offset}","event":${r.value.toString('utf8')}}\n`;
-        if (!file.write(line)) await once(file, 'drain');
-        n++;
+        for (const event of decodeEventRecord(r.value)) {
+          const line = `{"partition":${batch.partition},"offset":"${r.offset}","event":${JSON.stringify(event)}}\n`;
+          if (!file.write(line)) await once(file, 'drain');
+          n++;
+        }
       }
     }
   } finally {

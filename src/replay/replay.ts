@@ -12,10 +12,11 @@ import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggrega
 import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
 import { VerdictEngine } from '../verdict/verdict-engine.js';
 
+/** One record of the events topic: its events share its offset. */
 export interface RecordedEvent {
   partition: number;
   offset: string;
-  event: FeatureEvent;
+  events: FeatureEvent[];
 }
 
 export interface ReplayOptions {
@@ -36,7 +37,8 @@ export interface ReplayResult {
 }
 
 /**
- * Replays records given per partition in offset order. Partitions are interleaved by event time
+ * Replays records given per partition in offset order (a record's events together, as the live
+ * aggregator applies them; records are never empty). Partitions are interleaved by event time
  * (ties by partition number), the way a live group with all partitions caught up would see them.
  */
 export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOptions): ReplayResult {
@@ -65,9 +67,9 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
     let bestTime = Number.POSITIVE_INFINITY;
     for (const [p, i] of cursor) {
       const list = partitions.get(p)!;
-      if (i < list.length && list[i].event.time < bestTime) {
+      if (i < list.length && list[i].events[0].time < bestTime) {
         best = p;
-        bestTime = list[i].event.time;
+        bestTime = list[i].events[0].time;
       }
     }
     if (best === undefined) break;
@@ -78,9 +80,9 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
     }
     const i = cursor.get(best)!;
     const rec = partitions.get(best)![i];
-    aggregators.get(best)!.apply(rec.event, rec.offset);
+    aggregators.get(best)!.applyRecord(rec.events, rec.offset);
     cursor.set(best, i + 1);
-    out.events++;
+    out.events += rec.events.length;
   }
   publish();
   return out;

@@ -1,7 +1,8 @@
-// Adapts the pure partition aggregator to the stateful runner: feature events in, one
+// Adapts the pure partition aggregator to the stateful runner: event records in (each a batch), one
 // FeaturePartial per feature out at each flush (cumulative, so a replayed flush is harmless).
 
-import { decodeFeatureEvent, encodeJson } from '../events/codec.js';
+import { encodeJson } from '../events/codec.js';
+import { decodeEventRecord } from '../events/event-record-codec.js';
 import { toFeaturePartials } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
@@ -14,7 +15,7 @@ export class AggregatorProcessor implements PartitionProcessor {
   constructor(readonly aggregator: PartitionAggregator, private readonly topics: Topics) {}
 
   apply(record: ConsumedRecord): void {
-    this.aggregator.apply(decodeFeatureEvent(record.value), record.offset);
+    this.aggregator.applyRecord(decodeEventRecord(record.value), record.offset);
     this.changed = true;
   }
 

@@ -13,7 +13,7 @@ import type { OtlpDecoder } from './otlp-decoder.js';
 import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
-import { I32, I64, LEN, utf8, VARINT, WireError, WireReader } from './proto-wire.js';
+import { I32, I64, LEN, utf8, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** protobufjs' default nesting limit, so both refuse the same depths. */
 const MAX_DEPTH = 100;
@@ -94,6 +94,7 @@ function repeatedMessages<T>(r: WireReader, end: number, read: (r: WireReader, e
     if (t >>> 3 === 1) {
       if ((t & 7) !== LEN) wrongType(r, 1, t & 7);
       const stop = r.delimited(end);
+      r.counter.attribute();
       out.push(read(r, stop));
       r.pos = stop;
     } else r.skip(t & 7, end);
@@ -177,6 +178,7 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
 
 function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number): OtlpKeyValue[] {
   const stop = r.delimited(end);
+  r.counter.attribute();
   const list = into ?? [];
   const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted);
   if (kv) list.push(kv);
@@ -244,6 +246,7 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
       case 11: {
         if (wt !== LEN) wrongType(r, f, wt);
         const stop = r.delimited(end);
+        r.counter.attribute();
         (s.events ??= []).push(spanEvent(r, stop, wanted, depth + 1));
         break;
       }
@@ -319,6 +322,7 @@ function resourceGroup<T>(
         if (f2 === 2) {
           if (wt2 !== LEN) wrongType(r, f2, wt2);
           const s = r.delimited(stop);
+          r.counter.record();
           records.push(record(r, s, 3));
           r.pos = s;
         } else {
@@ -335,9 +339,9 @@ function resourceGroup<T>(
   return { resource: res, scopes };
 }
 
-function topLevel<T>(body: Uint8Array, what: string, each: (r: WireReader, end: number) => T): T[] {
+function topLevel<T>(body: Uint8Array, what: string, counter: WireCounter | undefined, each: (r: WireReader, end: number) => T): T[] {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const r = new WireReader(buf);
+  const r = new WireReader(buf, counter);
   const out: T[] = [];
   try {
     const end = buf.length;
@@ -368,17 +372,17 @@ export const MAPPED_SPAN_KEYS = [
 export function createScannerDecoder(attributeKeys: Iterable<string> = []): OtlpDecoder {
   const wanted = keyFilter([...MAPPED_SPAN_KEYS, ...attributeKeys]);
   return {
-    decodeTraces(body): OtlpTracesRequest {
+    decodeTraces(body, counter): OtlpTracesRequest {
       return {
-        resourceSpans: topLevel(body, 'ExportTraceServiceRequest', (r, end) => {
+        resourceSpans: topLevel(body, 'ExportTraceServiceRequest', counter, (r, end) => {
           const g = resourceGroup(r, end, wanted, (rr, e, d) => span(rr, e, wanted, d));
           return { resource: g.resource, scopeSpans: g.scopes.map((spans) => ({ spans })) };
         }),
       };
     },
-    decodeLogs(body): OtlpLogsRequest {
+    decodeLogs(body, counter): OtlpLogsRequest {
       return {
-        resourceLogs: topLevel(body, 'ExportLogsServiceRequest', (r, end) => {
+        resourceLogs: topLevel(body, 'ExportLogsServiceRequest', counter, (r, end) => {
           const g = resourceGroup(r, end, wanted, logRecord);
           return { resource: g.resource, scopeLogs: g.scopes.map((logRecords) => ({ logRecords })) };
         }),

@@ -5,6 +5,8 @@ import { request as httpsRequest } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import type { EventSink } from '../../../src/receiver/event-sink.js';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
+import type { LogRecord } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 
@@ -12,6 +14,7 @@ export const testPseudonymizer = new Pseudonymizer('integration-test-key-0123');
 
 /** Records published batches; optionally fails or blocks, like a broker would. */
 export class RecordingSink implements EventSink {
+  readonly partitions = 3;
   readonly batches: FeatureEvent[][] = [];
   failWith: unknown;
   block = false;
@@ -23,7 +26,8 @@ export class RecordingSink implements EventSink {
     return this.batches.flat();
   }
 
-  async publish(events: FeatureEvent[]): Promise<void> {
+  async publish(records: LogRecord[]): Promise<void> {
+    const events = records.flatMap((r) => decodeEventRecord(r.value));
     this.waiting++;
     for (const f of this.entered.splice(0)) f();
     if (this.block) await new Promise<void>((resolve) => this.blocked.push(resolve));
