@@ -45,6 +45,8 @@ export interface ExportHandlerOptions {
   maxValueLength?: number;
   /** Longest span duration taken as a latency (see MapperOptions.maxDurationMs). */
   maxDurationMs?: number;
+  /** Records mapped between turns of the event loop (default 2000: a few ms of work). */
+  mapSliceRecords?: number;
   /** Per-request caps on records and attributes, enforced while decoding. */
   requestLimits?: RequestLimits;
   /** Longest wait for the sink's ack before answering retryable (default 5 s; the events may still land). */
@@ -57,7 +59,6 @@ export interface ExportHandlerOptions {
 
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 5000;
 export const DEFAULT_RETRY_AFTER_MS = 1000;
-/** Records mapped between turns of the event loop (a few ms of work). */
 const MAP_SLICE = 2000;
 const MAX_POOLED_BATCHERS = 64;
 
@@ -158,8 +159,9 @@ export class ExportHandler {
       return { kind: 'unavailable', message: 'receiver is at its in-flight memory bound, retry later', retryAfterMs: this.retryAfterMs };
     }
     const mapper = new RequestMapper(this.mapperOptions(), out);
+    const slice = this.opts.mapSliceRecords ?? MAP_SLICE;
     for (;;) {
-      const done = signal === 'traces' ? mapper.traces(req as OtlpTracesRequest, MAP_SLICE) : mapper.logs(req as OtlpLogsRequest, MAP_SLICE);
+      const done = signal === 'traces' ? mapper.traces(req as OtlpTracesRequest, slice) : mapper.logs(req as OtlpLogsRequest, slice);
       if (done) return mapper.counts;
       await yieldToEventLoop();
     }
