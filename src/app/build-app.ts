@@ -204,7 +204,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         maxGrpcMessageBytes: rc.maxMessageBytes, maxHttpBodyBytes: rc.maxHttpBodyBytes, maxInFlightBytes: rc.maxInFlightBytes,
         maxValueLength: rc.maxAttributeLength, maxFeatures: rc.maxFeatures, maxCohortsPerFeature: rc.maxCohortsPerFeature,
         cardinalityIdleMs: rc.cardinalityIdleSeconds * 1000, maxDurationMs: rc.maxSpanDurationSeconds * 1000,
-        maxRecordsPerRequest: rc.maxRecordsPerRequest, maxAttributesPerRequest: rc.maxAttributesPerRequest,
+        maxRecordsPerRequest: rc.maxRecordsPerRequest, maxAttributesPerRequest: rc.maxAttributesPerRequest, maxJsonObjectsPerRequest: rc.maxJsonObjectsPerRequest,
         grpcMaxConcurrentStreams: rc.grpcMaxConcurrentStreams, grpcMaxSessionMemoryMiB: rc.grpcMaxSessionMemoryMiB,
       },
       publishTimeoutMs: rc.publishTimeoutMs,

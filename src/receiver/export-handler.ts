@@ -12,7 +12,7 @@ import type { EventSink } from './event-sink.js';
 import { RequestMapper, type MapCounts, type MapperOptions } from './mapping/feature-mapper.js';
 import type { OtlpLogsRequest, OtlpTracesRequest } from './decode/otlp-types.js';
 import { EventBatcher } from './event-batcher.js';
-import { RequestCounter, RequestLimitError, type RequestLimits } from './decode/request-limits.js';
+import { checkJsonObjects, DEFAULT_MAX_JSON_OBJECTS, RequestCounter, RequestLimitError, type RequestLimits } from './decode/request-limits.js';
 import type { Lease } from './transport/inflight-budget.js';
 import type { OtlpDecoder } from './decode/otlp-decoder.js';
 import { createJsonDecoder } from './decode/otlp-json-decoder.js';
@@ -141,6 +141,7 @@ export class ExportHandler {
     const counter = new RequestCounter(this.opts.requestLimits);
     let req: OtlpTracesRequest | OtlpLogsRequest;
     try {
+      if (format === 'json') await checkJsonObjects(body, this.opts.requestLimits?.maxJsonObjects ?? DEFAULT_MAX_JSON_OBJECTS, yieldToEventLoop);
       req = signal === 'traces' ? decoder.decodeTraces(body, counter) : decoder.decodeLogs(body, counter);
     } catch (err) {
       if (err instanceof RequestLimitError) {

@@ -37,10 +37,12 @@ export interface ReceiverLimits {
   cardinalityIdleMs?: number;
   /** Longest span duration taken as a latency (default 1 h). */
   maxDurationMs?: number;
-  /** Spans or log records per request (default 50,000); more: the request is refused. */
+  /** Spans or log records per request (default 20,000); more: the request is refused. */
   maxRecordsPerRequest?: number;
-  /** Attributes per request, nested ones included (default 1,000,000); more: refused. */
+  /** Attributes per request, nested ones included (default 400,000); more: refused. */
   maxAttributesPerRequest?: number;
+  /** Objects in an OTLP/JSON body, counted before parsing (default 200,000). */
+  maxJsonObjectsPerRequest?: number;
   grpcMaxConcurrentStreams?: number;
   grpcMaxSessionMemoryMiB?: number;
 }
@@ -99,7 +101,7 @@ export class OtlpReceiver implements Component {
       clock: opts.clock,
       maxValueLength: limits.maxValueLength,
       maxDurationMs: limits.maxDurationMs,
-      requestLimits: { maxRecords: limits.maxRecordsPerRequest, maxAttributes: limits.maxAttributesPerRequest },
+      requestLimits: { maxRecords: limits.maxRecordsPerRequest, maxAttributes: limits.maxAttributesPerRequest, maxJsonObjects: limits.maxJsonObjectsPerRequest },
       publishTimeoutMs: opts.publishTimeoutMs,
       retryAfterMs: opts.retryAfterMs,
       logger: opts.logger,

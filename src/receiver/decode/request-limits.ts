@@ -10,12 +10,14 @@ export interface RequestLimits {
   maxRecords?: number;
   /** Attributes per request: every key/value, nested ones and span events included. */
   maxAttributes?: number;
+  /** JSON objects in an OTLP/JSON body, checked before it is parsed. */
+  maxJsonObjects?: number;
 }
 
-export const DEFAULT_MAX_RECORDS = 50_000;
-export const DEFAULT_MAX_ATTRIBUTES = 1_000_000;
+export const DEFAULT_MAX_RECORDS = 20_000;
+export const DEFAULT_MAX_ATTRIBUTES = 400_000;
 
-export type LimitReason = 'too_many_records' | 'too_many_attributes';
+export type LimitReason = 'too_many_records' | 'too_many_attributes' | 'too_many_json_objects';
 
 export class RequestLimitError extends PmfError {
   constructor(readonly reason: LimitReason, message: string) {
@@ -55,5 +57,24 @@ export class RequestCounter {
    */
   decodedBytes(): number {
     return this.records * 400 + this.attributes * 120;
+  }
+}
+
+export const DEFAULT_MAX_JSON_OBJECTS = 200_000;
+const COUNT_SLICE_BYTES = 1 << 20;
+
+/**
+ * Refuses an OTLP/JSON body with more than `max` objects before JSON.parse sees it: parsing
+ * cannot be sliced, and a few MiB of `{}` take seconds and gigabytes to parse. Every JSON object
+ * starts with `{` (braces inside strings only over-count), so counting that byte bounds the
+ * parse; the count itself runs in 1 MiB slices between turns of the event loop.
+ */
+export async function checkJsonObjects(body: Uint8Array, max: number, yieldToLoop: () => Promise<void>): Promise<void> {
+  let count = 0;
+  for (let start = 0; start < body.length; start += COUNT_SLICE_BYTES) {
+    if (start > 0) await yieldToLoop();
+    const end = Math.min(body.length, start + COUNT_SLICE_BYTES);
+    for (let i = start; i < end; i++) if (body[i] === 0x7b) count++;
+    if (count > max) throw new RequestLimitError('too_many_json_objects', `OTLP/JSON request has more than ${max} objects; send smaller batches or use protobuf`);
   }
 }
