@@ -50,7 +50,7 @@ export const Config = z
         /** Attributes per request, nested values and span events included; more: refused like the above. */
         maxAttributesPerRequest: z.number().int().positive().default(400_000),
         /** Objects in an OTLP/JSON body, counted before parsing (a parse cannot be sliced); more: refused. */
-        maxJsonObjectsPerRequest: z.number().int().positive().default(200_000),
+        maxJsonObjectsPerRequest: z.number().int().positive().default(50_000),
         /** Concurrent gRPC calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
         grpcMaxConcurrentStreams: z.number().int().positive().default(100),
         /** HTTP/2 session memory per gRPC connection, in MiB, before new streams are refused. */
@@ -67,7 +67,7 @@ export const Config = z
         grpc: { host: '0.0.0.0', port: 4317 }, http: { host: '0.0.0.0', port: 4318 }, httpEnabled: true,
         maxMessageBytes: 4 * 1024 * 1024, maxHttpBodyBytes: 20 * 1024 * 1024, maxInFlightBytes: 64 * 1024 * 1024,
         publishTimeoutMs: 5000, retryAfterSeconds: 1, maxAttributeLength: 256, maxFeatures: 1000, maxCohortsPerFeature: 100,
-        cardinalityIdleSeconds: 86_400, maxSpanDurationSeconds: 3600, maxRecordsPerRequest: 20_000, maxAttributesPerRequest: 400_000, maxJsonObjectsPerRequest: 200_000,
+        cardinalityIdleSeconds: 86_400, maxSpanDurationSeconds: 3600, maxRecordsPerRequest: 20_000, maxAttributesPerRequest: 400_000, maxJsonObjectsPerRequest: 50_000,
         grpcMaxConcurrentStreams: 100, grpcMaxSessionMemoryMiB: 10,
       }),
     /** Bearer-token auth on the OTLP listeners (and the admin API); absent = off. */

@@ -12,7 +12,7 @@ import type { EventSink } from './event-sink.js';
 import { RequestMapper, type MapCounts, type MapperOptions } from './mapping/feature-mapper.js';
 import type { OtlpLogsRequest, OtlpTracesRequest } from './decode/otlp-types.js';
 import { EventBatcher } from './event-batcher.js';
-import { checkJsonObjects, DEFAULT_MAX_JSON_OBJECTS, RequestCounter, RequestLimitError, type RequestLimits } from './decode/request-limits.js';
+import { BudgetSpentError, checkJsonObjects, DEFAULT_MAX_JSON_OBJECTS, RequestCounter, RequestLimitError, type RequestLimits } from './decode/request-limits.js';
 import type { Lease } from './transport/inflight-budget.js';
 import type { OtlpDecoder } from './decode/otlp-decoder.js';
 import { createJsonDecoder } from './decode/otlp-json-decoder.js';
@@ -138,12 +138,14 @@ export class ExportHandler {
    */
   private async decodeAndMap(signal: OtlpSignal, format: WireFormat, body: Uint8Array, lease: Lease, out: EventBatcher): Promise<MapCounts | ExportOutcome> {
     const decoder = this.decoder(format);
-    const counter = new RequestCounter(this.opts.requestLimits);
+    const counter = new RequestCounter(this.opts.requestLimits, (bytes) => lease.grow(bytes));
     let req: OtlpTracesRequest | OtlpLogsRequest;
     try {
       if (format === 'json') await checkJsonObjects(body, this.opts.requestLimits?.maxJsonObjects ?? DEFAULT_MAX_JSON_OBJECTS, yieldToEventLoop);
       req = signal === 'traces' ? decoder.decodeTraces(body, counter) : decoder.decodeLogs(body, counter);
+      counter.flush();
     } catch (err) {
+      if (err instanceof BudgetSpentError) return { kind: 'unavailable', message: err.message, retryAfterMs: this.retryAfterMs };
       if (err instanceof RequestLimitError) {
         ReceiverMetrics.add(this.opts.metrics.rejected, err.reason);
         return { kind: 'invalid', message: err.message };
@@ -153,11 +155,6 @@ export class ExportHandler {
         return { kind: 'invalid', message: err.message };
       }
       throw err;
-    }
-    // The budget holds what the request costs in memory, not only its wire bytes: a small body
-    // of many tiny records decodes into far more heap than it arrived as.
-    if (!lease.grow(counter.decodedBytes())) {
-      return { kind: 'unavailable', message: 'receiver is at its in-flight memory bound, retry later', retryAfterMs: this.retryAfterMs };
     }
     const mapper = new RequestMapper(this.mapperOptions(), out);
     const slice = this.opts.mapSliceRecords ?? MAP_SLICE;

@@ -41,7 +41,7 @@ export interface ReceiverLimits {
   maxRecordsPerRequest?: number;
   /** Attributes per request, nested ones included (default 400,000); more: refused. */
   maxAttributesPerRequest?: number;
-  /** Objects in an OTLP/JSON body, counted before parsing (default 200,000). */
+  /** Objects in an OTLP/JSON body, counted before parsing (default 50,000). */
   maxJsonObjectsPerRequest?: number;
   grpcMaxConcurrentStreams?: number;
   grpcMaxSessionMemoryMiB?: number;

@@ -1,6 +1,7 @@
 // The receiver's fast protobuf decode path: walks ExportTraceServiceRequest /
 // ExportLogsServiceRequest bytes once and builds only what the mapper reads. Span and resource
-// attributes are matched on their key bytes and only the keys mapping looks at are decoded;
+// attributes are matched on their key bytes and only the keys mapping looks at are decoded (the
+// first of each key per list: the mapper reads no other), at most MAX_SPAN_EVENTS events a span;
 // scopes, links, status, trace state and dropped counts are skipped by length. Log records are
 // decoded whole (their dedupe id digests every field). Ids stay views into the request buffer.
 //
@@ -14,6 +15,9 @@ import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
 import { I32, I64, LEN, utf8, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+
+/** Span events kept per span: flag evaluations past this many on one span are ignored. */
+export const MAX_SPAN_EVENTS = 128;
 
 /** protobufjs' default nesting limit, so both refuse the same depths. */
 const MAX_DEPTH = 100;
@@ -125,7 +129,7 @@ function keyValue(r: WireReader, end: number, depth: number): OtlpKeyValue {
  * A KeyValue whose key passes the filter, else undefined. The key is matched on its bytes, so
  * the keys and values nobody reads are never decoded (only their framing is checked).
  */
-function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: KeyFilter): OtlpKeyValue | undefined {
+function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: KeyFilter, list: readonly OtlpKeyValue[]): OtlpKeyValue | undefined {
   const buf = r.buf;
   const p = r.pos;
   // The layout every encoder writes, [0x0a len key][0x12 len value] with one-byte lengths and
@@ -139,7 +143,7 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
       if (keyEnd === end || (buf[keyEnd] === 0x12 && valueLength < 128 && keyEnd + 2 + valueLength === end)) {
         r.pos = end;
         const key = wanted(buf, keyStart, keyEnd);
-        if (key === undefined) return undefined;
+        if (key === undefined || has(list, key)) return undefined;
         if (keyEnd === end) return { key, value: null };
         r.pos = keyEnd + 2;
         return { key, value: anyValue(r, end, depth + 1) };
@@ -168,7 +172,7 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
     } else r.skip(wt, end);
   }
   const key = wanted(buf, keyStart, keyEnd);
-  if (key === undefined) return undefined;
+  if (key === undefined || has(list, key)) return undefined;
   if (valueStart < 0) return { key, value: null };
   r.pos = valueStart;
   const value = anyValue(r, valueEnd, depth + 1);
@@ -176,11 +180,20 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
   return { key, value };
 }
 
+/**
+ * Mapping reads the first attribute of a key in a list, so later ones with the same key are not
+ * decoded: an attribute flood of one key the mapper reads costs a walk, not an object each.
+ */
+function has(list: readonly OtlpKeyValue[], key: string): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i].key === key) return true;
+  return false;
+}
+
 function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number): OtlpKeyValue[] {
   const stop = r.delimited(end);
   r.counter.attribute();
   const list = into ?? [];
-  const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted);
+  const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
   if (kv) list.push(kv);
   r.pos = stop;
   return list;
@@ -247,7 +260,9 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
         if (wt !== LEN) wrongType(r, f, wt);
         const stop = r.delimited(end);
         r.counter.attribute();
-        (s.events ??= []).push(spanEvent(r, stop, wanted, depth + 1));
+        // Past MAX_SPAN_EVENTS the events are walked (framing checked) but not kept.
+        if ((s.events?.length ?? 0) < MAX_SPAN_EVENTS) (s.events ??= []).push(spanEvent(r, stop, wanted, depth + 1));
+        else r.pos = stop;
         break;
       }
       default:

@@ -25,14 +25,36 @@ export class RequestLimitError extends PmfError {
   }
 }
 
-/** Counts one request's records and attributes against its limits. */
+/** Thrown when the in-flight budget cannot hold the decoded request: a retryable refusal. */
+export class BudgetSpentError extends PmfError {
+  constructor() {
+    super('ERR_OTLP_TOO_LARGE', 'receiver is at its in-flight memory bound, retry later', { retryable: true });
+  }
+}
+
+/**
+ * Heap a decoded record or attribute takes, roughly (V8 object sizes of the decoders' output):
+ * what the in-flight budget is charged on top of the wire bytes.
+ */
+const RECORD_BYTES = 400;
+const ATTRIBUTE_BYTES = 120;
+/** Items between two charges to the budget. */
+const CHARGE_EVERY = 1024;
+
+/**
+ * Counts one request's records and attributes against its limits, and charges their decoded
+ * size to the in-flight budget as the decoder goes, so memory is bounded before it is allocated.
+ */
 export class RequestCounter {
   records = 0;
   attributes = 0;
   private readonly maxRecords: number;
   private readonly maxAttributes: number;
+  private uncharged = 0;
+  private unchargedItems = 0;
 
-  constructor(limits: RequestLimits = {}) {
+  /** `charge(bytes)` takes more of the budget; false when it is spent. */
+  constructor(limits: RequestLimits = {}, private readonly charge: (bytes: number) => boolean = () => true) {
     this.maxRecords = limits.maxRecords ?? DEFAULT_MAX_RECORDS;
     this.maxAttributes = limits.maxAttributes ?? DEFAULT_MAX_ATTRIBUTES;
   }
@@ -42,6 +64,7 @@ export class RequestCounter {
     if (this.records > this.maxRecords) {
       throw new RequestLimitError('too_many_records', `request has more than ${this.maxRecords} spans or log records; send smaller batches`);
     }
+    this.account(n, n * RECORD_BYTES);
   }
 
   attribute(n = 1): void {
@@ -49,18 +72,25 @@ export class RequestCounter {
     if (this.attributes > this.maxAttributes) {
       throw new RequestLimitError('too_many_attributes', `request has more than ${this.maxAttributes} attributes; send smaller batches`);
     }
+    this.account(n, n * ATTRIBUTE_BYTES);
   }
 
-  /**
-   * Heap the decoded request takes, roughly: what the in-flight budget is charged on top of the
-   * wire bytes. The per-item costs are V8 object sizes measured on the scanner's output.
-   */
-  decodedBytes(): number {
-    return this.records * 400 + this.attributes * 120;
+  private account(items: number, bytes: number): void {
+    this.uncharged += bytes;
+    this.unchargedItems += items;
+    if (this.unchargedItems >= CHARGE_EVERY) this.flush();
+  }
+
+  /** Charges what is counted but not charged yet; throws BudgetSpentError when it does not fit. */
+  flush(): void {
+    const bytes = this.uncharged;
+    this.uncharged = 0;
+    this.unchargedItems = 0;
+    if (bytes > 0 && !this.charge(bytes)) throw new BudgetSpentError();
   }
 }
 
-export const DEFAULT_MAX_JSON_OBJECTS = 200_000;
+export const DEFAULT_MAX_JSON_OBJECTS = 50_000;
 const COUNT_SLICE_BYTES = 1 << 20;
 
 /**
