@@ -115,6 +115,7 @@ export class OtlpReceiver implements Component {
       inFlightLimitBytes: () => budget.maxBytes,
       budgetRefusals: () => budget.refused,
       trackedFeatures: () => cardinality.trackedFeatures,
+      cardinalityForgotten: () => cardinality.forgotten,
     };
     const common = { handler: this.handler, budget, auth: opts.auth, tls: opts.tls, clock: opts.clock, shutdownTimeoutMs: opts.shutdownTimeoutMs };
     this.grpc = new OtlpGrpcServer({
