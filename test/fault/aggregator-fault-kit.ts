@@ -15,7 +15,7 @@ import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
 import { expect } from 'vitest';
 import { PartitionAggregator } from '../../src/aggregation/partition-aggregator.js';
-import { decodeFeaturePartial, encodeJson } from '../../src/events/codec.js';
+import { decodeFeaturePartial } from '../../src/events/codec.js';
 import { decodeEventRecord } from '../../src/events/event-record-codec.js';
 import { encodeEventRecord } from '../../src/events/event-record-writer.js';
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
