@@ -75,6 +75,11 @@ export class RequestCounter {
     this.account(n, n * ATTRIBUTE_BYTES);
   }
 
+  /** The decoded size counted so far (what the budget is charged on top of the wire bytes). */
+  get decodedBytes(): number {
+    return this.records * RECORD_BYTES + this.attributes * ATTRIBUTE_BYTES;
+  }
+
   private account(items: number, bytes: number): void {
     this.uncharged += bytes;
     this.unchargedItems += items;
