@@ -31,7 +31,7 @@ export type ExportOutcome =
   /** Bad data: not retryable (gRPC INVALID_ARGUMENT, HTTP 400). */
   | { kind: 'invalid'; message: string }
   /** The log is down or slow: retryable (gRPC UNAVAILABLE, HTTP 503), with a suggested delay. */
-  | { kind: 'unavailable'; message: string; retryAfterMs: number }
+  | { kind: 'unavailable'; message: string; retryAfterMs: number; overloaded?: boolean }
   | { kind: 'internal'; message: string };
 
 export interface ExportHandlerOptions {
@@ -145,7 +145,7 @@ export class ExportHandler {
       req = signal === 'traces' ? decoder.decodeTraces(body, counter) : decoder.decodeLogs(body, counter);
       counter.flush();
     } catch (err) {
-      if (err instanceof BudgetSpentError) return { kind: 'unavailable', message: err.message, retryAfterMs: this.retryAfterMs };
+      if (err instanceof BudgetSpentError) return { kind: 'unavailable', message: err.message, retryAfterMs: this.retryAfterMs, overloaded: true };
       if (err instanceof RequestLimitError) {
         ReceiverMetrics.add(this.opts.metrics.rejected, err.reason);
         return { kind: 'invalid', message: err.message };
