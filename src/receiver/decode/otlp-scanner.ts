@@ -14,37 +14,14 @@ import type { OtlpDecoder } from './otlp-decoder.js';
 import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
-import { I32, I64, LEN, utf8, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
+import { I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** Span events kept per span: flag evaluations past this many on one span are ignored. */
 export const MAX_SPAN_EVENTS = 128;
 
 /** protobufjs' default nesting limit, so both refuse the same depths. */
 const MAX_DEPTH = 100;
-
-/** The key's string when the key bytes at [start, end) are one the mapper reads, else undefined. */
-type KeyFilter = (buf: Buffer, start: number, end: number) => string | undefined;
-
-function keyFilter(keys: Iterable<string>): KeyFilter {
-  const byLength: { bytes: Buffer; key: string }[][] = [];
-  for (const key of new Set(keys)) {
-    const bytes = Buffer.from(key, 'utf8');
-    (byLength[bytes.length] ??= []).push({ bytes, key });
-  }
-  return (buf, start, end) => {
-    const candidates = byLength[end - start];
-    if (candidates === undefined) return undefined;
-    for (let k = 0; k < candidates.length; k++) {
-      const b = candidates[k].bytes;
-      let i = 0;
-      while (i < b.length && buf[start + i] === b[i]) i++;
-      if (i === b.length) return candidates[k].key;
-    }
-    return undefined;
-  };
-}
-
-const everyKey: KeyFilter = (buf, start, end) => utf8(buf, start, end);
 
 function wrongType(r: WireReader, field: number, wt: number): never {
   return r.fail(`field ${field} has wire type ${wt}`);
@@ -178,15 +155,6 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
   const value = anyValue(r, valueEnd, depth + 1);
   r.pos = end;
   return { key, value };
-}
-
-/**
- * Mapping reads the first attribute of a key in a list, so later ones with the same key are not
- * decoded: an attribute flood of one key the mapper reads costs a walk, not an object each.
- */
-function has(list: readonly OtlpKeyValue[], key: string): boolean {
-  for (let i = 0; i < list.length; i++) if (list[i].key === key) return true;
-  return false;
 }
 
 function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number): OtlpKeyValue[] {
