@@ -11,7 +11,7 @@
 //  5. bytes per tracked (user, feature): the store's accounted bytes at the end of (4) and the
 //     heap growth per pair of a fresh store built with --expose-gc;
 //  6. the histogram against hdr-histogram-js (bench/histogram-measure.ts).
-// Targets (DESIGN §7): ≥ 100k events/s per core including checkpoints; ≤ 64 B per tracked
+// Targets: ≥ 100k events/s per core including checkpoints; ≤ 64 B per tracked
 // (user, feature); histogram record ≤ 50 ns; one histogram ≤ 10 KB serialized.
 // The last printed line is one JSON object with the figures.
 

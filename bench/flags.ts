@@ -27,6 +27,7 @@ import { OutboxRelay } from '../src/flags/outbox-relay.js';
 import { PgSqlClient } from '../src/store/pg-sql-client.js';
 import { RedisFlagCache, type RedisFlagClient } from '../src/flags/redis-flag-cache.js';
 import { EmbeddedLog } from '../src/log/embedded/embedded-log.js';
+import { silentLogger } from '../src/core/logger.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
 const DATABASE_URL = env('PMF_BENCH_DATABASE_URL', env('PMF_TEST_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres'));
@@ -92,12 +93,12 @@ async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, p
   const repository = new FlagRepository(sql, schema);
   const cache = new RedisFlagCache(redis, { keyPrefix: prefix });
   for (let f = 0; f < FEATURES; f++) await repository.ensureGuarded(`bench_f${f}`, COHORTS);
-  const relay = new OutboxRelay({ repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
-  const writer = new TimedWriter({ repository, relay, clock: systemClock, pinSweepIntervalMs: 0 });
+  const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+  const writer = new TimedWriter({ logger: silentLogger, repository, relay, clock: systemClock, pinSweepIntervalMs: 0 });
   await writer.start(); // reconcile puts the registered flags in Redis
 
   const dir = await mkdtemp(join(tmpdir(), 'pmf-bench-flags-'));
-  const log = new EmbeddedLog({ dataDir: dir });
+  const log = new EmbeddedLog({ logger: silentLogger, dataDir: dir });
   const topic = 'pmf.commands.v1';
   await log.ensureTopics([{ name: topic, partitions: PARTITIONS }]);
   const producer = log.producer('bench');

@@ -4,7 +4,7 @@
 // Used by bench/histogram.bench.ts and bench/aggregator.bench.ts.
 
 import * as hdr from 'hdr-histogram-js';
-import { LatencyHistogram } from '../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../src/events/latency-histogram.js';
 
 export interface HistogramFigures {
   values: string;

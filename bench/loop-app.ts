@@ -16,8 +16,9 @@ import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { createLogger } from '../src/core/logger.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
-import { loadRulesFile } from '../src/rules/load.js';
+import { loadRulesFile } from '../src/config/rules-file.js';
 import { DASHBOARD_SPAN } from './loop-spans.js';
+import { silentLogger } from '../src/core/logger.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
 export const services = {
@@ -112,7 +113,7 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
   // Warnings and errors of the app stay visible: a benchmark that hides a failing stage lies.
   const app = await buildApp(config, await loadRulesFile(rulesFile), { logger: createLogger('warn') });
   await app.start();
-  const reader = new KafkaLog({ brokers: services.kafkaBrokers.split(','), clientId: `${id}-reader`, logLevel: 'error' });
+  const reader = new KafkaLog({ logger: silentLogger, brokers: services.kafkaBrokers.split(','), clientId: `${id}-reader`, logLevel: 'error' });
   const pool = new pg.Pool({ connectionString: services.databaseUrl, max: 2 });
 
   const checkpointed = async (stage: string, topic: string): Promise<boolean> => {

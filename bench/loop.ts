@@ -1,4 +1,4 @@
-// DESIGN §7 "loop": the span that makes the evidence decisive → flag changed in Redis in ≤ 1 s
+// The "loop" target: the span that makes the evidence decisive → flag changed in Redis in ≤ 1 s
 // (p99) on the local stack.
 //
 // The whole app runs in this process in distributed mode (Kafka, PostgreSQL, Redis). For each of
@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { flagChannel, flagKey } from '../src/flags/redis-flag-cache.js';
+import { flagChannel, flagKey } from '../src/flags/redis-keys.js';
 import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
 import { partitionForKey } from '../src/log/key-partition.js';
@@ -323,7 +323,7 @@ function resultsMarkdown(runs: Awaited<ReturnType<typeof runConfig>>[]): string 
   const lines = [
     '# Loop benchmark: decisive span → flag off in Redis',
     '',
-    `Written by \`npm run bench:loop -- --write-results\` on ${new Date().toISOString().slice(0, 10)}. DESIGN §7 target: ≤ ${TARGET_P99_MS} ms at p99 on the local stack.`,
+    `Written by \`npm run bench:loop -- --write-results\` on ${new Date().toISOString().slice(0, 10)}. Target: ≤ ${TARGET_P99_MS} ms at p99 on the local stack.`,
     '',
     `- ${FEATURES} features, ${USERS_PER_COHORT} users per cohort (minCohortSize ${MIN_COHORT}, evaluationWindowSeconds ${WINDOW_SECONDS}, treatment +${TREATMENT_EXTRA_MS} ms), ${PARTITIONS} partitions; every role in one process on Kafka + PostgreSQL + Redis (loopback), 2-core machine.`,
     '- Loop: wall time from just before the OTLP export() of the one decisive span to the Redis change notice (the hash then shows treatment=off).',

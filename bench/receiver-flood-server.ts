@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { silentLogger } from '../src/core/logger.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 
@@ -13,6 +14,7 @@ const budget = Number(process.argv[2] ?? 64 * 1024 * 1024);
 if (!process.send) throw new Error('forked by bench/receiver-flood.ts');
 
 const receiver = new OtlpReceiver({
+  logger: silentLogger,
   grpc: { host: '127.0.0.1', port: 0 },
   http: { host: '127.0.0.1', port: 0 },
   pseudonymizer: new Pseudonymizer('flood-pseudonym-key-0123456789'),

@@ -11,11 +11,12 @@ import { LogEventSink } from '../src/receiver/event-sink.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 import { TRACE_EXPORT_PATH } from '../src/receiver/transport/otlp-grpc-server.js';
+import { silentLogger } from '../src/core/logger.js';
 
 const [brokers, topic, mode = 'pmf'] = process.argv.slice(2);
 if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench/receiver.ts with <brokers> <topic> [pmf|forward]');
 
-const log = new KafkaLog({ brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
+const log = new KafkaLog({ logger: silentLogger, brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
 const producer = log.producer('bench-receiver');
 await producer.start();
 
@@ -27,6 +28,7 @@ interface Server {
 
 async function pmf(): Promise<Server> {
   const receiver = new OtlpReceiver({
+    logger: silentLogger,
     grpc: { host: '127.0.0.1', port: 0 },
     pseudonymizer: new Pseudonymizer('bench-pseudonym-key-0123456789'),
     sink: new LogEventSink(log, producer, topic, 6),

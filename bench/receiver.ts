@@ -1,4 +1,4 @@
-// `npm run bench:receiver` (DESIGN section 7): two receiver figures, each next to its baseline in
+// `npm run bench:receiver` (docs/architecture.md): two receiver figures, each next to its baseline in
 // the same run.
 //  1. Decode: MB per CPU-second of the lazy scanner and of a full protobufjs decode of the same
 //     request bytes (SDK-serialized spans with typical HTTP attributes), in alternating rounds,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A local three-master Redis Cluster on loopback for the flag tests and benchmarks (DESIGN
-# section 8: "single node or Redis Cluster"). State lives under the git-ignored .stack/.
+# A local three-master Redis Cluster on loopback for the flag tests and benchmarks (the flag
+# store supports a single node or a Redis Cluster). State lives under the git-ignored .stack/.
 #
 #   bash scripts/redis-cluster.sh up        start the nodes and form the cluster; a healthy cluster is left alone
 #   bash scripts/redis-cluster.sh down      stop the nodes this script started (cluster config kept: `up` re-forms it)

@@ -4,7 +4,7 @@
 // which dominated the simulation time. Same answers, bit for bit:
 // test/unit/statistics/simulation-harness.test.ts records the same values into both and compares.
 
-import { LatencyHistogram } from '../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../src/events/latency-histogram.js';
 
 /** Bucket layout shared by all cohorts of a scenario: value → bucket ordinal, ordinal → top value. */
 export class BucketLayout {

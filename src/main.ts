@@ -6,7 +6,8 @@ import { parseArgs, USAGE } from './cli/args.js';
 import { loadConfig } from './config/load.js';
 import { PmfError, errorMessage } from './core/errors.js';
 import { createLogger } from './core/logger.js';
-import { emptyRuleSet, loadRulesFile } from './rules/load.js';
+import { emptyRuleSet } from './rules/load.js';
+import { loadRulesFile } from './config/rules-file.js';
 import { buildApp } from './app/build-app.js';
 import { runExport, runReplay } from './replay/replay-command.js';
 

@@ -1,10 +1,11 @@
-// The admin HTTP API (DESIGN section 9): health, readiness, Prometheus metrics, flags, verdicts.
+// The admin HTTP API (docs/contract.md): health, readiness, Prometheus metrics, flags, verdicts.
 // Handlers are plain functions over injected sources so the server works for every role.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../core/errors.js';
+import { sendError, sendJson } from './http-reply.js';
 import { once, type Component } from '../core/lifecycle.js';
 import type { Verdict } from '../events/verdict.js';
 import type { MetricsRegistry } from './metrics-registry.js';
@@ -17,7 +18,7 @@ export interface ReadinessProbe {
 export interface AdminSources {
   metrics: MetricsRegistry;
   probes: ReadinessProbe[];
-  /** DESIGN section 9 flag JSON, or null for an unknown feature. Absent when this role has no store. */
+  /** The admin API's flag JSON (docs/contract.md), or null for an unknown feature. Absent when this role has no store. */
   getFlag?: (feature: string) => Promise<unknown | null>;
   latestVerdicts?: (feature: string, cohort?: string) => Promise<Verdict[]>;
 }
@@ -35,8 +36,7 @@ export interface AdminServerOptions {
   routes?: ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>)[];
 }
 
-function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
-  const text = contentType === 'application/json' ? JSON.stringify(body) : String(body);
+function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -61,7 +61,7 @@ export class AdminServer implements Component {
 
   async start(): Promise<void> {
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      this.route(req, res).catch((err) => send(res, 500, { error: 'ERR_INTERNAL', message: errorMessage(err) }));
+      this.route(req, res).catch((err) => sendError(res, 500, 'ERR_INTERNAL', errorMessage(err)));
     };
     this.server = this.o.https ? createHttpsServer(this.o.https, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
@@ -85,12 +85,12 @@ export class AdminServer implements Component {
     const probe = url.pathname === '/healthz' || url.pathname === '/readyz';
     if (this.o.auth && !probe && !this.o.auth.accepts(req.headers.authorization)) {
       res.setHeader('www-authenticate', 'Bearer realm="pmf-guard admin"');
-      return send(res, 401, { error: 'ERR_UNAUTHENTICATED', message: 'missing or wrong bearer token' });
+      return sendError(res, 401, 'ERR_UNAUTHENTICATED', 'missing or wrong bearer token');
     }
     for (const handle of this.o.routes ?? []) if (await handle(req, res, url)) return;
-    if (req.method !== 'GET') return send(res, 405, { error: 'method not allowed: the admin API is read-only over GET' });
+    if (req.method !== 'GET') return sendError(res, 405, 'ERR_METHOD', 'method not allowed: the admin API is read-only over GET');
     const { sources } = this.o;
-    if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });
+    if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (url.pathname === '/readyz') {
       const results = await Promise.all(
         sources.probes.map(async (p) => {
@@ -103,28 +103,28 @@ export class AdminServer implements Component {
         }),
       );
       const ready = results.every((r) => r.ok);
-      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: results });
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: results });
     }
-    if (url.pathname === '/metrics') return send(res, 200, await sources.metrics.render(), 'text/plain; version=0.0.4');
+    if (url.pathname === '/metrics') return sendText(res, 200, await sources.metrics.render(), 'text/plain; version=0.0.4');
     const flag = /^\/v1\/flags\/([^/]+)$/.exec(url.pathname);
     if (flag) {
-      if (!sources.getFlag) return send(res, 404, { error: 'this role has no flag store; ask the flag-writer role' });
+      if (!sources.getFlag) return sendError(res, 404, 'ERR_WRONG_ROLE', 'this role has no flag store; ask the flag-writer role');
       let feature: string;
       try {
         feature = decodeURIComponent(flag[1]);
       } catch {
-        return send(res, 400, { error: `bad URL encoding in "${flag[1]}"` });
+        return sendError(res, 400, 'ERR_BAD_REQUEST', `bad URL encoding in "${flag[1]}"`);
       }
       const body = await sources.getFlag(feature);
-      return body === null ? send(res, 404, { error: `unknown feature "${feature}"` }) : send(res, 200, body);
+      return body === null ? sendError(res, 404, 'ERR_NOT_FOUND', `unknown feature "${feature}"`) : sendJson(res, 200, body);
     }
     if (url.pathname === '/v1/verdicts') {
       const feature = url.searchParams.get('feature');
-      if (!feature) return send(res, 400, { error: 'the feature query parameter is required: /v1/verdicts?feature=<f>[&cohort=<c>]' });
-      if (!sources.latestVerdicts) return send(res, 404, { error: 'this role keeps no verdicts; ask the verdict role' });
+      if (!feature) return sendError(res, 400, 'ERR_BAD_REQUEST', 'the feature query parameter is required: /v1/verdicts?feature=<f>[&cohort=<c>]');
+      if (!sources.latestVerdicts) return sendError(res, 404, 'ERR_WRONG_ROLE', 'this role keeps no verdicts; ask the verdict role');
       const verdicts = await sources.latestVerdicts(feature, url.searchParams.get('cohort') ?? undefined);
-      return send(res, 200, { verdicts });
+      return sendJson(res, 200, { verdicts });
     }
-    return send(res, 404, { error: `no route ${url.pathname}` });
+    return sendError(res, 404, 'ERR_NOT_FOUND', `no route ${url.pathname}`);
   }
 }

@@ -8,7 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { describeIssues } from '../core/describe-issues.js';
-import { errorMessage, PmfError } from '../core/errors.js';
+import { errorMessage, PmfError, type ErrorCode } from '../core/errors.js';
+import { sendError, sendJson } from './http-reply.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type { ApplyResult, AuditEntry, AuditQuery, FeatureFlags, PinChangeResult, PinRequest, UnpinRequest } from '../flags/flag-repository.js';
 
@@ -63,7 +64,7 @@ const UnpinBody = z.object({ ...person, releaseHeld: z.boolean().default(true) }
 const CommandBody = z.object(person).strict();
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
@@ -136,7 +137,7 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
     if (result.status === 'skipped_pinned') {
       const pin = after?.cohorts[cohort];
       const message = `cohort is pinned ${pin?.pinnedState ?? ''} until ${pin?.pinnedUntil ?? '?'}${pin?.pinnedBy ? ` by ${pin.pinnedBy}` : ''}: unpin it first`;
-      return { status: 409, body: { error: 'ERR_PINNED', message, commandId: id, result, flag: after } };
+      return { status: 409, body: { error: 'ERR_PINNED' satisfies ErrorCode, message, commandId: id, result, flag: after } };
     }
     return { status: 200, body: { commandId: id, result, flag: after } };
   };
@@ -164,10 +165,10 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
       const out = cohortMatch
         ? await cohortRoute(req, decode(cohortMatch[1]), decode(cohortMatch[2]), cohortMatch[3])
         : await auditRoute(req, url, decode(auditMatch![1]));
-      send(res, out.status, out.body);
+      sendJson(res, out.status, out.body);
     } catch (err) {
       const e = toHttpError(err);
-      send(res, e.status, { error: e.code, message: e.message }, e.headers);
+      sendError(res, e.status, e.code, e.message, e.headers);
     }
     return true;
   };
@@ -223,8 +224,3 @@ function decode(segment: string): string {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}

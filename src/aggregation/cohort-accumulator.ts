@@ -1,8 +1,8 @@
 // Running statistics of one (feature, cohort) on one partition; becomes a CohortPartial.
 
 import type { CohortPartial } from '../events/cohort-stats.js';
-import type { ByteReader, ByteWriter } from './byte-codec.js';
-import { LatencyHistogram, type LatencyHistogramSettings } from './latency-histogram.js';
+import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import { LatencyHistogram, type LatencyHistogramSettings } from '../events/latency-histogram.js';
 
 export class CohortAccumulator {
   firstExposureAt = Number.POSITIVE_INFINITY;

@@ -12,7 +12,7 @@
 // A fingerprint collision (odds in id-hash.ts) makes a new event look like a duplicate: it is
 // dropped and counted in `duplicates`, never double counted.
 
-import type { ByteReader, ByteWriter } from './byte-codec.js';
+import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { FingerprintRing } from './fingerprint-ring.js';
 import { hash64, hashString64 } from './id-hash.js';
 

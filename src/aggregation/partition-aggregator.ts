@@ -3,7 +3,7 @@
 // restore from a checkpoint (state + offset saved atomically by the caller) followed by a replay
 // gives byte-identical snapshots and state.
 //
-// Semantics (DESIGN §2, statistics.md §6), per apply(event):
+// Semantics (docs/aggregation.md), per apply(event):
 //  1. Offsets at or below the last applied one are re-deliveries: skipped, counted (replayedRecords).
 //  2. Dedupe (see dedupe-window.ts): time <= horizon → tooLate (ignored, counted); a known id →
 //     duplicates (ignored, counted). Otherwise the event is accepted; time < watermark → lateEvents.
@@ -43,12 +43,12 @@ import { PmfError } from '../core/errors.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
 import type { RuleSet } from '../rules/schema.js';
-import { ByteReader, ByteWriter } from './byte-codec.js';
+import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
 import { cohortOf, compileRule, matchesAction, type CompiledRule } from './compiled-rule.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DedupeWindow } from './dedupe-window.js';
-import type { LatencyHistogramSettings } from './latency-histogram.js';
+import type { LatencyHistogramSettings } from '../events/latency-histogram.js';
 import {
   ACTIVATED,
   ACTIVATION_DONE,
@@ -59,6 +59,7 @@ import {
   SWITCHED,
   UserStateStore,
 } from './user-state-store.js';
+import { configDefaults } from '../config/schema.js';
 
 export interface PartitionAggregatorOptions {
   partition: number;
@@ -149,12 +150,15 @@ const COUNTER_NAMES: readonly (keyof AggregatorCounters)[] = [
   'forgottenUsers',
 ];
 
+// The configured defaults (config/schema.ts), for an aggregator built without a config (tests, tools).
+const fromConfig = configDefaults.aggregation;
 const DEFAULTS = {
-  allowedLatenessMs: 5 * 60_000,
-  dedupeWindowMs: 60 * 60_000,
-  maxDedupeEntries: 1_000_000,
-  maxCohortsPerFeature: 64,
-  maxRetiredUsers: 5_000_000,
+  allowedLatenessMs: fromConfig.allowedLatenessSeconds * 1000,
+  dedupeWindowMs: fromConfig.dedupeWindowSeconds * 1000,
+  maxDedupeEntries: fromConfig.maxDedupeEntries,
+  maxCohortsPerFeature: fromConfig.maxCohortsPerFeature,
+  maxRetiredUsers: fromConfig.maxRetiredUsers,
+  // Not configurable: how far a latency sample may precede its activation and still join it.
   latencyJoinSlackMs: 60_000,
 };
 

@@ -17,7 +17,7 @@
 // Eviction markers (users whose windows closed, kept so they are not exposed again) are 64-bit
 // fingerprints of (user key, feature) in a FIFO capped at maxRetired (fingerprint-ring.ts).
 
-import type { ByteReader, ByteWriter } from './byte-codec.js';
+import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { FingerprintRing } from './fingerprint-ring.js';
 import { fmix32, hash64, hashKey64 } from './id-hash.js';
 import { keyToHex, parseUserKey, userKey } from './user-key.js';

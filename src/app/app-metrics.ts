@@ -1,4 +1,4 @@
-// Renders every component's plain counters as Prometheus samples (DESIGN section 9): spans
+// Renders every component's plain counters as Prometheus samples (docs/contract.md): spans
 // received/rejected by reason, events produced, records applied, verdicts by outcome, commands
 // applied, flag-write latency.
 

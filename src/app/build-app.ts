@@ -18,7 +18,6 @@ import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog } from './create-log.js';
 import { aggregatorSettings, createEvaluator } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
-import { LogEventSink } from '../receiver/event-sink.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
@@ -45,6 +44,7 @@ import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
 import { appMetrics } from './app-metrics.js';
+import { LogEventSink } from '../receiver/event-sink.js';
 
 export interface AppDeps {
   clock?: Clock;
@@ -134,14 +134,8 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, onError: (err) => onError(err, 'outbox relay') });
-    flagWriter = new FlagWriter({
-      repository: flagRepo,
-      relay,
-      clock,
-      onRelayError: (err) => logger.warn('Redis push deferred to the outbox relay', { err }),
-      onPinSweepError: (err) => onError(err, 'pin sweep'),
-    });
+    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
@@ -225,7 +219,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     return [...verdictRunner.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.latest(feature, cohort));
   };
 
-  // The admin API uses the listeners' auth and TLS (DESIGN section 9).
+  // The admin API uses the listeners' auth and TLS (docs/contract.md).
   const bearerAuth = loadBearerAuth(config.auth);
   const admin = new AdminServer({
     host: config.admin.host,

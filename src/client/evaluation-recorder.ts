@@ -1,5 +1,5 @@
 // Records a flag evaluation on the active OpenTelemetry span with the attributes pmf-guard's
-// receiver reads (DESIGN section 2): feature_flag.key, feature_flag.result.variant (the cohort)
+// receiver reads (docs/contract.md): feature_flag.key, feature_flag.result.variant (the cohort)
 // and feature_flag.context.id (the user). A span event is the default because one span may
 // evaluate several flags; span attributes can be added for backends that only index those.
 

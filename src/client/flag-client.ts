@@ -1,5 +1,5 @@
-// The application side of pmf-guard's flags: reads a feature's cohort states from Redis (hash
-// pmf:flag:{<feature>}, DESIGN section 9), follows change notices on pmf:flags:changed, and keeps
+// The application side of pmf-guard's flags: reads a feature's cohort states from Redis (the
+// key contract of src/flags/redis-keys.ts), follows the change notices, and keeps
 // serving the last state it saw when Redis is unreachable. It only ever moves a feature to a
 // newer version, so an application never sees a flag go back in time either. Each evaluation is
 // recorded on the active OpenTelemetry span with the feature_flag.* attributes pmf-guard reads,
@@ -8,6 +8,8 @@
 import { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { flagChannel, flagKey } from '../flags/redis-keys.js';
 import { recordEvaluation, type RecordOptions } from './evaluation-recorder.js';
 
 export type FlagReason = 'TARGETING_MATCH' | 'STALE' | 'DEFAULT' | 'ERROR';
@@ -46,7 +48,9 @@ export interface FlagClientOptions {
   /** Record evaluations on the active span (default: as a feature_flag.evaluation span event). */
   record?: RecordOptions | false;
   clock?: Clock;
-  /** Called once per outage, with the failure that began it (default: one console warning). */
+  /** Where the client reports what it does not throw (default: silent; pass your application's logger). */
+  logger?: Logger;
+  /** Called once per outage, with the failure that began it (default: one warning on the logger). */
   onError?: (err: unknown) => void;
 }
 
@@ -55,8 +59,6 @@ interface KnownFeature {
   cohorts: Record<string, string>;
 }
 
-export const FLAG_KEY_PREFIX = 'pmf:flag:';
-export const FLAG_CHANGE_CHANNEL = 'pmf:flags:changed';
 
 export class FlagClient {
   private readonly redis: Redis | Cluster;
@@ -88,7 +90,8 @@ export class FlagClient {
     this.refreshIntervalMs = options.refreshIntervalMs ?? 30_000;
     this.record = options.record ?? {};
     this.clock = options.clock ?? systemClock;
-    this.onError = options.onError ?? ((err) => console.warn(`[pmf-guard flag client] Redis unavailable, serving the last known flags: ${errorMessage(err)}`));
+    const logger = options.logger ?? silentLogger;
+    this.onError = options.onError ?? ((err) => logger.warn('Redis unavailable, serving the last known flags', { err }));
     for (const f of options.features ?? []) this.tracked.add(f);
     if (this.ownsRedis) this.redis.on('error', () => {}); // failures surface through the calls that hit them
   }
@@ -126,11 +129,11 @@ export class FlagClient {
   }
 
   get channel(): string {
-    return `${this.keyPrefix}${FLAG_CHANGE_CHANNEL}`;
+    return flagChannel(this.keyPrefix);
   }
 
   key(feature: string): string {
-    return `${this.keyPrefix}${FLAG_KEY_PREFIX}{${feature}}`;
+    return flagKey(feature, this.keyPrefix);
   }
 
   /** Calls listener with (feature, version) whenever a tracked feature moves to a newer version. */

@@ -1,5 +1,7 @@
 // The one configuration schema. Parsed once at start-up (config/load.ts), then frozen.
-// Defaults describe the embedded mode: nothing to install, everything in one process.
+// Defaults describe the embedded mode: nothing to install, everything in one process. Each default
+// is written once, on its field: objects use prefault({}) so their fields' defaults fill them, and
+// components used standalone (tests, the client) read configDefaults instead of repeating numbers.
 
 import { z } from 'zod';
 
@@ -22,9 +24,9 @@ export const Config = z
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     receiver: z
       .object({
-        grpc: listener(4317).default({ host: '0.0.0.0', port: 4317 }),
+        grpc: listener(4317).prefault({}),
         /** OTLP/HTTP (protobuf and JSON); `httpEnabled: false` turns it off. */
-        http: listener(4318).default({ host: '0.0.0.0', port: 4318 }),
+        http: listener(4318).prefault({}),
         httpEnabled: z.boolean().default(true),
         /** gRPC message limit after decompression (the spec's typical 4 MiB). */
         maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
@@ -63,13 +65,7 @@ export const Config = z
         pseudonymKeyFile: z.string().min(1).optional(),
       })
       .strict()
-      .default({
-        grpc: { host: '0.0.0.0', port: 4317 }, http: { host: '0.0.0.0', port: 4318 }, httpEnabled: true,
-        maxMessageBytes: 4 * 1024 * 1024, maxHttpBodyBytes: 20 * 1024 * 1024, maxInFlightBytes: 64 * 1024 * 1024,
-        publishTimeoutMs: 5000, retryAfterSeconds: 1, maxAttributeLength: 256, maxFeatures: 1000, maxCohortsPerFeature: 100,
-        cardinalityIdleSeconds: 86_400, maxSpanDurationSeconds: 3600, maxRecordsPerRequest: 20_000, maxAttributesPerRequest: 400_000, maxJsonObjectsPerRequest: 50_000,
-        grpcMaxConcurrentStreams: 100, grpcMaxSessionMemoryMiB: 10,
-      }),
+      .prefault({}),
     /** Bearer-token auth on the OTLP listeners (and the admin API); absent = off. */
     auth: z
       .object({
@@ -89,7 +85,7 @@ export const Config = z
       })
       .strict()
       .optional(),
-    admin: listener(8080).default({ host: '0.0.0.0', port: 8080 }),
+    admin: listener(8080).prefault({}),
     kafka: z
       .object({
         /** Set (or KAFKA_BROKERS) to use Apache Kafka instead of the embedded log. */
@@ -104,7 +100,7 @@ export const Config = z
         sessionTimeoutMs: z.number().int().min(6000).default(30_000),
       })
       .strict()
-      .default({ clientId: 'pmf-guard', topicPrefix: 'pmf.', partitions: 6, replicationFactor: 1, groupPrefix: 'pmf-guard', sessionTimeoutMs: 30_000 }),
+      .prefault({}),
     database: z
       .object({
         /** Set (or DATABASE_URL) to use PostgreSQL instead of embedded PGlite. */
@@ -112,7 +108,7 @@ export const Config = z
         schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'database.schema must be a lower-case SQL identifier').default('pmf_guard'),
       })
       .strict()
-      .default({ schema: 'pmf_guard' }),
+      .prefault({}),
     redis: z
       .object({
         /** Set (or REDIS_URL) to publish flags to Redis; embedded mode keeps an in-process cache. */
@@ -123,7 +119,7 @@ export const Config = z
         keyPrefix: z.string().default(''),
       })
       .strict()
-      .default({ keyPrefix: '' }),
+      .prefault({}),
     aggregation: z
       .object({
         allowedLatenessSeconds: z.number().int().min(0).default(300),
@@ -142,10 +138,7 @@ export const Config = z
         maxCohortsPerFeature: z.number().int().positive().default(64),
       })
       .strict()
-      .default({
-        allowedLatenessSeconds: 300, dedupeWindowSeconds: 3600, checkpointIntervalMs: 1000, publishIntervalMs: 200,
-        maxDedupeEntries: 1_000_000, maxRetiredUsers: 5_000_000, maxCohortsPerFeature: 64,
-      }),
+      .prefault({}),
     verdict: z
       .object({
         /** Unchanged verdicts are re-published after this much EVENT time (deterministic: replays match). */
@@ -153,7 +146,7 @@ export const Config = z
         evaluator: z.enum(['sequential', 'point-estimate']).default('sequential'),
       })
       .strict()
-      .default({ heartbeatSeconds: 60, evaluator: 'sequential' }),
+      .prefault({}),
     shutdownTimeoutMs: z.number().int().positive().default(10_000),
   })
   .strict()
@@ -193,3 +186,6 @@ export type Role = Config['role'];
 export function isDistributed(c: Config): { log: boolean; store: boolean; cache: boolean } {
   return { log: c.kafka.brokers !== undefined, store: c.database.url !== undefined, cache: c.redis.url !== undefined || c.redis.clusterNodes !== undefined };
 }
+
+/** Every default, parsed from an empty input: what a component uses when no config is given. */
+export const configDefaults: Config = Object.freeze(Config.parse({}));

@@ -1,4 +1,4 @@
-// Bearer-token authentication for both OTLP listeners (and the admin API if the lead wires it).
+// Bearer-token authentication for both OTLP listeners and the admin API.
 // Tokens come from config, env or a file, never from code; several may be valid at once so a
 // token can be rotated without downtime. Comparison is constant-time over SHA-256 digests, which
 // also hides the token's length, and every configured token is compared (no early exit).

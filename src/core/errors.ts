@@ -16,6 +16,13 @@ export type ErrorCode =
   | 'ERR_STOPPED'
   | 'ERR_NOT_FOUND'
   | 'ERR_STATE_CORRUPT'
+  // The admin API's answers (src/admin): a request it refuses, by why.
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_METHOD'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_PINNED'
+  | 'ERR_WRONG_ROLE'
   | 'ERR_INTERNAL';
 
 export class PmfError extends Error {

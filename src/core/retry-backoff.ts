@@ -1,6 +1,6 @@
-// Delay before re-delivering a batch whose handler threw: exponential from initialMs, capped at
-// maxMs, so a poison batch or a down dependency does not spin the CPU, yet a transient failure
-// retries quickly.
+// The one retry backoff (log consumers re-delivering a failed batch, the outbox relay retrying
+// Redis): exponential from initialMs, capped at maxMs, so a poison batch or a down dependency does
+// not spin the CPU, yet a transient failure retries quickly.
 
 export interface RetryBackoff {
   initialMs: number;

@@ -1,5 +1,6 @@
-// One record on pmf.cohort-stats.v1: the cumulative statistics of one (feature, cohort) as seen
-// by one aggregator over one source partition. Cumulative snapshots make replays harmless: the
+// The statistics of one cohort inside a FeaturePartial (feature-partial.ts, the record on the
+// cohort-stats topic): cumulative counts of one (feature, cohort) as seen by one aggregator over
+// one source partition. Cumulative snapshots make replays harmless: the
 // verdict engine keeps the latest snapshot per (feature, cohort, partition) and sums them.
 
 export interface RateCounts {
@@ -20,7 +21,7 @@ export interface LatencyStats {
   sumN2: number;
   sumSlow2: number;
   sumNSlow: number;
-  /** Serialized latency histogram (see aggregation/latency-histogram.ts), base64. */
+  /** Serialized latency histogram (see events/latency-histogram.ts), base64. */
   histogram: string;
 }
 

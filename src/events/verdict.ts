@@ -1,4 +1,4 @@
-// The public verdict message on pmf.verdicts.v1 (DESIGN section 4). Keys are part of the contract.
+// The public verdict message on pmf.verdicts.v1 (docs/contract.md). Keys are part of the contract.
 
 export type Outcome = 'pending' | 'pass' | 'fail' | 'inconclusive' | 'invalid';
 export type MetricStatus = 'pending' | 'pass' | 'fail' | 'inconclusive';

@@ -60,7 +60,7 @@ export interface FeatureSnapshot {
   cohorts: Record<string, FlagState>;
 }
 
-/** One cohort in the admin API's GET /v1/flags/{feature} (DESIGN section 9). */
+/** One cohort in the admin API's GET /v1/flags/{feature} (docs/contract.md). */
 export interface CohortFlag {
   state: FlagState;
   version: number;
@@ -197,7 +197,7 @@ export class FlagRepository {
     };
   }
 
-  /** Applies a command exactly once, in one transaction (see DESIGN section 5). */
+  /** Applies a command exactly once, in one transaction (see docs/architecture.md). */
   async applyCommand(cmd: FlagCommand): Promise<ApplyResult> {
     assertCommand(cmd);
     return this.withFeature(cmd.feature, async (w) => {

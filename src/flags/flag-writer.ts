@@ -1,10 +1,12 @@
-// The flag writer role's core: commit a command in PostgreSQL, then push it to Redis at once.
-// The Redis step is best effort on purpose: once committed, the outbox relay owns delivery, so a
-// Redis outage never fails or blocks a command. Kafka wiring lives outside (the lead's app code).
+// The flag writer role's core: commit a command (and its outbox row) in PostgreSQL, then ask the
+// outbox relay to drain the outbox to Redis right away. That Redis step is best effort on purpose:
+// once committed, the relay owns delivery, so a Redis outage never fails or blocks a command.
+// Commands arrive through flag-command-consumer.ts; pins through the admin API.
 
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
+import type { Logger } from '../core/logger.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type {
   ApplyResult,
@@ -36,11 +38,12 @@ export interface FlagWriterOptions {
   repository: FlagRepository;
   relay: OutboxRelay;
   clock: Clock;
-  /** Failed immediate Redis pushes are reported here (the command itself succeeded). */
+  logger: Logger;
+  /** Failed immediate Redis pushes are reported here (default: a warning on the logger; the command itself succeeded). */
   onRelayError?: (err: unknown) => void;
   /** While started, end expired pins this often (default 5 s; 0 = never: call expirePins yourself). */
   pinSweepIntervalMs?: number;
-  /** Failed pin sweeps land here (the next sweep retries). */
+  /** Failed pin sweeps land here (default: an error on the logger; the next sweep retries). */
   onPinSweepError?: (err: unknown) => void;
 }
 
@@ -64,9 +67,9 @@ export class FlagWriter implements Component {
     this.repository = options.repository;
     this.relay = options.relay;
     this.clock = options.clock;
-    this.onRelayError = options.onRelayError ?? ((err) => console.error(`[flag-writer] Redis push deferred to the outbox relay: ${errorMessage(err)}`));
+    this.onRelayError = options.onRelayError ?? ((err) => options.logger.warn('Redis push deferred to the outbox relay', { err }));
     this.pinSweepIntervalMs = options.pinSweepIntervalMs ?? 5_000;
-    this.onPinSweepError = options.onPinSweepError ?? ((err) => console.error(`[flag-writer] pin sweep failed: ${errorMessage(err)}`));
+    this.onPinSweepError = options.onPinSweepError ?? ((err) => options.logger.error('pin sweep failed', { err }));
   }
 
   /** Starts the relay, which first reconciles Redis from PostgreSQL, then the pin sweep. */

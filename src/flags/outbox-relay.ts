@@ -5,6 +5,8 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage, PmfError } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
+import type { Logger } from '../core/logger.js';
+import { retryDelayMs } from '../core/retry-backoff.js';
 import type { FlagRepository, OutboxEntry } from './flag-repository.js';
 import type { FlagCache } from './flag-cache.js';
 
@@ -24,7 +26,8 @@ export interface OutboxRelayOptions {
    * restarted empty between two writes, which no outbox row would repair.
    */
   reconcileIntervalMs?: number;
-  /** Failures of background runs (and of marking rows published after a partial send) land here. */
+  logger: Logger;
+  /** Failures of background runs (and of marking rows published after a partial send) land here (default: the logger). */
   onError?: (err: unknown) => void;
 }
 
@@ -74,7 +77,7 @@ export class OutboxRelay implements Component {
     this.maxRetryMs = options.retry?.maxMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
     this.reconcileIntervalMs = options.reconcileIntervalMs ?? 60_000;
-    this.onError = options.onError ?? ((err) => console.error(`[outbox-relay] ${errorMessage(err)}`));
+    this.onError = options.onError ?? ((err) => options.logger.error('outbox relay run failed', { err }));
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new PmfError('ERR_CONFIG_INVALID', `outbox relay batchSize must be a positive integer, got ${this.batchSize}`);
     }
@@ -228,8 +231,7 @@ export class OutboxRelay implements Component {
   }
 
   private retryDelayMs(): number {
-    const exponent = Math.min(this.counters.consecutiveFailures - 1, 30);
-    return Math.min(this.maxRetryMs, this.initialRetryMs * 2 ** exponent);
+    return retryDelayMs(this.counters.consecutiveFailures, { initialMs: this.initialRetryMs, maxMs: this.maxRetryMs });
   }
 
   private schedule(ms: number): void {

@@ -1,5 +1,4 @@
-// Redis is the cache applications read: hash `pmf:flag:{<feature>}` with field `version` and one
-// field per cohort, plus a change notice on `pmf:flags:changed` (DESIGN section 9). Writes go
+// Writes the Redis cache applications read (key names: redis-keys.ts). Writes go
 // through one Lua script that only moves a feature's version forward, so an outbox retry, a
 // second relay or a start-up reconcile can never put an older state over a newer one.
 
@@ -7,19 +6,10 @@ import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { PmfError } from '../core/errors.js';
 import type { FlagState } from '../events/flag-command.js';
+import { flagChannel, flagKey } from './redis-keys.js';
 
 export type RedisFlagClient = Redis | Cluster;
 
-export const FLAG_CHANNEL = 'pmf:flags:changed';
-
-/** The contract key of a feature; the hash tag keeps each script on one Cluster slot. */
-export function flagKey(feature: string, keyPrefix = ''): string {
-  return `${keyPrefix}pmf:flag:{${feature}}`;
-}
-
-export function flagChannel(keyPrefix = ''): string {
-  return `${keyPrefix}${FLAG_CHANNEL}`;
-}
 
 // Validates everything before the first write: a Lua error does not undo writes made before it.
 // KEYS[1] flag hash; ARGV: channel, feature, version, then cohort/state pairs.

@@ -1,4 +1,4 @@
-// Where the receiver hands its events: pmf.events.v2 records (event-batcher.ts), grouped so that
+// Where the receiver hands its events, and the one sink that writes them to the event log:
 // each record's events all belong on the partition its key maps to. publish() resolves only once
 // they are durable (Kafka acks or the embedded log's append), because the OTLP reply is sent
 // after it. A PmfError with retryable=true turns into a retryable status for the exporter.

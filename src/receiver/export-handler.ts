@@ -6,6 +6,7 @@
 
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import type { LogRecord } from '../log/partitioned-log.js';
 import type { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
@@ -20,11 +21,7 @@ import type { PartialSuccess, WireFormat } from './transport/otlp-response.js';
 import { createScannerDecoder } from './decode/otlp-scanner.js';
 import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics, type OtlpSignal } from './receiver-metrics.js';
-
-export interface ReceiverLogger {
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+import { configDefaults } from '../config/schema.js';
 
 export type ExportOutcome =
   | { kind: 'ok'; partial?: PartialSuccess }
@@ -49,16 +46,14 @@ export interface ExportHandlerOptions {
   mapSliceRecords?: number;
   /** Per-request caps on records and attributes, enforced while decoding. */
   requestLimits?: RequestLimits;
-  /** Longest wait for the sink's ack before answering retryable (default 5 s; the events may still land). */
+  /** Longest wait for the sink's ack before answering retryable (default: the config's; the events may still land). */
   publishTimeoutMs?: number;
-  /** Delay suggested to clients on retryable answers (default 1 s). */
+  /** Delay suggested to clients on retryable answers (default: the config's). */
   retryAfterMs?: number;
-  logger?: ReceiverLogger;
+  logger: Logger;
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }
 
-export const DEFAULT_PUBLISH_TIMEOUT_MS = 5000;
-export const DEFAULT_RETRY_AFTER_MS = 1000;
 const MAP_SLICE = 2000;
 const MAX_POOLED_BATCHERS = 64;
 
@@ -73,7 +68,7 @@ export class ExportHandler {
   constructor(private readonly opts: ExportHandlerOptions) {
     this.json = opts.decoders?.json ?? createJsonDecoder();
     this.clock = opts.clock ?? systemClock;
-    this.retryAfterMs = opts.retryAfterMs ?? DEFAULT_RETRY_AFTER_MS;
+    this.retryAfterMs = opts.retryAfterMs ?? configDefaults.receiver.retryAfterSeconds * 1000;
   }
 
   /** The scanner must know the projected keys, which a rules reload changes in place. */
@@ -109,7 +104,7 @@ export class ExportHandler {
       }
       return mapped.rejected > 0 ? { kind: 'ok', partial: { rejected: mapped.rejected, errorMessage: describeRejects(mapped) } } : { kind: 'ok' };
     } catch (err) {
-      this.opts.logger?.error('otlp export failed', { signal, error: errorMessage(err) });
+      this.opts.logger.error('otlp export failed', { signal, error: errorMessage(err) });
       return { kind: 'internal', message: 'internal error' };
     } finally {
       batcher.clear();
@@ -175,7 +170,7 @@ export class ExportHandler {
     }
     void settled.then(() => lease.release());
     let timer: { cancel(): void } | undefined;
-    const timeoutMs = this.opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+    const timeoutMs = this.opts.publishTimeoutMs ?? configDefaults.receiver.publishTimeoutMs;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = this.clock.setTimeout(() => resolve('timeout'), timeoutMs);
     });
@@ -184,14 +179,14 @@ export class ExportHandler {
     if (result === undefined) return undefined;
     if (result === 'timeout') {
       this.opts.metrics.publishTimeouts++;
-      this.opts.logger?.warn('event log did not acknowledge in time; answering retryable', { signal, timeoutMs });
+      this.opts.logger.warn('event log did not acknowledge in time; answering retryable', { signal, timeoutMs });
       return { kind: 'unavailable', message: `event log did not acknowledge within ${timeoutMs} ms, retry`, retryAfterMs: this.retryAfterMs };
     }
     // Whatever kept the log from acknowledging, the exporter must keep the data and retry
-    // (DESIGN section 6): a permanent-looking error here (a missing topic while it is being
+    // (docs/architecture.md): a permanent-looking error here (a missing topic while it is being
     // created, a broker-side limit) would otherwise make the exporter drop good spans for good.
     const retryable = isRetryable(result);
-    this.opts.logger?.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });
+    this.opts.logger.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });
     return { kind: 'unavailable', message: `event log did not acknowledge, retry: ${errorMessage(result)}`, retryAfterMs: this.retryAfterMs };
   }
 }

@@ -7,7 +7,8 @@ import type { Component } from '../core/lifecycle.js';
 import type { BearerAuth } from '../core/bearer-auth.js';
 import { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
-import { ExportHandler, type ReceiverLogger } from './export-handler.js';
+import type { Logger } from '../core/logger.js';
+import { ExportHandler } from './export-handler.js';
 import { InFlightBudget } from './transport/inflight-budget.js';
 import type { TlsMaterial } from './transport/listener-tls.js';
 import type { OtlpDecoder } from './decode/otlp-decoder.js';
@@ -16,6 +17,7 @@ import { OtlpHttpServer } from './transport/otlp-http-server.js';
 import type { WireFormat } from './transport/otlp-response.js';
 import type { Pseudonymizer } from './mapping/pseudonymizer.js';
 import { ReceiverMetrics } from './receiver-metrics.js';
+import { configDefaults } from '../config/schema.js';
 
 export interface ListenAddress {
   host?: string;
@@ -63,12 +65,11 @@ export interface OtlpReceiverOptions {
   tls?: TlsMaterial;
   clock?: Clock;
   metrics?: ReceiverMetrics;
-  logger?: ReceiverLogger;
+  logger: Logger;
   shutdownTimeoutMs?: number;
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }
 
-export const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
 export class OtlpReceiver implements Component {
   readonly name = 'otlp-receiver';
@@ -84,11 +85,11 @@ export class OtlpReceiver implements Component {
     const limits = opts.limits ?? {};
     this.sink = opts.sink;
     this.metrics = opts.metrics ?? new ReceiverMetrics();
-    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES);
+    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? configDefaults.receiver.maxInFlightBytes);
     this.cardinality = new CardinalityGuard({
       maxFeatures: limits.maxFeatures ?? 1000,
       maxCohortsPerFeature: limits.maxCohortsPerFeature ?? 100,
-      idleMs: limits.cardinalityIdleMs,
+      idleMs: limits.cardinalityIdleMs ?? configDefaults.receiver.cardinalityIdleSeconds * 1000,
       knownFeatures: opts.knownFeatures,
       clock: opts.clock,
     });
@@ -100,7 +101,7 @@ export class OtlpReceiver implements Component {
       cardinality: this.cardinality,
       clock: opts.clock,
       maxValueLength: limits.maxValueLength,
-      maxDurationMs: limits.maxDurationMs,
+      maxDurationMs: limits.maxDurationMs ?? configDefaults.receiver.maxSpanDurationSeconds * 1000,
       requestLimits: { maxRecords: limits.maxRecordsPerRequest, maxAttributes: limits.maxAttributesPerRequest, maxJsonObjects: limits.maxJsonObjectsPerRequest },
       publishTimeoutMs: opts.publishTimeoutMs,
       retryAfterMs: opts.retryAfterMs,

@@ -1,4 +1,4 @@
-// Plain counters the admin /metrics endpoint renders (DESIGN section 9). Kept free of any
+// Plain counters the admin /metrics endpoint renders (docs/contract.md). Kept free of any
 // metrics library so the receiver stays testable and the renderer owns the exposition format.
 
 import type { Sample } from '../admin/metrics-registry.js';

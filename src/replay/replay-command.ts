@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { Config } from '../config/schema.js';
 import { topicNames } from '../events/topics.js';
 import { createLog } from '../app/create-log.js';
-import { loadRulesFile } from '../rules/load.js';
+import { loadRulesFile } from '../config/rules-file.js';
 import { aggregatorSettings, createEvaluator } from '../app/stage-settings.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
 import { replay } from './replay.js';

@@ -1,8 +1,8 @@
-// Loads and validates a rules file (YAML or JSON). An invalid file is refused with every problem
-// listed; callers that reload keep the previous rules in force.
+// Parses and validates rules text (YAML or JSON) into a RuleSet. An invalid file is refused with
+// every problem listed; callers that reload keep the previous rules in force. Reading the file is
+// config/rules-file.ts's job, so this stays pure.
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { PmfError } from '../core/errors.js';
 import { describeIssues } from '../core/describe-issues.js';
@@ -29,16 +29,6 @@ export function parseRules(text: string, source = 'rules'): RuleSet {
     rules: parsed.data.rules,
     byFeature: new Map(parsed.data.rules.map((r) => [r.featureId, r])),
   };
-}
-
-export async function loadRulesFile(path: string): Promise<RuleSet> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new PmfError('ERR_RULES_INVALID', `cannot read rules file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  return parseRules(text, path);
 }
 
 export function emptyRuleSet(): RuleSet {

@@ -1,4 +1,4 @@
-// The rules file (DESIGN section 3). The seed's six fields keep the seed's meaning; everything
+// The rules file (docs/contract.md). The seed's six fields keep the seed's meaning; everything
 // else is an optional extension with a default. Parsed with zod; every problem is reported.
 
 import { z } from 'zod';

@@ -3,7 +3,7 @@
 
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { FeaturePartial } from '../events/feature-partial.js';
-import { LatencyHistogram } from '../aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../events/latency-histogram.js';
 import type { MergedCohortStats } from './cohort-evaluator.js';
 
 export interface MergedFeature {

@@ -1,4 +1,4 @@
-// The always-valid evaluator (DESIGN §4, reference/statistics.md §6): every guard of a cohort is a
+// The always-valid evaluator (docs/architecture.md, Guarantees): every guard of a cohort is a
 // confidence sequence at its Bonferroni share of the rule's α, so evaluating on every batch never
 // inflates false rollbacks. Deterministic: the same inputs and memory give the same result.
 //

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { decodeFlagCommand, decodeVerdict } from '../../src/events/codec.js';
 import type { Verdict } from '../../src/events/verdict.js';
 import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
-import { loadRulesFile } from '../../src/rules/load.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 import { sendSeedScenario } from '../helpers/seed-scenario.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 
@@ -26,7 +26,7 @@ describe('seed story on Kafka, PostgreSQL and Redis', () => {
   const keyPrefix = `${id}:`;
   const pool = new pg.Pool({ connectionString: testServices.databaseUrl, max: 2 });
   const redis = new Redis(testServices.redisUrl);
-  const kafka = new KafkaLog({ brokers: [...testServices.kafkaBrokers], clientId: `${id}-reader` });
+  const kafka = new KafkaLog({ logger: silentLogger, brokers: [...testServices.kafkaBrokers], clientId: `${id}-reader` });
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'pmf-e2e-'));

@@ -25,7 +25,7 @@ import { topicNames, type Topics } from '../../src/events/topics.js';
 import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
 import type { LogProducer, LogRecord } from '../../src/log/partitioned-log.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { loadRulesFile } from '../../src/rules/load.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 import type { RuleSet } from '../../src/rules/schema.js';
 import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';

@@ -9,7 +9,7 @@
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent } from '../../src/events/feature-event.js';
 import type { Rule, RuleSet } from '../../src/rules/schema.js';
-import { LatencyHistogram } from '../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../src/events/latency-histogram.js';
 
 export interface OracleRecord {
   event: FeatureEvent;

@@ -9,7 +9,7 @@ import { once } from '../../core/lifecycle.js';
 import type { EmbeddedGroup, GroupMember } from './embedded-group.js';
 import type { EmbeddedOffsetStore } from './embedded-offset-store.js';
 import type { EmbeddedTopicStore } from './embedded-topic-store.js';
-import type { LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
   GroupConsumer,
@@ -25,7 +25,7 @@ export interface EmbeddedConsumerDeps {
   group: EmbeddedGroup;
   ready: () => Promise<void>;
   clock: Clock;
-  logger: LogLogger;
+  logger: Logger;
   maxBatchSize: number;
   retryBackoff: RetryBackoff;
 }

@@ -15,7 +15,7 @@ import { EmbeddedGroup } from './embedded-group.js';
 import { EmbeddedOffsetStore } from './embedded-offset-store.js';
 import { EmbeddedProducer } from './embedded-producer.js';
 import { EmbeddedTopicStore } from './embedded-topic-store.js';
-import { stderrLogLogger, type LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
   GroupConsumer,
@@ -37,7 +37,7 @@ export interface EmbeddedLogOptions {
   /** Delay before re-delivering after a handler throws (default 200 ms doubling to 10 s). */
   retryBackoff?: RetryBackoff;
   clock?: Clock;
-  logger?: LogLogger;
+  logger: Logger;
 }
 
 export class EmbeddedLog implements PartitionedLog {
@@ -47,18 +47,18 @@ export class EmbeddedLog implements PartitionedLog {
   private readonly groups = new Map<string, EmbeddedGroup>();
   private readonly components = new Set<Component>();
   private readonly clock: Clock;
-  private readonly logger: LogLogger;
+  private readonly logger: Logger;
   private readonly maxBatchSize: number;
   private readonly retryBackoff: RetryBackoff;
   private readonly dataDir?: string;
   private lock?: DirLock;
   private closed = false;
 
-  constructor(options: EmbeddedLogOptions = {}) {
+  constructor(options: EmbeddedLogOptions) {
     const fsync = options.fsync ?? false;
     this.dataDir = options.dataDir;
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? stderrLogLogger;
+    this.logger = options.logger;
     this.maxBatchSize = options.maxBatchSize ?? 500;
     this.retryBackoff = options.retryBackoff ?? defaultRetryBackoff;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {

@@ -10,7 +10,7 @@ import type { Clock } from '../../core/clock.js';
 import { PmfError, errorMessage } from '../../core/errors.js';
 import { once } from '../../core/lifecycle.js';
 import { fromKafkaError } from './kafka-errors.js';
-import type { LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
   ConsumedRecord,
@@ -29,7 +29,7 @@ export interface KafkaConsumerSettings {
   heartbeatIntervalMs: number;
   maxWaitTimeMs: number;
   clock: Clock;
-  logger: LogLogger;
+  logger: Logger;
 }
 
 interface Assignment {

@@ -1,5 +1,5 @@
 // PartitionedLog on Apache Kafka through kafkajs 2.2.4 (behind this port so the client can be
-// swapped, see reference/reliability.md). Producer: acks=all, no idempotence, bounded send time.
+// swapped, see docs/architecture.md). Producer: acks=all, no idempotence, bounded send time.
 // Consumers: explicit commits only, re-delivery from the last commit on handler errors, restart
 // after crashes. Admin: topic creation, readiness ping, readAll end offsets.
 
@@ -14,7 +14,7 @@ import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { fromKafkaError } from './kafka-errors.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { readAllFromKafka } from './kafka-read-all.js';
-import { stderrLogLogger, type LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
   GroupConsumer,
@@ -74,7 +74,7 @@ export interface KafkaLogOptions {
   /** Longest a fetch waits for data; an idle member notices a rebalance at its next heartbeat after that (default 1000). */
   maxWaitTimeMs?: number;
   clock?: Clock;
-  logger?: LogLogger;
+  logger: Logger;
 }
 
 const LEVELS: Record<KafkaLogLevel, number> = {
@@ -92,7 +92,7 @@ export class KafkaLog implements PartitionedLog {
   /** Consumer client. */
   private readonly kafka: Kafka;
   private readonly clock: Clock;
-  private readonly logger: LogLogger;
+  private readonly logger: Logger;
   private readonly maxBatchSize: number;
   private readonly components = new Set<Component>();
   private admin?: Promise<Admin>;
@@ -101,7 +101,7 @@ export class KafkaLog implements PartitionedLog {
   constructor(private readonly options: KafkaLogOptions) {
     if (options.brokers.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'kafka: brokers must not be empty');
     this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? stderrLogLogger;
+    this.logger = options.logger;
     this.maxBatchSize = options.maxBatchSize ?? 500;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {
       throw new PmfError('ERR_CONFIG_INVALID', 'kafka: maxBatchSize must be an integer >= 1');
@@ -265,7 +265,7 @@ export class KafkaLog implements PartitionedLog {
   }
 }
 
-function forwardKafkaJsLog(logger: LogLogger, { namespace, level, log }: LogEntry): void {
+function forwardKafkaJsLog(logger: Logger, { namespace, level, log }: LogEntry): void {
   const { message, timestamp: _timestamp, logger: _name, ...fields } = log;
   const text = `kafkajs ${namespace}: ${message}`;
   if (level <= kafkajs.logLevel.ERROR) logger.error(text, fields);

@@ -11,13 +11,13 @@ import { PmfError, errorMessage } from '../../core/errors.js';
 import { once } from '../../core/lifecycle.js';
 import { withDeadline } from './deadline.js';
 import { fromKafkaError } from './kafka-errors.js';
-import type { LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type { LogProducer, LogRecord } from '../partitioned-log.js';
 
 export interface KafkaProducerSettings {
   sendTimeoutMs: number;
   clock: Clock;
-  logger: LogLogger;
+  logger: Logger;
 }
 
 export class KafkaProducer implements LogProducer {

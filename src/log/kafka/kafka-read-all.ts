@@ -7,14 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import { errorMessage } from '../../core/errors.js';
 import { fromKafkaError } from './kafka-errors.js';
-import type { LogLogger } from '../log-logger.js';
+import type { Logger } from '../../core/logger.js';
 import type { PartitionBatch } from '../partitioned-log.js';
 
 export interface KafkaReadAllSettings {
   clientId: string;
   maxBatchSize: number;
   maxWaitTimeMs: number;
-  logger: LogLogger;
+  logger: Logger;
 }
 
 export async function* readAllFromKafka(

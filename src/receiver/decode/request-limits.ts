@@ -4,6 +4,7 @@
 // handler counts and the client reads (400 / INVALID_ARGUMENT).
 
 import { PmfError } from '../../core/errors.js';
+import { configDefaults } from '../../config/schema.js';
 
 export interface RequestLimits {
   /** Spans or log records per request. */
@@ -14,8 +15,8 @@ export interface RequestLimits {
   maxJsonObjects?: number;
 }
 
-export const DEFAULT_MAX_RECORDS = 20_000;
-export const DEFAULT_MAX_ATTRIBUTES = 400_000;
+const DEFAULT_MAX_RECORDS = configDefaults.receiver.maxRecordsPerRequest;
+const DEFAULT_MAX_ATTRIBUTES = configDefaults.receiver.maxAttributesPerRequest;
 
 export type LimitReason = 'too_many_records' | 'too_many_attributes' | 'too_many_json_objects';
 
@@ -95,7 +96,7 @@ export class RequestCounter {
   }
 }
 
-export const DEFAULT_MAX_JSON_OBJECTS = 50_000;
+export const DEFAULT_MAX_JSON_OBJECTS = configDefaults.receiver.maxJsonObjectsPerRequest;
 const COUNT_SLICE_BYTES = 1 << 20;
 
 /**

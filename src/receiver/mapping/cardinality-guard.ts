@@ -12,6 +12,7 @@
 // from the traffic it sees), and the aggregator's own per-feature cohort cap is the fleet-wide bound.
 
 import { systemClock, type Clock } from '../../core/clock.js';
+import { configDefaults } from '../../config/schema.js';
 
 export type OverflowReason = 'feature_overflow' | 'cohort_overflow';
 
@@ -32,7 +33,6 @@ interface FeatureEntry {
   variants: Map<string, number>;
 }
 
-export const DEFAULT_CARDINALITY_IDLE_MS = 86_400_000;
 
 export class CardinalityGuard {
   private readonly features = new Map<string, FeatureEntry>();
@@ -45,7 +45,7 @@ export class CardinalityGuard {
 
   constructor(private readonly limits: CardinalityLimits) {
     this.clock = limits.clock ?? systemClock;
-    this.idleMs = limits.idleMs ?? DEFAULT_CARDINALITY_IDLE_MS;
+    this.idleMs = limits.idleMs ?? configDefaults.receiver.cardinalityIdleSeconds * 1000;
     const now = this.clock.now();
     this.nextSweep = now + this.sweepEvery();
     for (const f of limits.knownFeatures ?? []) this.features.set(f, { known: true, lastSeen: now, variants: new Map() });

@@ -1,4 +1,4 @@
-// Pure mapping from decoded OTLP requests to feature events (the event contract in
+// Pure mapping from decoded OTLP requests to feature events (docs/contract.md,
 // docs/receiver.md). Every record with a user id becomes an event (retention counts any
 // activity); bad records are rejected with a reason and never take the good records of the same
 // request down with them. The mapper writes each event into one scratch object handed to a
@@ -6,6 +6,7 @@
 // over resource, scope and record) so the caller can yield to the event loop between them.
 
 import type { FeatureEvent } from '../../events/feature-event.js';
+import { configDefaults } from '../../config/schema.js';
 import { logRecordDigest } from '../decode/log-record-identity.js';
 import { attributeKind, idAttribute, stringAttribute } from '../decode/otlp-attributes.js';
 import type { NanoTime, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from '../decode/otlp-types.js';
@@ -59,7 +60,6 @@ export interface MapResult extends MapCounts {
   events: FeatureEvent[];
 }
 
-export const DEFAULT_MAX_DURATION_MS = 3_600_000;
 const YEAR_2000_MS = 946_684_800_000;
 // A record from the future moves the aggregator's watermark for its whole partition (maturity,
 // dedupe horizon), so only ordinary clock skew is allowed.
@@ -94,7 +94,7 @@ export class RequestMapper {
   constructor(private readonly opts: MapperOptions, private readonly out: MappedEventOut) {
     this.maxValue = opts.maxValueLength ?? 256;
     this.maxName = opts.maxNameLength ?? 1024;
-    this.maxDuration = opts.maxDurationMs ?? DEFAULT_MAX_DURATION_MS;
+    this.maxDuration = opts.maxDurationMs ?? configDefaults.receiver.maxSpanDurationSeconds * 1000;
   }
 
   /** Maps up to `limit` more spans; true once the request is done. */

@@ -1,4 +1,4 @@
-// Keyed HMAC-SHA256 of raw user ids (DESIGN section 2): the same user always maps to the same
+// Keyed HMAC-SHA256 of raw user ids (docs/contract.md): the same user always maps to the same
 // pseudonym under one key, and without the key a pseudonym cannot be tied back to a person.
 // Raw ids enter here and only the pseudonym leaves.
 //

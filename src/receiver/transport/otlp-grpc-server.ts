@@ -3,7 +3,7 @@
 // grpc-encoding gzip/deflate itself and enforces the size limit on the decompressed message
 // (RESOURCE_EXHAUSTED, not retryable; fixed for bombs in 1.10.9, CVE-2024-37168). A bearer token
 // is checked on the metadata, before the message is read. A request is answered OK only after
-// the sink has made its events durable (DESIGN section 6); backpressure is UNAVAILABLE with
+// the sink has made its events durable (docs/architecture.md); backpressure is UNAVAILABLE with
 // google.rpc.RetryInfo in grpc-status-details-bin.
 
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +17,7 @@ import { encodeExportResponse } from './otlp-response.js';
 import { OtlpListener } from './otlp-listener.js';
 import type { OtlpSignal } from '../receiver-metrics.js';
 import { encodeRpcStatus } from './rpc-status.js';
+import { configDefaults } from '../../config/schema.js';
 
 export interface OtlpGrpcServerOptions {
   host?: string;
@@ -26,20 +27,19 @@ export interface OtlpGrpcServerOptions {
   budget: InFlightBudget;
   /** Max decompressed request size; over it grpc-js answers RESOURCE_EXHAUSTED (default 4 MiB). */
   maxMessageBytes?: number;
-  /** Concurrent calls per connection (default 100). */
+  /** Concurrent calls per connection (default: the config's). */
   maxConcurrentStreams?: number;
-  /** HTTP/2 session memory per connection in MiB before new streams are refused (default 10). */
+  /** HTTP/2 session memory per connection in MiB before new streams are refused (default: the config's). */
   maxSessionMemoryMiB?: number;
   auth?: BearerAuth;
   tls?: TlsMaterial;
   clock?: Clock;
-  /** How long stop() lets in-flight requests finish before cancelling them (default 5 s). */
+  /** How long stop() lets in-flight requests finish before cancelling them (default: the config's shutdownTimeoutMs). */
   shutdownTimeoutMs?: number;
 }
 
 export const TRACE_EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 export const LOGS_EXPORT_PATH = '/opentelemetry.proto.collector.logs.v1.LogsService/Export';
-export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
 const identity = (b: Buffer): Buffer => b;
@@ -80,11 +80,11 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
   async start(): Promise<void> {
     if (this.server) return;
     const server = new grpc.Server({
-      'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? configDefaults.receiver.maxMessageBytes,
       // grpc-js cannot cap connections; streams and session memory per connection it can, and
       // idle connections are closed so abandoned ones do not pile up.
-      'grpc.max_concurrent_streams': this.opts.maxConcurrentStreams ?? 100,
-      'grpc-node.max_session_memory': this.opts.maxSessionMemoryMiB ?? 10,
+      'grpc.max_concurrent_streams': this.opts.maxConcurrentStreams ?? configDefaults.receiver.grpcMaxConcurrentStreams,
+      'grpc-node.max_session_memory': this.opts.maxSessionMemoryMiB ?? configDefaults.receiver.grpcMaxSessionMemoryMiB,
       'grpc.max_connection_idle_ms': 5 * 60_000,
       ...(this.opts.auth ? { interceptors: [authInterceptor(this.opts.auth)] } : {}),
     });
@@ -105,7 +105,7 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
   }
 
   protected async shutdown(server: grpc.Server): Promise<void> {
-    const timeoutMs = this.opts.shutdownTimeoutMs ?? 5000;
+    const timeoutMs = this.opts.shutdownTimeoutMs ?? configDefaults.shutdownTimeoutMs;
     await new Promise<void>((resolve) => {
       // In-flight exports get a grace period to finish (their events may already be acked).
       const timer = this.clock.setTimeout(() => {

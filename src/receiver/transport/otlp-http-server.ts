@@ -21,6 +21,7 @@ import { encodeExportResponse, type WireFormat } from './otlp-response.js';
 import { OtlpListener } from './otlp-listener.js';
 import type { OtlpSignal } from '../receiver-metrics.js';
 import { encodeRpcStatus, rpcStatusJson } from './rpc-status.js';
+import { configDefaults } from '../../config/schema.js';
 
 export interface OtlpHttpServerOptions {
   host?: string;
@@ -33,7 +34,7 @@ export interface OtlpHttpServerOptions {
   auth?: BearerAuth;
   tls?: TlsMaterial;
   clock?: Clock;
-  /** How long stop() lets in-flight requests finish before closing their connections (default 5 s). */
+  /** How long stop() lets in-flight requests finish before closing their connections (default: the config's shutdownTimeoutMs). */
   shutdownTimeoutMs?: number;
   /** Whole-request deadline, against clients that trickle bytes (default 60 s). */
   requestTimeoutMs?: number;
@@ -41,7 +42,6 @@ export interface OtlpHttpServerOptions {
   onBodyRead?: (stats: BodyReadStats) => void;
 }
 
-export const DEFAULT_MAX_HTTP_BODY_BYTES = 20 * 1024 * 1024;
 
 const ROUTES: Record<string, OtlpSignal> = { '/v1/traces': 'traces', '/v1/logs': 'logs' };
 const CONTENT_TYPES: Record<WireFormat, string> = { protobuf: 'application/x-protobuf', json: 'application/json' };
@@ -102,7 +102,7 @@ export class OtlpHttpServer extends OtlpListener<Server> {
       const timer = this.clock.setTimeout(() => {
         server.closeAllConnections();
         resolve();
-      }, this.opts.shutdownTimeoutMs ?? 5000);
+      }, this.opts.shutdownTimeoutMs ?? configDefaults.shutdownTimeoutMs);
       server.close(() => {
         timer.cancel();
         resolve();
@@ -131,7 +131,7 @@ export class OtlpHttpServer extends OtlpListener<Server> {
     if (!encoding) {
       return this.answer(res, signal, format, { status: 415, code: grpc.status.INVALID_ARGUMENT, message: 'Content-Encoding must be gzip, deflate or identity' });
     }
-    const maxBytes = this.opts.maxBodyBytes ?? DEFAULT_MAX_HTTP_BODY_BYTES;
+    const maxBytes = this.opts.maxBodyBytes ?? configDefaults.receiver.maxHttpBodyBytes;
     const declared = Number(req.headers['content-length'] ?? NaN);
     // Nothing of a body declared too large is read; closing spares draining all of it.
     if (declared > maxBytes) return this.answer(res, signal, format, { ...tooLarge(maxBytes), headers: { connection: 'close' } });

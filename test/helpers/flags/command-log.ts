@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { encodeJson } from '../../../src/events/codec.js';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
-import type { LogLogger } from '../../../src/log/log-logger.js';
+import { createLogger } from '../../../src/core/logger.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { uniqueName } from '../services.js';
 
@@ -29,11 +29,10 @@ export class CommandLog {
   static async open(partitions = 1): Promise<CommandLog> {
     const dir = await mkdtemp(join(tmpdir(), 'pmf-commands-'));
     const warnings: LoggedWarning[] = [];
-    const logger: LogLogger = {
-      info: () => {},
-      warn: (message, fields) => warnings.push({ message, fields }),
-      error: (message, fields) => warnings.push({ message, fields }),
-    };
+    const logger = createLogger('warn', 'test', (line) => {
+      const { msg, level: _level, time: _time, component: _component, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      warnings.push({ message: String(msg), fields });
+    });
     const log = new EmbeddedLog({ dataDir: dir, logger, retryBackoff: { initialMs: 50, maxMs: 400 } });
     const producer = log.producer('test-commands');
     const cl = new CommandLog(log, producer, dir, warnings);

@@ -16,6 +16,7 @@ import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { PgSqlClient } from '../../../src/store/pg-sql-client.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -42,8 +43,8 @@ const cache: FlagCache = {
   readFeature: (feature) => redisCache.readFeature(feature),
 };
 
-const relay = new OutboxRelay({ repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
-const writer = new FlagWriter({ repository, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (err) => console.error(err) });
+const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+const writer = new FlagWriter({ logger: silentLogger, repository, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (err) => console.error(err) });
 
 async function main(): Promise<void> {
   await writer.start();

@@ -1,5 +1,5 @@
 // A reader that polls flag hashes in Redis as fast as it can while a test breaks things, and
-// the invariants every reading must hold (DESIGN section 5): per feature the version never goes
+// the invariants every reading must hold (docs/architecture.md): per feature the version never goes
 // down, and the body read with a version is exactly the snapshot PostgreSQL committed for it.
 
 import type { RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../../src/app/build-app.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { loadRulesFile } from '../../../src/rules/load.js';
+import { loadRulesFile } from '../../../src/config/rules-file.js';
 
 const TOKEN = 'admin-test-token-0123456789';
 

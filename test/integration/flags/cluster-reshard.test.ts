@@ -13,6 +13,7 @@ import { OwnRedisCluster } from '../../helpers/flags/own-redis.js';
 import { committedSnapshots, RedisPoller } from '../../helpers/flags/redis-poller.js';
 import { waitFor } from '../../helpers/services.js';
 import { openMigratedStore, pgDriver, type MigratedStore } from './flag-store-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 describe('flag writes during a Redis Cluster reshard', () => {
   let store: MigratedStore;
@@ -34,8 +35,8 @@ describe('flag writes during a Redis Cluster reshard', () => {
     const repo = new FlagRepository(store.sql, store.schema);
     const cache = new RedisFlagCache(client);
     const errors: unknown[] = [];
-    const relay = new OutboxRelay({ repository: repo, cache, clock: systemClock, pollIntervalMs: 50, reconcileIntervalMs: 0, retry: { initialMs: 20, maxMs: 200 }, onError: (e) => errors.push(e) });
-    const writer = new FlagWriter({ repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => errors.push(e) });
+    const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 50, reconcileIntervalMs: 0, retry: { initialMs: 20, maxMs: 200 }, onError: (e) => errors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => errors.push(e) });
     await writer.start();
     cleanups.push(() => writer.stop());
     await writer.ensureGuarded('feat', ['a', 'b', 'c']);

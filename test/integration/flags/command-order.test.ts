@@ -14,6 +14,7 @@ import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { openMigratedStore, pgDriver, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 const FEATURES = 2;
 const COHORTS = ['a', 'b', 'c'];
@@ -72,8 +73,8 @@ describe('duplicate and out-of-order commands', () => {
           issuedAt: new Date().toISOString(),
         }));
         const cache = new RedisFlagCache(redis, { keyPrefix: prefix });
-        const relay = new OutboxRelay({ repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
-        const writer = new FlagWriter({ repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
+        const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+        const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
 
         // The model: first delivery wins, later ones are duplicates; a version per actual change.
         const model = new Map<string, { version: number; cohorts: Record<string, FlagState> }>();

@@ -15,6 +15,7 @@ import { CommandLog } from '../../helpers/flags/command-log.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 import { countRows, openMigratedStore, pgDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, NoticeRecorder, redisClient, uniquePrefix } from './redis-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 describe('replaying the commands topic', () => {
   let store: MigratedStore;
@@ -46,8 +47,8 @@ describe('replaying the commands topic', () => {
 
   /** Runs one consumer group over the whole topic, until it has committed every partition's end. */
   const consumeAll = async (ends: number[]) => {
-    const relay = new OutboxRelay({ repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
-    const writer = new FlagWriter({ repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
+    const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
     const groupId = uniqueName('flag-writer');
     const consumer = new FlagCommandConsumer({ log: log.log, writer, groupId, topic: log.topic });
     await writer.start();

@@ -19,6 +19,7 @@ import { testServices, waitFor } from '../../helpers/services.js';
 import { countRows, openMigratedStore, pgDriver, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, uniquePrefix } from './redis-fixture.js';
 import type { RedisTarget } from './redis-target.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 export function describeConcurrentWriters(target: RedisTarget): void {
   describe(`two flag writers at once on ${target.name}`, () => {
@@ -33,8 +34,8 @@ export function describeConcurrentWriters(target: RedisTarget): void {
       const redis = target.connect();
       const redisCache = new RedisFlagCache(redis, { keyPrefix: prefix });
       const cache = wrap ? wrap(redisCache) : redisCache;
-      const relay = new OutboxRelay({ repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
-      const writer = new FlagWriter({ repository, relay, clock: systemClock, pinSweepIntervalMs: 0 });
+      const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+      const writer = new FlagWriter({ logger: silentLogger, repository, relay, clock: systemClock, pinSweepIntervalMs: 0 });
       closers.push(async () => {
         await writer.stop();
         await pool.end();

@@ -15,6 +15,7 @@ import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { countRows, openMigratedStore, pgDriver, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 const TOKEN = 's3cret-admin-token';
 
@@ -53,8 +54,8 @@ describe('admin flag routes', () => {
     redis = redisClient();
     prefix = uniquePrefix();
     cache = new RedisFlagCache(redis, { keyPrefix: prefix });
-    const relay = new OutboxRelay({ repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
-    writer = new FlagWriter({ repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
+    const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
+    writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
     await writer.start();
     await writer.ensureGuarded('feat', ['treatment', 'beta']);
     servers = [];

@@ -13,6 +13,7 @@ import { featureInSameSlot } from './key-slot.js';
 import { countRows, openMigratedStore, pgDriver, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, NoticeRecorder, unreachableRedis, uniquePrefix } from './redis-fixture.js';
 import type { RedisTarget } from './redis-target.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 export function describeFlagWriter(target: RedisTarget): void {
 describe(`FlagWriter on PostgreSQL + ${target.name}`, () => {
@@ -27,8 +28,8 @@ describe(`FlagWriter on PostgreSQL + ${target.name}`, () => {
   const toClose: { stop(): Promise<void> }[] = [];
 
   const writerWith = (c: RedisFlagCache) => {
-    const relay = new OutboxRelay({ repository: repo, cache: c, clock, pollIntervalMs: 0, onError: (e) => errors.push(e) });
-    const writer = new FlagWriter({ repository: repo, relay, clock, onRelayError: (e) => errors.push(e) });
+    const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache: c, clock, pollIntervalMs: 0, onError: (e) => errors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock, onRelayError: (e) => errors.push(e) });
     toClose.push(writer);
     return { relay, writer };
   };
@@ -161,9 +162,9 @@ describe(`FlagWriter on PostgreSQL + ${target.name}`, () => {
   it('pins through Redis at once and lets the sweep release a held rollback when the pin expires', async () => {
     const pinClock = new ManualClock(Date.parse('2026-03-01T12:00:00.000Z'));
     const pinRepo = new FlagRepository(store.sql, store.schema, { clock: pinClock });
-    const relay = new OutboxRelay({ repository: pinRepo, cache, clock: pinClock, pollIntervalMs: 0, onError: (e) => errors.push(e) });
+    const relay = new OutboxRelay({ logger: silentLogger, repository: pinRepo, cache, clock: pinClock, pollIntervalMs: 0, onError: (e) => errors.push(e) });
     const sweepErrors: unknown[] = [];
-    const writer = new FlagWriter({ repository: pinRepo, relay, clock: pinClock, pinSweepIntervalMs: 1_000, onRelayError: (e) => errors.push(e), onPinSweepError: (e) => sweepErrors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: pinRepo, relay, clock: pinClock, pinSweepIntervalMs: 1_000, onRelayError: (e) => errors.push(e), onPinSweepError: (e) => sweepErrors.push(e) });
     toClose.push(writer);
     await writer.start();
     await writer.ensureGuarded('feat', ['treatment']);

@@ -15,6 +15,7 @@ import { waitFor } from '../../helpers/services.js';
 import { openMigratedStore, pgDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { RedisProcess } from '../../helpers/flags/own-redis.js';
 import { closedPort } from './redis-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 describe('OutboxRelay with a Redis that goes down and comes back', () => {
   let store: MigratedStore;
@@ -50,8 +51,8 @@ describe('OutboxRelay with a Redis that goes down and comes back', () => {
   it('keeps the change pending through the outage, backs off, and delivers once Redis is back', async () => {
     const clock = new ManualClock(0);
     const cache = new RedisFlagCache(client);
-    relay = new OutboxRelay({ repository: repo, cache, clock, pollIntervalMs: 0, retry: { initialMs: 100, maxMs: 400 }, onError: (e) => relayErrors.push(e) });
-    const writer = new FlagWriter({ repository: repo, relay, clock, onRelayError: (e) => relayErrors.push(e) });
+    relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock, pollIntervalMs: 0, retry: { initialMs: 100, maxMs: 400 }, onError: (e) => relayErrors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock, onRelayError: (e) => relayErrors.push(e) });
     await writer.start();
     await writer.ensureGuarded('feat', ['treatment']);
     await expect(cache.readFeature('feat')).resolves.toEqual({ version: 1, cohorts: { treatment: 'on' } });
@@ -85,7 +86,7 @@ describe('OutboxRelay with a Redis that goes down and comes back', () => {
 
   it('sweeps the outbox on its poll interval while started', async () => {
     const clock = new ManualClock(0);
-    relay = new OutboxRelay({ repository: repo, cache: new RedisFlagCache(client), clock, pollIntervalMs: 1_000, onError: (e) => relayErrors.push(e) });
+    relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache: new RedisFlagCache(client), clock, pollIntervalMs: 1_000, onError: (e) => relayErrors.push(e) });
     await relay.start();
     await repo.applyCommand(rollback('feat', 'treatment')); // written by "another process": nobody kicks the relay
     expect(await repo.pendingOutbox(10)).toHaveLength(1);

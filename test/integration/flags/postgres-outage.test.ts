@@ -19,6 +19,7 @@ import { OwnPostgres } from '../../helpers/flags/own-postgres.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 import { restore, rollback } from './flag-store-fixture.js';
 import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 describe('flag writer with a PostgreSQL that goes down and comes back', () => {
   let own: OwnPostgres;
@@ -52,8 +53,8 @@ describe('flag writer with a PostgreSQL that goes down and comes back', () => {
     const sql = new PgSqlClient(pool);
     const repo = new FlagRepository(sql, schema);
     const cache = new RedisFlagCache(redis, { keyPrefix: prefix });
-    const relay = new OutboxRelay({ repository: repo, cache, clock: systemClock, pollIntervalMs: 100, retry: { initialMs: 50, maxMs: 500 }, onError: (e) => errors.push(e) });
-    const writer = new FlagWriter({ repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => errors.push(e) });
+    const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 100, retry: { initialMs: 50, maxMs: 500 }, onError: (e) => errors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => errors.push(e) });
     const groupId = uniqueName('flag-writer');
     const consumer = new FlagCommandConsumer({ log: commands.log, writer, groupId, topic: commands.topic, onError: (e) => errors.push(e) });
     await writer.start();

@@ -5,7 +5,8 @@
 import { Cluster } from 'ioredis';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
-import { FLAG_CHANNEL, flagChannel, flagKey, RedisFlagCache, WRITE_FEATURE_LUA, type RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';
+import { RedisFlagCache, WRITE_FEATURE_LUA, type RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';
+import { FLAG_CHANGE_CHANNEL as FLAG_CHANNEL, flagChannel, flagKey } from '../../../src/flags/redis-keys.js';
 import { featureInSameSlot } from './key-slot.js';
 import { deleteKeys, NoticeRecorder, unreachableRedis, uniquePrefix } from './redis-fixture.js';
 import type { RedisTarget } from './redis-target.js';

@@ -14,6 +14,7 @@ import { OwnRedis, OwnRedisCluster } from '../../helpers/flags/own-redis.js';
 import { committedSnapshots, RedisPoller } from '../../helpers/flags/redis-poller.js';
 import { waitFor } from '../../helpers/services.js';
 import { openMigratedStore, pgDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 interface OwnTarget {
   client(): RedisFlagClient;
@@ -76,7 +77,7 @@ describe.each(targets)('flag writes while Redis is down: $name', ({ start }) => 
     const repo = new FlagRepository(store.sql, store.schema);
     const cache = new RedisFlagCache(connect());
     const relayErrors: unknown[] = [];
-    const relay = new OutboxRelay({
+    const relay = new OutboxRelay({ logger: silentLogger,
       repository: repo,
       cache,
       clock: systemClock,
@@ -85,7 +86,7 @@ describe.each(targets)('flag writes while Redis is down: $name', ({ start }) => 
       retry: { initialMs: 20, maxMs: 200 },
       onError: (e) => relayErrors.push(e),
     });
-    const writer = new FlagWriter({ repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => relayErrors.push(e) });
+    const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => relayErrors.push(e) });
     stoppers.push(() => writer.stop());
     await writer.start();
 

@@ -1,4 +1,4 @@
-// The two Redis deployments the flag store must work on (DESIGN section 1): one node, and a
+// The two Redis deployments the flag store must work on (docs/architecture.md): one node, and a
 // three-master Redis Cluster (scripts/redis-cluster.sh). Shared suites take a target and run the
 // same tests on both; keys carry a unique prefix per test, so tests never collide.
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import { describeLogContract } from './log-contract.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const options = { maxBatchSize: 2, retryBackoff: { initialMs: 20, maxMs: 100 }, logger: silent };
+const options = { maxBatchSize: 2, retryBackoff: { initialMs: 20, maxMs: 100 }, logger: silentLogger };
 
 describeLogContract('embedded (in memory)', { open: () => new EmbeddedLog(options) });
 

@@ -8,8 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord, PartitionBatch } from '../../../src/log/partitioned-log.js';
 import { waitFor } from './wait-for.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const dirs: string[] = [];
 const logs: EmbeddedLog[] = [];
 
@@ -20,7 +20,7 @@ function dataDir(): string {
 }
 
 function open(dir: string): EmbeddedLog {
-  const log = new EmbeddedLog({ dataDir: dir, fsync: true, logger: silent });
+  const log = new EmbeddedLog({ dataDir: dir, fsync: true, logger: silentLogger });
   logs.push(log);
   return log;
 }

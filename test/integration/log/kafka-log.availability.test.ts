@@ -15,13 +15,14 @@ import { PmfError } from '../../../src/core/errors.js';
 import { KafkaLog, type KafkaLogOptions } from '../../../src/log/kafka/kafka-log.js';
 import type { PartitionBatch } from '../../../src/log/partitioned-log.js';
 import { waitFor } from './wait-for.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const run = promisify(execFile);
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const logs: KafkaLog[] = [];
 
 function openLog(brokers: string[], extra: Partial<KafkaLogOptions> = {}): KafkaLog {
-  const log = new KafkaLog({ brokers, clientId: 'pmf-log-availability', logLevel: 'nothing', logger: silent, ...extra });
+  const log = new KafkaLog({ brokers, clientId: 'pmf-log-availability', logLevel: 'nothing', logger: silentLogger, ...extra });
   logs.push(log);
   return log;
 }
@@ -152,7 +153,8 @@ describe('kafka log: broker outage and return', () => {
 
   it('a consumer that crashed during a long outage restarts and resumes from its commits', { timeout: 180_000 }, async () => {
     await stack('start');
-    const errors: string[] = [];
+    const { logger, lines } = recordingLogger();
+    const errors = { includes: (m: string) => lines.some((l) => l.level === 'error' && l.msg === m) };
     const log = openLog([`127.0.0.1:${port}`], {
       sendTimeoutMs: 3000,
       // Give up quickly so the outage crashes the consumer; a short session lets the group drop
@@ -160,13 +162,13 @@ describe('kafka log: broker outage and return', () => {
       consumerRetry: { retries: 1, initialRetryTime: 100, maxRetryTime: 200 },
       sessionTimeoutMs: 6000,
       heartbeatIntervalMs: 1000,
-      logger: { ...silent, error: (message) => errors.push(message) },
+      logger,
     });
     const { values } = await outage({
       log,
-      during: () => waitFor(() => errors.includes('kafka consumer crash'), 'the consumer crash to be logged', { describe: () => errors }),
+      during: () => waitFor(() => errors.includes('kafka consumer crash'), 'the consumer crash to be logged', { describe: () => lines }),
     });
-    expect(errors).toContain('kafka consumer crashed; restarting it');
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toContain('kafka consumer crashed; restarting it');
     expect(values().filter((v) => v === 'before')).toHaveLength(1);
   });
 });

@@ -12,6 +12,7 @@ import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/ot
 import { logBytes, recordLogs, recordSpans, tamper, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
 import { decodeRpcStatus } from '../../../src/receiver/transport/rpc-status.js';
 import { budgetFor, rawUnary, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 async function startServer(extra: Partial<OtlpReceiverOptions> = {}): Promise<{ server: OtlpReceiver; sink: RecordingSink }> {
   const { receiver, sink } = await startReceiver({ http: undefined, ...extra });
@@ -197,7 +198,7 @@ describe('OtlpGrpcServer', () => {
   });
 
   it('stops idempotently, even before start', async () => {
-    const never = new OtlpReceiver({ grpc: { port: 0 }, pseudonymizer: pseudo, sink: new RecordingSink() });
+    const never = new OtlpReceiver({ logger: silentLogger, grpc: { port: 0 }, pseudonymizer: pseudo, sink: new RecordingSink() });
     await never.stop();
     const { server } = await startServer();
     const port = server.port;

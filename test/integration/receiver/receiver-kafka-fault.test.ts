@@ -1,4 +1,4 @@
-// Backpressure fault test (issue 5, DESIGN section 6): real HTTP/protobuf exporters (which retry on
+// Backpressure fault test (issue 5; docs/architecture.md): real HTTP/protobuf exporters (which retry on
 // 429/503 with Retry-After) load a receiver that publishes to a real Kafka broker; the broker is
 // stopped mid-load and started again. Afterwards every span the receiver acknowledged is in the
 // events topic, the receiver answered retryably while the broker was away, and the in-flight
@@ -13,16 +13,16 @@ import { promisify } from 'node:util';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
-import { LogEventSink } from '../../../src/receiver/event-sink.js';
 import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 import { recordSpans } from '../../unit/receiver/otlp-fixtures.js';
 import { testPseudonymizer } from './receiver-test-kit.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { LogEventSink } from '../../../src/receiver/event-sink.js';
 
 const run = promisify(execFile);
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const port = 29000 + 2 * Math.floor(Math.random() * 500);
 const dir = mkdtempSync(join(tmpdir(), 'pmf-receiver-fault-kafka-'));
@@ -39,7 +39,7 @@ let producer: LogProducer;
 
 beforeAll(async () => {
   await stack('start');
-  log = new KafkaLog({ brokers: [`127.0.0.1:${port}`], clientId: 'receiver-fault', logLevel: 'nothing', logger: silent });
+  log = new KafkaLog({ brokers: [`127.0.0.1:${port}`], clientId: 'receiver-fault', logLevel: 'nothing', logger: silentLogger });
 }, 200_000);
 
 afterAll(async () => {
@@ -54,7 +54,7 @@ describe('receiver backpressure against a real broker that goes away', () => {
     await log.ensureTopics([{ name: topic, partitions: 3 }]);
     producer = log.producer('receiver-fault');
     await producer.start();
-    const receiver = new OtlpReceiver({
+    const receiver = new OtlpReceiver({ logger: silentLogger,
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       pseudonymizer: testPseudonymizer,

@@ -7,6 +7,7 @@ import { TRACE_EXPORT_PATH } from '../../../src/receiver/transport/otlp-grpc-ser
 import { recordSpans, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
 import { httpPost, rawUnary, startReceiver, stopReceivers } from './receiver-test-kit.js';
 import { makeTestPki, type TestPki } from './test-certificates.js';
+import { recordingLogger } from '../../helpers/recording-logger.js';
 
 const PROTO = { 'content-type': 'application/x-protobuf' };
 const TOKEN = 'tok-A-0123456789abcdef';
@@ -81,11 +82,7 @@ describe('receiver bearer-token auth', () => {
   });
 
   it('never writes tokens or raw user ids to its logs', async () => {
-    const lines: string[] = [];
-    const logger = {
-      warn: (m: string, f?: Record<string, unknown>) => lines.push(JSON.stringify([m, f])),
-      error: (m: string, f?: Record<string, unknown>) => lines.push(JSON.stringify([m, f])),
-    };
+    const { logger, lines } = recordingLogger();
     const { receiver, sink } = await startReceiver({ auth: new BearerAuth([TOKEN]), logger, publishTimeoutMs: 100 });
     const auth = { authorization: `Bearer ${TOKEN}` };
     sink.failWith = new PmfError('ERR_LOG_UNAVAILABLE', 'broker down', { retryable: true });
@@ -99,7 +96,7 @@ describe('receiver bearer-token auth', () => {
     await rawUnary(receiver.port, TRACE_EXPORT_PATH, body, { metadata: { authorization: `Bearer ${TOKEN}-wrong` } });
     sink.unblock();
     expect(lines.length).toBeGreaterThanOrEqual(4);
-    const all = lines.join('\n');
+    const all = lines.map((l) => JSON.stringify(l)).join('\n');
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain(RAW_USER);
     expect(all).not.toContain('alice');

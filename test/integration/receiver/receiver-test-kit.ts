@@ -3,6 +3,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
+import { silentLogger } from '../../../src/core/logger.js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import type { EventSink } from '../../../src/receiver/event-sink.js';
 import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
@@ -68,6 +69,7 @@ export async function startReceiver(extra: Partial<OtlpReceiverOptions> = {}): P
     pseudonymizer: testPseudonymizer,
     sink,
     ...extra,
+    logger: extra.logger ?? silentLogger,
   });
   receivers.push(receiver);
   await receiver.start();

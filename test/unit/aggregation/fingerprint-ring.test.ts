@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ByteReader, ByteWriter } from '../../../src/aggregation/byte-codec.js';
+import { ByteReader, ByteWriter } from '../../../src/core/byte-codec.js';
 import { DedupeWindow } from '../../../src/aggregation/dedupe-window.js';
 import { FingerprintRing } from '../../../src/aggregation/fingerprint-ring.js';
 import { hash64, hashString64 } from '../../../src/aggregation/id-hash.js';

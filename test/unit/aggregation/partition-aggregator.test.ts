@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../../../src/aggregation/partition-aggregator.js';
-import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import type { CohortPartial } from '../../../src/events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../../../src/events/feature-event.js';
 import { PmfError } from '../../../src/core/errors.js';

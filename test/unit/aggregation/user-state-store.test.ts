@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ByteReader, ByteWriter } from '../../../src/aggregation/byte-codec.js';
+import { ByteReader, ByteWriter } from '../../../src/core/byte-codec.js';
 import { RETURNED, SWITCHED, UserStateStore } from '../../../src/aggregation/user-state-store.js';
 import { PmfError } from '../../../src/core/errors.js';
 import { mulberry32 } from './random-data.js';

@@ -6,12 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { GroupConsumer, PartitionBatch, TopicPartition } from '../../../src/log/partitioned-log.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const logs: EmbeddedLog[] = [];
 
 function openLog(clock = new ManualClock(1_000)): EmbeddedLog {
-  const log = new EmbeddedLog({ clock, logger: silent, maxBatchSize: 10, retryBackoff: { initialMs: 100, maxMs: 1000 } });
+  const log = new EmbeddedLog({ clock, logger: silentLogger, maxBatchSize: 10, retryBackoff: { initialMs: 100, maxMs: 1000 } });
   logs.push(log);
   return log;
 }

@@ -15,6 +15,7 @@ import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../../../src/receiver/receiver-metrics.js';
 import { encodeLogs, encodeTraces, logsRequest, mutated, tracesRequest } from './otlp-arbitraries.js';
 import { NOW } from './otlp-fixtures.js';
+import { silentLogger } from '../../../src/core/logger.js';
 
 const pseudo = new Pseudonymizer('handler-test-key-0123456789');
 
@@ -22,7 +23,7 @@ function harness(cardinality?: CardinalityGuard) {
   const published: FeatureEvent[] = [];
   const metrics = new ReceiverMetrics();
   const budget = new InFlightBudget(1 << 30);
-  const handler = new ExportHandler({
+  const handler = new ExportHandler({ logger: silentLogger,
     sink: { partitions: 1, publish: async (records) => { for (const r of records) published.push(...decodeEventRecord(r.value)); } },
     pseudonymizer: pseudo,
     metrics,

@@ -2,6 +2,7 @@ import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
+import { silentLogger } from '../../../src/core/logger.js';
 import { ExportHandler } from '../../../src/receiver/export-handler.js';
 import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../../../src/receiver/receiver-metrics.js';
@@ -14,6 +15,7 @@ function harness(budgetBytes = 1 << 30, log: string[] = []) {
   const metrics = new ReceiverMetrics();
   const budget = new InFlightBudget(budgetBytes);
   const handler = new ExportHandler({
+    logger: silentLogger,
     sink: { partitions: 3, publish: async (records) => { log.push('publish'); for (const r of records) published.push(...decodeEventRecord(r.value)); } },
     pseudonymizer: new Pseudonymizer('caps-test-key-0123456789'),
     metrics,

@@ -42,7 +42,7 @@ describe('rules file', () => {
     expect(parseRules(JSON.stringify({ version: 'v7', rules: [SEED_RULE] })).version).toBe('v7');
   });
 
-  it('reads the YAML example of DESIGN section 3', () => {
+  it('reads the documented YAML example of a rules file', () => {
     const set = parseRules(`
 rules:
   - featureId: feat_smart_recs_v1

@@ -9,7 +9,7 @@ import {
 
 // Reference values computed with Eppo's form B(t) = t^(-½)·√((t+ρ)·ln((t+ρ)/(ρα²))),
 // ρ = N*/(−2 ln α + ln(1 − 2 ln α)), which is GrowthBook's formula written differently:
-// W(n) = B(n)/√n (reference/statistics.md §1.2).
+// W(n) = B(n)/√n.
 describe('GrowthBook/Eppo asymptotic CS', () => {
   it('ρ² = (−2 ln α + ln(1 − 2 ln α)) / N*', () => {
     expect(tuningRho(0.05, 10_000) ** 2).toBeCloseTo((5.991464547107979 + Math.log(6.991464547107979)) / 10_000, 15);

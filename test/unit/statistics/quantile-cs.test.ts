@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import { quantileCs, quantileRanks } from '../../../src/verdict/statistics/quantile-cs.js';
 import { Random } from '../../../sim/random.js';
 

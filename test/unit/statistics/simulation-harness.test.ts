@@ -1,6 +1,6 @@
 // The simulation's own machinery must be right for its figures to mean anything.
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import { BucketedLatencies } from '../../../sim/bucketed-latencies.js';
 import { ArmModel, bindLayout, SimulatedCohort } from '../../../sim/cohort-generator.js';
 import { normalCdf, normalQuantile, Random } from '../../../sim/random.js';

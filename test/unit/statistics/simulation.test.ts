@@ -1,4 +1,4 @@
-// The statistical contract, checked by simulation (reference/statistics.md §6(e); DESIGN §7):
+// The statistical contract, checked by simulation:
 // under continuous evaluation the false-rollback rate stays ≤ α where a naive threshold check
 // shows ≥ 20 %, and the injected regressions are caught. Fixed seeds: the figures are
 // reproducible, and the bounds are the binomial ones (α + 3 SE), not recorded outputs.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import { Rule, type RuleInput } from '../../../src/rules/schema.js';
 import type { EvaluationInput, EvaluatorMemory, MergedCohortStats } from '../../../src/verdict/cohort-evaluator.js';
 import { failedGuards, SequentialEvaluator } from '../../../src/verdict/sequential-evaluator.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import type { CohortPartial } from '../../../src/events/cohort-stats.js';
 import type { FeaturePartial } from '../../../src/events/feature-partial.js';
 import { parseRules } from '../../../src/rules/load.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FLAG_CHANNEL, flagChannel, flagKey } from '../../../src/flags/redis-flag-cache.js';
+import { FLAG_CHANGE_CHANNEL as FLAG_CHANNEL, flagChannel, flagKey } from '../../../src/flags/redis-keys.js';
 
 describe('Redis flag names', () => {
-  it('follow the contract (DESIGN section 9)', () => {
+  it('follow the contract (docs/contract.md)', () => {
     expect(flagKey('feat_smart_recs_v1')).toBe('pmf:flag:{feat_smart_recs_v1}');
     expect(flagChannel()).toBe('pmf:flags:changed');
     expect(FLAG_CHANNEL).toBe('pmf:flags:changed');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as hdr from 'hdr-histogram-js';
-import { LatencyHistogram, type LatencyHistogramSettings } from '../../../src/aggregation/latency-histogram.js';
+import { LatencyHistogram, type LatencyHistogramSettings } from '../../../src/events/latency-histogram.js';
 import { PmfError } from '../../../src/core/errors.js';
-import { latencies, mulberry32, normal, type DataShape } from './random-data.js';
+import { latencies, mulberry32, normal, type DataShape } from '../aggregation/random-data.js';
 
 // p × 10 so the nearest-rank oracle is computed in exact integer arithmetic.
 const PERCENTILES_X10 = [0, 10, 500, 900, 950, 990, 999, 1000];

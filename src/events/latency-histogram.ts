@@ -1,6 +1,8 @@
-// HDR-style latency histogram in integer milliseconds. The bucket layout, getValueAtPercentile and
+// The latency histogram and its serialized form, which is part of the wire format (the base64
+// `histogram` of a cohort partial on the cohort-stats topic): the aggregator writes it, the
+// verdict stage merges it. HDR-style in integer milliseconds. The bucket layout, getValueAtPercentile and
 // mean follow HdrHistogramJS (src/JsHistogram.ts) exactly, so our P95 equals hdr-histogram-js's
-// on the same values and settings (test/unit/aggregation/latency-histogram.test.ts checks this).
+// on the same values and settings (test/unit/events/latency-histogram.test.ts checks this).
 //
 // Default significantDigits is 2: buckets are at most 1/128 of their value wide (< 0.8 % relative
 // error, e.g. ±3.5 ms at 450 ms), the dense layout up to 1 h is 2,048 counters (16 KiB) instead of
@@ -9,7 +11,7 @@
 // do not need finer resolution; slow-request counts are exact anyway (counted on raw durations).
 
 import { PmfError } from '../core/errors.js';
-import { ByteReader, ByteWriter } from './byte-codec.js';
+import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 
 export interface LatencyHistogramSettings {
   lowestDiscernibleValue: number;
