@@ -19,6 +19,10 @@ COPY --chown=node:node proto ./proto
 COPY --chown=node:node package.json ./
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
+# Outside a container pmf-guard binds loopback unless auth is configured. In one, loopback is
+# unreachable through published ports, so the image asks for every interface explicitly; without
+# PMF_GUARD_BEARER_TOKEN_FILE it logs a warning at start that the listeners are open.
+ENV PMF_GUARD_HOST=0.0.0.0
 # 4317 OTLP gRPC, 4318 OTLP/HTTP, 8080 admin API (health, readiness, metrics, flags, verdicts)
 EXPOSE 4317 4318 8080
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"

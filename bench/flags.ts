@@ -18,6 +18,7 @@ import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { systemClock } from '../src/core/clock.js';
 import { encodeJson } from '../src/events/codec.js';
+import { commandKeyRing, signCommand } from '../src/events/command-signature.js';
 import type { FlagCommand, FlagState } from '../src/events/flag-command.js';
 import { FlagCommandConsumer } from '../src/flags/flag-command-consumer.js';
 import { FlagRepository, type ApplyResult } from '../src/flags/flag-repository.js';
@@ -103,12 +104,14 @@ async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, p
   await log.ensureTopics([{ name: topic, partitions: PARTITIONS }]);
   const producer = log.producer('bench');
   await producer.start();
-  const cmds = commands('e2e');
+  // Signed as the verdict stage signs them, so the bench includes the consumer's HMAC check.
+  const keyRing = commandKeyRing(['bench-command-signing-key-0123456789']);
+  const cmds = commands('e2e').map((c) => signCommand(c, keyRing));
   for (let i = 0; i < cmds.length; i += 500) {
     await producer.send(topic, cmds.slice(i, i + 500).map((c) => ({ key: c.feature, value: encodeJson(c) })));
   }
 
-  const consumers = Array.from({ length: CONSUMERS }, () => new FlagCommandConsumer({ log, writer, groupId: 'bench-flag-writer', topic }));
+  const consumers = Array.from({ length: CONSUMERS }, () => new FlagCommandConsumer({ log, writer, groupId: 'bench-flag-writer', topic, keyRing, isDeclared: () => true }));
   const started = performance.now();
   await Promise.all(consumers.map((c) => c.start()));
   await writer.allApplied;

@@ -98,6 +98,7 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
       PMF_GUARD_DATABASE_SCHEMA: schema,
       PMF_GUARD_REDIS_KEY_PREFIX: keyPrefix,
       PMF_GUARD_PSEUDONYM_KEY: randomBytes(32).toString('hex'),
+      PMF_GUARD_COMMAND_KEY: randomBytes(32).toString('hex'),
       PMF_GUARD_DATA_DIR: dir,
       PMF_GUARD_OTLP_GRPC_PORT: '0',
       PMF_GUARD_OTLP_HTTP_PORT: '0',

@@ -54,12 +54,20 @@ export class BucketedLatencies {
 
   /** LatencyHistogram.valueAtPercentile over the current counts (a frozen copy of them). */
   percentiles(): (percentile: number) => number {
+    return this.frozen().valueAt;
+  }
+
+  /**
+   * valueAtPercentile and countAbove (LatencyHistogram's: requests in buckets entirely above a
+   * value) over a frozen copy of the current counts.
+   */
+  frozen(): { valueAt: (percentile: number) => number; countAbove: (value: number) => number } {
     const cumulative = new Float64Array(this.counts.length);
     let running = 0;
     for (let i = 0; i < this.counts.length; i++) cumulative[i] = running += this.counts[i];
     const total = this.total;
     const { lowest, highest } = this.layout;
-    return (percentile: number) => {
+    const valueAt = (percentile: number) => {
       if (total === 0) return 0;
       const fp = (Math.min(percentile, 100) / 100) * total;
       // hdr-histogram-js rounds up after subtracting one ulp of the floating-point count.
@@ -73,5 +81,17 @@ export class BucketedLatencies {
       }
       return percentile === 0 ? lowest[lo] : highest[lo];
     };
+    const countAbove = (value: number) => {
+      // First bucket whose lowest value is above `value`.
+      let lo = 0;
+      let hi = lowest.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (lowest[mid] > value) hi = mid;
+        else lo = mid + 1;
+      }
+      return lo === 0 ? total : total - cumulative[lo - 1];
+    };
+    return { valueAt, countAbove };
   }
 }

@@ -1,5 +1,4 @@
-// One simulated cohort, advanced one tick (hour) at a time with aggregated counts (statistics.md
-// §6(e)): exposures, activation and retention outcomes that mature 24 h / 7 d after exposure, and
+// One simulated cohort, advanced one tick (hour) at a time with aggregated counts: exposures, activation and retention outcomes that mature 24 h / 7 d after exposure, and
 // clustered requests (each user's slow share varies, so requests of one user are correlated),
 // counted in the buckets of our real HDR histogram layout. snapshot() gives the MergedCohortStats the evaluator reads.
 
@@ -22,6 +21,8 @@ export interface TrafficShape {
   slowCorrelation: number;
   activationDelayTicks: number;
   retentionDelayTicks: number;
+  /** Heavy users: this share of new users makes `requests` requests each instead of requestsPerUser. */
+  heavy?: { share: number; requests: number };
 }
 
 /** P(y slow of k requests) when the user's own slow share is Beta with mean q and ICC ρ. */
@@ -47,6 +48,8 @@ export function bindLayout(models: readonly ArmModel[]): BucketLayout {
 export class ArmModel {
   readonly latency: LatencyModel;
   readonly slowPmf: number[];
+  /** Cumulative P(y slow of a heavy user's requests), for inversion. */
+  readonly heavySlowCdf: Float64Array | null;
 
   constructor(
     readonly truth: ArmTruth,
@@ -55,6 +58,10 @@ export class ArmModel {
   ) {
     this.latency = new LatencyModel(truth.latency, threshold);
     this.slowPmf = betaBinomialPmf(shape.requestsPerUser, this.latency.exceedance, shape.slowCorrelation);
+    if (shape.heavy) {
+      let running = 0;
+      this.heavySlowCdf = Float64Array.from(betaBinomialPmf(shape.heavy.requests, this.latency.exceedance, shape.slowCorrelation), (p) => (running += p));
+    } else this.heavySlowCdf = null;
   }
 }
 
@@ -102,7 +109,9 @@ export class SimulatedCohort {
       this.retention.successes += r.binomial(m, truth.retention);
     }
     const k = shape.requestsPerUser;
-    r.multinomial(newUsers, this.model.slowPmf, this.slowUsers);
+    const heavyUsers = shape.heavy ? r.binomial(newUsers, shape.heavy.share) : 0;
+    const usual = newUsers - heavyUsers;
+    r.multinomial(usual, this.model.slowPmf, this.slowUsers);
     let slow = 0;
     let slow2 = 0;
     for (let y = 1; y <= k; y++) {
@@ -111,17 +120,41 @@ export class SimulatedCohort {
     }
     const l = this.latency;
     l.users += newUsers;
-    l.count += k * newUsers;
+    l.count += k * usual;
     l.slow += slow;
-    l.sumN2 += k * k * newUsers;
+    l.sumN2 += k * k * usual;
     l.sumSlow2 += slow2;
     l.sumNSlow += k * slow;
-    this.model.latency.record(r, k * newUsers - slow, slow, this.record);
+    let requests = k * usual;
+    for (let i = 0; i < heavyUsers; i++) {
+      const h = shape.heavy!.requests;
+      const y = this.heavySlow(r.uniform());
+      slow += y;
+      requests += h;
+      l.count += h;
+      l.slow += y;
+      l.sumN2 += h * h;
+      l.sumSlow2 += y * y;
+      l.sumNSlow += h * y;
+    }
+    this.model.latency.record(r, requests - slow, slow, this.record);
+  }
+
+  private heavySlow(u: number): number {
+    const cdf = this.model.heavySlowCdf!;
+    let lo = 0;
+    let hi = cdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] > u) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 
   snapshot(): MergedCohortStats {
     const empty = this.histogram.count === 0;
-    const valueAt = this.histogram.percentiles();
+    const { valueAt, countAbove } = this.histogram.frozen();
     return {
       cohort: this.name,
       exposed: this.exposed,
@@ -132,6 +165,7 @@ export class SimulatedCohort {
         ...this.latency,
         p95: empty ? null : valueAt(95),
         valueAtPercentile: (p: number) => (empty ? null : valueAt(p)),
+        countAbove,
       },
       cohortSwitches: 0,
     };

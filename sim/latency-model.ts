@@ -13,7 +13,7 @@ const CELLS = 4096;
 
 export interface LatencyDistribution {
   p95: number;
-  /** Lognormal shape; 0.668 gives P95/P50 = 3 (reference/statistics-sim.py). */
+  /** Lognormal shape; 0.668 gives P95/P50 = 3. */
   sigma: number;
 }
 

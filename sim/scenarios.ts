@@ -1,6 +1,8 @@
 // The simulated rules and truths. Null scenarios put every guard exactly on its null boundary
 // (p_T = θ, Δ = −δ, share above T = 5 %, P95_T = (1+δ)·P95_C): the hardest case for false
-// rollbacks. Effect scenarios start from a healthy cohort and shift one metric from t = 0.
+// rollbacks; the realistic nulls add diurnal traffic, heavy users, a harmless shift of both arms,
+// a change of allocation (ramp) and late, out-of-order delivery. Effect scenarios start from a
+// healthy cohort and shift one metric, from the first exposure or from hour 48.
 
 import { Rule, type RuleInput } from '../src/rules/schema.js';
 import type { ArmTruth, TrafficShape } from './cohort-generator.js';
@@ -25,6 +27,18 @@ export interface Scenario {
   shape: TrafficShape;
   /** The treatment behaves like `before` until this tick, then like `treatment` (mid-run onset). */
   onset?: { tick: number; before: ArmTruth };
+  /** Both arms change to these truths at this tick (a slow dependency for everyone). */
+  shift?: { tick: number; treatment: ArmTruth; control: ArmTruth };
+  /** Traffic follows the time of day: × (1 + 0.8·sin(2πt/24)). */
+  diurnal?: boolean;
+  /** Treatment's share of new users: `before` until `tick`, then `after` (default 0.5 throughout). */
+  ramp?: { tick: number; before: number; after: number };
+  /**
+   * Late, out-of-order delivery: each hour the treatment's data is complete only up to 0–3 hours
+   * back, so evaluations happen at irregular event-time steps (the watermark), each over the data
+   * complete up to it.
+   */
+  lateDelivery?: boolean;
 }
 
 const SIGMA = Math.log(3) / 1.6448536269514722;
@@ -71,13 +85,60 @@ export const nullBoundary: Scenario = scenario(
   },
 );
 
-export const activationDrop = scenario('activation -5 pt (30 % → 25 %)', { activation: 0.25 });
-export const retentionDrop = scenario('retention -3 pt (40 % → 37 %)', { retention: 0.37 });
-export const latencySpike = scenario('latency +450 ms at P95 (1200 → 1650 ms)', { latency: { p95: 1650, sigma: SIGMA } });
+function variant(name: string, base: Scenario, extra: Partial<Scenario>): Scenario {
+  return { ...base, name, ...extra };
+}
+
+/** Both arms better by the same amount until hour 48, then on the null boundary. */
+const beforeShift = (t: ArmTruth): ArmTruth => ({
+  activation: t.activation + 0.05,
+  retention: t.retention + 0.05,
+  latency: { p95: t.latency.p95 * 0.8, sigma: t.latency.sigma },
+});
+const shifted: Scenario = {
+  ...nullBoundary,
+  treatment: beforeShift(nullBoundary.treatment),
+  control: beforeShift(nullBoundary.control),
+  shift: { tick: 48, treatment: nullBoundary.treatment, control: nullBoundary.control },
+};
+
+/** The nulls the family false-rollback rate must hold in. */
+export const nullScenarios: Scenario[] = [
+  nullBoundary,
+  variant('diurnal traffic', nullBoundary, { diurnal: true }),
+  variant('heavy users (1 % of users make 300 requests)', nullBoundary, {
+    shape: { ...nullBoundary.shape, heavy: { share: 0.01, requests: 300 } },
+  }),
+  variant('harmless shift of both arms at hour 48 (slower, fewer activations)', shifted, {}),
+  variant('allocation ramp 20 % → 50 % at hour 48, with the shift', shifted, { ramp: { tick: 48, before: 0.2, after: 0.5 } }),
+  variant('out-of-order arrival (treatment 0–3 h late)', nullBoundary, { lateDelivery: true }),
+];
+
 export const exposureLoss = scenario('5 % of treatment exposures lost', {}, { treatmentExposureKept: 0.95 });
-/** The seed's story: a P95 spike that starts after two healthy days (cumulative stats dilute it). */
-export const latencySpikeAfter48h = scenario(
-  'latency +450 ms at P95 from hour 48',
-  { latency: { p95: 1650, sigma: SIGMA } },
-  { onset: { tick: 48, before: healthy } },
-);
+
+export interface Effect {
+  key: string;
+  label: string;
+  metric: 'activation' | 'retention' | 'latencyP95';
+  treatment: Partial<ArmTruth>;
+}
+
+export const EFFECTS: Effect[] = [
+  { key: 'latencyPlus100ms', label: 'latency +100 ms at P95 (1200 → 1300 ms)', metric: 'latencyP95', treatment: { latency: { p95: 1300, sigma: SIGMA } } },
+  { key: 'latencyPlus200ms', label: 'latency +200 ms at P95 (1200 → 1400 ms)', metric: 'latencyP95', treatment: { latency: { p95: 1400, sigma: SIGMA } } },
+  { key: 'latencyPlus450ms', label: 'latency +450 ms at P95 (1200 → 1650 ms)', metric: 'latencyP95', treatment: { latency: { p95: 1650, sigma: SIGMA } } },
+  { key: 'activationMinus2pt', label: 'activation −2 pt (30 → 28 %)', metric: 'activation', treatment: { activation: 0.28 } },
+  { key: 'activationMinus5pt', label: 'activation −5 pt (30 → 25 %)', metric: 'activation', treatment: { activation: 0.25 } },
+  { key: 'retentionMinus3pt', label: 'retention −3 pt (40 → 37 %)', metric: 'retention', treatment: { retention: 0.37 } },
+];
+
+/** Onsets of the power curves: at the first exposure, and after two healthy days. */
+export const ONSETS = [0, 48] as const;
+
+export function effectScenario(effect: Effect, onset: number): Scenario {
+  const name = onset === 0 ? effect.label : `${effect.label} from hour ${onset}`;
+  return scenario(name, effect.treatment, onset === 0 ? {} : { onset: { tick: onset, before: healthy } });
+}
+
+export const HEALTHY = healthy;
+export const LATENCY_SIGMA = SIGMA;

@@ -1,27 +1,48 @@
-// The simulation suite of reference/statistics.md §6(e), driving the real SequentialEvaluator:
-// false rollbacks with every guard on its null boundary (per guard and for the family), the naive
-// point-estimate rule in the same harness, power and detection delay for the three injected
-// regressions, and the SRM guard. Returns the figures as one plain object.
+// The simulation suite, driving the real SequentialEvaluator: the family false-rollback rate in
+// every null (plain A/A on the null boundary, diurnal traffic, heavy users, a harmless shift of
+// both arms, an allocation ramp, out-of-order arrival), the naive point-estimate rule in the same
+// harness, power curves (detection delay median and p90 for each effect, onset at the first
+// exposure and at hour 48) beside the oracle, the SRM guard, and CPU per evaluation against the
+// previous evaluator (cumulative confidence sequences) run in the same process, which also gives
+// "before" values for the headline curves. Returns the figures as one plain object.
 
 import { PointEstimateEvaluator } from '../src/verdict/point-estimate-evaluator.js';
-import { alphaBudget, guardsOf } from '../src/verdict/statistics/alpha-budget.js';
-import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
+import { alphaBudget, guardId, guardsOf } from '../src/verdict/statistics/alpha-budget.js';
 import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
-import { activationDrop, exposureLoss, latencySpike, latencySpikeAfter48h, nullBoundary, retentionDrop } from './scenarios.js';
-import { delays, falseRateBound, rateOf, simulate, type DelaySummary } from './simulate.js';
+import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
+import { CumulativeEvaluator } from './cumulative-evaluator.js';
+import { oracleDelay, type OracleDelay } from './oracle.js';
+import { EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS } from './scenarios.js';
+import { Random } from './random.js';
+import { delays, rateOf, scenarioModels, simulate, simulateRun, wilson, type DelaySummary } from './simulate.js';
 
 export interface SuiteOptions {
   seed: number;
-  /** Runs of the null-boundary scenario (the false-rollback estimates). */
+  /** Runs of the plain null (the per-guard estimates); every realistic null gets half as many. */
   nullRuns: number;
   /** Runs of each effect scenario and of the naive rule. */
   effectRuns: number;
+  /** Only these power curves (effect keys); default all. */
+  effects?: string[];
 }
 
-export interface GuardRate {
-  rate: number;
-  alpha: number;
-  bound: number;
+export interface NullResult {
+  name: string;
+  runs: number;
+  /** Share of runs with any rollback (outcome fail), and its Wilson 95 % interval's upper end. */
+  family: number;
+  upper95: number;
+  /** Share of runs where any comparison-with-control detector crossed its level, counted or not. */
+  vsControlAlarms: number;
+  srm: number;
+}
+
+export interface CurvePoint extends DelaySummary {
+  oracle: OracleDelay;
+  /** Runs that failed on this metric before the onset (false early alarms). */
+  beforeOnset: number;
+  /** The previous evaluator (cumulative confidence sequences) on the same runs, for headline curves. */
+  previous?: DelaySummary;
 }
 
 export interface SuiteResult {
@@ -29,91 +50,127 @@ export interface SuiteResult {
   nullRuns: number;
   effectRuns: number;
   ticks: string;
-  alphaPerGuard: number;
-  falseRollback: {
-    family: GuardRate;
-    perGuard: Record<string, GuardRate>;
-    naiveFamily: number;
-    srmFalseAlarm: GuardRate;
-  };
-  detection: {
-    activationMinus5pt: DelaySummary;
-    retentionMinus3pt: DelaySummary;
-    latencyPlus450ms: DelaySummary;
-    latencyPlus450msThresholdGuard: DelaySummary;
-    latencyPlus450msVsControlGuard: DelaySummary;
-    /** Delay counted from the onset at hour 48. */
-    latencyPlus450msFromHour48: DelaySummary;
-    srmTreatmentExposuresMinus5pct: DelaySummary & { suppressed: number };
-  };
+  alpha: number;
+  alphaByGuard: Record<string, number>;
+  nulls: NullResult[];
+  perGuard: Record<string, { rate: number; alpha: number; upper95: number }>;
+  naiveFamily: number;
+  srmFalseAlarm: { rate: number; alpha: number; upper95: number };
+  /** effect key → onset (0 = at exposure, 48) → delays. */
+  curves: Record<string, Record<string, CurvePoint & { label: string }>>;
+  srmExposuresMinus5pct: DelaySummary & { invalid: number };
+  cpu: { evaluatorMicros: number; baselineMicros: number; ratio: number; evaluations: number };
 }
 
 const sequential = () => new SequentialEvaluator();
 
-function guardLabel(id: string): string {
-  return id;
+/** Curves also run through the previous evaluator, for the before/after of the issue's targets. */
+const HEADLINE = new Set(['latencyPlus450ms@0', 'latencyPlus450ms@48', 'activationMinus5pt@0']);
+
+/**
+ * CPU per evaluation of the evaluator and of the previous one, on the same runs of the plain null,
+ * alternating run by run (and which goes first) so a busy machine weighs on both alike.
+ */
+function timeEvaluators(runs: number, seed: number) {
+  const models = scenarioModels(nullBoundary);
+  const baselineTiming = { ms: 0, evaluations: 0 };
+  const newTiming = { ms: 0, evaluations: 0 };
+  for (let i = 0; i < runs; i++) {
+    const pair = [
+      () => simulateRun(nullBoundary, new CumulativeEvaluator(), new Random((seed * 1_000_003 + i) >>> 0), models, undefined, baselineTiming),
+      () => simulateRun(nullBoundary, new SequentialEvaluator(), new Random((seed * 1_000_003 + i) >>> 0), models, undefined, newTiming),
+    ];
+    if (i % 2 === 1) pair.reverse();
+    for (const run of pair) run();
+  }
+  return { baselineTiming, newTiming };
 }
 
 export function runSuite(options: SuiteOptions): SuiteResult {
   const { seed, nullRuns, effectRuns } = options;
   const rule = nullBoundary.rule;
   const budget = alphaBudget(rule, rule.cohorts.guarded?.length ?? 1);
-  const guardIds = guardsOf(rule).map((g) => (g.comparison === 'threshold' ? g.metric : `${g.metric}-vs-control`));
+  const ids = guardsOf(rule).map(guardId);
 
-  const aa = simulate(nullBoundary, { runs: nullRuns, seed, evaluator: sequential });
-  const perGuard: Record<string, GuardRate> = {};
-  for (const id of guardIds) {
-    perGuard[guardLabel(id)] = {
-      rate: rateOf(aa, (r) => r.guardFail[id] !== undefined),
-      alpha: budget.perGuard,
-      bound: falseRateBound(budget.perGuard, nullRuns),
-    };
-  }
-  const family: GuardRate = { rate: rateOf(aa, (r) => r.fail !== null), alpha: rule.alpha, bound: falseRateBound(rule.alpha, nullRuns) };
-  const srmFalseAlarm: GuardRate = { rate: rateOf(aa, (r) => r.srm !== null), alpha: SRM_ALPHA, bound: falseRateBound(SRM_ALPHA, nullRuns) };
+  const nulls: NullResult[] = [];
+  let perGuard: SuiteResult['perGuard'] = {};
+  let srmFalseAlarm = { rate: 0, alpha: SRM_ALPHA, upper95: 0 };
+  nullScenarios.forEach((scenario, i) => {
+    const runs = i === 0 ? nullRuns : Math.ceil(nullRuns / 2);
+    const records = simulate(scenario, { runs, seed: seed + 100 * i, evaluator: sequential });
+    const fails = records.filter((r) => r.fail !== null).length;
+    nulls.push({
+      name: scenario.name,
+      runs,
+      family: fails / runs,
+      upper95: wilson(fails, runs).upper,
+      vsControlAlarms: rateOf(records, (r) => Object.keys(r.alarms).some((g) => g.endsWith('-vs-control'))),
+      srm: rateOf(records, (r) => r.srm !== null),
+    });
+    if (i === 0) {
+      perGuard = Object.fromEntries(ids.map((id) => {
+        const k = records.filter((r) => r.guardFail[id] !== undefined).length;
+        return [id, { rate: k / nullRuns, alpha: budget.byGuard[id], upper95: wilson(k, nullRuns).upper }];
+      }));
+      const k = records.filter((r) => r.srm !== null).length;
+      srmFalseAlarm = { rate: k / nullRuns, alpha: SRM_ALPHA, upper95: wilson(k, nullRuns).upper };
+    }
+  });
+
+  const { baselineTiming, newTiming } = timeEvaluators(Math.min(nullRuns, 200), seed);
 
   const naive = simulate(nullBoundary, {
-    runs: effectRuns,
-    seed: seed + 1,
-    evaluator: () => new PointEstimateEvaluator(),
-    stopWhen: (r) => r.fail !== null,
+    runs: effectRuns, seed: seed + 1, evaluator: () => new PointEstimateEvaluator(), stopWhen: (r) => r.fail !== null,
   });
 
-  const activation = simulate(activationDrop, {
-    runs: effectRuns, seed: seed + 2, evaluator: sequential, stopWhen: (r) => r.metricFail.activation !== undefined,
+  const curves: SuiteResult['curves'] = {};
+  EFFECTS.forEach((effect, e) => {
+    if (options.effects && !options.effects.includes(effect.key)) return;
+    curves[effect.key] = {};
+    for (const onset of ONSETS) {
+      const scenario = effectScenario(effect, onset);
+      const records = simulate(scenario, {
+        runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: sequential, stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
+      });
+      const at = (r: (typeof records)[number]) => {
+        const tick = r.metricFail[effect.metric];
+        return tick === undefined || tick < onset ? undefined : tick - onset;
+      };
+      const before = HEADLINE.has(`${effect.key}@${onset}`)
+        ? delays(simulate(scenario, {
+          runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: () => new CumulativeEvaluator(), stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
+        }), at)
+        : undefined;
+      curves[effect.key][onset === 0 ? 'exposure' : `h${onset}`] = {
+        label: scenario.name,
+        ...delays(records, at),
+        beforeOnset: rateOf(records, (r) => (r.metricFail[effect.metric] ?? Infinity) < onset),
+        oracle: oracleDelay(scenario, effect, onset, budget),
+        ...(before ? { previous: before } : {}),
+      };
+    }
   });
-  const retention = simulate(retentionDrop, {
-    runs: effectRuns, seed: seed + 3, evaluator: sequential, stopWhen: (r) => r.metricFail.retention !== undefined,
-  });
-  const latency = simulate(latencySpike, {
-    runs: effectRuns,
-    seed: seed + 4,
-    evaluator: sequential,
-    stopWhen: (r) => r.guardFail.latencyP95 !== undefined && r.guardFail['latencyP95-vs-control'] !== undefined,
-  });
-  const onsetTick = latencySpikeAfter48h.onset?.tick ?? 0;
-  const lateLatency = simulate(latencySpikeAfter48h, {
-    runs: effectRuns, seed: seed + 6, evaluator: sequential, stopWhen: (r) => r.metricFail.latencyP95 !== undefined,
-  });
-  const srm = simulate(exposureLoss, { runs: effectRuns, seed: seed + 5, evaluator: sequential, stopWhen: (r) => r.invalid !== null || r.fail !== null });
 
-  const ticks = `${nullBoundary.shape.ticks} hourly`;
+  const srm = simulate(exposureLoss, { runs: effectRuns, seed: seed + 5, evaluator: sequential, stopWhen: (r) => r.srm !== null });
+  const micros = (t: { ms: number; evaluations: number }) => (1000 * t.ms) / Math.max(t.evaluations, 1);
   return {
     seed,
     nullRuns,
     effectRuns,
-    ticks,
-    alphaPerGuard: budget.perGuard,
-    falseRollback: { family, perGuard, naiveFamily: rateOf(naive, (r) => r.fail !== null), srmFalseAlarm },
-    detection: {
-      activationMinus5pt: delays(activation, (r) => r.metricFail.activation),
-      retentionMinus3pt: delays(retention, (r) => r.metricFail.retention),
-      latencyPlus450ms: delays(latency, (r) => r.metricFail.latencyP95),
-      latencyPlus450msThresholdGuard: delays(latency, (r) => r.guardFail.latencyP95),
-      latencyPlus450msVsControlGuard: delays(latency, (r) => r.guardFail['latencyP95-vs-control']),
-      latencyPlus450msFromHour48: delays(lateLatency, (r) =>
-        r.metricFail.latencyP95 === undefined ? undefined : r.metricFail.latencyP95 - onsetTick),
-      srmTreatmentExposuresMinus5pct: { ...delays(srm, (r) => r.srm), suppressed: rateOf(srm, (r) => r.invalid !== null) },
+    ticks: `${nullBoundary.shape.ticks} hourly`,
+    alpha: rule.alpha,
+    alphaByGuard: budget.byGuard,
+    nulls,
+    perGuard,
+    naiveFamily: rateOf(naive, (r) => r.fail !== null),
+    srmFalseAlarm,
+    curves,
+    srmExposuresMinus5pct: { ...delays(srm, (r) => r.srm), invalid: rateOf(srm, (r) => r.invalid !== null) },
+    cpu: {
+      evaluatorMicros: micros(newTiming),
+      baselineMicros: micros(baselineTiming),
+      ratio: micros(newTiming) / micros(baselineTiming),
+      evaluations: newTiming.evaluations,
     },
   };
 }

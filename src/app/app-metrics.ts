@@ -6,6 +6,7 @@ import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
 import type { FlagWriter } from '../flags/flag-writer.js';
+import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
@@ -17,6 +18,7 @@ export interface MetricSources {
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
+  commandConsumer?: FlagCommandConsumer;
 }
 
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
@@ -63,6 +65,16 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
       { name: 'pmf_receiver_events_produced_total', help: 'Feature events acknowledged by the log', type: 'counter', value: r.eventsProduced },
     ];
   });
+  if (src.log?.retentionGaps) {
+    const log = src.log;
+    registry.register(() => {
+      const g = log.retentionGaps!();
+      return [
+        ...fromMap('pmf_log_retention_gaps_total', 'Times a consumer group resumed behind the log start: records deleted by retention before they were read (alert on any)', 'topic', g.gaps),
+        ...fromMap('pmf_log_records_lost_total', 'Records deleted by retention before a consumer group read them', 'topic', g.recordsLost),
+      ];
+    });
+  }
   if (src.aggregator) {
     const a = src.aggregator;
     registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors())]);
@@ -100,5 +112,9 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
         { name: 'pmf_flag_redis_push_failures_total', help: 'Immediate Redis pushes deferred to the outbox relay', type: 'counter', value: m.relayFailures },
       ];
     });
+  }
+  if (src.commandConsumer) {
+    const c = src.commandConsumer;
+    registry.register(() => fromMap('pmf_flag_commands_refused_total', 'Commands on the commands topic refused (unsigned, bad signature, undeclared feature, malformed), by reason', 'reason', c.refused));
   }
 }

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { isDistributed, type Config } from '../config/schema.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
-import { createLog } from './create-log.js';
+import { createLog, topicSpecs } from './create-log.js';
 import { aggregatorSettings, createEvaluator } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
@@ -43,6 +43,8 @@ import { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import { AdminServer } from '../admin/admin-server.js';
 import { MetricsRegistry } from '../admin/metrics-registry.js';
 import { resolvePseudonymKey } from './pseudonym-key.js';
+import { resolveCommandKeyRing } from './command-key.js';
+import { securityWarnings } from '../config/security-warnings.js';
 import { appMetrics } from './app-metrics.js';
 import { LogEventSink } from '../receiver/event-sink.js';
 
@@ -84,6 +86,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   };
 
   const needsSql = has(role, 'aggregator', 'verdict', 'flag-writer');
+  const commandKeys = has(role, 'verdict', 'flag-writer') ? resolveCommandKeyRing(config, !dist.log).ring : undefined;
   const needsFlags = has(role, 'flag-writer');
 
   // --- infrastructure -------------------------------------------------------------------
@@ -92,7 +95,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   const log: PartitionedLog = createLog(config, clock, logger);
   infra.push({
     name: 'log-topics',
-    start: () => log.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: config.kafka.partitions }))),
+    start: () => log.ensureTopics(topicSpecs(config, topics)),
     stop: async () => {},
   });
   let sql: SqlClient | undefined;
@@ -131,6 +134,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
 
   let flagRepo: FlagRepository | undefined;
   let flagWriter: FlagWriter | undefined;
+  let commandConsumer: FlagCommandConsumer | undefined;
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
@@ -139,7 +143,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
-    roles.push(new FlagCommandConsumer({ log: log, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands, onError }));
+    commandConsumer = new FlagCommandConsumer({
+      log, writer: flagWriter, groupId: `${config.kafka.groupPrefix}.flag-writer`, topic: topics.commands,
+      keyRing: commandKeys!, isDeclared: (feature) => rules.byFeature.has(feature), onError,
+    });
+    roles.push(commandConsumer);
   }
 
   let verdictRunner: StatefulRunner | undefined;
@@ -150,7 +158,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 })),
+      factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 }), commandKeys!),
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -238,7 +246,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, commandConsumer });
 
   const order = [...infra, ...roles];
   let started: Component[] = [];
@@ -267,6 +275,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       return run;
     },
     async start() {
+      for (const warning of securityWarnings(config)) logger.warn(warning);
       logger.info('starting', { role, log: dist.log ? 'kafka' : 'embedded', store: dist.store ? 'postgresql' : 'pglite', cache: dist.cache ? 'redis' : 'none', rules: rules.version });
       // Components are recorded as they start, so a failed start (or a SIGTERM during it) stops
       // exactly what runs and closes the log, store and Redis connections.

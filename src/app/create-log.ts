@@ -5,12 +5,29 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Config } from '../config/schema.js';
+import type { Topics } from '../events/topics.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import { KafkaLog } from '../log/kafka/kafka-log.js';
-import type { PartitionedLog } from '../log/partitioned-log.js';
+import { kafkaSaslOptions, kafkaTlsOptions } from '../log/kafka/kafka-security.js';
+import type { PartitionedLog, TopicSpec } from '../log/partitioned-log.js';
 
 export function createLog(config: Config, clock: Clock, logger: Logger): PartitionedLog {
-  return config.kafka.brokers
-    ? new KafkaLog({ brokers: [...config.kafka.brokers], clientId: config.kafka.clientId, replicationFactor: config.kafka.replicationFactor, sessionTimeoutMs: config.kafka.sessionTimeoutMs, logger: logger.child('kafka') })
+  const k = config.kafka;
+  return k.brokers
+    ? new KafkaLog({
+        brokers: [...k.brokers],
+        clientId: k.clientId,
+        ssl: kafkaTlsOptions(k.tls),
+        sasl: kafkaSaslOptions(k.sasl),
+        replicationFactor: k.replicationFactor,
+        minInsyncReplicas: k.minInsyncReplicas,
+        sessionTimeoutMs: k.sessionTimeoutMs,
+        logger: logger.child('kafka'),
+      })
     : new EmbeddedLog({ dataDir: join(config.dataDir, 'log'), clock, logger: logger.child('embedded-log') });
+}
+
+/** The topics every role ensures at start, with the configured partitions and retention. */
+export function topicSpecs(config: Config, topics: Topics): TopicSpec[] {
+  return (Object.keys(topics) as (keyof Topics)[]).map((t) => ({ name: topics[t], partitions: config.kafka.partitions, retentionMs: config.kafka.retentionMs[t] }));
 }

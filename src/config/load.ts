@@ -38,12 +38,35 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.PMF_GUARD_TLS_CERT_FILE) set(['tls', 'certFile'], env.PMF_GUARD_TLS_CERT_FILE);
   if (env.PMF_GUARD_TLS_KEY_FILE) set(['tls', 'keyFile'], env.PMF_GUARD_TLS_KEY_FILE);
   if (env.PMF_GUARD_TLS_CLIENT_CA_FILE) set(['tls', 'clientCaFile'], env.PMF_GUARD_TLS_CLIENT_CA_FILE);
+  // PMF_GUARD_HOST binds every listener (e.g. 0.0.0.0 in a container); the specific ones win.
+  for (const [name, path] of [
+    ['PMF_GUARD_HOST', ['receiver', 'grpc', 'host']],
+    ['PMF_GUARD_HOST', ['receiver', 'http', 'host']],
+    ['PMF_GUARD_HOST', ['admin', 'host']],
+    ['PMF_GUARD_OTLP_GRPC_HOST', ['receiver', 'grpc', 'host']],
+    ['PMF_GUARD_OTLP_HTTP_HOST', ['receiver', 'http', 'host']],
+    ['PMF_GUARD_ADMIN_HOST', ['admin', 'host']],
+  ] as const) {
+    if (env[name]) set([...path], env[name]);
+  }
+  if (env.PMF_GUARD_COMMAND_KEY) set(['commands', 'signingKey'], env.PMF_GUARD_COMMAND_KEY);
+  if (env.PMF_GUARD_COMMAND_KEY_FILE) set(['commands', 'signingKeyFile'], env.PMF_GUARD_COMMAND_KEY_FILE);
+  if (env.PMF_GUARD_KAFKA_TLS === 'true' || env.PMF_GUARD_KAFKA_TLS === '1') set(['kafka', 'tls'], {});
+  if (env.PMF_GUARD_KAFKA_TLS_CA_FILE) set(['kafka', 'tls', 'caFile'], env.PMF_GUARD_KAFKA_TLS_CA_FILE);
+  if (env.PMF_GUARD_KAFKA_TLS_CERT_FILE) set(['kafka', 'tls', 'certFile'], env.PMF_GUARD_KAFKA_TLS_CERT_FILE);
+  if (env.PMF_GUARD_KAFKA_TLS_KEY_FILE) set(['kafka', 'tls', 'keyFile'], env.PMF_GUARD_KAFKA_TLS_KEY_FILE);
+  if (env.PMF_GUARD_KAFKA_SASL_MECHANISM) set(['kafka', 'sasl', 'mechanism'], env.PMF_GUARD_KAFKA_SASL_MECHANISM.toLowerCase());
+  if (env.PMF_GUARD_KAFKA_SASL_USERNAME) set(['kafka', 'sasl', 'username'], env.PMF_GUARD_KAFKA_SASL_USERNAME);
+  if (env.PMF_GUARD_KAFKA_SASL_PASSWORD) set(['kafka', 'sasl', 'password'], env.PMF_GUARD_KAFKA_SASL_PASSWORD);
+  if (env.PMF_GUARD_KAFKA_SASL_PASSWORD_FILE) set(['kafka', 'sasl', 'passwordFile'], env.PMF_GUARD_KAFKA_SASL_PASSWORD_FILE);
   if (env.REDIS_CLUSTER_NODES) set(['redis', 'clusterNodes'], env.REDIS_CLUSTER_NODES.split(',').map((s) => s.trim()).filter(Boolean));
   for (const [name, path] of [
     ['PMF_GUARD_OTLP_GRPC_PORT', ['receiver', 'grpc', 'port']],
     ['PMF_GUARD_ADMIN_PORT', ['admin', 'port']],
     ['PMF_GUARD_OTLP_HTTP_PORT', ['receiver', 'http', 'port']],
     ['PMF_GUARD_KAFKA_SESSION_TIMEOUT_MS', ['kafka', 'sessionTimeoutMs']],
+    ['PMF_GUARD_KAFKA_REPLICATION_FACTOR', ['kafka', 'replicationFactor']],
+    ['PMF_GUARD_KAFKA_MIN_INSYNC_REPLICAS', ['kafka', 'minInsyncReplicas']],
   ] as const) {
     const v = env[name];
     if (v !== undefined) {

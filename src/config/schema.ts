@@ -6,13 +6,22 @@
 import { z } from 'zod';
 
 const port = z.number().int().min(0).max(65_535);
+/**
+ * A listener's host is optional here: the transform at the end of the schema fills it with
+ * LOOPBACK_HOST, or ANY_HOST when auth is configured. A host given explicitly is kept; a
+ * non-loopback one without auth is reported by securityWarnings (config/security-warnings.ts).
+ */
 const listener = (defaultPort: number) =>
   z
     .object({
-      host: z.string().min(1).default('0.0.0.0'),
+      host: z.string().min(1).optional(),
       port: port.default(defaultPort),
     })
     .strict();
+const DAY_MS = 86_400_000;
+const retention = z.number().int().min(-1).refine((v) => v !== 0, 'retention.ms is -1 (forever) or a positive number of ms');
+export const LOOPBACK_HOST = '127.0.0.1';
+export const ANY_HOST = '0.0.0.0';
 
 export const Config = z
   .object({
@@ -85,6 +94,7 @@ export const Config = z
       })
       .strict()
       .optional(),
+    /** Admin API; binds like the OTLP listeners (loopback unless auth is set or a host is given). */
     admin: listener(8080).prefault({}),
     kafka: z
       .object({
@@ -94,10 +104,61 @@ export const Config = z
         topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'topicPrefix may only use letters, digits, ".", "_" and "-"').default('pmf.'),
         /** Partitions of pmf.events.v2 when pmf-guard creates it; the other topics get the same. */
         partitions: z.number().int().positive().default(6),
-        replicationFactor: z.number().int().positive().default(1),
+        /** Copies of each partition of the topics pmf-guard creates; a smaller cluster gets as many as it has brokers, with a warning. */
+        replicationFactor: z.number().int().positive().default(3),
+        /** min.insync.replicas of created topics: an acks=all write needs this many copies (kept below the replication factor). */
+        minInsyncReplicas: z.number().int().positive().default(2),
+        /** retention.ms of each topic pmf-guard creates (-1 = forever); existing topics that differ are reported at start. */
+        retentionMs: z
+          .object({
+            // Events and cohort stats outlive the longest evaluation (14 days by default);
+            // verdicts and commands are the audit trail.
+            events: retention.default(14 * DAY_MS),
+            cohortStats: retention.default(14 * DAY_MS),
+            verdicts: retention.default(30 * DAY_MS),
+            commands: retention.default(30 * DAY_MS),
+          })
+          .strict()
+          .prefault({}),
         groupPrefix: z.string().min(1).default('pmf-guard'),
         /** How long a silent member keeps its partitions; lower fails over faster after a crash. */
         sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+        /** TLS to the brokers (`tls: {}` = system CAs); with certFile/keyFile the client authenticates by certificate. */
+        tls: z
+          .object({
+            caFile: z.string().min(1).optional(),
+            certFile: z.string().min(1).optional(),
+            keyFile: z.string().min(1).optional(),
+            /** Name checked in the brokers' certificates, when it differs from the broker host. */
+            servername: z.string().min(1).optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .strict()
+          .optional(),
+        /** SASL authentication; the password from passwordFile or PMF_GUARD_KAFKA_SASL_PASSWORD(_FILE), not a config file. */
+        sasl: z
+          .object({
+            mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+            username: z.string().min(1),
+            password: z.string().min(1).optional(),
+            passwordFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Commands on pmf.commands.v1 carry an HMAC; the flag writer applies only those signed by a key
+     * of this ring (one key per line, newest first: new commands use the first, any verifies).
+     * Every verdict and flag-writer process shares it. Embedded mode derives it from the
+     * pseudonymisation key unless one is set.
+     */
+    commands: z
+      .object({
+        /** Prefer signingKeyFile or PMF_GUARD_COMMAND_KEY_FILE over a key in a config file. */
+        signingKey: z.string().min(16, 'commands.signingKey must be at least 16 characters').optional(),
+        signingKeyFile: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -174,9 +235,35 @@ export const Config = z
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
     }
+    const k = c.kafka;
+    if (k.minInsyncReplicas > k.replicationFactor) {
+      ctx.addIssue({ code: 'custom', path: ['kafka', 'minInsyncReplicas'], message: `kafka.minInsyncReplicas (${k.minInsyncReplicas}) must be at most kafka.replicationFactor (${k.replicationFactor})` });
+    }
+    if (k.tls && (k.tls.certFile === undefined) !== (k.tls.keyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['kafka', 'tls'], message: 'kafka.tls needs certFile and keyFile together (a client certificate and its key), or neither' });
+    }
+    if (k.sasl && !k.sasl.password === !k.sasl.passwordFile) {
+      ctx.addIssue({ code: 'custom', path: ['kafka', 'sasl'], message: 'kafka.sasl needs exactly one of password or passwordFile (PMF_GUARD_KAFKA_SASL_PASSWORD_FILE)' });
+    }
+    if (c.commands.signingKey && c.commands.signingKeyFile) {
+      ctx.addIssue({ code: 'custom', path: ['commands', 'signingKeyFile'], message: 'set commands.signingKey or commands.signingKeyFile, not both' });
+    }
+    if (k.brokers && ['verdict', 'flag-writer', 'all'].includes(c.role) && !c.commands.signingKey && !c.commands.signingKeyFile) {
+      // Anyone who can write to the commands topic could otherwise switch flags.
+      ctx.addIssue({
+        code: 'custom', path: ['commands', 'signingKeyFile'],
+        message: `with Kafka, the ${c.role} role signs or checks flag commands: set PMF_GUARD_COMMAND_KEY_FILE (e.g. \`openssl rand -hex 32 > command.key\`), the same file for every verdict and flag-writer process`,
+      });
+    }
     if (c.auth && !c.auth.bearerToken && !c.auth.bearerTokenFile) {
       ctx.addIssue({ code: 'custom', path: ['auth'], message: 'auth needs bearerToken or bearerTokenFile' });
     }
+  })
+  .transform((c) => {
+    // Secure by default: without auth nothing is reachable from the network unless asked for.
+    const host = c.auth ? ANY_HOST : LOOPBACK_HOST;
+    const bind = <L extends { host?: string; port: number }>(l: L) => ({ ...l, host: l.host ?? host });
+    return { ...c, receiver: { ...c.receiver, grpc: bind(c.receiver.grpc), http: bind(c.receiver.http) }, admin: bind(c.admin) };
   });
 
 export type Config = z.infer<typeof Config>;

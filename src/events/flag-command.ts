@@ -19,4 +19,6 @@ export interface FlagCommand {
   evidence?: Verdict;
   issuedAt: string;
   actor?: string;
+  /** HMAC over every other field, `v1.<keyId>.<hex>` (events/command-signature.ts). */
+  signature?: string;
 }

@@ -1,4 +1,5 @@
-// The public verdict message on pmf.verdicts.v1 (docs/contract.md). Keys are part of the contract.
+// The public verdict message on pmf.verdicts.v1. Keys are part of the contract (docs/statistics.md
+// describes `regressions` and `srm.suppressed`).
 
 export type Outcome = 'pending' | 'pass' | 'fail' | 'inconclusive' | 'invalid';
 export type MetricStatus = 'pending' | 'pass' | 'fail' | 'inconclusive';
@@ -16,6 +17,23 @@ export interface SrmVerdict {
   status: 'ok' | 'mismatch' | 'not-applicable';
   pValue: number | null;
   counts: Record<string, number>;
+  /**
+   * On a mismatch: the guards that compare with the control and are therefore not judged. A
+   * cohort's own thresholds are still judged (and can fail) under a mismatch.
+   */
+  suppressed?: string[];
+}
+
+/** Which e-detector fired for a failed guard, and since when the regression is estimated to run. */
+export interface RegressionEstimate {
+  /** Guard id, e.g. "latencyP95" or "activation-vs-control". */
+  guard: string;
+  /** Detector name, e.g. "p95-exceedance". */
+  detector: string;
+  /** Estimated onset (ISO 8601 event time): the start of the run of data that carries the evidence. */
+  since: string;
+  /** Event time (ISO 8601) of the evaluation at which the guard failed. */
+  detectedAt: string;
 }
 
 export interface Verdict {
@@ -35,4 +53,6 @@ export interface Verdict {
   /** Source partition → next offset of pmf.events.v2 reflected in this verdict. */
   inputOffsets: Record<string, string>;
   reason: string;
+  /** Present on a failing verdict: one entry per failed guard, in the order they failed. */
+  regressions?: RegressionEstimate[];
 }

@@ -66,6 +66,16 @@ export interface LogProducer extends Component {
 export interface TopicSpec {
   name: string;
   partitions: number;
+  /** How long records are kept (Kafka retention.ms; -1 = forever); absent = the log's default. */
+  retentionMs?: number;
+}
+
+/** Partitions whose committed offset was found below the log start: records lost to retention. */
+export interface RetentionGaps {
+  /** Times a group's committed offset was behind the log start, per topic. */
+  gaps: Map<string, number>;
+  /** Records between those offsets and the log start, per topic. */
+  recordsLost: Map<string, number>;
 }
 
 export interface PartitionedLog {
@@ -77,6 +87,8 @@ export interface PartitionedLog {
   readAll?(topic: string): AsyncIterable<PartitionBatch>;
   /** Log end offset (next offset to be written) per partition; for consumer-lag metrics. */
   endOffsets?(topic: string): Promise<Map<number, string>>;
+  /** Records lost to retention before a consumer group read them (alert on any increase). */
+  retentionGaps?(): RetentionGaps;
   /** Health probe for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -5,6 +5,24 @@ import { z } from 'zod';
 
 const positiveSeconds = z.number().int().positive();
 
+/**
+ * Feature and cohort names end up in Redis keys (`pmf:flag:{<feature>}`, where braces would break
+ * the Cluster hash tag), Redis hash fields, URL paths, SQL rows and metric labels: letters,
+ * digits and . _ : - only, starting with a letter or digit, at most 128 characters.
+ */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** Fields of the Redis flag hash that are not cohorts. */
+export const RESERVED_COHORT_NAMES: readonly string[] = ['version'];
+
+const name = (what: string) =>
+  z
+    .string()
+    .regex(NAME_PATTERN, `${what} must be 1-128 letters, digits, ".", "_", ":" or "-", starting with a letter or digit (no spaces, braces or control characters)`);
+const featureId = name('featureId');
+const cohortName = name('a cohort name').refine((n) => !RESERVED_COHORT_NAMES.includes(n), {
+  message: `a cohort cannot be named ${RESERVED_COHORT_NAMES.map((n) => `"${n}"`).join(' or ')}: the Redis flag hash uses that field itself; map the variant to another name under cohorts.map`,
+});
+
 export const ActionMatch = z
   .object({
     spanName: z.string().min(1).optional(),
@@ -19,7 +37,7 @@ export type ActionMatch = z.infer<typeof ActionMatch>;
 export const Rule = z
   .object({
     // The seed's fields (src/config/pmf-schema.ts in the article).
-    featureId: z.string().min(1),
+    featureId,
     activationThreshold: z.number().min(0).max(1),
     retentionThreshold: z.number().min(0).max(1),
     latencyP95Threshold: z.number().positive(),
@@ -40,12 +58,12 @@ export const Rule = z
     latency: z.object({ spanName: z.string().min(1).optional() }).strict().default({}),
     cohorts: z
       .object({
-        control: z.string().min(1).optional(),
-        guarded: z.array(z.string().min(1)).min(1).optional(),
+        control: cohortName.optional(),
+        guarded: z.array(cohortName).min(1).optional(),
         /** Maps flag variant values to cohort names; unmapped variants are their own cohort. */
-        map: z.record(z.string(), z.string().min(1)).optional(),
+        map: z.record(z.string(), cohortName).optional(),
         /** Expected exposure share per cohort for the SRM guard; default: equal among known cohorts. */
-        expectedShares: z.record(z.string(), z.number().positive()).optional(),
+        expectedShares: z.record(cohortName, z.number().positive()).optional(),
       })
       .strict()
       .default({}),

@@ -222,8 +222,10 @@ export class StatefulRunner implements Component {
             { retryable: true },
           );
         }
-        // Re-delivery from the last commit brought the same gap: those offsets do not exist.
+        // Re-delivery from the last commit brought the same gap: those offsets do not exist
+        // (deleted by retention, or never written). Counted and logged, never silently accepted.
         this.stats.offsetGaps++;
+        this.o.onError?.(new PmfError('ERR_LOG_GAP', `${this.name}: partition ${batch.partition} resumes at ${first}, but its state ends at ${o.next}: records ${o.next}..${first - 1n} are not in the log (retention?)`), 'offset gap');
         o.gap = undefined;
       }
     }

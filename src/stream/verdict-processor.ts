@@ -1,9 +1,11 @@
 // Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
-// rollback commands out (commands only in enforce mode, decided by the engine).
+// rollback commands out (commands only in enforce mode, decided by the engine), each signed so
+// the flag writer can tell them from anything else written to the commands topic.
 
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
 import type { Topics } from '../events/topics.js';
+import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
@@ -11,12 +13,12 @@ export class VerdictProcessor implements PartitionProcessor {
   private verdicts: LogRecord[] = [];
   private commands: LogRecord[] = [];
 
-  constructor(readonly engine: VerdictEngine, private readonly topics: Topics) {}
+  constructor(readonly engine: VerdictEngine, private readonly topics: Topics, private readonly keyRing: CommandKeyRing) {}
 
   apply(record: ConsumedRecord): void {
     const out = this.engine.apply(decodeFeaturePartial(record.value));
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
-    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(c) });
+    for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(signCommand(c, this.keyRing)) });
   }
 
   /** A rollback waits for nothing: it is the point of the whole pipeline. */
@@ -40,9 +42,9 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 }
 
-export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions): ProcessorFactory {
+export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions, keyRing: CommandKeyRing): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing),
   };
 }

@@ -3,7 +3,7 @@
 // verdict consumer does not know which statistics decide.
 
 import type { LatencyStats, RateCounts } from '../events/cohort-stats.js';
-import type { MetricVerdict, Outcome, SrmVerdict } from '../events/verdict.js';
+import type { MetricVerdict, Outcome, RegressionEstimate, SrmVerdict } from '../events/verdict.js';
 import type { Rule } from '../rules/schema.js';
 
 /** One cohort's statistics merged over every source partition. */
@@ -19,6 +19,11 @@ export interface MergedCohortStats {
     p95: number | null;
     /** valueAtPercentile for the order-statistic explanation; null when no requests. */
     valueAtPercentile: (p: number) => number | null;
+    /**
+     * Requests in histogram buckets entirely above `value` (exact when value is a bucket top, as
+     * every P95 the histogram reports is; otherwise a lower bound).
+     */
+    countAbove: (value: number) => number;
   };
   cohortSwitches: number;
 }
@@ -45,6 +50,8 @@ export interface EvaluationResult {
   metrics: { activation: MetricVerdict; retention: MetricVerdict; latencyP95: MetricVerdict };
   srm: SrmVerdict;
   reason: string;
+  /** Failed guards with their detector and estimated onset (sequential evaluator only). */
+  regressions?: RegressionEstimate[];
   memory: EvaluatorMemory;
 }
 

@@ -28,6 +28,7 @@ function emptyCohort(cohort: string): MergedCohortStats & { histogram: LatencyHi
       count: 0, slow: 0, users: 0, sumN2: 0, sumSlow2: 0, sumNSlow: 0,
       p95: null,
       valueAtPercentile: (p: number) => (histogram.count === 0 ? null : histogram.valueAtPercentile(p)),
+      countAbove: (value: number) => histogram.countAbove(value),
     },
     cohortSwitches: 0,
     histogram,

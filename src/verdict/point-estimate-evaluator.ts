@@ -1,6 +1,6 @@
 // The simplest evaluator: compares point estimates with thresholds once the gates are met. It is
-// NOT valid under continuous monitoring (~33 % false rollbacks in A/A
-// when checked after every batch); it exists as the baseline the sequential evaluator is measured against and for debugging.
+// NOT valid under continuous monitoring (see docs/statistics.md: ~33 % false rollbacks in
+// A/A); it exists as the baseline the sequential evaluator is measured against and for debugging.
 
 import type { MetricVerdict, Outcome } from '../events/verdict.js';
 import type { CohortEvaluator, EvaluationInput, EvaluationResult } from './cohort-evaluator.js';

@@ -1,26 +1,33 @@
-// The always-valid evaluator (docs/architecture.md, Guarantees): every guard of a cohort is a
-// confidence sequence at its Bonferroni share of the rule's α, so evaluating on every batch never
-// inflates false rollbacks. Deterministic: the same inputs and memory give the same result.
+// The always-valid evaluator (docs/statistics.md). Every guard of a cohort runs a mixture
+// Shiryaev–Roberts e-detector at its share α_g of the rule's α, so evaluating at every step never
+// inflates false rollbacks, and a regression that starts late is judged on the data since it
+// started, not diluted by the healthy history before it. Confidence sequences (running
+// intersections) still decide 'pass' and give the bounds the verdict shows. Deterministic: the same
+// inputs and memory give the same result (no clock, no randomness).
 //
 // Outcome, in order of precedence:
-//   fail         a guard failed (sticky: stays fail while the rule's statistics are unchanged)
-//   invalid      sample ratio mismatch: metric verdicts suppressed; rule.onSrm says what to do
+//   fail         a guard's detector fired (sticky: stays fail while the rule's statistics are unchanged)
+//   invalid      sample ratio mismatch: the comparisons with the control are not judged, the
+//                cohort's own thresholds still are (a threshold alarm is a fail above); rule.onSrm
+//                says what to do
 //   pending      minCohortSize / evaluationWindowSeconds gates not met (inconclusive once past
 //                maxDurationSeconds: a gate that has not opened by then needs a person)
-//   (new) fail   a guard's running-intersection CS lies in the bad region (only before maxDuration)
-//   pass         every configured metric passes all its guards
+//   pass         every configured metric passes all its guards (CS in the good region)
 //   inconclusive past maxDurationSeconds undecided (never a new fail: held for a person)
 //   pending      undecided, or too little matured data
 // A metric the rule does not configure (activation without an action) is reported as 'pending'
 // with n 0 and does not block pass: there is nothing to measure, and waiting for it would leave
 // every such rule pending forever.
 
-import type { MetricStatus, MetricVerdict, Outcome, SrmVerdict } from '../events/verdict.js';
+import type { MetricStatus, MetricVerdict, Outcome, RegressionEstimate, SrmVerdict } from '../events/verdict.js';
 import type { Rule } from '../rules/schema.js';
 import type { CohortEvaluator, EvaluationInput, EvaluationResult, EvaluatorMemory } from './cohort-evaluator.js';
 import { gateReason } from './gates.js';
-import { alphaBudget, guardsOf, metricConfigured, type MetricName } from './statistics/alpha-budget.js';
-import { evaluateCohortGuards, type GuardOutcome } from './statistics/cohort-guards.js';
+import { alarmLine, detectorName } from './statistics/alarm-lines.js';
+import { alphaBudget, guardId, guardsOf, metricConfigured, type GuardSpec, type MetricName } from './statistics/alpha-budget.js';
+import { copyChangeMemory, isChangeMemory, newChangeMemory, stepChangeDetectors, type ChangeMemory } from './statistics/change-detectors.js';
+import { isPassEvidenceMemory, passEvidence, type PassEvidenceMemory } from './pass-evidence.js';
+import type { GuardOutcome } from './statistics/cohort-guards.js';
 import type { IntersectionState } from './statistics/running-intersection.js';
 import { checkSrm, SRM_ALPHA } from './statistics/srm.js';
 import { percent } from './statistics/verdict-format.js';
@@ -36,8 +43,20 @@ export interface SequentialMemory {
   /** Running minimum of the SRM always-valid p-value. */
   srmPValue: number | null;
   intersections: IntersectionState;
-  /** Guard id → evidence line at the time it failed. */
-  failed: Record<string, string>;
+  /** The guards' e-detectors and the last cumulative counts they step from. */
+  change: ChangeMemory;
+  /** The last confidence-sequence result (see pass-evidence.ts). */
+  pass: PassEvidenceMemory | null;
+  /** Guard id → what the verdict says about its failure, fixed when it failed. */
+  failed: Record<string, FailedGuard>;
+}
+
+export interface FailedGuard {
+  line: string;
+  detector: string;
+  /** Estimated onset and the evaluation that failed it (event time, ms). */
+  since: number;
+  at: number;
 }
 
 // Parsed rules are never mutated, so the fingerprint can be cached per rule object.
@@ -55,6 +74,7 @@ function fingerprintOf(rule: Rule): string {
 
 function computeFingerprint(rule: Rule): string {
   return JSON.stringify([
+    'e-detector-1',
     rule.activationThreshold,
     rule.retentionThreshold,
     rule.latencyP95Threshold,
@@ -75,7 +95,9 @@ function isSequentialMemory(m: EvaluatorMemory): m is EvaluatorMemory & Sequenti
     typeof m.intersections === 'object' &&
     m.intersections !== null &&
     typeof m.failed === 'object' &&
-    m.failed !== null
+    m.failed !== null &&
+    isChangeMemory(m.change) &&
+    (m.pass === null || isPassEvidenceMemory(m.pass))
   );
 }
 
@@ -89,10 +111,13 @@ export function restoreSequentialMemory(memory: EvaluatorMemory, rule: Rule): Se
       guardedCohorts: memory.guardedCohorts,
       srmPValue: memory.srmPValue,
       intersections: Object.fromEntries(Object.entries(memory.intersections).map(([k, v]) => [k, { ...v }])),
+      change: copyChangeMemory(memory.change),
+      // Replaced, never mutated: shared safely.
+      pass: memory.pass,
       failed: { ...memory.failed },
     };
   }
-  return { fingerprint, guardedCohorts: 0, srmPValue: null, intersections: {}, failed: {} };
+  return { fingerprint, guardedCohorts: 0, srmPValue: null, intersections: {}, change: newChangeMemory(), pass: null, failed: {} };
 }
 
 function seenGuardedCohorts(input: EvaluationInput): number {
@@ -137,7 +162,19 @@ function durationText(rule: Rule): string {
   return `${days} d (maxDurationSeconds ${rule.maxDurationSeconds})`;
 }
 
-function metricStatus(guards: GuardOutcome[], failed: Record<string, string>, undecided: MetricStatus): MetricStatus {
+const specCache = new WeakMap<Rule, [GuardSpec[], GuardSpec[]]>();
+
+/** The guards of a guarded cohort, or of the control (not compared with itself); cached per rule. */
+function specsOf(rule: Rule, isControl: boolean): GuardSpec[] {
+  let cached = specCache.get(rule);
+  if (!cached) {
+    const all = guardsOf(rule);
+    specCache.set(rule, (cached = [all, all.filter((g) => g.comparison !== 'vs-control')]));
+  }
+  return isControl ? cached[1] : cached[0];
+}
+
+function metricStatus(guards: GuardOutcome[], failed: Record<string, FailedGuard>, undecided: MetricStatus): MetricStatus {
   if (guards.some((g) => failed[g.id] !== undefined)) return 'fail';
   if (guards.length > 0 && guards.every((g) => g.state === 'pass')) return 'pass';
   return undecided;
@@ -153,23 +190,27 @@ export class SequentialEvaluator implements CohortEvaluator {
     const budget = alphaBudget(rule, memory.guardedCohorts, SRM_ALPHA);
     const srm = evaluateSrm(input, memory, budget.alphaSrm);
 
-    // The control is not compared with itself.
-    const isControl = cohort.cohort === rule.cohorts.control;
-    const specs = guardsOf(rule).filter((g) => !(isControl && g.comparison === 'vs-control'));
-    const { guards, evidence } = evaluateCohortGuards({
-      rule,
-      cohort,
-      control: input.control,
-      alphaPerGuard: budget.perGuard,
-      guards: specs,
-      intersections: memory.intersections,
+    const specs = specsOf(rule, cohort.cohort === rule.cohorts.control);
+    const detectors = stepChangeDetectors({
+      rule, cohort, control: input.control, at, specs, alphaByGuard: budget.byGuard, memory: memory.change,
     });
+    const cs = passEvidence({
+      rule, cohort, control: input.control, alphaByGuard: budget.byGuard, specs, intersections: memory.intersections, previous: memory.pass,
+    });
+    memory.pass = cs.memory;
+    const guards = cs.guards;
 
     const gate = gateReason(input);
     const pastMax = at >= cohort.firstExposureAt + rule.maxDurationSeconds * 1000;
     const srmMismatch = srm.status === 'mismatch';
-    if (!gate && !srmMismatch && !pastMax) {
-      for (const g of guards) if (g.state === 'fail' && memory.failed[g.id] === undefined) memory.failed[g.id] = g.evidence();
+    // A mismatch breaks the comparison between cohorts, not a cohort's own threshold.
+    const suppressed = srmMismatch ? specs.filter((g) => g.comparison === 'vs-control').map(guardId) : [];
+    if (srmMismatch) srm.suppressed = suppressed;
+    if (!gate && !pastMax) {
+      for (const d of detectors) {
+        if (!d.alarm || memory.failed[d.id] !== undefined || suppressed.includes(d.id)) continue;
+        memory.failed[d.id] = { line: alarmLine(d, rule), detector: detectorName(d), since: d.since, at };
+      }
     }
 
     const byMetric = (m: MetricName) => guards.filter((g) => g.metric === m);
@@ -179,17 +220,21 @@ export class SequentialEvaluator implements CohortEvaluator {
       METRICS.map((m) => [m, configured.includes(m) ? metricStatus(byMetric(m), memory.failed, undecided) : 'pending']),
     ) as Record<MetricName, MetricStatus>;
 
-    const failedLines = Object.values(memory.failed);
+    const failed = Object.entries(memory.failed).sort(([, a], [, b]) => a.at - b.at);
+    const regressions: RegressionEstimate[] = failed.map(([guard, f]) => ({
+      guard, detector: f.detector, since: new Date(f.since).toISOString(), detectedAt: new Date(f.at).toISOString(),
+    }));
+    const srmText = () => srmLine(srm, expectedShares(input), budget.alphaSrm);
     let outcome: Outcome;
     let reason: string;
-    if (failedLines.length > 0) {
+    if (failed.length > 0) {
       outcome = 'fail';
-      reason = `fail: ${failedLines.join('; ')}`;
-      if (srmMismatch) reason += `; later ${srmLine(srm, expectedShares(input), budget.alphaSrm)}`;
+      reason = `fail: ${failed.map(([, f]) => f.line).join('; ')}`;
+      if (srmMismatch) reason += `; ${srmText()}: comparisons with the control not judged, the cohort's own thresholds still are`;
     } else if (srmMismatch) {
       outcome = 'invalid';
-      for (const m of METRICS) statuses[m] = 'pending';
-      reason = `invalid: ${srmLine(srm, expectedShares(input), budget.alphaSrm)}; metric verdicts suppressed; onSrm: ${rule.onSrm}`;
+      for (const m of METRICS) if (statuses[m] !== 'fail') statuses[m] = 'pending';
+      reason = `invalid: ${srmText()}; comparisons with the control not judged (${suppressed.join(', ') || 'none configured'}), the cohort's own thresholds still are; onSrm: ${rule.onSrm}`;
     } else if (gate) {
       // A gate still closed at maxDuration will not open by itself: a person has to look.
       outcome = pastMax ? 'inconclusive' : 'pending';
@@ -210,7 +255,7 @@ export class SequentialEvaluator implements CohortEvaluator {
     }
     if (!configured.includes('activation')) reason += '; activation not measured (the rule has no activation action)';
 
-    const metric = (m: MetricName, threshold: number): MetricVerdict => ({ ...evidence[m], threshold, status: statuses[m] });
+    const metric = (m: MetricName, threshold: number): MetricVerdict => ({ ...cs.evidence[m], threshold, status: statuses[m] });
     return {
       outcome,
       metrics: {
@@ -220,6 +265,7 @@ export class SequentialEvaluator implements CohortEvaluator {
       },
       srm,
       reason,
+      ...(regressions.length > 0 ? { regressions } : {}),
       memory: memory as unknown as EvaluatorMemory,
     };
   }
@@ -228,4 +274,9 @@ export class SequentialEvaluator implements CohortEvaluator {
 /** Per-guard view of a memory, for tests and the simulation: which guards have failed. */
 export function failedGuards(memory: EvaluatorMemory): string[] {
   return isSequentialMemory(memory) ? Object.keys(memory.failed) : [];
+}
+
+/** Per-guard first alarm times of the e-detectors (even those a gate or an SRM mismatch kept from counting). */
+export function detectorAlarms(memory: EvaluatorMemory): Record<string, number> {
+  return isSequentialMemory(memory) ? { ...memory.change.alarms } : {};
 }

@@ -167,6 +167,7 @@ export class VerdictEngine {
         evaluatedAt,
         inputOffsets: merged.inputOffsets,
         reason: result.reason,
+        ...(result.regressions && result.regressions.length > 0 ? { regressions: result.regressions } : {}),
       };
       mem.lastOutcome = result.outcome;
       mem.lastPublishedAt = merged.at;

@@ -39,6 +39,7 @@ describe('seed story on Kafka, PostgreSQL and Redis', () => {
         PMF_GUARD_DATABASE_SCHEMA: schema,
         PMF_GUARD_REDIS_KEY_PREFIX: keyPrefix,
         PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef',
+        PMF_GUARD_COMMAND_KEY: 'e2e-command-key-0123456789abcdef',
         PMF_GUARD_DATA_DIR: dataDir,
         PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0',
         PMF_GUARD_ADMIN_PORT: '0',

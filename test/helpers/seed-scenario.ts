@@ -2,7 +2,7 @@
 // exporter: feat_smart_recs_v1 with a control and a treatment cohort of more than 5,000 users
 // each, over more than 4 hours of event time, the treatment's GET /dashboard 450 ms slower.
 
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { mulberry32, normal } from './prng.js';
@@ -17,12 +17,34 @@ export interface SeedScenarioOptions {
   treatmentExtraMs?: number;
   seed?: number;
   cohorts?: [string, string];
+  /**
+   * Retry a failed batch (1 s apart, up to 3 minutes) instead of dropping it, as the Collector's
+   * sending queue does: for fault tests where the receiver or the broker goes away for a while.
+   */
+  retryUntilAcked?: boolean;
 }
 
 export interface ScenarioResult {
   spans: number;
   users: number;
   endMs: number;
+  /** Batches sent again after a failure (retryUntilAcked only). */
+  retries: number;
+}
+
+/** Wraps an exporter so a failed batch is tried again until it is acknowledged or time runs out. */
+function retrying(inner: SpanExporter, counter: { retries: number }): SpanExporter {
+  const attempt = (spans: ReadableSpan[], deadline: number, done: Parameters<SpanExporter['export']>[1]) =>
+    inner.export(spans, (result) => {
+      if (result.code === 0 || Date.now() > deadline) return done(result);
+      counter.retries++;
+      setTimeout(() => attempt(spans, deadline, done), 1000);
+    });
+  return {
+    export: (spans, done) => attempt(spans, Date.now() + 180_000, done),
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+  };
 }
 
 export async function sendSeedScenario(o: SeedScenarioOptions): Promise<ScenarioResult> {
@@ -31,10 +53,19 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   const extra = o.treatmentExtraMs ?? 450;
   const [control, treatment] = o.cohorts ?? ['control', 'treatment'];
   const rand = mulberry32(o.seed ?? 42);
-  const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
+  const counter = { retries: 0 };
+  const otlp = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
+  const exporter = o.retryUntilAcked ? retrying(otlp, counter) : otlp;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
-    spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 200_000, maxExportBatchSize: 1000, scheduledDelayMillis: 100 })],
+    // A flush waits for re-sent batches too, not the default 30 s.
+    ...(o.retryUntilAcked ? { forceFlushTimeoutMillis: 200_000 } : {}),
+    spanProcessors: [
+      new BatchSpanProcessor(exporter, {
+        maxQueueSize: 200_000, maxExportBatchSize: 1000, scheduledDelayMillis: 100,
+        ...(o.retryUntilAcked ? { exportTimeoutMillis: 200_000 } : {}),
+      }),
+    ],
   });
   const tracer = provider.getTracer('seed-scenario');
   let spans = 0;
@@ -69,5 +100,5 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   }
   await provider.forceFlush();
   await provider.shutdown();
-  return { spans, users, endMs: o.startMs + durationMs };
+  return { spans, users, endMs: o.startMs + durationMs, retries: counter.retries };
 }

@@ -30,6 +30,8 @@ export interface KafkaConsumerSettings {
   maxWaitTimeMs: number;
   clock: Clock;
   logger: Logger;
+  /** Compares the group's committed offsets with the log start after each assignment (retention-gap-monitor.ts). */
+  checkLogStart?: (groupId: string, owned: readonly TopicPartition[]) => Promise<void>;
 }
 
 interface Assignment {
@@ -166,6 +168,10 @@ export class KafkaGroupConsumer implements GroupConsumer {
     if (assignment.accepted) return Promise.resolve();
     assignment.pending ??= (async () => {
       try {
+        // Before any batch of this generation: once records are committed past a gap, it is gone.
+        await this.settings.checkLogStart?.(this.options.groupId, assignment.owned).catch((err: unknown) =>
+          this.settings.logger.warn('could not compare committed offsets with the log start', { groupId: this.options.groupId, error: errorMessage(err) }),
+        );
         await this.handler.onAssignment?.(assignment.owned.map((tp) => ({ ...tp })));
         assignment.accepted = true;
       } catch (err) {

@@ -14,6 +14,8 @@ import { KafkaGroupConsumer } from './kafka-consumer.js';
 import { fromKafkaError } from './kafka-errors.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { readAllFromKafka } from './kafka-read-all.js';
+import { ensureKafkaTopics } from './kafka-topics.js';
+import { RetentionGapMonitor } from './retention-gap-monitor.js';
 import type { Logger } from '../../core/logger.js';
 import type {
   BatchHandler,
@@ -22,6 +24,7 @@ import type {
   LogProducer,
   PartitionBatch,
   PartitionedLog,
+  RetentionGaps,
   TopicSpec,
 } from '../partitioned-log.js';
 import { defaultRetryBackoff, type RetryBackoff } from '../../core/retry-backoff.js';
@@ -43,8 +46,10 @@ export interface KafkaLogOptions {
   sasl?: SASLOptions;
   /** kafkajs' own log level, forwarded to the logger (default 'warn'). */
   logLevel?: KafkaLogLevel;
-  /** For topics ensureTopics creates (default 1). */
+  /** Wanted for topics ensureTopics creates (default 3; a smaller cluster gets fewer, with a warning). */
   replicationFactor?: number;
+  /** Wanted min.insync.replicas of created topics (default 2). */
+  minInsyncReplicas?: number;
   /** A send rejects with retryable ERR_LOG_UNAVAILABLE after this long without an ack (default 5000). */
   sendTimeoutMs?: number;
   /** TCP connect timeout per broker (default 1000). */
@@ -97,6 +102,7 @@ export class KafkaLog implements PartitionedLog {
   private readonly components = new Set<Component>();
   private admin?: Promise<Admin>;
   private closed = false;
+  private readonly gapMonitor: RetentionGapMonitor;
 
   constructor(private readonly options: KafkaLogOptions) {
     if (options.brokers.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'kafka: brokers must not be empty');
@@ -121,39 +127,19 @@ export class KafkaLog implements PartitionedLog {
       });
     this.fastKafka = client(options.fastRetry ?? { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 });
     this.kafka = client(options.consumerRetry ?? { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 });
+    this.gapMonitor = new RetentionGapMonitor(() => this.adminClient(), this.logger);
+  }
+
+  retentionGaps(): RetentionGaps {
+    return this.gapMonitor.snapshot();
   }
 
   async ensureTopics(topics: TopicSpec[]): Promise<void> {
     this.assertOpen();
     topics.forEach(checkTopicSpec);
     try {
-      const admin = await this.adminClient();
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.name));
-      if (missing.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({
-            topic: t.name,
-            numPartitions: t.partitions,
-            replicationFactor: this.options.replicationFactor ?? 1,
-          })),
-        });
-      }
-      const present = topics.filter((t) => existing.has(t.name));
-      if (present.length > 0) {
-        const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present.map((t) => t.name) });
-        for (const t of present) {
-          const actual = metadata.find((m) => m.name === t.name)?.partitions.length;
-          if (actual !== t.partitions) {
-            this.logger.warn('topic exists with a different partition count; keeping it', {
-              topic: t.name,
-              expected: t.partitions,
-              actual,
-            });
-          }
-        }
-      }
+      const wanted = { replicationFactor: this.options.replicationFactor ?? 3, minInsyncReplicas: this.options.minInsyncReplicas ?? 2 };
+      await ensureKafkaTopics(await this.adminClient(), topics, wanted, this.logger);
     } catch (err) {
       throw fromKafkaError(err, 'ensureTopics', 'ERR_LOG_UNAVAILABLE');
     }
@@ -183,6 +169,14 @@ export class KafkaLog implements PartitionedLog {
         maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
         clock: this.clock,
         logger: this.logger,
+        // Bounded: a slow admin call must not hold the first batch of a generation for long.
+        checkLogStart: (groupId, owned) => {
+          const check = this.gapMonitor.check(groupId, owned);
+          check.catch(() => undefined);
+          return withDeadline(check, this.options.pingTimeoutMs ?? 2000, this.clock, () =>
+            new PmfError('ERR_LOG_UNAVAILABLE', `log-start check for ${groupId}: no answer within ${this.options.pingTimeoutMs ?? 2000} ms`, { retryable: true }),
+          );
+        },
       }),
     );
   }

@@ -1,5 +1,5 @@
 // The asymptotic confidence sequence GrowthBook and Eppo use (Waudby-Smith et al. 2021,
-// arXiv:2103.06476; reference/statistics.md §1.2, §1.8): the normal-mixture boundary applied to a
+// arXiv:2103.06476; docs/statistics.md): the normal-mixture boundary applied to a
 // CLT-normalised estimator. Valid only as n grows, so callers intersect it with an exact CS while n
 // is small. The tuning size N* is where the boundary is tightest and must be fixed before data.
 
@@ -46,7 +46,7 @@ export interface RateArm {
 
 /**
  * Difference of rates Δ = p_T − p_C: Δ̂ ± SE·√n·W(n) with n = n_T + n_C and
- * SE² = p̂_T(1−p̂_T)/n_T + p̂_C(1−p̂_C)/n_C (statistics.md §1.8).
+ * SE² = p̂_T(1−p̂_T)/n_T + p̂_C(1−p̂_C)/n_C (docs/statistics.md).
  */
 export function rateDifferenceCs(
   treatment: RateArm,

@@ -1,11 +1,12 @@
 // Evaluates every guard of one cohort against its always-valid CS and keeps the running
 // intersections. Each guard answers 'fail' (its CS lies in the bad region), 'pass' (in the good
-// region), 'undecided' or 'no-data'; the evaluator turns these into metric statuses and an outcome.
+// region), 'undecided' or 'no-data', with the bounds and the line a verdict shows. The evaluator
+// takes only 'pass' from here (pass-evidence.ts): failing is decided by the e-detectors.
 
 import type { RateCounts } from '../../events/cohort-stats.js';
 import type { Rule } from '../../rules/schema.js';
 import type { MergedCohortStats } from '../cohort-evaluator.js';
-import type { Comparison, GuardSpec, MetricName } from './alpha-budget.js';
+import { guardId, type Comparison, type GuardSpec, type MetricName } from './alpha-budget.js';
 import { exceedanceCs, P95_EXCEEDANCE_SHARE } from './exceedance-cs.js';
 import { rateDifferenceGuardCs } from './rate-difference-cs.js';
 import { p95Cs, relativeP95Cs, relativeP95Decision } from './relative-p95.js';
@@ -42,7 +43,8 @@ export interface CohortGuardInput {
   rule: Rule;
   cohort: MergedCohortStats;
   control?: MergedCohortStats;
-  alphaPerGuard: number;
+  /** α_g by guard id. */
+  alphaByGuard: Record<string, number>;
   guards: readonly GuardSpec[];
   intersections: IntersectionState;
 }
@@ -53,10 +55,6 @@ export interface CohortGuardResult {
 }
 
 const RATE_LABEL = { activation: 'activation', retention: 'retention' } as const;
-
-function guardId(spec: GuardSpec): string {
-  return spec.comparison === 'threshold' ? spec.metric : `${spec.metric}-vs-control`;
-}
 
 function rateThreshold(
   id: string,
@@ -221,7 +219,7 @@ function latencyVsControl(
 const NO_EVIDENCE: MetricEvidence = { n: 0, estimate: null, lower: null, upper: null };
 
 export function evaluateCohortGuards(input: CohortGuardInput): CohortGuardResult {
-  const { rule, cohort, control, alphaPerGuard: alpha, intersections } = input;
+  const { rule, cohort, control, alphaByGuard, intersections } = input;
   const guards: GuardOutcome[] = [];
   const evidence: Record<MetricName, MetricEvidence> = {
     activation: NO_EVIDENCE,
@@ -230,6 +228,7 @@ export function evaluateCohortGuards(input: CohortGuardInput): CohortGuardResult
   };
   for (const spec of input.guards) {
     const id = guardId(spec);
+    const alpha = alphaByGuard[id];
     if (spec.metric === 'latencyP95') {
       if (spec.comparison === 'threshold') {
         const r = latencyThreshold(cohort, rule.latencyP95Threshold, alpha, intersections);

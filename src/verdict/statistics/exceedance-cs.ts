@@ -1,4 +1,4 @@
-// P95 ≤ T as a rate (statistics.md §2, §6(a)): P95 > T ⇔ q = share of requests slower than T > 5 %.
+// P95 ≤ T as a rate (docs/statistics.md): P95 > T ⇔ q = share of requests slower than T > 5 %.
 // Requests of one user are correlated, so the user is the unit: q̂ = Σslow / Σn is a ratio of
 // per-user sums, and its variance comes from the delta method with per-user (cluster) sums — the
 // fields of LatencyStats. The CS is the intersection of two parts at α/2 each (union bound):

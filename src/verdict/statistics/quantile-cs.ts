@@ -1,4 +1,4 @@
-// Order-statistic confidence sequence for a quantile (Howard & Ramdas 2022, statistics.md §2):
+// Order-statistic confidence sequence for a quantile (Howard & Ramdas 2022; docs/statistics.md):
 // #{X_i ≤ x_p} is Binomial(N, p), so a time-uniform band (low, high) on that count (Robbins'
 // beta-binomial boundary) turns into ranks k_lo = ⌊low⌋ + 1 and k_hi = ⌈high⌉ with
 // x₍k_lo₎ ≤ x_p ≤ x₍k_hi₎ at every N simultaneously. Ranks map to histogram values through

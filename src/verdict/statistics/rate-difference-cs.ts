@@ -1,4 +1,4 @@
-// Always-valid CS for Δ = p_T − p_C (treatment-vs-control rate guardrail, statistics.md §6(b)).
+// Always-valid CS for Δ = p_T − p_C (treatment-vs-control rate guardrail, docs/statistics.md).
 // The asymptotic CS (GrowthBook/Eppo) is only valid as n grows, and with a running intersection an
 // early too-narrow interval would poison every later one. So the CS is the intersection of
 //   - an exact, conservative part: Robbins CSs per arm at α/4 each, Δ ∈ [L_T − U_C, U_T − L_C], and

@@ -1,4 +1,4 @@
-// Treatment-vs-control P95 guardrail (statistics.md §6(b)): each arm gets its own order-statistic
+// Treatment-vs-control P95 guardrail (docs/statistics.md): each arm gets its own order-statistic
 // CS at α/2, so by the union bound both cover their P95 at every time with probability ≥ 1 − α.
 // FAIL iff LCB_T > (1 + δ)·UCB_C: even the most favourable P95s consistent with the data show
 // more than the tolerated relative increase. PASS iff UCB_T ≤ (1 + δ)·LCB_C.

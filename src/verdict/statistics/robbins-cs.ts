@@ -1,5 +1,5 @@
 // Exact always-valid confidence sequence for a Bernoulli rate: Robbins' beta-binomial mixture
-// martingale (Howard et al. 2021, Prop. 6–7; reference/statistics.md §1.5). For any true p0,
+// martingale (Howard et al. 2021, Prop. 6–7; docs/statistics.md). For any true p0,
 // M_n(p0) = ∫ Π q^x (1−q)^(1−x) dBeta(a,b)(q) / Π p0^x (1−p0)^(1−x) is a nonnegative martingale
 // with mean 1, so by Ville P(∃n: M_n(p0) ≥ 1/α) ≤ α: C_n = {p0 : ln M_n(p0) < ln(1/α)} covers p0
 // at every n simultaneously, whatever the look schedule. Successes may be fractional (effective
@@ -21,7 +21,7 @@ export interface Interval {
 const PRIOR_CENTRE_EPSILON = 1e-3;
 
 /**
- * Beta(c·θ, c·(1−θ)) (statistics.md §6(a)): centred on the threshold, with concentration c chosen
+ * Beta(c·θ, c·(1−θ)) (docs/statistics.md): centred on the threshold, with concentration c chosen
  * so the prior SD √(θ(1−θ)/(c+1)) equals the smallest effect worth detecting. The mixture is then
  * tightest around the sample size at which such an effect becomes detectable.
  */

@@ -1,4 +1,4 @@
-// Sticky evidence: the running intersection of a confidence sequence (statistics.md §6(d)).
+// Sticky evidence: the running intersection of a confidence sequence (docs/statistics.md).
 // If C_t covers the parameter at every t with probability ≥ 1 − α, so does ∩_{s≤t} C_s, and it is
 // narrower. Failing iff the intersection lies in the bad region needs only the running max of the
 // lower ends and the running min of the upper ends, so a fail can never be undone by later data,

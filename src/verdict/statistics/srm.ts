@@ -1,4 +1,4 @@
-// Sequential sample-ratio-mismatch test (Lindon & Malek 2022, arXiv:2011.03567; statistics.md §3):
+// Sequential sample-ratio-mismatch test (Lindon & Malek 2022, arXiv:2011.03567; docs/statistics.md):
 // the Dirichlet(c·p₀) mixture Bayes factor against the expected shares p₀ is a test martingale, so
 // "SRM once BF ≥ 1/α_srm" has P(false alarm, ever) ≤ α_srm however often it is checked — unlike
 // an hourly χ² (23× its nominal rate over 14 days in our simulation).

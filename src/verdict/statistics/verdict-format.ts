@@ -1,4 +1,4 @@
-// Number formats of the human reason line (DESIGN §4), e.g.
+// Number formats of the human reason line (docs/statistics.md), e.g.
 // "fail: activation 9.8 % (always-valid 99 % upper bound 12.9 %) < threshold 15 %".
 
 function trimmed(x: number, digits: number): string {

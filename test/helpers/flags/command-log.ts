@@ -1,11 +1,14 @@
 // The flag-writer role's input for tests: an embedded log in a temp directory with one commands
-// topic, a producer, and a look at a group's committed offset as the log itself stores it.
+// topic, a producer that signs what it sends with the log's own command key ring (and one that
+// does not, for rogue writers), and a look at a group's committed offset as the log stores it.
 
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeJson } from '../../../src/events/codec.js';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
+import { commandKeyRing, signCommand, type CommandKeyRing } from '../../../src/events/command-signature.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import { createLogger } from '../../../src/core/logger.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
@@ -18,6 +21,8 @@ export interface LoggedWarning {
 
 export class CommandLog {
   readonly topic = uniqueName('pmf.commands.v1');
+  /** The key ring a consumer of this log verifies with; send() signs with it. */
+  readonly keyRing: CommandKeyRing = commandKeyRing([randomBytes(32).toString('hex')]);
   private constructor(
     readonly log: EmbeddedLog,
     readonly producer: LogProducer,
@@ -42,6 +47,11 @@ export class CommandLog {
   }
 
   async send(...commands: FlagCommand[]): Promise<void> {
+    await this.sendUnsigned(...commands.map((c) => signCommand(c, this.keyRing)));
+  }
+
+  /** Writes the commands exactly as given: what a producer without the key can do. */
+  async sendUnsigned(...commands: FlagCommand[]): Promise<void> {
     await this.producer.send(
       this.topic,
       commands.map((c) => ({ key: c.feature, value: encodeJson(c) })),

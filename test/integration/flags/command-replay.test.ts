@@ -50,7 +50,7 @@ describe('replaying the commands topic', () => {
     const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
     const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
     const groupId = uniqueName('flag-writer');
-    const consumer = new FlagCommandConsumer({ log: log.log, writer, groupId, topic: log.topic });
+    const consumer = new FlagCommandConsumer({ log: log.log, writer, groupId, topic: log.topic, keyRing: log.keyRing, isDeclared: () => true });
     await writer.start();
     await consumer.start();
     try {

@@ -56,7 +56,7 @@ describe('flag writer with a PostgreSQL that goes down and comes back', () => {
     const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 100, retry: { initialMs: 50, maxMs: 500 }, onError: (e) => errors.push(e) });
     const writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0, onRelayError: (e) => errors.push(e) });
     const groupId = uniqueName('flag-writer');
-    const consumer = new FlagCommandConsumer({ log: commands.log, writer, groupId, topic: commands.topic, onError: (e) => errors.push(e) });
+    const consumer = new FlagCommandConsumer({ log: commands.log, writer, groupId, topic: commands.topic, keyRing: commands.keyRing, isDeclared: () => true, onError: (e) => errors.push(e) });
     await writer.start();
     await consumer.start();
     try {
@@ -75,7 +75,7 @@ describe('flag writer with a PostgreSQL that goes down and comes back', () => {
       const failures = commands.failuresOf(groupId);
       expect(failures.every((f) => f.fields?.code === 'ERR_STORE_UNAVAILABLE')).toBe(true);
       expect(failures.every((f) => f.fields?.offset === '1')).toBe(true);
-      expect(consumer.rejected).toBe(0);
+      expect(consumer.refused.size).toBe(0);
 
       await own.up();
       await waitFor(async () => (await commands.committed(groupId)) === 4, { timeoutMs: 30_000, message: 'all four commands committed' });

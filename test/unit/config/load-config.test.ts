@@ -16,7 +16,7 @@ describe('configuration', () => {
   });
 
   it('selects the distributed adapters from KAFKA_BROKERS, DATABASE_URL and REDIS_URL', () => {
-    const c = loadConfig({ env: { KAFKA_BROKERS: 'k1:9092, k2:9092', DATABASE_URL: 'postgres://u@db/pmf', REDIS_URL: 'redis://cache:6379' } });
+    const c = loadConfig({ env: { KAFKA_BROKERS: 'k1:9092, k2:9092', DATABASE_URL: 'postgres://u@db/pmf', REDIS_URL: 'redis://cache:6379', PMF_GUARD_COMMAND_KEY_FILE: '/run/secrets/command_key' } });
     expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
     expect(isDistributed(c)).toEqual({ log: true, store: true, cache: true });
   });
@@ -58,5 +58,44 @@ describe('configuration', () => {
 
   it('says which file it could not read', () => {
     expect(() => loadConfig({ configFile: '/nonexistent/pmf.yaml', env: {} })).toThrow(/cannot read config file \/nonexistent\/pmf\.yaml/);
+  });
+});
+
+describe('Kafka security and durability settings', () => {
+  const kafka = { KAFKA_BROKERS: 'k1:9092', DATABASE_URL: 'postgres://u@db/pmf' };
+
+  it('asks for a command key in the roles that sign or check commands, saying how to make one', () => {
+    for (const role of ['all', 'verdict', 'flag-writer'] as const) {
+      expect(() => loadConfig({ env: kafka, role })).toThrow(/commands\.signingKeyFile: with Kafka, the .* role signs or checks flag commands: set PMF_GUARD_COMMAND_KEY_FILE \(e\.g\. `openssl rand -hex 32/);
+    }
+    expect(loadConfig({ env: kafka, role: 'aggregator' }).commands).toEqual({});
+    expect(loadConfig({ env: { ...kafka, PMF_GUARD_COMMAND_KEY_FILE: '/k' }, role: 'verdict' }).commands.signingKeyFile).toBe('/k');
+  });
+
+  it('reads TLS and SASL from the environment, the password from a file', () => {
+    const c = loadConfig({
+      env: {
+        ...kafka, PMF_GUARD_KAFKA_TLS_CA_FILE: '/ca.pem', PMF_GUARD_KAFKA_TLS_CERT_FILE: '/c.pem', PMF_GUARD_KAFKA_TLS_KEY_FILE: '/k.pem',
+        PMF_GUARD_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', PMF_GUARD_KAFKA_SASL_USERNAME: 'pmf', PMF_GUARD_KAFKA_SASL_PASSWORD_FILE: '/pw',
+      },
+      role: 'aggregator',
+    });
+    expect(c.kafka.tls).toEqual({ caFile: '/ca.pem', certFile: '/c.pem', keyFile: '/k.pem', rejectUnauthorized: true });
+    expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'pmf', passwordFile: '/pw' });
+    expect(loadConfig({ env: { ...kafka, PMF_GUARD_KAFKA_TLS: 'true' }, role: 'receiver' }).kafka.tls).toEqual({ rejectUnauthorized: true });
+  });
+
+  it('refuses half a client certificate, SASL without a password, and min.insync.replicas above the replication factor', () => {
+    const attempt = (env: Record<string, string>) => () => loadConfig({ env: { ...kafka, ...env }, role: 'aggregator' });
+    expect(attempt({ PMF_GUARD_KAFKA_TLS_CERT_FILE: '/c.pem' })).toThrow(/kafka\.tls needs certFile and keyFile together/);
+    expect(attempt({ PMF_GUARD_KAFKA_SASL_MECHANISM: 'plain', PMF_GUARD_KAFKA_SASL_USERNAME: 'u' })).toThrow(/exactly one of password or passwordFile/);
+    expect(attempt({ PMF_GUARD_KAFKA_REPLICATION_FACTOR: '2', PMF_GUARD_KAFKA_MIN_INSYNC_REPLICAS: '3' })).toThrow(/kafka\.minInsyncReplicas \(3\) must be at most kafka\.replicationFactor \(2\)/);
+  });
+
+  it('defaults to replication factor 3, min.insync.replicas 2 and an explicit retention per topic', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.kafka.replicationFactor).toBe(3);
+    expect(c.kafka.minInsyncReplicas).toBe(2);
+    expect(c.kafka.retentionMs).toEqual({ events: 14 * 86_400_000, cohortStats: 14 * 86_400_000, verdicts: 30 * 86_400_000, commands: 30 * 86_400_000 });
   });
 });

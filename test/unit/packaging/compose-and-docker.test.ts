@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../../src/cli/args.js';
 import { loadConfig } from '../../../src/config/load.js';
 import { isDistributed } from '../../../src/config/schema.js';
+import { securityWarnings } from '../../../src/config/security-warnings.js';
+import { loadBearerAuth } from '../../../src/core/bearer-auth.js';
 import { parseRules } from '../../../src/rules/load.js';
 
 interface Service {
@@ -34,11 +36,19 @@ describe('docker-compose.yml', () => {
   it('gives every pmf-guard service a configuration the schema accepts, in distributed mode', () => {
     for (const [name, s] of guards) {
       const env = { ...s.environment };
-      // The key file is a Docker secret; point at the example the compose file mounts.
-      if (env.PMF_GUARD_PSEUDONYM_KEY_FILE) env.PMF_GUARD_PSEUDONYM_KEY_FILE = compose.secrets.pseudonym_key.file;
+      // Key and token files are Docker secrets; point at the examples the compose file mounts.
+      for (const [variable, secret] of [['PMF_GUARD_PSEUDONYM_KEY_FILE', 'pseudonym_key'], ['PMF_GUARD_COMMAND_KEY_FILE', 'command_key'], ['PMF_GUARD_BEARER_TOKEN_FILE', 'bearer_token']] as const) {
+        expect(env[variable], `${name}: ${variable}`).toBe(`/run/secrets/${secret}`);
+        env[variable] = compose.secrets[secret].file;
+        expect(existsSync(env[variable])).toBe(true);
+      }
       const args = parseArgs(s.command!);
       const config = loadConfig({ env, role: args.command === 'start' ? args.role : undefined });
       expect(isDistributed(config), name).toEqual({ log: true, store: true, cache: true });
+      // Reachable through the published ports, and not without the token.
+      expect([config.receiver.grpc.host, config.receiver.http.host, config.admin.host], name).toEqual(['0.0.0.0', '0.0.0.0', '0.0.0.0']);
+      expect(securityWarnings(config), name).toEqual([]);
+      expect(() => loadBearerAuth(config.auth)).not.toThrow();
       for (const dep of ['kafka', 'postgres', 'redis']) expect(s.depends_on?.[dep], `${name} depends on ${dep}`).toBeDefined();
       const brokerHost = config.kafka.brokers![0].split(':')[0];
       expect(compose.services[brokerHost], `${name}: broker host is a service`).toBeDefined();
@@ -70,5 +80,7 @@ describe('Dockerfile', () => {
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/COPY .*proto/);
     expect(runtime).toMatch(/ENTRYPOINT \["node", "dist\/src\/main\.js"\]/);
+    // Loopback would be unreachable through published ports: the image opts in explicitly.
+    expect(runtime).toMatch(/^ENV PMF_GUARD_HOST=0\.0\.0\.0$/m);
   });
 });

@@ -96,3 +96,27 @@ rules:
     expect(problems('rules: []')).toMatch(/at least one rule/);
   });
 });
+
+describe('feature and cohort names', () => {
+  const withRule = (extra: Record<string, unknown>) => JSON.stringify({ rules: [{ ...SEED_RULE, ...extra }] });
+
+  it('accepts the usual shapes of flag keys and variants', () => {
+    for (const featureId of ['feat_smart_recs_v1', 'checkout.v2', 'team:search-ranking', 'A'.repeat(128)]) {
+      expect(parseRules(withRule({ featureId, cohorts: { control: 'off', guarded: ['on', 'variant-b'], map: { true: 'on' } } })).rules[0].featureId).toBe(featureId);
+    }
+  });
+
+  it('refuses a featureId that would break the Redis hash tag, a key or a label, at load with the rule', () => {
+    for (const featureId of ['', 'a{b}', 'has space', 'nul\u0000byte', 'slash/inside', '-leading', 'x'.repeat(129), 'é']) {
+      expect(problems(withRule({ featureId })), JSON.stringify(featureId)).toMatch(/rules\[0\]\.featureId: featureId must be 1-128 letters, digits/);
+    }
+  });
+
+  it('refuses cohort names that are not names, and the reserved Redis field "version", everywhere a cohort is named', () => {
+    expect(problems(withRule({ cohorts: { guarded: ['version'] } }))).toMatch(/cohorts\.guarded\[0\]: a cohort cannot be named "version".*cohorts\.map/);
+    expect(problems(withRule({ cohorts: { control: 'version' } }))).toMatch(/cohorts\.control: a cohort cannot be named "version"/);
+    expect(problems(withRule({ cohorts: { map: { v2: 'version' } } }))).toMatch(/cohorts\.map\.v2: a cohort cannot be named "version"/);
+    expect(problems(withRule({ cohorts: { guarded: ['{x}'] } }))).toMatch(/cohorts\.guarded\[0\]: a cohort name must be 1-128/);
+    expect(problems(withRule({ cohorts: { expectedShares: { 'a b': 0.5 } } }))).toMatch(/cohorts\.expectedShares/);
+  });
+});

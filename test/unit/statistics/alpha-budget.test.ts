@@ -12,7 +12,7 @@ const base: RuleInput = {
 };
 
 describe('alphaBudget', () => {
-  it('splits α − α_srm equally over metrics × comparisons × guarded cohorts', () => {
+  it('splits α − α_srm over metrics × comparisons × guarded cohorts by the guard weights', () => {
     const rule = Rule.parse({
       ...base,
       activation: { action: { spanName: 'click' } },
@@ -22,8 +22,11 @@ describe('alphaBudget', () => {
     expect(guardsOf(rule)).toHaveLength(6);
     const b = alphaBudget(rule, 2);
     expect(b.alphaSrm).toBe(0.001);
-    expect(b.perGuard).toBeCloseTo(0.049 / 12, 15);
-    expect(b.perGuard * 12 + b.alphaSrm).toBeCloseTo(rule.alpha, 15);
+    // Weights 1 (thresholds, P95 vs control) and 2 (rate guardrails): 8 per cohort, 16 in all.
+    expect(b.byGuard.latencyP95).toBeCloseTo(0.049 / 16, 15);
+    expect(b.byGuard['activation-vs-control']).toBeCloseTo((2 * 0.049) / 16, 15);
+    const total = Object.values(b.byGuard).reduce((s, x) => s + x, 0) * 2;
+    expect(total + b.alphaSrm).toBeCloseTo(rule.alpha, 15);
   });
 
   it('counts only measurable metrics and only configured comparisons', () => {
@@ -35,12 +38,13 @@ describe('alphaBudget', () => {
     ]);
     const noControl = Rule.parse({ ...base, guardrails: { maxP95Increase: 0.1 } });
     expect(guardsOf(noControl)).toHaveLength(2);
-    expect(alphaBudget(noControl, 1).perGuard).toBeCloseTo(0.049 / 2, 15);
+    expect(alphaBudget(noControl, 1).byGuard).toEqual({ retention: 0.049 / 2, latencyP95: 0.049 / 2 });
   });
 
   it('never spends more than the rule α, even for a tiny α', () => {
     const rule = Rule.parse({ ...base, alpha: 0.001 });
     const b = alphaBudget(rule, 3);
-    expect(b.alphaSrm + b.perGuard * b.guardsPerCohort * b.guardedCohorts).toBeLessThanOrEqual(0.001 + 1e-18);
+    const perCohort = Object.values(b.byGuard).reduce((s, x) => s + x, 0);
+    expect(b.alphaSrm + perCohort * b.guardedCohorts).toBeLessThanOrEqual(0.001 + 1e-18);
   });
 });

@@ -1,65 +1,58 @@
-// The statistical contract, checked by simulation:
-// under continuous evaluation the false-rollback rate stays ≤ α where a naive threshold check
-// shows ≥ 20 %, and the injected regressions are caught. Fixed seeds: the figures are
-// reproducible, and the bounds are the binomial ones (α + 3 SE), not recorded outputs.
+// The statistical contract, checked by simulation (docs/statistics.md): under evaluation at every
+// step the family false-rollback rate stays ≤ α in every null, plain and realistic, where a naive
+// threshold check shows ≥ 20 %; the injected regressions are caught, the late one within hours.
+// Fixed seeds: the figures are reproducible, and the bounds are the binomial ones (α + 3 SE), not
+// recorded outputs. `npm run sim` runs the same suite with many more runs.
 import { describe, expect, it } from 'vitest';
+import { falseRateBound } from '../../../sim/simulate.js';
 import { runSuite, type SuiteResult } from '../../../sim/suite.js';
 
 describe('always-valid guard simulation', () => {
   let result: SuiteResult;
 
   it('runs the suite with fixed seeds', () => {
-    result = runSuite({ seed: 7, nullRuns: 500, effectRuns: 100 });
-    expect(result.nullRuns).toBe(500);
-  }, 60_000);
+    result = runSuite({ seed: 7, nullRuns: 80, effectRuns: 30, effects: ['latencyPlus450ms', 'activationMinus5pt'] });
+    expect(result.nulls).toHaveLength(6);
+  }, 300_000);
 
-  it('keeps the family false-rollback rate within α + 3 SE with every guard on its null boundary', () => {
-    const f = result.falseRollback.family;
-    expect(f.rate).toBeLessThanOrEqual(f.bound);
+  it('keeps the family false-rollback rate within α + 3 SE in every null', () => {
+    for (const n of result.nulls) expect(n.family, n.name).toBeLessThanOrEqual(falseRateBound(result.alpha, n.runs));
   });
 
-  it('keeps every single guard within α_g + 3 SE', () => {
-    for (const [id, g] of Object.entries(result.falseRollback.perGuard)) {
-      expect(g.rate, id).toBeLessThanOrEqual(g.bound);
+  it('keeps every single guard within α_g + 3 SE on the plain null', () => {
+    for (const [id, g] of Object.entries(result.perGuard)) {
+      expect(g.rate, id).toBeLessThanOrEqual(falseRateBound(g.alpha, result.nullRuns));
     }
-    expect(Object.keys(result.falseRollback.perGuard)).toHaveLength(6);
+    expect(Object.keys(result.perGuard)).toHaveLength(6);
   });
 
   it('shows ≥ 20 % false rollbacks for the naive point-estimate rule in the same harness', () => {
-    expect(result.falseRollback.naiveFamily).toBeGreaterThanOrEqual(0.2);
+    expect(result.naiveFamily).toBeGreaterThanOrEqual(0.2);
   });
 
   it('raises no false SRM alarm beyond α_srm + 3 SE', () => {
-    expect(result.falseRollback.srmFalseAlarm.rate).toBeLessThanOrEqual(result.falseRollback.srmFalseAlarm.bound);
+    expect(result.srmFalseAlarm.rate).toBeLessThanOrEqual(falseRateBound(result.srmFalseAlarm.alpha, result.nullRuns));
+  });
+
+  it('catches +450 ms at P95 from the first exposure as soon as the gate opens, and from hour 48 within hours', () => {
+    const exposure = result.curves.latencyPlus450ms.exposure;
+    expect(exposure.power).toBeGreaterThanOrEqual(0.95);
+    expect(exposure.medianHours!).toBeLessThanOrEqual(6);
+    const late = result.curves.latencyPlus450ms.h48;
+    expect(late.power).toBeGreaterThanOrEqual(0.95);
+    expect(late.medianHours!).toBeLessThanOrEqual(4);
+    expect(late.beforeOnset).toBe(0);
   });
 
   it('detects a −5 pt activation drop in ≥ 95 % of runs, median within 48 h (24 h of it is maturity)', () => {
-    const d = result.detection.activationMinus5pt;
+    const d = result.curves.activationMinus5pt.exposure;
     expect(d.power).toBeGreaterThanOrEqual(0.95);
     expect(d.medianHours!).toBeLessThanOrEqual(48);
   });
 
-  it('detects a −3 pt retention drop in ≥ 95 % of runs, median within 240 h (168 h of it is maturity)', () => {
-    const d = result.detection.retentionMinus3pt;
+  it('catches the SRM of 5 % lost treatment exposures and stops judging the comparisons', () => {
+    const d = result.srmExposuresMinus5pct;
     expect(d.power).toBeGreaterThanOrEqual(0.95);
-    expect(d.medianHours!).toBeLessThanOrEqual(240);
-  });
-
-  it('detects +450 ms at P95 through both latency guards, median within 12 h', () => {
-    for (const d of [
-      result.detection.latencyPlus450ms,
-      result.detection.latencyPlus450msThresholdGuard,
-      result.detection.latencyPlus450msVsControlGuard,
-    ]) {
-      expect(d.power).toBeGreaterThanOrEqual(0.95);
-      expect(d.medianHours!).toBeLessThanOrEqual(12);
-    }
-    expect(result.detection.latencyPlus450msFromHour48.power).toBeGreaterThanOrEqual(0.95);
-  });
-
-  it('catches the SRM of 5 % lost treatment exposures and suppresses the metric verdicts', () => {
-    const d = result.detection.srmTreatmentExposuresMinus5pct;
-    expect(d.power).toBeGreaterThanOrEqual(0.95);
-    expect(d.suppressed).toBeGreaterThanOrEqual(0.95);
+    expect(d.invalid).toBeGreaterThanOrEqual(0.95);
   });
 });

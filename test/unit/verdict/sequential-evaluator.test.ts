@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import { Rule, type RuleInput } from '../../../src/rules/schema.js';
 import type { EvaluationInput, EvaluatorMemory, MergedCohortStats } from '../../../src/verdict/cohort-evaluator.js';
-import { failedGuards, SequentialEvaluator } from '../../../src/verdict/sequential-evaluator.js';
+import { detectorAlarms, failedGuards, SequentialEvaluator } from '../../../src/verdict/sequential-evaluator.js';
 
 const HOUR = 3_600_000;
 
@@ -48,6 +48,7 @@ function stats(spec: StatsSpec): MergedCohortStats {
       ...l,
       p95: h.count === 0 ? null : h.valueAtPercentile(95),
       valueAtPercentile: (p) => (h.count === 0 ? null : h.valueAtPercentile(p)),
+      countAbove: (v) => h.countAbove(v),
     },
     cohortSwitches: 0,
   };
@@ -114,9 +115,15 @@ describe('SequentialEvaluator verdicts', () => {
     expect(r.metrics.activation.estimate).toBeCloseTo(0.098, 12);
     expect(r.metrics.activation.upper!).toBeLessThan(0.15);
     expect(r.metrics.activation.lower!).toBeLessThan(0.098);
-    // 3 guards (no control): α_g = 0.049 / 3 → 98.36 %, shown rounded down as 98.3 %.
-    expect(r.reason).toMatch(/^fail: activation 9\.8 % \(always-valid 98\.3 % upper bound 1\d(\.\d)? %\) < threshold 15 %$/);
+    // The detector that fired, the data since the estimated onset (here: the first exposure), and
+    // its evidence against 1/α_g (3 guards, no control: α_g = 0.049 / 3 → 1/α_g ≈ 61).
+    expect(r.reason).toMatch(
+      /^fail: activation 9\.8 % of 5000 users matured \(< threshold 15 %\) since about 1970-01-01T00:00Z \(activation-rate detector, e-value [\d.e+]+ ≥ 1\/α_g 61\)$/,
+    );
     expect(failedGuards(r.memory)).toEqual(['activation']);
+    expect(r.regressions).toEqual([
+      { guard: 'activation', detector: 'activation-rate', since: '1970-01-01T00:00:00.000Z', detectedAt: new Date(48 * HOUR).toISOString() },
+    ]);
   });
 
   it('fails latency when the share above the threshold is credibly over 5 %, with ms bounds', () => {
@@ -131,7 +138,7 @@ describe('SequentialEvaluator verdicts', () => {
     expect(m.lower!).toBeGreaterThan(200);
     expect(m.upper!).toBeGreaterThanOrEqual(m.estimate!);
     expect(r.reason).toMatch(
-      /^fail: latency P95 \d+ ms \(always-valid 98\.3 % lower bound \d+ ms\) > threshold 200 ms; \d+(\.\d)? % of requests slower than 200 ms \(lower bound \d+(\.\d)? % > 5 %\)$/,
+      /^fail: latency P95 exceedance \d+(\.\d)? % of requests slower than 200 ms \(> 5 %\) since about 1970-01-01T00:00Z \(p95-exceedance detector, e-value [\d.e+]+ ≥ 1\/α_g 61\)$/,
     );
   });
 
@@ -237,17 +244,23 @@ describe('SequentialEvaluator against a control', () => {
     expect(r.outcome).toBe('fail');
     expect(r.metrics.activation.status).toBe('fail');
     expect(r.reason).toMatch(
-      /^fail: activation 25 % vs control 30 % \(always-valid 99(\.\d+)? % upper bound on the difference -\d(\.\d)? pts\) < allowed drop -2 pts$/,
+      /^fail: activation 25 % vs control 30 % \(allowed drop 2 pts\) since about 1970-01-01T00:00Z \(activation-vs-control detector, e-value [\d.e+]+ ≥ 1\/α_g \d+\)$/,
     );
     expect(failedGuards(r.memory)).toEqual(['activation-vs-control']);
   });
 
-  it('fails a P95 regression beyond 1.1 × the control', () => {
-    const t = stats({ latency: { users: 5000, perUser: 5, ms: (u, j) => 20 + ((u * 7 + j * 13) % 180) } });
-    const r = evaluator.evaluate(input(rule, t, { control, exposures: { treatment: 20_000, control: 20_000 } }));
+  it('fails a P95 regression beyond 1.1 × the control from the second step (its cut is fixed before the data)', () => {
+    const slower = (users: number) => stats({ latency: { users, perUser: 5, ms: (u, j) => 20 + ((u * 7 + j * 13) % 180) } });
+    const base = (users: number) => stats({ cohort: 'control', activation: [6000, 20_000], latency: { users, perUser: 5, ms: (u, j) => 20 + ((u * 7 + j * 13) % 130) } });
+    const exposures = { treatment: 20_000, control: 20_000 };
+    const first = evaluator.evaluate(input(rule, slower(1000), { control: base(1000), exposures, at: 47 * HOUR }));
+    expect(failedGuards(first.memory)).toEqual([]);
+    const r = evaluator.evaluate(input(rule, slower(5000), { control: base(5000), exposures, memory: first.memory }));
     expect(r.metrics.latencyP95.status).toBe('fail');
     expect(failedGuards(r.memory)).toEqual(['latencyP95-vs-control']);
-    expect(r.reason).toMatch(/^fail: latency P95 \d+ ms vs control \d+ ms \(always-valid [\d.]+ % per cohort: lower bound \d+ ms > 1\.1 × control upper bound \d+ ms\)$/);
+    expect(r.reason).toMatch(
+      /^fail: latency P95 vs control: [\d.]+ % of requests slower than 1\.1 × control P95 \(\d+ ms\) vs [\d.]+ % of control requests slower than \d+ ms since about 1970-01-02T23:00Z \(p95-vs-control detector, e-value [\d.e+]+ ≥ 1\/α_g \d+\)$/,
+    );
   });
 
   it('cannot pass without control data for its vs-control guards', () => {
@@ -256,16 +269,32 @@ describe('SequentialEvaluator against a control', () => {
     expect(r.reason).toMatch(/no matured users in both cohorts yet/);
   });
 
-  it('is invalid on a sample ratio mismatch, suppresses metric verdicts and names onSrm', () => {
-    const t = stats({ activation: [5000, 20_000] }); // would fail, but the data cannot be trusted
+  it('is invalid on a sample ratio mismatch: comparisons with the control are not judged, and names onSrm', () => {
+    const t = stats({ activation: [5000, 20_000] }); // fails vs control, but the comparison cannot be trusted
     const r = evaluator.evaluate(input(rule, t, { control, exposures: { treatment: 9_000, control: 11_000 } }));
     expect(r.outcome).toBe('invalid');
     expect(r.srm.status).toBe('mismatch');
     expect(r.srm.counts).toEqual({ control: 11_000, treatment: 9_000 });
     expect(r.srm.pValue!).toBeLessThan(0.001);
+    expect(r.srm.suppressed).toEqual(['activation-vs-control', 'latencyP95-vs-control']);
     expect(Object.values(r.metrics).map((m) => m.status)).toEqual(['pending', 'pending', 'pending']);
-    expect(r.reason).toMatch(/^invalid: sample ratio mismatch \(always-valid p [\d.e-]+ ≤ 0\.001; exposures control 11000, treatment 9000; expected 50 % \/ 50 %\); metric verdicts suppressed; onSrm: rollback$/);
+    expect(r.reason).toMatch(
+      /^invalid: sample ratio mismatch \(always-valid p [\d.e-]+ ≤ 0\.001; exposures control 11000, treatment 9000; expected 50 % \/ 50 %\); comparisons with the control not judged \(activation-vs-control, latencyP95-vs-control\), the cohort's own thresholds still are; onSrm: rollback$/,
+    );
     expect(failedGuards(r.memory)).toEqual([]);
+    expect(Object.keys(detectorAlarms(r.memory))).toContain('activation-vs-control'); // fired, not counted
+  });
+
+  it('still fails a cohort that breaks its own threshold under a sample ratio mismatch, and says so', () => {
+    const freeze = Rule.parse({ ...seedRule, cohorts: { control: 'control', guarded: ['treatment'] }, guardrails: { maxActivationDrop: 0.02 }, onSrm: 'freeze' });
+    const t = stats({ latency: slowLatency });
+    const r = evaluator.evaluate(input(freeze, t, { control, exposures: { treatment: 9_000, control: 11_000 } }));
+    expect(r.srm.status).toBe('mismatch');
+    expect(r.outcome).toBe('fail');
+    expect(r.metrics.latencyP95.status).toBe('fail');
+    expect(failedGuards(r.memory)).toEqual(['latencyP95']);
+    expect(r.reason).toMatch(/^fail: latency P95 exceedance .* since about .*; sample ratio mismatch \(.*\): comparisons with the control not judged, the cohort's own thresholds still are$/);
+    expect(r.regressions?.map((x) => x.detector)).toEqual(['p95-exceedance']);
   });
 
   it('reports SRM ok on balanced exposures, and not-applicable with a single cohort', () => {

@@ -4,6 +4,7 @@ import type { CohortPartial } from '../../../src/events/cohort-stats.js';
 import type { FeaturePartial } from '../../../src/events/feature-partial.js';
 import { parseRules } from '../../../src/rules/load.js';
 import { PointEstimateEvaluator } from '../../../src/verdict/point-estimate-evaluator.js';
+import { SequentialEvaluator } from '../../../src/verdict/sequential-evaluator.js';
 import { VerdictEngine } from '../../../src/verdict/verdict-engine.js';
 
 const HOUR = 3600_000;
@@ -66,6 +67,25 @@ describe('verdict engine', () => {
     expect(beat.verdicts.map((v) => v.cohort)).toEqual(['control', 'treatment']);
     expect(beat.commands).toEqual([]);
     expect(engine().apply(partial(0, 10, T0 + 2 * HOUR, 600)).commands[0].commandId).toBe(out.commands[0].commandId);
+  });
+
+  it('publishes which detector failed the cohort and since when, in the verdict and the command', () => {
+    const withSums = (c: CohortPartial): CohortPartial => {
+      const perUser = c.latency.count / c.exposed;
+      const slowPerUser = c.latency.slow / c.exposed;
+      return { ...c, latency: { ...c.latency, sumN2: c.exposed * perUser ** 2, sumSlow2: c.exposed * slowPerUser ** 2, sumNSlow: c.exposed * perUser * slowPerUser } };
+    };
+    const p = partial(0, 10, T0 + 2 * HOUR, 600, 2000);
+    const e = new VerdictEngine({ rules: rules(), evaluator: new SequentialEvaluator(), heartbeatMs: HOUR });
+    const out = e.apply({ ...p, cohorts: p.cohorts.map(withSums) });
+    const treatment = out.verdicts.find((v) => v.cohort === 'treatment')!;
+    expect(treatment.outcome).toBe('fail');
+    expect(treatment.regressions).toEqual([
+      { guard: 'latencyP95', detector: 'p95-exceedance', since: new Date(T0).toISOString(), detectedAt: new Date(T0 + 2 * HOUR).toISOString() },
+    ]);
+    expect(treatment.reason).toMatch(/^fail: latency P95 exceedance 100 % of requests slower than 200 ms \(> 5 %\) since about 2026-11-01T00:00Z \(p95-exceedance detector/);
+    expect(out.commands[0].reason).toBe(treatment.reason);
+    expect(out.verdicts.find((v) => v.cohort === 'control')!.regressions).toBeUndefined();
   });
 
   it('ignores an older or replayed snapshot of a partition', () => {

@@ -1,0 +1,230 @@
+// Fault matrix per role: every role as its own process in distributed mode (receiver, two
+// aggregators, verdict, flag writer; real Kafka, and PostgreSQL and Redis of the test's own so
+// they can be killed), the seed story sent through a real OTLP exporter, and one fault per
+// scenario while the spans stream in: kill -9 of the verdict process and the flag writer, of the
+// receiver, of an aggregator, or of PostgreSQL and Redis (each restarted), or a restart of Kafka
+// (a private broker for that run). The outcome must be the
+// fault-free one: the treatment rolled back once, in PostgreSQL and Redis, by a command signed by
+// one process and checked by another; nothing refused. Each scenario prints how long after the
+// last span the rollback landed, next to the fault-free run's figure (docs/reliability.md).
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { stringify as toYaml } from 'yaml';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OwnPostgres } from '../helpers/flags/own-postgres.js';
+import { OwnRedis } from '../helpers/flags/own-redis.js';
+import { sendSeedScenario } from '../helpers/seed-scenario.js';
+import { testServices, uniqueName, waitFor } from '../helpers/services.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const run = promisify(execFile);
+/** The private broker of the Kafka-restart run (scripts/stack.sh); the shared one is never restarted. */
+const PRIVATE_KAFKA_PORT = Number(process.env.PMF_TEST_KAFKA_MATRIX_PORT ?? '9792');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+class RoleProcess {
+  private child?: ChildProcess;
+  private exit?: Promise<unknown>;
+  constructor(readonly role: string, readonly logFile: string, private readonly env: Record<string, string>) {}
+
+  start(): this {
+    const fd = openSync(this.logFile, 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--role', this.role], {
+      cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env }, stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    this.child = child;
+    this.exit = new Promise((resolve) => child.once('exit', resolve));
+    return this;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Waits for the n-th "started" line of this log file (one per start). */
+  async waitStarted(n: number): Promise<void> {
+    await waitFor(() => {
+      if (!this.running) throw new Error(`${this.role} exited during start-up:\n${this.log().slice(-3000)}`);
+      return this.log().split('\n').filter((l) => l.includes('"msg":"started"')).length >= n;
+    }, { timeoutMs: 90_000, message: `${this.role} started (${this.logFile})` });
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGKILL');
+    await this.exit;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGTERM');
+    await this.exit;
+  }
+}
+
+interface Stack {
+  /** scripts/stack.sh for the run's private broker, if it has one. */
+  kafkaStack?: (...args: string[]) => Promise<unknown>;
+  flagWriter: RoleProcess;
+  verdict: RoleProcess;
+  aggregators: RoleProcess[];
+  receiver: RoleProcess;
+  postgres: OwnPostgres;
+  redis: OwnRedis;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What happens while the spans stream in; resolves once everything it broke is back. */
+const SCENARIOS: { name: string; privateKafka?: boolean; fault: (s: Stack) => Promise<void> }[] = [
+  { name: 'no fault', fault: async () => {} },
+  {
+    name: 'kill -9 verdict and flag writer',
+    fault: async (s) => {
+      await Promise.all([s.verdict.kill9(), s.flagWriter.kill9()]);
+      s.verdict.start();
+      s.flagWriter.start();
+      await Promise.all([s.verdict.waitStarted(2), s.flagWriter.waitStarted(2)]);
+    },
+  },
+  {
+    name: 'kill -9 receiver',
+    fault: async (s) => {
+      await s.receiver.kill9();
+      s.receiver.start();
+      await s.receiver.waitStarted(2);
+    },
+  },
+  {
+    name: 'restart Kafka',
+    privateKafka: true,
+    fault: async (s) => {
+      await s.kafkaStack!('restart', 'kafka');
+    },
+  },
+  {
+    name: 'kill -9 an aggregator',
+    fault: async (s) => {
+      await s.aggregators[0].kill9();
+      s.aggregators[0].start();
+      await s.aggregators[0].waitStarted(2);
+    },
+  },
+  {
+    name: 'kill -9 PostgreSQL and Redis',
+    fault: async (s) => {
+      await Promise.all([s.postgres.down(), s.redis.node.kill()]);
+      await sleep(3000);
+      await Promise.all([s.postgres.up(), s.redis.node.start()]);
+    },
+  },
+];
+
+describe('every role in its own process, one fault per run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pmf-roles-'));
+  const processes: RoleProcess[] = [];
+  const owned: { dispose(): Promise<void> }[] = [];
+  const figures: Record<string, unknown>[] = [];
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.kill9()));
+    for (const o of owned) await o.dispose().catch(() => undefined);
+    console.log('fault matrix:', JSON.stringify(figures));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const scenario of SCENARIOS) {
+    it(`rolls the treatment back once, as without faults: ${scenario.name}`, async () => {
+      const id = uniqueName('roles');
+      const [postgres, redisServer] = await Promise.all([OwnPostgres.start(), OwnRedis.start()]);
+      owned.push(postgres, redisServer);
+      const kafkaEnv = { ...process.env, KAFKA_PORT: String(PRIVATE_KAFKA_PORT), KAFKA_CONTROLLER_PORT: String(PRIVATE_KAFKA_PORT + 1), KAFKA_DIR: join(dir, `${id}-kafka`) };
+      const kafkaStack = scenario.privateKafka ? (...args: string[]) => run('bash', ['scripts/stack.sh', ...args], { cwd: ROOT, env: kafkaEnv, timeout: 300_000 }) : undefined;
+      if (kafkaStack) {
+        await kafkaStack('up', 'kafka');
+        owned.push({ dispose: async () => void (await kafkaStack('stop', 'kafka')) });
+      }
+      const brokers = kafkaStack ? `127.0.0.1:${PRIVATE_KAFKA_PORT}` : testServices.kafkaBrokers.join(',');
+      const configFile = join(dir, `${id}.yaml`);
+      writeFileSync(configFile, toYaml({ kafka: { groupPrefix: id, partitions: 3, sessionTimeoutMs: 6000 } }));
+      const otlpPort = await freePort();
+      const common = {
+        PMF_GUARD_CONFIG: configFile, PMF_GUARD_RULES: 'test/fixtures/seed-rules.yaml',
+        KAFKA_BROKERS: brokers, DATABASE_URL: postgres.url, REDIS_URL: redisServer.url,
+        PMF_GUARD_TOPIC_PREFIX: `${id}.`,
+        PMF_GUARD_PSEUDONYM_KEY: randomBytes(32).toString('hex'), PMF_GUARD_COMMAND_KEY: randomBytes(32).toString('hex'),
+        PMF_GUARD_ADMIN_PORT: '0', PMF_GUARD_OTLP_GRPC_PORT: String(otlpPort), PMF_GUARD_OTLP_HTTP_PORT: '0',
+      };
+      const role = (name: string, n = '') => {
+        const p = new RoleProcess(name, join(dir, `${id}-${name}${n}.log`), { ...common, PMF_GUARD_DATA_DIR: join(dir, `${id}-${name}${n}`) });
+        processes.push(p);
+        return p;
+      };
+      const stack: Stack = { flagWriter: role('flag-writer').start(), verdict: role('verdict'), aggregators: [role('aggregator', '1'), role('aggregator', '2')], receiver: role('receiver'), postgres, redis: redisServer, kafkaStack };
+      await stack.flagWriter.waitStarted(1);
+      for (const p of [stack.verdict, ...stack.aggregators, stack.receiver]) p.start();
+      await Promise.all([stack.verdict, ...stack.aggregators, stack.receiver].map((p) => p.waitStarted(1)));
+
+      const pool = new pg.Pool({ connectionString: postgres.url, max: 1 });
+      pool.on('error', () => {});
+      const redis = new Redis(redisServer.url, { lazyConnect: true });
+      redis.on('error', () => {});
+      try {
+        // Failed batches are sent again, as a Collector's queue would: the receiver acknowledges only
+        // what the log has, so a batch it could not take (down, or Kafka down) must come again.
+        const sending = sendSeedScenario({ endpoint: `http://127.0.0.1:${otlpPort}`, startMs: Date.parse('2026-03-02T08:00:00Z'), retryUntilAcked: true });
+        await sleep(3000);
+        const faultAt = Date.now();
+        await scenario.fault(stack);
+        const recoveredMs = Date.now() - faultAt;
+        const { spans, retries } = await sending;
+        const sentAt = Date.now();
+
+        const flags = async () => (await pool.query(`SELECT cohort, state FROM pmf_guard.flags WHERE feature = 'feat_smart_recs_v1' ORDER BY cohort`)).rows;
+        await waitFor(async () => (await flags()).some((r) => r.cohort === 'treatment' && r.state === 'off'), { timeoutMs: 180_000, message: 'treatment rolled back' });
+        const rollbackAfterLastSpanMs = Date.now() - sentAt;
+        expect(await flags()).toEqual([{ cohort: 'treatment', state: 'off' }]);
+        const key = 'pmf:flag:{feat_smart_recs_v1}';
+        await waitFor(async () => (await redis.hget(key, 'treatment')) === 'off', { timeoutMs: 60_000, message: 'Redis follows' });
+        expect(await redis.hget(key, 'control')).toBeNull();
+        // The rollback once (re-deliveries are duplicates, not rows); the guarded row from the rules aside.
+        const audit = (await pool.query(`SELECT source, outcome FROM pmf_guard.audit_log WHERE feature = 'feat_smart_recs_v1' AND source <> 'rules' ORDER BY id`)).rows;
+        expect(audit).toEqual([{ source: 'verdict', outcome: 'applied' }]);
+        for (const p of processes) expect(p.log(), p.logFile).not.toContain('ERR_COMMAND_REFUSED');
+        figures.push({ scenario: scenario.name, spans, batchesRetried: retries, recoveredMs, rollbackAfterLastSpanMs });
+      } finally {
+        await Promise.all([stack.flagWriter, stack.verdict, ...stack.aggregators, stack.receiver].map((p) => p.stop()));
+        await pool.end();
+        redis.disconnect();
+      }
+    }, 360_000);
+  }
+});
