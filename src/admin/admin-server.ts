@@ -12,7 +12,8 @@ import type { MetricsRegistry } from './metrics-registry.js';
 
 export interface ReadinessProbe {
   name: string;
-  check(): Promise<void>;
+  /** Throws when not ready; may return detail that is shown while ready (e.g. degraded parts). */
+  check(): Promise<void | Record<string, unknown>>;
 }
 
 export interface AdminSources {
@@ -95,8 +96,8 @@ export class AdminServer implements Component {
       const results = await Promise.all(
         sources.probes.map(async (p) => {
           try {
-            await withTimeout(p.check(), this.o.probeTimeoutMs ?? 2000, p.name);
-            return { name: p.name, ok: true as const };
+            const detail = await withTimeout(p.check(), this.o.probeTimeoutMs ?? 2000, p.name);
+            return { name: p.name, ok: true as const, ...(detail ? { detail } : {}) };
           } catch (err) {
             return { name: p.name, ok: false as const, error: errorMessage(err) };
           }

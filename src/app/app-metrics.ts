@@ -10,6 +10,9 @@ import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
 import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { aggregatorSamples } from '../stream/aggregator-metrics.js';
+import { EmbeddedLog } from '../log/embedded/embedded-log.js';
+import type { TableRetention } from '../store/table-retention.js';
+import type { OutboxRelay } from '../flags/outbox-relay.js';
 
 export interface MetricSources {
   receiver: ReceiverMetrics;
@@ -18,6 +21,8 @@ export interface MetricSources {
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
   flagWriter?: FlagWriter;
+  tableRetention?: TableRetention;
+  relay?: OutboxRelay;
   commandConsumer?: FlagCommandConsumer;
 }
 
@@ -54,7 +59,53 @@ async function lagSamples(stage: string, r: StatefulRunner, log: PartitionedLog)
   }));
 }
 
+/** The embedded log's disk use per topic and what retention, compaction and fsync did. */
+function embeddedLogSamples(log: EmbeddedLog): Sample[] {
+  const s = log.stats();
+  const counter = (name: string, help: string, value: number): Sample => ({ name, help, type: 'counter', value });
+  return [
+    ...s.topics.flatMap((t): Sample[] => [
+      { name: 'pmf_embedded_log_bytes', help: 'Bytes of segment files per topic', type: 'gauge', labels: { topic: t.topic }, value: t.bytes },
+      { name: 'pmf_embedded_log_segments', help: 'Segment files per topic', type: 'gauge', labels: { topic: t.topic }, value: t.segments },
+    ]),
+    counter('pmf_embedded_log_retention_segments_deleted_total', 'Segments deleted by time or size retention', s.retentionSegmentsDeleted),
+    counter('pmf_embedded_log_retention_records_deleted_total', 'Records deleted by time or size retention', s.retentionRecordsDeleted),
+    counter('pmf_embedded_log_compacted_records_total', 'Superseded cohort-stats records removed by compaction', s.recordsCompacted),
+    counter('pmf_embedded_log_maintenance_failures_total', 'Retention or compaction passes that failed', s.maintenanceFailures),
+    counter('pmf_embedded_log_fsync_failures_total', 'Interval fsyncs that failed (records in that window may not survive a power cut)', s.fsyncFailures),
+  ];
+}
+
 export function appMetrics(registry: MetricsRegistry, src: MetricSources): void {
+  if (src.relay) {
+    const relay = src.relay;
+    registry.register(() => {
+      const s = relay.stats();
+      return [
+        { name: 'pmf_flag_cache_feature_failures_total', help: 'Per-feature cache writes refused for good (WRONGTYPE, version not a number); other features went on', type: 'counter', value: s.featureFailures },
+        { name: 'pmf_flag_cache_failing_features', help: 'Features whose cache key refuses writes now (listed in /readyz)', type: 'gauge', value: s.failingFeatures },
+        { name: 'pmf_flag_outbox_published_total', help: 'Outbox rows delivered to the cache', type: 'counter', value: s.published },
+        { name: 'pmf_flag_relay_failures_total', help: 'Outbox relay runs that failed (cache or store unavailable)', type: 'counter', value: s.failures },
+      ];
+    });
+  }
+  if (src.tableRetention) {
+    const t = src.tableRetention;
+    registry.register(() => {
+      const s = t.stats();
+      return [
+        ...([['audit_log', s.auditLogDeleted], ['applied_commands', s.appliedCommandsDeleted], ['outbox', s.outboxDeleted]] as const).map(([table, value]) => ({
+          name: 'pmf_store_retention_rows_deleted_total', help: 'Rows deleted by table retention', type: 'counter' as const, labels: { table }, value,
+        })),
+        { name: 'pmf_store_vacuums_total', help: 'VACUUM + CHECKPOINT passes on embedded PGlite', type: 'counter', value: s.vacuums },
+        { name: 'pmf_store_retention_failures_total', help: 'Table retention or vacuum runs that failed', type: 'counter', value: s.failures },
+      ];
+    });
+  }
+  if (src.log instanceof EmbeddedLog) {
+    const log = src.log;
+    registry.register(() => embeddedLogSamples(log));
+  }
   registry.register(() => {
     const r = src.receiver;
     return [

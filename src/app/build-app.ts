@@ -31,6 +31,7 @@ import { VerdictProcessor, verdictProcessorFactory } from '../stream/verdict-pro
 import { guardedCohorts } from '../verdict/verdict-engine.js';
 import type { Verdict } from '../events/verdict.js';
 import { migrate } from '../store/migrations.js';
+import { TableRetention } from '../store/table-retention.js';
 import type { SqlClient } from '../store/sql-client.js';
 import { PgSqlClient } from '../store/pg-sql-client.js';
 import { PgliteSqlClient } from '../store/pglite-sql-client.js';
@@ -46,6 +47,7 @@ import { resolvePseudonymKey } from './pseudonym-key.js';
 import { resolveCommandKeyRing } from './command-key.js';
 import { securityWarnings } from '../config/security-warnings.js';
 import { appMetrics } from './app-metrics.js';
+import { processMetrics } from './process-metrics.js';
 import { LogEventSink } from '../receiver/event-sink.js';
 
 export interface AppDeps {
@@ -116,6 +118,17 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     const s = sql;
     infra.push({ name: 'migrations', start: async () => { await migrate(s, config.database.schema); }, stop: async () => {} });
   }
+  let tableRetention: TableRetention | undefined;
+  if (sql && (needsFlags || !dist.store)) {
+    const r = config.database.retention;
+    tableRetention = new TableRetention({
+      sql, schema: config.database.schema, clock, trim: needsFlags,
+      auditLogDays: r.auditLogDays, appliedCommandsDays: r.appliedCommandsDays, deliveredOutboxDays: r.deliveredOutboxDays,
+      intervalMs: r.intervalMs, batchSize: r.batchSize, vacuumIntervalMs: dist.store ? undefined : r.pgliteVacuumIntervalMs,
+      onError: (err, context) => logger.warn(context, { err }),
+    });
+    infra.push(tableRetention);
+  }
   let redis: Redis | Cluster | undefined;
   if (needsFlags && dist.cache) {
     const nodes = config.redis.clusterNodes?.map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) }));
@@ -134,11 +147,12 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
 
   let flagRepo: FlagRepository | undefined;
   let flagWriter: FlagWriter | undefined;
+  let relay: OutboxRelay | undefined;
   let commandConsumer: FlagCommandConsumer | undefined;
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    const relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
+    relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
     flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
@@ -241,12 +255,15 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         { name: dist.log ? 'kafka' : 'embedded-log', check: () => log.ping() },
         ...(sql ? [{ name: dist.store ? 'postgresql' : 'pglite', check: async () => { await sql!.query('SELECT 1'); } }] : []),
         ...(redis ? [{ name: 'redis', check: async () => { await redis!.ping(); } }] : []),
+        // Ready while some features fail (the others flow), but the failing ones are named.
+        ...(relay ? [{ name: 'flag-cache', check: async () => { const failing = relay!.failingFeatures(); return failing.length > 0 ? { failingFeatures: failing } : undefined; } }] : []),
       ],
       getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, commandConsumer });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, relay, tableRetention, commandConsumer });
+  const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
   let started: Component[] = [];
@@ -300,6 +317,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         await closeSql?.().catch((err) => onError(err, 'closing store'));
         redis?.disconnect();
         await admin.stop();
+        processMonitor.stop();
       }
       logger.info('stopped');
     }),

@@ -23,6 +23,26 @@ const retention = z.number().int().min(-1).refine((v) => v !== 0, 'retention.ms 
 export const LOOPBACK_HOST = '127.0.0.1';
 export const ANY_HOST = '0.0.0.0';
 
+const HOUR_MS = 3_600_000;
+const MIB = 1024 * 1024;
+
+/** One embedded-log topic's retention; null = that limit off. Records go a whole segment at a time. */
+const topicRetention = (d: { retentionMs: number | null; retentionBytes: number | null; segmentBytes: number }) => {
+  return z
+    .object({
+      /** Segments whose newest record is older than this are deleted. */
+      retentionMs: z.number().int().positive().nullable().default(d.retentionMs),
+      /** Oldest segments are deleted while the topic (all partitions) is larger than this. */
+      retentionBytes: z.number().int().positive().nullable().default(d.retentionBytes),
+      /** A partition starts a new segment at this size... */
+      segmentBytes: z.number().int().min(4096).default(d.segmentBytes),
+      /** ...or when its current one is this old, so quiet topics age out too. */
+      segmentMs: z.number().int().positive().default(HOUR_MS),
+    })
+    .strict()
+    .prefault({});
+};
+
 export const Config = z
   .object({
     role: z.enum(['receiver', 'aggregator', 'verdict', 'flag-writer', 'all']).default('all'),
@@ -167,6 +187,24 @@ export const Config = z
         /** Set (or DATABASE_URL) to use PostgreSQL instead of embedded PGlite. */
         url: z.string().regex(/^postgres(ql)?:\/\//, 'database.url must start with postgres:// or postgresql://').optional(),
         schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'database.schema must be a lower-case SQL identifier').default('pmf_guard'),
+        /** Trimming of the flag store's history tables (PostgreSQL and PGlite), by the flag-writer role. */
+        retention: z
+          .object({
+            /** Who changed which flag and why: kept longest. */
+            auditLogDays: z.number().positive().default(365),
+            /** Command ids already applied (idempotency): must outlive any re-delivery of a command. */
+            appliedCommandsDays: z.number().positive().default(90),
+            /** Outbox rows already delivered to the cache (pending rows are never trimmed). */
+            deliveredOutboxDays: z.number().positive().default(7),
+            /** How often the trim runs (injected clock). */
+            intervalMs: z.number().int().positive().default(HOUR_MS),
+            /** Rows deleted per statement, so a large backlog never holds a long lock. */
+            batchSize: z.number().int().positive().default(5000),
+            /** Embedded PGlite has no autovacuum: VACUUM and CHECKPOINT this often (checkpoints rewrite rows every second). */
+            pgliteVacuumIntervalMs: z.number().int().positive().default(60_000),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -197,6 +235,33 @@ export const Config = z
         /** Eviction markers kept per partition (users whose windows closed); past it the oldest go (counted). */
         maxRetiredUsers: z.number().int().positive().default(5_000_000),
         maxCohortsPerFeature: z.number().int().positive().default(64),
+      })
+      .strict()
+      .prefault({}),
+    /** The embedded log (no Kafka configured): durability and how long each topic is kept. */
+    embedded: z
+      .object({
+        /**
+         * always: each send is fdatasync'd before it is acknowledged (concurrent sends share one);
+         * nothing acknowledged is lost, even to a power cut. interval: synced every fsyncIntervalMs;
+         * a power cut or kernel crash loses up to that window. never: the OS writes back (about 30 s
+         * on Linux). A crash of the process alone loses nothing acknowledged under any policy.
+         */
+        fsync: z.enum(['always', 'interval', 'never']).default('always'),
+        fsyncIntervalMs: z.number().int().positive().default(1000),
+        /** How often retention and compaction run (injected clock). */
+        retentionCheckIntervalMs: z.number().int().positive().default(60_000),
+        topics: z
+          .object({
+            /** Raw feature events: what replay reads. */
+            events: topicRetention({ retentionMs: 14 * DAY_MS, retentionBytes: 2048 * MIB, segmentBytes: 64 * MIB }),
+            /** Cumulative snapshots: compacted to the newest per (feature, source partition) below every group's commit. */
+            cohortStats: topicRetention({ retentionMs: null, retentionBytes: 256 * MIB, segmentBytes: 16 * MIB }),
+            verdicts: topicRetention({ retentionMs: 30 * DAY_MS, retentionBytes: 512 * MIB, segmentBytes: 16 * MIB }),
+            commands: topicRetention({ retentionMs: 30 * DAY_MS, retentionBytes: 64 * MIB, segmentBytes: 4 * MIB }),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -234,6 +299,19 @@ export const Config = z
     }
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
+    }
+    const r = c.database.retention;
+    if (r.auditLogDays < r.appliedCommandsDays || r.auditLogDays < r.deliveredOutboxDays) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'auditLogDays'], message: `the audit log is kept longest: auditLogDays (${r.auditLogDays}) must be at least appliedCommandsDays and deliveredOutboxDays` });
+    }
+    const commandsMs = c.embedded.topics.commands.retentionMs;
+    if (!c.kafka.brokers && commandsMs !== null && r.appliedCommandsDays * DAY_MS < commandsMs) {
+      // A command still on the log can be delivered again; its id must still be known then.
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'appliedCommandsDays'], message: `appliedCommandsDays (${r.appliedCommandsDays}) must cover embedded.topics.commands.retentionMs (${commandsMs / DAY_MS} days)` });
+    }
+    const kafkaCommandsMs = c.kafka.retentionMs.commands;
+    if (c.kafka.brokers && kafkaCommandsMs > 0 && r.appliedCommandsDays * DAY_MS < kafkaCommandsMs) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'retention', 'appliedCommandsDays'], message: `appliedCommandsDays (${r.appliedCommandsDays}) must cover kafka.retentionMs.commands (${kafkaCommandsMs / DAY_MS} days)` });
     }
     const k = c.kafka;
     if (k.minInsyncReplicas > k.replicationFactor) {

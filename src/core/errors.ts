@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'ERR_UNAUTHENTICATED'
   | 'ERR_LOG_UNAVAILABLE'
   | 'ERR_LOG_PRODUCE'
+  /** A local disk refused a write (ENOSPC, EDQUOT) or took only part of it; retryable once space is freed. */
+  | 'ERR_DISK_FULL'
   | 'ERR_EVENT_DECODE'
   | 'ERR_COMMAND_REFUSED'
   | 'ERR_LOG_GAP'

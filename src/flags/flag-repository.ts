@@ -494,11 +494,13 @@ export class FlagRepository {
     }));
   }
 
-  /** Unpublished outbox rows, oldest first. */
-  async pendingOutbox(limit = 100): Promise<OutboxEntry[]> {
+  /** Unpublished outbox rows, oldest first, leaving out the features in `except` (quarantined by the relay). */
+  async pendingOutbox(limit = 100, except: readonly string[] = []): Promise<OutboxEntry[]> {
     const { rows } = await this.sql.query<{ id: unknown; feature: string; version: unknown; payload: FeatureSnapshot }>(
-      `SELECT id, feature, version, payload FROM ${this.t.outbox} WHERE published_at IS NULL ORDER BY id LIMIT $1`,
-      [limit],
+      `SELECT id, feature, version, payload FROM ${this.t.outbox}
+        WHERE published_at IS NULL AND feature NOT IN (SELECT jsonb_array_elements_text($2::jsonb))
+        ORDER BY id LIMIT $1`,
+      [limit, JSON.stringify(except)],
     );
     return rows.map((r) => ({ id: Number(r.id), feature: r.feature, version: Number(r.version), payload: r.payload }));
   }

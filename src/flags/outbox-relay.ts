@@ -3,7 +3,8 @@
 // the version-guarded script makes every re-send harmless.
 
 import type { Clock } from '../core/clock.js';
-import { errorMessage, PmfError } from '../core/errors.js';
+import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
+import { FeatureQuarantine, type FailingFeature } from './feature-quarantine.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
 import { retryDelayMs } from '../core/retry-backoff.js';
@@ -42,6 +43,10 @@ export interface OutboxRelayStats {
   diverged: number;
   /** Failures since the last successful run; drives the backoff. */
   consecutiveFailures: number;
+  /** Per-feature writes Redis refused for good (WRONGTYPE, a version that is not a number); the others went on. */
+  featureFailures: number;
+  /** Features currently held apart because of such a refusal. */
+  failingFeatures: number;
 }
 
 const noop = () => {};
@@ -66,7 +71,8 @@ export class OutboxRelay implements Component {
   private needsReconcile = false;
   private running = false;
   private stopping: Promise<void> | undefined;
-  private readonly counters: OutboxRelayStats = { published: 0, reconciled: 0, failures: 0, diverged: 0, consecutiveFailures: 0 };
+  private readonly counters = { published: 0, reconciled: 0, failures: 0, diverged: 0, consecutiveFailures: 0 };
+  private readonly quarantine = new FeatureQuarantine();
 
   constructor(options: OutboxRelayOptions) {
     this.repository = options.repository;
@@ -87,7 +93,12 @@ export class OutboxRelay implements Component {
   }
 
   stats(): OutboxRelayStats {
-    return { ...this.counters };
+    return { ...this.counters, featureFailures: this.quarantine.failures, failingFeatures: this.quarantine.features().length };
+  }
+
+  /** Features whose Redis key refuses writes (for /readyz detail); empty when all flow. */
+  failingFeatures(): FailingFeature[] {
+    return this.quarantine.list();
   }
 
   /**
@@ -157,8 +168,15 @@ export class OutboxRelay implements Component {
     const startedAt = this.clock.now();
     let written = 0;
     for (const s of await this.repository.allFeatureSnapshots()) {
-      if (await this.cache.writeFeature(s.feature, s.version, s.cohorts)) written++;
-      else await this.checkDivergence(s.feature);
+      try {
+        if (await this.cache.writeFeature(s.feature, s.version, s.cohorts)) written++;
+        else await this.checkDivergence(s.feature);
+        // Also the retry of a quarantined feature: once its key is fixed, its pending rows drain.
+        this.quarantine.release(s.feature);
+      } catch (err) {
+        if (isRetryable(err)) throw err; // Redis itself is unavailable: the whole run is retried
+        this.isolate(s.feature, err);
+      }
     }
     this.counters.reconciled += written;
     this.lastReconcileAt = startedAt;
@@ -188,7 +206,7 @@ export class OutboxRelay implements Component {
   private async drain(): Promise<number> {
     let total = 0;
     for (;;) {
-      const rows = await this.repository.pendingOutbox(this.batchSize);
+      const rows = await this.repository.pendingOutbox(this.batchSize, this.quarantine.features());
       if (rows.length === 0) return total;
       total += await this.send(rows);
       if (rows.length < this.batchSize) return total;
@@ -210,18 +228,35 @@ export class OutboxRelay implements Component {
     }
     const groups = [...byFeature.values()].sort((a, b) => a.newest.id - b.newest.id);
     const done: number[] = [];
-    try {
-      for (const { newest, ids } of groups) {
-        const p = newest.payload;
+    for (const { newest, ids } of groups) {
+      const p = newest.payload;
+      try {
         await this.cache.writeFeature(p.feature, p.version, p.cohorts);
         done.push(...ids);
+      } catch (err) {
+        if (!isRetryable(err)) {
+          // This feature's key is bad; its rows stay pending and the other features go on.
+          this.isolate(p.feature, err);
+          continue;
+        }
+        // Record what did reach Redis; if that fails too, those rows are simply sent again later.
+        if (done.length > 0) await this.markPublished(done).catch((markErr) => this.onError(markErr));
+        throw err;
       }
-    } catch (err) {
-      // Record what did reach Redis; if that fails too, those rows are simply sent again later.
-      if (done.length > 0) await this.markPublished(done).catch((markErr) => this.onError(markErr));
-      throw err;
     }
     return this.markPublished(done);
+  }
+
+  private isolate(feature: string, err: unknown): void {
+    if (!this.quarantine.record(feature, err, this.clock.now())) return;
+    this.onError(
+      new PmfError(
+        'ERR_CACHE_UNAVAILABLE',
+        `Redis refuses flag ${feature} (${errorMessage(err)}); its notices are held and the other features go on. ` +
+          'Fix or delete the key; the next reconcile writes it from PostgreSQL.',
+        { cause: err },
+      ),
+    );
   }
 
   private async markPublished(ids: number[]): Promise<number> {

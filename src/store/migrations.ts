@@ -96,6 +96,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX flags_pinned_until_idx ON flags (pinned_until) WHERE pinned_state IS NOT NULL`,
     ],
   },
+  {
+    version: 4,
+    name: 'indexes for table retention',
+    statements: [
+      // The retention job (store/table-retention.ts) deletes the oldest rows in batches by these.
+      `CREATE INDEX audit_log_created_at_idx ON audit_log (created_at)`,
+      `CREATE INDEX applied_commands_applied_at_idx ON applied_commands (applied_at)`,
+      `CREATE INDEX outbox_published_at_idx ON outbox (published_at) WHERE published_at IS NOT NULL`,
+    ],
+  },
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another

@@ -28,6 +28,8 @@ export interface EmbeddedConsumerDeps {
   logger: Logger;
   maxBatchSize: number;
   retryBackoff: RetryBackoff;
+  /** A group's position fell below the log start: retention deleted records it had not read. */
+  onRetentionGap: (gap: { groupId: string; topic: string; partition: number; from: number; start: number }) => void;
 }
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
@@ -144,7 +146,7 @@ export class EmbeddedConsumer implements GroupConsumer, GroupMember {
     for (const { topic, partition } of owned) {
       const key = tpKey(topic, partition);
       this.ownedKeys.add(key);
-      const reset = this.options.fromBeginning ? 0 : store.end(topic, partition);
+      const reset = this.options.fromBeginning ? store.start(topic, partition) : store.end(topic, partition);
       const committed = offsets.committed(this.options.groupId, topic, partition);
       if (committed === undefined || committed > store.end(topic, partition)) {
         this.resetPositions.set(key, reset);
@@ -208,11 +210,36 @@ export class EmbeddedConsumer implements GroupConsumer, GroupMember {
 
   private async deliver({ topic, partition }: TopicPartition): Promise<void> {
     const key = tpKey(topic, partition);
-    const from = this.positions.get(key)!;
-    const records = this.deps.store.read(topic, partition, from, this.deps.maxBatchSize);
+    let from = this.positions.get(key)!;
+    const start = this.deps.store.start(topic, partition);
+    if (from < start) {
+      // Kafka's auto.offset.reset=earliest for an offset out of range, made loud: those records are gone.
+      this.deps.onRetentionGap({ groupId: this.options.groupId, topic, partition, from, start });
+      this.positions.set(key, (from = start));
+    }
+    let records;
+    try {
+      records = await this.deps.store.read(topic, partition, from, this.deps.maxBatchSize);
+    } catch (err) {
+      this.backOff(err, { during: 'read', topic, partition, offset: String(from) });
+      return;
+    }
+    // Retention may have deleted the segment while it was being read, and the read went on to the
+    // next one: that gap is counted too.
+    const startAfter = this.deps.store.start(topic, partition);
+    const first = records.length > 0 ? Number(records[0].offset) : startAfter;
+    if (from < startAfter && first > from) {
+      this.deps.onRetentionGap({ groupId: this.options.groupId, topic, partition, from, start: Math.min(startAfter, first) });
+    }
+    if (records.length === 0) {
+      // Only holes left before the end (compacted away): nothing to deliver until new appends.
+      this.positions.set(key, this.deps.store.end(topic, partition));
+      return;
+    }
     try {
       await this.handler.handleBatch({ topic, partition, records }, async () => undefined);
-      this.positions.set(key, from + records.length);
+      // Offsets can have holes (compaction): the next one to read follows the last delivered.
+      this.positions.set(key, Number(records[records.length - 1].offset) + 1);
       this.failures = 0;
     } catch (err) {
       const committed = this.deps.offsets.committed(this.options.groupId, topic, partition);

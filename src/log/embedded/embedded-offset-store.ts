@@ -5,6 +5,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
+import { diskError } from './disk-errors.js';
 import type { TopicPartitionOffset } from '../partitioned-log.js';
 
 type GroupOffsets = Map<string, number>;
@@ -39,6 +40,16 @@ export class EmbeddedOffsetStore {
     return this.groups.get(group)?.get(tpKey(topic, partition));
   }
 
+  /** The lowest committed offset of any group on the partition; undefined if no group committed. */
+  lowestCommitted(topic: string, partition: number): number | undefined {
+    let lowest: number | undefined;
+    for (const offsets of this.groups.values()) {
+      const o = offsets.get(tpKey(topic, partition));
+      if (o !== undefined && (lowest === undefined || o < lowest)) lowest = o;
+    }
+    return lowest;
+  }
+
   /** Resolves once the offsets are durable (when a data directory is configured). */
   commit(group: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
     const apply = (into: GroupOffsets) => {
@@ -67,7 +78,9 @@ export class EmbeddedOffsetStore {
           return { topic, partition: Number(partition), offset };
         }),
       });
-      await writeFileAtomic(file, json, this.options.fsync);
+      await writeFileAtomic(file, json, this.options.fsync).catch((err: unknown) => {
+        throw diskError(file, 'offset commit', err);
+      });
       this.groups.set(group, next);
     });
     this.writes.set(group, write.catch(() => undefined));

@@ -13,5 +13,5 @@ describeLogContract('embedded (in memory)', { open: () => new EmbeddedLog(option
 const dataDir = mkdtempSync(join(tmpdir(), 'pmf-embedded-contract-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 describeLogContract('embedded (data directory, fsync)', {
-  open: () => new EmbeddedLog({ ...options, dataDir, fsync: true }),
+  open: () => new EmbeddedLog({ ...options, dataDir, fsync: 'always' }),
 });

@@ -20,7 +20,7 @@ function dataDir(): string {
 }
 
 function open(dir: string): EmbeddedLog {
-  const log = new EmbeddedLog({ dataDir: dir, fsync: true, logger: silentLogger });
+  const log = new EmbeddedLog({ dataDir: dir, fsync: 'always', logger: silentLogger });
   logs.push(log);
   return log;
 }
@@ -100,7 +100,7 @@ describe('EmbeddedLog with a data directory', () => {
     await first.ensureTopics([{ name: 'one', partitions: 1 }]);
     await sendValues(first, 'one', ['a', 'b']);
     await first.close();
-    const segment = join(dir, 'topics', 'one', '0.log');
+    const segment = join(dir, 'topics', 'one', '0', '00000000000000000000.log');
     const goodSize = statSync(segment).size;
     appendFileSync(segment, Buffer.from([0, 0, 0, 40, 1, 2, 3])); // header of a record never finished
 
@@ -120,13 +120,13 @@ describe('EmbeddedLog with a data directory', () => {
     await first.ensureTopics([{ name: 'one', partitions: 1 }]);
     await sendValues(first, 'one', ['a', 'b']);
     await first.close();
-    const segment = join(dir, 'topics', 'one', '0.log');
+    const segment = join(dir, 'topics', 'one', '0', '00000000000000000000.log');
     const bytes = readFileSync(segment);
-    bytes[bytes.length - 30] ^= 0xff;
+    bytes[bytes.length - 45] ^= 0xff; // inside the first record: more data follows it
     writeFileSync(segment, bytes);
     await expect(open(dir).ensureTopics([{ name: 'one', partitions: 1 }])).rejects.toMatchObject({
       code: 'ERR_INTERNAL',
-      message: expect.stringContaining('0.log: corrupt record'),
+      message: expect.stringContaining('00000000000000000000.log: corrupt record'),
     });
   });
 
@@ -143,6 +143,6 @@ describe('EmbeddedLog with a data directory', () => {
     writeFileSync(join(dir, 'LOCK'), '999999999'); // a pid no process has: left by a crash
     const next = open(dir);
     await next.ensureTopics([{ name: 'one', partitions: 1 }]);
-    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(String(process.pid));
+    expect(JSON.parse(readFileSync(join(dir, 'LOCK'), 'utf8')).pid).toBe(process.pid);
   });
 });
