@@ -115,7 +115,8 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     // The verdict runner flushes on the same setting (src/app/build-app.ts).
     verdictFlushMs: config.aggregation.checkpointIntervalMs,
     allowedLatenessSeconds: config.aggregation.allowedLatenessSeconds,
-    dedupeWindowSeconds: config.aggregation.dedupeWindowSeconds,
+    lateGraceSeconds: config.aggregation.lateGraceSeconds,
+    stepSeconds: config.verdict.stepSeconds,
     heartbeatSeconds: config.verdict.heartbeatSeconds,
     evaluator: config.verdict.evaluator,
     partitions: config.kafka.partitions,
@@ -157,7 +158,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       { timeoutMs: 60_000, intervalMs: 20, message: `${feature}: ${what}, verdict pending` },
     );
   let currentStart = 0;
-  // Activity half an hour into the current feature's data: accepted (inside the dedupe horizon),
+  // Activity half an hour into the current feature's data: accepted (inside the lateness horizon),
   // never past the watermark that the feature's own data sets, so it opens no gate.
   const background = new BackgroundLoad(traffic, backgroundSpansPerSecond, () => currentStart + 30 * 60_000, (err) => console.error('background export failed', err));
   try {

@@ -1,6 +1,8 @@
 // The next window deadline of every live state, as a binary min-heap of state handles in an
 // Int32Array (4 bytes per state). A state's key is computed, not stored: its earliest window end
-// not yet matured, firstExposure + the feature's activation or retention window. Ties are broken
+// not yet matured, firstExposure + the feature's activation or retention window; once both have
+// matured, the time it may be evicted: the later window end + the late grace (late data for a
+// matured window is still applied until then). Ties are broken
 // by handle, a strict total order, so the pop order never depends on the heap's layout (which
 // differs after a restore) and a restored aggregator evicts in the same order as the original.
 
@@ -13,7 +15,10 @@ export class DeadlineQueue {
   private activationMs: Float64Array = new Float64Array(0);
   private retentionMs: Float64Array = new Float64Array(0);
 
-  constructor(private readonly store: UserStateStore) {}
+  constructor(
+    private readonly store: UserStateStore,
+    private readonly graceMs: number,
+  ) {}
 
   get size(): number {
     return this.n;
@@ -36,15 +41,23 @@ export class DeadlineQueue {
     return this.store.firstExposure(h) + this.retentionMs[this.store.feature(h)];
   }
 
-  /** The earliest window end of h not yet matured; +Infinity when none (or frozen). */
+  /** When h may be evicted: its later window end + the grace. */
+  retireAt(h: number): number {
+    const a = this.activationEnd(h);
+    const r = this.retentionEnd(h);
+    return (a > r ? a : r) + this.graceMs;
+  }
+
+  /** The earliest window end of h not yet matured, else its retireAt; +Infinity when frozen. */
   due(h: number): number {
     const flags = this.store.flags(h);
     const a = (flags & ACTIVATION_DONE) !== 0 ? Number.POSITIVE_INFINITY : this.activationEnd(h);
     const r = (flags & RETENTION_DONE) !== 0 ? Number.POSITIVE_INFINITY : this.retentionEnd(h);
+    if (a === Number.POSITIVE_INFINITY && r === Number.POSITIVE_INFINITY) return this.retireAt(h);
     return a < r ? a : r;
   }
 
-  /** Adds h unless it has nothing left to mature. */
+  /** Adds h unless it has nothing left to mature (a frozen feature). */
   push(h: number): void {
     const d = this.due(h);
     if (d === Number.POSITIVE_INFINITY) return;

@@ -1,9 +1,12 @@
 // Remembers the ids (trace id + span id) of accepted events so an exporter's resend changes no
-// statistic. The rule: an id is remembered while its event time is above the horizon,
-//   horizon = max(watermark − dedupeWindowMs, highest time evicted by the entry cap);
-// an event at or below the horizon can no longer be checked, so the caller must refuse it
-// (counted as tooLate). That keeps "duplicates never count" strict at bounded memory: the price
-// is that data later than the horizon is rejected (counted), never double counted.
+// statistic, whatever its event time. The aggregator adds the ids of events that reached a live
+// (user, feature) state (only those can change a statistic if applied twice) and moves the
+// horizon to its lateness horizon (watermark − longest rule window − grace): an id is remembered
+// while its event time is above the horizon, which is exactly while a resend of it could still be
+// accepted. Memory therefore scales with the events of tracked users over the horizon.
+//   horizon = max(lateness horizon, highest time evicted by the entry cap);
+// past the cap the oldest arrivals are forgotten and counted (evictedByCap): a resend of one of
+// them is no longer caught (the price of bounded memory; size maxEntries to the load).
 //
 // Compact form: a 64-bit fingerprint of the id and its event time per entry, in arrival order
 // (16 bytes + index, see fingerprint-ring.ts). Entries leave from the oldest arrival while it is at
@@ -58,7 +61,7 @@ export class DedupeWindow {
     this.ring.push(this.lastLo, this.lastHi, time);
   }
 
-  /** Forgets every id at or below watermark − window (once it is the oldest arrival). */
+  /** Forgets every id at or below the lateness horizon (once it is the oldest arrival). */
   advance(windowHorizon: number): void {
     if (windowHorizon <= this.windowHorizon) return;
     this.windowHorizon = windowHorizon;

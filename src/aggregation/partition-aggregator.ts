@@ -5,8 +5,12 @@
 //
 // Semantics (docs/aggregation.md), per apply(event):
 //  1. Offsets at or below the last applied one are re-deliveries: skipped, counted (replayedRecords).
-//  2. Dedupe (see dedupe-window.ts): time <= horizon → tooLate (ignored, counted); a known id →
-//     duplicates (ignored, counted). Otherwise the event is accepted; time < watermark → lateEvents.
+//  2. Lateness: an event older than watermark − horizon (horizon = longest rule window + grace,
+//     or maxLatenessMs) can affect no open window: refused, counted (tooLate). Dedupe (see
+//     dedupe-window.ts): an id remembered from an accepted event → duplicates (ignored, counted).
+//     Otherwise the event is accepted; time < watermark → lateEvents. The ids remembered are
+//     those of events that reached a live (user, feature) state, for as long as such an event
+//     could still be accepted: a resend is caught whatever its event time.
 //  3. Exposures (every flag of the event, in order). Only features with a rule are tracked (others:
 //     untracked). The first exposure processed for (user, feature) fixes the cohort
 //     (rule.cohorts.map[variant] ?? variant) and firstExposure = its event time; a later different
@@ -16,15 +20,20 @@
 //     (so one span may be both the exposure and the action):
 //     activation: the rule's action with firstExposure <= t <= firstExposure + activation window;
 //     retention: any event with firstExposure + returnAfter <= t < firstExposure + retention window;
-//     an effect whose window has already matured is ignored and counted (lateIgnored).
+//     an effect whose window has already matured is still applied (the success is added to the
+//     matured count, lateApplied) while the watermark is below that window's end + grace; after
+//     that it is ignored and counted (lateIgnored).
 //     Latency: with rule.latency.spanName, spans of that name of a user whose state for the feature
 //     exists when the span is processed and t >= firstExposure − latencyJoinSlackMs (a request span
 //     usually starts just before the child span that evaluates the flag); others → latencyUnjoined.
-//     Without spanName: spans carrying the flag. The user is the statistical unit: per-user counts
+//     Without spanName: spans carrying the flag. Only spans starting at or before the end of the
+//     user's longest window count (later ones: afterClose). The user is the statistical unit: per-user counts
 //     feed users / sumN2 / sumSlow2 / sumNSlow. slow = durationMs > latencyP95Threshold (raw ms).
-//  5. watermark = max event time − allowedLatenessMs. Every window with firstExposure + window <=
-//     watermark matures: the user enters that denominator (and the numerator if it succeeded).
-//     Numerators only ever hold matured users. When both windows have matured the state is evicted:
+//  5. watermark: see source-watermark.ts (the slowest live source's highest time − allowedLatenessMs).
+//     Every window with firstExposure + window <= watermark matures: the user enters that
+//     denominator (and the numerator if it succeeded, or later within the grace). Numerators only
+//     ever hold matured users. When both windows have matured and the watermark has passed the
+//     later window's end + grace, the state is evicted:
 //     a marker keeps the user from being exposed again; later events of that user for the feature
 //     are ignored and counted (afterClose) — so a user's latency counts during the first
 //     max(activation, retention window) after exposure. Markers are capped (maxRetiredUsers, FIFO);
@@ -48,6 +57,7 @@ import { CohortAccumulator } from './cohort-accumulator.js';
 import { cohortOf, compileRule, matchesAction, type CompiledRule } from './compiled-rule.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DedupeWindow } from './dedupe-window.js';
+import { SourceWatermark } from './source-watermark.js';
 import type { LatencyHistogramSettings } from '../events/latency-histogram.js';
 import {
   ACTIVATED,
@@ -64,11 +74,17 @@ import { configDefaults } from '../config/schema.js';
 export interface PartitionAggregatorOptions {
   partition: number;
   rules: RuleSet;
-  /** Watermark = max event time − this. Default 5 min. */
+  /** Watermark = the slowest live source's highest event time − this. Default 5 min. */
   allowedLatenessMs?: number;
-  /** Ids are remembered until the watermark passes their time + this. Default 1 h. */
-  dedupeWindowMs?: number;
-  /** Hard cap on remembered ids; beyond it the oldest go and the horizon rises. Default 1,000,000. */
+  /** Late data for a window is still applied until the watermark passes its end + this. Default 6 h. */
+  lateGraceMs?: number;
+  /** Events older than watermark − this are refused. Default: the longest rule window + lateGraceMs. */
+  maxLatenessMs?: number;
+  /** A source silent while the partition's newest event time moves this much on stops holding the watermark. Default 5 min. */
+  sourceIdleMs?: number;
+  /** Distinct sources tracked per partition; more share the source "". Default 256. */
+  maxSources?: number;
+  /** Hard cap on remembered ids; beyond it the oldest arrivals are forgotten (counted). Default 1,000,000. */
   maxDedupeEntries?: number;
   /** Default 64. */
   maxCohortsPerFeature?: number;
@@ -83,12 +99,14 @@ export interface AggregatorCounters {
   /** Accepted events (not duplicates, not too late, valid). */
   events: number;
   duplicates: number;
-  /** Older than the dedupe horizon: cannot be checked for duplicates, ignored. */
+  /** Older than watermark − horizon: every window it could affect has closed. Refused. */
   tooLate: number;
   /** Accepted events older than the watermark (still applied where windows are open). */
   lateEvents: number;
-  /** Activation / retention effects ignored because that window had already matured. */
+  /** Activation / retention effects ignored because that window had closed (end + grace). */
   lateIgnored: number;
+  /** Activation / retention successes applied after their window had matured (within the grace). */
+  lateApplied: number;
   /** Flag exposures of features without a rule. */
   untracked: number;
   /** Exposures into a new cohort beyond maxCohortsPerFeature (user not tracked). */
@@ -117,9 +135,14 @@ export interface AggregatorStats extends AggregatorCounters {
   trackedUsers: number;
   retiredUsers: number;
   dedupeEntries: number;
-  /** Events at or below this event time are refused (tooLate); null before the first event. */
-  dedupeHorizon: number | null;
-  /** Ids forgotten because of maxDedupeEntries (each raises the horizon). */
+  /** Highest event time accepted; null before the first. */
+  maxEventTime: number | null;
+  /** Events older than this are refused (tooLate); null before the first event. */
+  latenessHorizon: number | null;
+  /** Sources seen, and those holding the watermark. */
+  sources: number;
+  activeSources: number;
+  /** Ids forgotten because of maxDedupeEntries (a resend of one would no longer be caught). */
   dedupeEvictedByCap: number;
   /** Bytes of the per-(user, feature) state: store arrays, user index and deadline heap. */
   stateBytes: number;
@@ -148,23 +171,29 @@ const COUNTER_NAMES: readonly (keyof AggregatorCounters)[] = [
   'replayedRecords',
   'evictedUsers',
   'forgottenUsers',
+  'lateApplied',
 ];
+/** Counters of state version 2 (before lateApplied). */
+const V2_COUNTERS = 14;
 
 // The configured defaults (config/schema.ts), for an aggregator built without a config (tests, tools).
 const fromConfig = configDefaults.aggregation;
 const DEFAULTS = {
   allowedLatenessMs: fromConfig.allowedLatenessSeconds * 1000,
-  dedupeWindowMs: fromConfig.dedupeWindowSeconds * 1000,
+  lateGraceMs: fromConfig.lateGraceSeconds * 1000,
+  sourceIdleMs: fromConfig.sourceIdleSeconds * 1000,
   maxDedupeEntries: fromConfig.maxDedupeEntries,
   maxCohortsPerFeature: fromConfig.maxCohortsPerFeature,
   maxRetiredUsers: fromConfig.maxRetiredUsers,
-  // Not configurable: how far a latency sample may precede its activation and still join it.
+  // Not configurable: origins tracked per partition (more share one), and how far a latency
+  // sample may precede its activation and still join it.
+  maxSources: 256,
   latencyJoinSlackMs: 60_000,
 };
 
 const BOTH_DONE = ACTIVATION_DONE | RETENTION_DONE;
 const STATE_MAGIC = 0x41464d50; // "PMFA"
-const STATE_VERSION = 2;
+const STATE_VERSION = 3;
 const OFFSET_PATTERN = /^(0|[1-9][0-9]*)$/;
 
 interface FeatureSlot {
@@ -174,7 +203,8 @@ interface FeatureSlot {
   readonly cohortIndex: Map<string, number>;
 }
 
-type ResolvedOptions = Required<Omit<PartitionAggregatorOptions, 'rules' | 'histogram'>> & {
+type ResolvedOptions = Required<Omit<PartitionAggregatorOptions, 'rules' | 'histogram' | 'maxLatenessMs'>> & {
+  maxLatenessMs: number | undefined;
   histogram: Partial<LatencyHistogramSettings>;
 };
 
@@ -182,7 +212,10 @@ function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     partition: opts.partition,
     allowedLatenessMs: opts.allowedLatenessMs ?? DEFAULTS.allowedLatenessMs,
-    dedupeWindowMs: opts.dedupeWindowMs ?? DEFAULTS.dedupeWindowMs,
+    lateGraceMs: opts.lateGraceMs ?? DEFAULTS.lateGraceMs,
+    maxLatenessMs: opts.maxLatenessMs,
+    sourceIdleMs: opts.sourceIdleMs ?? DEFAULTS.sourceIdleMs,
+    maxSources: opts.maxSources ?? DEFAULTS.maxSources,
     maxDedupeEntries: opts.maxDedupeEntries ?? DEFAULTS.maxDedupeEntries,
     maxCohortsPerFeature: opts.maxCohortsPerFeature ?? DEFAULTS.maxCohortsPerFeature,
     maxRetiredUsers: opts.maxRetiredUsers ?? DEFAULTS.maxRetiredUsers,
@@ -191,10 +224,11 @@ function resolve(opts: PartitionAggregatorOptions): ResolvedOptions {
   };
   const problems: string[] = [];
   if (!Number.isInteger(r.partition) || r.partition < 0) problems.push(`partition must be an integer >= 0, got ${r.partition}`);
-  for (const key of ['allowedLatenessMs', 'dedupeWindowMs', 'latencyJoinSlackMs'] as const) {
+  if (r.maxLatenessMs !== undefined && !(Number.isFinite(r.maxLatenessMs) && r.maxLatenessMs >= 0)) problems.push(`maxLatenessMs must be a finite number >= 0, got ${r.maxLatenessMs}`);
+  for (const key of ['allowedLatenessMs', 'lateGraceMs', 'sourceIdleMs', 'latencyJoinSlackMs'] as const) {
     if (!Number.isFinite(r[key]) || r[key] < 0) problems.push(`${key} must be a finite number >= 0, got ${r[key]}`);
   }
-  for (const key of ['maxDedupeEntries', 'maxCohortsPerFeature', 'maxRetiredUsers'] as const) {
+  for (const key of ['maxDedupeEntries', 'maxCohortsPerFeature', 'maxRetiredUsers', 'maxSources'] as const) {
     if (!Number.isSafeInteger(r[key]) || r[key] < 1) problems.push(`${key} must be an integer >= 1, got ${r[key]}`);
   }
   if (r.maxCohortsPerFeature > MAX_COHORTS) problems.push(`maxCohortsPerFeature must be <= ${MAX_COHORTS}, got ${r.maxCohortsPerFeature}`);
@@ -214,7 +248,9 @@ export class PartitionAggregator {
   private store: UserStateStore;
   private dedupe: DedupeWindow;
   private deadlines: DeadlineQueue;
-  private maxEventTime = Number.NEGATIVE_INFINITY;
+  private clock: SourceWatermark;
+  /** Events older than watermark − this are refused: longest rule window + grace (or the override). */
+  private horizonMs = 0;
   private lastOffset: string | undefined;
   private readonly counters: AggregatorCounters = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as AggregatorCounters;
 
@@ -222,13 +258,19 @@ export class PartitionAggregator {
     this.opts = resolve(options);
     this.partition = this.opts.partition;
     this.store = new UserStateStore(this.opts.maxRetiredUsers);
-    this.deadlines = new DeadlineQueue(this.store);
+    this.deadlines = new DeadlineQueue(this.store, this.opts.lateGraceMs);
     this.dedupe = new DedupeWindow(this.opts.maxDedupeEntries);
+    this.clock = new SourceWatermark(this.opts.allowedLatenessMs, this.opts.sourceIdleMs, this.opts.maxSources);
     this.setRules(options.rules);
   }
 
   get watermark(): number {
-    return this.maxEventTime - this.opts.allowedLatenessMs;
+    return this.clock.watermark;
+  }
+
+  /** Events older than this are refused as too late. */
+  get latenessHorizon(): number {
+    return this.watermark - this.horizonMs;
   }
 
   /** Next offset to read (the one after the last applied record); undefined before any record. */
@@ -238,6 +280,11 @@ export class PartitionAggregator {
 
   get ruleVersion(): string {
     return this.rules.version;
+  }
+
+  /** Features with a rule, sorted (whether or not this partition has data for them). */
+  ruleFeatures(): string[] {
+    return [...this.compiled.keys()].sort(compareStrings);
   }
 
   setRules(rules: RuleSet): void {
@@ -251,6 +298,9 @@ export class PartitionAggregator {
       else this.latencyBySpan.set(c.latencySpanName, [c]);
     }
     for (const slot of this.slots) slot.rule = this.compiled.get(slot.name);
+    let longest = 0;
+    for (const c of this.compiled.values()) longest = Math.max(longest, c.activationWindowMs, c.retentionWindowMs);
+    this.horizonMs = this.opts.maxLatenessMs ?? longest + this.opts.lateGraceMs;
     this.rebuildDeadlines();
   }
 
@@ -259,15 +309,29 @@ export class PartitionAggregator {
    * They share the record's offset, so the offset check runs once, for the first.
    */
   applyRecord(events: readonly FeatureEvent[], offset: string): void {
-    const before = this.lastOffset;
-    for (let i = 0; i < events.length; i++) {
-      if (i > 0) {
-        if (this.lastOffset !== offset) return; // the first was a re-delivery: so are the rest
-        this.lastOffset = before;
-      }
-      this.apply(events[i], offset);
-    }
+    for (let i = 0; i < events.length; i++) if (!this.applyInRecord(events[i], offset, i === 0)) return;
   }
+
+  /**
+   * One event of a record, `first` for the record's first. False when the record is a
+   * re-delivery (its first event was skipped), so the caller skips the rest of it.
+   */
+  applyInRecord(event: FeatureEvent, offset: string, first: boolean): boolean {
+    if (first) {
+      const before = this.lastOffset;
+      this.apply(event, offset);
+      const accepted = this.lastOffset === offset && before !== offset;
+      this.openRecord = accepted ? { offset, before } : undefined;
+      return accepted;
+    }
+    if (this.openRecord?.offset !== offset) return false;
+    this.lastOffset = this.openRecord.before;
+    this.apply(event, offset);
+    return true;
+  }
+
+  /** The record being applied event by event, and the offset before it. */
+  private openRecord: { offset: string; before: string | undefined } | undefined;
 
   apply(event: FeatureEvent, offset: string): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
@@ -282,7 +346,7 @@ export class PartitionAggregator {
       return;
     }
     const t = event.time;
-    if (t <= this.dedupe.horizon) {
+    if (t <= this.latenessHorizon) {
       c.tooLate++;
       return;
     }
@@ -290,7 +354,6 @@ export class PartitionAggregator {
       c.duplicates++;
       return;
     }
-    this.dedupe.add(t);
     c.events++;
     if (t < this.watermark) c.lateEvents++;
 
@@ -299,11 +362,11 @@ export class PartitionAggregator {
     for (const flag of event.flags) this.expose(flag, t);
     for (let h = store.head; h !== -1; h = store.next(h)) this.applyToState(h, event);
     if (event.durationMs !== undefined && this.latencyBySpan.size > 0) this.joinNamedLatency(event);
+    // Only an event that reached a live state can change a statistic if applied twice: those ids
+    // are remembered (while such an event could still be accepted), the others need not be.
+    if (store.head !== -1) this.dedupe.add(t);
 
-    if (t > this.maxEventTime) {
-      this.maxEventTime = t;
-      this.dedupe.advance(this.watermark - this.opts.dedupeWindowMs);
-    }
+    if (this.clock.observe(event.origin, t)) this.dedupe.advance(this.latenessHorizon);
     // Also when the watermark did not move: a late exposure may have windows that already closed.
     this.mature(this.watermark);
     if (store.needsCompaction) {
@@ -362,16 +425,27 @@ export class PartitionAggregator {
     const t = e.time;
     const fe = store.firstExposure(h);
     const flags = store.flags(h);
+    const grace = this.opts.lateGraceMs;
+    const wm = this.watermark;
     if ((flags & ACTIVATED) === 0 && t >= fe && t <= fe + rule.activationWindowMs && matchesAction(rule, e)) {
-      if ((flags & ACTIVATION_DONE) !== 0) this.counters.lateIgnored++;
-      else store.setFlag(h, ACTIVATED);
+      if ((flags & ACTIVATION_DONE) === 0) store.setFlag(h, ACTIVATED);
+      else if (wm < fe + rule.activationWindowMs + grace) {
+        store.setFlag(h, ACTIVATED);
+        if (rule.hasActivation) slot.cohorts[store.cohort(h)].activationSuccesses++;
+        this.counters.lateApplied++;
+      } else this.counters.lateIgnored++;
     }
     if ((flags & RETURNED) === 0 && t >= fe + rule.returnAfterMs && t < fe + rule.retentionWindowMs) {
-      if ((flags & RETENTION_DONE) !== 0) this.counters.lateIgnored++;
-      else store.setFlag(h, RETURNED);
+      if ((flags & RETENTION_DONE) === 0) store.setFlag(h, RETURNED);
+      else if (wm < fe + rule.retentionWindowMs + grace) {
+        store.setFlag(h, RETURNED);
+        slot.cohorts[store.cohort(h)].retentionSuccesses++;
+        this.counters.lateApplied++;
+      } else this.counters.lateIgnored++;
     }
     if (rule.latencySpanName === undefined && e.durationMs !== undefined && carriesFeature(e, slot.name)) {
-      this.recordLatency(h, rule, e.durationMs);
+      if (t <= fe + rule.closeAfterMs) this.recordLatency(h, rule, e.durationMs);
+      else this.counters.afterClose++;
     }
   }
 
@@ -384,7 +458,8 @@ export class PartitionAggregator {
       const fi = this.slotIndex.get(rule.feature);
       const h = fi === undefined ? -1 : store.find(fi);
       if (h !== -1 && e.time >= store.firstExposure(h) - this.opts.latencyJoinSlackMs) {
-        this.recordLatency(h, rule, e.durationMs as number);
+        if (e.time <= store.firstExposure(h) + rule.closeAfterMs) this.recordLatency(h, rule, e.durationMs as number);
+        else this.counters.afterClose++;
       } else if (h === -1 && fi !== undefined && store.isRetired(fi)) {
         this.counters.afterClose++;
       } else {
@@ -425,7 +500,7 @@ export class PartitionAggregator {
         if ((flags & RETURNED) !== 0) acc.retentionSuccesses++;
       }
       flags = store.flags(h);
-      if ((flags & BOTH_DONE) === BOTH_DONE) {
+      if ((flags & BOTH_DONE) === BOTH_DONE && q.retireAt(h) <= watermark) {
         q.pop();
         this.counters.forgottenUsers += store.retire(h);
         this.counters.evictedUsers++;
@@ -439,7 +514,7 @@ export class PartitionAggregator {
     this.updateWindows();
     this.requeueAll();
     // Windows shortened by new rules may have matured already.
-    if (this.maxEventTime !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
+    if (this.watermark !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
   }
 
   /** The deadline queue's window lengths by feature slot (+Infinity for frozen features). */
@@ -498,11 +573,14 @@ export class PartitionAggregator {
       ...this.counters,
       partition: this.partition,
       nextOffset: this.nextOffset ?? null,
-      watermark: this.maxEventTime === Number.NEGATIVE_INFINITY ? null : this.watermark,
+      watermark: this.watermark === Number.NEGATIVE_INFINITY ? null : this.watermark,
+      maxEventTime: this.clock.maxEventTime === Number.NEGATIVE_INFINITY ? null : this.clock.maxEventTime,
+      latenessHorizon: this.watermark === Number.NEGATIVE_INFINITY ? null : this.latenessHorizon,
+      sources: this.clock.sourceCount,
+      activeSources: this.clock.activeSources(),
       trackedUsers: this.store.liveCount,
       retiredUsers: this.store.retiredCount,
       dedupeEntries: this.dedupe.size,
-      dedupeHorizon: this.dedupe.horizon === Number.NEGATIVE_INFINITY ? null : this.dedupe.horizon,
       dedupeEvictedByCap: this.dedupe.evictedByCap,
       stateBytes,
       markerBytes,
@@ -516,7 +594,8 @@ export class PartitionAggregator {
   serialize(): Buffer {
     const w = new ByteWriter(4096 + this.store.handleLimit * 48 + this.dedupe.size * 20);
     w.varint(STATE_MAGIC).byte(STATE_VERSION);
-    w.varint(this.partition).string(this.lastOffset ?? '').float64(this.maxEventTime);
+    w.varint(this.partition).string(this.lastOffset ?? '');
+    this.clock.write(w);
     w.varint(COUNTER_NAMES.length);
     for (const name of COUNTER_NAMES) w.varint(this.counters[name]);
     this.dedupe.write(w);
@@ -534,7 +613,7 @@ export class PartitionAggregator {
     const r = new ByteReader(bytes, `aggregator state of partition ${options.partition}`);
     if (r.varint() !== STATE_MAGIC) throw r.fail('not an aggregator state');
     const version = r.byte();
-    if (version !== STATE_VERSION) throw r.fail(`unknown state version ${version}`);
+    if (version !== STATE_VERSION && version !== 2) throw r.fail(`unknown state version ${version}`);
     const partition = r.varint();
     if (partition !== options.partition) {
       throw new PmfError('ERR_INTERNAL', `state of partition ${partition} cannot be restored as partition ${options.partition}`);
@@ -543,10 +622,14 @@ export class PartitionAggregator {
     const lastOffset = r.string();
     if (lastOffset !== '' && !OFFSET_PATTERN.test(lastOffset)) throw r.fail('bad offset');
     a.lastOffset = lastOffset === '' ? undefined : lastOffset;
-    a.maxEventTime = r.float64();
+    const o = a.opts;
+    a.clock = version === 2
+      ? SourceWatermark.fromLegacy(r.float64(), o.allowedLatenessMs, o.sourceIdleMs, o.maxSources)
+      : SourceWatermark.read(r, o.allowedLatenessMs, o.sourceIdleMs, o.maxSources);
     const counterCount = r.varint();
-    if (counterCount !== COUNTER_NAMES.length) throw r.fail(`expected ${COUNTER_NAMES.length} counters, got ${counterCount}`);
-    for (const name of COUNTER_NAMES) a.counters[name] = r.varint();
+    const expected = version === 2 ? V2_COUNTERS : COUNTER_NAMES.length;
+    if (counterCount !== expected) throw r.fail(`expected ${expected} counters, got ${counterCount}`);
+    for (const name of COUNTER_NAMES.slice(0, expected)) a.counters[name] = r.varint();
     a.dedupe = DedupeWindow.read(r, a.opts.maxDedupeEntries);
     const slotCount = r.varint();
     if (slotCount > MAX_FEATURES) throw r.fail(`${slotCount} features`);
@@ -572,7 +655,7 @@ export class PartitionAggregator {
     r.expectEnd();
     a.store = store;
     a.counters.forgottenUsers += forgotten;
-    a.deadlines = new DeadlineQueue(store);
+    a.deadlines = new DeadlineQueue(store, o.lateGraceMs);
     a.setRules(options.rules);
     return a;
   }
@@ -582,6 +665,7 @@ function isValidEvent(e: FeatureEvent): boolean {
   if (typeof e.user !== 'string' || e.user.length === 0 || typeof e.id !== 'string' || !Number.isFinite(e.time)) return false;
   if (typeof e.name !== 'string' || !Array.isArray(e.flags)) return false;
   for (const f of e.flags) if (typeof f?.feature !== 'string' || typeof f.variant !== 'string') return false;
+  if (e.origin !== undefined && typeof e.origin !== 'string') return false;
   return e.durationMs === undefined || typeof e.durationMs === 'number';
 }
 

@@ -23,6 +23,8 @@ export interface MetricSources {
   flagWriter?: FlagWriter;
   tableRetention?: TableRetention;
   relay?: OutboxRelay;
+  /** Wall clock, only to show how far the watermark is behind the present. */
+  now: () => number;
   commandConsumer?: FlagCommandConsumer;
 }
 
@@ -128,7 +130,7 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
   }
   if (src.aggregator) {
     const a = src.aggregator;
-    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors())]);
+    registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors(), src.now())]);
     if (src.log) {
       const log = src.log;
       registry.register(() => lagSamples('aggregator', a, log));

@@ -16,12 +16,12 @@ import { isDistributed, type Config } from '../config/schema.js';
 import { topicNames, type Topics } from '../events/topics.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import { createLog, topicSpecs } from './create-log.js';
-import { aggregatorSettings, createEvaluator } from './stage-settings.js';
+import { aggregatorSettings, createEvaluator, verdictSettings } from './stage-settings.js';
 import type { RuleSet } from '../rules/schema.js';
 import { OtlpReceiver } from '../receiver/otlp-receiver.js';
 import { loadBearerAuth } from '../core/bearer-auth.js';
 import { httpsServerOptions, loadTlsMaterial } from '../receiver/transport/listener-tls.js';
-import { flagRoutes } from '../admin/flag-routes.js';
+import { flagRoutes, type FlagAdminReader } from '../admin/flag-routes.js';
 import { parseKeyRing, Pseudonymizer } from '../receiver/mapping/pseudonymizer.js';
 import { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../stream/aggregator-processor.js';
@@ -48,6 +48,7 @@ import { resolveCommandKeyRing } from './command-key.js';
 import { securityWarnings } from '../config/security-warnings.js';
 import { appMetrics } from './app-metrics.js';
 import { processMetrics } from './process-metrics.js';
+import { GuardedCohortRegistrar } from './guarded-cohort-registrar.js';
 import { LogEventSink } from '../receiver/event-sink.js';
 
 export interface AppDeps {
@@ -162,6 +163,10 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       keyRing: commandKeys!, isDeclared: (feature) => rules.byFeature.has(feature), onError,
     });
     roles.push(commandConsumer);
+    roles.push(new GuardedCohortRegistrar({
+      log, groupId: `${config.kafka.groupPrefix}.cohort-registrar`, topic: topics.verdicts, rules: () => rules,
+      ensureGuarded: (feature, cohorts) => writer.ensureGuarded(feature, cohorts), onError,
+    }));
   }
 
   let verdictRunner: StatefulRunner | undefined;
@@ -172,7 +177,9 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: verdictProcessorFactory(topics, () => ({ rules, evaluator, heartbeatMs: config.verdict.heartbeatSeconds * 1000 }), commandKeys!),
+      factory: verdictProcessorFactory(
+        topics, () => ({ ...verdictSettings(config), rules, evaluator }), commandKeys!, clock, config.verdict.partitionWaitSeconds * 1000,
+      ),
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -190,7 +197,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       log: log,
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
-      factory: aggregatorProcessorFactory(topics, () => ({ ...aggregatorSettings(config), rules })),
+      factory: aggregatorProcessorFactory(topics, verdictSettings(config).stepMs, () => ({ ...aggregatorSettings(config), rules })),
       groupId: `${config.kafka.groupPrefix}.aggregator`,
       inputTopic: topics.events,
       checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
@@ -248,7 +255,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     port: config.admin.port,
     auth: bearerAuth,
     https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
-    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: flagRepo, auth: bearerAuth, clock })] : [],
+    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock })] : [],
     sources: {
       metrics,
       probes: [
@@ -258,11 +265,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         // Ready while some features fail (the others flow), but the failing ones are named.
         ...(relay ? [{ name: 'flag-cache', check: async () => { const failing = relay!.failingFeatures(); return failing.length > 0 ? { failingFeatures: failing } : undefined; } }] : []),
       ],
-      getFlag: flagRepo ? (feature) => flagRepo!.getFlag(feature) : undefined,
+      getFlag: flagRepo ? (feature) => declaredFlags(flagRepo!, () => rules).getFlag(feature) : undefined,
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, relay, tableRetention, commandConsumer });
+  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, relay, tableRetention, commandConsumer, now: () => clock.now() });
   const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
@@ -323,6 +330,17 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     }),
   };
   return app;
+}
+
+/**
+ * A feature declared in the rules is known even before any of its cohorts has a row (no data
+ * seen yet): it answers with no cohorts instead of 404.
+ */
+function declaredFlags(repo: FlagRepository, rules: () => RuleSet): FlagAdminReader {
+  return {
+    getFlag: async (feature) => (await repo.getFlag(feature)) ?? (rules().byFeature.has(feature) ? { feature, version: 0, cohorts: {} } : null),
+    auditLog: (feature, query) => repo.auditLog(feature, query),
+  };
 }
 
 function activationAttributeKeys(rules: RuleSet): string[] {

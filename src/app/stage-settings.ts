@@ -11,11 +11,18 @@ export function aggregatorSettings(config: Config): Omit<PartitionAggregatorOpti
   const a = config.aggregation;
   return {
     allowedLatenessMs: a.allowedLatenessSeconds * 1000,
-    dedupeWindowMs: a.dedupeWindowSeconds * 1000,
+    lateGraceMs: a.lateGraceSeconds * 1000,
+    maxLatenessMs: a.maxLatenessSeconds === undefined ? undefined : a.maxLatenessSeconds * 1000,
+    sourceIdleMs: a.sourceIdleSeconds * 1000,
     maxCohortsPerFeature: a.maxCohortsPerFeature,
     maxDedupeEntries: a.maxDedupeEntries,
     maxRetiredUsers: a.maxRetiredUsers,
   };
+}
+
+/** How the verdict stage steps through event time; replay uses the same. */
+export function verdictSettings(config: Config): { stepMs: number; heartbeatMs: number; partitions: number } {
+  return { stepMs: config.verdict.stepSeconds * 1000, heartbeatMs: config.verdict.heartbeatSeconds * 1000, partitions: config.kafka.partitions };
 }
 
 export function createEvaluator(config: Config): CohortEvaluator {

@@ -41,6 +41,7 @@ export function checkFeatureEvent(value: unknown): FeatureEvent {
   need(typeof o.name === 'string', 'feature event', 'name');
   need(Array.isArray(o.flags), 'feature event', 'flags');
   need(o.durationMs === undefined || (typeof o.durationMs === 'number' && o.durationMs >= 0), 'feature event', 'durationMs');
+  need(o.origin === undefined || typeof o.origin === 'string', 'feature event', 'origin');
   for (const f of o.flags as unknown[]) {
     const flag = f as Record<string, unknown>;
     need(typeof flag?.feature === 'string' && typeof flag?.variant === 'string', 'feature event', 'flags[]');

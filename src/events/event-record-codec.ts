@@ -10,6 +10,7 @@
 //             [f64 durationMs]                      when bits & HAS_DURATION
 //             varint flagCount, flagCount × (str feature, str variant)
 //             [varint attrCount, attrCount × (str key, str value)]   when bits & HAS_ATTRS
+//             [str origin]                          when bits & HAS_ORIGIN (FeatureEvent.origin)
 //   id     := str, or (bits & ID_HEX) varint n + n raw bytes, read back as lowercase hex text
 // bits & SOURCE_LOG says source "log" (else "span"). A new optional field takes the next bit and
 // goes after the attributes; because every event is length-prefixed, a reader that does not know
@@ -26,6 +27,7 @@ export const HAS_DURATION = 1;
 export const HAS_ATTRS = 2;
 export const SOURCE_LOG = 4;
 export const ID_HEX = 8;
+export const HAS_ORIGIN = 16;
 
 function fail(detail: string): never {
   throw new PmfError('ERR_EVENT_DECODE', `feature event record: ${detail}`);
@@ -88,6 +90,7 @@ function decodeEvent(r: Reader): FeatureEvent {
     for (let i = 0; i < n; i++) attrs[r.str()] = r.str();
     event.attrs = attrs;
   }
+  if (bits & HAS_ORIGIN) event.origin = r.str();
   if (!Number.isFinite(time) || (durationMs !== undefined && !(durationMs >= 0))) fail('time or duration out of range');
   return event;
 }

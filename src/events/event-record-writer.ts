@@ -2,7 +2,7 @@
 // receiver's per-span path allocates nothing: strings go straight from the decoded request into
 // the record bytes, span ids as raw bytes. finish() copies the record out once per record.
 
-import { EVENT_RECORD_VERSION, HAS_ATTRS, HAS_DURATION, SOURCE_LOG } from './event-record-codec.js';
+import { EVENT_RECORD_VERSION, HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, SOURCE_LOG } from './event-record-codec.js';
 import type { FeatureEvent } from './feature-event.js';
 
 const HEADER = 3;
@@ -119,6 +119,7 @@ export class EventRecordWriter {
     let bits = e.source === 'log' ? SOURCE_LOG : 0;
     if (e.durationMs !== undefined) bits |= HAS_DURATION;
     if (attrs.length > 0) bits |= HAS_ATTRS;
+    if (e.origin !== undefined) bits |= HAS_ORIGIN;
     this.beginEvent(bits, e.user, e.time);
     this.str(e.id);
     this.str(e.name);
@@ -135,6 +136,7 @@ export class EventRecordWriter {
         this.str(v);
       }
     }
+    if (e.origin !== undefined) this.str(e.origin);
     this.endEvent();
   }
 

@@ -28,5 +28,10 @@ export interface FeatureEvent {
   /** Attributes a loaded rule's activation action may match on (string-valued). */
   attrs?: Record<string, string>;
   source: EventSource;
+  /**
+   * Who sent it: the resource's service.name (or service.instance.id without one). The watermark
+   * is held back by the slowest live origin of a partition; absent = one shared origin.
+   */
+  origin?: string;
 }
 

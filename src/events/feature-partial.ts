@@ -11,6 +11,12 @@ export interface FeaturePartial {
   /** Next offset of the source partition reflected here. */
   offset: string;
   watermark: number;
+  /**
+   * The event-time step this snapshot was taken at: the multiple of the verdict step the
+   * partition's watermark crossed with the record before `offset`. The verdict engine evaluates
+   * each step over every partition's snapshot as of that step.
+   */
+  step?: number;
   cohorts: CohortPartial[];
 }
 

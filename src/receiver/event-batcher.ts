@@ -4,7 +4,7 @@
 // users, so the log's ordinary key partitioning puts the record exactly there: the aggregator
 // still sees every user on one partition, each event once, in the order it was mapped.
 
-import { HAS_ATTRS, HAS_DURATION, ID_HEX, SOURCE_LOG } from '../events/event-record-codec.js';
+import { HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG } from '../events/event-record-codec.js';
 import { EventRecordWriter } from '../events/event-record-writer.js';
 import { murmur2 } from '../log/key-partition.js';
 import type { LogRecord } from '../log/partitioned-log.js';
@@ -56,6 +56,7 @@ export class EventBatcher implements MappedEventOut {
     const hasDuration = !Number.isNaN(e.durationMs);
     if (hasDuration) bits |= HAS_DURATION;
     if (e.attrCount > 0) bits |= HAS_ATTRS;
+    if (e.origin !== undefined) bits |= HAS_ORIGIN;
     const hexId = e.traceId !== undefined && e.spanId !== undefined;
     if (hexId) bits |= ID_HEX;
     w.beginEvent(bits, e.user, e.time);
@@ -75,6 +76,7 @@ export class EventBatcher implements MappedEventOut {
         w.str(e.attrValues[i]);
       }
     }
+    if (e.origin !== undefined) w.str(e.origin);
     w.endEvent();
     this.events++;
     if (w.size >= this.maxRecordBytes) this.done.push({ key: this.keys[p], value: w.finish() });

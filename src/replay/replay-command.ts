@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import { topicNames } from '../events/topics.js';
 import { createLog } from '../app/create-log.js';
 import { loadRulesFile } from '../config/rules-file.js';
-import { aggregatorSettings, createEvaluator } from '../app/stage-settings.js';
+import { aggregatorSettings, createEvaluator, verdictSettings } from '../app/stage-settings.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
 import { replay } from './replay.js';
 import { readEventsFromFile, readEventsFromLog } from './read-recorded-events.js';
@@ -39,11 +39,13 @@ export async function runReplay(o: ReplayCommandOptions): Promise<void> {
       await log.close();
     }
   }
+  const v = verdictSettings(o.config);
   const result = replay(source.partitions, {
     rules,
     evaluator: createEvaluator(o.config),
-    stepMs: (o.stepSeconds ?? 60) * 1000,
-    heartbeatMs: o.config.verdict.heartbeatSeconds * 1000,
+    stepMs: o.stepSeconds === undefined ? v.stepMs : o.stepSeconds * 1000,
+    heartbeatMs: v.heartbeatMs,
+    partitions: v.partitions,
     aggregation: aggregatorSettings(o.config),
   });
   for (const v of result.verdicts) o.write(JSON.stringify({ type: 'verdict', ...v }));

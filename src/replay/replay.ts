@@ -1,14 +1,18 @@
 // Replay: recomputes verdicts from a recorded event log with a given rules file, without writing
-// any flag. The live pipeline checkpoints on wall-clock timers; replay instead snapshots every
-// partition at fixed steps of event time and feeds the verdict engine in partition order, so the
-// same input and rules always give byte-identical output.
+// any flag. It drives the live code: one AggregatorProcessor per partition (step snapshots each
+// time a partition's watermark crosses a multiple of the verdict step) and one VerdictEngine that
+// evaluates every step once all partitions have passed it. Those snapshots depend only on each
+// partition's records, and the engine's output only on the snapshots, so a replay of the log the
+// live pipeline consumed gives its verdict stream bit for bit (docs/aggregation.md says when a
+// partition that receives its first record late can make them differ).
 
 import type { FeatureEvent } from '../events/feature-event.js';
-import { toFeaturePartials } from '../events/feature-partial.js';
 import type { FlagCommand } from '../events/flag-command.js';
+import { topicNames } from '../events/topics.js';
 import type { Verdict } from '../events/verdict.js';
 import type { RuleSet } from '../rules/schema.js';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
+import { AggregatorProcessor } from '../stream/aggregator-processor.js';
 import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
 import { VerdictEngine } from '../verdict/verdict-engine.js';
 
@@ -22,9 +26,11 @@ export interface RecordedEvent {
 export interface ReplayOptions {
   rules: RuleSet;
   evaluator: CohortEvaluator;
-  /** Snapshot every partition after this much event time (default 60 s). */
+  /** The verdict step (event time) of the live pipeline (default 60 s). */
   stepMs?: number;
   heartbeatMs?: number;
+  /** Partitions of the live events topic (the engine waits for them as live; default: those in the input). */
+  partitions?: number;
   /** The live aggregator's settings (app/stage-settings.ts), so replay counts what it counts. */
   aggregation?: Omit<PartitionAggregatorOptions, 'partition' | 'rules'>;
 }
@@ -38,30 +44,25 @@ export interface ReplayResult {
 
 /**
  * Replays records given per partition in offset order (a record's events together, as the live
- * aggregator applies them; records are never empty). Partitions are interleaved by event time
- * (ties by partition number), the way a live group with all partitions caught up would see them.
+ * aggregator applies them; records are never empty). The interleaving of partitions does not
+ * change the result; they are interleaved by event time (ties by partition number) so the engine
+ * holds few pending snapshots.
  */
 export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOptions): ReplayResult {
   const stepMs = o.stepMs ?? 60_000;
-  const aggregators = new Map<number, PartitionAggregator>();
+  const topics = topicNames('replay.');
+  const processors = new Map<number, AggregatorProcessor>();
   for (const p of [...partitions.keys()].sort((a, b) => a - b)) {
-    aggregators.set(p, new PartitionAggregator({ ...o.aggregation, partition: p, rules: o.rules }));
+    processors.set(p, new AggregatorProcessor(new PartitionAggregator({ ...o.aggregation, partition: p, rules: o.rules }), topics, stepMs));
   }
-  const engine = new VerdictEngine({ rules: o.rules, evaluator: o.evaluator, heartbeatMs: o.heartbeatMs ?? 3600_000 });
+  const engine = new VerdictEngine({
+    rules: o.rules,
+    evaluator: o.evaluator,
+    heartbeatMs: o.heartbeatMs ?? 3600_000,
+    partitions: o.partitions ?? partitions.size,
+  });
   const out: ReplayResult = { verdicts: [], commands: [], events: 0 };
   const cursor = new Map<number, number>([...partitions.keys()].map((p) => [p, 0]));
-
-  const publish = () => {
-    for (const [, agg] of aggregators) {
-      for (const fp of toFeaturePartials(agg.snapshot())) {
-        const r = engine.apply(fp);
-        out.verdicts.push(...r.verdicts);
-        out.commands.push(...r.commands);
-      }
-    }
-  };
-
-  let nextStep: number | undefined;
   for (;;) {
     let best: number | undefined;
     let bestTime = Number.POSITIVE_INFINITY;
@@ -73,17 +74,17 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
       }
     }
     if (best === undefined) break;
-    if (nextStep === undefined) nextStep = Math.floor(bestTime / stepMs) * stepMs + stepMs;
-    while (bestTime >= nextStep) {
-      publish();
-      nextStep += stepMs;
-    }
     const i = cursor.get(best)!;
     const rec = partitions.get(best)![i];
-    aggregators.get(best)!.applyRecord(rec.events, rec.offset);
+    const processor = processors.get(best)!;
+    rec.events.every((e, k) => processor.applyEvent(e, rec.offset, k === 0));
     cursor.set(best, i + 1);
     out.events += rec.events.length;
+    for (const fp of processor.takeSteps()) {
+      const r = engine.apply(fp);
+      out.verdicts.push(...r.verdicts);
+      out.commands.push(...r.commands);
+    }
   }
-  publish();
   return out;
 }

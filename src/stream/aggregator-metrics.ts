@@ -13,11 +13,12 @@ type NumericKey = { [K in keyof AggregatorStats]: AggregatorStats[K] extends num
 
 const COUNTERS: [string, NumericKey, string][] = [
   ['pmf_aggregator_events_accepted_total', 'events', 'Feature events applied (not duplicates, not too late, valid)'],
-  ['pmf_aggregator_events_duplicate_total', 'duplicates', 'Events dropped as resends of an id still in the dedupe window'],
-  ['pmf_aggregator_events_too_late_total', 'tooLate', 'Events at or below the dedupe horizon, refused (could not be checked for duplicates)'],
+  ['pmf_aggregator_events_duplicate_total', 'duplicates', 'Events dropped as resends of an already applied id'],
+  ['pmf_aggregator_events_too_late_total', 'tooLate', 'Events older than watermark - (longest rule window + grace): every window they could affect had closed, refused'],
   ['pmf_aggregator_events_invalid_total', 'invalidEvents', 'Events with a missing or mistyped field, refused'],
   ['pmf_aggregator_events_late_total', 'lateEvents', 'Accepted events older than the watermark (applied where windows are still open)'],
-  ['pmf_aggregator_late_effects_ignored_total', 'lateIgnored', 'Activation/retention effects ignored because that window had already matured'],
+  ['pmf_aggregator_late_effects_ignored_total', 'lateIgnored', 'Activation/retention effects ignored because that window had closed (end + grace)'],
+  ['pmf_aggregator_late_effects_applied_total', 'lateApplied', 'Activation/retention successes applied after their window matured, within the grace'],
   ['pmf_aggregator_after_close_total', 'afterClose', 'Exposures and latency spans of users whose windows had closed (evicted)'],
   ['pmf_aggregator_untracked_exposures_total', 'untracked', 'Flag exposures of features without a rule'],
   ['pmf_aggregator_cohort_overflow_total', 'cohortOverflow', 'Exposures into a cohort beyond maxCohortsPerFeature (not tracked)'],
@@ -25,13 +26,15 @@ const COUNTERS: [string, NumericKey, string][] = [
   ['pmf_aggregator_invalid_durations_total', 'invalidDurations', 'Latency spans with a negative or non-finite duration'],
   ['pmf_aggregator_evicted_total', 'evictedUsers', 'User states evicted after every window they affect closed'],
   ['pmf_aggregator_markers_forgotten_total', 'forgottenUsers', 'Eviction markers dropped by the marker cap (such users would count as new)'],
-  ['pmf_aggregator_dedupe_evicted_by_cap_total', 'dedupeEvictedByCap', 'Remembered ids dropped by the dedupe cap (each raises the horizon)'],
+  ['pmf_aggregator_dedupe_evicted_by_cap_total', 'dedupeEvictedByCap', 'Remembered ids dropped by the dedupe cap (a resend of one would count again)'],
 ];
 
 const GAUGES: [string, NumericKey, string][] = [
   ['pmf_aggregator_tracked_pairs', 'trackedUsers', 'Live (user, feature) states'],
   ['pmf_aggregator_retired_markers', 'retiredUsers', 'Eviction markers kept'],
   ['pmf_aggregator_dedupe_entries', 'dedupeEntries', 'Ids remembered by the dedupe window'],
+  ['pmf_aggregator_sources', 'sources', 'Sources (services) seen on the partition'],
+  ['pmf_aggregator_sources_active', 'activeSources', 'Sources holding the watermark (not idle)'],
 ];
 
 const BYTES: [string, NumericKey][] = [
@@ -41,7 +44,8 @@ const BYTES: [string, NumericKey][] = [
   ['histograms', 'histogramBytes'],
 ];
 
-export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProcessor>): Sample[] {
+/** `now` (wall clock) only labels how far behind the present the watermark is; it computes nothing. */
+export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProcessor>, now: number): Sample[] {
   const out: Sample[] = [];
   for (const [partition, p] of processors) {
     if (!(p instanceof AggregatorProcessor)) continue;
@@ -55,8 +59,10 @@ export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProce
     if (s.watermark !== null) {
       out.push({ name: 'pmf_aggregator_watermark_ms', help: 'Event-time watermark of the partition (ms since the epoch)', type: 'gauge', labels, value: s.watermark });
     }
-    if (s.dedupeHorizon !== null) {
-      out.push({ name: 'pmf_aggregator_dedupe_horizon_ms', help: 'Events at or below this event time are refused as too late', type: 'gauge', labels, value: s.dedupeHorizon });
+    if (s.watermark !== null && s.maxEventTime !== null && s.latenessHorizon !== null) {
+      out.push({ name: 'pmf_aggregator_watermark_lag_seconds', help: 'How far the event-time watermark is behind the wall clock', type: 'gauge', labels, value: (now - s.watermark) / 1000 });
+      out.push({ name: 'pmf_aggregator_watermark_held_back_seconds', help: 'Newest event time minus the watermark: allowed lateness plus what slower sources hold back', type: 'gauge', labels, value: (s.maxEventTime - s.watermark) / 1000 });
+      out.push({ name: 'pmf_aggregator_lateness_horizon_ms', help: 'Events older than this event time are refused as too late', type: 'gauge', labels, value: s.latenessHorizon });
     }
   }
   return out;

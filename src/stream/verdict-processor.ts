@@ -1,22 +1,38 @@
 // Adapts the verdict engine to the stateful runner: cohort-stats records in, verdicts and
 // rollback commands out (commands only in enforce mode, decided by the engine), each signed so
-// the flag writer can tell them from anything else written to the commands topic.
+// the flag writer can tell them from anything else written to the commands topic. The one use of
+// the clock: if some source partition has not reported within startupWaitMs of this processor's
+// start, the engine stops waiting for it (a partition with no data must not freeze verdicts).
 
+import type { Clock } from '../core/clock.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
 import type { Topics } from '../events/topics.js';
 import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
-import { VerdictEngine, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
+import { VerdictEngine, type EngineOutput, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
 export class VerdictProcessor implements PartitionProcessor {
   private verdicts: LogRecord[] = [];
   private commands: LogRecord[] = [];
 
-  constructor(readonly engine: VerdictEngine, private readonly topics: Topics, private readonly keyRing: CommandKeyRing) {}
+  private readonly startedAt: number;
+
+  constructor(
+    readonly engine: VerdictEngine,
+    private readonly topics: Topics,
+    private readonly keyRing: CommandKeyRing,
+    private readonly clock: Clock,
+    private readonly startupWaitMs: number,
+  ) {
+    this.startedAt = clock.now();
+  }
 
   apply(record: ConsumedRecord): void {
-    const out = this.engine.apply(decodeFeaturePartial(record.value));
+    this.collect(this.engine.apply(decodeFeaturePartial(record.value)));
+  }
+
+  private collect(out: EngineOutput): void {
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
     for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(signCommand(c, this.keyRing)) });
   }
@@ -27,6 +43,7 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 
   takeOutputs(): Output[] {
+    if (this.clock.now() - this.startedAt >= this.startupWaitMs) this.collect(this.engine.releaseStartup());
     // Verdicts first: a subscriber sees the evidence before the flag changes.
     const out = [
       { topic: this.topics.verdicts, records: this.verdicts },
@@ -42,9 +59,15 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 }
 
-export function verdictProcessorFactory(topics: Topics, options: () => VerdictEngineOptions, keyRing: CommandKeyRing): ProcessorFactory {
+export function verdictProcessorFactory(
+  topics: Topics,
+  options: () => VerdictEngineOptions,
+  keyRing: CommandKeyRing,
+  clock: Clock,
+  startupWaitMs: number,
+): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing, clock, startupWaitMs),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs),
   };
 }

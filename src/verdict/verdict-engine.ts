@@ -1,7 +1,17 @@
-// The verdict engine for the features of one input partition of pmf.cohort-stats.v1. Pure and
-// deterministic: every applied snapshot re-evaluates its feature, so the verdicts depend only on
-// the sequence of input records (replay gives byte-identical verdicts), never on batching or
-// wall-clock time. Heartbeats are in event time for the same reason.
+// The verdict engine for the features of one input partition of pmf.cohort-stats.v1. Pure, and a
+// function of the event log and the rules alone: the aggregators publish a snapshot of every
+// feature each time a partition's watermark crosses a step of event time (FeaturePartial.step),
+// and a feature is evaluated at step s once every partition reporting it has passed s, over each
+// partition's snapshot as of s. What a step sees therefore depends only on each partition's
+// records up to the one that crossed it, never on when snapshots were published or arrived, so
+// `replay` of the recorded log gives the live verdict stream bit for bit.
+// Before its first evaluation a feature waits until `partitions` source partitions report it
+// (every partition with data reports every ruled feature at each step). A partition that has no
+// data at all would hold everything, so the caller may waive the wait (releaseStartup, from the
+// verdict stage after a wall-clock grace): the partitions heard of by then are judged, and one
+// first heard of later joins at its next step. That is the one case where arrival shows in the
+// verdicts (docs/aggregation.md); replay counts the partitions that hold records.
+// Heartbeats are in event time for the same reason.
 
 import { createHash } from 'node:crypto';
 import type { FeaturePartial } from '../events/feature-partial.js';
@@ -16,6 +26,8 @@ export interface VerdictEngineOptions {
   evaluator: CohortEvaluator;
   /** Unchanged verdicts are re-published after this much event time. */
   heartbeatMs: number;
+  /** Source partitions (of pmf.events.v1) a feature waits for before its first evaluation. */
+  partitions?: number;
 }
 
 interface CohortMemory {
@@ -34,9 +46,27 @@ export interface EngineOutput {
   commands: FlagCommand[];
 }
 
+interface FeatureSteps {
+  /** Last step evaluated; null before the first. */
+  evaluated: number | null;
+  /** Lowest step first reported, for the startup wait. */
+  first: number | null;
+  /** Snapshots not yet consumed, per partition, in step order. */
+  queued: Record<string, FeaturePartial[]>;
+  /** Highest step reported per partition. */
+  reported: Record<string, number>;
+}
+
 interface EngineState {
+  /** Per feature and partition, the snapshot as of the last evaluated step. */
   partials: Record<string, Record<string, FeaturePartial>>;
+  steps: Record<string, FeatureSteps>;
   memory: Record<string, CohortMemory>;
+}
+
+/** The event-time step a snapshot stands for (a snapshot without one: its watermark). */
+export function stepOf(p: FeaturePartial): number {
+  return p.step ?? p.watermark;
 }
 
 /** The part of the rules that decides this feature's commands: its own rule, canonically. */
@@ -54,8 +84,10 @@ export function guardedCohorts(rule: Rule, seen: Iterable<string>): string[] {
 }
 
 export class VerdictEngine {
-  private state: EngineState = { partials: {}, memory: {} };
+  private state: EngineState = { partials: {}, steps: {}, memory: {} };
   private rules: RuleSet;
+  /** The wait for `partitions` was waived (see the header); not state: a restart waits again. */
+  private released = false;
 
   constructor(private readonly o: VerdictEngineOptions) {
     this.rules = o.rules;
@@ -66,24 +98,72 @@ export class VerdictEngine {
   }
 
   apply(p: FeaturePartial): EngineOutput {
-    const byPartition = (this.state.partials[p.feature] ??= {});
-    const prev = byPartition[String(p.partition)];
-    // Cumulative snapshots: an older one (a replay) carries nothing new.
-    if (prev && BigInt(prev.offset) >= BigInt(p.offset)) return { verdicts: [], commands: [] };
+    const feature = p.feature;
+    const key = String(p.partition);
+    const steps = (this.state.steps[feature] ??= { evaluated: null, first: null, queued: {}, reported: {} });
+    const step = stepOf(p);
+    // Snapshots of one partition come in step order; a re-sent one (a replay) carries nothing new.
+    if (steps.reported[key] !== undefined && steps.reported[key] >= step) return { verdicts: [], commands: [] };
     // Applied atomically: if evaluation throws (the runner then skips the record as rejected),
-    // neither the partial nor any cohort's memory keeps a half-done change.
-    const memoryBefore = Object.entries(this.state.memory).filter(([k]) => k.startsWith(`${p.feature}\u0000`));
-    const saved = structuredClone(memoryBefore);
-    byPartition[String(p.partition)] = p;
+    // neither the snapshots nor any cohort's memory keeps a half-done change.
+    const saved = structuredClone({
+      steps,
+      partials: this.state.partials[feature] ?? {},
+      memory: Object.entries(this.state.memory).filter(([k]) => k.startsWith(`${feature}\u0000`)),
+    });
+    steps.reported[key] = step;
+    (steps.queued[key] ??= []).push(p);
+    if (steps.first === null || step < steps.first) steps.first = step;
     try {
-      return this.evaluateFeature(p.feature);
+      return this.evaluateDueSteps(feature, steps);
     } catch (err) {
-      if (prev) byPartition[String(p.partition)] = prev;
-      else delete byPartition[String(p.partition)];
-      for (const k of Object.keys(this.state.memory)) if (k.startsWith(`${p.feature}\u0000`)) delete this.state.memory[k];
-      for (const [k, v] of saved) this.state.memory[k] = v;
+      this.state.steps[feature] = saved.steps;
+      this.state.partials[feature] = saved.partials;
+      for (const k of Object.keys(this.state.memory)) if (k.startsWith(`${feature}\u0000`)) delete this.state.memory[k];
+      for (const [k, v] of saved.memory) this.state.memory[k] = v;
       throw err;
     }
+  }
+
+  /** Evaluates, in order, every reported step that all partitions reporting the feature have passed. */
+  private evaluateDueSteps(feature: string, steps: FeatureSteps): EngineOutput {
+    const out: EngineOutput = { verdicts: [], commands: [] };
+    const reported = Object.values(steps.reported);
+    const low = Math.min(...reported);
+    if (steps.evaluated === null && !this.released && this.o.partitions !== undefined && reported.length < this.o.partitions) return out;
+    const byPartition = (this.state.partials[feature] ??= {});
+    const absorb = (upTo: number) => {
+      for (const [key, q] of Object.entries(steps.queued)) {
+        while (q.length > 0 && stepOf(q[0]) <= upTo) byPartition[key] = q.shift()!;
+      }
+    };
+    for (;;) {
+      // A partition that joins late brings snapshots of steps already judged: they count from the next step.
+      if (steps.evaluated !== null) absorb(steps.evaluated);
+      let next = Number.POSITIVE_INFINITY;
+      for (const q of Object.values(steps.queued)) if (q.length > 0 && stepOf(q[0]) < next) next = stepOf(q[0]);
+      if (next === Number.POSITIVE_INFINITY || next > low) break;
+      absorb(next);
+      steps.evaluated = next;
+      const r = this.evaluateFeature(feature, next);
+      out.verdicts.push(...r.verdicts);
+      out.commands.push(...r.commands);
+    }
+    return out;
+  }
+
+  /** Stops waiting for partitions that have not reported; judges every feature's due steps. */
+  releaseStartup(): EngineOutput {
+    const out: EngineOutput = { verdicts: [], commands: [] };
+    if (this.released) return out;
+    this.released = true;
+    for (const [feature, steps] of Object.entries(this.state.steps).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      if (steps.evaluated !== null || Object.keys(steps.reported).length === 0) continue;
+      const r = this.evaluateDueSteps(feature, steps);
+      out.verdicts.push(...r.verdicts);
+      out.commands.push(...r.commands);
+    }
+    return out;
   }
 
   latest(feature: string, cohort?: string): Verdict[] {
@@ -103,15 +183,17 @@ export class VerdictEngine {
 
   static restore(state: Buffer, o: VerdictEngineOptions): VerdictEngine {
     const e = new VerdictEngine(o);
-    e.state = JSON.parse(state.toString('utf8')) as EngineState;
+    const restored = JSON.parse(state.toString('utf8')) as EngineState;
+    e.state = { ...restored, steps: restored.steps ?? {} };
     return e;
   }
 
-  private evaluateFeature(feature: string): EngineOutput {
+  private evaluateFeature(feature: string, step: number): EngineOutput {
     const out: EngineOutput = { verdicts: [], commands: [] };
     const rule = this.rules.byFeature.get(feature);
     if (!rule) return out;
-    const merged = mergeFeature(Object.values(this.state.partials[feature] ?? {}));
+    // Evaluated as of the step: every partition has passed it, and its snapshot is the one taken there.
+    const merged = { ...mergeFeature(Object.values(this.state.partials[feature] ?? {})), at: step };
     const exposures: Record<string, number> = {};
     for (const [name, c] of merged.cohorts) exposures[name] = c.exposed;
     const guarded = new Set(guardedCohorts(rule, merged.cohorts.keys()));

@@ -4,7 +4,7 @@
 // an incremental state machine it computes the per-record watermark first, then, per (user,
 // feature), scans the user's events and decides every statistic from the definitions
 // (src/aggregation/partition-aggregator.ts header). Not covered: the caps (dedupe entries,
-// retired markers, cohorts per feature) — use inputs below them.
+// retired markers, cohorts per feature, sources) — use inputs below them.
 
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent } from '../../src/events/feature-event.js';
@@ -14,13 +14,17 @@ import { LatencyHistogram } from '../../src/events/latency-histogram.js';
 export interface OracleRecord {
   event: FeatureEvent;
   offset: string;
+  /** A later event of the same pmf.events.v2 record (same offset as the one before). */
+  continuesRecord?: boolean;
 }
 
 export interface OracleOptions {
   partition: number;
   rules: RuleSet;
   allowedLatenessMs?: number;
-  dedupeWindowMs?: number;
+  lateGraceMs?: number;
+  maxLatenessMs?: number;
+  sourceIdleMs?: number;
   latencyJoinSlackMs?: number;
 }
 
@@ -54,42 +58,74 @@ interface UserResult {
 
 export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOptions): OracleResult {
   const lateness = opts.allowedLatenessMs ?? 5 * 60_000;
-  const dedupeWindow = opts.dedupeWindowMs ?? 60 * 60_000;
+  const grace = opts.lateGraceMs ?? 6 * 3600_000;
+  const idle = opts.sourceIdleMs ?? 5 * 60_000;
+  const closeAfter = (r: Rule) => Math.max(r.activation.windowSeconds, r.retention.windowSeconds) * 1000;
+  const horizonMs = opts.maxLatenessMs ?? Math.max(0, ...opts.rules.rules.map(closeAfter)) + grace;
   const slack = opts.latencyJoinSlackMs ?? 60_000;
   const result: OracleResult = { partials: [], events: 0, duplicates: 0, tooLate: 0, lateEvents: 0, untracked: 0, replayedRecords: 0 };
 
-  // Pass 1: offsets, dedupe and the watermark seen by each accepted event.
+  // Pass 1: offsets, the watermark seen by each event (the slowest origin that has not fallen
+  // silent while the newest event time moved `idle` on), refusals, and dedupe: an id is
+  // remembered when its event reached a live (user, feature) state (created by it, or not yet
+  // past its later window end + grace), while its time is above the lateness horizon.
   let lastOffset: bigint | undefined;
-  let maxTime = -Infinity;
-  const acceptedIdTime = new Map<string, number>();
+  let leader = -Infinity;
+  let watermark = -Infinity;
+  const origins = new Map<string, { max: number; lastContact: number }>();
+  const rememberedIdTime = new Map<string, number>();
+  const states = new Map<string, { retireAt: number }>();
   const accepted: Accepted[] = [];
-  for (const { event, offset } of records) {
+  for (const { event, offset, continuesRecord } of records) {
     const off = BigInt(offset);
-    if (lastOffset !== undefined && off <= lastOffset) {
+    if (lastOffset !== undefined && off <= lastOffset && !(continuesRecord && off === lastOffset)) {
       result.replayedRecords++;
       continue;
     }
     lastOffset = off;
     if (!Number.isFinite(event.time) || !event.user) continue;
-    const watermark = maxTime - lateness;
-    const horizon = watermark - dedupeWindow;
+    const horizon = watermark - horizonMs;
     if (event.time <= horizon) {
       result.tooLate++;
       continue;
     }
-    const prev = acceptedIdTime.get(event.id);
+    const prev = rememberedIdTime.get(event.id);
     if (prev !== undefined && prev > horizon) {
       result.duplicates++;
       continue;
     }
-    acceptedIdTime.set(event.id, event.time);
     result.events++;
     if (event.time < watermark) result.lateEvents++;
-    for (const f of event.flags) if (!opts.rules.byFeature.has(f.feature)) result.untracked++;
+    let live = false;
+    for (const f of event.flags) {
+      const rule = opts.rules.byFeature.get(f.feature);
+      if (!rule) {
+        result.untracked++;
+        continue;
+      }
+      const key = JSON.stringify([event.user, f.feature]);
+      if (!states.has(key)) {
+        states.set(key, { retireAt: event.time + closeAfter(rule) + grace });
+        live = true;
+      }
+    }
+    for (const rule of opts.rules.rules) {
+      const st = states.get(JSON.stringify([event.user, rule.featureId]));
+      if (st && watermark < st.retireAt) live = true;
+    }
+    if (live) rememberedIdTime.set(event.id, event.time);
     accepted.push({ event, watermarkBefore: watermark });
-    maxTime = Math.max(maxTime, event.time);
+    leader = Math.max(leader, event.time);
+    const key = event.origin ?? '';
+    const o = origins.get(key);
+    if (o) {
+      o.max = Math.max(o.max, event.time);
+      o.lastContact = leader;
+    } else origins.set(key, { max: event.time, lastContact: leader });
+    const active = [...origins.values()].filter((x) => leader - x.lastContact <= idle).map((x) => x.max);
+    watermark = Math.max(watermark, Math.min(...active) - lateness);
   }
-  const finalWatermark = maxTime - lateness;
+  const finalWatermark = watermark;
   if (lastOffset === undefined) return result;
   const nextOffset = (lastOffset + 1n).toString();
 
@@ -103,7 +139,7 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
   const perCohort = new Map<string, { rule: Rule; cohort: string; users: UserResult[] }>();
   for (const rule of opts.rules.rules) {
     for (const events of byUser.values()) {
-      const u = userForFeature(rule, events, finalWatermark, slack);
+      const u = userForFeature(rule, events, finalWatermark, slack, grace);
       if (u === undefined) continue;
       const key = JSON.stringify([rule.featureId, u.cohort]);
       const entry = perCohort.get(key) ?? { rule, cohort: u.cohort, users: [] };
@@ -159,7 +195,7 @@ function cohortName(rule: Rule, variant: string): string {
   return map !== undefined && Object.hasOwn(map, variant) ? map[variant] : variant;
 }
 
-function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark: number, slack: number): UserResult | undefined {
+function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark: number, slack: number, grace: number): UserResult | undefined {
   const feature = rule.featureId;
   const first = events.findIndex((a) => a.event.flags.some((f) => f.feature === feature));
   if (first < 0) return undefined;
@@ -173,8 +209,8 @@ function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark:
   const closeAt = Math.max(activationEnd, retentionEnd);
   const action = rule.activation.action;
 
-  // From the exposure on: the event is processed while the window it would affect is still open
-  // (the exposing event itself always is).
+  // From the exposure on: the event is processed while the window it would affect is still open,
+  // that is before the watermark passes the window's end + grace (the exposing event always is).
   const later = events.slice(first).map((a, i) => ({ e: a.event, openUntil: (end: number) => i === 0 || a.watermarkBefore < end }));
   const matchesAction = (e: FeatureEvent) =>
     action !== undefined &&
@@ -184,7 +220,7 @@ function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark:
   const durations: number[] = [];
   let slow = 0;
   for (const { e, openUntil } of later) {
-    if (e.durationMs === undefined || !openUntil(closeAt)) continue;
+    if (e.durationMs === undefined || !openUntil(closeAt + grace) || e.time > closeAt) continue;
     const counts =
       rule.latency.spanName !== undefined ? e.name === rule.latency.spanName && e.time >= fe - slack : e.flags.some((f) => f.feature === feature);
     if (!counts || !(e.durationMs >= 0) || !Number.isFinite(e.durationMs)) continue;
@@ -197,11 +233,11 @@ function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark:
     firstExposure: fe,
     switched:
       variants.some((c) => c !== cohort) ||
-      later.slice(1).some(({ e, openUntil }) => openUntil(closeAt) && e.flags.some((f) => f.feature === feature && cohortName(rule, f.variant) !== cohort)),
+      later.slice(1).some(({ e, openUntil }) => openUntil(closeAt + grace) && e.flags.some((f) => f.feature === feature && cohortName(rule, f.variant) !== cohort)),
     activationMatured: finalWatermark >= activationEnd,
-    activated: later.some(({ e, openUntil }) => e.time >= fe && e.time <= activationEnd && openUntil(activationEnd) && matchesAction(e)),
+    activated: later.some(({ e, openUntil }) => e.time >= fe && e.time <= activationEnd && openUntil(activationEnd + grace) && matchesAction(e)),
     retentionMatured: finalWatermark >= retentionEnd,
-    returned: later.some(({ e, openUntil }) => e.time >= retentionStart && e.time < retentionEnd && openUntil(retentionEnd)),
+    returned: later.some(({ e, openUntil }) => e.time >= retentionStart && e.time < retentionEnd && openUntil(retentionEnd + grace)),
     durations,
     slow,
   };

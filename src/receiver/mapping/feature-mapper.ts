@@ -61,9 +61,18 @@ export interface MapResult extends MapCounts {
 }
 
 const YEAR_2000_MS = 946_684_800_000;
-// A record from the future moves the aggregator's watermark for its whole partition (maturity,
-// dedupe horizon), so only ordinary clock skew is allowed.
-const MAX_FUTURE_SKEW_MS = 10 * 60_000;
+// The aggregator's watermark follows the slowest live origin, so a fast clock only delays its own
+// windows; beyond an hour ahead the timestamp is more likely garbage than skew.
+const MAX_FUTURE_SKEW_MS = 60 * 60_000;
+const MAX_ORIGIN_LENGTH = 128;
+
+/** The sender of a resource's records: service.name, plus the instance when it has one. */
+function originOf(resource: readonly OtlpKeyValue[] | undefined): string | undefined {
+  const service = stringAttribute(resource, 'service.name');
+  const instance = stringAttribute(resource, 'service.instance.id');
+  const origin = service !== undefined && instance !== undefined ? `${service}/${instance}` : (service ?? instance);
+  return origin?.slice(0, MAX_ORIGIN_LENGTH);
+}
 
 class Rejection {
   constructor(readonly reason: RejectReason) {}
@@ -104,6 +113,7 @@ export class RequestMapper {
     for (; this.group < groups.length; this.group++, this.scope = 0) {
       const g = groups[this.group];
       const resource = g.resource?.attributes;
+      this.e.origin = originOf(resource);
       const scopes = g.scopeSpans ?? [];
       for (; this.scope < scopes.length; this.scope++, this.index = 0) {
         const spans = scopes[this.scope].spans ?? [];
@@ -123,6 +133,7 @@ export class RequestMapper {
     for (; this.group < groups.length; this.group++, this.scope = 0) {
       const g = groups[this.group];
       const resource = g.resource?.attributes;
+      this.e.origin = originOf(resource);
       const scopes = g.scopeLogs ?? [];
       for (; this.scope < scopes.length; this.scope++, this.index = 0) {
         const records = scopes[this.scope].logRecords ?? [];

@@ -22,6 +22,8 @@ export interface MappedEvent {
   attrCount: number;
   readonly attrKeys: string[];
   readonly attrValues: string[];
+  /** The resource's service (FeatureEvent.origin), if it names one. */
+  origin: string | undefined;
 }
 
 export interface MappedEventOut {
@@ -32,7 +34,7 @@ export interface MappedEventOut {
 export function scratchEvent(): MappedEvent {
   return {
     user: '', time: 0, source: 'span', traceId: undefined, spanId: undefined, idText: '', name: '',
-    durationMs: Number.NaN, flagCount: 0, features: [], variants: [], attrCount: 0, attrKeys: [], attrValues: [],
+    durationMs: Number.NaN, flagCount: 0, features: [], variants: [], attrCount: 0, attrKeys: [], attrValues: [], origin: undefined,
   };
 }
 
@@ -51,6 +53,7 @@ export function toFeatureEvent(e: MappedEvent): FeatureEvent {
     for (let i = 0; i < e.attrCount; i++) attrs[e.attrKeys[i]] = e.attrValues[i];
     out.attrs = attrs;
   }
+  if (e.origin !== undefined) out.origin = e.origin;
   return out;
 }
 

@@ -76,7 +76,7 @@ describe('per-feature isolation of Redis failures', () => {
 
     // /readyz stays ready and names them; /metrics counts them.
     const metrics = new MetricsRegistry();
-    appMetrics(metrics, { receiver: new ReceiverMetrics(), relay });
+    appMetrics(metrics, { receiver: new ReceiverMetrics(), relay, now: () => Date.now() });
     admin = new AdminServer({
       host: '127.0.0.1',
       port: 0,

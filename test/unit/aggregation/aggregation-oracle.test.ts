@@ -32,8 +32,10 @@ const OPTIONS = {
   partition: 7,
   rules: RULES,
   allowedLatenessMs: 60_000,
-  dedupeWindowMs: 600_000,
+  lateGraceMs: 300_000,
+  maxLatenessMs: 1_200_000,
   latencyJoinSlackMs: 30_000,
+  sourceIdleMs: 120_000,
 } satisfies PartitionAggregatorOptions;
 
 const FLAGS: FlagExposure[] = [
@@ -72,6 +74,9 @@ const opArb = fc.record({
   ),
   step2: fc.boolean(),
   pick: fc.nat(),
+  // Several senders per partition: none (the shared origin), a regular one, and one whose clock
+  // runs 15 minutes ahead, so the watermark must follow the slowest live origin.
+  origin: fc.constantFrom(undefined, undefined, 'svc-a', 'svc-fast'),
 });
 
 type Op = typeof opArb extends fc.Arbitrary<infer T> ? T : never;
@@ -97,11 +102,12 @@ function buildRecords(ops: Op[], userName: (u: number) => string = aliasUser): O
     }
     const event: FeatureEvent = {
       user: userName(op.user),
-      time: clock - op.lateness,
+      time: clock - op.lateness + (op.origin === 'svc-fast' ? 900_000 : 0),
       id: `trace${n++}`,
       name: op.name,
       flags: op.flags,
       source: 'span',
+      ...(op.origin !== undefined ? { origin: op.origin } : {}),
       ...(op.duration !== undefined ? { durationMs: op.duration } : {}),
       ...(op.step2 ? { attrs: { step: 'done' } } : {}),
     };
@@ -212,20 +218,20 @@ describe('PartitionAggregator vs the oracle, many pseudonymous users', () => {
 
 describe('PartitionAggregator state compaction', () => {
   it('a restore before the store compacts replays to the same bytes and the same aggregates', () => {
-    // 90,000 users exposed within 900 s, 8,000 more around 1,500 s, then a jump of the watermark
-    // to 2,240 s closes every window of the first population: most handles are free, the store
-    // compacts in the middle of the replayed suffix.
+    // 90,000 users exposed within 900 s, 4,000 more around 1,500 s, then the watermark moves to
+    // 2,640 s, past every window + grace of the first population: most handles are free, the
+    // store compacts in the middle of the replayed suffix.
     const records: OracleRecord[] = [];
     const t0 = 1_700_000_000_000;
     const push = (event: FeatureEvent) => records.push({ event, offset: String(records.length) });
     for (let u = 0; u < 90_000; u++) {
       push({ user: hexUser(u * 2654435761), time: t0 + u * 10, id: `a${u}`, name: 'page', flags: [FLAGS[u % 6]], source: 'span', durationMs: u % 500 });
     }
-    for (let u = 0; u < 8_000; u++) {
+    for (let u = 0; u < 4_000; u++) {
       push({ user: hexUser(u * 40503 + 7), time: t0 + 1_500_000 + u * 10, id: `b${u}`, name: 'req', flags: [FLAGS[u % 6]], source: 'span', durationMs: u % 300 });
     }
     const cut = records.length;
-    for (let k = 0; k < 200; k++) {
+    for (let k = 0; k < 400; k++) {
       push({ user: hexUser(k * 40503 + 7), time: t0 + 2_300_000 + k * 1000, id: `late${k}`, name: 'act', flags: [], source: 'span', attrs: { step: 'done' } });
     }
     const whole = new PartitionAggregator(OPTIONS);

@@ -228,14 +228,25 @@ describe('event time, late data, duplicates, replays', () => {
     expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 1 });
   });
 
-  it('ignores (and counts) effects that arrive after their window matured', () => {
-    const f = make({ dedupeWindowMs: 10 * HOUR }).feed(
+  it('applies a late success to a matured window within the grace, and counts it', () => {
+    const f = make({ lateGraceMs: 2 * HOUR }).feed(
       ev('a', 0, { flag: ['checkout-v2', 'on'] }),
-      ev('z', 2 * HOUR), // matures a's activation
-      ev('a', 30 * MIN, { name: 'purchase' }), // would have counted, but a is already a non-activated user
+      ev('z', 2 * HOUR), // matures a's activation (window 1 h) as not activated
     );
     expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 0 });
-    expect(f.agg.stats()).toMatchObject({ lateEvents: 1, lateIgnored: 1 });
+    f.feed(ev('a', 30 * MIN, { name: 'purchase' })); // 1.5 h late, the window closes at 1 h + 2 h
+    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 1 });
+    expect(f.agg.stats()).toMatchObject({ lateEvents: 1, lateApplied: 1, lateIgnored: 0 });
+  });
+
+  it('ignores (and counts) effects that arrive after their window closed (end + grace)', () => {
+    const f = make({ lateGraceMs: 30 * MIN }).feed(
+      ev('a', 0, { flag: ['checkout-v2', 'on'] }),
+      ev('z', 2 * HOUR), // activation closed at 1 h 30; the state lives on for retention
+      ev('a', 30 * MIN, { name: 'purchase' }),
+    );
+    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 0 });
+    expect(f.agg.stats()).toMatchObject({ lateEvents: 1, lateIgnored: 1, tooLate: 0 });
   });
 
   it('duplicates change no statistic', () => {
@@ -248,30 +259,42 @@ describe('event time, late data, duplicates, replays', () => {
     const twice = make().feed(base[0], base[0], base[1], base[0], base[1], base[2], base[2]);
     const strip = (ps: CohortPartial[]) => ps.map((p) => ({ ...p, offset: '' }));
     expect(strip(twice.agg.snapshot())).toEqual(strip(once.agg.snapshot()));
-    expect(twice.agg.stats().duplicates).toBe(4);
+    // z has no state: its resend changes nothing and is not remembered, so it is not counted.
+    expect(twice.agg.stats().duplicates).toBe(3);
     expect(twice.agg.snapshot()[0]).toMatchObject({ exposed: 1, activation: { matured: 1, successes: 1 }, latency: { count: 1 } });
   });
 
-  it('refuses events beyond the dedupe horizon rather than risking a double count', () => {
-    const f = make({ dedupeWindowMs: HOUR }).feed(
-      ev('a', 0, { flag: ['checkout-v2', 'on'], id: 'x' }),
-      ev('z', 2 * HOUR, { id: 'y' }), // horizon = 1 h: id x forgotten
-      ev('a', 0, { flag: ['checkout-v2', 'on'], id: 'x' }), // a resend after id x was forgotten
-      ev('b', HOUR, { flag: ['checkout-v2', 'on'] }), // at the horizon: cannot be checked either
+  it('refuses only events older than the lateness horizon, and catches resends whatever their time', () => {
+    const f = make({ maxLatenessMs: HOUR }).feed(
+      ev('a', 0, { flag: ['checkout-v2', 'on'], id: 'x', durationMs: 10 }),
+      ev('z', 2 * HOUR, { id: 'y' }), // horizon = 1 h
+      ev('a', 0, { flag: ['checkout-v2', 'on'], id: 'x', durationMs: 10 }), // every window it could affect closed
+      ev('b', HOUR, { flag: ['checkout-v2', 'on'] }), // at the horizon: refused too
+      ev('c', HOUR + 1, { flag: ['checkout-v2', 'on'] }), // just inside: accepted, late
     );
-    expect(f.cohort('checkout-v2', 'treatment').exposed).toBe(1);
-    expect(f.agg.stats()).toMatchObject({ tooLate: 2, duplicates: 0, dedupeEntries: 1 });
+    expect(f.cohort('checkout-v2', 'treatment').exposed).toBe(2);
+    expect(f.agg.stats()).toMatchObject({ tooLate: 2, duplicates: 0, lateEvents: 1 });
+
+    // With the default horizon (longest window 3 h + grace 6 h), a resend two hours later is caught.
+    const g = make().feed(
+      ev('a', 0, { flag: ['checkout-v2', 'on'], id: 'x', durationMs: 10 }),
+      ev('z', 2 * HOUR, { id: 'y' }),
+      ev('a', 0, { flag: ['checkout-v2', 'on'], id: 'x', durationMs: 10 }),
+    );
+    expect(g.cohort('checkout-v2', 'treatment')).toMatchObject({ exposed: 1, latency: { count: 1 } });
+    expect(g.agg.stats()).toMatchObject({ tooLate: 0, duplicates: 1 });
   });
 
-  it('caps remembered ids by raising the horizon', () => {
+  it('remembers only ids that reached a live state, and caps them without refusing anything', () => {
     const f = make({ maxDedupeEntries: 2, allowedLatenessMs: HOUR }).feed(
-      ev('a', 100, { id: '1' }),
+      ev('n', 50, { id: '0' }), // no state: nothing to protect, not remembered
+      ev('a', 100, { id: '1', flag: ['checkout-v2', 'on'] }),
       ev('a', 200, { id: '2' }),
-      ev('a', 300, { id: '3' }), // evicts id 1: horizon 100
-      ev('a', 100, { id: '1' }), // too late now
-      ev('a', 150, { id: '4' }), // accepted, evicts id 4 itself (oldest)
+      ev('a', 300, { id: '3' }), // forgets id 1 (counted)
+      ev('a', 100, { id: '1', flag: ['checkout-v2', 'on'] }), // no longer caught, but idempotent: exposed once
     );
-    expect(f.agg.stats()).toMatchObject({ events: 4, tooLate: 1, dedupeEntries: 2 });
+    expect(f.agg.stats()).toMatchObject({ events: 5, tooLate: 0, duplicates: 0, dedupeEntries: 2, dedupeEvictedByCap: 2 });
+    expect(f.cohort('checkout-v2', 'treatment').exposed).toBe(1);
   });
 
   it('skips re-delivered offsets', () => {
@@ -295,8 +318,20 @@ describe('event time, late data, duplicates, replays', () => {
 });
 
 describe('eviction', () => {
+  it('keeps a matured state for the grace, so late data still lands, then evicts it', () => {
+    const f = make({ lateGraceMs: HOUR }).feed(
+      ev('a', 0, { flag: ['checkout-v2', 'on'] }),
+      ev('z', 3 * HOUR + 30 * MIN), // both windows matured (3 h), grace until 4 h
+    );
+    expect(f.agg.stats()).toMatchObject({ trackedUsers: 1, evictedUsers: 0 });
+    f.feed(ev('a', 2 * HOUR)); // a late return: applied
+    expect(f.cohort('checkout-v2', 'treatment').retention).toEqual({ matured: 1, successes: 1 });
+    f.feed(ev('z', 4 * HOUR));
+    expect(f.agg.stats()).toMatchObject({ trackedUsers: 0, evictedUsers: 1, lateApplied: 1 });
+  });
+
   it('evicts a user once both windows matured, and never re-exposes them', () => {
-    const f = make().feed(
+    const f = make({ lateGraceMs: 0 }).feed(
       ev('a', 0, { flag: ['checkout-v2', 'on'], durationMs: 10 }),
       ev('a', 2 * HOUR), // returned
       ev('z', 3 * HOUR),
@@ -309,7 +344,7 @@ describe('eviction', () => {
   });
 
   it('forgets the oldest markers beyond maxRetiredUsers and says so', () => {
-    const f = make({ maxRetiredUsers: 1 }).feed(
+    const f = make({ maxRetiredUsers: 1, lateGraceMs: 0 }).feed(
       ev('a', 0, { flag: ['checkout-v2', 'on'] }),
       ev('b', 1, { flag: ['checkout-v2', 'on'] }),
       ev('z', 4 * HOUR),

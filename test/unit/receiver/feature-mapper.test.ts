@@ -49,6 +49,16 @@ describe('mapTraces: span attributes', () => {
     expect(r.events.map((e) => e.user)).toEqual(['a', 'b', 'c', '42', 'from-resource'].map(pseudo.fn));
   });
 
+  it('names the sender of each event from the resource: service.name, with the instance when there is one', async () => {
+    const withInstance = mapSpans(traceBytes(await recordSpans([{ name: 'a', attributes: { 'user.id': 'u' } }], { 'service.name': 'web', 'service.instance.id': 'pod-7' })));
+    const serviceOnly = mapSpans(traceBytes(await recordSpans([{ name: 'a', attributes: { 'user.id': 'u' } }], { 'service.name': 'web' })));
+    const none = mapSpans(traceBytes(await recordSpans([{ name: 'a', attributes: { 'user.id': 'u' } }])));
+    expect(withInstance.events[0].origin).toBe('web/pod-7');
+    expect(serviceOnly.events[0].origin).toBe('web');
+    // Without a service on the resource the event has no origin (all such events share one).
+    expect(none.events[0].origin).toBeUndefined();
+  });
+
   it('records every span with a user, with or without flags (retention counts any activity)', async () => {
     const spans = await recordSpans([{ name: 'checkout', attributes: { 'enduser.id': 'u' } }]);
     const r = mapSpans(traceBytes(spans));
@@ -92,9 +102,9 @@ describe('mapTraces: rejects', () => {
     const spans = await recordSpans([
       good, good, good, good,
       { ...good, startMs: Date.UTC(1999, 11, 31), endMs: Date.UTC(1999, 11, 31) + 1 },
-      { ...good, startMs: NOW + 11 * 60_000, endMs: NOW + 11 * 60_000 + 1 },
+      { ...good, startMs: NOW + 61 * 60_000, endMs: NOW + 61 * 60_000 + 1 },
       good,
-      { ...good, startMs: NOW + 9 * 60_000, endMs: NOW + 9 * 60_000 + 1 },
+      { ...good, startMs: NOW + 30 * 60_000, endMs: NOW + 30 * 60_000 + 1 },
     ]);
     const [s0, s1, s2, s3, ...rest] = spans;
     const tampered = [
@@ -107,7 +117,7 @@ describe('mapTraces: rejects', () => {
     expect(r.received).toBe(8);
     expect(r.rejected).toBe(6);
     expect(r.rejectReasons).toEqual({ invalid_trace_id: 1, invalid_span_id: 2, end_before_start: 1, timestamp_out_of_range: 2 });
-    // Ordinary clock skew (9 min ahead) passes; 11 min ahead would move the watermark: rejected.
+    // A clock 30 min ahead passes (the watermark follows the slowest sender); over an hour: rejected.
     expect(r.events.map((e) => e.id)).toEqual([rest[2], rest[3]].map((s) => s.spanContext().traceId + s.spanContext().spanId));
   });
 

@@ -14,7 +14,7 @@ const ev = (user: string, n: number, variant = 'on'): FeatureEvent => ({
 
 function processor() {
   const agg = new PartitionAggregator({ partition: 0, rules: RULES, allowedLatenessMs: 0 });
-  return { agg, p: new AggregatorProcessor(agg, topicNames('pmf.')) };
+  return { agg, p: new AggregatorProcessor(agg, topicNames('pmf.'), 60_000) };
 }
 
 const record = (offset: number, events: FeatureEvent[]) => ({ partition: 0, offset: String(offset), key: events[0].user, value: encodeEventRecord(events), timestamp: 0 });

@@ -39,7 +39,7 @@ function partial(partition: number, offset: number, at: number, treatmentMs: num
   };
 }
 
-const engine = (r = rules()) => new VerdictEngine({ rules: r, evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR });
+const engine = (r = rules(), partitions?: number) => new VerdictEngine({ rules: r, evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR, partitions });
 
 describe('verdict engine', () => {
   it('stays pending until the evaluation window has passed in event time', () => {
@@ -96,8 +96,8 @@ describe('verdict engine', () => {
   });
 
   it('merges partitions: exposures add up across partitions before the minCohortSize gate', () => {
-    const e = engine(rules({ minCohortSize: 300 }));
-    expect(e.apply(partial(0, 10, T0 + 2 * HOUR, 600)).verdicts.every((v) => v.outcome === 'pending')).toBe(true);
+    const e = engine(rules({ minCohortSize: 300 }), 2);
+    expect(e.apply(partial(0, 10, T0 + 2 * HOUR, 600)).verdicts).toEqual([]); // waits for partition 1
     const out = e.apply(partial(1, 10, T0 + 2 * HOUR, 600));
     expect(out.verdicts.find((v) => v.cohort === 'treatment')!.outcome).toBe('fail');
     expect(out.verdicts.find((v) => v.cohort === 'treatment')!.inputOffsets).toEqual({ '0': '10', '1': '10' });
@@ -150,6 +150,37 @@ describe('verdict engine', () => {
     e.apply(partial(0, 10, T0 + HOUR / 2, 600));
     const out = e.apply(partial(1, 10, T0 + 20 * HOUR, 600));
     expect(out.verdicts.every((v) => v.outcome === 'pending')).toBe(true);
+  });
+
+  it('evaluates each step over every partition as of that step, whatever order the snapshots arrive in', () => {
+    const steps = (p: number, at: number, ms: number, offset: number) => ({ ...partial(p, offset, at, ms), step: at });
+    const inputs = [
+      steps(0, T0 + 2 * HOUR, 120, 10), steps(0, T0 + 3 * HOUR, 600, 20), steps(0, T0 + 4 * HOUR, 600, 30),
+      steps(1, T0 + 2 * HOUR, 120, 10), steps(1, T0 + 4 * HOUR, 600, 20),
+    ];
+    const run = (order: number[]) => {
+      const e = new VerdictEngine({ rules: rules(), evaluator: new PointEstimateEvaluator(), heartbeatMs: HOUR, partitions: 2 });
+      return JSON.stringify(order.flatMap((i) => e.apply(inputs[i]).verdicts));
+    };
+    const inOrder = run([0, 1, 2, 3, 4]);
+    expect(run([3, 0, 4, 1, 2])).toBe(inOrder);
+    expect(run([0, 3, 1, 4, 2])).toBe(inOrder);
+    const judged = JSON.parse(inOrder) as { evaluatedAt: string; cohort: string; outcome: string; inputOffsets: Record<string, string> }[];
+    // At 3 h, partition 1 is taken as of its 2 h snapshot (its next one is the 4 h step).
+    expect(judged.filter((v) => v.cohort === 'treatment').map((v) => [v.evaluatedAt, v.outcome, v.inputOffsets])).toEqual([
+      [new Date(T0 + 2 * HOUR).toISOString(), 'pending', { 0: '10', 1: '10' }],
+      [new Date(T0 + 3 * HOUR).toISOString(), 'fail', { 0: '20', 1: '10' }],
+      [new Date(T0 + 4 * HOUR).toISOString(), 'fail', { 0: '30', 1: '20' }],
+    ]);
+  });
+
+  it('waits for every partition, and judges the ones heard of when the wait is waived', () => {
+    const e = engine(rules(), 6);
+    expect(e.apply({ ...partial(0, 10, T0 + 2 * HOUR, 600), step: T0 + 2 * HOUR }).verdicts).toEqual([]);
+    expect(e.apply({ ...partial(0, 20, T0 + 30 * HOUR, 600), step: T0 + 30 * HOUR }).verdicts).toEqual([]);
+    const out = e.releaseStartup();
+    expect(out.verdicts.map((v) => v.evaluatedAt)).toContain(new Date(T0 + 2 * HOUR).toISOString());
+    expect(e.apply({ ...partial(0, 30, T0 + 31 * HOUR, 600), step: T0 + 31 * HOUR }).verdicts.length).toBeGreaterThan(0);
   });
 
   it('applies a snapshot atomically: an evaluator that throws leaves no trace', () => {

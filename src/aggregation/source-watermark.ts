@@ -1,0 +1,112 @@
+// The event-time watermark of one partition, held back by its slowest live source, so no single
+// clock can push it: a source whose clock runs ahead, or a fresh burst of new data, cannot make
+// the windows of slower sources' users close early.
+//
+// A source is what sent the event (FeatureEvent.origin: the service, from resource attributes;
+// events without one share the source ""). Per source: the highest event time it sent, and the
+// partition's highest event time when it last sent anything ("last contact").
+//   leader    = highest event time of the partition;
+//   active    = sources whose last contact is at most idleMs behind the leader;
+//   watermark = max(previous watermark, min over active sources of their highest time − lateness).
+// A source that keeps sending stays active however far behind it is (a lagging region holds the
+// watermark back, as it must); one that falls silent while the leader moves idleMs on is idle and
+// stops holding it (its later data is late, applied within the grace). Idleness is measured in
+// event time against the partition's own data, never in processing time, so a replay of the same
+// records computes the same watermark at every record.
+// Beyond maxSources distinct sources, new ones are counted under the shared source "".
+
+import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
+
+export const DEFAULT_SOURCE = '';
+
+interface SourceState {
+  max: number;
+  lastContact: number;
+}
+
+export class SourceWatermark {
+  private readonly sources = new Map<string, SourceState>();
+  private leader = Number.NEGATIVE_INFINITY;
+  private low = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly latenessMs: number,
+    private readonly idleMs: number,
+    private readonly maxSources: number,
+  ) {}
+
+  /** Highest event time accepted on the partition (−Infinity before the first). */
+  get maxEventTime(): number {
+    return this.leader;
+  }
+
+  /** The watermark (−Infinity before the first event). Never decreases. */
+  get watermark(): number {
+    return this.low;
+  }
+
+  get sourceCount(): number {
+    return this.sources.size;
+  }
+
+  activeSources(): number {
+    let n = 0;
+    for (const s of this.sources.values()) if (this.leader - s.lastContact <= this.idleMs) n++;
+    return n;
+  }
+
+  /** Records an accepted event of `source` at time t; returns true when the watermark moved. */
+  observe(source: string | undefined, t: number): boolean {
+    let key = source ?? DEFAULT_SOURCE;
+    let s = this.sources.get(key);
+    if (s === undefined && this.sources.size >= this.maxSources) {
+      key = DEFAULT_SOURCE;
+      s = this.sources.get(key);
+    }
+    if (t > this.leader) this.leader = t;
+    if (s === undefined) this.sources.set(key, (s = { max: t, lastContact: this.leader }));
+    else {
+      if (t > s.max) s.max = t;
+      s.lastContact = this.leader;
+    }
+    let min = Number.POSITIVE_INFINITY;
+    for (const x of this.sources.values()) if (this.leader - x.lastContact <= this.idleMs && x.max < min) min = x.max;
+    const candidate = min - this.latenessMs;
+    if (candidate > this.low) {
+      this.low = candidate;
+      return true;
+    }
+    return false;
+  }
+
+  write(w: ByteWriter): void {
+    w.float64(this.leader).float64(this.low).varint(this.sources.size);
+    for (const k of [...this.sources.keys()].sort()) {
+      const s = this.sources.get(k)!;
+      w.string(k).float64(s.max).float64(s.lastContact);
+    }
+  }
+
+  static read(r: ByteReader, latenessMs: number, idleMs: number, maxSources: number): SourceWatermark {
+    const m = new SourceWatermark(latenessMs, idleMs, maxSources);
+    m.leader = r.float64();
+    m.low = r.float64();
+    const n = r.varint();
+    for (let i = 0; i < n; i++) {
+      const k = r.string();
+      m.sources.set(k, { max: r.float64(), lastContact: r.float64() });
+    }
+    return m;
+  }
+
+  /** A partition restored from a checkpoint written before sources were tracked. */
+  static fromLegacy(maxEventTime: number, latenessMs: number, idleMs: number, maxSources: number): SourceWatermark {
+    const m = new SourceWatermark(latenessMs, idleMs, maxSources);
+    if (maxEventTime !== Number.NEGATIVE_INFINITY) {
+      m.leader = maxEventTime;
+      m.low = maxEventTime - latenessMs;
+      m.sources.set(DEFAULT_SOURCE, { max: maxEventTime, lastContact: maxEventTime });
+    }
+    return m;
+  }
+}
