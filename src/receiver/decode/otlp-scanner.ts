@@ -5,6 +5,11 @@
 // scopes, links, status, trace state and dropped counts are skipped by length. Log records are
 // decoded whole (their dedupe id digests every field). Ids stay views into the request buffer.
 //
+// Each message type has its own field loop (tag, field number, wire type, delimited sub-message)
+// although the loops look alike: a generic field-table walker would cost a closure call and a
+// lookup per field on the receiver's hottest path, and the loops differ in which fields they read,
+// which wire types they refuse and what they skip.
+//
 // The result has the protobufjs decoder's contract (otlp-types.ts), and the unit tests check that
 // the mapper gives the same answer from both on fuzzed input. Known fields with the wrong wire
 // type are refused here (protobufjs would read them as their declared type, i.e. misread them).
@@ -350,6 +355,8 @@ function topLevel<T>(body: Uint8Array, what: string, counter: WireCounter | unde
 export const MAPPED_SPAN_KEYS = [
   'feature_flag.key', 'feature_flag.result.variant', 'feature_flag.variant',
   'feature_flag.context.id', 'enduser.id', 'user.id',
+  // The resource's service identity names the event's origin, which holds the watermark per sender.
+  'service.name', 'service.instance.id',
 ] as const;
 
 export function createScannerDecoder(attributeKeys: Iterable<string> = []): OtlpDecoder {
