@@ -77,7 +77,7 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
     const i = cursor.get(best)!;
     const rec = partitions.get(best)![i];
     const processor = processors.get(best)!;
-    rec.events.every((e, k) => processor.applyEvent(e, rec.offset, k === 0));
+    processor.applyEvents(rec.events, rec.offset);
     cursor.set(best, i + 1);
     out.events += rec.events.length;
     for (const fp of processor.takeSteps()) {

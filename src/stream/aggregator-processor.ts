@@ -28,15 +28,17 @@ export class AggregatorProcessor implements PartitionProcessor {
   }
 
   apply(record: ConsumedRecord): void {
-    const events = decodeEventRecord(record.value);
-    for (let i = 0; i < events.length; i++) if (!this.applyEvent(events[i], record.offset, i === 0)) return;
+    this.applyEvents(decodeEventRecord(record.value), record.offset);
   }
 
-  /** One event of a record (`first` for its first); false when the record is a re-delivery. */
-  applyEvent(event: FeatureEvent, offset: string, first = true): boolean {
-    if (!this.aggregator.applyInRecord(event, offset, first)) return false;
+  /**
+   * The events of one record, then the step snapshot if the watermark crossed a step: snapshots
+   * are taken between records only, so a snapshot's offset covers every event it reflects.
+   */
+  applyEvents(events: readonly FeatureEvent[], offset: string): void {
+    for (let i = 0; i < events.length; i++) if (!this.aggregator.applyInRecord(events[i], offset, i === 0)) return;
     const step = this.stepAt(this.aggregator.watermark);
-    if (step <= this.lastStep) return true;
+    if (step <= this.lastStep) return;
     // A jump across several steps takes one snapshot: the state is the same for all of them.
     this.lastStep = step;
     // Every ruled feature, with no cohorts where this partition has no data for it: the verdict
@@ -49,7 +51,6 @@ export class AggregatorProcessor implements PartitionProcessor {
       const p = byFeature.get(feature) ?? { feature, partition: agg.partition, offset: next, watermark: agg.watermark, cohorts: [] };
       this.steps.push({ ...p, step });
     }
-    return true;
   }
 
   /** Step snapshots taken since the last call. */
