@@ -63,7 +63,10 @@ function decodeFigures(body: Buffer): { scannerMBps: number; protobufjsMBps: num
     const c = process.cpuUsage(c0);
     return (n * body.length) / ((c.user + c.system) / 1e6) / 1e6;
   };
-  for (let i = 0; i < 3; i++) rate(() => full.decodeTraces(body)), rate(() => scanner.decodeTraces(body));
+  for (let i = 0; i < 3; i++) {
+    rate(() => full.decodeTraces(body));
+    rate(() => scanner.decodeTraces(body));
+  }
   const s: number[] = [];
   const f: number[] = [];
   // Alternating rounds, so both see the same machine load; medians.

@@ -7,6 +7,9 @@
 #   bash scripts/stack.sh status
 #   bash scripts/stack.sh start|stop|restart kafka|pg|redis
 #   bash scripts/stack.sh clean                        down, then delete the services' data (Kafka jars are kept)
+#   bash scripts/stack.sh tools                        the test tools: Chromium and Prometheus/promtool (Debian),
+#                                                      kustomize and kubeconform (Go module proxy) and the Kubernetes
+#                                                      JSON schemas (PyPI kubernetes-validate), cached under .stack/tools
 #
 # Environment:
 #   KAFKA_VERSION           broker version from Maven Central (default 3.9.1; 4.1.1 passes test/integration/stack too)
@@ -18,7 +21,7 @@
 #                           openssl under KAFKA_DIR/tls, and the SASL user is created when the storage is formatted
 #   KAFKA_SASL_USER         that SASL user (default pmf)
 #   KAFKA_SASL_PASSWORD     its password (required with KAFKA_SECURE=1; never for the shared broker)
-#   PMF_STACK_PG_PORT       PostgreSQL port (default 5432)
+#   PMF_STACK_PG_PORT       PostgreSQL port (default 5432); data in .stack/postgres for 5432, .stack/postgres-<port> otherwise
 #   PMF_STACK_REDIS_PORT    Redis port (default 6379)
 #   PMF_STACK_WAIT_SECONDS  how long to wait for each service to become ready (default 120)
 set -euo pipefail
@@ -101,21 +104,28 @@ ensure_packages() {
 
 # ---------------------------------------------------------------- PostgreSQL
 
+# Each port has its own data directory, like Kafka's: .stack/postgres for 5432 (where older checkouts
+# already keep it), .stack/postgres-<port> otherwise, so a second stack on another port neither shares
+# nor reconfigures the first one's cluster. The port is passed to the server at start, never written
+# into postgresql.conf, so the directory does not pin it.
+if [[ "$PG_PORT" == 5432 ]]; then PG_NAME=postgres; else PG_NAME="postgres-$PG_PORT"; fi
+PG_DATADIR_FILE="$STACK/$PG_NAME.datadir"
+
 # The server runs as the postgres OS user, which cannot enter a repo under a 0700 home (/root):
 # there the data lives under /var/tmp, keyed by the repo path, and .stack records where.
 pg_datadir() {
-  if [[ -f "$STACK/postgres.datadir" ]]; then cat "$STACK/postgres.datadir"; return; fi
-  local dir="$STACK/postgres"
+  if [[ -f "$PG_DATADIR_FILE" ]]; then cat "$PG_DATADIR_FILE"; return; fi
+  local dir="$STACK/$PG_NAME"
   mkdir -p "$dir"
   chown postgres:postgres "$dir"
   if ! as_postgres test -w "$dir"; then
     rmdir "$dir" 2>/dev/null || true
-    dir="/var/tmp/pmf-guard-stack/$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)/postgres"
+    dir="/var/tmp/pmf-guard-stack/$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)/$PG_NAME"
     mkdir -p "$dir"
     chmod 755 "$(dirname "$dir")" /var/tmp/pmf-guard-stack
     chown postgres:postgres "$dir"
   fi
-  printf '%s\n' "$dir" >"$STACK/postgres.datadir"
+  printf '%s\n' "$dir" >"$PG_DATADIR_FILE"
   printf '%s\n' "$dir"
 }
 
@@ -130,12 +140,11 @@ start_pg() {
   chown postgres:postgres "$data"
   if [[ ! -f "$data/PG_VERSION" ]]; then
     log "postgres: initdb $data"
-    as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$STACK/postgres-initdb.log" 2>&1 \
-      || { cat "$STACK/postgres-initdb.log" >&2; die "initdb failed"; }
+    as_postgres "$bin/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$STACK/$PG_NAME-initdb.log" 2>&1 \
+      || { cat "$STACK/$PG_NAME-initdb.log" >&2; die "initdb failed"; }
     # Throwaway test data: durability is traded for speed.
     cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
-port = $PG_PORT
 unix_socket_directories = ''
 fsync = off
 synchronous_commit = off
@@ -143,21 +152,39 @@ full_page_writes = off
 max_connections = 200
 EOF
   fi
-  log "postgres: starting"
-  as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t "$WAIT_SECONDS" start >/dev/null \
+  log "postgres: starting on $PG_PORT ($data)"
+  as_postgres "$bin/pg_ctl" -D "$data" -o "-p $PG_PORT" -l "$data/server.log" -w -t "$WAIT_SECONDS" start >/dev/null \
     || { tail -n 30 "$data/server.log" >&2; die "postgres failed to start"; }
   wait_until postgres "" pg_ready
   log "postgres: ready on 127.0.0.1:$PG_PORT"
 }
 
-stop_pg() {
-  [[ -f "$STACK/postgres.datadir" ]] || return 0
-  local data
-  data="$(cat "$STACK/postgres.datadir")"
+stop_pg_dir() {
+  local data="$1"
   if [[ -f "$data/postmaster.pid" ]]; then
-    log "postgres: stopping"
+    log "postgres: stopping ($data)"
     as_postgres "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null
   fi
+}
+
+stop_pg() {
+  [[ -f "$PG_DATADIR_FILE" ]] || return 0
+  stop_pg_dir "$(cat "$PG_DATADIR_FILE")"
+}
+
+# `down` and `clean` cover every port's cluster this checkout started, as they do for Kafka.
+all_pg_datadirs() {
+  local f
+  for f in "$STACK"/postgres.datadir "$STACK"/postgres-*.datadir; do
+    [[ -f "$f" ]] && cat "$f"
+  done
+  return 0
+}
+
+stop_all_pg() {
+  local d
+  while read -r d; do [[ -n "$d" ]] && stop_pg_dir "$d"; done < <(all_pg_datadirs)
+  return 0
 }
 
 status_pg() {
@@ -399,6 +426,59 @@ status_kafka() {
   return 0
 }
 
+# ---------------------------------------------------------------- test tools
+
+TOOLS="$STACK/tools"
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.1}"
+KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
+K8S_VALIDATE_VERSION="${K8S_VALIDATE_VERSION:-1.37.0}"
+K8S_VERSION="${K8S_VERSION:-1.30.0}"
+
+# The status-page browser test, the Prometheus scrape test and the Kubernetes manifest test need
+# these; everything lands in .stack/tools (or Debian's paths), so a second run installs nothing.
+ensure_tools() {
+  local need=()
+  command -v chromium >/dev/null || need+=(chromium chromium-driver)
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
+  apt_install "${need[@]}"
+  mkdir -p "$TOOLS/bin"
+  local go_bin
+  go_bin="$(command -v go || echo /usr/local/go/bin/go)"
+  [[ -x "$go_bin" ]] || die "go is needed to build kustomize and kubeconform"
+  if [[ ! -x "$TOOLS/bin/kustomize" || "$(cat "$TOOLS/kustomize.version" 2>/dev/null)" != "$KUSTOMIZE_VERSION" ]]; then
+    log "tools: kustomize $KUSTOMIZE_VERSION from the Go module proxy"
+    GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod "$go_bin" install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+    echo "$KUSTOMIZE_VERSION" >"$TOOLS/kustomize.version"
+  fi
+  if [[ ! -x "$TOOLS/bin/kubeconform" || "$(cat "$TOOLS/kubeconform.version" 2>/dev/null)" != "$KUBECONFORM_VERSION" ]]; then
+    log "tools: kubeconform $KUBECONFORM_VERSION from the Go module proxy"
+    GOBIN="$TOOLS/bin" "$go_bin" install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
+    echo "$KUBECONFORM_VERSION" >"$TOOLS/kubeconform.version"
+  fi
+  local schemas="$TOOLS/k8s-schemas/$K8S_VALIDATE_VERSION"
+  if [[ ! -d "$schemas/kubernetes_validate/kubernetes-json-schema" ]]; then
+    log "tools: Kubernetes JSON schemas from PyPI kubernetes-validate $K8S_VALIDATE_VERSION"
+    local tmp
+    tmp="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps "kubernetes-validate==$K8S_VALIDATE_VERSION" -d "$tmp" >&2
+    mkdir -p "$schemas"
+    python3 -m zipfile -e "$tmp"/kubernetes_validate-*.whl "$schemas"
+    rm -rf "$tmp"
+  fi
+  # kubeconform reads kubernetes-json-schema's layout (<version>-standalone-strict/<kind>-<group>-<version>.json);
+  # the package's schemas point at "/api/_definitions.json", which becomes an absolute file URL here.
+  local kc="$TOOLS/k8s-schemas/kubeconform-$K8S_VALIDATE_VERSION/v$K8S_VERSION-standalone-strict"
+  if [[ ! -f "$kc/_definitions.json" ]]; then
+    log "tools: schemas for kubeconform, Kubernetes $K8S_VERSION"
+    mkdir -p "$kc"
+    local f
+    for f in "$schemas/kubernetes_validate/kubernetes-json-schema/v$K8S_VERSION-local-strict"/*.json; do
+      sed "s#\"/api/_definitions.json\##\"file://$kc/_definitions.json\##g" "$f" >"$kc/$(basename "$f")"
+    done
+  fi
+  log "tools: ready (chromium, prometheus, promtool, $TOOLS/bin/kustomize, $TOOLS/bin/kubeconform, kubeconform schemas in $TOOLS/k8s-schemas/kubeconform-$K8S_VALIDATE_VERSION)"
+}
+
 # ---------------------------------------------------------------- commands
 
 services_of() {
@@ -437,15 +517,18 @@ case "$cmd" in
   down)
     stop_all_kafka
     stop_redis
-    stop_pg
+    stop_all_pg
     ;;
   clean)
     stop_all_kafka
     stop_redis
-    stop_pg
-    if [[ -f "$STACK/postgres.datadir" ]]; then rm -rf "$(cat "$STACK/postgres.datadir")"; fi
-    rm -rf "$STACK/postgres" "$STACK/postgres.datadir" "$STACK/redis" "$STACK"/kafka/data "$STACK"/kafka/version "$STACK"/kafka-*
+    stop_all_pg
+    while read -r d; do [[ -n "$d" ]] && rm -rf "$d"; done < <(all_pg_datadirs)
+    rm -rf "$STACK/postgres" "$STACK"/postgres-* "$STACK/postgres.datadir" "$STACK/redis" "$STACK"/kafka/data "$STACK"/kafka/version "$STACK"/kafka-*
     log "cleaned (Kafka jars kept in $STACK/kafka/libs)"
+    ;;
+  tools)
+    ensure_tools
     ;;
   status)
     status_pg

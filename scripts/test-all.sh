@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole suite, as the README and CI run it:
 #   1. dependencies (npm ci) when node_modules is missing,
-#   2. the local services (scripts/stack.sh up: PostgreSQL, Redis, Kafka),
-#   3. every test on the current Node (20), with a JSON report,
-#   4. the unit tests again on Node 22 (the npm package node@22), the other runtime we support,
-# and closes with one line, `N passed, M failed[, K skipped]`, over both runs; non-zero exit when
-# anything failed or a run crashed.
+#   2. the lint (npm run lint: the pure core's import boundaries, no console in src/),
+#   3. the local services (scripts/stack.sh up: PostgreSQL, Redis, Kafka) and the test tools
+#      (scripts/stack.sh tools: Chromium, Prometheus, kustomize, kubeconform, Kubernetes schemas),
+#   4. every test on the current Node (20), with a JSON report,
+#   5. the unit tests again on Node 22 (the npm package node@22), the other runtime we support,
+# and closes with one line, `N passed, M failed[, K skipped]`, over both runs (a failed lint counts
+# as one failure); non-zero exit when anything failed or a run crashed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,12 +25,22 @@ export PMF_TEST_DATABASE_URL="${PMF_TEST_DATABASE_URL:-postgres://postgres@127.0
 export PMF_TEST_REDIS_URL="${PMF_TEST_REDIS_URL:-redis://127.0.0.1:${PMF_STACK_REDIS_PORT:-6379}}"
 export PMF_TEST_KAFKA_BROKERS="${PMF_TEST_KAFKA_BROKERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
 
+runs=()
+
+echo "[test-all] lint"
+set +e
+npm run --silent lint
+rc=$?
+set -e
+runs+=("lint::$rc")
+
 start=$SECONDS
 bash scripts/stack.sh up
 echo "[test-all] services up in $((SECONDS - start))s"
+start=$SECONDS
+bash scripts/stack.sh tools
+echo "[test-all] test tools ready in $((SECONDS - start))s"
 mkdir -p "$REPORTS"
-
-runs=()
 
 rm -f "$REPORTS/vitest.json"
 echo "[test-all] vitest on $(node -v): all tests"

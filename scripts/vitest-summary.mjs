@@ -1,7 +1,10 @@
 // Folds one or more vitest JSON reports into the single closing line CI reads:
 // `N passed, M failed[, K skipped]`, always the last line printed. Exits 1 when anything failed.
 //
-// Usage: node scripts/vitest-summary.mjs <label>:<report.json>:<vitest exit code> [...]
+// Usage: node scripts/vitest-summary.mjs <label>:<report.json>:<vitest exit code> [...] [<label>::<exit code> ...]
+//
+// `<label>::<exit code>` (no report) is a check that is not a vitest run, such as the lint: it adds
+// one failure when its exit code is not 0, and nothing to the counts when it passed.
 //
 // A run counts as failed beyond its failed tests when a test file could not run at all (import or
 // syntax error: no failed test, but a failed file), when its report is missing (vitest crashed), or
@@ -9,14 +12,21 @@
 // so the closing line never says "0 failed" for a run that did not pass.
 import { existsSync, readFileSync } from 'node:fs';
 
-const runs = process.argv.slice(2).map((arg) => {
+const checks = [];
+const runs = [];
+for (const arg of process.argv.slice(2)) {
+  const check = /^([^:]+)::(-?\d+)$/.exec(arg);
+  if (check !== null) {
+    checks.push({ label: check[1], exitCode: Number(check[2]) });
+    continue;
+  }
   const match = /^([^:]+):(.+):(-?\d+)$/.exec(arg);
   if (match === null) {
     console.error(`vitest-summary: bad argument '${arg}', expected <label>:<report.json>:<exit code>`);
     process.exit(2);
   }
-  return { label: match[1], report: match[2], exitCode: Number(match[3]) };
-});
+  runs.push({ label: match[1], report: match[2], exitCode: Number(match[3]) });
+}
 if (runs.length === 0) {
   console.error('vitest-summary: no runs given');
   process.exit(2);
@@ -60,6 +70,15 @@ for (const run of runs) {
   passed += runPassed;
   failed += runFailed + runExtra;
   skipped += runSkipped;
+}
+
+for (const check of checks) {
+  if (check.exitCode === 0) {
+    notes.push(`${check.label}: passed`);
+  } else {
+    failed += 1;
+    notes.push(`${check.label}: exit code ${check.exitCode}; counted as 1 failure`);
+  }
 }
 
 for (const note of notes) console.log(note);

@@ -2,7 +2,11 @@
 // Entry point only: parse arguments, load config and rules once, build the app, start it, and
 // drain on SIGTERM/SIGINT. Exit codes: 0 clean stop, 2 bad configuration or rules, 1 anything else.
 
-import { parseArgs, USAGE } from './cli/args.js';
+import { parseArgs } from './cli/args.js';
+import { adminTarget, getJson } from './cli/admin-client.js';
+import { renderReport, renderStatus, type StatusJson } from './cli/query-commands.js';
+import { describeRules } from './cli/rules-check.js';
+import type { Report } from './report/feature-report.js';
 import { loadConfig } from './config/load.js';
 import { PmfError, errorMessage } from './core/errors.js';
 import { createLogger } from './core/logger.js';
@@ -14,12 +18,33 @@ import { runExport, runReplay } from './replay/replay-command.js';
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    // Asked-for help goes to stdout; help for an empty command line is a usage error on stderr.
+    (args.exitCode === 0 ? process.stdout : process.stderr).write(`${args.text}\n`);
+    return args.exitCode;
+  }
+  if (args.command === 'rules-check') {
+    const rules = await loadRulesFile(args.file);
+    process.stdout.write(args.json ? `${JSON.stringify({ file: args.file, version: rules.version, rules: rules.rules }, null, 2)}\n` : `${describeRules(rules, args.file)}\n`);
+    return 0;
+  }
+  if (args.command === 'status' || args.command === 'report') {
+    const config = loadConfig({ configFile: args.configFile });
+    const target = adminTarget(config, args.url);
+    if (args.command === 'status') {
+      const body = await getJson<StatusJson>(target, '/v1/status');
+      process.stdout.write(args.json ? `${JSON.stringify(body, null, 2)}\n` : `${renderStatus(body)}\n`);
+    } else {
+      const q = new URLSearchParams();
+      if (args.from) q.set('from', args.from);
+      if (args.to) q.set('to', args.to);
+      const body = await getJson<Report>(target, `/v1/features/report${q.size > 0 ? `?${q}` : ''}`);
+      process.stdout.write(args.json ? `${JSON.stringify(body, null, 2)}\n` : `${renderReport(body)}\n`);
+    }
     return 0;
   }
   if (args.command === 'replay') {
     const config = loadConfig({ configFile: args.configFile });
-    await runReplay({ ...args, config, logger: createLogger(config.logLevel), write: (line) => process.stdout.write(`${line}\n`) });
+    await runReplay({ ...args, config, logger: createLogger(config.logLevel), write: (line) => process.stdout.write(`${line}\n`), progress: process.stderr });
     return 0;
   }
   if (args.command === 'export') {

@@ -4,9 +4,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../core/errors.js';
 import { sendError, sendJson } from './http-reply.js';
 import { once, type Component } from '../core/lifecycle.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import type { Verdict } from '../events/verdict.js';
 import type { MetricsRegistry } from './metrics-registry.js';
 
@@ -35,6 +37,22 @@ export interface AdminServerOptions {
   https?: HttpsOptions;
   /** Extra route handlers tried first, in order (e.g. flag-routes.ts); each returns true if it answered. */
   routes?: ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>)[];
+  /** Where internal errors go, with the correlation id their (detail-free) answer carries. */
+  logger?: Logger;
+}
+
+/**
+ * Answers an internal error without saying anything internal: the body carries only a correlation
+ * id, and the detail goes to the log under the same id.
+ */
+export function sendInternalError(res: ServerResponse, logger: Logger, err: unknown, route: string): void {
+  const correlationId = randomUUID();
+  logger.error('admin request failed', { correlationId, route, err: err instanceof Error ? err : errorMessage(err) });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, 500, { error: 'ERR_INTERNAL', message: 'internal error; the server log has the details under this correlation id', correlationId });
 }
 
 function sendText(res: ServerResponse, status: number, text: string, contentType: string): void {
@@ -62,7 +80,7 @@ export class AdminServer implements Component {
 
   async start(): Promise<void> {
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      this.route(req, res).catch((err) => sendError(res, 500, 'ERR_INTERNAL', errorMessage(err)));
+      this.route(req, res).catch((err) => sendInternalError(res, this.o.logger ?? silentLogger, err, new URL(req.url ?? '/', 'http://admin').pathname));
     };
     this.server = this.o.https ? createHttpsServer(this.o.https, handler) : createServer(handler);
     await new Promise<void>((resolve, reject) => {
@@ -99,7 +117,10 @@ export class AdminServer implements Component {
             const detail = await withTimeout(p.check(), this.o.probeTimeoutMs ?? 2000, p.name);
             return { name: p.name, ok: true as const, ...(detail ? { detail } : {}) };
           } catch (err) {
-            return { name: p.name, ok: false as const, error: errorMessage(err) };
+            // /readyz is open without a token: the reason goes to the log, never to the caller.
+            const correlationId = randomUUID();
+            (this.o.logger ?? silentLogger).warn('readiness check failed', { check: p.name, correlationId, err: errorMessage(err) });
+            return { name: p.name, ok: false as const, correlationId };
           }
         }),
       );

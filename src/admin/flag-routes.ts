@@ -10,6 +10,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { describeIssues } from '../core/describe-issues.js';
 import { errorMessage, PmfError, type ErrorCode } from '../core/errors.js';
 import { sendError, sendJson } from './http-reply.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { sendInternalError } from './admin-server.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type { ApplyResult, AuditEntry, AuditQuery, FeatureFlags, PinChangeResult, PinRequest, UnpinRequest } from '../flags/flag-repository.js';
 
@@ -42,6 +44,7 @@ export interface FlagRoutesOptions {
   maxPinSeconds?: number;
   /** Largest request body accepted (default 16 KiB). */
   maxBodyBytes?: number;
+  logger?: Logger;
 }
 
 const COHORT_ROUTE = /^\/v1\/flags\/([^/]+)\/cohorts\/([^/]+)\/(pin|rollback|restore)$/;
@@ -168,7 +171,15 @@ export function flagRoutes(options: FlagRoutesOptions): AdminRouteHandler {
       sendJson(res, out.status, out.body);
     } catch (err) {
       const e = toHttpError(err);
-      sendError(res, e.status, e.code, e.message, e.headers);
+      if (e.status >= 500 && !(err instanceof HttpError)) {
+        // Store errors can name tables and hosts: the caller gets a correlation id, the log the detail.
+        if (e.status === 500) sendInternalError(res, options.logger ?? silentLogger, err, url.pathname);
+        else {
+          const correlationId = randomUUID();
+          (options.logger ?? silentLogger).warn('flag route unavailable', { correlationId, route: url.pathname, err: errorMessage(err) });
+          sendJson(res, e.status, { error: e.code, message: 'temporarily unavailable; retry', correlationId }, e.headers);
+        }
+      } else sendError(res, e.status, e.code, e.message, e.headers);
     }
     return true;
   };

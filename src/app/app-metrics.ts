@@ -1,15 +1,21 @@
-// Renders every component's plain counters as Prometheus samples (docs/contract.md): spans
-// received/rejected by reason, events produced, records applied, verdicts by outcome, commands
-// applied, flag-write latency.
+// Renders every component's plain counters as Prometheus samples: spans received/rejected by
+// reason, requests by transport/signal/code, events produced, records applied, consumer and
+// watermark lag in seconds, verdicts by outcome, per-cohort estimate/bounds/n/outcome, commands
+// applied, the flag-write duration histogram and webhook deliveries. Names follow Prometheus
+// conventions (base units: seconds, bytes; counters end in _total; one label per dimension), and
+// every series whose labels are known in advance is present from start-up, at zero.
 
 import type { MetricsRegistry, Sample } from '../admin/metrics-registry.js';
 import type { ReceiverMetrics } from '../receiver/receiver-metrics.js';
 import type { StatefulRunner } from '../stream/stateful-runner.js';
-import type { FlagWriter } from '../flags/flag-writer.js';
+import { FLAG_WRITE_LATENCY_BUCKETS_MS, type FlagWriter } from '../flags/flag-writer.js';
 import type { FlagCommandConsumer } from '../flags/flag-command-consumer.js';
-import type { VerdictProcessor } from '../stream/verdict-processor.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
-import { aggregatorSamples } from '../stream/aggregator-metrics.js';
+import { aggregatorFamilies, aggregatorSamples } from '../stream/aggregator-metrics.js';
+import type { Outcome, Verdict } from '../events/verdict.js';
+import { METRIC_NAMES, type VerdictHistory } from '../verdict/verdict-history.js';
+import type { NotifierStats } from '../notify/notifier.js';
+import type { Rule, RuleSet } from '../rules/schema.js';
 import { EmbeddedLog } from '../log/embedded/embedded-log.js';
 import type { TableRetention } from '../store/table-retention.js';
 import type { OutboxRelay } from '../flags/outbox-relay.js';
@@ -20,7 +26,12 @@ export interface MetricSources {
   log?: PartitionedLog;
   aggregator?: StatefulRunner;
   verdict?: StatefulRunner;
+  /** The verdicts this process keeps (verdict role): per-cohort gauges. */
+  history?: VerdictHistory;
+  /** The rules in force: cohorts they name have their gauges (pending, NaN) before the first verdict. */
+  rules?: () => RuleSet;
   flagWriter?: FlagWriter;
+  notifier?: { stats(): NotifierStats };
   tableRetention?: TableRetention;
   relay?: OutboxRelay;
   /** Wall clock, only to show how far the watermark is behind the present. */
@@ -28,38 +39,128 @@ export interface MetricSources {
   commandConsumer?: FlagCommandConsumer;
 }
 
+const OUTCOMES: readonly Outcome[] = ['pending', 'pass', 'fail', 'inconclusive', 'invalid'];
+const SIGNALS = ['traces', 'logs'] as const;
+
+const counter = (name: string, help: string, value: number, labels?: Record<string, string>): Sample => ({ name, help, type: 'counter', value, labels });
+const gauge = (name: string, help: string, value: number, labels?: Record<string, string>): Sample => ({ name, help, type: 'gauge', value, labels });
+
 function fromMap(name: string, help: string, label: string, map: Map<string, number>): Sample[] {
-  return [...map].map(([k, v]) => ({ name, help, type: 'counter' as const, labels: { [label]: k }, value: v }));
+  return [...map].map(([k, v]) => counter(name, help, v, { [label]: k }));
 }
 
 function runnerSamples(stage: string, r: StatefulRunner): Sample[] {
   const s = r.stats;
   const labels = { stage };
   return [
-    { name: 'pmf_stage_records_applied_total', help: 'Input records applied to stage state', type: 'counter', labels, value: s.recordsApplied },
-    { name: 'pmf_stage_records_rejected_total', help: 'Input records that could not be decoded (skipped, counted)', type: 'counter', labels, value: s.recordsRejected },
-    { name: 'pmf_stage_records_replayed_total', help: 'Re-delivered records skipped because the checkpoint already has them', type: 'counter', labels, value: s.recordsSkippedBelowCheckpoint },
-    { name: 'pmf_stage_checkpoints_total', help: 'State + offset checkpoints written', type: 'counter', labels, value: s.checkpoints },
-    { name: 'pmf_stage_owned_partitions', help: 'Input partitions this member owns', type: 'gauge', labels, value: s.ownedPartitions },
-    { name: 'pmf_stage_stale_states_dropped_total', help: 'Partition states dropped because another owner moved the checkpoint on', type: 'counter', labels, value: s.staleStatesDropped },
-    { name: 'pmf_stage_checkpoints_refused_total', help: 'Checkpoint saves refused because the stored one was further along', type: 'counter', labels, value: s.checkpointsRefused },
-    { name: 'pmf_stage_offset_gaps_total', help: 'Batches that started past the next offset (sparse offsets), accepted after re-delivery', type: 'counter', labels, value: s.offsetGaps },
+    counter('pmf_stage_records_applied_total', 'Input records applied to stage state', s.recordsApplied, labels),
+    counter('pmf_stage_records_rejected_total', 'Input records that could not be decoded (skipped, counted)', s.recordsRejected, labels),
+    counter('pmf_stage_records_replayed_total', 'Re-delivered records skipped because the checkpoint already has them', s.recordsSkippedBelowCheckpoint, labels),
+    counter('pmf_stage_checkpoints_total', 'State + offset checkpoints written', s.checkpoints, labels),
+    gauge('pmf_stage_owned_partitions', 'Input partitions this member owns', s.ownedPartitions, labels),
+    counter('pmf_stage_stale_states_dropped_total', 'Partition states dropped because another owner moved the checkpoint on', s.staleStatesDropped, labels),
+    counter('pmf_stage_checkpoints_refused_total', 'Checkpoint saves refused because the stored one was further along', s.checkpointsRefused, labels),
+    counter('pmf_stage_offset_gaps_total', 'Batches that started past the next offset (sparse offsets), accepted after re-delivery', s.offsetGaps, labels),
   ];
 }
 
-/** Records between each owned partition's position and the log end: how far behind the stage is. */
-async function lagSamples(stage: string, r: StatefulRunner, log: PartitionedLog): Promise<Sample[]> {
-  const positions = r.positions();
-  if (positions.size === 0 || !log.endOffsets) return [];
-  const ends = await log.endOffsets(r.inputTopic);
-  return [...positions].map(([partition, next]) => ({
-    name: 'pmf_stage_consumer_lag',
-    help: 'Records of the input partition not yet applied (log end offset − next offset)',
-    type: 'gauge' as const,
-    labels: { stage, partition: String(partition) },
-    value: Number(BigInt(ends.get(partition) ?? '0') - next),
-  }));
+/**
+ * Consumer lag in records and in seconds. The seconds are how long the partition has been behind:
+ * wall time since a scrape last found it caught up (0 while caught up), a measure that needs no
+ * record timestamps and reads like Burrow's "time behind".
+ */
+function lagCollector(stage: string, r: StatefulRunner, log: PartitionedLog, nowMs: () => number): () => Promise<Sample[]> {
+  const caughtUpAt = new Map<number, number>();
+  return async () => {
+    const positions = r.positions();
+    const now = nowMs();
+    const out: Sample[] = [];
+    if (positions.size === 0 || !log.endOffsets) {
+      out.push(gauge('pmf_stage_consumer_lag_records', 'Records of the input partitions not yet applied (log end offset − next offset)', 0, { stage }));
+      out.push(gauge('pmf_stage_consumer_lag_seconds', 'How long the stage has been behind the log end (0 when caught up)', 0, { stage }));
+      return out;
+    }
+    const ends = await log.endOffsets(r.inputTopic);
+    let records = 0;
+    let seconds = 0;
+    for (const [partition, next] of positions) {
+      const lag = Number(BigInt(ends.get(partition) ?? '0') - next);
+      records += Math.max(lag, 0);
+      if (lag <= 0 || !caughtUpAt.has(partition)) caughtUpAt.set(partition, now);
+      seconds = Math.max(seconds, lag > 0 ? (now - caughtUpAt.get(partition)!) / 1000 : 0);
+    }
+    out.push(gauge('pmf_stage_consumer_lag_records', 'Records of the input partitions not yet applied (log end offset − next offset)', records, { stage }));
+    out.push(gauge('pmf_stage_consumer_lag_seconds', 'How long the stage has been behind the log end (0 when caught up)', seconds, { stage }));
+    return out;
+  };
 }
+
+function receiverSamples(r: ReceiverMetrics): Sample[] {
+  const received = new Map<string, number>(SIGNALS.map((s) => [s, 0]));
+  for (const [signal, v] of r.received) received.set(signal, v);
+  const requests: Sample[] = [];
+  for (const [key, v] of r.requests) {
+    const i = key.indexOf(':');
+    const signal = key.slice(0, i);
+    const code = key.slice(i + 1);
+    // HTTP answers are counted by status code, gRPC ones by status name: the transport says which.
+    const transport = /^\d+$/.test(code) ? 'http' : 'grpc';
+    requests.push(counter('pmf_receiver_requests_total', 'OTLP requests answered, by transport, signal and status code', v, { transport, signal, code }));
+  }
+  if (requests.length === 0) {
+    for (const transport of ['grpc', 'http']) {
+      for (const signal of SIGNALS) requests.push(counter('pmf_receiver_requests_total', 'OTLP requests answered, by transport, signal and status code', 0, { transport, signal, code: transport === 'grpc' ? 'OK' : '200' }));
+    }
+  }
+  return [
+    ...[...received].map(([signal, v]) => counter('pmf_receiver_records_received_total', 'Spans and log records received', v, { signal })),
+    ...fromMap('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'reason', r.rejected),
+    ...fromMap('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'reason', r.skipped),
+    ...requests,
+    counter('pmf_receiver_events_produced_total', 'Feature events acknowledged by the log', r.eventsProduced),
+  ];
+}
+
+const THRESHOLDS = { activation: 'activationThreshold', retention: 'retentionThreshold', latencyP95: 'latencyP95Threshold' } as const;
+
+/** Cohorts the rules name (control and guarded) that have no verdict yet: pending, no estimate. */
+function declaredCohorts(rules: RuleSet, history: VerdictHistory): { feature: string; cohort: string; latest: Pick<Verdict, 'outcome' | 'metrics' | 'evaluatedAt'> | null; rule: Rule }[] {
+  const out = [];
+  for (const rule of rules.rules) {
+    for (const cohort of [rule.cohorts.control, ...(rule.cohorts.guarded ?? [])]) {
+      if (cohort !== undefined && history.list(rule.featureId, cohort).length === 0) out.push({ feature: rule.featureId, cohort, latest: null, rule });
+    }
+  }
+  return out;
+}
+
+/** Per-cohort gauges from the verdicts: estimate, bounds, threshold and n per metric; the outcome as a state set. */
+function cohortSamples(history: VerdictHistory, rules: RuleSet | undefined): Sample[] {
+  const out: Sample[] = [];
+  const cohorts = [
+    ...history.list().map((h) => ({ feature: h.feature, cohort: h.cohort, latest: h.latest as Pick<Verdict, 'outcome' | 'metrics' | 'evaluatedAt'> | null, rule: undefined as Rule | undefined })),
+    ...(rules ? declaredCohorts(rules, history) : []),
+  ];
+  for (const h of cohorts) {
+    const base = { feature: h.feature, cohort: h.cohort };
+    for (const metric of METRIC_NAMES) {
+      const m = h.latest?.metrics[metric] ?? { estimate: null, lower: null, upper: null, n: 0, threshold: h.rule![THRESHOLDS[metric]] };
+      const labels = { ...base, metric };
+      out.push(gauge('pmf_cohort_estimate', 'Latest estimate of the metric for the cohort (NaN until there is data)', m.estimate ?? NaN, labels));
+      out.push(gauge('pmf_cohort_lower_bound', 'Always-valid lower confidence bound of the metric', m.lower ?? NaN, labels));
+      out.push(gauge('pmf_cohort_upper_bound', 'Always-valid upper confidence bound of the metric', m.upper ?? NaN, labels));
+      out.push(gauge('pmf_cohort_threshold', "The rule's threshold for the metric", m.threshold, labels));
+      out.push(gauge('pmf_cohort_samples', 'Sample size (n) behind the metric', m.n, labels));
+    }
+    const current = h.latest?.outcome ?? 'pending';
+    for (const outcome of OUTCOMES) {
+      out.push(gauge('pmf_cohort_outcome', 'Latest verdict outcome of the cohort: 1 for the current state, 0 for the others', current === outcome ? 1 : 0, { ...base, outcome }));
+    }
+    out.push(gauge('pmf_cohort_evaluated_timestamp_seconds', 'Event time of the latest verdict (seconds since the epoch; NaN before the first)', h.latest ? Date.parse(h.latest.evaluatedAt) / 1000 : NaN, base));
+  }
+  return out;
+}
+
 
 /** The embedded log's disk use per topic and what retention, compaction and fsync did. */
 function embeddedLogSamples(log: EmbeddedLog): Sample[] {
@@ -108,16 +209,10 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
     const log = src.log;
     registry.register(() => embeddedLogSamples(log));
   }
-  registry.register(() => {
-    const r = src.receiver;
-    return [
-      ...[...r.received].map(([signal, v]) => ({ name: 'pmf_receiver_records_received_total', help: 'Spans and log records received', type: 'counter' as const, labels: { signal }, value: v })),
-      ...fromMap('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'reason', r.rejected),
-      ...fromMap('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'reason', r.skipped),
-      ...fromMap('pmf_receiver_requests_total', 'OTLP requests answered, by signal:status', 'status', r.requests),
-      { name: 'pmf_receiver_events_produced_total', help: 'Feature events acknowledged by the log', type: 'counter', value: r.eventsProduced },
-    ];
-  });
+  // Labelled by reasons that appear with the first such record: declared so they exist from start-up.
+  registry.declare('pmf_receiver_records_rejected_total', 'Spans and log records rejected, by reason', 'counter');
+  registry.declare('pmf_receiver_records_skipped_total', 'Valid records that carried nothing to measure, by reason', 'counter');
+  registry.register(() => receiverSamples(src.receiver));
   if (src.log?.retentionGaps) {
     const log = src.log;
     registry.register(() => {
@@ -130,26 +225,24 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
   }
   if (src.aggregator) {
     const a = src.aggregator;
+    // Partitions are owned (and labelled) only once records arrive: the families exist from start-up.
+    for (const f of aggregatorFamilies()) registry.declare(f.name, f.help, f.type);
     registry.register(() => [...runnerSamples('aggregator', a), ...aggregatorSamples(a.processors(), src.now())]);
-    if (src.log) {
-      const log = src.log;
-      registry.register(() => lagSamples('aggregator', a, log));
-    }
+    if (src.log) registry.register(lagCollector('aggregator', a, src.log, src.now));
   }
   if (src.verdict) {
     const v = src.verdict;
-    if (src.log) {
-      const log = src.log;
-      registry.register(() => lagSamples('verdict', v, log));
-    }
+    if (src.log) registry.register(lagCollector('verdict', v, src.log, src.now));
+    registry.register(() => runnerSamples('verdict', v));
+  }
+  if (src.history) {
+    const history = src.history;
     registry.register(() => {
-      const byOutcome = new Map<string, number>();
-      for (const p of v.processors().values()) {
-        for (const verdict of (p as VerdictProcessor).engine.allLatest()) byOutcome.set(verdict.outcome, (byOutcome.get(verdict.outcome) ?? 0) + 1);
-      }
+      const byOutcome = new Map<string, number>(OUTCOMES.map((o) => [o, 0]));
+      for (const h of history.list()) byOutcome.set(h.latest.outcome, (byOutcome.get(h.latest.outcome) ?? 0) + 1);
       return [
-        ...runnerSamples('verdict', v),
-        ...[...byOutcome].map(([outcome, n]) => ({ name: 'pmf_verdict_cohorts', help: 'Cohorts by their latest verdict outcome', type: 'gauge' as const, labels: { outcome }, value: n })),
+        ...[...byOutcome].map(([outcome, n]) => gauge('pmf_verdict_cohorts', 'Cohorts by their latest verdict outcome', n, { outcome })),
+        ...cohortSamples(history, src.rules?.()),
       ];
     });
   }
@@ -158,11 +251,32 @@ export function appMetrics(registry: MetricsRegistry, src: MetricSources): void 
     registry.register(() => {
       const m = w.metrics();
       return [
-        ...Object.entries(m.commands).map(([status, n]) => ({ name: 'pmf_flag_commands_total', help: 'Flag commands handled, by result', type: 'counter' as const, labels: { status }, value: n })),
-        ...m.writeLatency.buckets.map((b) => ({ name: 'pmf_flag_write_latency_ms_bucket', help: 'Command received to Redis written, ms (cumulative buckets)', type: 'counter' as const, labels: { le: String(b.le) }, value: b.count })),
-        { name: 'pmf_flag_write_latency_ms_count', help: 'Applied commands timed', type: 'counter', value: m.writeLatency.count },
-        { name: 'pmf_flag_write_latency_ms_sum', help: 'Sum of flag-write latencies, ms', type: 'counter', value: m.writeLatency.sumMs },
-        { name: 'pmf_flag_redis_push_failures_total', help: 'Immediate Redis pushes deferred to the outbox relay', type: 'counter', value: m.relayFailures },
+        ...Object.entries(m.commands).map(([status, n]) => counter('pmf_flag_commands_total', 'Flag commands handled, by result', n, { status })),
+        {
+          name: 'pmf_flag_write_duration_seconds',
+          help: 'Command received to Redis written, for applied commands',
+          type: 'histogram',
+          value: m.writeLatency.count,
+          histogram: {
+            buckets: m.writeLatency.buckets.map((b, i) => ({ le: FLAG_WRITE_LATENCY_BUCKETS_MS[i] / 1000, count: b.count })),
+            sum: m.writeLatency.sumMs / 1000,
+            count: m.writeLatency.count,
+          },
+        } satisfies Sample,
+        counter('pmf_flag_redis_push_failures_total', 'Immediate Redis pushes deferred to the outbox relay', m.relayFailures),
+      ];
+    });
+  }
+  if (src.notifier) {
+    const n = src.notifier;
+    registry.register(() => {
+      const s = n.stats();
+      return [
+        counter('pmf_webhook_deliveries_total', 'Webhook deliveries, by result', s.delivered, { result: 'delivered' }),
+        counter('pmf_webhook_deliveries_total', 'Webhook deliveries, by result', s.failedAttempts, { result: 'retried' }),
+        counter('pmf_webhook_deliveries_total', 'Webhook deliveries, by result', s.gaveUp, { result: 'gave_up' }),
+        counter('pmf_webhook_dropped_total', 'Notifications dropped because the delivery queue was full', s.dropped),
+        gauge('pmf_webhook_queue_length', 'Notifications waiting for delivery', s.queued),
       ];
     });
   }

@@ -3,8 +3,8 @@
 // start downstream-first (flag writer → verdict → aggregator → receiver) so each has a live
 // consumer, and stop upstream-first so each drains into one.
 
-import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
@@ -47,6 +47,13 @@ import { resolvePseudonymKey } from './pseudonym-key.js';
 import { resolveCommandKeyRing } from './command-key.js';
 import { securityWarnings } from '../config/security-warnings.js';
 import { appMetrics } from './app-metrics.js';
+import { readRoutes } from '../admin/read-routes.js';
+import { VerdictHistory } from '../verdict/verdict-history.js';
+import { Notifier } from '../notify/notifier.js';
+import { loadSigningKey } from '../notify/webhook-signature.js';
+import { VerdictFeed, webhookTargets } from './verdict-feed.js';
+import { ReportBuilder, type Report } from '../report/feature-report.js';
+import { decodeFeaturePartial } from '../events/codec.js';
 import { processMetrics } from './process-metrics.js';
 import { GuardedCohortRegistrar } from './guarded-cohort-registrar.js';
 import { LogEventSink } from '../receiver/event-sink.js';
@@ -153,8 +160,18 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   if (needsFlags) {
     flagRepo = new FlagRepository(sql!, config.database.schema);
     const cache = redis ? new RedisFlagCache(redis, { keyPrefix: config.redis.keyPrefix }) : new InMemoryFlagCache();
-    relay = new OutboxRelay({ repository: flagRepo, cache, clock, logger: logger.child('outbox-relay') });
-    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer') });
+    const { outbox, pinSweepIntervalMs } = config.flagWriter;
+    relay = new OutboxRelay({
+      repository: flagRepo,
+      cache,
+      clock,
+      logger: logger.child('outbox-relay'),
+      batchSize: outbox.batchSize,
+      pollIntervalMs: outbox.pollIntervalMs,
+      reconcileIntervalMs: outbox.reconcileIntervalMs,
+      retry: { initialMs: outbox.retryInitialMs, maxMs: outbox.retryMaxMs },
+    });
+    flagWriter = new FlagWriter({ repository: flagRepo, relay, clock, logger: logger.child('flag-writer'), pinSweepIntervalMs });
     const writer = flagWriter;
     roles.push({ name: 'guarded-flags', start: () => registerGuardedFlags(writer), stop: async () => {} });
     roles.push(flagWriter);
@@ -170,7 +187,23 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   }
 
   let verdictRunner: StatefulRunner | undefined;
+  let history: VerdictHistory | undefined;
+  let notifier: Notifier | undefined;
   if (has(role, 'verdict')) {
+    history = new VerdictHistory(config.status.historyPoints);
+    const n = config.notify;
+    notifier = new Notifier({
+      targets: webhookTargets(n.webhooks, rules),
+      signingKey: loadSigningKey(n, (path) => readFileSync(path, 'utf8')),
+      maxQueue: n.maxQueue,
+      maxAttempts: n.maxAttempts,
+      timeoutMs: n.timeoutMs,
+      backoff: n.backoff,
+      clock,
+      logger: logger.child('notify'),
+    });
+    const feed = new VerdictFeed({ log, verdictsTopic: topics.verdicts, history, notifier, logger: logger.child('verdict-feed') });
+    roles.push(notifier, feed);
     const evaluator = createEvaluator(config);
     verdictRunner = new StatefulRunner({
       name: 'verdict',
@@ -178,7 +211,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       producer,
       store: new SqlCheckpointStore(sql!, config.database.schema),
       factory: verdictProcessorFactory(
-        topics, () => ({ ...verdictSettings(config), rules, evaluator }), commandKeys!, clock, config.verdict.partitionWaitSeconds * 1000,
+        topics, () => ({ ...verdictSettings(config), rules, evaluator }), commandKeys!, clock, config.verdict.partitionWaitSeconds * 1000, feed.observe,
       ),
       groupId: `${config.kafka.groupPrefix}.verdict`,
       inputTopic: topics.cohortStats,
@@ -243,9 +276,23 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     metrics.register(() => receiverMetrics.gaugeSamples());
   }
 
-  const latestVerdicts = (feature: string, cohort?: string): Verdict[] => {
-    if (!verdictRunner) return [];
-    return [...verdictRunner.processors().values()].flatMap((p) => (p as VerdictProcessor).engine.latest(feature, cohort));
+  // The history holds the published verdicts, read back from the topic at start: it answers after a restart too.
+  const latestVerdicts = (feature: string, cohort?: string): Verdict[] => history?.latest(feature, cohort) ?? [];
+
+  const report = async (period: { from?: number; to?: number }): Promise<Report> => {
+    const builder = new ReportBuilder(period);
+    if (log.readAll) {
+      for await (const batch of log.readAll(topics.cohortStats)) {
+        for (const r of batch.records) {
+          try {
+            builder.add(decodeFeaturePartial(r.value));
+          } catch {
+            // Undecodable records are counted by the verdict stage; the report skips them.
+          }
+        }
+      }
+    }
+    return builder.build((f) => latestVerdicts(f), rules.rules.map((r) => r.featureId), config.report.engagementFloor);
   };
 
   // The admin API uses the listeners' auth and TLS (docs/contract.md).
@@ -255,7 +302,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     port: config.admin.port,
     auth: bearerAuth,
     https: config.tls ? httpsServerOptions(loadTlsMaterial(config.tls)) : undefined,
-    routes: flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock })] : [],
+    logger: logger.child('admin'),
+    routes: [
+      readRoutes({ rules: () => rules, clock, history, flags: flagRepo, report }),
+      ...(flagWriter && flagRepo ? [flagRoutes({ writer: flagWriter, reader: declaredFlags(flagRepo, () => rules), auth: bearerAuth, clock, logger: logger.child('admin') })] : []),
+    ],
     sources: {
       metrics,
       probes: [
@@ -269,11 +320,11 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       latestVerdicts: verdictRunner ? async (feature, cohort) => latestVerdicts(feature, cohort) : undefined,
     },
   });
-  appMetrics(metrics, { receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, flagWriter, relay, tableRetention, commandConsumer, now: () => clock.now() });
+  appMetrics(metrics, { rules: () => rules, receiver: receiverMetrics, log, aggregator: aggregatorRunner, verdict: verdictRunner, history, flagWriter, relay, tableRetention, commandConsumer, notifier, now: () => clock.now() });
   const processMonitor = processMetrics(metrics);
 
   const order = [...infra, ...roles];
-  let started: Component[] = [];
+  const started: Component[] = [];
   const app: App = {
     name: 'pmf-guard',
     config,
@@ -293,6 +344,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         for (const k of activationAttributeKeys(next)) attributeKeys.add(k);
         for (const p of aggregatorRunner?.processors().values() ?? []) (p as AggregatorProcessor).aggregator.setRules(next);
         for (const p of verdictRunner?.processors().values() ?? []) (p as VerdictProcessor).engine.setRules(next);
+        notifier?.setTargets(webhookTargets(config.notify.webhooks, next));
         logger.info('rules in force', { rules: next.version, features: next.rules.length });
       });
       reloads = run.catch(() => undefined);
@@ -300,7 +352,14 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
     },
     async start() {
       for (const warning of securityWarnings(config)) logger.warn(warning);
-      logger.info('starting', { role, log: dist.log ? 'kafka' : 'embedded', store: dist.store ? 'postgresql' : 'pglite', cache: dist.cache ? 'redis' : 'none', rules: rules.version });
+      logger.info('starting', {
+        role, log: dist.log ? 'kafka' : 'embedded', store: dist.store ? 'postgresql' : 'pglite', cache: dist.cache ? 'redis' : 'none', rules: rules.version,
+        // Where it listens and what it writes, so a first run shows what is exposed and where the data goes.
+        adminListen: `${config.admin.host}:${config.admin.port}`,
+        ...(receiver ? { otlpGrpcListen: `${config.receiver.grpc.host}:${config.receiver.grpc.port}`, otlpHttpListen: config.receiver.httpEnabled ? `${config.receiver.http.host}:${config.receiver.http.port}` : 'off' } : {}),
+        ...(!dist.log || (needsSql && !dist.store) ? { dataDir: resolve(config.dataDir) } : {}),
+        auth: bearerAuth ? 'on' : 'off',
+      });
       // Components are recorded as they start, so a failed start (or a SIGTERM during it) stops
       // exactly what runs and closes the log, store and Redis connections.
       try {
@@ -313,7 +372,12 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         await app.stop().catch((stopErr) => onError(stopErr, 'cleaning up after a failed start'));
         throw err;
       }
-      logger.info('started', { otlpGrpcPort: receiver?.port, otlpHttpPort: receiver?.httpPort, adminPort: admin.port });
+      logger.info('started', {
+        adminUrl: `${config.tls ? 'https' : 'http'}://${config.admin.host}:${admin.port}/status`,
+        otlpGrpc: receiver ? `${config.receiver.grpc.host}:${receiver.port}` : undefined,
+        otlpHttp: receiver?.httpPort !== undefined ? `${config.receiver.http.host}:${receiver.httpPort}` : undefined,
+        otlpGrpcPort: receiver?.port, otlpHttpPort: receiver?.httpPort, adminPort: admin.port,
+      });
     },
     stop: once(async () => {
       logger.info('stopping');

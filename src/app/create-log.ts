@@ -22,6 +22,15 @@ export function createLog(config: Config, clock: Clock, logger: Logger): Partiti
         replicationFactor: k.replicationFactor,
         minInsyncReplicas: k.minInsyncReplicas,
         sessionTimeoutMs: k.sessionTimeoutMs,
+        heartbeatIntervalMs: k.heartbeatIntervalMs,
+        maxWaitTimeMs: k.maxWaitTimeMs,
+        maxBatchSize: k.maxBatchSize,
+        sendTimeoutMs: k.sendTimeoutMs,
+        connectionTimeoutMs: k.connectionTimeoutMs,
+        requestTimeoutMs: k.requestTimeoutMs,
+        pingTimeoutMs: k.pingTimeoutMs,
+        fastRetry: { ...k.producerRetry },
+        consumerRetry: { ...k.consumerRetry },
         logger: logger.child('kafka'),
       })
     : new EmbeddedLog({

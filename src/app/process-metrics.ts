@@ -18,8 +18,8 @@ export function processMetrics(registry: MetricsRegistry): { stop(): void } {
       { name: 'pmf_process_resident_memory_bytes', help: 'Resident set size', type: 'gauge', value: mem.rss },
       { name: 'pmf_process_heap_used_bytes', help: 'V8 heap in use', type: 'gauge', value: mem.heapUsed },
       { name: 'pmf_process_external_memory_bytes', help: 'Memory of Buffers and other objects outside the V8 heap', type: 'gauge', value: mem.external + mem.arrayBuffers },
-      { name: 'pmf_event_loop_delay_p99_ms', help: 'Event-loop delay p99 since the previous scrape', type: 'gauge', value: Number.isFinite(p99) ? p99 : 0 },
-      { name: 'pmf_event_loop_delay_max_ms', help: 'Longest event-loop delay since the previous scrape', type: 'gauge', value: Number.isFinite(max) ? max : 0 },
+      { name: 'pmf_event_loop_delay_p99_seconds', help: 'Event-loop delay p99 since the previous scrape', type: 'gauge', value: Number.isFinite(p99) ? p99 / 1000 : 0 },
+      { name: 'pmf_event_loop_delay_max_seconds', help: 'Longest event-loop delay since the previous scrape', type: 'gauge', value: Number.isFinite(max) ? max / 1000 : 0 },
     ];
   });
   return { stop: () => delay.disable() };

@@ -7,7 +7,6 @@
 
 import { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { flagChannel, flagKey } from '../flags/redis-keys.js';
 import { recordEvaluation, type RecordOptions } from './evaluation-recorder.js';

@@ -35,6 +35,8 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.PMF_GUARD_LOG_LEVEL) set(['logLevel'], env.PMF_GUARD_LOG_LEVEL);
   if (env.PMF_GUARD_BEARER_TOKEN) set(['auth', 'bearerToken'], env.PMF_GUARD_BEARER_TOKEN);
   if (env.PMF_GUARD_BEARER_TOKEN_FILE) set(['auth', 'bearerTokenFile'], env.PMF_GUARD_BEARER_TOKEN_FILE);
+  if (env.PMF_GUARD_WEBHOOK_SIGNING_KEY) set(['notify', 'signingKey'], env.PMF_GUARD_WEBHOOK_SIGNING_KEY);
+  if (env.PMF_GUARD_WEBHOOK_SIGNING_KEY_FILE) set(['notify', 'signingKeyFile'], env.PMF_GUARD_WEBHOOK_SIGNING_KEY_FILE);
   if (env.PMF_GUARD_TLS_CERT_FILE) set(['tls', 'certFile'], env.PMF_GUARD_TLS_CERT_FILE);
   if (env.PMF_GUARD_TLS_KEY_FILE) set(['tls', 'keyFile'], env.PMF_GUARD_TLS_KEY_FILE);
   if (env.PMF_GUARD_TLS_CLIENT_CA_FILE) set(['tls', 'clientCaFile'], env.PMF_GUARD_TLS_CLIENT_CA_FILE);

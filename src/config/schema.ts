@@ -4,8 +4,19 @@
 // components used standalone (tests, the client) read configDefaults instead of repeating numbers.
 
 import { z } from 'zod';
+import { WebhookTarget } from '../rules/webhook-target.js';
 
 const port = z.number().int().min(0).max(65_535);
+/** kafkajs' retry policy: attempts after the first, from the initial delay doubling up to the maximum. */
+const kafkaRetry = (retries: number, initialRetryTime: number, maxRetryTime: number) =>
+  z
+    .object({
+      retries: z.number().int().min(0).default(retries),
+      initialRetryTime: z.number().int().positive().default(initialRetryTime),
+      maxRetryTime: z.number().int().positive().default(maxRetryTime),
+    })
+    .strict()
+    .prefault({});
 /**
  * A listener's host is optional here: the transform at the end of the schema fills it with
  * LOOPBACK_HOST, or ANY_HOST when auth is configured. A host given explicitly is kept; a
@@ -143,6 +154,26 @@ export const Config = z
         groupPrefix: z.string().min(1).default('pmf-guard'),
         /** How long a silent member keeps its partitions; lower fails over faster after a crash. */
         sessionTimeoutMs: z.number().int().min(6000).default(30_000),
+        /** Also bounds how fast members notice a rebalance. */
+        heartbeatIntervalMs: z.number().int().positive().default(1000),
+        /** Longest a fetch waits for data; an idle member notices a rebalance at its next heartbeat after that. */
+        maxWaitTimeMs: z.number().int().positive().default(1000),
+        /** Most records per batch handed to a stage; larger fetches are split. */
+        maxBatchSize: z.number().int().positive().default(500),
+        /** A send rejects with a retryable ERR_LOG_UNAVAILABLE after this long without an ack. */
+        sendTimeoutMs: z.number().int().positive().default(5000),
+        /** TCP connect timeout per broker. */
+        connectionTimeoutMs: z.number().int().positive().default(1000),
+        requestTimeoutMs: z.number().int().positive().default(10_000),
+        /** Health checks give up on the broker after this long. */
+        pingTimeoutMs: z.number().int().positive().default(2000),
+        /** Producer and admin calls: short, so a down broker surfaces quickly. */
+        producerRetry: kafkaRetry(3, 100, 1000),
+        /**
+         * Consumers: patient (about 25 s in all), so a consumer rides out a short broker outage without
+         * crashing (a crash re-joins as a new member, which waits for the old member's session to expire).
+         */
+        consumerRetry: kafkaRetry(8, 300, 5000),
         /** TLS to the brokers (`tls: {}` = system CAs); with certFile/keyFile the client authenticates by certificate. */
         tls: z
           .object({
@@ -244,6 +275,31 @@ export const Config = z
       })
       .strict()
       .prefault({}),
+    flagWriter: z
+      .object({
+        /** Expired pins are ended this often (0: never, someone calls expirePins). */
+        pinSweepIntervalMs: z.number().int().min(0).default(5000),
+        /** The relay from the PostgreSQL outbox to Redis. */
+        outbox: z
+          .object({
+            /** Outbox rows read per round trip. */
+            batchSize: z.number().int().positive().default(100),
+            /** While started, also sweep the outbox this often, for rows other processes left (0: never). */
+            pollIntervalMs: z.number().int().min(0).default(5000),
+            /**
+             * Also reconcile all of Redis from PostgreSQL this often (0: only at start and after a failure):
+             * catches a Redis that restarted empty between two writes, which no outbox row would repair.
+             */
+            reconcileIntervalMs: z.number().int().min(0).default(60_000),
+            /** After a failed run, retry after this long, doubling up to retryMaxMs. */
+            retryInitialMs: z.number().int().positive().default(100),
+            retryMaxMs: z.number().int().positive().default(30_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     /** The embedded log (no Kafka configured): durability and how long each topic is kept. */
     embedded: z
       .object({
@@ -287,6 +343,41 @@ export const Config = z
       .strict()
       .prefault({}),
     shutdownTimeoutMs: z.number().int().positive().default(10_000),
+    /** The status page and per-cohort metrics: how many verdict points each cohort's chart keeps. */
+    status: z
+      .object({ historyPoints: z.number().int().min(2).max(100_000).default(500) })
+      .strict()
+      .default({ historyPoints: 500 }),
+    /** Webhooks on outcome changes, rollbacks and holds (global; rules may add their own). */
+    notify: z
+      .object({
+        webhooks: z.array(WebhookTarget).default([]),
+        /** HMAC-SHA256 key for the signature header; prefer signingKeyFile or PMF_GUARD_WEBHOOK_SIGNING_KEY. */
+        signingKey: z.string().min(16, 'notify.signingKey must be at least 16 characters').optional(),
+        signingKeyFile: z.string().min(1).optional(),
+        /** Notifications waiting per webhook; past it they are dropped and counted (never blocking verdicts). */
+        maxQueue: z.number().int().positive().default(1000),
+        /** Attempts per notification (the first plus retries) before giving up, logged and counted. */
+        maxAttempts: z.number().int().positive().default(12),
+        timeoutMs: z.number().int().positive().default(5000),
+        backoff: z
+          .object({ initialMs: z.number().int().positive().default(500), maxMs: z.number().int().positive().default(60_000) })
+          .strict()
+          .default({ initialMs: 500, maxMs: 60_000 }),
+      })
+      .strict()
+      .default({ webhooks: [], maxQueue: 1000, maxAttempts: 12, timeoutMs: 5000, backoff: { initialMs: 500, maxMs: 60_000 } }),
+    /** The zombie-feature report. */
+    report: z
+      .object({
+        /**
+         * A feature whose activation rate over the period is below this is marked zombie: it is
+         * exposed (and costs span time) but almost nobody uses it.
+         */
+        engagementFloor: z.number().min(0).max(1).default(0.02),
+      })
+      .strict()
+      .default({ engagementFloor: 0.02 }),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -312,6 +403,9 @@ export const Config = z
     }
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
+    }
+    if (c.notify.signingKey && c.notify.signingKeyFile) {
+      ctx.addIssue({ code: 'custom', path: ['notify', 'signingKeyFile'], message: 'set notify.signingKey or notify.signingKeyFile, not both' });
     }
     const r = c.database.retention;
     if (r.auditLogDays < r.appliedCommandsDays || r.auditLogDays < r.deliveredOutboxDays) {

@@ -1,7 +1,7 @@
 // The latency histogram and its serialized form, which is part of the wire format (the base64
 // `histogram` of a cohort partial on the cohort-stats topic): the aggregator writes it, the
 // verdict stage merges it. HDR-style in integer milliseconds. The bucket layout, getValueAtPercentile and
-// mean follow HdrHistogramJS (src/JsHistogram.ts) exactly, so our P95 equals hdr-histogram-js's
+// mean follow hdr-histogram-js (its JsHistogram class) exactly, so our P95 equals hdr-histogram-js's
 // on the same values and settings (test/unit/events/latency-histogram.test.ts checks this).
 //
 // Default significantDigits is 2: buckets are at most 1/128 of their value wide (< 0.8 % relative
@@ -28,7 +28,7 @@ export const DEFAULT_HISTOGRAM_SETTINGS: Readonly<LatencyHistogramSettings> = Ob
 const FORMAT_VERSION = 1;
 const MAX_TRACKABLE = 0xffff_ffff; // the index math uses Math.clz32 and >>> on uint32 values
 
-/** ulp as HdrHistogramJS computes it (src/ulp.ts), including its behaviour at 0. */
+/** ulp as hdr-histogram-js computes it (its ulp function), including its behaviour at 0. */
 function hdrUlp(x: number): number {
   return Math.pow(2, Math.floor(Math.log2(x)) - 52);
 }

@@ -426,6 +426,12 @@ export class FlagRepository {
     });
   }
 
+  /** Every feature the store has flag rows for, sorted. */
+  async listFeatures(): Promise<string[]> {
+    const { rows } = await this.sql.query<{ feature: string }>(`SELECT feature FROM ${this.t.versions} ORDER BY feature`);
+    return rows.map((r) => r.feature);
+  }
+
   /** The admin API's view of a feature, or null if it has no flag rows. */
   async getFlag(feature: string): Promise<FeatureFlags | null> {
     const { rows } = await this.sql.query<{

@@ -4,9 +4,9 @@
 // Commands arrive through flag-command-consumer.ts; pins through the admin API.
 
 import type { Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
+import { configDefaults } from '../config/schema.js';
 import type { FlagCommand } from '../events/flag-command.js';
 import type {
   ApplyResult,
@@ -41,7 +41,7 @@ export interface FlagWriterOptions {
   logger: Logger;
   /** Failed immediate Redis pushes are reported here (default: a warning on the logger; the command itself succeeded). */
   onRelayError?: (err: unknown) => void;
-  /** While started, end expired pins this often (default 5 s; 0 = never: call expirePins yourself). */
+  /** While started, end expired pins this often (default: config flagWriter.pinSweepIntervalMs; 0 = never: call expirePins yourself). */
   pinSweepIntervalMs?: number;
   /** Failed pin sweeps land here (default: an error on the logger; the next sweep retries). */
   onPinSweepError?: (err: unknown) => void;
@@ -68,7 +68,7 @@ export class FlagWriter implements Component {
     this.relay = options.relay;
     this.clock = options.clock;
     this.onRelayError = options.onRelayError ?? ((err) => options.logger.warn('Redis push deferred to the outbox relay', { err }));
-    this.pinSweepIntervalMs = options.pinSweepIntervalMs ?? 5_000;
+    this.pinSweepIntervalMs = options.pinSweepIntervalMs ?? configDefaults.flagWriter.pinSweepIntervalMs;
     this.onPinSweepError = options.onPinSweepError ?? ((err) => options.logger.error('pin sweep failed', { err }));
   }
 

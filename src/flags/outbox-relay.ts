@@ -7,6 +7,7 @@ import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
 import { FeatureQuarantine, type FailingFeature } from './feature-quarantine.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
+import { configDefaults } from '../config/schema.js';
 import { retryDelayMs } from '../core/retry-backoff.js';
 import type { FlagRepository, OutboxEntry } from './flag-repository.js';
 import type { FlagCache } from './flag-cache.js';
@@ -15,17 +16,11 @@ export interface OutboxRelayOptions {
   repository: FlagRepository;
   cache: FlagCache;
   clock: Clock;
-  /** Outbox rows read per round trip (default 100). */
+  // Each option defaults to its field of config flagWriter.outbox (config/schema.ts says what it does).
   batchSize?: number;
-  /** Retry delay after a failure: initialMs doubling up to maxMs (defaults 100 ms, 30 s). */
+  /** Retry delay after a failure: initialMs doubling up to maxMs. */
   retry?: { initialMs?: number; maxMs?: number };
-  /** While started, also sweep the outbox this often, for rows other processes left (default 5 s; 0 = never). */
   pollIntervalMs?: number;
-  /**
-   * Also reconcile all of Redis from PostgreSQL when this long has passed since the last
-   * reconcile (default 60 s; 0 = only at start and after a failure). Catches a Redis that
-   * restarted empty between two writes, which no outbox row would repair.
-   */
   reconcileIntervalMs?: number;
   logger: Logger;
   /** Failures of background runs (and of marking rows published after a partial send) land here (default: the logger). */
@@ -78,11 +73,12 @@ export class OutboxRelay implements Component {
     this.repository = options.repository;
     this.cache = options.cache;
     this.clock = options.clock;
-    this.batchSize = options.batchSize ?? 100;
-    this.initialRetryMs = options.retry?.initialMs ?? 100;
-    this.maxRetryMs = options.retry?.maxMs ?? 30_000;
-    this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
-    this.reconcileIntervalMs = options.reconcileIntervalMs ?? 60_000;
+    const defaults = configDefaults.flagWriter.outbox;
+    this.batchSize = options.batchSize ?? defaults.batchSize;
+    this.initialRetryMs = options.retry?.initialMs ?? defaults.retryInitialMs;
+    this.maxRetryMs = options.retry?.maxMs ?? defaults.retryMaxMs;
+    this.pollIntervalMs = options.pollIntervalMs ?? defaults.pollIntervalMs;
+    this.reconcileIntervalMs = options.reconcileIntervalMs ?? defaults.reconcileIntervalMs;
     this.onError = options.onError ?? ((err) => options.logger.error('outbox relay run failed', { err }));
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) {
       throw new PmfError('ERR_CONFIG_INVALID', `outbox relay batchSize must be a positive integer, got ${this.batchSize}`);

@@ -45,14 +45,17 @@ export async function readEventsFromLog(log: PartitionedLog, topic: string, filt
   return { partitions, rejected };
 }
 
-export async function readEventsFromFile(path: string): Promise<{ partitions: Map<number, RecordedEvent[]>; rejected: number }> {
+/** onProgress gets the bytes read so far (for a progress bar on long files). */
+export async function readEventsFromFile(path: string, onProgress?: (bytesRead: number) => void): Promise<{ partitions: Map<number, RecordedEvent[]>; rejected: number }> {
   const partitions = new Map<number, RecordedEvent[]>();
   let rejected = 0;
   let line = 0;
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  const input = createReadStream(path, 'utf8');
+  const lines = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const text of lines) {
       line++;
+      if (onProgress && line % 4096 === 0) onProgress(input.bytesRead);
       if (text.trim() === '') continue;
       try {
         const o = JSON.parse(text) as { partition: unknown; offset: unknown; event: unknown };

@@ -2,7 +2,9 @@
 // Replay prints JSON lines (verdicts, the commands that would have been sent, a summary) and
 // writes no flag; export writes the events topic to a file replay can read anywhere.
 
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, renameSync, statSync, unlinkSync } from 'node:fs';
+import { PmfError } from '../core/errors.js';
+import { ProgressBar, type ProgressStream } from '../cli/progress-bar.js';
 import { once } from 'node:events';
 import { systemClock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -24,13 +26,26 @@ export interface ReplayCommandOptions {
   fromTime?: number;
   stepSeconds?: number;
   write: (line: string) => void;
+  /** Where a progress bar goes (stderr); drawn only when it is a terminal. */
+  progress?: ProgressStream;
 }
 
 export async function runReplay(o: ReplayCommandOptions): Promise<void> {
   const rules = await loadRulesFile(o.rulesFile);
   let source;
   if (o.input) {
-    source = await readEventsFromFile(o.input);
+    let size = 0;
+    try {
+      size = statSync(o.input).size;
+    } catch (err) {
+      throw new PmfError('ERR_CONFIG_INVALID', `cannot read events file ${o.input}: ${(err as Error).message}`);
+    }
+    const bar = o.progress ? new ProgressBar(o.progress, 'reading events', size) : undefined;
+    source = await readEventsFromFile(o.input, bar && ((n) => bar.update(n)));
+    bar?.update(size);
+    bar?.done();
+    // An empty export is a failed one: replaying it would silently judge nothing.
+    if (source.partitions.size === 0 && source.rejected === 0) throw new PmfError('ERR_CONFIG_INVALID', `events file ${o.input} holds no events`);
   } else {
     const log = createLog(o.config, systemClock, o.logger);
     try {
@@ -60,11 +75,16 @@ export async function runReplay(o: ReplayCommandOptions): Promise<void> {
   }));
 }
 
+/** Writes aside and renames on success, so a failed export leaves no file (and no empty one). */
 export async function runExport(config: Config, logger: Logger, out: string): Promise<number> {
   const log = createLog(config, systemClock, logger);
-  const file = createWriteStream(out, 'utf8');
+  const partial = `${out}.partial-${process.pid}`;
+  const file = createWriteStream(partial, 'utf8');
+  const opened = once(file, 'open');
   let n = 0;
+  let ok = false;
   try {
+    await opened;
     for await (const batch of log.readAll!(topicNames(config.kafka.topicPrefix).events)) {
       for (const r of batch.records) {
         for (const event of decodeEventRecord(r.value)) {
@@ -74,10 +94,21 @@ export async function runExport(config: Config, logger: Logger, out: string): Pr
         }
       }
     }
+    ok = true;
   } finally {
-    file.end();
-    await once(file, 'finish');
+    if (!file.destroyed) {
+      file.end();
+      await once(file, 'finish').catch(() => undefined);
+    }
     await log.close();
+    if (ok) renameSync(partial, out);
+    else {
+      try {
+        unlinkSync(partial);
+      } catch {
+        // Never created (the directory does not exist): nothing to remove.
+      }
+    }
   }
   return n;
 }

@@ -2,6 +2,7 @@
 // else is an optional extension with a default. Parsed with zod; every problem is reported.
 
 import { z } from 'zod';
+import { WebhookTarget } from './webhook-target.js';
 
 const positiveSeconds = z.number().int().positive();
 
@@ -36,7 +37,7 @@ export type ActionMatch = z.infer<typeof ActionMatch>;
 
 export const Rule = z
   .object({
-    // The seed's fields (src/config/pmf-schema.ts in the article).
+    // The original rule fields, which existing rules files use.
     featureId,
     activationThreshold: z.number().min(0).max(1),
     retentionThreshold: z.number().min(0).max(1),
@@ -82,6 +83,8 @@ export const Rule = z
     maxDurationSeconds: positiveSeconds.default(14 * 86_400),
     /** What an SRM (sample ratio mismatch) does: freeze verdicts, or roll the cohort back. */
     onSrm: z.enum(['freeze', 'rollback']).default('freeze'),
+    /** Webhooks for this feature only, besides the global notify.webhooks (signed with the same key). */
+    notify: z.object({ webhooks: z.array(WebhookTarget).min(1) }).strict().optional(),
   })
   .strict()
   .superRefine((r, ctx) => {

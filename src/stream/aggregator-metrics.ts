@@ -44,8 +44,22 @@ const BYTES: [string, NumericKey][] = [
   ['histograms', 'histogramBytes'],
 ];
 
+/** Every family aggregatorSamples renders, so /metrics can declare them before a partition is owned. */
+export function aggregatorFamilies(): { name: string; help: string; type: 'counter' | 'gauge' }[] {
+  return [
+    ...COUNTERS.map(([name, , help]) => ({ name, help, type: 'counter' as const })),
+    ...GAUGES.map(([name, , help]) => ({ name, help, type: 'gauge' as const })),
+    { name: 'pmf_aggregator_memory_bytes', help: 'Approximate bytes held by the aggregation state, by part', type: 'gauge' },
+    { name: 'pmf_aggregator_watermark_seconds', help: 'Event-time watermark of the partition (seconds since the epoch)', type: 'gauge' },
+    { name: 'pmf_aggregator_watermark_lag_seconds', help: 'How far the event-time watermark is behind the wall clock', type: 'gauge' },
+    { name: 'pmf_aggregator_watermark_held_back_seconds', help: 'Newest event time minus the watermark: allowed lateness plus what slower sources hold back', type: 'gauge' },
+    { name: 'pmf_aggregator_lateness_horizon_seconds', help: 'Events older than this event time (seconds since the epoch) are refused as too late', type: 'gauge' },
+  ];
+}
+
 /** `now` (wall clock) only labels how far behind the present the watermark is; it computes nothing. */
 export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProcessor>, now: number): Sample[] {
+
   const out: Sample[] = [];
   for (const [partition, p] of processors) {
     if (!(p instanceof AggregatorProcessor)) continue;
@@ -57,12 +71,12 @@ export function aggregatorSamples(processors: ReadonlyMap<number, PartitionProce
       out.push({ name: 'pmf_aggregator_memory_bytes', help: 'Approximate bytes held by the aggregation state, by part', type: 'gauge', labels: { ...labels, part }, value: s[key] });
     }
     if (s.watermark !== null) {
-      out.push({ name: 'pmf_aggregator_watermark_ms', help: 'Event-time watermark of the partition (ms since the epoch)', type: 'gauge', labels, value: s.watermark });
+      out.push({ name: 'pmf_aggregator_watermark_seconds', help: 'Event-time watermark of the partition (seconds since the epoch)', type: 'gauge', labels, value: s.watermark / 1000 });
     }
     if (s.watermark !== null && s.maxEventTime !== null && s.latenessHorizon !== null) {
       out.push({ name: 'pmf_aggregator_watermark_lag_seconds', help: 'How far the event-time watermark is behind the wall clock', type: 'gauge', labels, value: (now - s.watermark) / 1000 });
       out.push({ name: 'pmf_aggregator_watermark_held_back_seconds', help: 'Newest event time minus the watermark: allowed lateness plus what slower sources hold back', type: 'gauge', labels, value: (s.maxEventTime - s.watermark) / 1000 });
-      out.push({ name: 'pmf_aggregator_lateness_horizon_ms', help: 'Events older than this event time are refused as too late', type: 'gauge', labels, value: s.latenessHorizon });
+      out.push({ name: 'pmf_aggregator_lateness_horizon_seconds', help: 'Events older than this event time (seconds since the epoch) are refused as too late', type: 'gauge', labels, value: s.latenessHorizon / 1000 });
     }
   }
   return out;

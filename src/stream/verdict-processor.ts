@@ -12,6 +12,9 @@ import { signCommand, type CommandKeyRing } from '../events/command-signature.js
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { VerdictEngine, type EngineOutput, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
+/** Sees every engine output as it is produced (status history, webhooks); must not block. */
+export type VerdictObserver = (out: EngineOutput) => void;
+
 export class VerdictProcessor implements PartitionProcessor {
   private verdicts: LogRecord[] = [];
   private commands: LogRecord[] = [];
@@ -24,6 +27,7 @@ export class VerdictProcessor implements PartitionProcessor {
     private readonly keyRing: CommandKeyRing,
     private readonly clock: Clock,
     private readonly startupWaitMs: number,
+    private readonly observe?: VerdictObserver,
   ) {
     this.startedAt = clock.now();
   }
@@ -33,6 +37,7 @@ export class VerdictProcessor implements PartitionProcessor {
   }
 
   private collect(out: EngineOutput): void {
+    if (out.verdicts.length > 0) this.observe?.(out);
     for (const v of out.verdicts) this.verdicts.push({ key: v.feature, value: encodeJson(v) });
     for (const c of out.commands) this.commands.push({ key: c.feature, value: encodeJson(signCommand(c, this.keyRing)) });
   }
@@ -65,9 +70,10 @@ export function verdictProcessorFactory(
   keyRing: CommandKeyRing,
   clock: Clock,
   startupWaitMs: number,
+  observe?: VerdictObserver,
 ): ProcessorFactory {
   return {
-    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing, clock, startupWaitMs),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs),
+    create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing, clock, startupWaitMs, observe),
+    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs, observe),
   };
 }

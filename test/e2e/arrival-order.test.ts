@@ -139,7 +139,7 @@ async function runOrder(order: 'live' | 'backfill' | 'outage', distributed: bool
     } finally {
       await log.close();
     }
-    // eslint-disable-next-line no-console -- the closing note quotes these figures
+     
     console.info(JSON.stringify({ arrivalOrder: order, distributed, spans: sent.spans, ...counters }));
     return { outcomes, flags, counters, verdictStreamsMatchReplay };
   } finally {

@@ -74,7 +74,8 @@ describe('seed story on the embedded default', () => {
     expect(metrics).toMatch(/pmf_receiver_records_received_total\{signal="traces"\} [1-9]\d*/);
     expect(metrics).toMatch(/pmf_aggregator_events_accepted_total\{partition="\d+"\} [1-9]\d*/);
     expect(metrics).toMatch(/pmf_aggregator_memory_bytes\{partition="\d+",part="state"\} [1-9]\d*/);
-    expect(metrics).toMatch(/pmf_stage_consumer_lag\{stage="aggregator",partition="\d+"\} \d+/);
+    expect(metrics).toMatch(/pmf_stage_consumer_lag_records\{stage="aggregator"\} \d+/);
+    expect(metrics).toMatch(/pmf_stage_consumer_lag_seconds\{stage="aggregator"\} [\d.]+/);
     expect(metrics).toMatch(/pmf_verdict_cohorts\{outcome="fail"\} 1/);
     expect(metrics).toMatch(/pmf_flag_commands_total\{status="applied"\} 1/);
 

@@ -4,41 +4,20 @@
 // The broker is a private one (scripts/stack.sh with KAFKA_PORT, default 9492), so other tests on
 // the shared broker are not disturbed.
 
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AggregatorProcess, FaultHarness, generateStream, makeFaultEnv, withLogsOnFailure } from './aggregator-fault-kit.js';
+import { describe, expect, it } from 'vitest';
+import { PrivateKafka } from '../helpers/private-kafka.js';
+import { AggregatorProcess, generateStream, withLogsOnFailure } from './aggregator-fault-kit.js';
+import { expectEveryRecordAccounted, faultSuite } from './fault-suite.js';
 
 const EVENTS = 200_000;
-const PORT = Number(process.env.PMF_TEST_KAFKA_FAULT_PORT ?? '9492');
-const run = promisify(execFile);
-const stackScript = fileURLToPath(new URL('../../scripts/stack.sh', import.meta.url));
-
-async function stack(...args: string[]): Promise<string> {
-  const { stderr } = await run('bash', [stackScript, ...args], {
-    timeout: 180_000,
-    env: { ...process.env, KAFKA_PORT: String(PORT), KAFKA_CONTROLLER_PORT: String(PORT + 1) },
-  });
-  return stderr;
-}
+const broker = new PrivateKafka(Number(process.env.PMF_TEST_KAFKA_FAULT_PORT ?? '9492'));
 
 describe('aggregators across a broker restart', () => {
-  const env = makeFaultEnv('fault_broker', [`127.0.0.1:${PORT}`]);
-  let harness: FaultHarness;
-  const members: AggregatorProcess[] = [];
-
-  beforeAll(async () => {
-    await stack('start', 'kafka');
-    harness = new FaultHarness(env);
-    await harness.start();
-  }, 200_000);
-
-  afterAll(async () => {
-    await Promise.all(members.map((a) => a.kill9()));
-    await harness?.close();
-    await stack('stop', 'kafka');
-  }, 200_000);
+  const { env, harness, members } = faultSuite('fault_broker', {
+    brokers: broker.brokers,
+    before: () => broker.start(),
+    after: () => broker.stop(),
+  });
 
   it('loses nothing and counts nothing twice when the broker restarts mid-stream', async () => {
     const stream = generateStream(23, EVENTS);
@@ -47,17 +26,16 @@ describe('aggregators across a broker restart', () => {
       await Promise.all(members.map((a) => a.waitStarted()));
       const feeder = harness.feed(stream);
       await harness.waitSent(feeder, Math.floor(stream.length / 3));
-      const stopped = await stack('stop', 'kafka');
+      const stopped = await broker.stop();
       expect(stopped).toMatch(/kafka: stopping pid \d+/);
       expect(feeder.sent).toBeLessThan(stream.length);
-      await stack('start', 'kafka');
+      await broker.start();
       await feeder.done;
 
       const ends = await harness.waitCaughtUp(150_000);
       const totals = await harness.verifyExact(ends);
       console.log('broker restart fault test:', JSON.stringify(totals));
-      const records = [...ends.values()].reduce((a, b) => a + b, 0n);
-      expect(BigInt(totals.events + totals.duplicates + totals.tooLate + totals.invalidEvents + totals.undecodable)).toBe(records);
+      const records = expectEveryRecordAccounted(totals, ends);
       expect(records).toBeGreaterThanOrEqual(BigInt(EVENTS));
       expect(members.every((a) => a.running)).toBe(true);
     });

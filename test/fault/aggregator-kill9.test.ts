@@ -4,24 +4,14 @@
 // topic, exactly. Real Kafka and PostgreSQL; each kill costs one consumer-group session timeout
 // (the dead member is only replaced once the coordinator gives up on it).
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AggregatorProcess, FaultHarness, withLogsOnFailure, generateStream, makeFaultEnv } from './aggregator-fault-kit.js';
+import { describe, expect, it } from 'vitest';
+import { AggregatorProcess, withLogsOnFailure, generateStream } from './aggregator-fault-kit.js';
+import { expectEveryRecordAccounted, faultSuite } from './fault-suite.js';
 
 const EVENTS = 200_000;
 
 describe('aggregator under kill -9', () => {
-  const env = makeFaultEnv('fault_kill9');
-  const harness = new FaultHarness(env);
-  const running: AggregatorProcess[] = [];
-
-  beforeAll(async () => {
-    await harness.start();
-  });
-
-  afterAll(async () => {
-    await Promise.all(running.map((a) => a.kill9()));
-    await harness.close();
-  });
+  const { env, harness, members: running } = faultSuite('fault_kill9');
 
   it('loses nothing and counts nothing twice across three kills', async () => {
     await withLogsOnFailure(running, async () => {
@@ -47,9 +37,7 @@ describe('aggregator under kill -9', () => {
       expect(totals.lateEvents).toBeGreaterThan(1000);
       expect(totals.tooLate).toBeGreaterThan(100);
       expect(totals.evictedUsers).toBeGreaterThan(1000);
-      // Every record of the log is accounted for: applied, or refused and counted.
-      const records = [...ends.values()].reduce((a, b) => a + b, 0n);
-      expect(BigInt(totals.events + totals.duplicates + totals.tooLate + totals.invalidEvents + totals.undecodable)).toBe(records);
+      const records = expectEveryRecordAccounted(totals, ends);
       expect(records).toBeGreaterThanOrEqual(BigInt(EVENTS));
       expect(running.filter((a) => !a.running)).toHaveLength(3);
     });

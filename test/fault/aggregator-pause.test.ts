@@ -5,26 +5,15 @@
 // neither overwrite newer checkpoints nor resume from the group's newer committed offsets (which
 // would skip the records in between). Afterwards every aggregate equals the oracle, exactly.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/services.js';
-import { AggregatorProcess, FaultHarness, PARTITIONS, generateStream, makeFaultEnv, withLogsOnFailure } from './aggregator-fault-kit.js';
+import { AggregatorProcess, PARTITIONS, generateStream, withLogsOnFailure } from './aggregator-fault-kit.js';
+import { expectEveryRecordAccounted, faultSuite } from './fault-suite.js';
 
 const EVENTS = 200_000;
 
 describe('aggregator paused past its session', () => {
-  const env = makeFaultEnv('fault_pause');
-  const harness = new FaultHarness(env);
-  const members: AggregatorProcess[] = [];
-
-  beforeAll(async () => {
-    await harness.start();
-  });
-
-  afterAll(async () => {
-    for (const a of members) a.resume();
-    await Promise.all(members.map((a) => a.kill9()));
-    await harness.close();
-  });
+  const { env, harness, members } = faultSuite('fault_pause');
 
   it('a member that wakes up with stale state loses nothing and counts nothing twice', async () => {
     const stream = generateStream(31, EVENTS);
@@ -61,8 +50,7 @@ describe('aggregator paused past its session', () => {
       const ends = await harness.waitCaughtUp(120_000);
       const totals = await harness.verifyExact(ends);
       console.log('pause fault test:', JSON.stringify(totals));
-      const records = [...ends.values()].reduce((a, b) => a + b, 0n);
-      expect(BigInt(totals.events + totals.duplicates + totals.tooLate + totals.invalidEvents + totals.undecodable)).toBe(records);
+      expectEveryRecordAccounted(totals, ends);
     });
   }, 280_000);
 });

@@ -3,25 +3,15 @@
 // dropped and reloaded from checkpoints) several times. Afterwards every (feature, cohort)
 // aggregate equals the oracle's recomputation from the events topic, exactly.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/services.js';
-import { AggregatorProcess, FaultHarness, withLogsOnFailure, PARTITIONS, generateStream, makeFaultEnv } from './aggregator-fault-kit.js';
+import { AggregatorProcess, withLogsOnFailure, PARTITIONS, generateStream } from './aggregator-fault-kit.js';
+import { expectEveryRecordAccounted, faultSuite } from './fault-suite.js';
 
 const EVENTS = 200_000;
 
 describe('aggregator group growing and shrinking', () => {
-  const env = makeFaultEnv('fault_rebalance');
-  const harness = new FaultHarness(env);
-  const members: AggregatorProcess[] = [];
-
-  beforeAll(async () => {
-    await harness.start();
-  });
-
-  afterAll(async () => {
-    await Promise.all(members.map((a) => a.kill9()));
-    await harness.close();
-  });
+  const { env, harness, members } = faultSuite('fault_rebalance');
 
   /** Until the given members own every partition between them, each at least one. */
   async function waitAssigned(live: AggregatorProcess[]): Promise<number[]> {
@@ -60,8 +50,7 @@ describe('aggregator group growing and shrinking', () => {
       const ends = await harness.waitCaughtUp(120_000);
       const totals = await harness.verifyExact(ends);
       console.log('rebalance fault test:', JSON.stringify(totals));
-      const records = [...ends.values()].reduce((a, b) => a + b, 0n);
-      expect(BigInt(totals.events + totals.duplicates + totals.tooLate + totals.invalidEvents + totals.undecodable)).toBe(records);
+      expectEveryRecordAccounted(totals, ends);
       expect(totals.duplicates).toBeGreaterThan(1000);
       expect(totals.evictedUsers).toBeGreaterThan(1000);
     });

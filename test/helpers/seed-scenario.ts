@@ -4,6 +4,7 @@
 
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { Metadata } from '@grpc/grpc-js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { mulberry32, normal } from './prng.js';
 
@@ -17,6 +18,8 @@ export interface SeedScenarioOptions {
   treatmentExtraMs?: number;
   seed?: number;
   cohorts?: [string, string];
+  /** Sent as the OTLP bearer token when set. */
+  bearerToken?: string;
   /**
    * Retry a failed batch (1 s apart, up to 3 minutes) instead of dropping it, as the Collector's
    * sending queue does: for fault tests where the receiver or the broker goes away for a while.
@@ -54,7 +57,9 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   const [control, treatment] = o.cohorts ?? ['control', 'treatment'];
   const rand = mulberry32(o.seed ?? 42);
   const counter = { retries: 0 };
-  const otlp = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
+  const metadata = new Metadata();
+  if (o.bearerToken) metadata.set('authorization', `Bearer ${o.bearerToken}`);
+  const otlp = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000, metadata });
   const exporter = o.retryUntilAcked ? retrying(otlp, counter) : otlp;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),

@@ -40,6 +40,8 @@ export interface WaitForOptions {
   readonly intervalMs?: number;
   /** What was awaited; the timeout error starts with it. */
   readonly message?: string;
+  /** The state worth seeing when the wait fails (what was collected so far); its JSON ends the timeout error. */
+  readonly describe?: () => unknown;
 }
 
 /**
@@ -68,7 +70,8 @@ export async function waitFor<T>(
       const what = options.message ?? 'condition';
       const detail =
         lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
-      throw new Error(`waitFor timed out after ${timeoutMs} ms (${attempts} attempts): ${what}${detail}`, {
+      const state = options.describe === undefined ? '' : `; last state: ${JSON.stringify(options.describe())}`;
+      throw new Error(`waitFor timed out after ${timeoutMs} ms (${attempts} attempts): ${what}${detail}${state}`, {
         cause: lastError,
       });
     }

@@ -4,7 +4,6 @@
 // Maintenance deletes whole closed segments past the time or size retention, and for a compacted
 // topic rewrites closed segments every consumer group has passed, keeping the latest record per key.
 
-import { PmfError } from '../../core/errors.js';
 import type { StoredRecord } from './record-codec.js';
 import type { Segment, SegmentStore } from './segment.js';
 

@@ -29,6 +29,7 @@ import type {
 } from '../partitioned-log.js';
 import { defaultRetryBackoff, type RetryBackoff } from '../../core/retry-backoff.js';
 import { checkTopicSpec } from '../topic-spec.js';
+import { configDefaults } from '../../config/schema.js';
 
 /** kafkajs applies only the client-wide retry to connecting, hence one client per retry policy. */
 export interface KafkaRetry {
@@ -46,41 +47,32 @@ export interface KafkaLogOptions {
   sasl?: SASLOptions;
   /** kafkajs' own log level, forwarded to the logger (default 'warn'). */
   logLevel?: KafkaLogLevel;
-  /** Wanted for topics ensureTopics creates (default 3; a smaller cluster gets fewer, with a warning). */
+  // The options below default to their fields of config `kafka` (config/schema.ts says what each does).
+  /** Wanted for topics ensureTopics creates (a smaller cluster gets fewer, with a warning). */
   replicationFactor?: number;
-  /** Wanted min.insync.replicas of created topics (default 2). */
+  /** Wanted min.insync.replicas of created topics. */
   minInsyncReplicas?: number;
-  /** A send rejects with retryable ERR_LOG_UNAVAILABLE after this long without an ack (default 5000). */
   sendTimeoutMs?: number;
-  /** TCP connect timeout per broker (default 1000). */
   connectionTimeoutMs?: number;
-  /**
-   * kafkajs retries (connections, metadata, requests) for the producer and admin calls: short, so
-   * a down broker surfaces quickly (default 3 retries from 100 ms, at most 1 s apart).
-   */
+  /** kafkajs retries (connections, metadata, requests) for the producer and admin calls (config kafka.producerRetry). */
   fastRetry?: KafkaRetry;
-  /**
-   * kafkajs retries for consumers: patient, so a consumer rides out a short broker outage without
-   * crashing (a crash re-joins as a new member, which waits for the old member's session to expire).
-   * Default 8 retries from 300 ms, at most 5 s apart (about 25 s in all).
-   */
+  /** kafkajs retries for consumers. */
   consumerRetry?: KafkaRetry;
-  /** kafkajs request timeout (default 10000). */
   requestTimeoutMs?: number;
-  /** ping() gives up after this long (default 2000). */
+  /** ping() gives up after this long. */
   pingTimeoutMs?: number;
-  /** Most records per handleBatch call; kafkajs batches are split (default 500). */
+  /** Most records per handleBatch call; kafkajs batches are split. */
   maxBatchSize?: number;
   /** Delay before re-delivering after a handler throws (default 200 ms doubling to 10 s). */
   retryBackoff?: RetryBackoff;
   sessionTimeoutMs?: number;
-  /** Also bounds how fast members notice a rebalance (default 1000). */
   heartbeatIntervalMs?: number;
-  /** Longest a fetch waits for data; an idle member notices a rebalance at its next heartbeat after that (default 1000). */
   maxWaitTimeMs?: number;
   clock?: Clock;
   logger: Logger;
 }
+
+const defaults = configDefaults.kafka;
 
 const LEVELS: Record<KafkaLogLevel, number> = {
   nothing: kafkajs.logLevel.NOTHING,
@@ -108,7 +100,7 @@ export class KafkaLog implements PartitionedLog {
     if (options.brokers.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'kafka: brokers must not be empty');
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
-    this.maxBatchSize = options.maxBatchSize ?? 500;
+    this.maxBatchSize = options.maxBatchSize ?? defaults.maxBatchSize;
     if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {
       throw new PmfError('ERR_CONFIG_INVALID', 'kafka: maxBatchSize must be an integer >= 1');
     }
@@ -119,14 +111,14 @@ export class KafkaLog implements PartitionedLog {
         clientId: options.clientId,
         ssl: options.ssl,
         sasl: options.sasl,
-        connectionTimeout: options.connectionTimeoutMs ?? 1000,
-        requestTimeout: options.requestTimeoutMs ?? 10_000,
+        connectionTimeout: options.connectionTimeoutMs ?? defaults.connectionTimeoutMs,
+        requestTimeout: options.requestTimeoutMs ?? defaults.requestTimeoutMs,
         retry,
         logLevel: LEVELS[options.logLevel ?? 'warn'],
         logCreator: () => (entry: LogEntry) => forwardKafkaJsLog(logger, entry),
       });
-    this.fastKafka = client(options.fastRetry ?? { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 });
-    this.kafka = client(options.consumerRetry ?? { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 });
+    this.fastKafka = client(options.fastRetry ?? { ...defaults.producerRetry });
+    this.kafka = client(options.consumerRetry ?? { ...defaults.consumerRetry });
     this.gapMonitor = new RetentionGapMonitor(() => this.adminClient(), this.logger);
   }
 
@@ -138,7 +130,7 @@ export class KafkaLog implements PartitionedLog {
     this.assertOpen();
     topics.forEach(checkTopicSpec);
     try {
-      const wanted = { replicationFactor: this.options.replicationFactor ?? 3, minInsyncReplicas: this.options.minInsyncReplicas ?? 2 };
+      const wanted = { replicationFactor: this.options.replicationFactor ?? defaults.replicationFactor, minInsyncReplicas: this.options.minInsyncReplicas ?? defaults.minInsyncReplicas };
       await ensureKafkaTopics(await this.adminClient(), topics, wanted, this.logger);
     } catch (err) {
       throw fromKafkaError(err, 'ensureTopics', 'ERR_LOG_UNAVAILABLE');
@@ -149,7 +141,7 @@ export class KafkaLog implements PartitionedLog {
     this.assertOpen();
     return this.track(
       KafkaProducer.create(name, this.fastKafka, {
-        sendTimeoutMs: this.options.sendTimeoutMs ?? 5000,
+        sendTimeoutMs: this.options.sendTimeoutMs ?? defaults.sendTimeoutMs,
         clock: this.clock,
         logger: this.logger,
       }),
@@ -164,17 +156,17 @@ export class KafkaLog implements PartitionedLog {
         clientId: this.options.clientId,
         maxBatchSize: this.maxBatchSize,
         retryBackoff: this.options.retryBackoff ?? defaultRetryBackoff,
-        sessionTimeoutMs: this.options.sessionTimeoutMs ?? 30_000,
-        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1000,
-        maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
+        sessionTimeoutMs: this.options.sessionTimeoutMs ?? defaults.sessionTimeoutMs,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? defaults.heartbeatIntervalMs,
+        maxWaitTimeMs: this.options.maxWaitTimeMs ?? defaults.maxWaitTimeMs,
         clock: this.clock,
         logger: this.logger,
         // Bounded: a slow admin call must not hold the first batch of a generation for long.
         checkLogStart: (groupId, owned) => {
           const check = this.gapMonitor.check(groupId, owned);
           check.catch(() => undefined);
-          return withDeadline(check, this.options.pingTimeoutMs ?? 2000, this.clock, () =>
-            new PmfError('ERR_LOG_UNAVAILABLE', `log-start check for ${groupId}: no answer within ${this.options.pingTimeoutMs ?? 2000} ms`, { retryable: true }),
+          return withDeadline(check, this.options.pingTimeoutMs ?? defaults.pingTimeoutMs, this.clock, () =>
+            new PmfError('ERR_LOG_UNAVAILABLE', `log-start check for ${groupId}: no answer within ${this.options.pingTimeoutMs ?? defaults.pingTimeoutMs} ms`, { retryable: true }),
           );
         },
       }),
@@ -186,7 +178,7 @@ export class KafkaLog implements PartitionedLog {
     return readAllFromKafka(this.kafka, () => this.adminClient(), topic, {
       clientId: this.options.clientId,
       maxBatchSize: this.maxBatchSize,
-      maxWaitTimeMs: this.options.maxWaitTimeMs ?? 1000,
+      maxWaitTimeMs: this.options.maxWaitTimeMs ?? defaults.maxWaitTimeMs,
       logger: this.logger,
     });
   }
@@ -203,7 +195,7 @@ export class KafkaLog implements PartitionedLog {
 
   async ping(): Promise<void> {
     this.assertOpen();
-    const timeoutMs = this.options.pingTimeoutMs ?? 2000;
+    const timeoutMs = this.options.pingTimeoutMs ?? defaults.pingTimeoutMs;
     const probe = this.adminClient().then((admin) => admin.describeCluster());
     try {
       await withDeadline(probe, timeoutMs, this.clock, () =>

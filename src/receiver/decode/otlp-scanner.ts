@@ -332,23 +332,14 @@ function topLevel<T>(body: Uint8Array, what: string, counter: WireCounter | unde
   const r = new WireReader(buf, counter);
   const out: T[] = [];
   try {
-    const end = buf.length;
-    while (r.pos < end) {
-      const t = tag(r, end);
-      if (t >>> 3 === 1) {
-        if ((t & 7) !== LEN) wrongType(r, 1, t & 7);
-        const stop = r.delimited(end);
-        out.push(each(r, stop));
-        r.pos = stop;
-      } else r.skip(t & 7, end);
-    }
+    // The request is, like ArrayValue, a message whose field 1 repeats its resource groups.
+    return repeatedMessages(r, buf.length, each);
   } catch (err) {
     if (err instanceof WireError || err instanceof RangeError) {
       throw new PmfError('ERR_OTLP_DECODE', `malformed ${what}: ${err.message}`, { cause: err });
     }
     throw err;
   }
-  return out;
 }
 
 /** Attribute keys the mapper reads on spans and resources, besides the rules' activation keys. */

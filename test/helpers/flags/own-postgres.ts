@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { waitFor } from '../services.js';
-import { freePort } from './own-redis.js';
+import { freePort } from '../free-port.js';
 
 const run = promisify(execFile);
 

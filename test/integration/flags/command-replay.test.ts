@@ -13,8 +13,9 @@ import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { CommandLog } from '../../helpers/flags/command-log.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
-import { countRows, openMigratedStore, pgDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
-import { deleteKeys, NoticeRecorder, redisClient, uniquePrefix } from './redis-fixture.js';
+import { countRows, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
+import { openFlagStack } from './flag-stack.js';
+import { deleteKeys, NoticeRecorder } from './redis-fixture.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 describe('replaying the commands topic', () => {
@@ -28,11 +29,7 @@ describe('replaying the commands topic', () => {
   const stoppers: (() => Promise<void>)[] = [];
 
   beforeEach(async () => {
-    store = await openMigratedStore(pgDriver);
-    repo = new FlagRepository(store.sql, store.schema);
-    redis = redisClient();
-    prefix = uniquePrefix();
-    cache = new RedisFlagCache(redis, { keyPrefix: prefix });
+    ({ store, repo, redis, prefix, cache } = await openFlagStack());
     notices = await NoticeRecorder.subscribe(cache.channel);
     log = await CommandLog.open(3);
   });

@@ -13,8 +13,9 @@ import { FlagRepository } from '../../../src/flags/flag-repository.js';
 import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
-import { countRows, openMigratedStore, pgDriver, rollback, type MigratedStore } from './flag-store-fixture.js';
-import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
+import { countRows, rollback, type MigratedStore } from './flag-store-fixture.js';
+import { openFlagStack } from './flag-stack.js';
+import { deleteKeys } from './redis-fixture.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 const TOKEN = 's3cret-admin-token';
@@ -49,11 +50,7 @@ describe('admin flag routes', () => {
   };
 
   beforeEach(async () => {
-    store = await openMigratedStore(pgDriver);
-    repo = new FlagRepository(store.sql, store.schema);
-    redis = redisClient();
-    prefix = uniquePrefix();
-    cache = new RedisFlagCache(redis, { keyPrefix: prefix });
+    ({ store, repo, redis, prefix, cache } = await openFlagStack());
     const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
     writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
     await writer.start();

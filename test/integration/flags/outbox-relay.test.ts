@@ -14,7 +14,7 @@ import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { waitFor } from '../../helpers/services.js';
 import { openMigratedStore, pgDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { RedisProcess } from '../../helpers/flags/own-redis.js';
-import { closedPort } from './redis-fixture.js';
+import { freePort } from '../../helpers/free-port.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 describe('OutboxRelay with a Redis that goes down and comes back', () => {
@@ -33,7 +33,7 @@ describe('OutboxRelay with a Redis that goes down and comes back', () => {
     store = await openMigratedStore(pgDriver);
     repo = new FlagRepository(store.sql, store.schema);
     dir = await mkdtemp(join(tmpdir(), 'pmf-redis-'));
-    server = new RedisProcess(await closedPort(), dir);
+    server = new RedisProcess(await freePort(), dir);
     await server.start();
     // Fail commands at once while disconnected, and reconnect on ioredis' own schedule.
     client = new Redis({ port: server.port, host: '127.0.0.1', enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 });

@@ -1,9 +1,9 @@
 // Redis helpers for the flag tests: a unique key prefix per test, a subscriber that records
-// change notices, an address where nothing listens, and cleanup of the test's keys.
+// change notices, a client of a Redis that is down, and cleanup of the test's keys.
 
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import type { RedisFlagClient } from '../../../src/flags/redis-flag-cache.js';
+import { freePort } from '../../helpers/free-port.js';
 import { testServices, uniqueName, waitFor } from '../../helpers/services.js';
 import { deleteKeysEverywhere } from './redis-target.js';
 
@@ -15,20 +15,11 @@ export function uniquePrefix(): string {
   return `${uniqueName('pmftest')}:`;
 }
 
-/** A port that was free a moment ago and has nothing listening now. */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-  return port;
-}
-
 /** A client that fails every command at once, like a Redis that is down. */
 export async function unreachableRedis(): Promise<Redis> {
   const client = new Redis({
     host: '127.0.0.1',
-    port: await closedPort(),
+    port: await freePort(),
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,

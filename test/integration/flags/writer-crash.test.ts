@@ -10,8 +10,9 @@ import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { ChildWriter, type ChildWriterEnv } from '../../helpers/flags/child-writer.js';
 import { committedSnapshots, RedisPoller } from '../../helpers/flags/redis-poller.js';
 import { testServices, waitFor } from '../../helpers/services.js';
-import { countRows, openMigratedStore, pgDriver, rollback, type MigratedStore } from './flag-store-fixture.js';
-import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
+import { countRows, rollback, type MigratedStore } from './flag-store-fixture.js';
+import { openFlagStack } from './flag-stack.js';
+import { deleteKeys } from './redis-fixture.js';
 
 describe('flag writer killed with SIGKILL', () => {
   let store: MigratedStore;
@@ -35,11 +36,7 @@ describe('flag writer killed with SIGKILL', () => {
   };
 
   beforeEach(async () => {
-    store = await openMigratedStore(pgDriver);
-    repo = new FlagRepository(store.sql, store.schema);
-    redis = redisClient();
-    prefix = uniquePrefix();
-    cache = new RedisFlagCache(redis, { keyPrefix: prefix });
+    ({ store, repo, redis, prefix, cache } = await openFlagStack());
   });
   afterEach(async () => {
     await Promise.all(children.splice(0).map((c) => c.kill9()));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord, PartitionBatch } from '../../../src/log/partitioned-log.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/services.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 const dirs: string[] = [];
@@ -65,7 +65,7 @@ describe('EmbeddedLog with a data directory', () => {
       },
     );
     await consumer.start();
-    await waitFor(() => seen.flatMap((b) => b.records).length === 20, 'all records consumed');
+    await waitFor(() => seen.flatMap((b) => b.records).length === 20, { message: 'all records consumed' });
     await first.close();
 
     const second = open(dir);
@@ -83,7 +83,7 @@ describe('EmbeddedLog with a data directory', () => {
     const lastPerPartition = [0, 1, 2]
       .map((p) => before.filter((r) => r.partition === p).at(-1))
       .filter((r): r is ConsumedRecord => r !== undefined);
-    await waitFor(() => resumed.length >= lastPerPartition.length, 'the uncommitted records again');
+    await waitFor(() => resumed.length >= lastPerPartition.length, { message: 'the uncommitted records again' });
     expect(resumed.map((r) => `${r.partition}@${r.offset}`).sort()).toEqual(
       lastPerPartition.map((r) => `${r.partition}@${r.offset}`).sort(),
     );
@@ -94,13 +94,18 @@ describe('EmbeddedLog with a data directory', () => {
     expect(Number(late.offset)).toBe(before.filter((r) => r.partition === late.partition).length);
   });
 
-  it('cuts off a record torn by a crash and keeps appending after it', async () => {
+  /** A closed log whose one topic, 'one', has one partition holding a and b; and that partition's segment file. */
+  async function closedLogOfAB(): Promise<{ dir: string; segment: string }> {
     const dir = dataDir();
-    const first = open(dir);
-    await first.ensureTopics([{ name: 'one', partitions: 1 }]);
-    await sendValues(first, 'one', ['a', 'b']);
-    await first.close();
-    const segment = join(dir, 'topics', 'one', '0', '00000000000000000000.log');
+    const log = open(dir);
+    await log.ensureTopics([{ name: 'one', partitions: 1 }]);
+    await sendValues(log, 'one', ['a', 'b']);
+    await log.close();
+    return { dir, segment: join(dir, 'topics', 'one', '0', '00000000000000000000.log') };
+  }
+
+  it('cuts off a record torn by a crash and keeps appending after it', async () => {
+    const { dir, segment } = await closedLogOfAB();
     const goodSize = statSync(segment).size;
     appendFileSync(segment, Buffer.from([0, 0, 0, 40, 1, 2, 3])); // header of a record never finished
 
@@ -115,12 +120,7 @@ describe('EmbeddedLog with a data directory', () => {
   });
 
   it('refuses to load a segment corrupted in the middle', async () => {
-    const dir = dataDir();
-    const first = open(dir);
-    await first.ensureTopics([{ name: 'one', partitions: 1 }]);
-    await sendValues(first, 'one', ['a', 'b']);
-    await first.close();
-    const segment = join(dir, 'topics', 'one', '0', '00000000000000000000.log');
+    const { dir, segment } = await closedLogOfAB();
     const bytes = readFileSync(segment);
     bytes[bytes.length - 45] ^= 0xff; // inside the first record: more data follows it
     writeFileSync(segment, bytes);

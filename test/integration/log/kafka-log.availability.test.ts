@@ -3,22 +3,17 @@
 // the broker returns. The outage test runs its own single broker (scripts/stack.sh with a private
 // port and directory), so stopping it disturbs no other test.
 
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
 import { KafkaLog, type KafkaLogOptions } from '../../../src/log/kafka/kafka-log.js';
 import type { PartitionBatch } from '../../../src/log/partitioned-log.js';
-import { waitFor } from './wait-for.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { freePort } from '../../helpers/free-port.js';
+import { PrivateKafka } from '../../helpers/private-kafka.js';
 import { recordingLogger } from '../../helpers/recording-logger.js';
+import { waitFor } from '../../helpers/services.js';
 
-const run = promisify(execFile);
 const logs: KafkaLog[] = [];
 
 function openLog(brokers: string[], extra: Partial<KafkaLogOptions> = {}): KafkaLog {
@@ -43,19 +38,10 @@ async function expectUnavailable(work: Promise<unknown>): Promise<PmfError> {
   return error as PmfError;
 }
 
-/** A port nobody listens on: bind an ephemeral port, then close it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('kafka log: unreachable broker', () => {
   // The test timeout is the bound: each call must give up well within it.
   it('send, ping and ensureTopics reject with a retryable ERR_LOG_UNAVAILABLE', { timeout: 20_000 }, async () => {
-    const log = openLog([`127.0.0.1:${await closedPort()}`]);
+    const log = openLog([`127.0.0.1:${await freePort()}`]);
     const producer = log.producer('unreachable');
     await producer.start(); // does not fail: sends retry the connection
 
@@ -69,21 +55,16 @@ describe('kafka log: unreachable broker', () => {
 });
 
 describe('kafka log: broker outage and return', () => {
-  const port = 27000 + 2 * Math.floor(Math.random() * 1000);
-  const dir = mkdtempSync(join(tmpdir(), 'pmf-kafka-outage-'));
-  const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_DIR: dir };
-  const stack = (command: 'start' | 'stop') =>
-    run('bash', ['scripts/stack.sh', command, 'kafka'], { env, cwd: process.cwd(), timeout: 120_000 });
+  const broker = new PrivateKafka(27000 + 2 * Math.floor(Math.random() * 1000), { temporaryDir: true });
 
   afterAll(async () => {
-    await stack('stop');
-    rmSync(dir, { recursive: true, force: true });
+    await broker.remove();
   });
 
   async function outage(options: {
     log: KafkaLog;
     /** Resolves once the outage has lasted long enough for the scenario. */
-    during?: () => Promise<void>;
+    during?: () => Promise<unknown>;
   }): Promise<{ values: () => string[] }> {
     const { log } = options;
     const topic = `outage-${randomUUID().slice(0, 8)}`;
@@ -105,37 +86,36 @@ describe('kafka log: broker outage and return', () => {
     await consumer.start();
 
     await producer.send(topic, [{ key: 'a', value: Buffer.from('before') }]);
-    await waitFor(() => values().includes('before'), 'the record sent before the outage');
+    await waitFor(() => values().includes('before'), { message: 'the record sent before the outage' });
 
-    await stack('stop');
+    await broker.stop();
     const started = Date.now();
     await expectUnavailable(producer.send(topic, [{ key: 'a', value: Buffer.from('during') }]));
     console.info(`[measure] send during the outage rejected after ${Date.now() - started} ms`);
     await expectUnavailable(log.ping());
     await options.during?.();
 
-    await stack('start');
+    await broker.start();
     const back = Date.now();
     // The same producer object must work again; a send right after the restart may still race
     // the broker's own start-up, so try until one is acknowledged.
     let attempts = 0;
-    await waitFor(
+    // A retryable refusal means "try again"; anything else ends the wait and fails the test below.
+    const outcome = await waitFor(
       async () => {
         attempts++;
         return producer.send(topic, [{ key: 'a', value: Buffer.from('after') }]).then(
-          () => true,
-          (e: unknown) => {
-            if (!(e instanceof PmfError && e.retryable)) throw e;
-            return false;
-          },
+          () => 'acknowledged',
+          (e: unknown) => (e instanceof PmfError && e.retryable ? undefined : e),
         );
       },
-      'a send acknowledged after the broker returned',
-      { timeoutMs: 60_000 },
+      { message: 'a send acknowledged after the broker returned', timeoutMs: 60_000 },
     );
+    expect(outcome).toBe('acknowledged');
     console.info(`[measure] first acknowledged send ${Date.now() - back} ms after restart, ${attempts} attempt(s)`);
     await log.ping();
-    await waitFor(() => values().includes('after'), 'the consumer to receive a record sent after the outage', {
+    await waitFor(() => values().includes('after'), {
+      message: 'the consumer to receive a record sent after the outage',
       timeoutMs: 90_000,
       describe: values,
     });
@@ -144,18 +124,18 @@ describe('kafka log: broker outage and return', () => {
   }
 
   it('producer and consumer recover by themselves when the broker comes back', { timeout: 180_000 }, async () => {
-    await stack('start');
-    const { values } = await outage({ log: openLog([`127.0.0.1:${port}`], { sendTimeoutMs: 3000 }) });
+    await broker.start();
+    const { values } = await outage({ log: openLog([...broker.brokers], { sendTimeoutMs: 3000 }) });
     // 'during' may or may not have reached the log (an unacknowledged send can still land), and
     // 'after' may have landed more than once for the same reason; 'before' was committed.
     expect(values().filter((v) => v === 'before')).toHaveLength(1);
   });
 
   it('a consumer that crashed during a long outage restarts and resumes from its commits', { timeout: 180_000 }, async () => {
-    await stack('start');
+    await broker.start();
     const { logger, lines } = recordingLogger();
     const errors = { includes: (m: string) => lines.some((l) => l.level === 'error' && l.msg === m) };
-    const log = openLog([`127.0.0.1:${port}`], {
+    const log = openLog([...broker.brokers], {
       sendTimeoutMs: 3000,
       // Give up quickly so the outage crashes the consumer; a short session lets the group drop
       // the crashed incarnation soon after the broker is back.
@@ -166,7 +146,7 @@ describe('kafka log: broker outage and return', () => {
     });
     const { values } = await outage({
       log,
-      during: () => waitFor(() => errors.includes('kafka consumer crash'), 'the consumer crash to be logged', { describe: () => lines }),
+      during: () => waitFor(() => errors.includes('kafka consumer crash'), { message: 'the consumer crash to be logged', describe: () => lines }),
     });
     expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toContain('kafka consumer crashed; restarting it');
     expect(values().filter((v) => v === 'before')).toHaveLength(1);

@@ -12,7 +12,7 @@ import type {
   PartitionedLog,
   TopicPartition,
 } from '../../../src/log/partitioned-log.js';
-import { waitFor } from './wait-for.js';
+import { waitFor } from '../../helpers/services.js';
 
 export interface LogContractSubject {
   /** A fresh log with maxBatchSize 2 and a short retry backoff (tens of ms). */
@@ -65,8 +65,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
     ): Promise<Collector> {
       const batches: PartitionBatch[] = [];
       const assignments: TopicPartition[][] = [];
-      let consumer!: GroupConsumer;
-      consumer = log.consumer(options, {
+      const consumer: GroupConsumer = log.consumer(options, {
         async onAssignment(owned) {
           assignments.push(owned);
         },
@@ -103,7 +102,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
         );
       }
       const c = await collect(log, { groupId: unique('group'), topics: [topic], fromBeginning: true });
-      await waitFor(() => c.values().length >= 30, '30 records', { describe: c.values });
+      await waitFor(() => c.values().length >= 30, { message: '30 records', describe: c.values });
 
       expect(c.values()).toHaveLength(30);
       const offsetsByPartition = new Map<number, number[]>();
@@ -166,12 +165,12 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       await producer.send(topic, Array.from({ length: 10 }, (_, i) => ({ key: 'k', value: Buffer.from(`m${i}`) })));
 
       const first = await collect(log, { groupId, topics: [topic], fromBeginning: true });
-      await waitFor(() => first.values().length === 10, 'first member read 10');
+      await waitFor(() => first.values().length === 10, { message: 'first member read 10' });
       await first.consumer.commit([{ topic, partition: 0, offset: '6' }]);
       await first.consumer.stop();
 
       const second = await collect(log, { groupId, topics: [topic], fromBeginning: true });
-      await waitFor(() => second.values().length >= 4, 'second member read the rest', { describe: second.values });
+      await waitFor(() => second.values().length >= 4, { message: 'second member read the rest', describe: second.values });
       expect(second.batches.flatMap((b) => b.records.map((r) => r.offset))).toEqual(['6', '7', '8', '9']);
     });
 
@@ -189,31 +188,24 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       }
 
       const a = await collect(log, { groupId, topics: [topic], fromBeginning: true }, { commitEachBatch: true });
-      await waitFor(() => a.owned().length === 4, 'first member owns all partitions', { describe: a.owned });
+      await waitFor(() => a.owned().length === 4, { message: 'first member owns all partitions', describe: a.owned });
       const b = await collect(log, { groupId, topics: [topic], fromBeginning: true }, { commitEachBatch: true });
       await waitFor(
         () => a.owned().length > 0 && b.owned().length > 0 && [...a.owned(), ...b.owned()].sort().join() === all.join(),
-        'partitions split between both members',
-        { describe: () => [a.owned(), b.owned()] },
+        { message: 'partitions split between both members', describe: () => [a.owned(), b.owned()] },
       );
 
       await producer.send(topic, keys.map((k) => ({ key: k, value: Buffer.from(`r1:${k}`) })));
-      await waitFor(() => a.values().length + b.values().length === 8, 'round 1 delivered', {
-        describe: () => [a.values(), b.values()],
-      });
+      await waitFor(() => a.values().length + b.values().length === 8, { message: 'round 1 delivered', describe: () => [a.values(), b.values()] });
       for (const member of [a, b]) {
         for (const batch of member.batches) expect(member.owned()).toContain(`${batch.topic}/${batch.partition}`);
       }
       expect([...a.values(), ...b.values()].sort()).toEqual(keys.map((k) => `r1:${k}`).sort());
 
       await b.consumer.stop();
-      await waitFor(() => a.owned().join() === all.join(), 'remaining member owns all partitions', {
-        describe: a.owned,
-      });
+      await waitFor(() => a.owned().join() === all.join(), { message: 'remaining member owns all partitions', describe: a.owned });
       await producer.send(topic, keys.map((k) => ({ key: k, value: Buffer.from(`r2:${k}`) })));
-      await waitFor(() => a.values().filter((v) => v.startsWith('r2:')).length >= 8, 'round 2 delivered to the remaining member', {
-        describe: a.values,
-      });
+      await waitFor(() => a.values().filter((v) => v.startsWith('r2:')).length >= 8, { message: 'round 2 delivered to the remaining member', describe: a.values });
       // b committed what it processed, so nothing of round 1 comes again.
       expect(a.values().filter((v) => v.startsWith('r2:')).sort()).toEqual(keys.map((k) => `r2:${k}`).sort());
       expect(a.values().length + b.values().length).toBe(16);
@@ -227,8 +219,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
 
       const deliveries: string[][] = [];
       let thrown = false;
-      let consumer!: GroupConsumer;
-      consumer = log.consumer(
+      const consumer: GroupConsumer = log.consumer(
         { groupId: unique('group'), topics: [topic], fromBeginning: true },
         {
           async handleBatch(batch) {
@@ -246,7 +237,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       await consumer.start();
       cleanups.push(() => consumer.stop());
 
-      await waitFor(() => deliveries.length >= 5, 'five deliveries', { describe: () => deliveries });
+      await waitFor(() => deliveries.length >= 5, { message: 'five deliveries', describe: () => deliveries });
       expect(deliveries).toEqual([['0', '1'], ['2', '3'], ['4'], ['2', '3'], ['4']]);
     });
 
@@ -262,7 +253,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       for (let i = 0; c.values().length === 0; i++) {
         if (i === 30) throw new Error('no record delivered after 30 sends');
         await producer.send(topic, [{ key: 'k', value: Buffer.from(`new-${i}`) }]);
-        await waitFor(() => c.values().length > 0, 'a delivery', { timeoutMs: 1000 }).catch(() => undefined);
+        await waitFor(() => c.values().length > 0, { message: 'a delivery', timeoutMs: 1000 }).catch(() => undefined);
       }
       expect(c.values().every((v) => v.startsWith('new-'))).toBe(true);
     });
@@ -287,7 +278,7 @@ export function describeLogContract(label: string, subject: LogContractSubject):
         },
       );
       await consumer.start();
-      await waitFor(() => events.includes('batch started'), 'the batch to start');
+      await waitFor(() => events.includes('batch started'), { message: 'the batch to start' });
       const stopping = [consumer.stop(), consumer.stop()];
       events.push('stop called');
       release();

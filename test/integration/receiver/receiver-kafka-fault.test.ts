@@ -5,29 +5,20 @@
 // memory stayed within its budget. The broker is this test's own (scripts/stack.sh with a private
 // port and directory), so stopping it disturbs no other test.
 
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
 import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
+import { PrivateKafka } from '../../helpers/private-kafka.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 import { recordSpans } from '../../unit/receiver/otlp-fixtures.js';
 import { testPseudonymizer } from './receiver-test-kit.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { LogEventSink } from '../../../src/receiver/event-sink.js';
 
-const run = promisify(execFile);
-
-const port = 29000 + 2 * Math.floor(Math.random() * 500);
-const dir = mkdtempSync(join(tmpdir(), 'pmf-receiver-fault-kafka-'));
-const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_DIR: dir };
-const stack = (command: 'start' | 'stop') => run('bash', ['scripts/stack.sh', command, 'kafka'], { env, cwd: process.cwd(), timeout: 180_000 });
+const broker = new PrivateKafka(29000 + 2 * Math.floor(Math.random() * 500), { temporaryDir: true });
 
 // Small on purpose: a dozen exporters with ~40 KB requests overrun it while the broker is away.
 const MAX_IN_FLIGHT = 256 * 1024;
@@ -38,14 +29,13 @@ let log: KafkaLog;
 let producer: LogProducer;
 
 beforeAll(async () => {
-  await stack('start');
-  log = new KafkaLog({ brokers: [`127.0.0.1:${port}`], clientId: 'receiver-fault', logLevel: 'nothing', logger: silentLogger });
+  await broker.start();
+  log = new KafkaLog({ brokers: [...broker.brokers], clientId: 'receiver-fault', logLevel: 'nothing', logger: silentLogger });
 }, 200_000);
 
 afterAll(async () => {
   await log?.close();
-  await stack('stop');
-  rmSync(dir, { recursive: true, force: true });
+  await broker.remove();
 }, 200_000);
 
 describe('receiver backpressure against a real broker that goes away', () => {
@@ -97,14 +87,14 @@ describe('receiver backpressure against a real broker that goes away', () => {
 
     try {
       await waitFor(() => acked.size >= 2000, { timeoutMs: 60_000, message: 'spans acknowledged before the outage' });
-      await stack('stop');
+      await broker.stop();
       const ackedBeforeRestart = () => acked.size;
       const retryable = () => (receiver.metrics.requests.get('traces:503') ?? 0) + (receiver.metrics.requests.get('traces:429') ?? 0);
       await waitFor(() => retryable() >= WORKERS && (receiver.metrics.requests.get('traces:429') ?? 0) > 0, {
         timeoutMs: 60_000, message: 'retryable answers (503 from the log, 429 from the budget) while the broker is down',
       });
       const duringOutage = ackedBeforeRestart();
-      await stack('start');
+      await broker.start();
       await waitFor(() => acked.size >= duringOutage + 2000, { timeoutMs: 120_000, message: 'spans acknowledged after the broker returned' });
     } finally {
       stopLoad = true;

@@ -2,26 +2,14 @@
 // records and committed offsets, and clients must be able to carry on against the same address.
 // This test restarts a private broker of its own (same script, same KAFKA_VERSION, another port) so it
 // never pulls the shared broker away from tests running at the same time in the same tree.
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
+import { PrivateKafka } from '../../helpers/private-kafka.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 
-const run = promisify(execFile);
-const restartPort = Number(process.env.PMF_TEST_KAFKA_RESTART_PORT ?? '9392');
-const stackScript = fileURLToPath(new URL('../../../scripts/stack.sh', import.meta.url));
+const broker = new PrivateKafka(Number(process.env.PMF_TEST_KAFKA_RESTART_PORT ?? '9392'));
 const { Kafka: KafkaClient, logLevel, Partitioners } = kafkajs;
-
-async function stack(...args: string[]): Promise<string> {
-  const { stderr } = await run('bash', [stackScript, ...args], {
-    timeout: 180_000,
-    env: { ...process.env, KAFKA_PORT: String(restartPort), KAFKA_CONTROLLER_PORT: String(restartPort + 1) },
-  });
-  return stderr;
-}
 
 describe('scripts/stack.sh restart kafka', () => {
   let kafka: Kafka;
@@ -30,10 +18,10 @@ describe('scripts/stack.sh restart kafka', () => {
   const groupId = uniqueName('stack_restart_group');
 
   beforeAll(async () => {
-    await stack('up', 'kafka');
+    await broker.stack('up');
     kafka = new KafkaClient({
       clientId: uniqueName('stack_restart'),
-      brokers: [`127.0.0.1:${restartPort}`],
+      brokers: [...broker.brokers],
       logLevel: logLevel.NOTHING,
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 },
     });
@@ -44,7 +32,7 @@ describe('scripts/stack.sh restart kafka', () => {
   afterAll(async () => {
     await admin.deleteTopics({ topics: [topic], timeout: 30_000 });
     await admin.disconnect();
-    await stack('stop', 'kafka');
+    await broker.stop();
   });
 
   it('keeps topics, records and committed offsets across a broker restart', async () => {
@@ -56,7 +44,7 @@ describe('scripts/stack.sh restart kafka', () => {
     await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '1' }] });
     await admin.disconnect();
 
-    const stderr = await stack('restart', 'kafka');
+    const stderr = await broker.stack('restart');
     expect(stderr).toMatch(/kafka: stopping pid \d+/);
     expect(stderr).toMatch(/kafka: ready on/);
 

@@ -26,9 +26,9 @@ describe('aggregatorSamples', () => {
     expect(value('pmf_aggregator_events_too_late_total')).toBe(1);
     expect(value('pmf_aggregator_events_late_total')).toBe(1);
     expect(value('pmf_aggregator_tracked_pairs')).toBe(1);
-    expect(value('pmf_aggregator_watermark_ms')).toBe(10_000);
+    expect(value('pmf_aggregator_watermark_seconds')).toBe(10);
     expect(value('pmf_aggregator_watermark_lag_seconds')).toBe(60);
-    expect(value('pmf_aggregator_lateness_horizon_ms')).toBe(9_000);
+    expect(value('pmf_aggregator_lateness_horizon_seconds')).toBe(9);
     expect(value('pmf_aggregator_memory_bytes', 'state')).toBeGreaterThan(0);
   });
 });

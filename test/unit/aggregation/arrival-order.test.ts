@@ -89,7 +89,7 @@ describe('arrival order at the aggregator', () => {
     expect(statsOnly(late.snapshot())).toEqual(statsOnly(inOrder.snapshot()));
     // The live source kept the watermark moving during the outage: windows matured on time.
     expect(s.lateApplied).toBeGreaterThan(0);
-    // eslint-disable-next-line no-console -- the closing note quotes these figures
+     
     console.info(JSON.stringify({ outage: { events: outage.length, accepted: s.events, late: s.lateEvents, refused: s.tooLate, lateApplied: s.lateApplied, duplicates: s.duplicates } }));
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
-import { isDistributed } from '../../../src/config/schema.js';
+import { configDefaults, isDistributed } from '../../../src/config/schema.js';
 
 describe('configuration', () => {
   it('defaults to the embedded mode with the documented ports', () => {
@@ -13,6 +13,18 @@ describe('configuration', () => {
     expect(c.admin.port).toBe(8080);
     expect(isDistributed(c)).toEqual({ log: false, store: false, cache: false });
     expect(Object.isFrozen(c.kafka)).toBe(true);
+  });
+
+  it('fills a partly given group from its fields\' defaults and refuses a misspelt field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-config-'));
+    const file = join(dir, 'pmf.yaml');
+    writeFileSync(file, 'flagWriter: { outbox: { batchSize: 10 } }\nkafka: { consumerRetry: { retries: 2 } }\n');
+    const c = loadConfig({ configFile: file, env: {} });
+    expect(c.flagWriter.outbox).toMatchObject({ batchSize: 10, pollIntervalMs: configDefaults.flagWriter.outbox.pollIntervalMs });
+    expect(c.flagWriter.pinSweepIntervalMs).toBe(configDefaults.flagWriter.pinSweepIntervalMs);
+    expect(c.kafka.consumerRetry).toEqual({ ...configDefaults.kafka.consumerRetry, retries: 2 });
+    writeFileSync(file, 'flagWriter: { outbox: { batchsize: 10 } }\n');
+    expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/batchsize/);
   });
 
   it('selects the distributed adapters from KAFKA_BROKERS, DATABASE_URL and REDIS_URL', () => {

@@ -66,6 +66,22 @@ describe('docker-compose.yml', () => {
     expect(existsSync(compose.secrets.pseudonym_key.file)).toBe(true);
   });
 
+  it('runs Prometheus scraping every role, and Grafana with the provisioned data source and dashboard', () => {
+    const prom = compose.services.prometheus as Service & { volumes: string[] };
+    const config = prom.volumes.find((v) => v.endsWith(':/etc/prometheus/prometheus.yml:ro'))!.split(':')[0];
+    const scrape = parse(readFileSync(config, 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    const targets = scrape.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    expect(targets.sort()).toEqual(guards.map(([name]) => `${name}:8080`).sort());
+    const grafana = compose.services.grafana as Service & { volumes: string[] };
+    expect(grafana.image).toMatch(/^grafana\/grafana:11\./);
+    const mounts = Object.fromEntries(grafana.volumes.map((v) => v.split(':')).map(([from, to]) => [to, from]));
+    const ds = parse(readFileSync(`${mounts['/etc/grafana/provisioning']}/datasources/prometheus.yaml`, 'utf8'));
+    expect(ds.datasources[0].url).toBe('http://prometheus:9090');
+    const provider = parse(readFileSync(`${mounts['/etc/grafana/provisioning']}/dashboards/pmf-guard.yaml`, 'utf8'));
+    expect(mounts[provider.providers[0].options.path]).toBe('./deploy/grafana/dashboards');
+    expect(existsSync('deploy/grafana/dashboards/pmf-guard.json')).toBe(true);
+  });
+
   it('publishes OTLP gRPC on 4317 from the receiver', () => {
     expect(compose.services.receiver.ports).toContain('4317:4317');
   });
