@@ -3,7 +3,8 @@
 // allocation). Everything after the aggregator is real and in this process on the local stack:
 // Kafka (pmf.cohort-stats.v1 → verdict stage → pmf.commands.v1), the flag writer's PostgreSQL
 // transaction, the outbox and the version-forward Redis script. The spans-to-statistics part is
-// what bench/loop.ts measures; here each decisive record is written straight to the topic.
+// what bench/loop.ts measures; here each decisive step is written straight to the topic, as the
+// aggregators write it: one step snapshot per source partition.
 //
 // In-run baseline, same app, same path: a feature without a rollout whose decisive record fails
 // it, measured to its rollback in Redis (treatment=off). The ratio says what ramping adds.
