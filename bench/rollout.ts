@@ -3,7 +3,8 @@
 // allocation). Everything after the aggregator is real and in this process on the local stack:
 // Kafka (pmf.cohort-stats.v1 → verdict stage → pmf.commands.v1), the flag writer's PostgreSQL
 // transaction, the outbox and the version-forward Redis script. The spans-to-statistics part is
-// what bench/loop.ts measures; here each decisive record is written straight to the topic.
+// what bench/loop.ts measures; here each decisive step is written straight to the topic, as the
+// aggregators write it: one step snapshot per source partition.
 //
 // In-run baseline, same app, same path: a feature without a rollout whose decisive record fails
 // it, measured to its rollback in Redis (treatment=off). The ratio says what ramping adds.
@@ -74,13 +75,16 @@ function cohort(feature: string, name: string, exposed: number, latencyMs: numbe
   };
 }
 
-// The engine judges a step once every source partition has reported it: one snapshot per partition.
+// What the aggregators publish: when a source partition's watermark crosses a multiple of
+// verdict.stepSeconds, a snapshot tagged with that step; the engine judges the step once every
+// source partition has reported it. So each record here is one step snapshot per partition.
 const PARTITIONS = 3;
-function partials(feature: string, offset: number, at: number, firstAt: number, treatmentMs: number, exposed: number, controlPerTreatment: number): FeaturePartial[] {
+function partials(feature: string, offset: number, at: number, firstAt: number, treatmentMs: number, exposed: number, controlPerTreatment: number, stepMs: number): FeaturePartial[] {
   const o = String(offset);
   const each = Math.ceil(exposed / PARTITIONS);
+  const step = Math.floor(at / stepMs) * stepMs;
   return Array.from({ length: PARTITIONS }, (_, partition) => ({
-    feature, partition, offset: o, watermark: at,
+    feature, partition, offset: o, watermark: at, step,
     cohorts: [cohort(feature, 'control', each * controlPerTreatment, 120, o, at, firstAt), cohort(feature, 'treatment', each, treatmentMs, o, at, firstAt)].map((c) => ({ ...c, partition })),
   }));
 }
@@ -121,15 +125,20 @@ async function main(): Promise<void> {
 
   const T0 = Date.now() - 24 * 3600_000;
   let offset = 0;
-  // At stage 1 (1 %) the control gets 99 users for each treatment user: what the SRM check expects.
+  // Control and treatment are assigned equal shares (no cohorts.expectedShares), and at stage 1 the
+  // treatment serves 1 % of its share, the rest going to the control: 99.5 % / 0.5 %, so the control
+  // gets 199 users for each treatment user, which is what the SRM check expects. The plain features
+  // have no rollout: 1 for 1.
+  const stepMs = app.config.verdict.stepSeconds * 1000;
   const measure = async (feature: string, slot: number, treatmentMs: number, controlPerTreatment: number, done: (h: Record<string, string>) => boolean) => {
     const first = T0 + slot * 2 * WINDOW_S * 1000;
     // Gates closed: a pending verdict, no command. Then wait until the stage has taken it in.
-    await producer.send(app.topics.cohortStats, partials(feature, ++offset, first + 1000, first, treatmentMs, MIN_COHORT, controlPerTreatment).map((p) => ({ key: feature, value: encodeJson(p) })));
+    await producer.send(app.topics.cohortStats, partials(feature, ++offset, first + 1000, first, treatmentMs, MIN_COHORT, controlPerTreatment, stepMs).map((p) => ({ key: feature, value: encodeJson(p) })));
     await waitFor(() => app.latestVerdicts(feature, 'treatment').length > 0, { timeoutMs: 30_000, intervalMs: 2, message: `first verdict of ${feature}` });
     const before = notices.get(feature)?.length ?? 0;
     const start = performance.now();
-    await producer.send(app.topics.cohortStats, partials(feature, ++offset, first + (WINDOW_S + 60) * 1000, first, treatmentMs, MIN_COHORT + 50, controlPerTreatment).map((p) => ({ key: feature, value: encodeJson(p) })));
+    // Its step (the watermark rounded down to the step) is past the evaluation window, so the gates open.
+    await producer.send(app.topics.cohortStats, partials(feature, ++offset, first + (WINDOW_S + 120) * 1000, first, treatmentMs, MIN_COHORT + 50, controlPerTreatment, stepMs).map((p) => ({ key: feature, value: encodeJson(p) })));
     await waitFor(async () => ((notices.get(feature)?.length ?? 0) > before && done(await redis.hgetall(key(feature))) ? true : undefined), { timeoutMs: 30_000, intervalMs: 1, message: `Redis change of ${feature}` });
     return notices.get(feature)![before] - start;
   };
@@ -139,7 +148,7 @@ async function main(): Promise<void> {
   try {
     // Interleaved, so both kinds see the same state of the machine.
     for (let i = 0; i < FEATURES; i++) {
-      ramp.push(await measure(rolloutFeature(i), 2 * i, 120, 99, (h) => h['allocation:treatment'] === '10' && h.treatment === 'on'));
+      ramp.push(await measure(rolloutFeature(i), 2 * i, 120, 199, (h) => h['allocation:treatment'] === '10' && h.treatment === 'on'));
       plain.push(await measure(baselineFeature(i), 2 * i + 1, 900, 1, (h) => h.treatment === 'off'));
     }
   } finally {
