@@ -1,5 +1,4 @@
-// One event on pmf.events.v2 (several per record, see event-record-codec.ts): what the receiver
-// learned from one span or log record.
+// One record on pmf.events.v1: what the receiver learned from one span or log record.
 // Rule evaluation happens downstream (aggregation), so a replay with other rules is meaningful;
 // the receiver only projects the attributes rules may match on.
 

@@ -1,5 +1,4 @@
-// Topic names carry a configurable prefix (default "pmf."). The suffix is the record format's
-// version: events.v2 holds binary batches of events per partition (events/event-record-codec.ts).
+// Topic names carry a configurable prefix (default "pmf.").
 
 export interface Topics {
   events: string;
@@ -10,7 +9,7 @@ export interface Topics {
 
 export function topicNames(prefix: string): Topics {
   return {
-    events: `${prefix}events.v2`,
+    events: `${prefix}events.v1`,
     cohortStats: `${prefix}cohort-stats.v1`,
     verdicts: `${prefix}verdicts.v1`,
     commands: `${prefix}commands.v1`,
