@@ -5,6 +5,7 @@
 // A user is in the allocation when bucket < percent × 100. The set of buckets below a threshold
 // only grows with the threshold, so raising a percentage never removes a user.
 
+import { fmix32 } from '../aggregation/id-hash.js';
 import { ALLOCATION_FIELD, CONTROL_FIELD, SALT_FIELD } from '../flags/redis-keys.js';
 
 export const BUCKET_COUNT = 10_000;
@@ -43,13 +44,7 @@ export function murmur3(bytes: Uint8Array, seed = 0): number {
       k1 = Math.imul(k1, c2);
       h ^= k1;
   }
-  h ^= bytes.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ bytes.length);
 }
 
 /** The user's bucket in [0, 10000) for a feature and salt. */

@@ -2,9 +2,9 @@
 // its audit log, and the per-feature snapshots Redis is reconciled from.
 
 import type { CohortAllocation } from '../client/allocation.js';
-import type { FlagCommand, FlagState } from '../events/flag-command.js';
+import type { FlagState } from '../events/flag-command.js';
 import type { AuditAction, AuditEntry, AuditOutcome, AuditQuery, CohortFlag, FeatureFlags, FeatureSnapshot } from './flag-repository-types.js';
-import { isoTime, numberOrNull, type FlagWriteContext } from './flag-write-context.js';
+import { isoTime, numberOrNull, type CohortRow, type FlagWriteContext } from './flag-write-context.js';
 import type { StoredRollout } from './rollout-apply.js';
 
 export class FlagQueries {
@@ -18,21 +18,9 @@ export class FlagQueries {
 
   /** The admin API's view of a feature, or null if it has no flag rows. */
   async getFlag(feature: string): Promise<FeatureFlags | null> {
-    const { rows } = await this.ctx.sql.query<{
-      feature_version: unknown;
-      cohort: string;
-      state: FlagState;
-      version: unknown;
-      reason: string;
-      updated_at: unknown;
-      pinned_state: FlagState | null;
-      pinned_until: unknown;
-      pinned_by: string | null;
-      pin_active: boolean;
-      held_command: FlagCommand | null;
-      allocation: unknown;
-      rollout: StoredRollout | null;
-    }>(
+    const { rows } = await this.ctx.sql.query<
+      CohortRow & { feature_version: unknown; cohort: string; version: unknown; reason: string; updated_at: unknown }
+    >(
       `SELECT v.version AS feature_version, f.cohort, f.state, f.version, f.reason, f.updated_at,
               f.pinned_state, f.pinned_until, f.pinned_by, f.held_command, f.allocation, f.rollout,
               (f.pinned_state IS NOT NULL AND f.pinned_until > $2::timestamptz) AS pin_active
