@@ -30,25 +30,7 @@ import type {
 } from './flag-repository-types.js';
 import { FlagWriteContext } from './flag-write-context.js';
 
-export type {
-  ApplyResult,
-  ApplyStatus,
-  AuditAction,
-  AuditEntry,
-  AuditOutcome,
-  AuditQuery,
-  CohortFlag,
-  EnsureGuardedResult,
-  ExpiredPin,
-  FeatureFlags,
-  FeatureSnapshot,
-  FlagRepositoryOptions,
-  OutboxEntry,
-  PinChangeResult,
-  PinRequest,
-  RolloutStart,
-  UnpinRequest,
-} from './flag-repository-types.js';
+export type * from './flag-repository-types.js';
 
 export class FlagRepository {
   private readonly commands: FlagCommands;

@@ -4,19 +4,13 @@
 // and, at start, as read back from the verdicts topic, so it survives a restart. Bounded per cohort
 // (N from config) and in cohorts (features × cohorts are bounded by the rules and the cardinality caps).
 
-import type { MetricStatus, Outcome, Verdict } from '../events/verdict.js';
+import type { MetricVerdict, Outcome, Verdict } from '../events/verdict.js';
 
 export const METRIC_NAMES = ['activation', 'retention', 'latencyP95'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
-export interface MetricPoint {
-  n: number;
-  estimate: number | null;
-  lower: number | null;
-  upper: number | null;
-  threshold: number;
-  status: MetricStatus;
-}
+/** One guard's point on a chart: the verdict's metric fields as they were at that step. */
+export type MetricPoint = MetricVerdict;
 
 export interface HistoryPoint {
   /** Event time (ms) of the verdict. */

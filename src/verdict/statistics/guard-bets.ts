@@ -14,6 +14,7 @@
 //                                (1+δ)·κ" against "control requests above κ", κ the control's P95
 //                                as of the previous step, both arms from the same step.
 
+import type { LatencyStats } from '../../events/cohort-stats.js';
 import { fanPsi } from './e-detector.js';
 
 /** Absolute rate drops the threshold bets stand for (3 pts is the project's smallest effect worth acting on). */
@@ -29,14 +30,7 @@ export interface RateStep {
 }
 
 /** New requests of one arm in a step, with the per-user sums of the aggregator. */
-export interface LatencyStep {
-  count: number;
-  slow: number;
-  users: number;
-  sumN2: number;
-  sumSlow2: number;
-  sumNSlow: number;
-}
+export type LatencyStep = Pick<LatencyStats, 'count' | 'slow' | 'users' | 'sumN2' | 'sumSlow2' | 'sumNSlow'>;
 
 function clampRate(p: number): number {
   return Math.min(Math.max(p, 1e-9), 1 - 1e-9);
