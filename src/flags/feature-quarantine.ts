@@ -50,6 +50,16 @@ export class FeatureQuarantine {
   }
 }
 
+/**
+ * True only for the replies that say this one key is bad (WRONGTYPE, a stored version that is not a
+ * number). Anything else, e.g. TRYAGAIN or CLUSTERDOWN while a Redis Cluster slot moves, is about
+ * Redis, not the key, and is retried like an outage rather than holding the feature apart.
+ */
+export function isBadKey(err: unknown): boolean {
+  const reason = reasonOf(err);
+  return reason === 'WRONGTYPE' || reason === 'NOT_A_NUMBER';
+}
+
 function reasonOf(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   if (/WRONGTYPE/.test(text)) return 'WRONGTYPE';

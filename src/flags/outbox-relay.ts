@@ -4,7 +4,7 @@
 
 import type { Clock } from '../core/clock.js';
 import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
-import { FeatureQuarantine, type FailingFeature } from './feature-quarantine.js';
+import { FeatureQuarantine, isBadKey, type FailingFeature } from './feature-quarantine.js';
 import type { Component } from '../core/lifecycle.js';
 import type { Logger } from '../core/logger.js';
 import { configDefaults } from '../config/schema.js';
@@ -170,7 +170,8 @@ export class OutboxRelay implements Component {
         // Also the retry of a quarantined feature: once its key is fixed, its pending rows drain.
         this.quarantine.release(s.feature);
       } catch (err) {
-        if (isRetryable(err)) throw err; // Redis itself is unavailable: the whole run is retried
+        // Redis itself is unavailable or busy (a moving slot): the whole run is retried.
+        if (isRetryable(err) || !isBadKey(err)) throw err;
         this.isolate(s.feature, err);
       }
     }
@@ -230,7 +231,7 @@ export class OutboxRelay implements Component {
         await this.cache.writeFeature(p.feature, p.version, p.cohorts, p.allocations);
         done.push(...ids);
       } catch (err) {
-        if (!isRetryable(err)) {
+        if (!isRetryable(err) && isBadKey(err)) {
           // This feature's key is bad; its rows stay pending and the other features go on.
           this.isolate(p.feature, err);
           continue;
