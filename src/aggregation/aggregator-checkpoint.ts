@@ -34,6 +34,13 @@ export const CHUNK_STATES = 65_536;
 /** Bytes of one handle's record in a base row. */
 const RECORD_BYTES = 37;
 
+/**
+ * Base bytes a change byte earns. Above 1, so compaction outruns the changes and never falls
+ * behind into forced bursts: in a steady state a save writes its changes plus up to this many
+ * times their bytes in bases.
+ */
+const CREDIT_PER_CHANGE_BYTE = 2;
+
 const HEAD_MAGIC = 0x49464d50; // "PMFI"
 const HEAD_VERSION = 1;
 
@@ -55,7 +62,7 @@ interface Stored {
 }
 
 export class AggregatorCheckpointer {
-  /** Change bytes written minus base bytes written (bounded), so bases keep pace with changes. */
+  /** Base bytes earned by change bytes written, minus base bytes written (bounded): paces compaction. */
   private credit = 0;
 
   private constructor(private stored: Stored) {}
@@ -89,10 +96,11 @@ export class AggregatorCheckpointer {
       return put[put.length - 1].data.length;
     };
     if (changed === null) {
-      for (let c = 0; c < chunks; c++) this.credit -= base(c);
+      for (let c = 0; c < chunks; c++) base(c);
     } else {
-      // A chunk without a stored base (new, or its last rows may be lost) gets one, changed or not.
-      for (let c = 0; c < chunks; c++) if (changeBytes[c] === undefined) this.credit -= base(c);
+      // A chunk without a stored base (new, or its last rows may be lost) gets one, changed or
+      // not. Only compaction spends credit: these bases are owed whatever the pace.
+      for (let c = 0; c < chunks; c++) if (changeBytes[c] === undefined) base(c);
       for (let i = 0; i < changed.length; ) {
         const c = Math.floor(changed[i] / CHUNK_STATES);
         let j = i;
@@ -106,13 +114,15 @@ export class AggregatorCheckpointer {
           store.writeList(w, changed.subarray(i, j));
           const data = w.finish();
           const after = before + data.length;
-          if (after > 2 * baseBytes || (after > baseBytes && this.credit >= 0)) {
+          // Due once its changes outweigh its base; paced by the credit (at most one chunk's worth
+          // ahead), forced at twice the base so stored bytes and restore time stay bounded.
+          if (after > 2 * baseBytes || (after > baseBytes && this.credit >= baseBytes)) {
             this.credit -= base(c);
           } else {
             put.push({ part: PART_FIRST_CHUNK + c, seq: offset, data });
             changeBytes[c] = after;
             written.push(c);
-            this.credit = Math.min(this.credit + data.length, RECORD_BYTES * CHUNK_STATES);
+            this.credit = Math.min(this.credit + CREDIT_PER_CHANGE_BYTE * data.length, 2 * RECORD_BYTES * CHUNK_STATES);
           }
         }
         i = j;
@@ -275,7 +285,7 @@ function readFifo(
     const times = withTime ? r.array((k) => new Float64Array(k), count, 'times') : undefined;
     r.expectEnd();
     const rowStart = rowEnd - count;
-    if (rowStart > next) throw fail(`FIFO entries ${next}..${rowStart - 1} are missing`);
+    if (rowStart > next) throw fail(`FIFO entries ${next}..${rowStart - 1} are missing (part ${row.part}, live ${start}..${end - 1}, rows ${rows.map((x) => `${x.seq}`).join(',')})`);
     for (let seq = Math.max(next, rowStart); seq < Math.min(rowEnd, end); seq++) {
       const k = seq - rowStart;
       push(pairs[2 * k], pairs[2 * k + 1], times ? times[k] : 0);

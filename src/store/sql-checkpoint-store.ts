@@ -31,11 +31,12 @@ export class SqlCheckpointStore implements CheckpointStore {
           [stage, topic, partition],
         );
         if (rows.length === 0) return null;
-        const parts = await tx.query<{ part: number; seq: string; data: Uint8Array }>(
-          `SELECT part, seq::text AS seq, data FROM ${this.parts} WHERE stage = $1 AND topic = $2 AND partition = $3 ORDER BY part, seq`,
+        // Ordered by the bigint column: an output alias named seq would sort the text, and '10' < '9'.
+        const parts = await tx.query<{ part: number; seq_text: string; data: Uint8Array }>(
+          `SELECT part, seq::text AS seq_text, data FROM ${this.parts} WHERE stage = $1 AND topic = $2 AND partition = $3 ORDER BY part, seq`,
           [stage, topic, partition],
         );
-        const list: StatePart[] = parts.rows.map((r) => ({ part: Number(r.part), seq: r.seq, data: Buffer.from(r.data) }));
+        const list: StatePart[] = parts.rows.map((r) => ({ part: Number(r.part), seq: r.seq_text, data: Buffer.from(r.data) }));
         return { partition, offset: rows[0].next_offset, state: Buffer.from(rows[0].state), parts: list };
       });
     } catch (err) {

@@ -30,11 +30,13 @@ for (const driver of [pgDriver, pgliteDriver()] as StoreDriver[]) {
         ];
         expect(await store.save('agg', 't', { partition: 0, offset: '10', state: b('head10'), changes: { put, drop: [] } })).toBe(true);
         const drop = [{ part: 2, below: '10' }, { part: 3 }];
-        expect(await store.save('agg', 't', { partition: 0, offset: '12', state: b('head12'), changes: { put: [{ part: 0, seq: '7', data: b('f@7') }], drop } })).toBe(true);
+        const more = [{ part: 0, seq: '7', data: b('f@7') }, { part: 0, seq: '11', data: b('f@11') }, { part: 0, seq: '100', data: b('f@100') }];
+        expect(await store.save('agg', 't', { partition: 0, offset: '12', state: b('head12'), changes: { put: more, drop } })).toBe(true);
         const stored = await store.load('agg', 't', 0);
         expect(stored?.offset).toBe('12');
         expect(stored?.state.toString()).toBe('head12');
-        expect(stored?.parts?.map((p) => `${p.part}:${p.seq}:${p.data.toString()}`)).toEqual(['0:5:f@5', '0:7:f@7', '2:10:c2@10']);
+        // Numeric order of seq (a text order would put 100 and 11 before 5).
+        expect(stored?.parts?.map((p) => `${p.part}:${p.seq}:${p.data.toString()}`)).toEqual(['0:5:f@5', '0:7:f@7', '0:11:f@11', '0:100:f@100', '2:10:c2@10']);
         // A zombie at the same or an older offset changes nothing, parts included.
         for (const offset of ['12', '11']) {
           expect(await store.save('agg', 't', { partition: 0, offset, state: b('zombie'), changes: { put: [{ part: 9, seq: '1', data: b('z') }], drop: [{ part: 0 }] } })).toBe(false);
