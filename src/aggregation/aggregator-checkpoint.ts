@@ -35,11 +35,15 @@ export const CHUNK_STATES = 65_536;
 const RECORD_BYTES = 37;
 
 /**
- * Base bytes a change byte earns. Above 1, so compaction outruns the changes and never falls
- * behind into forced bursts: in a steady state a save writes its changes plus up to this many
- * times their bytes in bases.
+ * Base bytes a change byte earns. Above 1, so compaction keeps ahead of the changes and does not
+ * fall behind into forced bursts: in a steady state a save writes its changes plus at most this
+ * many times their bytes in bases.
  */
-const CREDIT_PER_CHANGE_BYTE = 2;
+const CREDIT_PER_CHANGE_BYTE = 1.5;
+/** A chunk is rebased early (credit permitting) from this ratio of change bytes to base bytes… */
+const MIN_COMPACTION_RATIO = 0.5;
+/** …and regardless of credit from this one: stored bytes stay below 3× the state. */
+const FORCED_COMPACTION_RATIO = 2;
 
 const HEAD_MAGIC = 0x49464d50; // "PMFI"
 const HEAD_VERSION = 1;
@@ -101,31 +105,25 @@ export class AggregatorCheckpointer {
       // A chunk without a stored base (new, or its last rows may be lost) gets one, changed or
       // not. Only compaction spends credit: these bases are owed whatever the pace.
       for (let c = 0; c < chunks; c++) if (changeBytes[c] === undefined) base(c);
+      const rows = new Map<number, Buffer>();
       for (let i = 0; i < changed.length; ) {
         const c = Math.floor(changed[i] / CHUNK_STATES);
         let j = i;
         while (j < changed.length && changed[j] < (c + 1) * CHUNK_STATES) j++;
-        const before = changeBytes[c] as number;
-        const baseBytes = RECORD_BYTES * (Math.min(n, (c + 1) * CHUNK_STATES) - c * CHUNK_STATES);
-        if (written.includes(c)) {
-          // based above
-        } else {
+        if (!written.includes(c)) {
           const w = new ByteWriter(64 + (j - i) * (RECORD_BYTES + 4));
           store.writeList(w, changed.subarray(i, j));
           const data = w.finish();
-          const after = before + data.length;
-          // Due once its changes outweigh its base; paced by the credit (at most one chunk's worth
-          // ahead), forced at twice the base so stored bytes and restore time stay bounded.
-          if (after > 2 * baseBytes || (after > baseBytes && this.credit >= baseBytes)) {
-            this.credit -= base(c);
-          } else {
-            put.push({ part: PART_FIRST_CHUNK + c, seq: offset, data });
-            changeBytes[c] = after;
-            written.push(c);
-            this.credit = Math.min(this.credit + CREDIT_PER_CHANGE_BYTE * data.length, 2 * RECORD_BYTES * CHUNK_STATES);
-          }
+          rows.set(c, data);
+          changeBytes[c] = (changeBytes[c] as number) + data.length;
+          this.credit = Math.min(this.credit + CREDIT_PER_CHANGE_BYTE * data.length, 2 * RECORD_BYTES * CHUNK_STATES);
         }
         i = j;
+      }
+      this.compact(chunks, n, changeBytes, written, base);
+      for (const [c, data] of rows) if (!written.includes(c)) {
+        put.push({ part: PART_FIRST_CHUNK + c, seq: offset, data });
+        written.push(c);
       }
     }
     for (let c = chunks; c < this.stored.chunks; c++) drop.push({ part: PART_FIRST_CHUNK + c });
@@ -157,6 +155,28 @@ export class AggregatorCheckpointer {
         }
       },
     };
+  }
+
+  /**
+   * Rebases chunks, the most changed (relative to its base) first: any whose changes reach twice
+   * its base, then, while the credit covers a base, those whose changes reach half of it. Spending
+   * the credit as it is earned spreads compaction over time; a uniform load would otherwise make
+   * every chunk due at once.
+   */
+  private compact(chunks: number, n: number, changeBytes: (number | undefined)[], written: number[], base: (c: number) => number): void {
+    const baseBytes = (c: number) => RECORD_BYTES * (Math.min(n, (c + 1) * CHUNK_STATES) - c * CHUNK_STATES);
+    const candidates: { c: number; ratio: number }[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const bytes = changeBytes[c];
+      if (bytes === undefined || written.includes(c)) continue;
+      const ratio = bytes / baseBytes(c);
+      if (ratio >= MIN_COMPACTION_RATIO) candidates.push({ c, ratio });
+    }
+    candidates.sort((a, b) => b.ratio - a.ratio || a.c - b.c);
+    for (const { c, ratio } of candidates) {
+      if (ratio < FORCED_COMPACTION_RATIO && this.credit < baseBytes(c)) continue;
+      this.credit -= base(c);
+    }
   }
 
   /** An aggregator and its checkpointer from a head and its part rows (ordered by part, then seq). */

@@ -10,10 +10,11 @@
 // A crash between 1–3 replays records onto the last checkpoint; outputs are cumulative snapshots
 // or carry deterministic ids, so publishing them twice is harmless.
 //
-// A flush takes the outputs and the serialized state synchronously, then does its I/O in the
-// background while records keep being applied (one flush in flight per partition; the next one
-// waits for it or, on the periodic path, is skipped). So a large checkpoint costs its
-// serialization, not the round trips.
+// A flush takes the outputs and the state synchronously, then does its I/O in the background
+// while records keep being applied (one flush in flight per partition; the next one waits for it
+// or, on the periodic path, is skipped). A processor with checkpoint() hands over only what
+// changed since its last save (the aggregator: a head and part rows) and is told whether the save
+// landed; others hand over their whole serialized state.
 //
 // In-memory state is only trusted while nobody else can have moved the partition on. It is
 // dropped (and the checkpoint reloaded) when a rebalance keeps a partition whose stored
