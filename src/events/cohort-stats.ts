@@ -28,7 +28,7 @@ export interface LatencyStats {
 export interface CohortPartial {
   feature: string;
   cohort: string;
-  /** Source partition of pmf.events.v1 this snapshot summarises. */
+  /** Source partition of pmf.events.v2 this snapshot summarises. */
   partition: number;
   /** Next offset to read on that partition: the snapshot reflects every record before it. */
   offset: string;

@@ -1,10 +1,12 @@
-// Adapts the pure partition aggregator to the stateful runner: feature events in, and each time
+// Adapts the pure partition aggregator to the stateful runner: event records in (pmf.events.v2
+// batches, applied event by event), and each time
 // the partition's watermark crosses a multiple of the verdict step (event time), one
 // FeaturePartial per feature taken at that record and tagged with the step. The snapshots depend
 // only on the partition's records, never on when the runner flushes, so the verdict engine sees
 // the same inputs live and in replay (src/replay/replay.ts drives this same class).
 
-import { decodeFeatureEvent, encodeJson } from '../events/codec.js';
+import { encodeJson } from '../events/codec.js';
+import { decodeEventRecord } from '../events/event-record-codec.js';
 import type { FeatureEvent } from '../events/feature-event.js';
 import { toFeaturePartials, type FeaturePartial } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
@@ -26,11 +28,15 @@ export class AggregatorProcessor implements PartitionProcessor {
   }
 
   apply(record: ConsumedRecord): void {
-    this.applyEvent(decodeFeatureEvent(record.value), record.offset);
+    this.applyEvents(decodeEventRecord(record.value), record.offset);
   }
 
-  applyEvent(event: FeatureEvent, offset: string): void {
-    this.aggregator.apply(event, offset);
+  /**
+   * The events of one record, then the step snapshot if the watermark crossed a step: snapshots
+   * are taken between records only, so a snapshot's offset covers every event it reflects.
+   */
+  applyEvents(events: readonly FeatureEvent[], offset: string): void {
+    for (let i = 0; i < events.length; i++) if (!this.aggregator.applyInRecord(events[i], offset, i === 0)) return;
     const step = this.stepAt(this.aggregator.watermark);
     if (step <= this.lastStep) return;
     // A jump across several steps takes one snapshot: the state is the same for all of them.

@@ -30,7 +30,7 @@ export interface VerdictEngineOptions {
   evaluator: CohortEvaluator;
   /** Unchanged verdicts are re-published after this much event time. */
   heartbeatMs: number;
-  /** Source partitions (of pmf.events.v1) a feature waits for before its first evaluation. */
+  /** Source partitions (of pmf.events.v2) a feature waits for before its first evaluation. */
   partitions?: number;
 }
 

@@ -13,7 +13,9 @@ import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
 import { expect } from 'vitest';
 import { PartitionAggregator } from '../../src/aggregation/partition-aggregator.js';
-import { decodeFeatureEvent, decodeFeaturePartial, encodeJson } from '../../src/events/codec.js';
+import { decodeFeaturePartial } from '../../src/events/codec.js';
+import { decodeEventRecord } from '../../src/events/event-record-codec.js';
+import { encodeEventRecord } from '../../src/events/event-record-writer.js';
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../../src/events/feature-event.js';
 import type { FeaturePartial } from '../../src/events/feature-partial.js';
@@ -126,12 +128,12 @@ export function generateStream(seed: number, count: number, users = 12_000): Str
     }
     if (r < 0.03 && events.length > 10) {
       const e = events[events.length - 1 - Math.floor(rand() * Math.min(500, events.length))];
-      out.push({ key: e.user, value: encodeJson(e) });
+      out.push({ key: e.user, value: encodeEventRecord([e]) });
       continue;
     }
     if (r < 0.033 && events.length > 20_000) {
       const e = events[Math.floor(rand() * (events.length - 20_000))];
-      out.push({ key: e.user, value: encodeJson(e) });
+      out.push({ key: e.user, value: encodeEventRecord([e]) });
       continue;
     }
     const u = pickUser(offset);
@@ -162,7 +164,7 @@ export function generateStream(seed: number, count: number, users = 12_000): Str
     if (name !== 'purchase') event.durationMs = Math.round(Math.exp(Math.log(150) + 0.8 * (rand() + rand() + rand() - 1.5) * 2) * 1000) / 1000;
     if (rand() < 0.1) event.attrs = { clicked: 'yes' };
     events.push(event);
-    const record = { key: event.user, value: encodeJson(event) };
+    const record = { key: event.user, value: encodeEventRecord([event]) };
     if (origin === 'edge' && offset >= 3 * 3600_000 && offset < 4 * 3600_000) backlog.push(record);
     else {
       if (offset >= 4 * 3600_000 && backlog.length > 0) out.push(...backlog.splice(0));
@@ -416,7 +418,7 @@ export class FaultHarness {
       const list = byPartition.get(batch.partition) ?? [];
       for (const r of batch.records) {
         try {
-          list.push({ event: decodeFeatureEvent(r.value), offset: r.offset });
+          for (const event of decodeEventRecord(r.value)) list.push({ event, offset: r.offset });
         } catch {
           undecodable++; // the runner rejects these too (counted), the aggregator never sees them
         }

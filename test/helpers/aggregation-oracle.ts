@@ -14,6 +14,8 @@ import { LatencyHistogram } from '../../src/events/latency-histogram.js';
 export interface OracleRecord {
   event: FeatureEvent;
   offset: string;
+  /** A later event of the same pmf.events.v2 record (same offset as the one before). */
+  continuesRecord?: boolean;
 }
 
 export interface OracleOptions {
@@ -74,9 +76,9 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
   const rememberedIdTime = new Map<string, number>();
   const states = new Map<string, { retireAt: number }>();
   const accepted: Accepted[] = [];
-  for (const { event, offset } of records) {
+  for (const { event, offset, continuesRecord } of records) {
     const off = BigInt(offset);
-    if (lastOffset !== undefined && off <= lastOffset) {
+    if (lastOffset !== undefined && off <= lastOffset && !(continuesRecord && off === lastOffset)) {
       result.replayedRecords++;
       continue;
     }
