@@ -18,14 +18,14 @@ import { decodeEventRecord } from '../../src/events/event-record-codec.js';
 import { encodeEventRecord } from '../../src/events/event-record-writer.js';
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../../src/events/feature-event.js';
-import type { FeaturePartial } from '../../src/events/feature-partial.js';
+import { compareSnapshotPositions, positionText, type FeaturePartial } from '../../src/events/feature-partial.js';
 import { topicNames, type Topics } from '../../src/events/topics.js';
 import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
 import type { LogProducer, LogRecord } from '../../src/log/partitioned-log.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
 import type { RuleSet } from '../../src/rules/schema.js';
-import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
+import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from '../helpers/aggregation-oracle.js';
 import { RoleProcess } from '../helpers/role-process.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 import { mulberry32, randomHex } from '../helpers/prng.js';
@@ -418,7 +418,7 @@ export class FaultHarness {
       const list = byPartition.get(batch.partition) ?? [];
       for (const r of batch.records) {
         try {
-          for (const event of decodeEventRecord(r.value)) list.push({ event, offset: r.offset });
+          decodeEventRecord(r.value).forEach((event, k) => list.push({ event, offset: r.offset, continuesRecord: k > 0 }));
         } catch {
           undecodable++; // the runner rejects these too (counted), the aggregator never sees them
         }
@@ -456,22 +456,22 @@ export class FaultHarness {
         published++;
         const p = decodeFeaturePartial(r.value);
         const text = r.value.toString('utf8');
-        const at = `${p.feature}|${p.partition}|${p.offset}`;
+        const at = `${p.feature}|${p.partition}|${positionText(p)}`;
         const before = seen.get(at);
         if (before !== undefined) expect(text, `two different snapshots of ${at}`).toBe(before);
         else seen.set(at, text);
         const key = `${p.feature}|${p.partition}`;
         const prev = latest.get(key);
-        if (prev === undefined || BigInt(p.offset) > BigInt(prev.partial.offset)) latest.set(key, { partial: p, text });
+        if (prev === undefined || compareSnapshotPositions(p, prev.partial) > 0) latest.set(key, { partial: p, text });
       }
     }
     // Snapshots are taken when the watermark crosses a verdict step, so the latest one reflects the
-    // records before its offset: it must equal the oracle's recomputation over exactly those.
+    // events up to its position: it must equal the oracle's recomputation over exactly those.
     for (const [key, { partial }] of latest) {
       const partition = partial.partition;
-      const before = (byPartition.get(partition) ?? []).filter((r) => BigInt(r.offset) < BigInt(partial.offset));
+      const before = upToPosition(byPartition.get(partition) ?? [], partial);
       const want = oracleAggregate(before, { ...options, partition }).partials.filter((c) => c.feature === partial.feature);
-      expect(partial.cohorts, `published aggregates of ${key} as of offset ${partial.offset}`).toEqual(want.map((c) => ({ ...c, offset: partial.offset })));
+      expect(partial.cohorts, `published aggregates of ${key} as of ${positionText(partial)}`).toEqual(atPosition(want, partial));
     }
     expect(latest.size, 'every partition with ruled data published a snapshot').toBeGreaterThanOrEqual(expected.size);
     totals.publishedPartials = published;

@@ -8,6 +8,7 @@
 
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent } from '../../src/events/feature-event.js';
+import type { SnapshotPosition } from '../../src/events/feature-partial.js';
 import type { Rule, RuleSet } from '../../src/rules/schema.js';
 import { LatencyHistogram } from '../../src/events/latency-histogram.js';
 
@@ -16,6 +17,25 @@ export interface OracleRecord {
   offset: string;
   /** A later event of the same pmf.events.v2 record (same offset as the one before). */
   continuesRecord?: boolean;
+}
+
+/**
+ * The records a snapshot taken at `position` reflects: every record before its offset and, for a
+ * snapshot taken inside a record, that record's first `recordEvents` events.
+ */
+export function upToPosition(records: readonly OracleRecord[], position: SnapshotPosition): OracleRecord[] {
+  const end = BigInt(position.offset);
+  let taken = 0;
+  return records.filter((r) => {
+    const off = BigInt(r.offset);
+    if (off < end) return true;
+    return off === end && position.recordEvents !== undefined && taken++ < position.recordEvents;
+  });
+}
+
+/** The oracle's partials stamped with a snapshot's position (the oracle counts whole records only). */
+export function atPosition(partials: readonly CohortPartial[], position: SnapshotPosition): CohortPartial[] {
+  return partials.map((c) => ({ ...c, offset: position.offset, ...(position.recordEvents === undefined ? {} : { recordEvents: position.recordEvents }) }));
 }
 
 export interface OracleOptions {
