@@ -15,7 +15,7 @@ export interface FeaturePartial {
   watermark: number;
   /**
    * The event-time step this snapshot was taken at: the multiple of the verdict step the
-   * partition's watermark crossed with the record before `offset`. The verdict engine evaluates
+   * partition's watermark crossed with the last event it reflects. The verdict engine evaluates
    * each step over every partition's snapshot as of that step.
    */
   step?: number;
