@@ -90,7 +90,7 @@ export class ReportBuilder {
       byCohort.set(c.cohort, byPartition);
       const slot = byPartition.get(c.partition) ?? [undefined, undefined];
       byPartition.set(c.partition, slot);
-      // Snapshots of a partition are cumulative: the one with the highest offset below each bound wins.
+      // Snapshots of a partition are cumulative: the latest one (by log position) below each bound wins.
       const newer = (old: CohortPartial | undefined) => !old || compareSnapshotPositions(c, old) > 0;
       if (c.watermark < this.from && newer(slot[0])) slot[0] = c;
       if (c.watermark < this.to && newer(slot[1])) slot[1] = c;
