@@ -379,8 +379,7 @@ export class PartitionAggregator {
 
   /** The parts of the state, for the checkpoint codecs (aggregator-state.ts, aggregator-checkpoint.ts). */
   state(): AggregatorState {
-    const { partition, lastOffset, clock, counters, dedupe, slots, slotIndex, store } = this;
-    return { partition, lastOffset, clock, counters, dedupe, slots, slotIndex, store };
+    return { partition: this.partition, lastOffset: this.lastOffset, clock: this.clock, counters: this.counters, dedupe: this.dedupe, slots: this.slots, slotIndex: this.slotIndex, store: this.store };
   }
 
   /** An aggregator over restored parts (which it takes over); options.rules apply as if setRules followed. */
@@ -390,7 +389,7 @@ export class PartitionAggregator {
     a.clock = s.clock;
     Object.assign(a.counters, s.counters);
     a.dedupe = s.dedupe;
-    for (const slot of s.slots) a.slots.push(slot);
+    a.slots.push(...s.slots);
     for (const [name, i] of s.slotIndex) a.slotIndex.set(name, i);
     a.store = s.store;
     a.deadlines = new DeadlineQueue(s.store, a.opts.lateGraceMs);

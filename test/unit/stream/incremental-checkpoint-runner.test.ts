@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
-import { encodeJson } from '../../../src/events/codec.js';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
+import { encodeEventRecord } from '../../../src/events/event-record-writer.js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { topicNames } from '../../../src/events/topics.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
@@ -42,16 +43,17 @@ describe('stateful runner with incremental checkpoints', () => {
     const factory = aggregatorProcessorFactory(topics, 60_000, () => OPTIONS);
     const runner = () =>
       new StatefulRunner({ name: 'aggregator', log, producer, store, factory, groupId: 'g', inputTopic: topics.events, checkpointIntervalMs: 5, clock: systemClock, onError: (err, ctx) => errors.push(`${ctx}: ${String(err)}`) });
-    const sent: FeatureEvent[][] = [[]];
+    const sent: Buffer[] = [];
     const send = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
         const e = event(i);
-        sent[0].push(e);
-        await producer.send(topics.events, [{ key: e.user, value: encodeJson(e) }]);
+        const value = encodeEventRecord([e]);
+        sent.push(value);
+        await producer.send(topics.events, [{ key: e.user, value }]);
       }
     };
     const caughtUp = async () => {
-      for (const p of [0]) if ((await store.loadOffset('aggregator', topics.events, p)) !== String(sent[p].length)) return false;
+      for (const p of [0]) if ((await store.loadOffset('aggregator', topics.events, p)) !== String(sent.length)) return false;
       return true;
     };
     for (const [from, to] of [[0, 1500], [1500, 3000], [3000, 4000]]) {
@@ -65,7 +67,7 @@ describe('stateful runner with incremental checkpoints', () => {
       const cp = await store.load('aggregator', topics.events, p);
       const restored = (factory.restore(p, cp!.state, cp!.parts!) as AggregatorProcessor).aggregator;
       const whole = new PartitionAggregator({ ...OPTIONS, partition: p });
-      sent[p].forEach((e, i) => whole.apply(e, String(i)));
+      sent.forEach((value, i) => whole.applyRecord(decodeEventRecord(value), String(i)));
       expect(restored.serialize().equals(whole.serialize()), `partition ${p}`).toBe(true);
       expect(cp!.parts!.length).toBeGreaterThan(2);
     }
