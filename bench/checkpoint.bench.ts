@@ -14,7 +14,7 @@
 // The last printed line is one JSON object with the figures.
 
 import pg from 'pg';
-import { AggregatorCheckpointer } from '../src/aggregation/aggregator-checkpoint.js';
+import { AggregatorCheckpointer, PART_FIRST_CHUNK } from '../src/aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator } from '../src/aggregation/partition-aggregator.js';
 import type { FeatureEvent } from '../src/events/feature-event.js';
 import { migrate } from '../src/store/migrations.js';
@@ -25,7 +25,7 @@ import { mulberry32 } from '../test/helpers/prng.js';
 
 const PAIRS = Number(process.env.PMF_BENCH_PAIRS ?? 10_000_000);
 const SECONDS = Number(process.env.PMF_BENCH_SECONDS ?? 20);
-const UPDATES_PER_SECOND = 50_000;
+const UPDATES_PER_SECOND = Number(process.env.PMF_BENCH_UPDATES ?? 50_000);
 const DATABASE_URL = process.env.PMF_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const FEATURES = ['checkout-v2', 'dashboard-v3'];
 const T0 = 1_700_000_000_000;
@@ -84,7 +84,8 @@ async function main(): Promise<void> {
     const saved = await store.save('aggregator', 'events', { partition: 0, offset: String(offset), state: cp.head, changes: cp.changes });
     cp.settle(saved);
     if (!saved) throw new Error('checkpoint refused');
-    return { bytes, takeMs, totalMs: performance.now() - t, rows: cp.changes.put.length };
+    const bases = cp.changes.drop.filter((d) => d.part >= PART_FIRST_CHUNK && d.below !== undefined).length;
+    return { bytes, takeMs, totalMs: performance.now() - t, rows: cp.changes.put.length, bases };
   };
   try {
     const cpr = AggregatorCheckpointer.fresh(agg);
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
     progress(`first incremental checkpoint (all bases): ${(first.bytes / 1e6).toFixed(1)} MB in ${first.rows} rows, ${(first.totalMs / 1000).toFixed(1)} s`);
 
     const rand = mulberry32(42);
-    const perCheckpoint: { bytes: number; takeMs: number; totalMs: number; rows: number }[] = [];
+    const perCheckpoint: { bytes: number; takeMs: number; totalMs: number; rows: number; bases: number }[] = [];
     let nextUser = users;
     for (let s = 0; s < SECONDS; s++) {
       for (let k = 0; k < UPDATES_PER_SECOND; k++) {
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
       }
       perCheckpoint.push(await save(cpr));
     }
+    if (process.env.PMF_BENCH_TRACE) progress(perCheckpoint.map((c, i) => `${i}:${(c.bytes / 1e6).toFixed(1)}/${c.bases}`).join(' '));
     const bytesPerCheckpoint = perCheckpoint.map((c) => c.bytes).sort((a, b) => a - b);
     const meanBytes = bytesPerCheckpoint.reduce((a, b) => a + b, 0) / bytesPerCheckpoint.length;
     const saveMs = perCheckpoint.map((c) => c.totalMs).sort((a, b) => a - b);
