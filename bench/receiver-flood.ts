@@ -6,7 +6,8 @@
 // Requests: empty-span floods (over and at the record cap), an attribute flood, 99-deep nested
 // log bodies, gzip bombs (20 MiB of empty spans as protobuf and as OTLP/JSON in ~20 KB), and
 // OTLP/JSON bodies just under the object cap.
-// Env: PMF_FLOOD_SECONDS (20), PMF_FLOOD_CONCURRENCY (32), PMF_FLOOD_BUDGET_MIB (64).
+// Env: PMF_FLOOD_SECONDS (20), PMF_FLOOD_CONCURRENCY (32), PMF_FLOOD_BUDGET_MIB (64), and
+// PMF_FLOOD_NODE_ARGS for the receiver process (e.g. --cpu-prof to find where a stall comes from).
 // The last line printed is one JSON object with every number.
 
 import { fork } from 'node:child_process';
@@ -63,7 +64,7 @@ const KINDS: Kind[] = [
 ];
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const child = fork(`${here}receiver-flood-server.ts`, [String(BUDGET)], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const child = fork(`${here}receiver-flood-server.ts`, [String(BUDGET)], { execArgv: ['--expose-gc', '--import', 'tsx', ...(process.env.PMF_FLOOD_NODE_ARGS ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const ask = <T>(type: string): Promise<T> => new Promise((resolve) => {
   const on = (m: { type: string }) => {
     if (m.type === type) {

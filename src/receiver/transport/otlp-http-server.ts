@@ -19,9 +19,10 @@ import type { InFlightBudget } from './inflight-budget.js';
 import { httpsServerOptions, type TlsMaterial } from './listener-tls.js';
 import { encodeExportResponse, type WireFormat } from './otlp-response.js';
 import { OtlpListener } from './otlp-listener.js';
-import type { OtlpSignal } from '../receiver-metrics.js';
+import { ReceiverMetrics, type OtlpSignal } from '../receiver-metrics.js';
 import { encodeRpcStatus, rpcStatusJson } from './rpc-status.js';
 import { configDefaults } from '../../config/schema.js';
+import { jsonObjectPrecheck, protobufRecordPrecheck } from '../decode/streaming-precheck.js';
 
 export interface OtlpHttpServerOptions {
   host?: string;
@@ -137,13 +138,18 @@ export class OtlpHttpServer extends OtlpListener<Server> {
     if (declared > maxBytes) return this.answer(res, signal, format, { ...tooLarge(maxBytes), headers: { connection: 'close' } });
     const lease = this.opts.budget.tryAcquire(0)!;
     const stats: BodyReadStats = { inflatedBytes: 0 };
-    const read = await readBody(req, { maxBytes, encoding, lease }, stats);
+    // Identity bodies are checked by the decoders; a compressed one is checked as it inflates.
+    const caps = this.handler.requestLimits;
+    const precheck = format === 'json' ? jsonObjectPrecheck(caps.maxJsonObjects)
+      : encoding !== 'identity' ? protobufRecordPrecheck(signal, caps.maxRecords, caps.maxAttributes) : undefined;
+    const read = await readBody(req, { maxBytes, encoding, lease, precheck }, stats);
     this.opts.onBodyRead?.(stats);
     if (!read.ok) {
       lease.release();
       if (read.reason === 'aborted') return;
       if (read.reason === 'too_large') return this.answer(res, signal, format, tooLarge(maxBytes));
       if (read.reason === 'overloaded') return this.answer(res, signal, format, this.overloaded(read.message));
+      if (read.reason === 'limit') ReceiverMetrics.add(this.metrics.rejected, read.limit.reason);
       return this.answer(res, signal, format, { status: 400, code: grpc.status.INVALID_ARGUMENT, message: read.message });
     }
     const outcome = await this.handler.export(signal, format, read.body, lease);

@@ -175,7 +175,7 @@ describe('OtlpGrpcServer', () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('lou')]));
     // Room for one request, wire and decoded size, not two.
-    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10 } });
+    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10, grpcAdmissionWaitMs: 0 } });
     sink.block = true;
     const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
     await sink.whenCalled();
