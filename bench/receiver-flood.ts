@@ -140,7 +140,7 @@ await new Promise((r) => setTimeout(r, SECONDS * 1000));
 stop = true;
 await Promise.all(workers);
 const floodHealth = await floodHealthP;
-const stats = await ask<{ maxStallMs: number; p99StallMs: number; peakRssBytes: number; inFlightPeakBytes: number; budgetRefusals: number; requests: Record<string, number>; rejected: Record<string, number> }>('stats');
+const stats = await ask<{ longestGap: { wallMs: number; onCpuMs: number; runQueueMs: number }; longestOnCpuMs: number; loadAverage: number[]; maxStallMs: number; p99StallMs: number; peakRssBytes: number; inFlightPeakBytes: number; budgetRefusals: number; requests: Record<string, number>; rejected: Record<string, number> }>('stats');
 child.send({ type: 'stop' });
 client.close();
 
@@ -157,6 +157,13 @@ const result = {
   maxEventLoopStallMs: r1(stats.maxStallMs),
   p99EventLoopStallMs: r1(stats.p99StallMs),
   stallWithinTarget: stats.maxStallMs <= 100,
+  longestGapMs: r1(stats.longestGap.wallMs),
+  longestGapOnCpuMs: r1(stats.longestGap.onCpuMs),
+  longestGapWaitingForCpuMs: r1(stats.longestGap.runQueueMs),
+  longestGapBlockedMs: r1(stats.longestGap.wallMs - stats.longestGap.onCpuMs - stats.longestGap.runQueueMs),
+  longestOnCpuStallMs: r1(stats.longestOnCpuMs),
+  onCpuStallWithinTarget: stats.longestOnCpuMs <= 100,
+  loadAverage1m: r1(stats.loadAverage[0]),
   healthzIdleP50Ms: r1(pct(idleHealth, 0.5)),
   healthzFloodP50Ms: r1(pct(floodHealth, 0.5)),
   healthzFloodP99Ms: r1(pct(floodHealth, 0.99)),
@@ -171,6 +178,8 @@ const result = {
 for (const [k, m] of Object.entries(result.answers)) console.log(`${k}: ${JSON.stringify(m)}`);
 console.log(`peak RSS ${result.peakRssMiB} MiB (idle ${result.baselineRssMiB}, limit ${result.rssLimitMiB}: ${result.rssWithinTarget ? 'ok' : 'OVER'}); ` +
   `longest event-loop stall ${result.maxEventLoopStallMs} ms (target <= 100: ${result.stallWithinTarget ? 'ok' : 'OVER'}); ` +
+  `longest gap ${result.longestGapMs} ms = ${result.longestGapOnCpuMs} on CPU + ${result.longestGapWaitingForCpuMs} waiting for a CPU + ${result.longestGapBlockedMs} blocked; ` +
+  `longest on-CPU stall ${result.longestOnCpuStallMs} ms; load ${result.loadAverage1m}; ` +
   `/healthz p50 ${result.healthzFloodP50Ms} ms, p99 ${result.healthzFloodP99Ms} ms, max ${result.healthzFloodMaxMs} ms during the flood vs p50 ${result.healthzIdleP50Ms} ms idle`);
 console.log(JSON.stringify(result));
 process.exit(0);

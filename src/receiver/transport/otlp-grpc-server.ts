@@ -3,7 +3,8 @@
 // grpc-encoding gzip/deflate itself and enforces the size limit on the decompressed message
 // (RESOURCE_EXHAUSTED, not retryable; fixed for bombs in 1.10.9, CVE-2024-37168). A bearer token
 // is checked on the metadata, before the message is read, and so is admission: each call reserves
-// the largest message it may send from the in-flight budget (waiting a bounded time in FIFO order)
+// twice the largest message it may send (grpc-js holds the frames and their concatenation) from
+// the in-flight budget (waiting a bounded time in FIFO order)
 // before grpc-js reads a byte of it, and keeps only its real size once it arrived, so messages
 // grpc-js buffers are inside the budget and an overload is refused before it costs memory. A request is answered OK only after
 // the sink has made its events durable (docs/architecture.md); backpressure is UNAVAILABLE with
@@ -143,7 +144,8 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
               return;
             }
           }
-          const bytes = this.opts.maxMessageBytes ?? configDefaults.receiver.maxMessageBytes;
+          // grpc-js holds a message's frames and then their concatenation: twice its size at the peak.
+          const bytes = 2 * (this.opts.maxMessageBytes ?? configDefaults.receiver.maxMessageBytes);
           const waitMs = this.opts.admissionWaitMs ?? configDefaults.receiver.grpcAdmissionWaitMs;
           void this.opts.budget.acquire(bytes, waitMs).then((lease) => {
             if (cancelled) return lease?.release();

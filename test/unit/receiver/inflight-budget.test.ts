@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
 import { InFlightBudget } from '../../../src/receiver/transport/inflight-budget.js';
 
 describe('InFlightBudget', () => {
@@ -19,6 +20,45 @@ describe('InFlightBudget', () => {
     expect(b.inUse).toBe(0);
     expect(b.peak).toBe(90);
     expect(b.refused).toBe(2);
+  });
+
+  it('makes acquire() wait in arrival order for bytes given back, and gives a shrunk reservation back at once', async () => {
+    const clock = new ManualClock(0);
+    const b = new InFlightBudget(100, clock);
+    const held = b.tryAcquire(80)!;
+    const order: string[] = [];
+    const big = b.acquire(60, 1000).then((l) => { order.push('big'); return l; });
+    const small = b.acquire(10, 1000).then((l) => { order.push('small'); return l; });
+    // 10 bytes would fit, but a waiter is ahead: nobody jumps the queue, not even tryAcquire.
+    expect(b.tryAcquire(5)).toBeUndefined();
+    expect(b.waiting).toBe(2);
+    held.shrinkTo(30);
+    const bigLease = await big;
+    expect(bigLease?.bytes).toBe(60);
+    expect((await small)?.bytes).toBe(10);
+    expect(order).toEqual(['big', 'small']);
+    expect(b.inUse).toBe(100);
+    held.shrinkTo(40);
+    expect(held.bytes).toBe(30);
+    held.release();
+    bigLease!.release();
+    expect(b.inUse).toBe(10);
+  });
+
+  it('refuses an acquire() whose wait ends, one larger than the bound, and one with no wait, counting each', async () => {
+    const clock = new ManualClock(0);
+    const b = new InFlightBudget(100, clock);
+    const held = b.tryAcquire(90)!;
+    const timedOut = b.acquire(50, 500);
+    clock.advance(500);
+    expect(await timedOut).toBeUndefined();
+    expect(b.waiting).toBe(0);
+    expect(await b.acquire(101, 500)).toBeUndefined();
+    expect(await b.acquire(20, 0)).toBeUndefined();
+    expect(b.refused).toBe(3);
+    held.release();
+    expect(b.inUse).toBe(0);
+    expect((await b.acquire(100, 0))?.bytes).toBe(100);
   });
 
   it('refuses a non-positive bound', () => {
