@@ -100,6 +100,8 @@ export class ExportHandler {
     const batcher = this.batchers.pop() ?? new EventBatcher(this.opts.sink.partitions);
     try {
       const mapped = await this.decodeAndMap(signal, format, body, lease, batcher);
+      // A gRPC call's admission reservation shrinks to what the request really holds.
+      lease.trim();
       if ('kind' in mapped) return mapped;
       const m = this.opts.metrics;
       ReceiverMetrics.add(m.received, signal, mapped.received);

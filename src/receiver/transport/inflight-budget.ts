@@ -8,12 +8,17 @@
 import { systemClock, type Clock } from '../../core/clock.js';
 
 export interface Lease {
-  /** Bytes this lease holds now. */
+  /** Bytes this lease holds from the budget now. */
   readonly bytes: number;
-  /** Takes n more bytes for this lease; false (and nothing taken) when the budget is spent. */
+  /** Bytes of the lease in use (at most `bytes`; less while part of a reservation is unused). */
+  readonly used: number;
+  /**
+   * Uses n more bytes: first from the lease's unused reservation, then from the budget; false
+   * (and nothing taken) when the budget is spent.
+   */
   grow(n: number): boolean;
-  /** Gives back what this lease holds beyond n bytes (a reservation turning into the real size). */
-  shrinkTo(n: number): void;
+  /** Gives back the reserved bytes not in use (a reservation turning into the real size). */
+  trim(): void;
   /** Gives every byte back; idempotent. */
   release(): void;
 }
@@ -63,7 +68,7 @@ export class InFlightBudget {
       return undefined;
     }
     if (!this.take(bytes)) return undefined;
-    return this.lease(bytes);
+    return this.lease(bytes, bytes);
   }
 
   /**
@@ -71,7 +76,7 @@ export class InFlightBudget {
    * undefined (counted as a refusal) when the wait ends first or too many are waiting already.
    */
   acquire(bytes: number, waitMs: number): Promise<Lease | undefined> {
-    if (this.waiters.length === 0 && this.take(bytes, false)) return Promise.resolve(this.lease(bytes));
+    if (this.waiters.length === 0 && this.take(bytes, false)) return Promise.resolve(this.lease(bytes, 0));
     if (bytes > this.maxBytes || waitMs <= 0 || this.waiters.length >= MAX_WAITERS) {
       this.refusals++;
       return Promise.resolve(undefined);
@@ -97,22 +102,32 @@ export class InFlightBudget {
     });
   }
 
-  private lease(bytes: number): Lease {
+  /** A lease holding `bytes` of which `used` are in use (the rest is a reservation). */
+  private lease(bytes: number, used: number): Lease {
     let held = bytes;
+    let inUse = used;
     let released = false;
     return {
       get bytes() {
         return released ? 0 : held;
       },
+      get used() {
+        return released ? 0 : inUse;
+      },
       grow: (n: number) => {
-        if (released || !this.take(n)) return false;
-        held += n;
+        if (released) return false;
+        const more = inUse + n - held;
+        if (more > 0) {
+          if (!this.take(more)) return false;
+          held += more;
+        }
+        inUse += n;
         return true;
       },
-      shrinkTo: (n: number) => {
-        if (released || n >= held) return;
-        this.give(held - n);
-        held = n;
+      trim: () => {
+        if (released || inUse >= held) return;
+        this.give(held - inUse);
+        held = inUse;
       },
       release: () => {
         if (released) return;
@@ -133,7 +148,7 @@ export class InFlightBudget {
       const head = this.waiters[0];
       if (!this.take(head.bytes, false)) return;
       this.waiters.shift();
-      head.resolve(this.lease(head.bytes));
+      head.resolve(this.lease(head.bytes, 0));
     }
   }
 

@@ -5,7 +5,7 @@
 // is checked on the metadata, before the message is read, and so is admission: each call reserves
 // twice the largest message it may send (grpc-js holds the frames and their concatenation) from
 // the in-flight budget (waiting a bounded time in FIFO order)
-// before grpc-js reads a byte of it, and keeps only its real size once it arrived, so messages
+// before grpc-js reads a byte of it, and keeps only its real size once it is decoded, so messages
 // grpc-js buffers are inside the budget and an overload is refused before it costs memory. A request is answered OK only after
 // the sink has made its events durable (docs/architecture.md); backpressure is UNAVAILABLE with
 // google.rpc.RetryInfo in grpc-status-details-bin.
@@ -177,7 +177,9 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
       if (reservation && !reservation.claimed) {
         reservation.claimed = true;
         lease = reservation.lease;
-        lease.shrinkTo(body.length);
+        // The message and then its decoded size are charged to the reservation; the handler
+        // gives back what is left of it once the request is decoded.
+        lease.grow(body.length);
       } else lease = this.opts.budget.tryAcquire(body.length);
       if (!lease) {
         this.countStatus(signal, grpc.status.UNAVAILABLE);

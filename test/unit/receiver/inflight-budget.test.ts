@@ -22,24 +22,27 @@ describe('InFlightBudget', () => {
     expect(b.refused).toBe(2);
   });
 
-  it('makes acquire() wait in arrival order for bytes given back, and gives a shrunk reservation back at once', async () => {
+  it('makes acquire() wait in arrival order, charges growth to the reservation first, and gives the unused rest back on trim', async () => {
     const clock = new ManualClock(0);
     const b = new InFlightBudget(100, clock);
-    const held = b.tryAcquire(80)!;
+    const held = (await b.acquire(80, 0))!;
+    expect([held.bytes, held.used]).toEqual([80, 0]);
     const order: string[] = [];
     const big = b.acquire(60, 1000).then((l) => { order.push('big'); return l; });
     const small = b.acquire(10, 1000).then((l) => { order.push('small'); return l; });
     // 10 bytes would fit, but a waiter is ahead: nobody jumps the queue, not even tryAcquire.
     expect(b.tryAcquire(5)).toBeUndefined();
     expect(b.waiting).toBe(2);
-    held.shrinkTo(30);
+    expect(held.grow(30)).toBe(true);
+    expect(b.inUse).toBe(80);
+    held.trim();
     const bigLease = await big;
     expect(bigLease?.bytes).toBe(60);
     expect((await small)?.bytes).toBe(10);
     expect(order).toEqual(['big', 'small']);
     expect(b.inUse).toBe(100);
-    held.shrinkTo(40);
-    expect(held.bytes).toBe(30);
+    expect(held.grow(5)).toBe(false);
+    expect([held.bytes, held.used]).toEqual([30, 30]);
     held.release();
     bigLease!.release();
     expect(b.inUse).toBe(10);
