@@ -5,7 +5,11 @@
 // receiver, of an aggregator, or of PostgreSQL and Redis (each restarted), or a restart of Kafka
 // (a private broker for that run). The outcome must be the
 // fault-free one: the treatment rolled back once, in PostgreSQL and Redis, by a command signed by
-// one process and checked by another; nothing refused. Each scenario prints how long after the
+// one process and checked by another; nothing refused. And every span the receiver acknowledged
+// is in the aggregates exactly once: per cohort, the users exposed and the dashboard requests
+// recorded (restored from the aggregators' checkpoints once they cover the whole events topic)
+// equal what the sender counted as acknowledged, with no request left unjoined or refused as too
+// late. Each scenario prints how long after the
 // last span the rollback landed, next to the fault-free run's figure (docs/reliability.md).
 
 import { randomBytes } from 'node:crypto';
@@ -23,6 +27,8 @@ import { PrivateKafka } from '../helpers/private-kafka.js';
 import { RoleProcess } from '../helpers/role-process.js';
 import { sendSeedScenario } from '../helpers/seed-scenario.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
+import { checkpointedAggregates } from '../helpers/checkpointed-aggregates.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
 
 /** The private broker of the Kafka-restart run; the shared one is never restarted. */
 const PRIVATE_KAFKA_PORT = Number(process.env.PMF_TEST_KAFKA_MATRIX_PORT ?? '9792');
@@ -96,6 +102,8 @@ const SCENARIOS: { name: string; privateKafka?: boolean; fault: (s: Stack) => Pr
   },
 ];
 
+const seedRules = loadRulesFile('test/fixtures/seed-rules.yaml');
+
 describe('every role in its own process, one fault per run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pmf-roles-'));
   const processes: MatrixRole[] = [];
@@ -119,7 +127,8 @@ describe('every role in its own process, one fault per run', () => {
         await privateKafka.stack('up');
         owned.push({ dispose: () => privateKafka.remove() });
       }
-      const brokers = (privateKafka?.brokers ?? testServices.kafkaBrokers).join(',');
+      const brokerList = [...(privateKafka?.brokers ?? testServices.kafkaBrokers)];
+      const brokers = brokerList.join(',');
       const configFile = join(dir, `${id}.yaml`);
       writeFileSync(configFile, toYaml({ kafka: { groupPrefix: id, partitions: 3, sessionTimeoutMs: 6000 } }));
       const otlpPort = await freePort();
@@ -152,8 +161,18 @@ describe('every role in its own process, one fault per run', () => {
         const faultAt = Date.now();
         await scenario.fault(stack);
         const recoveredMs = Date.now() - faultAt;
-        const { spans, retries } = await sending;
+        const { spans, retries, acked } = await sending;
         const sentAt = Date.now();
+        // The seed's spans are all valid: a partial-success rejection would be a receiver fault.
+        expect(acked.rejected, 'spans rejected by partial success').toBe(0);
+        const aggregates = await checkpointedAggregates({
+          pool, schema: 'pmf_guard', brokers: brokerList, eventsTopic: `${id}.events.v1`, rules: await seedRules, feature: 'feat_smart_recs_v1',
+        });
+        expect({ cohorts: aggregates.cohorts, latencyUnjoined: aggregates.latencyUnjoined, tooLate: aggregates.tooLate }).toEqual({
+          cohorts: Object.fromEntries(Object.keys(acked.exposures).map((c) => [c, { exposed: acked.exposures[c], requests: acked.requests[c] }])),
+          latencyUnjoined: 0,
+          tooLate: 0,
+        });
 
         const flags = async () => (await pool.query(`SELECT cohort, state FROM pmf_guard.flags WHERE feature = 'feat_smart_recs_v1' ORDER BY cohort`)).rows;
         await waitFor(async () => (await flags()).some((r) => r.cohort === 'treatment' && r.state === 'off'), { timeoutMs: 180_000, message: 'treatment rolled back' });
@@ -166,7 +185,7 @@ describe('every role in its own process, one fault per run', () => {
         const audit = (await pool.query(`SELECT source, outcome FROM pmf_guard.audit_log WHERE feature = 'feat_smart_recs_v1' AND source <> 'rules' ORDER BY id`)).rows;
         expect(audit).toEqual([{ source: 'verdict', outcome: 'applied' }]);
         for (const p of processes) expect(p.log(), p.logFile).not.toContain('ERR_COMMAND_REFUSED');
-        figures.push({ scenario: scenario.name, spans, batchesRetried: retries, recoveredMs, rollbackAfterLastSpanMs });
+        figures.push({ scenario: scenario.name, spans, batchesRetried: retries, duplicatesDropped: aggregates.duplicates, recoveredMs, rollbackAfterLastSpanMs });
       } finally {
         await Promise.all([stack.flagWriter, stack.verdict, ...stack.aggregators, stack.receiver].map((p) => p.stop()));
         await pool.end();
