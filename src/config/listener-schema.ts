@@ -40,11 +40,11 @@ export const receiverSection = z
     /** HTTP/2 session memory per gRPC connection, in MiB, before new streams are refused. */
     grpcMaxSessionMemoryMiB: z.number().int().positive().default(10),
     /**
-     * How long a gRPC call may wait for in-flight bytes before its message is read: each call
-     * reserves maxMessageBytes first (so grpc-js buffers stay inside the budget), then keeps only
-     * its real size. Past the wait: UNAVAILABLE with a retry delay.
+     * How long a request may wait for in-flight bytes (FIFO, both listeners): a gRPC call before
+     * its message is read (it reserves 2 x maxMessageBytes, then keeps only its real size), an
+     * HTTP body for each chunk. Past the wait: UNAVAILABLE / 429 with a retry delay.
      */
-    grpcAdmissionWaitMs: z.number().int().nonnegative().default(2000),
+    admissionWaitMs: z.number().int().nonnegative().default(2000),
     /**
      * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
      * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).

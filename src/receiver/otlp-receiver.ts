@@ -47,8 +47,8 @@ export interface ReceiverLimits {
   maxJsonObjectsPerRequest?: number;
   grpcMaxConcurrentStreams?: number;
   grpcMaxSessionMemoryMiB?: number;
-  /** Longest wait of a gRPC call for its in-flight reservation before UNAVAILABLE (default 2 s). */
-  grpcAdmissionWaitMs?: number;
+  /** Longest wait for in-flight bytes (gRPC reservation, HTTP chunk) before UNAVAILABLE / 429 (default 2 s). */
+  admissionWaitMs?: number;
 }
 
 export interface OtlpReceiverOptions {
@@ -124,10 +124,10 @@ export class OtlpReceiver implements Component {
     this.grpc = new OtlpGrpcServer({
       ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes,
       maxConcurrentStreams: limits.grpcMaxConcurrentStreams, maxSessionMemoryMiB: limits.grpcMaxSessionMemoryMiB,
-      admissionWaitMs: limits.grpcAdmissionWaitMs,
+      admissionWaitMs: limits.admissionWaitMs,
     });
     this.http = opts.http
-      ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes })
+      ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes, admissionWaitMs: limits.admissionWaitMs })
       : undefined;
   }
 

@@ -2,7 +2,9 @@
 // measured after decompression, and inflation stops as soon as the limit is passed, so a
 // decompression bomb costs at most the limit plus one zlib output chunk of memory (the flaw of
 // CVE-2024-36129 in the Collector). Every decompressed chunk is also charged to the request's
-// in-flight lease; when the shared budget is spent the read stops and the caller answers 429.
+// in-flight lease; when the shared budget is spent the read pauses (TCP holds the sender) and
+// waits its turn in the budget's FIFO queue, with gRPC admissions, for up to waitMs; past that the
+// read stops and the caller answers 429.
 // An optional precheck sees every decompressed chunk, so a request cap (records, attributes, JSON
 // objects) stops a bomb after the cap's worth of inflation rather than the whole size limit.
 // Joining the chunks into one buffer is charged too, since both copies are held at that moment.
@@ -25,6 +27,8 @@ export interface BodyLimits {
   maxBytes: number;
   encoding: ContentEncoding;
   lease: Lease;
+  /** Longest wait for budget per chunk before the read is refused as overloaded. */
+  waitMs: number;
   precheck?: BodyPrecheck;
 }
 
@@ -45,7 +49,7 @@ export function parseContentEncoding(header: string | undefined): ContentEncodin
 }
 
 export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyReadStats): Promise<BodyRead> {
-  const { maxBytes, encoding, lease, precheck } = limits;
+  const { maxBytes, encoding, lease, precheck, waitMs } = limits;
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -72,7 +76,6 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyR
       total += chunk.length;
       if (stats) stats.inflatedBytes = total;
       if (total > maxBytes) return finish(tooLarge());
-      if (!lease.grow(chunk.length)) return finish(overloaded());
       if (precheck) {
         try {
           precheck.push(chunk);
@@ -81,7 +84,14 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyR
           throw err;
         }
       }
-      chunks.push(chunk);
+      // Paused until the budget takes the chunk, so at most this one is held uncharged.
+      output.pause();
+      void lease.growOrWait(chunk.length, waitMs).then((ok) => {
+        if (done) return;
+        if (!ok) return finish(overloaded());
+        chunks.push(chunk);
+        output.resume();
+      });
     };
     const onRaw = (chunk: Buffer) => {
       raw += chunk.length;
@@ -98,8 +108,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyR
     output.on('end', () => {
       if (chunks.length <= 1) return finish({ ok: true, body: chunks[0] ?? Buffer.alloc(0) });
       // The chunks and their concatenation are both held until the next collection.
-      if (!lease.grow(total)) return finish(overloaded());
-      finish({ ok: true, body: Buffer.concat(chunks, total) });
+      void lease.growOrWait(total, waitMs).then((ok) => finish(ok ? { ok: true, body: Buffer.concat(chunks, total) } : overloaded()));
     });
     if (inflater) {
       inflater.on('error', (err) => finish({ ok: false, reason: 'bad_encoding', message: `body is not valid ${encoding}: ${err.message}` }));

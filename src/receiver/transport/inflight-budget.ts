@@ -3,7 +3,8 @@
 // instead of queueing without bound, so a slow or absent Kafka turns into exporter retries, never
 // into heap growth (the Collector's memory_limiter idea, counted in bytes rather than sampled).
 // gRPC calls reserve their largest possible message before grpc-js reads it (acquire(), which may
-// wait a bounded time in a bounded FIFO queue), so bytes grpc-js buffers are inside the bound too.
+// wait a bounded time in a bounded FIFO queue), so bytes grpc-js buffers are inside the bound too;
+// HTTP bodies wait in the same queue for each chunk (growOrWait), so neither listener starves the other.
 
 import { systemClock, type Clock } from '../../core/clock.js';
 
@@ -17,6 +18,11 @@ export interface Lease {
    * (and nothing taken) when the budget is spent.
    */
   grow(n: number): boolean;
+  /**
+   * Like grow, but when the budget is spent, queues behind the other waiters (FIFO, with gRPC
+   * admissions) for up to waitMs; false when the wait ends first or the lease was released.
+   */
+  growOrWait(n: number, waitMs: number): Promise<boolean>;
   /** Gives back the reserved bytes not in use (a reservation turning into the real size). */
   trim(): void;
   /** Gives every byte back; idempotent. */
@@ -25,7 +31,8 @@ export interface Lease {
 
 interface Waiter {
   bytes: number;
-  resolve(lease: Lease | undefined): void;
+  /** Called once the bytes are taken for this waiter. */
+  granted(): void;
 }
 
 /** Waiters for acquire() beyond this many are refused at once: waiting costs little, but not nothing. */
@@ -76,17 +83,22 @@ export class InFlightBudget {
    * undefined (counted as a refusal) when the wait ends first or too many are waiting already.
    */
   acquire(bytes: number, waitMs: number): Promise<Lease | undefined> {
-    if (this.waiters.length === 0 && this.take(bytes, false)) return Promise.resolve(this.lease(bytes, 0));
+    return this.wait(bytes, waitMs).then((taken) => (taken ? this.lease(bytes, 0) : undefined));
+  }
+
+  /** Takes `bytes` now or after waiting in FIFO order; false (a refusal) when that cannot be. */
+  private wait(bytes: number, waitMs: number): Promise<boolean> {
+    if (this.waiters.length === 0 && this.take(bytes, false)) return Promise.resolve(true);
     if (bytes > this.maxBytes || waitMs <= 0 || this.waiters.length >= MAX_WAITERS) {
       this.refusals++;
-      return Promise.resolve(undefined);
+      return Promise.resolve(false);
     }
     return new Promise((resolve) => {
       const waiter: Waiter = {
         bytes,
-        resolve: (lease) => {
+        granted: () => {
           timer.cancel();
-          resolve(lease);
+          resolve(true);
         },
       };
       const timer = this.clock.setTimeout(() => {
@@ -94,7 +106,7 @@ export class InFlightBudget {
         if (i < 0) return;
         this.waiters.splice(i, 1);
         this.refusals++;
-        resolve(undefined);
+        resolve(false);
         // The head may have been the one that did not fit; those behind it may.
         this.wake();
       }, waitMs);
@@ -124,6 +136,23 @@ export class InFlightBudget {
         inUse += n;
         return true;
       },
+      growOrWait: async (n: number, waitMs: number) => {
+        if (released) return false;
+        const more = inUse + n - held;
+        if (more <= 0 || (this.waiters.length === 0 && this.take(more, false))) {
+          held += Math.max(0, more);
+          inUse += n;
+          return true;
+        }
+        if (!(await this.wait(more, waitMs))) return false;
+        if (released) {
+          this.give(more);
+          return false;
+        }
+        held += more;
+        inUse += n;
+        return true;
+      },
       trim: () => {
         if (released || inUse >= held) return;
         this.give(held - inUse);
@@ -148,7 +177,7 @@ export class InFlightBudget {
       const head = this.waiters[0];
       if (!this.take(head.bytes, false)) return;
       this.waiters.shift();
-      head.resolve(this.lease(head.bytes, 0));
+      head.granted();
     }
   }
 

@@ -147,7 +147,7 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
           // grpc-js holds a message's frames and then their concatenation: twice its size at the peak
           // (the whole budget when it is smaller, which the config refuses but direct use may set).
           const bytes = Math.min(this.opts.budget.maxBytes, 2 * (this.opts.maxMessageBytes ?? configDefaults.receiver.maxMessageBytes));
-          const waitMs = this.opts.admissionWaitMs ?? configDefaults.receiver.grpcAdmissionWaitMs;
+          const waitMs = this.opts.admissionWaitMs ?? configDefaults.receiver.admissionWaitMs;
           void this.opts.budget.acquire(bytes, waitMs).then((lease) => {
             if (cancelled) return lease?.release();
             if (!lease) {

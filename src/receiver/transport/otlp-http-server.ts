@@ -2,7 +2,7 @@
 // application/x-protobuf or application/json, identity / gzip / deflate bodies. Statuses follow
 // the OTLP specification: 200 (with partial_success when records were rejected), 400 bad data,
 // 401 no valid token, 413 over the size limit after decompression, 415 unsupported type or
-// encoding, 429 at the in-flight bound and 503 when the log is unavailable (both with
+// encoding, 429 at the in-flight bound (after waiting up to admissionWaitMs for it) and 503 when the log is unavailable (both with
 // Retry-After; OTLP clients retry only on 429/502/503/504). Error bodies are google.rpc.Status
 // in the request's content type, which every response echoes.
 
@@ -32,6 +32,8 @@ export interface OtlpHttpServerOptions {
   budget: InFlightBudget;
   /** Max body size after decompression (default 20 MiB, the specification's recommendation). */
   maxBodyBytes?: number;
+  /** Longest wait per chunk for in-flight bytes before 429 (default: the config's). */
+  admissionWaitMs?: number;
   auth?: BearerAuth;
   tls?: TlsMaterial;
   clock?: Clock;
@@ -142,7 +144,8 @@ export class OtlpHttpServer extends OtlpListener<Server> {
     const caps = this.handler.requestLimits;
     const precheck = format === 'json' ? jsonObjectPrecheck(caps.maxJsonObjects)
       : encoding !== 'identity' ? protobufRecordPrecheck(signal, caps.maxRecords, caps.maxAttributes) : undefined;
-    const read = await readBody(req, { maxBytes, encoding, lease, precheck }, stats);
+    const waitMs = this.opts.admissionWaitMs ?? configDefaults.receiver.admissionWaitMs;
+    const read = await readBody(req, { maxBytes, encoding, lease, precheck, waitMs }, stats);
     this.opts.onBodyRead?.(stats);
     if (!read.ok) {
       lease.release();

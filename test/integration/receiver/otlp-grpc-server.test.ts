@@ -179,7 +179,7 @@ describe('OtlpGrpcServer', () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('lou')]));
     // Room for one request, wire and decoded size, not two.
-    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10, grpcAdmissionWaitMs: 0 } });
+    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10, admissionWaitMs: 0 } });
     sink.block = true;
     const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
     await sink.whenCalled();
@@ -217,7 +217,7 @@ describe('OtlpGrpcServer', () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('ned')]));
     const limit = body.length + 100;
-    const { server } = await startServer({ sink, retryAfterMs: 1500, limits: { maxGrpcMessageBytes: limit, maxInFlightBytes: 2 * limit + budgetFor(body) - 1, grpcAdmissionWaitMs: 50 } });
+    const { server } = await startServer({ sink, retryAfterMs: 1500, limits: { maxGrpcMessageBytes: limit, maxInFlightBytes: 2 * limit + budgetFor(body) - 1, admissionWaitMs: 50 } });
     sink.block = true;
     const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
     await sink.whenCalled();

@@ -199,7 +199,7 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('jo')]));
     // Room for one request, wire and decoded size, not two.
-    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64 } });
+    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64, admissionWaitMs: 0 } });
     sink.block = true;
     const first = httpPost(port, '/v1/traces', body, { headers: PROTO });
     await sink.whenCalled();
@@ -214,6 +214,23 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
     expect(receiver.budget.inUse).toBe(0);
     expect((await httpPost(port, '/v1/traces', body, { headers: PROTO })).status).toBe(200);
     expect(receiver.budget.peak).toBeLessThanOrEqual(receiver.budget.maxBytes);
+  });
+
+  it('holds a body that does not fit (reading paused) in the budget queue, and serves it once the budget frees', async () => {
+    const sink = new RecordingSink();
+    const body = traceBytes(await recordSpans([flagSpan('lu')]));
+    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64 } });
+    sink.block = true;
+    const first = httpPost(port, '/v1/traces', body, { headers: PROTO });
+    await sink.whenCalled();
+    const second = httpPost(port, '/v1/traces', body, { headers: PROTO });
+    await waitFor(() => receiver.budget.waiting === 1, { message: 'the second body waits for budget' });
+    sink.unblock();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect(sink.events).toHaveLength(2);
+    expect(receiver.budget.refused).toBe(0);
+    expect(receiver.budget.inUse).toBe(0);
   });
 
   it('answers 503 when the log does not ack within the publish timeout, and frees the budget only when it settles', async () => {

@@ -64,6 +64,27 @@ describe('InFlightBudget', () => {
     expect((await b.acquire(100, 0))?.bytes).toBe(100);
   });
 
+  it('lets a lease wait in the same queue to grow, and gives late bytes back when it was released meanwhile', async () => {
+    const clock = new ManualClock(0);
+    const b = new InFlightBudget(100, clock);
+    const other = b.tryAcquire(90)!;
+    const lease = b.tryAcquire(0)!;
+    expect(await lease.growOrWait(10, 0)).toBe(true);
+    const grown = lease.growOrWait(50, 1000);
+    const queued = b.acquire(30, 1000);
+    other.release();
+    expect(await grown).toBe(true);
+    expect([lease.bytes, lease.used]).toEqual([60, 60]);
+    expect((await queued)?.bytes).toBe(30);
+    const late = lease.growOrWait(20, 1000);
+    lease.release();
+    (await b.acquire(0, 0))!.release();
+    expect(b.inUse).toBe(30);
+    clock.advance(1000);
+    expect(await late).toBe(false);
+    expect(b.inUse).toBe(30);
+  });
+
   it('refuses a non-positive bound', () => {
     expect(() => new InFlightBudget(0)).toThrow(RangeError);
   });
