@@ -39,7 +39,19 @@ export interface Scenario {
    * complete up to it.
    */
   lateDelivery?: boolean;
+  /**
+   * The order the data reaches the aggregators (default in order). Evaluations stay at hourly
+   * event-time steps, each over what had arrived by then: 'shuffled' leaves each arm's newest
+   * 0–3 hours out at random, independently per arm; 'cohort-sorted' is a backfill in 6-hour
+   * blocks, the control's block first, so the treatment lags 0–5 hours and catches up at each block end.
+   */
+  arrival?: ArrivalOrder;
 }
+
+export const ARRIVAL_ORDERS = ['in order', 'shuffled', 'cohort-sorted'] as const;
+export type ArrivalOrder = (typeof ARRIVAL_ORDERS)[number];
+/** Block length of the cohort-sorted backfill, in ticks. */
+export const BACKFILL_BLOCK_TICKS = 6;
 
 const SIGMA = Math.log(3) / 1.6448536269514722;
 

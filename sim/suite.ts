@@ -12,7 +12,7 @@ import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
 import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
 import { CumulativeEvaluator } from './cumulative-evaluator.js';
 import { oracleDelay, type OracleDelay } from './oracle.js';
-import { EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS } from './scenarios.js';
+import { ARRIVAL_ORDERS, EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS, type ArrivalOrder, type Scenario } from './scenarios.js';
 import { Random } from './random.js';
 import { delays, rateOf, scenarioModels, simulate, simulateRun, wilson, type DelaySummary } from './simulate.js';
 
@@ -28,12 +28,15 @@ export interface SuiteOptions {
 
 export interface NullResult {
   name: string;
+  arrival: ArrivalOrder;
   runs: number;
   /** Share of runs with any rollback (outcome fail), and its Wilson 95 % interval's upper end. */
   family: number;
   upper95: number;
   /** Share of runs where any comparison-with-control detector crossed its level, counted or not. */
   vsControlAlarms: number;
+  /** Share of runs where any guard's detector crossed its level, counted or not (gates, SRM). */
+  anyAlarms: number;
   srm: number;
 }
 
@@ -95,16 +98,29 @@ export function runSuite(options: SuiteOptions): SuiteResult {
   const nulls: NullResult[] = [];
   let perGuard: SuiteResult['perGuard'] = {};
   let srmFalseAlarm = { rate: 0, alpha: SRM_ALPHA, upper95: 0 };
+  // Every null in order; the ones delivered on time also shuffled and cohort-sorted (a quarter of
+  // the runs each: the question is whether the order moves the rate, not its third decimal).
+  const runsOf: { scenario: Scenario; runs: number; seed: number; index: number }[] = [];
   nullScenarios.forEach((scenario, i) => {
-    const runs = i === 0 ? nullRuns : Math.ceil(nullRuns / 2);
-    const records = simulate(scenario, { runs, seed: seed + 100 * i, evaluator: sequential });
+    runsOf.push({ scenario, runs: i === 0 ? nullRuns : Math.ceil(nullRuns / 2), seed: seed + 100 * i, index: i });
+  });
+  ARRIVAL_ORDERS.slice(1).forEach((arrival, o) => {
+    nullScenarios.forEach((scenario, i) => {
+      if (scenario.lateDelivery) return;
+      runsOf.push({ scenario: { ...scenario, arrival }, runs: Math.ceil(nullRuns / 4), seed: seed + 100 * i + 10_000 * (o + 1), index: -1 });
+    });
+  });
+  runsOf.forEach(({ scenario, runs, seed: runSeed, index: i }) => {
+    const records = simulate(scenario, { runs, seed: runSeed, evaluator: sequential });
     const fails = records.filter((r) => r.fail !== null).length;
     nulls.push({
       name: scenario.name,
+      arrival: scenario.arrival ?? 'in order',
       runs,
       family: fails / runs,
       upper95: wilson(fails, runs).upper,
       vsControlAlarms: rateOf(records, (r) => Object.keys(r.alarms).some((g) => g.endsWith('-vs-control'))),
+      anyAlarms: rateOf(records, (r) => Object.keys(r.alarms).length > 0),
       srm: rateOf(records, (r) => r.srm !== null),
     });
     if (i === 0) {
