@@ -13,6 +13,8 @@ export const HOURLY_14_DAYS: TrafficShape = {
   slowCorrelation: 0.05,
   activationDelayTicks: 24,
   retentionDelayTicks: 7 * 24,
+  activationMeanTicks: 6,
+  activationEarlyTicks: 8,
 };
 
 export interface Scenario {
