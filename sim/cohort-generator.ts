@@ -10,6 +10,8 @@ import type { Random } from './random.js';
 
 export interface ArmTruth {
   activation: number;
+  /** Mean time to activate of this arm's activators (ticks); default the shape's activationMeanTicks. */
+  activationMeanTicks?: number;
   retention: number;
   latency: LatencyDistribution;
 }
@@ -65,7 +67,7 @@ export class ArmModel {
     threshold: number,
     readonly shape: TrafficShape,
   ) {
-    const cdf = (t: number) => 1 - Math.exp(-t / shape.activationMeanTicks);
+    const cdf = (t: number) => 1 - Math.exp(-t / (truth.activationMeanTicks ?? shape.activationMeanTicks));
     this.earlyShare = shape.activationEarlyTicks > 0 ? cdf(shape.activationEarlyTicks) / cdf(shape.activationDelayTicks) : 0;
     this.latency = new LatencyModel(truth.latency, threshold);
     this.slowPmf = betaBinomialPmf(shape.requestsPerUser, this.latency.exceedance, shape.slowCorrelation);

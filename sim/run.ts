@@ -36,6 +36,7 @@ console.log(JSON.stringify({
   nulls: result.nulls,
   curves,
   naiveFamily: result.naiveFamily,
+  delayedActivation: result.delayedActivation,
   alphaByGuard: result.alphaByGuard,
   cpu: result.cpu,
   seed: result.seed,

@@ -12,7 +12,7 @@ import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
 import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
 import { CumulativeEvaluator } from './cumulative-evaluator.js';
 import { oracleDelay, type OracleDelay } from './oracle.js';
-import { ARRIVAL_ORDERS, EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS, type ArrivalOrder, type Scenario } from './scenarios.js';
+import { ARRIVAL_ORDERS, delayedActivation, EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS, type ArrivalOrder, type Scenario } from './scenarios.js';
 import { Random } from './random.js';
 import { delays, rateOf, scenarioModels, simulate, simulateRun, wilson, type DelaySummary } from './simulate.js';
 
@@ -62,6 +62,8 @@ export interface SuiteResult {
   /** effect key → onset (0 = at exposure, 48) → delays. */
   curves: Record<string, Record<string, CurvePoint & { label: string }>>;
   srmExposuresMinus5pct: DelaySummary & { invalid: number };
+  /** Outside assumption 5: activation-vs-control false rollbacks when the treatment only activates later. */
+  delayedActivation: { runs: number; rate: number; upper95: number; earlyDetector: number };
   cpu: { evaluatorMicros: number; baselineMicros: number; ratio: number; evaluations: number };
 }
 
@@ -167,6 +169,9 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     }
   });
 
+  const delayedRuns = Math.ceil(nullRuns / 4);
+  const delayed = simulate(delayedActivation, { runs: delayedRuns, seed: seed + 7, evaluator: sequential });
+  const delayedFails = delayed.filter((r) => r.guardFail['activation-vs-control'] !== undefined).length;
   const srm = simulate(exposureLoss, { runs: effectRuns, seed: seed + 5, evaluator: sequential, stopWhen: (r) => r.srm !== null });
   const micros = (t: { ms: number; evaluations: number }) => (1000 * t.ms) / Math.max(t.evaluations, 1);
   return {
@@ -181,6 +186,12 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     naiveFamily: rateOf(naive, (r) => r.fail !== null),
     srmFalseAlarm,
     curves,
+    delayedActivation: {
+      runs: delayedRuns,
+      rate: delayedFails / delayedRuns,
+      upper95: wilson(delayedFails, delayedRuns).upper,
+      earlyDetector: rateOf(delayed, (r) => r.earlyFail === true),
+    },
     srmExposuresMinus5pct: { ...delays(srm, (r) => r.srm), invalid: rateOf(srm, (r) => r.invalid !== null) },
     cpu: {
       evaluatorMicros: micros(newTiming),

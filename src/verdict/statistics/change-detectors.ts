@@ -184,7 +184,9 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
   const startWeight = memory.at === null ? 0 : Math.min(room, (later * Math.max(at - memory.at, 0)) / horizon);
   memory.spent += Math.max(startWeight, 0);
 
-  memory.early ??= cohort.activation.early ? { afterMs: cohort.activation.early.afterMs } : false;
+  // The rule opts in (assumption 5 of docs/statistics.md) and the data carry counts at its landmark.
+  const landmark = rule.activation.earlySeconds === undefined ? null : rule.activation.earlySeconds * 1000;
+  memory.early ??= landmark !== null && cohort.activation.early?.afterMs === landmark ? { afterMs: landmark } : false;
   const early = memory.early;
   const nowT = cumulativeOf(cohort, early, memory.cohort);
   const nowC = control ? cumulativeOf(control, early, memory.control) : null;

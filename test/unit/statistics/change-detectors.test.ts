@@ -13,7 +13,7 @@ const rule = Rule.parse({
   latencyP95Threshold: 1500,
   minCohortSize: 100,
   evaluationWindowSeconds: 3600,
-  activation: { action: { spanName: 'click' } },
+  activation: { action: { spanName: 'click' }, earlySeconds: 8 * 3600 },
   cohorts: { control: 'control', guarded: ['treatment'] },
   guardrails: { maxActivationDrop: 0, maxP95Increase: 0.1 },
 });
@@ -131,7 +131,7 @@ describe('change detectors over cumulative counts', () => {
 
   describe('early activation (activation.early)', () => {
     /** Matured users only after 24 steps; early counts at 8 h from step 8 on, with this early rate per arm. */
-    function early(steps: number, rateT: number, rateC: number, withEarly = true) {
+    function early(steps: number, rateT: number, rateC: number, withEarly = true, judged = rule) {
       const random = new Random(11);
       const memory = newChangeMemory();
       const counts = { t: { reached: 0, successes: 0 }, c: { reached: 0, successes: 0 } };
@@ -151,7 +151,7 @@ describe('change detectors over cumulative counts', () => {
           cohortSwitches: 0,
         });
         last = stepChangeDetectors({
-          rule, cohort: arm('treatment', counts.t), control: arm('control', counts.c), at: s * HOUR,
+          rule: judged, cohort: arm('treatment', counts.t), control: arm('control', counts.c), at: s * HOUR,
           specs: guardsOf(rule), alphaByGuard: budget.byGuard, memory,
         });
       }
@@ -171,6 +171,15 @@ describe('change detectors over cumulative counts', () => {
       const { memory, guard } = early(23, 0.2, 0.2);
       expect(guard.alarm).toBe(false);
       expect(memory.alarms['activation-vs-control']).toBeUndefined();
+    });
+
+    it('ignore early counts unless the rule opts in at their landmark', () => {
+      for (const earlySeconds of [undefined, 6 * 3600]) {
+        const other = Rule.parse({ ...rule, activation: { action: { spanName: 'click' }, earlySeconds } });
+        const { memory, guard } = early(23, 0.12, 0.2, true, other);
+        expect(memory.early).toBe(false);
+        expect(guard.alarm).toBe(false);
+      }
     });
 
     it('give the matured detector the whole α_g when the first snapshot has no early counts', () => {
