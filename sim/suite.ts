@@ -6,6 +6,7 @@
 // previous evaluator (cumulative confidence sequences) run in the same process, which also gives
 // "before" values for the headline curves. Returns the figures as one plain object.
 
+import { Rule } from '../src/rules/schema.js';
 import { PointEstimateEvaluator } from '../src/verdict/point-estimate-evaluator.js';
 import { alphaBudget, guardId, guardsOf } from '../src/verdict/statistics/alpha-budget.js';
 import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
@@ -46,6 +47,8 @@ export interface CurvePoint extends DelaySummary {
   beforeOnset: number;
   /** The previous evaluator (cumulative confidence sequences) on the same runs, for headline curves. */
   previous?: DelaySummary;
+  /** Activation curves: the same runs with a rule that does not opt in to the early detector. */
+  maturedOnly?: DelaySummary;
 }
 
 export interface SuiteResult {
@@ -68,6 +71,11 @@ export interface SuiteResult {
 }
 
 const sequential = () => new SequentialEvaluator();
+
+/** The rule without the early activation opt-in: the guardrail on matured users alone. */
+function withoutEarly(rule: Rule): Rule {
+  return Rule.parse({ ...rule, activation: { action: rule.activation.action, windowSeconds: rule.activation.windowSeconds } });
+}
 
 /** Curves also run through the previous evaluator, for the before/after of the issue's targets. */
 const HEADLINE = new Set(['latencyPlus450ms@0', 'latencyPlus450ms@48', 'activationMinus5pt@0']);
@@ -159,7 +167,13 @@ export function runSuite(options: SuiteOptions): SuiteResult {
           runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: () => new CumulativeEvaluator(), stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
         }), at)
         : undefined;
+      const maturedOnly = effect.metric === 'activation'
+        ? delays(simulate({ ...scenario, rule: withoutEarly(scenario.rule) }, {
+          runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: sequential, stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
+        }), at)
+        : undefined;
       curves[effect.key][onset === 0 ? 'exposure' : `h${onset}`] = {
+        ...(maturedOnly ? { maturedOnly } : {}),
         label: scenario.name,
         ...delays(records, at),
         beforeOnset: rateOf(records, (r) => (r.metricFail[effect.metric] ?? Infinity) < onset),
