@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rule } from '../../../src/rules/schema.js';
 import type { MergedCohortStats } from '../../../src/verdict/cohort-evaluator.js';
+import { alarmLine, detectorName } from '../../../src/verdict/statistics/alarm-lines.js';
 import { alphaBudget, guardsOf } from '../../../src/verdict/statistics/alpha-budget.js';
 import { EARLY_SHARE, newChangeMemory, stepChangeDetectors, type ChangeMemory } from '../../../src/verdict/statistics/change-detectors.js';
 import { Random } from '../../../sim/random.js';
@@ -165,6 +166,8 @@ describe('change detectors over cumulative counts', () => {
       expect(guard.logThreshold).toBeCloseTo(Math.log(1 / (budget.byGuard['activation-vs-control'] * EARLY_SHARE)), 12);
       expect(memory.alarms['activation-vs-control']).toBeLessThan(23 * HOUR);
       expect(memory.early).toEqual({ afterMs: 8 * HOUR });
+      expect(detectorName(guard)).toBe('activation-early-vs-control');
+      expect(alarmLine(guard, rule)).toMatch(/^activation within 8 h of first exposure 1\d\.\d % vs control \d+\.\d % \(allowed drop/);
     });
 
     it('stay quiet when the early rates are equal', () => {
