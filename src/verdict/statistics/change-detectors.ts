@@ -1,8 +1,10 @@
 // Runs the e-detector of every guard of one cohort over the data that arrived since the previous
 // evaluation (docs/statistics.md). The evaluator only sees cumulative counts, so the memory keeps
 // the last cumulative counts of the cohort and its control (and the control P95 cut with the
-// request counts above it) and turns each evaluation into one step of new data. State per cohort:
-// the counts (~26 numbers) plus per guard K bets × 8 numbers — fixed, whatever the run length.
+// request counts above it) and turns each evaluation into one step of new data. A rule that opts
+// in (activation.earlySeconds) gives the activation guardrail a second, early detector on
+// activations within that landmark, at a fixed share of the guard's α_g. State per cohort: the
+// counts (~30 numbers) plus per detector K bets × 8 numbers — fixed, whatever the run length.
 
 import type { Rule } from '../../rules/schema.js';
 import type { MergedCohortStats } from '../cohort-evaluator.js';
