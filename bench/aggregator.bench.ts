@@ -22,7 +22,8 @@ import { aggregatorProcessorFactory } from '../src/stream/aggregator-processor.j
 import { PartitionAggregator } from '../src/aggregation/partition-aggregator.js';
 import { systemClock } from '../src/core/clock.js';
 import { silentLogger } from '../src/core/logger.js';
-import { decodeFeatureEvent, encodeJson } from '../src/events/codec.js';
+import { decodeEventRecord } from '../src/events/event-record-codec.js';
+import { encodeEventRecord } from '../src/events/event-record-writer.js';
 import type { FeatureEvent } from '../src/events/feature-event.js';
 import { topicNames } from '../src/events/topics.js';
 import { migrate } from '../src/store/migrations.js';
@@ -220,7 +221,7 @@ function inProcess(values: Buffer[]): { result: Record<string, number>; agg: Par
     const t0 = performance.now();
     let nextCheckpoint = t0 + 1000;
     for (let i = 0; i < values.length; i++) {
-      agg.apply(decodeFeatureEvent(values[i]), String(i));
+      agg.applyRecord(decodeEventRecord(values[i]), String(i));
       if ((i & 1023) === 0 && performance.now() >= nextCheckpoint) {
         const c0 = performance.now();
         lastBytes = agg.serialize().length;
@@ -317,7 +318,7 @@ async function main(): Promise<void> {
   };
   progress(`generating ${EVENTS} events from ${USERS} users`);
   const events = generate(EVENTS, USERS, 10 * DAY, 1);
-  const values = events.map((e) => encodeJson(e));
+  const values = events.map((e) => encodeEventRecord([e]));
   const keys = events.map((e) => e.user);
   const log = new KafkaLog({ brokers: BROKERS, clientId: id, logger: silentLogger, sendTimeoutMs: 30_000 });
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });

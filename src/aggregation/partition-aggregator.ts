@@ -1,4 +1,4 @@
-// The aggregation state machine of ONE source partition of pmf.events.v1 (pure: no I/O, no wall
+// The aggregation state machine of ONE source partition of pmf.events.v2 (pure: no I/O, no wall
 // clock). Records are applied in offset order; the result depends only on that sequence, so a
 // restore from a checkpoint (state + offset saved atomically by the caller) followed by a replay
 // gives byte-identical snapshots and state.
@@ -137,6 +137,35 @@ export class PartitionAggregator {
     this.horizonMs = this.opts.maxLatenessMs ?? longest + this.opts.lateGraceMs;
     this.rebuildDeadlines();
   }
+
+  /**
+   * Applies the events of one log record (pmf.events.v2 batches several per record), in order.
+   * They share the record's offset, so the offset check runs once, for the first.
+   */
+  applyRecord(events: readonly FeatureEvent[], offset: string): void {
+    for (let i = 0; i < events.length; i++) if (!this.applyInRecord(events[i], offset, i === 0)) return;
+  }
+
+  /**
+   * One event of a record, `first` for the record's first. False when the record is a
+   * re-delivery (its first event was skipped), so the caller skips the rest of it.
+   */
+  applyInRecord(event: FeatureEvent, offset: string, first: boolean): boolean {
+    if (first) {
+      const before = this.lastOffset;
+      this.apply(event, offset);
+      const accepted = this.lastOffset === offset && before !== offset;
+      this.openRecord = accepted ? { offset, before } : undefined;
+      return accepted;
+    }
+    if (this.openRecord?.offset !== offset) return false;
+    this.lastOffset = this.openRecord.before;
+    this.apply(event, offset);
+    return true;
+  }
+
+  /** The record being applied event by event, and the offset before it. */
+  private openRecord: { offset: string; before: string | undefined } | undefined;
 
   apply(event: FeatureEvent, offset: string): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);

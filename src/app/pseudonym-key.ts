@@ -3,8 +3,8 @@
 // The key itself is never logged.
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PmfError } from '../core/errors.js';
 import type { Config } from '../config/schema.js';
 
@@ -29,10 +29,41 @@ export function resolvePseudonymKey(config: Config, embedded: boolean): { key: s
     );
   }
   const file = join(config.dataDir, 'pseudonym.key');
-  if (!existsSync(file)) {
-    mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
-    chmodSync(file, 0o600);
+  mkdirSync(config.dataDir, { recursive: true });
+  createOnce(file, randomBytes(32).toString('hex'));
+  const key = readFileSync(file, 'utf8').trim();
+  if (key.length < 16) throw new PmfError('ERR_CONFIG_INVALID', `${file} holds no usable key (under 16 characters); remove it to generate a new one`);
+  return { key, source: file };
+}
+
+/**
+ * Creates `file` with `content` unless it exists, never leaving a torn or empty key behind: the
+ * key is written to a private temporary file and fsynced, then hard-linked into place, which
+ * fails if another process got there first (its key then wins, and both read the same). Not
+ * check-then-write: two processes starting together on one data dir must not end with two keys,
+ * and a crash must not leave a half-written key that would silently re-key every user.
+ */
+export function createOnce(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
-  return { key: readFileSync(file, 'utf8').trim(), source: file };
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new PmfError('ERR_CONFIG_INVALID', `cannot create ${file}: ${(err as Error).message}`);
+  } finally {
+    unlinkSync(tmp);
+  }
+  // The new directory entry must be durable too, or a crash can lose the link after the key was used.
+  const dir = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }

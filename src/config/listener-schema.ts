@@ -25,6 +25,20 @@ export const receiverSection = z
     maxFeatures: z.number().int().positive().default(1000),
     /** Distinct variants admitted per feature; more are dropped and counted. */
     maxCohortsPerFeature: z.number().int().positive().default(100),
+    /** Cardinality guard memory: a feature or variant not seen for this long is forgotten (its slot freed). */
+    cardinalityIdleSeconds: z.number().int().positive().default(86_400),
+    /** Longest span duration taken as a latency; a longer span counts without one (duration_out_of_range). */
+    maxSpanDurationSeconds: z.number().int().positive().default(3600),
+    /** Spans or log records per request; a request with more is refused (400 / INVALID_ARGUMENT). */
+    maxRecordsPerRequest: z.number().int().positive().default(20_000),
+    /** Attributes per request, nested values and span events included; more: refused like the above. */
+    maxAttributesPerRequest: z.number().int().positive().default(400_000),
+    /** Objects in an OTLP/JSON body, counted before parsing (a parse cannot be sliced); more: refused. */
+    maxJsonObjectsPerRequest: z.number().int().positive().default(50_000),
+    /** Concurrent gRPC calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+    grpcMaxConcurrentStreams: z.number().int().positive().default(100),
+    /** HTTP/2 session memory per gRPC connection, in MiB, before new streams are refused. */
+    grpcMaxSessionMemoryMiB: z.number().int().positive().default(10),
     /**
      * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
      * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).

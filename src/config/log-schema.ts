@@ -11,7 +11,7 @@ export const kafkaSection = z
     brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'a broker is host:port, e.g. 127.0.0.1:9092')).min(1).optional(),
     clientId: z.string().min(1).default('pmf-guard'),
     topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'topicPrefix may only use letters, digits, ".", "_" and "-"').default('pmf.'),
-    /** Partitions of pmf.events.v1 when pmf-guard creates it; the other topics get the same. */
+    /** Partitions of pmf.events.v2 when pmf-guard creates it; the other topics get the same. */
     partitions: z.number().int().positive().default(6),
     /** Copies of each partition of the topics pmf-guard creates; a smaller cluster gets as many as it has brokers, with a warning. */
     replicationFactor: z.number().int().positive().default(3),

@@ -53,6 +53,7 @@ export function decodeFeaturePartial(buf: Buffer): FeaturePartial {
   const o = parse(buf, 'feature partial');
   for (const k of ['feature', 'offset']) need(typeof o[k] === 'string', 'feature partial', k);
   for (const k of ['partition', 'watermark']) need(typeof o[k] === 'number', 'feature partial', k);
+  need(o.recordEvents === undefined || (Number.isInteger(o.recordEvents) && (o.recordEvents as number) > 0), 'feature partial', 'recordEvents');
   need(Array.isArray(o.cohorts), 'feature partial', 'cohorts');
   for (const c of o.cohorts as Record<string, unknown>[]) {
     need(typeof c?.cohort === 'string', 'feature partial', 'cohorts[].cohort');

@@ -28,10 +28,16 @@ export interface LatencyStats {
 export interface CohortPartial {
   feature: string;
   cohort: string;
-  /** Source partition of pmf.events.v1 this snapshot summarises. */
+  /** Source partition of pmf.events.v2 this snapshot summarises. */
   partition: number;
   /** Next offset to read on that partition: the snapshot reflects every record before it. */
   offset: string;
+  /**
+   * Only on a snapshot taken inside a record (a pmf.events.v2 batch whose events crossed a
+   * verdict step): `offset` is then that record's own offset, and this many of its first events
+   * are reflected too.
+   */
+  recordEvents?: number;
   /** Event-time watermark of the partition (ms). */
   watermark: number;
   /** Earliest first exposure of this cohort on this partition (ms). */

@@ -1,4 +1,5 @@
-// One record on pmf.events.v1: what the receiver learned from one span or log record.
+// One event on pmf.events.v2 (several per record, see event-record-codec.ts): what the receiver
+// learned from one span or log record.
 // Rule evaluation happens downstream (aggregation), so a replay with other rules is meaningful;
 // the receiver only projects the attributes rules may match on.
 

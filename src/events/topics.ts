@@ -1,4 +1,5 @@
-// Topic names carry a configurable prefix (default "pmf.").
+// Topic names carry a configurable prefix (default "pmf."). The suffix is the record format's
+// version: events.v2 holds binary batches of events per partition (events/event-record-codec.ts).
 
 export interface Topics {
   events: string;
@@ -9,7 +10,7 @@ export interface Topics {
 
 export function topicNames(prefix: string): Topics {
   return {
-    events: `${prefix}events.v1`,
+    events: `${prefix}events.v2`,
     cohortStats: `${prefix}cohort-stats.v1`,
     verdicts: `${prefix}verdicts.v1`,
     commands: `${prefix}commands.v1`,

@@ -67,7 +67,7 @@ export interface Verdict {
   ruleVersion: string;
   /** Event time (ISO 8601) the verdict is based on: the merged watermark. */
   evaluatedAt: string;
-  /** Source partition → next offset of pmf.events.v1 reflected in this verdict. */
+  /** Source partition → next offset of pmf.events.v2 reflected in this verdict. */
   inputOffsets: Record<string, string>;
   reason: string;
   /** Present on a failing verdict: one entry per failed guard, in the order they failed. */

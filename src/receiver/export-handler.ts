@@ -7,10 +7,13 @@
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { FeatureEvent } from '../events/feature-event.js';
+import type { LogRecord } from '../log/partitioned-log.js';
 import type { CardinalityGuard } from './mapping/cardinality-guard.js';
 import type { EventSink } from './event-sink.js';
-import { mapLogs, mapTraces, type MapResult } from './mapping/feature-mapper.js';
+import { RequestMapper, type MapCounts, type MapperOptions } from './mapping/feature-mapper.js';
+import type { OtlpLogsRequest, OtlpTracesRequest } from './decode/otlp-types.js';
+import { EventBatcher } from './event-batcher.js';
+import { BudgetSpentError, checkJsonObjects, DEFAULT_MAX_JSON_OBJECTS, RequestCounter, RequestLimitError, type RequestLimits } from './decode/request-limits.js';
 import type { Lease } from './transport/inflight-budget.js';
 import type { OtlpDecoder } from './decode/otlp-decoder.js';
 import { createJsonDecoder } from './decode/otlp-json-decoder.js';
@@ -25,7 +28,7 @@ export type ExportOutcome =
   /** Bad data: not retryable (gRPC INVALID_ARGUMENT, HTTP 400). */
   | { kind: 'invalid'; message: string }
   /** The log is down or slow: retryable (gRPC UNAVAILABLE, HTTP 503), with a suggested delay. */
-  | { kind: 'unavailable'; message: string; retryAfterMs: number }
+  | { kind: 'unavailable'; message: string; retryAfterMs: number; overloaded?: boolean }
   | { kind: 'internal'; message: string };
 
 export interface ExportHandlerOptions {
@@ -37,6 +40,12 @@ export interface ExportHandlerOptions {
   cardinality?: CardinalityGuard;
   clock?: Clock;
   maxValueLength?: number;
+  /** Longest span duration taken as a latency (see MapperOptions.maxDurationMs). */
+  maxDurationMs?: number;
+  /** Records mapped between turns of the event loop (default 2000: a few ms of work). */
+  mapSliceRecords?: number;
+  /** Per-request caps on records and attributes, enforced while decoding. */
+  requestLimits?: RequestLimits;
   /** Longest wait for the sink's ack before answering retryable (default: the config's; the events may still land). */
   publishTimeoutMs?: number;
   /** Delay suggested to clients on retryable answers (default: the config's). */
@@ -45,11 +54,15 @@ export interface ExportHandlerOptions {
   decoders?: Partial<Record<WireFormat, OtlpDecoder>>;
 }
 
+const MAP_SLICE = 2000;
+const MAX_POOLED_BATCHERS = 64;
 
 export class ExportHandler {
   private readonly json: OtlpDecoder;
   private scanner: { keys: string; decoder: OtlpDecoder } | undefined;
   private readonly clock: Clock;
+  /** Batchers keep their grown buffers between requests. */
+  private readonly batchers: EventBatcher[] = [];
   readonly retryAfterMs: number;
 
   constructor(private readonly opts: ExportHandlerOptions) {
@@ -74,69 +87,84 @@ export class ExportHandler {
   /** Handles one decompressed request body; takes ownership of `lease`. */
   async export(signal: OtlpSignal, format: WireFormat, body: Uint8Array, lease: Lease): Promise<ExportOutcome> {
     let handedOver = false;
+    const batcher = this.batchers.pop() ?? new EventBatcher(this.opts.sink.partitions);
     try {
-      const mapped = this.decodeAndMap(signal, format, body);
+      const mapped = await this.decodeAndMap(signal, format, body, lease, batcher);
       if ('kind' in mapped) return mapped;
       const m = this.opts.metrics;
       ReceiverMetrics.add(m.received, signal, mapped.received);
       m.addAll(m.rejected, mapped.rejectReasons);
       m.addAll(m.skipped, mapped.skipped);
-      this.capCardinality(mapped.events);
-      if (mapped.events.length > 0) {
+      if (mapped.produced > 0) {
+        const records = batcher.take();
         handedOver = true;
-        const failure = await this.publish(signal, mapped.events, lease);
+        const failure = await this.publish(signal, records, lease);
         if (failure) return failure;
-        m.eventsProduced += mapped.events.length;
+        m.eventsProduced += mapped.produced;
       }
       return mapped.rejected > 0 ? { kind: 'ok', partial: { rejected: mapped.rejected, errorMessage: describeRejects(mapped) } } : { kind: 'ok' };
     } catch (err) {
       this.opts.logger.error('otlp export failed', { signal, error: errorMessage(err) });
       return { kind: 'internal', message: 'internal error' };
     } finally {
+      batcher.clear();
+      // Only batchers for the current partition count go back (the count is learned at start).
+      if (batcher.partitions === this.opts.sink.partitions && this.batchers.length < MAX_POOLED_BATCHERS) this.batchers.push(batcher);
       if (!handedOver) lease.release();
     }
   }
 
-  private decodeAndMap(signal: OtlpSignal, format: WireFormat, body: Uint8Array): MapResult | ExportOutcome {
-    const mapperOpts = {
+  private mapperOptions(): MapperOptions {
+    return {
       attributeKeys: this.opts.attributeKeys ?? new Set<string>(),
       now: this.clock.now(),
       pseudonymize: this.opts.pseudonymizer.fn,
       maxValueLength: this.opts.maxValueLength,
+      maxDurationMs: this.opts.maxDurationMs,
+      admitFlag: this.opts.cardinality ? this.admitFlag : undefined,
     };
+  }
+
+  private readonly admitFlag = (feature: string, variant: string) => this.opts.cardinality!.admit(feature, variant);
+
+  /**
+   * Decodes, then maps in slices of MAP_SLICE records with a turn of the event loop between
+   * them, so one large request cannot hold health checks, the admin API or the aggregator.
+   */
+  private async decodeAndMap(signal: OtlpSignal, format: WireFormat, body: Uint8Array, lease: Lease, out: EventBatcher): Promise<MapCounts | ExportOutcome> {
     const decoder = this.decoder(format);
+    const counter = new RequestCounter(this.opts.requestLimits, (bytes) => lease.grow(bytes));
+    let req: OtlpTracesRequest | OtlpLogsRequest;
     try {
-      return signal === 'traces'
-        ? mapTraces(decoder.decodeTraces(body), mapperOpts)
-        : mapLogs(decoder.decodeLogs(body), mapperOpts);
+      if (format === 'json') await checkJsonObjects(body, this.opts.requestLimits?.maxJsonObjects ?? DEFAULT_MAX_JSON_OBJECTS, yieldToEventLoop);
+      req = signal === 'traces' ? decoder.decodeTraces(body, counter) : decoder.decodeLogs(body, counter);
+      counter.flush();
     } catch (err) {
+      if (err instanceof BudgetSpentError) return { kind: 'unavailable', message: err.message, retryAfterMs: this.retryAfterMs, overloaded: true };
+      if (err instanceof RequestLimitError) {
+        ReceiverMetrics.add(this.opts.metrics.rejected, err.reason);
+        return { kind: 'invalid', message: err.message };
+      }
       if (err instanceof PmfError && err.code === 'ERR_OTLP_DECODE') {
         ReceiverMetrics.add(this.opts.metrics.rejected, 'decode_error');
         return { kind: 'invalid', message: err.message };
       }
       throw err;
     }
-  }
-
-  private capCardinality(events: FeatureEvent[]): void {
-    const guard = this.opts.cardinality;
-    if (!guard) return;
-    for (const e of events) {
-      if (e.flags.length === 0) continue;
-      const kept = e.flags.filter((f) => {
-        const overflow = guard.admit(f.feature, f.variant);
-        if (overflow) ReceiverMetrics.add(this.opts.metrics.skipped, overflow);
-        return overflow === undefined;
-      });
-      if (kept.length !== e.flags.length) e.flags = kept;
+    const mapper = new RequestMapper(this.mapperOptions(), out);
+    const slice = this.opts.mapSliceRecords ?? MAP_SLICE;
+    for (;;) {
+      const done = signal === 'traces' ? mapper.traces(req as OtlpTracesRequest, slice) : mapper.logs(req as OtlpLogsRequest, slice);
+      if (done) return mapper.counts;
+      await yieldToEventLoop();
     }
   }
 
   /** undefined once the sink acked; otherwise the outcome to answer. Releases the lease when the sink settles. */
-  private async publish(signal: OtlpSignal, events: FeatureEvent[], lease: Lease): Promise<ExportOutcome | undefined> {
+  private async publish(signal: OtlpSignal, records: LogRecord[], lease: Lease): Promise<ExportOutcome | undefined> {
     let settled: Promise<unknown>;
     try {
-      settled = this.opts.sink.publish(events).then(() => undefined, (err: unknown) => err ?? new Error('sink failed'));
+      settled = this.opts.sink.publish(records).then(() => undefined, (err: unknown) => err ?? new Error('sink failed'));
     } catch (err) {
       settled = Promise.resolve(err ?? new Error('sink failed'));
     }
@@ -163,7 +191,11 @@ export class ExportHandler {
   }
 }
 
-function describeRejects(r: MapResult): string {
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function describeRejects(r: MapCounts): string {
   const parts = Object.entries(r.rejectReasons).map(([reason, n]) => `${n} ${reason}`);
   return `rejected ${r.rejected} record(s): ${parts.join(', ')}`;
 }

@@ -35,6 +35,18 @@ export interface ReceiverLimits {
   maxValueLength?: number;
   maxFeatures?: number;
   maxCohortsPerFeature?: number;
+  /** A feature or variant unseen this long leaves the cardinality guard (default 24 h). */
+  cardinalityIdleMs?: number;
+  /** Longest span duration taken as a latency (default 1 h). */
+  maxDurationMs?: number;
+  /** Spans or log records per request (default 20,000); more: the request is refused. */
+  maxRecordsPerRequest?: number;
+  /** Attributes per request, nested ones included (default 400,000); more: refused. */
+  maxAttributesPerRequest?: number;
+  /** Objects in an OTLP/JSON body, counted before parsing (default 50,000). */
+  maxJsonObjectsPerRequest?: number;
+  grpcMaxConcurrentStreams?: number;
+  grpcMaxSessionMemoryMiB?: number;
 }
 
 export interface OtlpReceiverOptions {
@@ -67,15 +79,19 @@ export class OtlpReceiver implements Component {
   readonly handler: ExportHandler;
   readonly grpc: OtlpGrpcServer;
   readonly http: OtlpHttpServer | undefined;
+  private readonly sink: EventSink;
 
   constructor(opts: OtlpReceiverOptions) {
     const limits = opts.limits ?? {};
+    this.sink = opts.sink;
     this.metrics = opts.metrics ?? new ReceiverMetrics();
     this.budget = new InFlightBudget(limits.maxInFlightBytes ?? configDefaults.receiver.maxInFlightBytes);
     this.cardinality = new CardinalityGuard({
       maxFeatures: limits.maxFeatures ?? 1000,
       maxCohortsPerFeature: limits.maxCohortsPerFeature ?? 100,
+      idleMs: limits.cardinalityIdleMs ?? configDefaults.receiver.cardinalityIdleSeconds * 1000,
       knownFeatures: opts.knownFeatures,
+      clock: opts.clock,
     });
     this.handler = new ExportHandler({
       sink: opts.sink,
@@ -85,6 +101,8 @@ export class OtlpReceiver implements Component {
       cardinality: this.cardinality,
       clock: opts.clock,
       maxValueLength: limits.maxValueLength,
+      maxDurationMs: limits.maxDurationMs ?? configDefaults.receiver.maxSpanDurationSeconds * 1000,
+      requestLimits: { maxRecords: limits.maxRecordsPerRequest, maxAttributes: limits.maxAttributesPerRequest, maxJsonObjects: limits.maxJsonObjectsPerRequest },
       publishTimeoutMs: opts.publishTimeoutMs,
       retryAfterMs: opts.retryAfterMs,
       logger: opts.logger,
@@ -98,9 +116,13 @@ export class OtlpReceiver implements Component {
       inFlightLimitBytes: () => budget.maxBytes,
       budgetRefusals: () => budget.refused,
       trackedFeatures: () => cardinality.trackedFeatures,
+      cardinalityForgotten: () => cardinality.forgotten,
     };
     const common = { handler: this.handler, budget, auth: opts.auth, tls: opts.tls, clock: opts.clock, shutdownTimeoutMs: opts.shutdownTimeoutMs };
-    this.grpc = new OtlpGrpcServer({ ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes });
+    this.grpc = new OtlpGrpcServer({
+      ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes,
+      maxConcurrentStreams: limits.grpcMaxConcurrentStreams, maxSessionMemoryMiB: limits.grpcMaxSessionMemoryMiB,
+    });
     this.http = opts.http
       ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes })
       : undefined;
@@ -117,6 +139,7 @@ export class OtlpReceiver implements Component {
   }
 
   async start(): Promise<void> {
+    await this.sink.start?.();
     await this.grpc.start();
     try {
       await this.http?.start();

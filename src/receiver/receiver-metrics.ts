@@ -13,6 +13,8 @@ export interface ReceiverGauges {
   /** Requests (or body chunks) refused because the in-flight budget was spent. */
   budgetRefusals(): number;
   trackedFeatures(): number;
+  /** Features and variants the cardinality guard forgot after its idle time. */
+  cardinalityForgotten(): number;
 }
 
 export class ReceiverMetrics {
@@ -51,6 +53,7 @@ export class ReceiverMetrics {
       { name: 'pmf_receiver_inflight_limit_bytes', help: 'The in-flight bytes budget', type: 'gauge', value: g.inFlightLimitBytes() },
       { name: 'pmf_receiver_inflight_refusals_total', help: 'Requests refused with a retryable status because the budget was spent', type: 'counter', value: g.budgetRefusals() },
       { name: 'pmf_receiver_tracked_features', help: 'Distinct features admitted by the cardinality guard', type: 'gauge', value: g.trackedFeatures() },
+      { name: 'pmf_receiver_cardinality_forgotten_total', help: 'Features and variants the cardinality guard forgot after its idle time', type: 'counter', value: g.cardinalityForgotten() },
     ];
   }
 }

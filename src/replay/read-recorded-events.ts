@@ -1,10 +1,12 @@
 // Where replay reads its events: the configured log's events topic (Kafka or the embedded log),
-// or a file exported by `pmf-guard export` (JSON lines of {partition, offset, event}).
+// or a file exported by `pmf-guard export` (JSON lines of {partition, offset, event}: one line per
+// event, so the events of one record share a partition and offset).
 
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PmfError } from '../core/errors.js';
-import { checkFeatureEvent, decodeFeatureEvent } from '../events/codec.js';
+import { checkFeatureEvent } from '../events/codec.js';
+import { decodeEventRecord } from '../events/event-record-codec.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import type { RecordedEvent } from './replay.js';
 
@@ -15,10 +17,14 @@ export interface LogFilter {
   fromTime?: number;
 }
 
+/** Lines of an exported file that share a partition and offset came from one record: joined again. */
 function add(into: Map<number, RecordedEvent[]>, r: RecordedEvent): void {
+  if (r.events.length === 0) return;
   let list = into.get(r.partition);
   if (!list) into.set(r.partition, (list = []));
-  list.push(r);
+  const last = list[list.length - 1];
+  if (last && last.offset === r.offset) last.events.push(...r.events);
+  else list.push(r);
 }
 
 export async function readEventsFromLog(log: PartitionedLog, topic: string, filter: LogFilter = {}): Promise<{ partitions: Map<number, RecordedEvent[]>; rejected: number }> {
@@ -30,7 +36,7 @@ export async function readEventsFromLog(log: PartitionedLog, topic: string, filt
       if (filter.fromOffset !== undefined && BigInt(r.offset) < filter.fromOffset) continue;
       if (filter.fromTime !== undefined && r.timestamp < filter.fromTime) continue;
       try {
-        add(partitions, { partition: batch.partition, offset: r.offset, event: decodeFeatureEvent(r.value) });
+        add(partitions, { partition: batch.partition, offset: r.offset, events: decodeEventRecord(r.value) });
       } catch {
         rejected++; // counted and reported by the caller: replay mirrors what the aggregator skips
       }
@@ -54,7 +60,7 @@ export async function readEventsFromFile(path: string, onProgress?: (bytesRead: 
       try {
         const o = JSON.parse(text) as { partition: unknown; offset: unknown; event: unknown };
         if (!Number.isInteger(o.partition) || typeof o.offset !== 'string' || !/^\d+$/.test(o.offset)) throw new Error('partition/offset');
-        add(partitions, { partition: o.partition as number, offset: o.offset, event: checkFeatureEvent(o.event) });
+        add(partitions, { partition: o.partition as number, offset: o.offset, events: [checkFeatureEvent(o.event)] });
       } catch {
         rejected++;
       }

@@ -13,6 +13,7 @@ import { topicNames } from '../events/topics.js';
 import { createLog } from '../app/create-log.js';
 import { loadRulesFile } from '../config/rules-file.js';
 import { aggregatorSettings, createEvaluator, verdictSettings } from '../app/stage-settings.js';
+import { decodeEventRecord } from '../events/event-record-codec.js';
 import { replay } from './replay.js';
 import { readEventsFromFile, readEventsFromLog } from './read-recorded-events.js';
 
@@ -90,9 +91,11 @@ export async function runExport(config: Config, logger: Logger, out: string): Pr
     await opened;
     for await (const batch of log.readAll!(topicNames(config.kafka.topicPrefix).events)) {
       for (const r of batch.records) {
-        const line = `{"partition":${batch.partition},"offset":"${r.offset}","event":${r.value.toString('utf8')}}\n`;
-        if (!file.write(line)) await once(file, 'drain');
-        n++;
+        for (const event of decodeEventRecord(r.value)) {
+          const line = `{"partition":${batch.partition},"offset":"${r.offset}","event":${JSON.stringify(event)}}\n`;
+          if (!file.write(line)) await once(file, 'drain');
+          n++;
+        }
       }
     }
     ok = true;

@@ -16,10 +16,11 @@ import { AggregatorProcessor } from '../stream/aggregator-processor.js';
 import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
 import { VerdictEngine } from '../verdict/verdict-engine.js';
 
+/** One record of the events topic: its events share its offset. */
 export interface RecordedEvent {
   partition: number;
   offset: string;
-  event: FeatureEvent;
+  events: FeatureEvent[];
 }
 
 export interface ReplayOptions {
@@ -42,7 +43,8 @@ export interface ReplayResult {
 }
 
 /**
- * Replays records given per partition in offset order. The interleaving of partitions does not
+ * Replays records given per partition in offset order (a record's events together, as the live
+ * aggregator applies them; records are never empty). The interleaving of partitions does not
  * change the result; they are interleaved by event time (ties by partition number) so the engine
  * holds few pending snapshots.
  */
@@ -66,18 +68,18 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
     let bestTime = Number.POSITIVE_INFINITY;
     for (const [p, i] of cursor) {
       const list = partitions.get(p)!;
-      if (i < list.length && list[i].event.time < bestTime) {
+      if (i < list.length && list[i].events[0].time < bestTime) {
         best = p;
-        bestTime = list[i].event.time;
+        bestTime = list[i].events[0].time;
       }
     }
     if (best === undefined) break;
     const i = cursor.get(best)!;
     const rec = partitions.get(best)![i];
     const processor = processors.get(best)!;
-    processor.applyEvent(rec.event, rec.offset);
+    processor.applyEvents(rec.events, rec.offset);
     cursor.set(best, i + 1);
-    out.events++;
+    out.events += rec.events.length;
     for (const fp of processor.takeSteps()) {
       const r = engine.apply(fp);
       out.verdicts.push(...r.verdicts);

@@ -10,7 +10,7 @@
 // plenty for a cost proxy) over the spans the rule's latency guard measures.
 
 import type { CohortPartial } from '../events/cohort-stats.js';
-import type { FeaturePartial } from '../events/feature-partial.js';
+import { compareSnapshotPositions, type FeaturePartial } from '../events/feature-partial.js';
 import type { Outcome, Verdict } from '../events/verdict.js';
 import { LatencyHistogram } from '../events/latency-histogram.js';
 import { pmfScore } from './pmf-score.js';
@@ -90,8 +90,8 @@ export class ReportBuilder {
       byCohort.set(c.cohort, byPartition);
       const slot = byPartition.get(c.partition) ?? [undefined, undefined];
       byPartition.set(c.partition, slot);
-      // Snapshots of a partition are cumulative: the one with the highest offset below each bound wins.
-      const newer = (old: CohortPartial | undefined) => !old || BigInt(c.offset) > BigInt(old.offset);
+      // Snapshots of a partition are cumulative: the latest one (by log position) below each bound wins.
+      const newer = (old: CohortPartial | undefined) => !old || compareSnapshotPositions(c, old) > 0;
       if (c.watermark < this.from && newer(slot[0])) slot[0] = c;
       if (c.watermark < this.to && newer(slot[1])) slot[1] = c;
     }

@@ -1,12 +1,18 @@
-// Adapts the pure partition aggregator to the stateful runner: feature events in, and each time
-// the partition's watermark crosses a multiple of the verdict step (event time), one
-// FeaturePartial per feature taken at that record and tagged with the step. The snapshots depend
-// only on the partition's records, never on when the runner flushes, so the verdict engine sees
-// the same inputs live and in replay (src/replay/replay.ts drives this same class).
+// Adapts the pure partition aggregator to the stateful runner: event records in (pmf.events.v2
+// batches, applied event by event), and each time the partition's watermark crosses a multiple of
+// the verdict step (event time), one FeaturePartial per feature taken right after the event that
+// crossed it and tagged with the step. The crossing is watched per event, not per record, so the
+// snapshots (and the verdicts) are the same whether the receiver put one event or hundreds in a
+// record: a batch whose events carry the watermark across several steps gives each step the state
+// it had there, not the state at the end of the batch. A snapshot taken inside a record says so
+// (`recordEvents`). The snapshots depend only on the partition's events, never on when the runner
+// flushes, so the verdict engine sees the same inputs live and in replay (src/replay/replay.ts
+// drives this same class).
 
-import { decodeFeatureEvent, encodeJson } from '../events/codec.js';
+import { encodeJson } from '../events/codec.js';
+import { decodeEventRecord } from '../events/event-record-codec.js';
 import type { FeatureEvent } from '../events/feature-event.js';
-import { toFeaturePartials, type FeaturePartial } from '../events/feature-partial.js';
+import { toFeaturePartials, type FeaturePartial, type SnapshotPosition } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
 import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
@@ -26,23 +32,38 @@ export class AggregatorProcessor implements PartitionProcessor {
   }
 
   apply(record: ConsumedRecord): void {
-    this.applyEvent(decodeFeatureEvent(record.value), record.offset);
+    this.applyEvents(decodeEventRecord(record.value), record.offset);
   }
 
-  applyEvent(event: FeatureEvent, offset: string): void {
-    this.aggregator.apply(event, offset);
-    const step = this.stepAt(this.aggregator.watermark);
-    if (step <= this.lastStep) return;
-    // A jump across several steps takes one snapshot: the state is the same for all of them.
+  /**
+   * The events of one record, each followed by the step snapshot when it carried the watermark
+   * across a step. A record that is a re-delivery is skipped whole (its first event tells).
+   */
+  applyEvents(events: readonly FeatureEvent[], offset: string): void {
+    const agg = this.aggregator;
+    for (let i = 0; i < events.length; i++) {
+      if (!agg.applyInRecord(events[i], offset, i === 0)) return;
+      const step = this.stepAt(agg.watermark);
+      if (step > this.lastStep) this.snapshotAt(step, i + 1 < events.length ? i + 1 : undefined, offset);
+    }
+  }
+
+  /**
+   * Every ruled feature as of now, tagged with `step`. An event that moves the watermark across
+   * several steps takes one snapshot: nothing was applied between them, so the state is the same
+   * for all of them. `recordEvents` = events of the record at `offset` applied so far, when some
+   * of it is still to come.
+   */
+  private snapshotAt(step: number, recordEvents: number | undefined, offset: string): void {
     this.lastStep = step;
     // Every ruled feature, with no cohorts where this partition has no data for it: the verdict
     // engine then knows every partition's progress for every feature from its first step on, so
     // which partitions a step waits for never depends on when their snapshots arrive.
     const agg = this.aggregator;
-    const byFeature = new Map(toFeaturePartials(agg.snapshot()).map((p) => [p.feature, p]));
-    const next = agg.nextOffset as string;
+    const position: SnapshotPosition = recordEvents === undefined ? { offset: agg.nextOffset as string } : { offset, recordEvents };
+    const byFeature = new Map(toFeaturePartials(agg.snapshot().map((c) => ({ ...c, ...position }))).map((p) => [p.feature, p]));
     for (const feature of agg.ruleFeatures()) {
-      const p = byFeature.get(feature) ?? { feature, partition: agg.partition, offset: next, watermark: agg.watermark, cohorts: [] };
+      const p = byFeature.get(feature) ?? { feature, partition: agg.partition, ...position, watermark: agg.watermark, cohorts: [] };
       this.steps.push({ ...p, step });
     }
   }

@@ -2,7 +2,7 @@
 // partitions, so per-partition user counts are disjoint and simply add up; histograms merge exactly.
 
 import type { CohortPartial } from '../events/cohort-stats.js';
-import type { FeaturePartial } from '../events/feature-partial.js';
+import { positionText, type FeaturePartial } from '../events/feature-partial.js';
 import { LatencyHistogram } from '../events/latency-histogram.js';
 import type { MergedCohortStats } from './cohort-evaluator.js';
 
@@ -59,7 +59,7 @@ export function mergeFeature(partials: Iterable<FeaturePartial>): MergedFeature 
   let at = Number.POSITIVE_INFINITY;
   for (const p of partials) {
     at = Math.min(at, p.watermark);
-    inputOffsets[String(p.partition)] = p.offset;
+    inputOffsets[String(p.partition)] = positionText(p);
     for (const c of p.cohorts) {
       let m = cohorts.get(c.cohort);
       if (!m) cohorts.set(c.cohort, (m = emptyCohort(c.cohort)));

@@ -3,7 +3,7 @@
 // feature each time a partition's watermark crosses a step of event time (FeaturePartial.step),
 // and a feature is evaluated at step s once every partition reporting it has passed s, over each
 // partition's snapshot as of s. What a step sees therefore depends only on each partition's
-// records up to the one that crossed it, never on when snapshots were published or arrived, so
+// events up to the one that crossed it, never on when snapshots were published or arrived, so
 // `replay` of the recorded log gives the live verdict stream bit for bit.
 // Before its first evaluation a feature waits until `partitions` source partitions report it
 // (every partition with data reports every ruled feature at each step). A partition that has no
@@ -30,7 +30,7 @@ export interface VerdictEngineOptions {
   evaluator: CohortEvaluator;
   /** Unchanged verdicts are re-published after this much event time. */
   heartbeatMs: number;
-  /** Source partitions (of pmf.events.v1) a feature waits for before its first evaluation. */
+  /** Source partitions (of pmf.events.v2) a feature waits for before its first evaluation. */
   partitions?: number;
 }
 

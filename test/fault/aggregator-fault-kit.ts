@@ -13,17 +13,19 @@ import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
 import { expect } from 'vitest';
 import { PartitionAggregator } from '../../src/aggregation/partition-aggregator.js';
-import { decodeFeatureEvent, decodeFeaturePartial, encodeJson } from '../../src/events/codec.js';
+import { decodeFeaturePartial } from '../../src/events/codec.js';
+import { decodeEventRecord } from '../../src/events/event-record-codec.js';
+import { encodeEventRecord } from '../../src/events/event-record-writer.js';
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../../src/events/feature-event.js';
-import type { FeaturePartial } from '../../src/events/feature-partial.js';
+import { compareSnapshotPositions, positionText, type FeaturePartial } from '../../src/events/feature-partial.js';
 import { topicNames, type Topics } from '../../src/events/topics.js';
 import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
 import type { LogProducer, LogRecord } from '../../src/log/partitioned-log.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
 import type { RuleSet } from '../../src/rules/schema.js';
-import { oracleAggregate, type OracleRecord } from '../helpers/aggregation-oracle.js';
+import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from '../helpers/aggregation-oracle.js';
 import { RoleProcess } from '../helpers/role-process.js';
 import { testServices, uniqueName, waitFor } from '../helpers/services.js';
 import { mulberry32, randomHex } from '../helpers/prng.js';
@@ -126,12 +128,12 @@ export function generateStream(seed: number, count: number, users = 12_000): Str
     }
     if (r < 0.03 && events.length > 10) {
       const e = events[events.length - 1 - Math.floor(rand() * Math.min(500, events.length))];
-      out.push({ key: e.user, value: encodeJson(e) });
+      out.push({ key: e.user, value: encodeEventRecord([e]) });
       continue;
     }
     if (r < 0.033 && events.length > 20_000) {
       const e = events[Math.floor(rand() * (events.length - 20_000))];
-      out.push({ key: e.user, value: encodeJson(e) });
+      out.push({ key: e.user, value: encodeEventRecord([e]) });
       continue;
     }
     const u = pickUser(offset);
@@ -162,7 +164,7 @@ export function generateStream(seed: number, count: number, users = 12_000): Str
     if (name !== 'purchase') event.durationMs = Math.round(Math.exp(Math.log(150) + 0.8 * (rand() + rand() + rand() - 1.5) * 2) * 1000) / 1000;
     if (rand() < 0.1) event.attrs = { clicked: 'yes' };
     events.push(event);
-    const record = { key: event.user, value: encodeJson(event) };
+    const record = { key: event.user, value: encodeEventRecord([event]) };
     if (origin === 'edge' && offset >= 3 * 3600_000 && offset < 4 * 3600_000) backlog.push(record);
     else {
       if (offset >= 4 * 3600_000 && backlog.length > 0) out.push(...backlog.splice(0));
@@ -416,7 +418,7 @@ export class FaultHarness {
       const list = byPartition.get(batch.partition) ?? [];
       for (const r of batch.records) {
         try {
-          list.push({ event: decodeFeatureEvent(r.value), offset: r.offset });
+          decodeEventRecord(r.value).forEach((event, k) => list.push({ event, offset: r.offset, continuesRecord: k > 0 }));
         } catch {
           undecodable++; // the runner rejects these too (counted), the aggregator never sees them
         }
@@ -454,22 +456,22 @@ export class FaultHarness {
         published++;
         const p = decodeFeaturePartial(r.value);
         const text = r.value.toString('utf8');
-        const at = `${p.feature}|${p.partition}|${p.offset}`;
+        const at = `${p.feature}|${p.partition}|${positionText(p)}`;
         const before = seen.get(at);
         if (before !== undefined) expect(text, `two different snapshots of ${at}`).toBe(before);
         else seen.set(at, text);
         const key = `${p.feature}|${p.partition}`;
         const prev = latest.get(key);
-        if (prev === undefined || BigInt(p.offset) > BigInt(prev.partial.offset)) latest.set(key, { partial: p, text });
+        if (prev === undefined || compareSnapshotPositions(p, prev.partial) > 0) latest.set(key, { partial: p, text });
       }
     }
     // Snapshots are taken when the watermark crosses a verdict step, so the latest one reflects the
-    // records before its offset: it must equal the oracle's recomputation over exactly those.
+    // events up to its position: it must equal the oracle's recomputation over exactly those.
     for (const [key, { partial }] of latest) {
       const partition = partial.partition;
-      const before = (byPartition.get(partition) ?? []).filter((r) => BigInt(r.offset) < BigInt(partial.offset));
+      const before = upToPosition(byPartition.get(partition) ?? [], partial);
       const want = oracleAggregate(before, { ...options, partition }).partials.filter((c) => c.feature === partial.feature);
-      expect(partial.cohorts, `published aggregates of ${key} as of offset ${partial.offset}`).toEqual(want.map((c) => ({ ...c, offset: partial.offset })));
+      expect(partial.cohorts, `published aggregates of ${key} as of ${positionText(partial)}`).toEqual(atPosition(want, partial));
     }
     expect(latest.size, 'every partition with ruled data published a snapshot').toBeGreaterThanOrEqual(expected.size);
     totals.publishedPartials = published;

@@ -8,12 +8,34 @@
 
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent } from '../../src/events/feature-event.js';
+import type { SnapshotPosition } from '../../src/events/feature-partial.js';
 import type { Rule, RuleSet } from '../../src/rules/schema.js';
 import { LatencyHistogram } from '../../src/events/latency-histogram.js';
 
 export interface OracleRecord {
   event: FeatureEvent;
   offset: string;
+  /** A later event of the same pmf.events.v2 record (same offset as the one before). */
+  continuesRecord?: boolean;
+}
+
+/**
+ * The records a snapshot taken at `position` reflects: every record before its offset and, for a
+ * snapshot taken inside a record, that record's first `recordEvents` events.
+ */
+export function upToPosition(records: readonly OracleRecord[], position: SnapshotPosition): OracleRecord[] {
+  const end = BigInt(position.offset);
+  let taken = 0;
+  return records.filter((r) => {
+    const off = BigInt(r.offset);
+    if (off < end) return true;
+    return off === end && position.recordEvents !== undefined && taken++ < position.recordEvents;
+  });
+}
+
+/** The oracle's partials stamped with a snapshot's position (the oracle counts whole records only). */
+export function atPosition(partials: readonly CohortPartial[], position: SnapshotPosition): CohortPartial[] {
+  return partials.map((c) => ({ ...c, offset: position.offset, ...(position.recordEvents === undefined ? {} : { recordEvents: position.recordEvents }) }));
 }
 
 export interface OracleOptions {
@@ -74,9 +96,9 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
   const rememberedIdTime = new Map<string, number>();
   const states = new Map<string, { retireAt: number }>();
   const accepted: Accepted[] = [];
-  for (const { event, offset } of records) {
+  for (const { event, offset, continuesRecord } of records) {
     const off = BigInt(offset);
-    if (lastOffset !== undefined && off <= lastOffset) {
+    if (lastOffset !== undefined && off <= lastOffset && !(continuesRecord && off === lastOffset)) {
       result.replayedRecords++;
       continue;
     }

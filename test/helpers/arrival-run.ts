@@ -21,12 +21,12 @@ import type { Config } from '../../src/config/schema.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { decodeFeaturePartial, decodeVerdict } from '../../src/events/codec.js';
-import type { FeaturePartial } from '../../src/events/feature-partial.js';
+import { compareSnapshotPositions, type FeaturePartial } from '../../src/events/feature-partial.js';
 import type { Verdict } from '../../src/events/verdict.js';
 import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
 import { replay } from '../../src/replay/replay.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
-import { oracleAggregate } from './aggregation-oracle.js';
+import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from './aggregation-oracle.js';
 import { HISTORY_FEATURES, sendHistory, type ArrivalOrder, type HistoryOptions, type HistoryResult } from './history-scenario.js';
 import { testServices, uniqueName, waitFor } from './services.js';
 
@@ -174,17 +174,20 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
         for (const r of batch.records) {
           const p = decodeFeaturePartial(r.value);
           const prev = latest.get(`${p.feature}|${p.partition}`);
-          if (!prev || BigInt(p.offset) > BigInt(prev.offset)) latest.set(`${p.feature}|${p.partition}`, p);
+          if (!prev || compareSnapshotPositions(p, prev) > 0) latest.set(`${p.feature}|${p.partition}`, p);
         }
       }
       const a = aggregatorSettings(config);
+      // A pmf.events.v2 record carries several events; the oracle sees them one by one.
+      const eventsOf = (partition: number): OracleRecord[] =>
+        (recorded.partitions.get(partition) ?? []).flatMap((r) => r.events.map((event, k) => ({ event, offset: r.offset, continuesRecord: k > 0 })));
       for (const [key, p] of latest) {
-        const records = (recorded.partitions.get(p.partition) ?? []).filter((r) => BigInt(r.offset) < BigInt(p.offset));
+        const records = upToPosition(eventsOf(p.partition), p);
         const want = oracleAggregate(records, { ...a, partition: p.partition, rules }).partials.filter((c) => c.feature === p.feature);
-        expect(p.cohorts, `${order}: published aggregates of ${key}`).toEqual(want);
+        expect(p.cohorts, `${order}: published aggregates of ${key}`).toEqual(atPosition(want, p));
       }
-      for (const [partition, records] of recorded.partitions) {
-        const whole = oracleAggregate(records, { ...a, partition, rules });
+      for (const partition of recorded.partitions.keys()) {
+        const whole = oracleAggregate(eventsOf(partition), { ...a, partition, rules });
         oracle.refused += whole.tooLate;
         oracle.late += whole.lateEvents;
       }

@@ -5,10 +5,12 @@
 import { PmfError } from '../../core/errors.js';
 import { otlpTypes } from './otlp-proto.js';
 import type { OtlpLogsRequest, OtlpTracesRequest } from './otlp-types.js';
+import type { RequestCounter } from './request-limits.js';
 
 export interface OtlpDecoder {
-  decodeTraces(body: Uint8Array): OtlpTracesRequest;
-  decodeLogs(body: Uint8Array): OtlpLogsRequest;
+  /** `counter` enforces the per-request caps while decoding (the receiver's decoders honour it). */
+  decodeTraces(body: Uint8Array, counter?: RequestCounter): OtlpTracesRequest;
+  decodeLogs(body: Uint8Array, counter?: RequestCounter): OtlpLogsRequest;
 }
 
 function decodeWith<T>(what: string, decode: () => unknown): T {

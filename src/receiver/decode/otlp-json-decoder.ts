@@ -9,6 +9,7 @@
 
 import { PmfError } from '../../core/errors.js';
 import type { OtlpDecoder } from './otlp-decoder.js';
+import type { RequestCounter } from './request-limits.js';
 import type {
   NanoTime, OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
@@ -125,8 +126,13 @@ function anyValue(v: unknown, path: string, depth: number): OtlpAnyValue | null 
   return out;
 }
 
+// The counter of the request being decoded: decoding is synchronous, so one slot suffices.
+let counter: RequestCounter | undefined;
+
 function keyValues(v: unknown, path: string, depth = 0): OtlpKeyValue[] {
-  return list(v, path).map((x, k) => {
+  const items = list(v, path);
+  counter?.attribute(items.length);
+  return items.map((x, k) => {
     const p = `${path}[${k}]`;
     const o = object(x, p) ?? {};
     return { key: text(o.key, `${p}.key`) ?? '', value: anyValue(o.value, `${p}.value`, depth) };
@@ -212,7 +218,9 @@ function decodeNested<R>(body: Uint8Array, n: Nesting, record: (v: unknown, path
       const o = object(rv, p) ?? {};
       const scopes = list(field(o, ...n.scope), `${p}.${n.scope[0]}`).map((sv, j) => {
         const q = `${p}.${n.scope[0]}[${j}]`;
-        return list(field(object(sv, q) ?? {}, ...n.records), `${q}.${n.records[0]}`).map((v, k) => record(v, `${q}.${n.records[0]}[${k}]`));
+        const records = list(field(object(sv, q) ?? {}, ...n.records), `${q}.${n.records[0]}`);
+        counter?.record(records.length);
+        return records.map((v, k) => record(v, `${q}.${n.records[0]}[${k}]`));
       });
       return { resource: resourceOf(o, p), scopes };
     });
@@ -222,13 +230,22 @@ function decodeNested<R>(body: Uint8Array, n: Nesting, record: (v: unknown, path
   }
 }
 
+function counted<T>(c: RequestCounter | undefined, decode: () => T): T {
+  counter = c;
+  try {
+    return decode();
+  } finally {
+    counter = undefined;
+  }
+}
+
 export function createJsonDecoder(): OtlpDecoder {
   return {
-    decodeTraces: (body): OtlpTracesRequest => ({
+    decodeTraces: (body, c): OtlpTracesRequest => counted(c, () => ({
       resourceSpans: decodeNested(body, TRACES, span).map((g) => ({ resource: g.resource, scopeSpans: g.scopes.map((spans) => ({ spans })) })),
-    }),
-    decodeLogs: (body): OtlpLogsRequest => ({
+    })),
+    decodeLogs: (body, c): OtlpLogsRequest => counted(c, () => ({
       resourceLogs: decodeNested(body, LOGS, logRecord).map((g) => ({ resource: g.resource, scopeLogs: g.scopes.map((logRecords) => ({ logRecords })) })),
-    }),
+    })),
   };
 }

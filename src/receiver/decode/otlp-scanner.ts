@@ -1,6 +1,7 @@
 // The receiver's fast protobuf decode path: walks ExportTraceServiceRequest /
 // ExportLogsServiceRequest bytes once and builds only what the mapper reads. Span and resource
-// attributes are matched on their key bytes and only the keys mapping looks at are decoded;
+// attributes are matched on their key bytes and only the keys mapping looks at are decoded (the
+// first of each key per list: the mapper reads no other), at most MAX_SPAN_EVENTS events a span;
 // scopes, links, status, trace state and dropped counts are skipped by length. Log records are
 // decoded whole (their dedupe id digests every field). Ids stay views into the request buffer.
 //
@@ -18,34 +19,14 @@ import type { OtlpDecoder } from './otlp-decoder.js';
 import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
-import { I32, I64, LEN, utf8, VARINT, WireError, WireReader } from './proto-wire.js';
+import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
+import { I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+
+/** Span events kept per span: flag evaluations past this many on one span are ignored. */
+export const MAX_SPAN_EVENTS = 128;
 
 /** protobufjs' default nesting limit, so both refuse the same depths. */
 const MAX_DEPTH = 100;
-
-/** The key's string when the key bytes at [start, end) are one the mapper reads, else undefined. */
-type KeyFilter = (buf: Buffer, start: number, end: number) => string | undefined;
-
-function keyFilter(keys: Iterable<string>): KeyFilter {
-  const byLength: { bytes: Buffer; key: string }[][] = [];
-  for (const key of new Set(keys)) {
-    const bytes = Buffer.from(key, 'utf8');
-    (byLength[bytes.length] ??= []).push({ bytes, key });
-  }
-  return (buf, start, end) => {
-    const candidates = byLength[end - start];
-    if (candidates === undefined) return undefined;
-    for (let k = 0; k < candidates.length; k++) {
-      const b = candidates[k].bytes;
-      let i = 0;
-      while (i < b.length && buf[start + i] === b[i]) i++;
-      if (i === b.length) return candidates[k].key;
-    }
-    return undefined;
-  };
-}
-
-const everyKey: KeyFilter = (buf, start, end) => utf8(buf, start, end);
 
 function wrongType(r: WireReader, field: number, wt: number): never {
   return r.fail(`field ${field} has wire type ${wt}`);
@@ -99,6 +80,7 @@ function repeatedMessages<T>(r: WireReader, end: number, read: (r: WireReader, e
     if (t >>> 3 === 1) {
       if ((t & 7) !== LEN) wrongType(r, 1, t & 7);
       const stop = r.delimited(end);
+      r.counter.attribute();
       out.push(read(r, stop));
       r.pos = stop;
     } else r.skip(t & 7, end);
@@ -129,7 +111,7 @@ function keyValue(r: WireReader, end: number, depth: number): OtlpKeyValue {
  * A KeyValue whose key passes the filter, else undefined. The key is matched on its bytes, so
  * the keys and values nobody reads are never decoded (only their framing is checked).
  */
-function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: KeyFilter): OtlpKeyValue | undefined {
+function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: KeyFilter, list: readonly OtlpKeyValue[]): OtlpKeyValue | undefined {
   const buf = r.buf;
   const p = r.pos;
   // The layout every encoder writes, [0x0a len key][0x12 len value] with one-byte lengths and
@@ -143,7 +125,7 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
       if (keyEnd === end || (buf[keyEnd] === 0x12 && valueLength < 128 && keyEnd + 2 + valueLength === end)) {
         r.pos = end;
         const key = wanted(buf, keyStart, keyEnd);
-        if (key === undefined) return undefined;
+        if (key === undefined || has(list, key)) return undefined;
         if (keyEnd === end) return { key, value: null };
         r.pos = keyEnd + 2;
         return { key, value: anyValue(r, end, depth + 1) };
@@ -172,7 +154,7 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
     } else r.skip(wt, end);
   }
   const key = wanted(buf, keyStart, keyEnd);
-  if (key === undefined) return undefined;
+  if (key === undefined || has(list, key)) return undefined;
   if (valueStart < 0) return { key, value: null };
   r.pos = valueStart;
   const value = anyValue(r, valueEnd, depth + 1);
@@ -182,8 +164,9 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
 
 function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number): OtlpKeyValue[] {
   const stop = r.delimited(end);
+  r.counter.attribute();
   const list = into ?? [];
-  const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted);
+  const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
   if (kv) list.push(kv);
   r.pos = stop;
   return list;
@@ -249,7 +232,10 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
       case 11: {
         if (wt !== LEN) wrongType(r, f, wt);
         const stop = r.delimited(end);
-        (s.events ??= []).push(spanEvent(r, stop, wanted, depth + 1));
+        r.counter.attribute();
+        // Past MAX_SPAN_EVENTS the events are walked (framing checked) but not kept.
+        if ((s.events?.length ?? 0) < MAX_SPAN_EVENTS) (s.events ??= []).push(spanEvent(r, stop, wanted, depth + 1));
+        else r.pos = stop;
         break;
       }
       default:
@@ -324,6 +310,7 @@ function resourceGroup<T>(
         if (f2 === 2) {
           if (wt2 !== LEN) wrongType(r, f2, wt2);
           const s = r.delimited(stop);
+          r.counter.record();
           records.push(record(r, s, 3));
           r.pos = s;
         } else {
@@ -340,9 +327,9 @@ function resourceGroup<T>(
   return { resource: res, scopes };
 }
 
-function topLevel<T>(body: Uint8Array, what: string, each: (r: WireReader, end: number) => T): T[] {
+function topLevel<T>(body: Uint8Array, what: string, counter: WireCounter | undefined, each: (r: WireReader, end: number) => T): T[] {
   const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const r = new WireReader(buf);
+  const r = new WireReader(buf, counter);
   try {
     // The request is, like ArrayValue, a message whose field 1 repeats its resource groups.
     return repeatedMessages(r, buf.length, each);
@@ -365,17 +352,17 @@ export const MAPPED_SPAN_KEYS = [
 export function createScannerDecoder(attributeKeys: Iterable<string> = []): OtlpDecoder {
   const wanted = keyFilter([...MAPPED_SPAN_KEYS, ...attributeKeys]);
   return {
-    decodeTraces(body): OtlpTracesRequest {
+    decodeTraces(body, counter): OtlpTracesRequest {
       return {
-        resourceSpans: topLevel(body, 'ExportTraceServiceRequest', (r, end) => {
+        resourceSpans: topLevel(body, 'ExportTraceServiceRequest', counter, (r, end) => {
           const g = resourceGroup(r, end, wanted, (rr, e, d) => span(rr, e, wanted, d));
           return { resource: g.resource, scopeSpans: g.scopes.map((spans) => ({ spans })) };
         }),
       };
     },
-    decodeLogs(body): OtlpLogsRequest {
+    decodeLogs(body, counter): OtlpLogsRequest {
       return {
-        resourceLogs: topLevel(body, 'ExportLogsServiceRequest', (r, end) => {
+        resourceLogs: topLevel(body, 'ExportLogsServiceRequest', counter, (r, end) => {
           const g = resourceGroup(r, end, wanted, logRecord);
           return { resource: g.resource, scopeLogs: g.scopes.map((logRecords) => ({ logRecords })) };
         }),

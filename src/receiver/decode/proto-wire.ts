@@ -54,10 +54,18 @@ export const I32 = 5;
 
 const MAX_GROUP_DEPTH = 32;
 
+export interface WireCounter {
+  record(n?: number): void;
+  attribute(n?: number): void;
+}
+
+const NO_LIMITS: WireCounter = { record() {}, attribute() {} };
+
 export class WireReader {
   pos = 0;
 
-  constructor(readonly buf: Buffer) {}
+  /** `counter` sees every record and attribute walked, and throws past its caps. */
+  constructor(readonly buf: Buffer, readonly counter: WireCounter = NO_LIMITS) {}
 
   fail(what: string): never {
     throw new WireError(`${what} at offset ${this.pos}`);

@@ -1,12 +1,17 @@
-// Pure mapping from decoded OTLP requests to FeatureEvents (docs/contract.md). Every record with
-// a user id becomes an event (retention counts any activity); bad records are rejected with a
-// reason and never take the good records of the same request down with them.
+// Pure mapping from decoded OTLP requests to feature events (docs/contract.md,
+// docs/receiver.md). Every record with a user id becomes an event (retention counts any
+// activity); bad records are rejected with a reason and never take the good records of the same
+// request down with them. The mapper writes each event into one scratch object handed to a
+// MappedEventOut, so mapping a span allocates nothing, and it maps a request in slices (a cursor
+// over resource, scope and record) so the caller can yield to the event loop between them.
 
-import type { FeatureEvent, FlagExposure } from '../../events/feature-event.js';
+import type { FeatureEvent } from '../../events/feature-event.js';
+import { configDefaults } from '../../config/schema.js';
 import { logRecordDigest } from '../decode/log-record-identity.js';
 import { attributeKind, idAttribute, stringAttribute } from '../decode/otlp-attributes.js';
-import type { OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from '../decode/otlp-types.js';
-import { compareNanos, isZeroNanos, nanoHalves, nanosSpanMs, nanosToMs, type NanoHalves } from '../decode/otlp-types.js';
+import type { NanoTime, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from '../decode/otlp-types.js';
+import { nanoHalves } from '../decode/otlp-types.js';
+import { collectEvents, scratchEvent, type MappedEvent, type MappedEventOut } from './mapped-event.js';
 
 export const FLAG_EVALUATION_EVENT = 'feature_flag.evaluation';
 const FEATURE_KEY = 'feature_flag.key';
@@ -16,7 +21,7 @@ const USER_KEYS = ['feature_flag.context.id', 'enduser.id', 'user.id'] as const;
 export type RejectReason =
   | 'invalid_trace_id' | 'invalid_span_id' | 'end_before_start' | 'timestamp_out_of_range'
   | 'value_too_long' | 'name_too_long' | 'wrong_type';
-export type SkipReason = 'no_user' | 'flag_without_variant';
+export type SkipReason = 'no_user' | 'flag_without_variant' | 'duration_out_of_range' | 'feature_overflow' | 'cohort_overflow';
 
 export interface MapperOptions {
   /** Attribute keys rule activation actions match on; only these are projected into `attrs`. */
@@ -29,10 +34,17 @@ export interface MapperOptions {
   maxValueLength?: number;
   /** Longest accepted span / event name (default 1024). */
   maxNameLength?: number;
+  /**
+   * Longest span duration taken as a latency (default 1 h). A longer span still counts as
+   * activity and exposure, but without a duration, and is counted as duration_out_of_range: a
+   * span "from the year 2000 until now" must not become a 10^11 ms latency sample.
+   */
+  maxDurationMs?: number;
+  /** The cardinality guard: undefined when (feature, variant) may pass, else why not. */
+  admitFlag?: (feature: string, variant: string) => 'feature_overflow' | 'cohort_overflow' | undefined;
 }
 
-export interface MapResult {
-  events: FeatureEvent[];
+export interface MapCounts {
   /** Spans or log records in the request. */
   received: number;
   /** Records refused as invalid (reported to the client as partial success). */
@@ -40,6 +52,12 @@ export interface MapResult {
   rejectReasons: Partial<Record<RejectReason, number>>;
   /** Valid data that produces no (or a smaller) event: counted for metrics, not an error. */
   skipped: Partial<Record<SkipReason, number>>;
+  /** Events written to the out. */
+  produced: number;
+}
+
+export interface MapResult extends MapCounts {
+  events: FeatureEvent[];
 }
 
 const YEAR_2000_MS = 946_684_800_000;
@@ -60,173 +78,254 @@ class Rejection {
   constructor(readonly reason: RejectReason) {}
 }
 
-class MapContext {
-  readonly result: MapResult = { events: [], received: 0, rejected: 0, rejectReasons: {}, skipped: {} };
-  readonly maxValue: number;
-  readonly maxName: number;
+const high = (t: NanoTime | undefined): number => (t !== null && typeof t === 'object' ? t.high >>> 0 : nanoHalves(t).high);
+const low = (t: NanoTime | undefined): number => (t !== null && typeof t === 'object' ? t.low >>> 0 : nanoHalves(t).low);
+/** floor(nanos / 1e6), exactly: 2^32 = 4294 * 1e6 + 967296, and high * 967296 + low < 2^53. */
+const msOf = (h: number, l: number): number => h * 4294 + Math.floor((h * 967_296 + l) / 1e6);
 
-  constructor(readonly opts: MapperOptions) {
+function validId(id: Uint8Array | undefined, length: number): id is Uint8Array {
+  if (id === undefined || id.length !== length) return false;
+  for (let i = 0; i < length; i++) if (id[i] !== 0) return true;
+  return false;
+}
+
+/** Maps one request, resumably: each call maps up to `limit` more records. */
+export class RequestMapper {
+  readonly counts: MapCounts = { received: 0, rejected: 0, rejectReasons: {}, skipped: {}, produced: 0 };
+  private readonly e: MappedEvent = scratchEvent();
+  private readonly maxValue: number;
+  private readonly maxName: number;
+  private readonly maxDuration: number;
+  private group = 0;
+  private scope = 0;
+  private index = 0;
+
+  constructor(private readonly opts: MapperOptions, private readonly out: MappedEventOut) {
     this.maxValue = opts.maxValueLength ?? 256;
     this.maxName = opts.maxNameLength ?? 1024;
+    this.maxDuration = opts.maxDurationMs ?? configDefaults.receiver.maxSpanDurationSeconds * 1000;
   }
 
-  reject(reason: RejectReason): void {
-    this.result.rejected++;
-    this.result.rejectReasons[reason] = (this.result.rejectReasons[reason] ?? 0) + 1;
+  /** Maps up to `limit` more spans; true once the request is done. */
+  traces(req: OtlpTracesRequest, limit = Number.POSITIVE_INFINITY): boolean {
+    const groups = req.resourceSpans ?? [];
+    let n = 0;
+    for (; this.group < groups.length; this.group++, this.scope = 0) {
+      const g = groups[this.group];
+      const resource = g.resource?.attributes;
+      this.e.origin = originOf(resource);
+      const scopes = g.scopeSpans ?? [];
+      for (; this.scope < scopes.length; this.scope++, this.index = 0) {
+        const spans = scopes[this.scope].spans ?? [];
+        while (this.index < spans.length) {
+          if (n++ >= limit) return false;
+          this.one(true, spans[this.index++], resource);
+        }
+      }
+    }
+    return true;
   }
 
-  skip(reason: SkipReason): void {
-    this.result.skipped[reason] = (this.result.skipped[reason] ?? 0) + 1;
+  /** Maps up to `limit` more log records; true once the request is done. */
+  logs(req: OtlpLogsRequest, limit = Number.POSITIVE_INFINITY): boolean {
+    const groups = req.resourceLogs ?? [];
+    let n = 0;
+    for (; this.group < groups.length; this.group++, this.scope = 0) {
+      const g = groups[this.group];
+      const resource = g.resource?.attributes;
+      this.e.origin = originOf(resource);
+      const scopes = g.scopeLogs ?? [];
+      for (; this.scope < scopes.length; this.scope++, this.index = 0) {
+        const records = scopes[this.scope].logRecords ?? [];
+        while (this.index < records.length) {
+          if (n++ >= limit) return false;
+          this.one(false, records[this.index++], resource);
+        }
+      }
+    }
+    return true;
   }
 
-  bounded(value: string, max: number, reason: RejectReason = 'value_too_long'): string {
+  private one(span: boolean, record: OtlpSpan | OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined): void {
+    const c = this.counts;
+    c.received++;
+    try {
+      const ok = span ? this.span(record as OtlpSpan, resource) : this.log(record as OtlpLogRecord, resource);
+      if (!ok) return;
+      this.admitFlags();
+      this.out.write(this.e);
+      c.produced++;
+    } catch (err) {
+      if (!(err instanceof Rejection)) throw err;
+      c.rejected++;
+      c.rejectReasons[err.reason] = (c.rejectReasons[err.reason] ?? 0) + 1;
+    }
+  }
+
+  private skip(reason: SkipReason): void {
+    this.counts.skipped[reason] = (this.counts.skipped[reason] ?? 0) + 1;
+  }
+
+  private bounded(value: string, max: number, reason: RejectReason = 'value_too_long'): string {
     if (value.length > max) throw new Rejection(reason);
     return value;
   }
 
-  timeMs(nanos: NanoHalves): number {
-    const ms = nanosToMs(nanos);
+  private timeMs(h: number, l: number): number {
+    const ms = msOf(h, l);
     if (ms < YEAR_2000_MS || ms > this.opts.now + MAX_FUTURE_SKEW_MS) throw new Rejection('timestamp_out_of_range');
     return ms;
   }
 
-  /** Flag exposure carried by one attribute list, if it names a feature. */
-  exposure(attrs: readonly OtlpKeyValue[] | undefined): FlagExposure | undefined {
+  /** Adds the flag exposure one attribute list carries, if it names a feature (duplicates once). */
+  private exposure(attrs: readonly OtlpKeyValue[] | undefined): void {
     const kind = attributeKind(attrs, FEATURE_KEY);
-    if (kind === 'absent') return undefined;
+    if (kind === 'absent') return;
     if (kind !== 'string') throw new Rejection('wrong_type');
     const feature = this.bounded(stringAttribute(attrs, FEATURE_KEY)!, this.maxValue);
     for (const key of VARIANT_KEYS) {
-      const variant = stringAttribute(attrs, key);
-      if (variant !== undefined) return { feature, variant: this.bounded(variant, this.maxValue) };
+      const v = stringAttribute(attrs, key);
+      if (v === undefined) continue;
+      const variant = this.bounded(v, this.maxValue);
+      const e = this.e;
+      for (let i = 0; i < e.flagCount; i++) if (e.features[i] === feature && e.variants[i] === variant) return;
+      e.features[e.flagCount] = feature;
+      e.variants[e.flagCount] = variant;
+      e.flagCount++;
+      return;
     }
     this.skip('flag_without_variant');
-    return undefined;
   }
 
-  user(carriers: readonly (readonly OtlpKeyValue[] | undefined)[]): string | undefined {
-    for (const attrs of carriers) {
-      for (const key of USER_KEYS) {
-        const raw = idAttribute(attrs, key);
-        if (raw !== undefined) return this.opts.pseudonymize(this.bounded(raw, this.maxValue));
-      }
+  private userIn(attrs: readonly OtlpKeyValue[] | undefined): string | undefined {
+    if (!attrs) return undefined;
+    for (const key of USER_KEYS) {
+      const raw = idAttribute(attrs, key);
+      if (raw !== undefined) return this.opts.pseudonymize(this.bounded(raw, this.maxValue));
     }
     return undefined;
   }
 
-  projected(attrs: readonly OtlpKeyValue[] | undefined): Record<string, string> | undefined {
-    if (!attrs || this.opts.attributeKeys.size === 0) return undefined;
-    let out: Record<string, string> | undefined;
+  private project(attrs: readonly OtlpKeyValue[] | undefined): void {
+    const e = this.e;
+    e.attrCount = 0;
+    if (!attrs || this.opts.attributeKeys.size === 0) return;
     for (const kv of attrs) {
       if (!this.opts.attributeKeys.has(kv.key)) continue;
       const v = stringAttribute(attrs, kv.key);
-      if (v !== undefined) (out ??= {})[kv.key] = this.bounded(v, this.maxValue);
-    }
-    return out;
-  }
-
-  guard(map: () => FeatureEvent | undefined): void {
-    this.result.received++;
-    try {
-      const event = map();
-      if (event) this.result.events.push(event);
-    } catch (err) {
-      if (err instanceof Rejection) this.reject(err.reason);
-      else throw err;
+      if (v === undefined) continue;
+      // A key repeated in one list keeps its first value, as the look-up by key does.
+      let seen = false;
+      for (let i = 0; i < e.attrCount; i++) if (e.attrKeys[i] === kv.key) seen = true;
+      if (seen) continue;
+      e.attrKeys[e.attrCount] = kv.key;
+      e.attrValues[e.attrCount] = this.bounded(v, this.maxValue);
+      e.attrCount++;
     }
   }
-}
 
-function validId(id: Uint8Array | undefined, length: number): id is Uint8Array {
-  return id !== undefined && id.length === length && id.some((b) => b !== 0);
-}
-
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-
-function dedupe(flags: FlagExposure[]): FlagExposure[] {
-  const seen = new Set<string>();
-  return flags.filter((f) => {
-    const k = `${f.feature}\u0000${f.variant}`;
-    return seen.has(k) ? false : (seen.add(k), true);
-  });
-}
-
-function mapSpan(ctx: MapContext, span: OtlpSpan, resource: readonly OtlpKeyValue[] | undefined, origin: string | undefined): FeatureEvent | undefined {
-  if (!validId(span.traceId, 16)) throw new Rejection('invalid_trace_id');
-  if (!validId(span.spanId, 8)) throw new Rejection('invalid_span_id');
-  const start = nanoHalves(span.startTimeUnixNano);
-  const end = nanoHalves(span.endTimeUnixNano);
-  if (compareNanos(end, start) < 0) throw new Rejection('end_before_start');
-  const time = ctx.timeMs(start);
-  ctx.timeMs(end);
-  const evaluations = (span.events ?? []).filter((e) => e.name === FLAG_EVALUATION_EVENT);
-  const user = ctx.user([span.attributes, ...evaluations.map((e) => e.attributes), resource]);
-  const flags: FlagExposure[] = [];
-  for (const attrs of [span.attributes, ...evaluations.map((e) => e.attributes)]) {
-    const f = ctx.exposure(attrs);
-    if (f) flags.push(f);
+  private admitFlags(): void {
+    const admit = this.opts.admitFlag;
+    const e = this.e;
+    if (!admit || e.flagCount === 0) return;
+    let kept = 0;
+    for (let i = 0; i < e.flagCount; i++) {
+      const overflow = admit(e.features[i], e.variants[i]);
+      if (overflow) {
+        this.skip(overflow);
+        continue;
+      }
+      e.features[kept] = e.features[i];
+      e.variants[kept] = e.variants[i];
+      kept++;
+    }
+    e.flagCount = kept;
   }
-  const name = ctx.bounded(span.name ?? '', ctx.maxName, 'name_too_long');
-  const attrs = ctx.projected(span.attributes);
-  if (user === undefined) {
-    ctx.skip('no_user');
-    return undefined;
+
+  private span(span: OtlpSpan, resource: readonly OtlpKeyValue[] | undefined): boolean {
+    if (!validId(span.traceId, 16)) throw new Rejection('invalid_trace_id');
+    if (!validId(span.spanId, 8)) throw new Rejection('invalid_span_id');
+    const sh = high(span.startTimeUnixNano);
+    const sl = low(span.startTimeUnixNano);
+    const eh = high(span.endTimeUnixNano);
+    const el = low(span.endTimeUnixNano);
+    if (eh < sh || (eh === sh && el < sl)) throw new Rejection('end_before_start');
+    const e = this.e;
+    e.time = this.timeMs(sh, sl);
+    this.timeMs(eh, el);
+    const events = span.events;
+    let user = this.userIn(span.attributes);
+    if (user === undefined && events) {
+      for (const ev of events) {
+        if (ev.name !== FLAG_EVALUATION_EVENT) continue;
+        user = this.userIn(ev.attributes);
+        if (user !== undefined) break;
+      }
+    }
+    user ??= this.userIn(resource);
+    e.flagCount = 0;
+    this.exposure(span.attributes);
+    if (events) for (const ev of events) if (ev.name === FLAG_EVALUATION_EVENT) this.exposure(ev.attributes);
+    e.name = this.bounded(span.name ?? '', this.maxName, 'name_too_long');
+    this.project(span.attributes);
+    if (user === undefined) {
+      this.skip('no_user');
+      return false;
+    }
+    e.user = user;
+    e.source = 'span';
+    e.traceId = span.traceId;
+    e.spanId = span.spanId;
+    e.idText = '';
+    // (end − start) in ms, rounded as Number(end − start) / 1e6 on bigints would be.
+    const duration = ((eh - sh) * 4_294_967_296 + (el - sl)) / 1e6;
+    if (duration > this.maxDuration) {
+      this.skip('duration_out_of_range');
+      e.durationMs = Number.NaN;
+    } else e.durationMs = duration;
+    return true;
   }
-  const event: FeatureEvent = {
-    user, time, id: hex(span.traceId) + hex(span.spanId), name,
-    durationMs: nanosSpanMs(start, end), flags: dedupe(flags), source: 'span',
-  };
-  if (attrs) event.attrs = attrs;
-  if (origin !== undefined) event.origin = origin;
-  return event;
-}
 
-function logEventName(record: OtlpLogRecord): string | undefined {
-  if (Object.hasOwn(record, 'eventName') && record.eventName) return record.eventName;
-  return stringAttribute(record.attributes, 'event.name');
-}
-
-function mapLog(ctx: MapContext, record: OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined, origin: string | undefined): FeatureEvent | undefined {
-  const t = nanoHalves(record.timeUnixNano);
-  const nanos = isZeroNanos(t) ? nanoHalves(record.observedTimeUnixNano) : t;
-  const time = ctx.timeMs(nanos);
-  const eventName = logEventName(record);
-  const name = ctx.bounded(eventName ?? '', ctx.maxName, 'name_too_long');
-  const flag = eventName === FLAG_EVALUATION_EVENT ? ctx.exposure(record.attributes) : undefined;
-  const user = ctx.user([record.attributes, resource]);
-  const attrs = ctx.projected(record.attributes);
-  if (user === undefined) {
-    ctx.skip('no_user');
-    return undefined;
+  private log(record: OtlpLogRecord, resource: readonly OtlpKeyValue[] | undefined): boolean {
+    const e = this.e;
+    const t = high(record.timeUnixNano) === 0 && low(record.timeUnixNano) === 0 ? record.observedTimeUnixNano : record.timeUnixNano;
+    e.time = this.timeMs(high(t), low(t));
+    const eventName = Object.hasOwn(record, 'eventName') && record.eventName ? record.eventName : stringAttribute(record.attributes, 'event.name');
+    e.name = this.bounded(eventName ?? '', this.maxName, 'name_too_long');
+    e.flagCount = 0;
+    if (eventName === FLAG_EVALUATION_EVENT) this.exposure(record.attributes);
+    const user = this.userIn(record.attributes) ?? this.userIn(resource);
+    this.project(record.attributes);
+    if (user === undefined) {
+      this.skip('no_user');
+      return false;
+    }
+    e.user = user;
+    e.source = 'log';
+    e.durationMs = Number.NaN;
+    // Two records of one span must not share an id, yet a resent record must keep its id.
+    const digest = logRecordDigest(user, record);
+    const traceSpan = validId(record.traceId, 16) && validId(record.spanId, 8)
+      ? Buffer.from(record.traceId.buffer, record.traceId.byteOffset, 16).toString('hex') + Buffer.from(record.spanId.buffer, record.spanId.byteOffset, 8).toString('hex')
+      : '';
+    e.traceId = undefined;
+    e.spanId = undefined;
+    e.idText = `${traceSpan}:${digest}`;
+    return true;
   }
-  // Two records of one span must not share an id, yet a resent record must keep its id.
-  const digest = logRecordDigest(user, record);
-  const traceSpan = validId(record.traceId, 16) && validId(record.spanId, 8) ? hex(record.traceId) + hex(record.spanId) : '';
-  const event: FeatureEvent = { user, time, id: `${traceSpan}:${digest}`, name, flags: flag ? [flag] : [], source: 'log' };
-  if (attrs) event.attrs = attrs;
-  if (origin !== undefined) event.origin = origin;
-  return event;
 }
 
-// mapTraces and mapLogs are alike on purpose: the two requests name their three levels differently
-// (resourceSpans, scopeSpans, spans; resourceLogs, scopeLogs, logRecords), and a shared walker
-// would need an accessor per level for two loops of three lines.
+/** Maps a whole request into FeatureEvent objects (tests, tools and the reference decoders). */
 export function mapTraces(req: OtlpTracesRequest, opts: MapperOptions): MapResult {
-  const ctx = new MapContext(opts);
-  for (const rs of req.resourceSpans ?? []) {
-    const resource = rs.resource?.attributes;
-    const origin = originOf(resource);
-    for (const ss of rs.scopeSpans ?? []) for (const span of ss.spans ?? []) ctx.guard(() => mapSpan(ctx, span, resource, origin));
-  }
-  return ctx.result;
+  const events: FeatureEvent[] = [];
+  const m = new RequestMapper(opts, collectEvents(events));
+  m.traces(req);
+  return { ...m.counts, events };
 }
 
 export function mapLogs(req: OtlpLogsRequest, opts: MapperOptions): MapResult {
-  const ctx = new MapContext(opts);
-  for (const rl of req.resourceLogs ?? []) {
-    const resource = rl.resource?.attributes;
-    const origin = originOf(resource);
-    for (const sl of rl.scopeLogs ?? []) for (const rec of sl.logRecords ?? []) ctx.guard(() => mapLog(ctx, rec, resource, origin));
-  }
-  return ctx.result;
+  const events: FeatureEvent[] = [];
+  const m = new RequestMapper(opts, collectEvents(events));
+  m.logs(req);
+  return { ...m.counts, events };
 }

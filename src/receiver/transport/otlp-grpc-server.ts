@@ -27,6 +27,10 @@ export interface OtlpGrpcServerOptions {
   budget: InFlightBudget;
   /** Max decompressed request size; over it grpc-js answers RESOURCE_EXHAUSTED (default 4 MiB). */
   maxMessageBytes?: number;
+  /** Concurrent calls per connection (default: the config's). */
+  maxConcurrentStreams?: number;
+  /** HTTP/2 session memory per connection in MiB before new streams are refused (default: the config's). */
+  maxSessionMemoryMiB?: number;
   auth?: BearerAuth;
   tls?: TlsMaterial;
   clock?: Clock;
@@ -77,6 +81,11 @@ export class OtlpGrpcServer extends OtlpListener<grpc.Server> {
     if (this.server) return;
     const server = new grpc.Server({
       'grpc.max_receive_message_length': this.opts.maxMessageBytes ?? configDefaults.receiver.maxMessageBytes,
+      // grpc-js cannot cap connections; streams and session memory per connection it can, and
+      // idle connections are closed so abandoned ones do not pile up.
+      'grpc.max_concurrent_streams': this.opts.maxConcurrentStreams ?? configDefaults.receiver.grpcMaxConcurrentStreams,
+      'grpc-node.max_session_memory': this.opts.maxSessionMemoryMiB ?? configDefaults.receiver.grpcMaxSessionMemoryMiB,
+      'grpc.max_connection_idle_ms': 5 * 60_000,
       ...(this.opts.auth ? { interceptors: [authInterceptor(this.opts.auth)] } : {}),
     });
     server.addService({ Export: rawMethod(TRACE_EXPORT_PATH) }, { Export: this.unary('traces') });

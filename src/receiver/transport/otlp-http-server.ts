@@ -181,7 +181,8 @@ function answerFor(outcome: Exclude<ExportOutcome, { kind: 'ok' }>): Answer {
     case 'invalid':
       return { status: 400, code: grpc.status.INVALID_ARGUMENT, message: outcome.message };
     case 'unavailable':
-      return { status: 503, code: grpc.status.UNAVAILABLE, message: outcome.message, retryAfterMs: outcome.retryAfterMs };
+      // The in-flight budget (spent while decoding) is 429, like a refusal on arrival; the log is 503.
+      return { status: outcome.overloaded ? 429 : 503, code: grpc.status.UNAVAILABLE, message: outcome.message, retryAfterMs: outcome.retryAfterMs };
     case 'internal':
       return { status: 500, code: grpc.status.INTERNAL, message: outcome.message };
   }

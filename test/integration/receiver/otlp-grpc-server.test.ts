@@ -11,7 +11,7 @@ import { LOGS_EXPORT_PATH, TRACE_EXPORT_PATH } from '../../../src/receiver/trans
 import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/otlp-receiver.js';
 import { logBytes, recordLogs, recordSpans, tamper, traceBytes } from '../../unit/receiver/otlp-fixtures.js';
 import { decodeRpcStatus } from '../../../src/receiver/transport/rpc-status.js';
-import { rawUnary, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
+import { budgetFor, rawUnary, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 async function startServer(extra: Partial<OtlpReceiverOptions> = {}): Promise<{ server: OtlpReceiver; sink: RecordingSink }> {
@@ -174,7 +174,8 @@ describe('OtlpGrpcServer', () => {
   it('answers UNAVAILABLE with google.rpc.RetryInfo when the in-flight budget is spent', async () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('lou')]));
-    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: body.length + 10, maxGrpcMessageBytes: body.length + 10 } });
+    // Room for one request, wire and decoded size, not two.
+    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10 } });
     sink.block = true;
     const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
     await sink.whenCalled();

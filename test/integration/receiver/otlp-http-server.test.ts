@@ -7,7 +7,7 @@ import type { BodyReadStats } from '../../../src/receiver/transport/http-body-re
 import { OtlpHttpServer } from '../../../src/receiver/transport/otlp-http-server.js';
 import { logBytes, logJson, recordLogs, recordSpans, tamper, traceBytes, traceJson } from '../../unit/receiver/otlp-fixtures.js';
 import { waitFor } from '../../helpers/services.js';
-import { httpPost, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
+import { budgetFor, httpPost, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
 
 const PROTO = { 'content-type': 'application/x-protobuf' };
 const JSON_CT = { 'content-type': 'application/json' };
@@ -166,16 +166,17 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
   it('answers 429 with Retry-After when the in-flight budget is spent, and recovers once it frees', async () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('jo')]));
-    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: body.length + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64 } });
+    // Room for one request, wire and decoded size, not two.
+    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64 } });
     sink.block = true;
     const first = httpPost(port, '/v1/traces', body, { headers: PROTO });
     await sink.whenCalled();
-    expect(receiver.budget.inUse).toBe(body.length);
+    expect(receiver.budget.inUse).toBe(budgetFor(body));
     const second = await httpPost(port, '/v1/traces', body, { headers: PROTO });
     expect(second.status).toBe(429);
     expect(second.headers['retry-after']).toBe('1');
     expect(decodeRpcStatus(second.body).retryDelayMs).toBe(1000);
-    expect(receiver.metrics.gaugeSamples().find((s) => s.name === 'pmf_receiver_inflight_bytes')?.value).toBe(body.length);
+    expect(receiver.metrics.gaugeSamples().find((s) => s.name === 'pmf_receiver_inflight_bytes')?.value).toBe(budgetFor(body));
     sink.unblock();
     expect((await first).status).toBe(200);
     expect(receiver.budget.inUse).toBe(0);

@@ -7,7 +7,7 @@
 
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeFeatureEvent } from '../../../src/events/codec.js';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
 import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import type { LogProducer } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver } from '../../../src/receiver/otlp-receiver.js';
@@ -48,7 +48,7 @@ describe('receiver backpressure against a real broker that goes away', () => {
       grpc: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       pseudonymizer: testPseudonymizer,
-      sink: new LogEventSink(producer, topic),
+      sink: new LogEventSink(log, producer, topic, 3),
       limits: { maxInFlightBytes: MAX_IN_FLIGHT, maxHttpBodyBytes: 128 * 1024, maxGrpcMessageBytes: 128 * 1024 },
       publishTimeoutMs: 3000,
       retryAfterMs: 1000,
@@ -106,8 +106,7 @@ describe('receiver backpressure against a real broker that goes away', () => {
     const inTopic = new Map<string, number>();
     for await (const batch of log.readAll!(topic)) {
       for (const r of batch.records) {
-        const id = decodeFeatureEvent(r.value).id;
-        inTopic.set(id, (inTopic.get(id) ?? 0) + 1);
+        for (const { id } of decodeEventRecord(r.value)) inTopic.set(id, (inTopic.get(id) ?? 0) + 1);
       }
     }
     const missing = [...acked].filter((id) => !inTopic.has(id));

@@ -6,6 +6,10 @@ import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import type { EventSink } from '../../../src/receiver/event-sink.js';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
+import { RequestCounter } from '../../../src/receiver/decode/request-limits.js';
+import { createScannerDecoder } from '../../../src/receiver/decode/otlp-scanner.js';
+import type { LogRecord } from '../../../src/log/partitioned-log.js';
 import { OtlpReceiver, type OtlpReceiverOptions } from '../../../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 
@@ -13,6 +17,8 @@ export const testPseudonymizer = new Pseudonymizer('integration-test-key-0123');
 
 /** Records published batches; optionally fails or blocks, like a broker would. */
 export class RecordingSink implements EventSink {
+  /** One partition: the tests read events in request order (grouping is unit-tested). */
+  readonly partitions = 1;
   readonly batches: FeatureEvent[][] = [];
   failWith: unknown;
   block = false;
@@ -24,7 +30,8 @@ export class RecordingSink implements EventSink {
     return this.batches.flat();
   }
 
-  async publish(events: FeatureEvent[]): Promise<void> {
+  async publish(records: LogRecord[]): Promise<void> {
+    const events = records.flatMap((r) => decodeEventRecord(r.value));
     this.waiting++;
     for (const f of this.entered.splice(0)) f();
     if (this.block) await new Promise<void>((resolve) => this.blocked.push(resolve));
@@ -42,6 +49,13 @@ export class RecordingSink implements EventSink {
   whenCalled(): Promise<void> {
     return this.waiting > 0 ? Promise.resolve() : new Promise((resolve) => this.entered.push(resolve));
   }
+}
+
+/** Bytes the receiver's in-flight budget holds for this protobuf traces body: wire plus decoded size. */
+export function budgetFor(body: Uint8Array): number {
+  const counter = new RequestCounter();
+  createScannerDecoder().decodeTraces(body, counter);
+  return body.length + counter.decodedBytes;
 }
 
 const receivers: OtlpReceiver[] = [];

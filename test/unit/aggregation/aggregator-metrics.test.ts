@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AggregatorProcessor } from '../../../src/stream/aggregator-processor.js';
 import { aggregatorSamples } from '../../../src/stream/aggregator-metrics.js';
 import { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
-import { encodeJson } from '../../../src/events/codec.js';
+import { encodeEventRecord } from '../../../src/events/event-record-writer.js';
+import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { topicNames } from '../../../src/events/topics.js';
 import { ruleSet } from './rules-fixture.js';
 
@@ -16,7 +17,7 @@ describe('aggregatorSamples', () => {
       { user: 'b', time: 9_500, id: 'e2', name: 'page', flags: [], source: 'span' }, // late, accepted
       { user: 'b', time: 8_000, id: 'e3', name: 'page', flags: [], source: 'span' }, // beyond the horizon
     ];
-    events.forEach((e, i) => p.apply({ partition: 4, offset: String(i), key: e.user, value: encodeJson(e), timestamp: 0 }));
+    events.forEach((e, i) => p.apply({ partition: 4, offset: String(i), key: e.user, value: encodeEventRecord([e as FeatureEvent]), timestamp: 0 }));
     const samples = aggregatorSamples(new Map([[4, p]]), 70_000);
     const value = (name: string, part?: string) =>
       samples.find((s) => s.name === name && s.labels?.partition === '4' && (part === undefined || s.labels?.part === part))?.value;

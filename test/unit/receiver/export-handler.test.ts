@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
 import { CardinalityGuard } from '../../../src/receiver/mapping/cardinality-guard.js';
 import { ExportHandler, type ExportOutcome } from '../../../src/receiver/export-handler.js';
 import { InFlightBudget } from '../../../src/receiver/transport/inflight-budget.js';
@@ -23,7 +24,7 @@ function harness(cardinality?: CardinalityGuard) {
   const metrics = new ReceiverMetrics();
   const budget = new InFlightBudget(1 << 30);
   const handler = new ExportHandler({ logger: silentLogger,
-    sink: { publish: async (events) => { published.push(...events); } },
+    sink: { partitions: 1, publish: async (records) => { for (const r of records) published.push(...decodeEventRecord(r.value)); } },
     pseudonymizer: pseudo,
     metrics,
     cardinality,

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { AggregatorProcessor } from '../../../src/stream/aggregator-processor.js';
 import { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
-import { encodeJson } from '../../../src/events/codec.js';
+import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { topicNames } from '../../../src/events/topics.js';
 import { ruleSet } from '../aggregation/rules-fixture.js';
 
@@ -13,8 +13,8 @@ function processor(stepMs: number): { p: AggregatorProcessor; send: (time: numbe
   const p = new AggregatorProcessor(agg, topicNames('x.'), stepMs);
   let offset = 0;
   const send = (time: number) => {
-    const e = { user: `u${offset}`, time, id: `e${offset}`, name: 'page', flags: [{ feature: 'f', variant: 'on' }], source: 'span' };
-    p.apply({ partition: 0, offset: String(offset++), key: e.user, value: encodeJson(e), timestamp: 0 });
+    const e: FeatureEvent = { user: `u${offset}`, time, id: `e${offset}`, name: 'page', flags: [{ feature: 'f', variant: 'on' }], source: 'span' };
+    p.applyEvents([e], String(offset++));
   };
   return { p, send };
 }

@@ -1,0 +1,38 @@
+// Attribute key matching for the lazy scanner: keys are compared on their bytes, so attributes the
+// mapper never reads are skipped without decoding a string.
+
+import type { OtlpKeyValue } from './otlp-types.js';
+import { utf8 } from './proto-wire.js';
+
+/** The key's string when the key bytes at [start, end) are one the mapper reads, else undefined. */
+export type KeyFilter = (buf: Buffer, start: number, end: number) => string | undefined;
+
+export function keyFilter(keys: Iterable<string>): KeyFilter {
+  const byLength: { bytes: Buffer; key: string }[][] = [];
+  for (const key of new Set(keys)) {
+    const bytes = Buffer.from(key, 'utf8');
+    (byLength[bytes.length] ??= []).push({ bytes, key });
+  }
+  return (buf, start, end) => {
+    const candidates = byLength[end - start];
+    if (candidates === undefined) return undefined;
+    for (let k = 0; k < candidates.length; k++) {
+      const b = candidates[k].bytes;
+      let i = 0;
+      while (i < b.length && buf[start + i] === b[i]) i++;
+      if (i === b.length) return candidates[k].key;
+    }
+    return undefined;
+  };
+}
+
+export const everyKey: KeyFilter = (buf, start, end) => utf8(buf, start, end);
+
+/**
+ * Mapping reads the first attribute of a key in a list, so later ones with the same key are not
+ * decoded: an attribute flood of one key the mapper reads costs a walk, not an object each.
+ */
+export function has(list: readonly OtlpKeyValue[], key: string): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i].key === key) return true;
+  return false;
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
+import { partitionForKey } from '../../../src/log/key-partition.js';
+import { EventBatcher } from '../../../src/receiver/event-batcher.js';
+import { scratchEvent } from '../../../src/receiver/mapping/mapped-event.js';
+
+function write(b: EventBatcher, user: string, n: number): void {
+  const e = scratchEvent();
+  e.user = user;
+  e.time = 1_700_000_000_000 + n;
+  e.idText = `${user}:${n}`;
+  e.name = 'GET /';
+  b.write(e);
+}
+
+describe('EventBatcher', () => {
+  it('puts each user on the partition its key maps to, in a record whose key maps there too', () => {
+    const b = new EventBatcher(6);
+    const users = Array.from({ length: 200 }, (_, i) => `user-${i}-é`.repeat(1 + (i % 3)));
+    for (let n = 0; n < 3; n++) for (const u of users) write(b, u, n);
+    const records = b.take();
+    expect(records.length).toBeLessThanOrEqual(6);
+    const seen: string[] = [];
+    for (const r of records) {
+      const p = partitionForKey(r.key, 6);
+      for (const e of decodeEventRecord(r.value)) {
+        expect(partitionForKey(e.user, 6)).toBe(p);
+        expect(b.partitionOf(e.user)).toBe(p);
+        seen.push(e.id);
+      }
+    }
+    expect(seen).toHaveLength(600);
+    // Per user, the order of writing survives.
+    for (const u of users) expect(seen.filter((id) => id.startsWith(`${u}:`))).toEqual([0, 1, 2].map((n) => `${u}:${n}`));
+  });
+
+  it('cuts a partition into several records past the record size, keeping order', () => {
+    const b = new EventBatcher(1, 1024);
+    for (let n = 0; n < 100; n++) write(b, 'u', n);
+    const records = b.take();
+    expect(records.length).toBeGreaterThanOrEqual(3);
+    expect(records.flatMap((r) => decodeEventRecord(r.value).map((e) => e.id))).toEqual(Array.from({ length: 100 }, (_, n) => `u:${n}`));
+    expect(b.take()).toEqual([]);
+  });
+});
