@@ -76,8 +76,14 @@ export class DedupeWindow {
     return this.ring.approxBytes();
   }
 
+  /** The FIFO of fingerprints (for the incremental checkpoint's rows: aggregator-checkpoint.ts). */
+  get entries(): FingerprintRing {
+    return this.ring;
+  }
+
   write(w: ByteWriter): void {
-    w.float64(this.capHorizon).float64(this.windowHorizon).varint(this.evictedByCap).varint(this.ring.size);
+    this.writeScalars(w);
+    w.varint(this.ring.size);
     const entries = new Int32Array(this.ring.size * 2);
     const times = new Float64Array(this.ring.size);
     let k = 0;
@@ -89,25 +95,37 @@ export class DedupeWindow {
     w.array(entries).array(times);
   }
 
+  /** Everything but the entries. */
+  writeScalars(w: ByteWriter): void {
+    w.float64(this.capHorizon).float64(this.windowHorizon).varint(this.evictedByCap);
+  }
+
   static read(r: ByteReader, maxEntries: number): DedupeWindow {
+    const d = DedupeWindow.readScalars(r, maxEntries);
+    const n = r.varint();
+    const entries = r.array((k) => new Int32Array(k), 2 * n, 'dedupe entries');
+    const times = r.array((k) => new Float64Array(k), n, 'dedupe times');
+    for (let k = 0; k < n; k++) d.restoreEntry(entries[2 * k], entries[2 * k + 1], times[k]);
+    return d;
+  }
+
+  /** A window without entries (restoreEntry adds them, oldest first). */
+  static readScalars(r: ByteReader, maxEntries: number): DedupeWindow {
     const d = new DedupeWindow(maxEntries);
     d.capHorizon = r.float64();
     d.windowHorizon = r.float64();
     d.evictedByCap = r.varint();
-    const n = r.varint();
-    const entries = r.array((k) => new Int32Array(k), 2 * n, 'dedupe entries');
-    const times = r.array((k) => new Float64Array(k), n, 'dedupe times');
-    // A smaller maxEntries at restore drops the oldest arrivals (raising the horizon), as add would.
-    for (let k = 0; k < n; k++) {
-      if (d.ring.full) {
-        const oldest = d.ring.oldestTime() as number;
-        if (oldest > d.capHorizon) d.capHorizon = oldest;
-        d.evictedByCap++;
-        d.ring.shift();
-      }
-      d.ring.push(entries[2 * k], entries[2 * k + 1], times[k]);
-    }
     return d;
   }
-}
 
+  restoreEntry(lo: number, hi: number, time: number): void {
+    // A smaller maxEntries at restore drops the oldest arrivals (raising the horizon), as add would.
+    if (this.ring.full) {
+      const oldest = this.ring.oldestTime() as number;
+      if (oldest > this.capHorizon) this.capHorizon = oldest;
+      this.evictedByCap++;
+      this.ring.shift();
+    }
+    this.ring.push(lo, hi, time);
+  }
+}

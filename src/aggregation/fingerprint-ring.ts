@@ -11,6 +11,8 @@ export class FingerprintRing {
   private cap: number;
   private head = 0;
   private count = 0;
+  /** Entries ever pushed: entry k (0-based, oldest first) has sequence number endSeq − size + k. */
+  private pushed = 0;
   private index: Int32Array;
   private mask: number;
 
@@ -69,6 +71,7 @@ export class FingerprintRing {
     this.hi[slot] = hi;
     if (this.withTime) this.times[slot] = time;
     this.count++;
+    this.pushed++;
     this.indexInsert(slot);
   }
 
@@ -84,6 +87,29 @@ export class FingerprintRing {
   /** Oldest first. */
   forEach(fn: (lo: number, hi: number, time: number) => void): void {
     for (let k = 0, slot = this.head; k < this.count; k++, slot = slot + 1 === this.cap ? 0 : slot + 1) {
+      fn(this.lo[slot], this.hi[slot], this.withTime ? this.times[slot] : 0);
+    }
+  }
+
+  /** Sequence number of the next push (entries keep theirs for their life: incremental checkpoints). */
+  get endSeq(): number {
+    return this.pushed;
+  }
+
+  get startSeq(): number {
+    return this.pushed - this.count;
+  }
+
+  /** Sets endSeq after a restore pushed the entries (which counted from 0). */
+  renumber(endSeq: number): void {
+    this.pushed = endSeq;
+  }
+
+  /** The entries with sequence numbers from `seq` (≥ startSeq) on, oldest first. */
+  forEachFrom(seq: number, fn: (lo: number, hi: number, time: number) => void): void {
+    let slot = this.head + (seq - this.startSeq);
+    if (slot >= this.cap) slot -= this.cap;
+    for (let k = seq; k < this.pushed; k++, slot = slot + 1 === this.cap ? 0 : slot + 1) {
       fn(this.lo[slot], this.hi[slot], this.withTime ? this.times[slot] : 0);
     }
   }

@@ -52,7 +52,7 @@ import { PmfError } from '../core/errors.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
 import type { RuleSet } from '../rules/schema.js';
-import { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import { decodeState, encodeState, type AggregatorState } from './aggregator-state.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
 import { cohortOf, compileRule, type CompiledRule } from './compiled-rule.js';
 import { DeadlineQueue } from './deadline-queue.js';
@@ -60,15 +60,13 @@ import { DedupeWindow } from './dedupe-window.js';
 import { SourceWatermark } from './source-watermark.js';
 import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
 import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
-import { COUNTER_NAMES, V2_COUNTERS, zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
-import { carriesFeature, compareStrings, isValidEvent, offsetAfter, OFFSET_PATTERN, readSlots, writeSlots, type FeatureSlot } from './feature-slot.js';
+import { zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
+import { carriesFeature, compareStrings, isValidEvent, offsetAfter, OFFSET_PATTERN, type FeatureSlot } from './feature-slot.js';
 import { applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
 
 export type { PartitionAggregatorOptions } from './aggregator-options.js';
 export type { AggregatorCounters, AggregatorStats } from './aggregator-counters.js';
 
-const STATE_MAGIC = 0x41464d50; // "PMFA"
-const STATE_VERSION = 3;
 
 export class PartitionAggregator {
   readonly partition: number;
@@ -371,51 +369,30 @@ export class PartitionAggregator {
 
   /** The whole partition state, for a checkpoint saved atomically with nextOffset by the caller. */
   serialize(): Buffer {
-    const w = new ByteWriter(4096 + this.store.handleLimit * 48 + this.dedupe.size * 20);
-    w.varint(STATE_MAGIC).byte(STATE_VERSION);
-    w.varint(this.partition).string(this.lastOffset ?? '');
-    this.clock.write(w);
-    w.varint(COUNTER_NAMES.length);
-    for (const name of COUNTER_NAMES) w.varint(this.counters[name]);
-    this.dedupe.write(w);
-    writeSlots(w, this.slots);
-    this.store.write(w);
-    return w.finish();
+    return encodeState(this.state());
   }
 
   /** Rebuilds an aggregator from serialize(); opts.rules may differ (as if setRules followed). */
   static restore(bytes: Uint8Array, options: PartitionAggregatorOptions): PartitionAggregator {
-    const r = new ByteReader(bytes, `aggregator state of partition ${options.partition}`);
-    if (r.varint() !== STATE_MAGIC) throw r.fail('not an aggregator state');
-    const version = r.byte();
-    if (version !== STATE_VERSION && version !== 2) throw r.fail(`unknown state version ${version}`);
-    const partition = r.varint();
-    if (partition !== options.partition) {
-      throw new PmfError('ERR_INTERNAL', `state of partition ${partition} cannot be restored as partition ${options.partition}`);
-    }
+    return PartitionAggregator.fromState(decodeState(bytes, options), options);
+  }
+
+  /** The parts of the state, for the checkpoint codecs (aggregator-state.ts, aggregator-checkpoint.ts). */
+  state(): AggregatorState {
+    return { partition: this.partition, lastOffset: this.lastOffset, clock: this.clock, counters: this.counters, dedupe: this.dedupe, slots: this.slots, slotIndex: this.slotIndex, store: this.store };
+  }
+
+  /** An aggregator over restored parts (which it takes over); options.rules apply as if setRules followed. */
+  static fromState(s: AggregatorState, options: PartitionAggregatorOptions): PartitionAggregator {
     const a = new PartitionAggregator({ ...options, rules: { version: 'restoring', rules: [], byFeature: new Map() } });
-    const lastOffset = r.string();
-    if (lastOffset !== '' && !OFFSET_PATTERN.test(lastOffset)) throw r.fail('bad offset');
-    a.lastOffset = lastOffset === '' ? undefined : lastOffset;
-    const o = a.opts;
-    a.clock = version === 2
-      ? SourceWatermark.fromLegacy(r.float64(), o.allowedLatenessMs, o.sourceIdleMs, o.maxSources)
-      : SourceWatermark.read(r, o.allowedLatenessMs, o.sourceIdleMs, o.maxSources);
-    const counterCount = r.varint();
-    const expected = version === 2 ? V2_COUNTERS : COUNTER_NAMES.length;
-    if (counterCount !== expected) throw r.fail(`expected ${expected} counters, got ${counterCount}`);
-    for (const name of COUNTER_NAMES.slice(0, expected)) a.counters[name] = r.varint();
-    a.dedupe = DedupeWindow.read(r, a.opts.maxDedupeEntries);
-    readSlots(r, a.opts.histogram, a.slots, a.slotIndex);
-    const { store, forgotten } = UserStateStore.read(
-      r,
-      a.opts.maxRetiredUsers,
-      a.slots.map((s) => s.cohorts.length),
-    );
-    r.expectEnd();
-    a.store = store;
-    a.counters.forgottenUsers += forgotten;
-    a.deadlines = new DeadlineQueue(store, o.lateGraceMs);
+    a.lastOffset = s.lastOffset;
+    a.clock = s.clock;
+    Object.assign(a.counters, s.counters);
+    a.dedupe = s.dedupe;
+    a.slots.push(...s.slots);
+    for (const [name, i] of s.slotIndex) a.slotIndex.set(name, i);
+    a.store = s.store;
+    a.deadlines = new DeadlineQueue(s.store, a.opts.lateGraceMs);
     a.setRules(options.rules);
     return a;
   }

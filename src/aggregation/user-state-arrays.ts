@@ -39,6 +39,11 @@ export class UserStateArrays {
   /** [requests, slow] of states flagged BIG, by handle. */
   protected big = new Map<number, [number, number]>();
   protected nxt: Int32Array = new Int32Array(0);
+  // Handles written since the last checkpoint took them: a bit per handle plus their list.
+  private changedBits = new Uint32Array(0);
+  private changed = new Int32Array(1024);
+  private changedCount = 0;
+  protected allChanged = false;
   protected highWater = 0;
   protected freeHead = NONE;
   protected live = 0;
@@ -100,6 +105,7 @@ export class UserStateArrays {
 
   setFlag(h: number, bit: number): void {
     this.flg[h] |= bit;
+    this.touch(h);
   }
 
   requests(h: number): number {
@@ -111,6 +117,7 @@ export class UserStateArrays {
   }
 
   countRequest(h: number, isSlow: boolean): void {
+    this.touch(h);
     if ((this.flg[h] & BIG) === 0) {
       if (this.req[h] < U16_MAX && (!isSlow || this.slw[h] < U16_MAX)) {
         this.req[h]++;
@@ -128,6 +135,47 @@ export class UserStateArrays {
   /** Next state of the same user, in creation order; -1 at the end. */
   next(h: number): number {
     return this.nxt[h];
+  }
+
+  // ---- change tracking (incremental checkpoints) ----------------------------------------------
+
+  /**
+   * Handles written since the last takeChanged(), or null when every handle must be treated as
+   * changed (after compact() renumbered them, or when so many changed that a list costs more
+   * than it saves). Clears the record.
+   */
+  takeChanged(): Int32Array | null {
+    const all = this.allChanged;
+    const list = all ? null : this.changed.slice(0, this.changedCount).sort();
+    for (let i = 0; i < this.changedCount; i++) this.changedBits[this.changed[i] >>> 5] = 0;
+    if (all) this.changedBits.fill(0);
+    this.changedCount = 0;
+    this.allChanged = false;
+    return list;
+  }
+
+  /** Marks every handle changed (the caller lost track of what the store holds). */
+  markAllChanged(): void {
+    this.allChanged = true;
+  }
+
+  protected touch(h: number): void {
+    if (this.allChanged) return;
+    const w = h >>> 5;
+    const bit = 1 << (h & 31);
+    if ((this.changedBits[w] & bit) !== 0) return;
+    if (this.changedCount === this.changed.length) {
+      // Past an eighth of the handles, rewriting everything is about as cheap as the list.
+      if (this.changedCount * 8 > this.highWater && this.changedCount >= 4096) {
+        this.allChanged = true;
+        return;
+      }
+      const grown = new Int32Array(this.changed.length * 2);
+      grown.set(this.changed);
+      this.changed = grown;
+    }
+    this.changedBits[w] |= bit;
+    this.changed[this.changedCount++] = h;
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -161,6 +209,9 @@ export class UserStateArrays {
     this.req = grow(this.req, (k) => new Uint16Array(k));
     this.slw = grow(this.slw, (k) => new Uint16Array(k));
     this.nxt = grow(this.nxt, (k) => new Int32Array(k));
+    const bits = new Uint32Array(Math.ceil(cap / 32));
+    bits.set(this.changedBits.subarray(0, Math.min(this.changedBits.length, bits.length)));
+    this.changedBits = bits;
     this.cap = cap;
   }
 

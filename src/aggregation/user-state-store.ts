@@ -21,13 +21,15 @@
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { hash64, hashKey64 } from './id-hash.js';
 import { keyToHex, parseUserKey, userKey } from './user-key.js';
-import { ALIAS, BIG, FREE, NONE, UserStateArrays } from './user-state-arrays.js';
+import { ALIAS, BIG, FREE, NONE } from './user-state-arrays.js';
+import type { FingerprintRing } from './fingerprint-ring.js';
+import { UserStateRecords } from './user-state-records.js';
 
 export { ACTIVATED, ACTIVATION_DONE, MAX_COHORTS, MAX_FEATURES, RETENTION_DONE, RETURNED, SWITCHED } from './user-state-arrays.js';
 
 const STORE_VERSION = 1;
 
-export class UserStateStore extends UserStateArrays {
+export class UserStateStore extends UserStateRecords {
   // ---- the selected user ------------------------------------------------------------------
 
   /** Makes `user` the subject of head / find / add / isRetired. */
@@ -69,6 +71,7 @@ export class UserStateStore extends UserStateArrays {
     this.req[h] = 0;
     this.slw[h] = 0;
     this.nxt[h] = NONE;
+    this.touch(h);
     this.live++;
     if (this.sHead === NONE) {
       this.sHead = h;
@@ -80,6 +83,7 @@ export class UserStateStore extends UserStateArrays {
       let t = this.sHead;
       while (this.nxt[t] !== NONE) t = this.nxt[t];
       this.nxt[t] = h;
+      this.touch(t);
     }
     return h;
   }
@@ -119,6 +123,7 @@ export class UserStateStore extends UserStateArrays {
       let p = head;
       while (this.nxt[p] !== h) p = this.nxt[p];
       this.nxt[p] = next;
+      this.touch(p);
     }
     if (this.sHead === h || (this.s0 === k0 && this.s1 === k1 && this.s2 === k2 && this.s3 === k3 && this.sAlias === alias)) {
       this.sHead = this.index[this.probe(this.s0, this.s1, this.s2, this.s3, this.sAlias)];
@@ -127,6 +132,7 @@ export class UserStateStore extends UserStateArrays {
     if ((this.flg[h] & BIG) !== 0) this.big.delete(h);
     this.flg[h] = FREE;
     this.nxt[h] = this.freeHead;
+    this.touch(h);
     this.freeHead = h;
     this.live--;
 
@@ -155,6 +161,7 @@ export class UserStateStore extends UserStateArrays {
    * deadline queue).
    */
   compact(): void {
+    this.allChanged = true; // every handle may have moved
     const n = this.highWater;
     const map = new Int32Array(n).fill(NONE);
     let live = 0;
@@ -211,6 +218,46 @@ export class UserStateStore extends UserStateArrays {
 
   // ---- checkpoint ---------------------------------------------------------------------------
 
+  /** The eviction markers, for the incremental checkpoint's FIFO rows. */
+  get markerRing(): FingerprintRing {
+    return this.markers;
+  }
+
+  /** What an incremental checkpoint keeps in its head: handles in use, free list head, live count. */
+  get scalars(): { n: number; freeHead: number; live: number } {
+    return { n: this.highWater, freeHead: this.freeHead, live: this.live };
+  }
+
+  /**
+   * Rebuilds a store from record rows (user-state-records.ts) applied in order, which must cover
+   * every handle below `n`, and the markers (pushed oldest first by `loadMarkers`).
+   */
+  static fromRecords(
+    scalars: { n: number; freeHead: number; live: number },
+    rows: Iterable<ByteReader>,
+    maxRetired: number,
+    cohortCounts: readonly number[],
+    loadMarkers: (ring: FingerprintRing) => number,
+    fail: (detail: string) => Error,
+  ): { store: UserStateStore; forgotten: number } {
+    const s = new UserStateStore(maxRetired);
+    const { n, freeHead, live } = scalars;
+    s.resize(Math.max(n, 16));
+    const covered = new Uint8Array(n);
+    const aliasIds = new Map<number, string>();
+    for (const r of rows) {
+      s.applyRow(r, n, covered, aliasIds);
+      r.expectEnd();
+    }
+    const missing = covered.indexOf(0);
+    if (missing !== -1) throw fail(`no record of state ${missing}`);
+    s.linkAndIndex(n, freeHead, live, cohortCounts, fail);
+    s.restoreAliases(aliasIds, fail);
+    const forgotten = loadMarkers(s.markers);
+    s.takeChanged();
+    return { store: s, forgotten };
+  }
+
   write(w: ByteWriter): void {
     const n = this.highWater;
     w.byte(STORE_VERSION).varint(n).varint(this.freeHead + 1).varint(this.live);
@@ -220,8 +267,10 @@ export class UserStateStore extends UserStateArrays {
     const big = [...this.big].sort((a, b) => a[0] - b[0]);
     w.varint(big.length);
     for (const [h, [requests, slow]] of big) w.varint(h).varint(requests).varint(slow);
-    w.varint(this.aliases.size);
-    for (const [hex, user] of this.aliases) w.string(hex).string(user);
+    // Sorted: an incremental restore rebuilds the map in another order than it was filled.
+    const aliases = [...this.aliases].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    w.varint(aliases.length);
+    for (const [hex, user] of aliases) w.string(hex).string(user);
     const markers = new Int32Array(2 * this.markers.size);
     let m = 0;
     this.markers.forEach((lo, hi) => {
@@ -259,41 +308,7 @@ export class UserStateStore extends UserStateArrays {
       if (h >= n || (s.flg[h] & (BIG | FREE)) !== BIG || slow > requests) throw r.fail(`bad large counts at state ${h}`);
       s.big.set(h, [requests, slow]);
     }
-    s.highWater = n;
-    s.freeHead = freeHead;
-    // Integrity: every link in range, every handle linked at most once, free list = free handles.
-    const linked = new Uint8Array(n);
-    let liveSeen = 0;
-    let bigSeen = 0;
-    for (let h = 0; h < n; h++) {
-      const next = s.nxt[h];
-      if (next < NONE || next >= n) throw r.fail(`bad link ${next} at state ${h}`);
-      if (next !== NONE) {
-        if (linked[next] !== 0 || (s.flg[next] & FREE) !== (s.flg[h] & FREE)) throw r.fail(`bad link ${next} at state ${h}`);
-        linked[next] = 1;
-      }
-      if ((s.flg[h] & FREE) !== 0) continue;
-      liveSeen++;
-      if ((s.flg[h] & BIG) !== 0) bigSeen++;
-      const f = s.feat[h];
-      if (f >= cohortCounts.length || s.coh[h] >= cohortCounts[f]) throw r.fail(`state ${h} points at a missing feature/cohort`);
-    }
-    if (liveSeen !== live) throw r.fail(`expected ${live} live states, found ${liveSeen}`);
-    if (bigSeen !== s.big.size) throw r.fail(`${bigSeen} states with large counts, ${s.big.size} counted`);
-    if (freeHead < NONE || freeHead >= n || (freeHead !== NONE && ((s.flg[freeHead] & FREE) === 0 || linked[freeHead] !== 0))) {
-      throw r.fail('bad free list head');
-    }
-    s.live = live;
-    for (let h = 0; h < n; h++) {
-      if ((s.flg[h] & FREE) !== 0 || linked[h] !== 0) continue; // not a chain head
-      const k = 4 * h;
-      const alias = (s.flg[h] & ALIAS) !== 0;
-      if (s.userCount + 1 > (s.mask + 1) * 0.75) s.rehash((s.mask + 1) * 2);
-      const i = s.probe(s.keys[k], s.keys[k + 1], s.keys[k + 2], s.keys[k + 3], alias);
-      if (s.index[i] !== NONE) throw r.fail(`two chains for one user at state ${h}`);
-      s.index[i] = h;
-      s.userCount++;
-    }
+    s.linkAndIndex(n, freeHead, live, cohortCounts, (d) => r.fail(d));
     const aliasCount = r.varint();
     for (let i = 0; i < aliasCount; i++) {
       const hex = r.string();

@@ -189,6 +189,24 @@ export const MIGRATIONS: readonly Migration[] = [
        $fn$`,
     ],
   },
+  {
+    version: 7,
+    name: 'incremental checkpoint parts',
+    statements: [
+      // The part rows of an incremental checkpoint (stream/checkpoint-store.ts): written in the
+      // transaction that moves the stream_checkpoints row, keyed by a stage-defined part number
+      // and a sequence that orders a part's rows (docs/aggregation.md, "Checkpoints").
+      `CREATE TABLE stream_checkpoint_parts (
+        stage     text    NOT NULL,
+        topic     text    NOT NULL,
+        partition integer NOT NULL,
+        part      integer NOT NULL,
+        seq       bigint  NOT NULL,
+        data      bytea   NOT NULL,
+        PRIMARY KEY (stage, topic, partition, part, seq)
+      )`,
+    ],
+  },
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another

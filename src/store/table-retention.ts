@@ -52,7 +52,7 @@ export class TableRetention implements Component {
       audit: `${s}.audit_log`,
       applied: `${s}.applied_commands`,
       outbox: `${s}.outbox`,
-      all: ['stream_checkpoints', 'flags', 'feature_versions', 'outbox', 'applied_commands', 'audit_log'].map((n) => `${s}.${n}`),
+      all: ['stream_checkpoints', 'stream_checkpoint_parts', 'flags', 'feature_versions', 'outbox', 'applied_commands', 'audit_log'].map((n) => `${s}.${n}`),
     };
   }
 

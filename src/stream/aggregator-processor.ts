@@ -15,7 +15,8 @@ import type { FeatureEvent } from '../events/feature-event.js';
 import { toFeaturePartials, type FeaturePartial, type SnapshotPosition } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
-import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import { AggregatorCheckpointer } from '../aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
 
 export class AggregatorProcessor implements PartitionProcessor {
@@ -23,12 +24,17 @@ export class AggregatorProcessor implements PartitionProcessor {
   /** The last step snapshotted: after a restore, the one the restored watermark had crossed. */
   private lastStep: number;
 
+  private readonly checkpointer: AggregatorCheckpointer;
+
   constructor(
     readonly aggregator: PartitionAggregator,
     private readonly topics: Topics,
     private readonly stepMs: number,
+    /** What the checkpoint store holds of this state (absent: nothing in parts yet). */
+    checkpointer?: AggregatorCheckpointer,
   ) {
     this.lastStep = this.stepAt(aggregator.watermark);
+    this.checkpointer = checkpointer ?? AggregatorCheckpointer.fresh(aggregator);
   }
 
   apply(record: ConsumedRecord): void {
@@ -93,6 +99,11 @@ export class AggregatorProcessor implements PartitionProcessor {
     return this.aggregator.serialize();
   }
 
+  /** Incremental: only what changed since the last settled save (aggregation/aggregator-checkpoint.ts). */
+  checkpoint(offset: string): IncrementalState {
+    return this.checkpointer.take(this.aggregator, offset);
+  }
+
   private stepAt(watermark: number): number {
     return watermark === Number.NEGATIVE_INFINITY ? watermark : Math.floor(watermark / this.stepMs) * this.stepMs;
   }
@@ -105,6 +116,15 @@ export function aggregatorProcessorFactory(
 ): ProcessorFactory {
   return {
     create: (partition) => new AggregatorProcessor(new PartitionAggregator({ ...options(), partition }), topics, stepMs),
-    restore: (partition, state) => new AggregatorProcessor(PartitionAggregator.restore(state, { ...options(), partition }), topics, stepMs),
+    restore: (partition, state, parts) => {
+      const opts = { ...options(), partition };
+      // A whole-state checkpoint (written before incremental checkpoints) is read once; the first
+      // save then writes every part.
+      if (parts.length === 0 && !AggregatorCheckpointer.isHead(state)) {
+        return new AggregatorProcessor(PartitionAggregator.restore(state, opts), topics, stepMs);
+      }
+      const { aggregator, checkpointer } = AggregatorCheckpointer.restore(state, parts, opts);
+      return new AggregatorProcessor(aggregator, topics, stepMs, checkpointer);
+    },
   };
 }

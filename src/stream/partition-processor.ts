@@ -1,11 +1,20 @@
 // What a stateful stage does with one input partition. The runner owns offsets, checkpoints and
 // publishing; the processor owns only the pure state transition, so it is unit-testable alone.
 
+import type { PartChanges, StatePart } from '../core/state-parts.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 
 export interface Output {
   topic: string;
   records: LogRecord[];
+}
+
+/** An incremental checkpoint taken from a processor, and how to tell it the save's outcome. */
+export interface IncrementalState {
+  head: Buffer;
+  changes: PartChanges;
+  /** saved = false when the save failed or was refused: the next checkpoint must not rely on it. */
+  settle(saved: boolean): void;
 }
 
 export interface PartitionProcessor {
@@ -15,10 +24,17 @@ export interface PartitionProcessor {
   takeOutputs(): Output[];
   /** True when an output should not wait for the publish interval (e.g. a rollback command). */
   hasUrgentOutputs?(): boolean;
+  /** The whole state. */
   serialize(): Buffer;
+  /**
+   * When present, checkpoints are incremental: what changed since the last settled save, taken
+   * synchronously for a checkpoint at `offset` (the runner's next offset).
+   */
+  checkpoint?(offset: string): IncrementalState;
 }
 
 export interface ProcessorFactory {
   create(partition: number): PartitionProcessor;
-  restore(partition: number, state: Buffer): PartitionProcessor;
+  /** `parts` are the stored part rows (empty for a whole-state checkpoint). */
+  restore(partition: number, state: Buffer, parts: readonly StatePart[]): PartitionProcessor;
 }

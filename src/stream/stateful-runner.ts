@@ -10,10 +10,11 @@
 // A crash between 1–3 replays records onto the last checkpoint; outputs are cumulative snapshots
 // or carry deterministic ids, so publishing them twice is harmless.
 //
-// A flush takes the outputs and the serialized state synchronously, then does its I/O in the
-// background while records keep being applied (one flush in flight per partition; the next one
-// waits for it or, on the periodic path, is skipped). So a large checkpoint costs its
-// serialization, not the round trips.
+// A flush takes the outputs and the state synchronously, then does its I/O in the background
+// while records keep being applied (one flush in flight per partition; the next one waits for it
+// or, on the periodic path, is skipped). A processor with checkpoint() hands over only what
+// changed since its last save (the aggregator: a head and part rows) and is told whether the save
+// landed; others hand over their whole serialized state.
 //
 // In-memory state is only trusted while nobody else can have moved the partition on. It is
 // dropped (and the checkpoint reloaded) when a rebalance keeps a partition whose stored
@@ -28,7 +29,10 @@ import { PmfError, errorMessage } from '../core/errors.js';
 import { once, type Component } from '../core/lifecycle.js';
 import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicPartition } from '../log/partitioned-log.js';
 import type { CheckpointStore } from './checkpoint-store.js';
-import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+
+/** A whole state (head only) or an incremental one. */
+type StateToSave = Pick<IncrementalState, 'head'> & Partial<IncrementalState>;
 
 export interface StatefulRunnerOptions {
   name: string;
@@ -193,7 +197,7 @@ export class StatefulRunner implements Component {
     }
     if (o) return o;
     const cp = await this.o.store.load(this.name, this.o.inputTopic, partition);
-    const processor = cp ? this.o.factory.restore(partition, cp.state) : this.o.factory.create(partition);
+    const processor = cp ? this.o.factory.restore(partition, cp.state, cp.parts ?? []) : this.o.factory.create(partition);
     const next = cp ? BigInt(cp.offset) : -1n;
     const now = this.o.clock.now();
     o = { processor, next, checkpointed: next, dirty: false, lastFlush: now, lastPublish: now, pending: [], stale: false };
@@ -283,7 +287,13 @@ export class StatefulRunner implements Component {
     if (checkpoint ? !o.dirty && o.next === o.checkpointed && o.pending.length === 0 : o.pending.length === 0) return;
     const outputs = o.pending.splice(0);
     const next = o.next;
-    const state = checkpoint && next >= 0n ? o.processor.serialize() : undefined;
+    // Nothing to save when the state is the checkpointed one (an equal offset would be refused).
+    const save = checkpoint && next >= 0n && (o.dirty || next !== o.checkpointed);
+    const state: StateToSave | undefined = !save
+      ? undefined
+      : o.processor.checkpoint
+        ? o.processor.checkpoint(next.toString())
+        : { head: o.processor.serialize() };
     if (checkpoint) o.dirty = false;
     const io = this.flushIo(partition, o, outputs, next, state);
     const settled = io.then(
@@ -305,8 +315,9 @@ export class StatefulRunner implements Component {
     if (wait) await io;
   }
 
-  private async flushIo(partition: number, o: Owned, outputs: Output[], next: bigint, state: Buffer | undefined): Promise<void> {
+  private async flushIo(partition: number, o: Owned, outputs: Output[], next: bigint, state: StateToSave | undefined): Promise<void> {
     let sent = 0;
+    let saved = false;
     try {
       for (; sent < outputs.length; sent++) {
         const out = outputs[sent];
@@ -314,7 +325,8 @@ export class StatefulRunner implements Component {
       }
       if (state === undefined) return;
       const offset = next.toString();
-      const saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state });
+      saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: state.head, changes: state.changes });
+      state.settle?.(saved);
       if (!saved) {
         // Another owner is further along: our state is behind the truth. Reloaded in the chain.
         this.stats.checkpointsRefused++;
@@ -331,7 +343,9 @@ export class StatefulRunner implements Component {
         });
       }
     } catch (err) {
-      // Unsent outputs go back first in line, and the state stays due: the next flush retries.
+      // Unsent outputs go back first in line, and the state stays due: the next flush retries
+      // (an incremental state is told its changes may not have landed).
+      if (state !== undefined && !saved) state.settle?.(false);
       o.pending.unshift(...outputs.slice(sent));
       o.dirty = true;
       throw err;

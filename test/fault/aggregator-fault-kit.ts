@@ -12,7 +12,9 @@ import kafkajs, { type Admin } from 'kafkajs';
 import pg from 'pg';
 import { stringify as toYaml } from 'yaml';
 import { expect } from 'vitest';
-import { PartitionAggregator } from '../../src/aggregation/partition-aggregator.js';
+import { PgSqlClient } from '../../src/store/pg-sql-client.js';
+import { SqlCheckpointStore } from '../../src/store/sql-checkpoint-store.js';
+import { aggregatorProcessorFactory, type AggregatorProcessor } from '../../src/stream/aggregator-processor.js';
 import { decodeFeaturePartial } from '../../src/events/codec.js';
 import { decodeEventRecord } from '../../src/events/event-record-codec.js';
 import { encodeEventRecord } from '../../src/events/event-record-writer.js';
@@ -435,12 +437,14 @@ export class FaultHarness {
     }
 
     // (1) checkpoints
-    const cps = await this.checkpoints();
+    const store = new SqlCheckpointStore(new PgSqlClient(this.pool), this.env.schema);
     const totals: Record<string, number> = {};
     for (const [partition, end] of ends) {
-      const cp = cps.get(partition);
-      expect(cp?.offset, `checkpoint offset of partition ${partition}`).toBe(end);
-      const agg = PartitionAggregator.restore(cp!.state, { ...options, partition });
+      // Head and part rows in one snapshot, restored the way the runner restores them.
+      const cp = await store.load('aggregator', this.env.topics.events, partition);
+      expect(cp === null ? undefined : BigInt(cp.offset), `checkpoint offset of partition ${partition}`).toBe(end);
+      const processor = aggregatorProcessorFactory(this.env.topics, 60_000, () => options).restore(partition, cp!.state, cp!.parts ?? []);
+      const agg = (processor as AggregatorProcessor).aggregator;
       expect(agg.snapshot(), `checkpointed aggregates of partition ${partition}`).toEqual(expected.get(partition) ?? []);
       for (const [k, v] of Object.entries(agg.stats())) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
     }
