@@ -214,7 +214,7 @@ describe('every role in its own process, one fault per run', () => {
         // The seed's spans are all valid: a partial-success rejection would be a receiver fault.
         expect(acked.rejected, 'spans rejected by partial success').toBe(0);
         const aggregates = await checkpointedAggregates({
-          pool, schema: 'pmf_guard', brokers: brokerList, eventsTopic: topicNames(`${id}.`).events, rules: await seedRules, feature: 'feat_smart_recs_v1',
+          pool, schema: 'pmf_guard', brokers: brokerList, topics: topicNames(`${id}.`), rules: await seedRules, feature: 'feat_smart_recs_v1',
         });
         expect({ cohorts: aggregates.cohorts, latencyUnjoined: aggregates.latencyUnjoined, tooLate: aggregates.tooLate }).toEqual({
           cohorts: Object.fromEntries(Object.keys(acked.exposures).map((c) => [c, { exposed: acked.exposures[c], requests: acked.requests[c] }])),

@@ -6,8 +6,12 @@
 
 import kafkajs from 'kafkajs';
 import type pg from 'pg';
-import { PartitionAggregator } from '../../src/aggregation/partition-aggregator.js';
+import type { Topics } from '../../src/events/topics.js';
 import type { RuleSet } from '../../src/rules/schema.js';
+import { PgSqlClient } from '../../src/store/pg-sql-client.js';
+import { SqlCheckpointStore } from '../../src/store/sql-checkpoint-store.js';
+import type { Checkpoint } from '../../src/stream/checkpoint-store.js';
+import { aggregatorProcessorFactory, type AggregatorProcessor } from '../../src/stream/aggregator-processor.js';
 import { waitFor } from './services.js';
 
 export interface CheckpointedAggregates {
@@ -24,7 +28,7 @@ export interface CheckpointedAggregatesOptions {
   /** PostgreSQL schema of the stream_checkpoints table. */
   schema: string;
   brokers: string[];
-  eventsTopic: string;
+  topics: Topics;
   rules: RuleSet;
   feature: string;
   timeoutMs?: number;
@@ -36,29 +40,33 @@ export async function checkpointedAggregates(o: CheckpointedAggregatesOptions): 
   await admin.connect();
   let ends: Map<number, string>;
   try {
-    ends = new Map((await admin.fetchTopicOffsets(o.eventsTopic)).map((p) => [p.partition, p.high]));
+    ends = new Map((await admin.fetchTopicOffsets(o.topics.events)).map((p) => [p.partition, p.high]));
   } finally {
     await admin.disconnect();
   }
-  const read = async () =>
-    (
-      await o.pool.query<{ partition: number; next_offset: string; state: Buffer }>(
-        `SELECT partition, next_offset::text AS next_offset, state FROM "${o.schema}".stream_checkpoints WHERE stage = 'aggregator' AND topic = $1`,
-        [o.eventsTopic],
-      )
-    ).rows;
-  let rows: Awaited<ReturnType<typeof read>> = [];
+  const eventsTopic = o.topics.events;
+  const store = new SqlCheckpointStore(new PgSqlClient(o.pool), o.schema);
+  // Head and part rows in one snapshot per partition, restored the way the runner restores them.
+  const read = async () => {
+    const found = new Map<number, Checkpoint>();
+    for (const p of ends.keys()) {
+      const cp = await store.load('aggregator', eventsTopic, p);
+      if (cp) found.set(p, cp);
+    }
+    return found;
+  };
+  let checkpoints = new Map<number, Checkpoint>();
   await waitFor(
     async () => {
-      rows = await read().catch(() => []); // PostgreSQL may still be coming back from a fault
-      const at = new Map(rows.map((r) => [r.partition, r.next_offset]));
-      return [...ends].every(([p, end]) => end === '0' || at.get(p) === end);
+      checkpoints = await read().catch(() => new Map()); // PostgreSQL may still be coming back from a fault
+      return [...ends].every(([p, end]) => end === '0' || checkpoints.get(p)?.offset === end);
     },
-    { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 500, message: `aggregator checkpoints at the end of ${o.eventsTopic} (${JSON.stringify([...ends])})` },
+    { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 500, message: `aggregator checkpoints at the end of ${eventsTopic} (${JSON.stringify([...ends])})` },
   );
   const result: CheckpointedAggregates = { cohorts: {}, duplicates: 0, latencyUnjoined: 0, tooLate: 0 };
-  for (const r of rows) {
-    const agg = PartitionAggregator.restore(r.state, { rules: o.rules, partition: r.partition });
+  const factory = aggregatorProcessorFactory(o.topics, 60_000, () => ({ rules: o.rules }));
+  for (const [partition, cp] of checkpoints) {
+    const agg = (factory.restore(partition, cp.state, cp.parts ?? []) as AggregatorProcessor).aggregator;
     for (const c of agg.snapshot()) {
       if (c.feature !== o.feature) continue;
       const sum = (result.cohorts[c.cohort] ??= { exposed: 0, requests: 0 });
