@@ -1,9 +1,13 @@
 // Flag-writer throughput and latency, end to end: commands on the embedded log, consumed by the
 // real FlagCommandConsumer, applied by the FlagWriter (PostgreSQL transaction with version check,
 // audit, idempotency and outbox rows, then the Redis script and change notice). Latency is from
-// the consumer handing a command to the writer to Redis holding the new version. The baseline,
-// measured in the same run on the same services, is the bare minimum the same guarantee needs:
-// one PostgreSQL transaction that bumps a version, then the same Redis script.
+// the consumer handing a command to the writer to Redis holding the new version. Two baselines run
+// in the same run on the same services: the previous write path (FlagRepository option
+// plainCommandInOneCall: false, a multi-statement transaction of ~10 statements, then the relay
+// reads the outbox, runs the script and marks the row: 12 PostgreSQL round trips and one Redis
+// call per command) and the bare minimum the same guarantee needs (one PostgreSQL transaction that
+// bumps a version, then the same Redis script). The current path makes one PostgreSQL call and one
+// Redis call per command, plus one marking statement per batch of rows.
 //
 // Run: npm run bench:flags   (needs PostgreSQL and Redis: bash scripts/stack.sh up pg redis)
 // Env: PMF_BENCH_DATABASE_URL, PMF_BENCH_REDIS_URL (or PMF_BENCH_REDIS_CLUSTER=host:port,...),
@@ -89,9 +93,9 @@ class TimedWriter extends FlagWriter {
   }
 }
 
-async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, prefix: string) {
+async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, prefix: string, plainCommandInOneCall: boolean) {
   const sql = new PgSqlClient(pool);
-  const repository = new FlagRepository(sql, schema);
+  const repository = new FlagRepository(sql, schema, { plainCommandInOneCall });
   const cache = new RedisFlagCache(redis, { keyPrefix: prefix });
   for (let f = 0; f < FEATURES; f++) await repository.ensureGuarded(`bench_f${f}`, COHORTS);
   const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
@@ -163,11 +167,14 @@ async function main(): Promise<void> {
   const redis = redisClient();
   try {
     await migrate(new PgSqlClient(pool), schema);
+    await migrate(new PgSqlClient(pool), `${schema}_prev`);
     console.log(`flag writer bench: ${COMMANDS} commands over ${FEATURES} features x ${COHORTS.length} cohorts, ${CONSUMERS} consumer(s), Redis ${REDIS_CLUSTER ? `Cluster ${REDIS_CLUSTER}` : REDIS_URL}`);
     const base = await baseline(pool, redis, schema, prefix);
     console.log(`baseline (1 PG tx + Redis script): ${base.perSecond}/s, p50 ${base.p50Ms} ms, p99 ${base.p99Ms} ms`);
-    const e2e = await endToEnd(pool, redis, schema, prefix);
-    console.log(`end to end (log → consumer → PG tx with audit/idempotency/outbox → Redis): ${e2e.perSecond}/s, p50 ${e2e.p50Ms} ms, p99 ${e2e.p99Ms} ms`);
+    const prev = await endToEnd(pool, redis, `${schema}_prev`, `${prefix}prev:`, false);
+    console.log(`previous path (12 PG round trips + 1 Redis call per command): ${prev.perSecond}/s, p50 ${prev.p50Ms} ms, p99 ${prev.p99Ms} ms`);
+    const e2e = await endToEnd(pool, redis, schema, prefix, true);
+    console.log(`end to end (log → consumer → one PG call with audit/idempotency/outbox → one Redis call): ${e2e.perSecond}/s, p50 ${e2e.p50Ms} ms, p99 ${e2e.p99Ms} ms`);
     console.log(
       JSON.stringify({
         bench: 'flags',
@@ -175,17 +182,26 @@ async function main(): Promise<void> {
         features: FEATURES,
         consumers: CONSUMERS,
         redis: REDIS_CLUSTER ? 'cluster' : 'single',
+        roundTripsPerCommand: { postgres: 1, redis: 1, previousPostgres: 12, previousRedis: 1 },
         endToEnd: e2e,
+        previousPath: prev,
         baseline: base,
-        ratio: { throughput: Math.round((e2e.perSecond / base.perSecond) * 100) / 100, p50: Math.round((e2e.p50Ms / base.p50Ms) * 100) / 100, p99: Math.round((e2e.p99Ms / base.p99Ms) * 100) / 100 },
+        ratio: ratios(e2e, base),
+        vsPreviousPath: ratios(e2e, prev),
       }),
     );
   } finally {
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}_prev" CASCADE`).catch(() => undefined);
     await pool.end();
     await deletePrefix(redis, prefix);
     redis.disconnect();
   }
+}
+
+function ratios(a: ReturnType<typeof summary>, b: ReturnType<typeof summary>) {
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { throughput: r(a.perSecond / b.perSecond), p50: r(a.p50Ms / b.p50Ms), p99: r(a.p99Ms / b.p99Ms) };
 }
 
 async function deletePrefix(redis: RedisFlagClient, prefix: string): Promise<void> {

@@ -434,12 +434,13 @@ KUBECONFORM_VERSION="${KUBECONFORM_VERSION:-v0.8.0}"
 K8S_VALIDATE_VERSION="${K8S_VALIDATE_VERSION:-1.37.0}"
 K8S_VERSION="${K8S_VERSION:-1.30.0}"
 
-# The status-page browser test, the Prometheus scrape test and the Kubernetes manifest test need
-# these; everything lands in .stack/tools (or Debian's paths), so a second run installs nothing.
+# The status-page browser test, the Prometheus scrape test, the Kubernetes manifest test and the
+# fault matrix's network-partition run (ip netns) need these; everything lands in .stack/tools (or Debian's paths), so a second run installs nothing.
 ensure_tools() {
   local need=()
   command -v chromium >/dev/null || need+=(chromium chromium-driver)
   command -v promtool >/dev/null && command -v prometheus >/dev/null || need+=(prometheus)
+  command -v ip >/dev/null || need+=(iproute2)
   apt_install "${need[@]}"
   mkdir -p "$TOOLS/bin"
   local go_bin

@@ -3,7 +3,7 @@
 #   1. dependencies (npm ci) when node_modules is missing,
 #   2. the lint (npm run lint: the pure core's import boundaries, no console in src/),
 #   3. the local services (scripts/stack.sh up: PostgreSQL, Redis, Kafka) and the test tools
-#      (scripts/stack.sh tools: Chromium, Prometheus, kustomize, kubeconform, Kubernetes schemas),
+#      (scripts/stack.sh tools: Chromium, Prometheus, iproute2, kustomize, kubeconform, Kubernetes schemas),
 #   4. every test on the current Node (20), with a JSON report,
 #   5. the unit tests again on Node 22 (the npm package node@22), the other runtime we support,
 # and closes with one line, `N passed, M failed[, K skipped]`, over both runs (a failed lint counts

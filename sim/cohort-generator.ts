@@ -10,6 +10,8 @@ import type { Random } from './random.js';
 
 export interface ArmTruth {
   activation: number;
+  /** Mean time to activate of this arm's activators (ticks); default the shape's activationMeanTicks. */
+  activationMeanTicks?: number;
   retention: number;
   latency: LatencyDistribution;
 }
@@ -21,6 +23,12 @@ export interface TrafficShape {
   slowCorrelation: number;
   activationDelayTicks: number;
   retentionDelayTicks: number;
+  /**
+   * When an activator activates: exponential with this mean (ticks), cut at the window. The cohort
+   * stats then carry early counts at `activationEarlyTicks` (activation.early); 0 = none.
+   */
+  activationMeanTicks: number;
+  activationEarlyTicks: number;
   /** Heavy users: this share of new users makes `requests` requests each instead of requestsPerUser. */
   heavy?: { share: number; requests: number };
 }
@@ -51,11 +59,16 @@ export class ArmModel {
   /** Cumulative P(y slow of a heavy user's requests), for inversion. */
   readonly heavySlowCdf: Float64Array | null;
 
+  /** P(activated by the early landmark | activates within the window). */
+  readonly earlyShare: number;
+
   constructor(
     readonly truth: ArmTruth,
     threshold: number,
     readonly shape: TrafficShape,
   ) {
+    const cdf = (t: number) => 1 - Math.exp(-t / (truth.activationMeanTicks ?? shape.activationMeanTicks));
+    this.earlyShare = shape.activationEarlyTicks > 0 ? cdf(shape.activationEarlyTicks) / cdf(shape.activationDelayTicks) : 0;
     this.latency = new LatencyModel(truth.latency, threshold);
     this.slowPmf = betaBinomialPmf(shape.requestsPerUser, this.latency.exceedance, shape.slowCorrelation);
     if (shape.heavy) {
@@ -67,6 +80,8 @@ export class ArmModel {
 
 export class SimulatedCohort {
   private readonly exposuresByTick: Int32Array;
+  private readonly earlyByTick: Int32Array;
+  private early = { reached: 0, successes: 0 };
   private readonly slowUsers: Int32Array;
   private readonly histogram: BucketedLatencies;
   private readonly record = (ordinal: number, count: number) => this.histogram.add(ordinal, count);
@@ -83,6 +98,7 @@ export class SimulatedCohort {
   ) {
     this.histogram = new BucketedLatencies(layout);
     this.exposuresByTick = new Int32Array(model.shape.ticks + 1);
+    this.earlyByTick = new Int32Array(model.shape.ticks + 1);
     this.slowUsers = new Int32Array(model.shape.requestsPerUser + 1);
   }
 
@@ -96,11 +112,23 @@ export class SimulatedCohort {
     const r = this.random;
     this.exposuresByTick[tick] = newUsers;
     this.exposed += newUsers;
+    const p = truth.activation;
+    const g = this.model.earlyShare;
+    const reached = tick - shape.activationEarlyTicks;
+    if (shape.activationEarlyTicks > 0 && reached >= 1) {
+      const m = this.exposuresByTick[reached];
+      const k = r.binomial(m, p * g);
+      this.earlyByTick[reached] = k;
+      this.early.reached += m;
+      this.early.successes += k;
+    }
     const activated = tick - shape.activationDelayTicks;
     if (activated >= 1) {
       const m = this.exposuresByTick[activated];
+      const k = this.earlyByTick[activated];
       this.activation.matured += m;
-      this.activation.successes += r.binomial(m, truth.activation);
+      // The rest activate later in the window: P(activates | not by the landmark) = p(1−g)/(1−pg).
+      this.activation.successes += k + r.binomial(m - k, g > 0 ? (p * (1 - g)) / (1 - p * g) : p);
     }
     const retained = tick - shape.retentionDelayTicks;
     if (retained >= 1) {
@@ -159,7 +187,12 @@ export class SimulatedCohort {
       cohort: this.name,
       exposed: this.exposed,
       firstExposureAt: 0,
-      activation: { ...this.activation },
+      activation: {
+        ...this.activation,
+        ...(this.model.shape.activationEarlyTicks > 0
+          ? { early: { afterMs: this.model.shape.activationEarlyTicks * 3_600_000, ...this.early } }
+          : {}),
+      },
       retention: { ...this.retention },
       latency: {
         ...this.latency,

@@ -28,6 +28,7 @@ const curves = Object.fromEntries(
     Object.fromEntries(Object.entries(byOnset).map(([onset, c]) => [onset, {
       power: c.power, median: c.medianHours, p90: c.p90Hours, oracleMedian: c.oracle.medianHours, oracleP90: c.oracle.p90Hours,
       ...(c.previous ? { previousMedian: c.previous.medianHours, previousP90: c.previous.p90Hours } : {}),
+      ...(c.maturedOnly ? { maturedOnlyMedian: c.maturedOnly.medianHours, maturedOnlyP90: c.maturedOnly.p90Hours } : {}),
     }])),
   ]),
 );
@@ -36,6 +37,7 @@ console.log(JSON.stringify({
   nulls: result.nulls,
   curves,
   naiveFamily: result.naiveFamily,
+  delayedActivation: result.delayedActivation,
   alphaByGuard: result.alphaByGuard,
   cpu: result.cpu,
   seed: result.seed,

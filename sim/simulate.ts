@@ -8,7 +8,7 @@ import { detectorAlarms, failedGuards } from '../src/verdict/sequential-evaluato
 import type { BucketLayout } from './bucketed-latencies.js';
 import { ArmModel, bindLayout, SimulatedCohort, type ArmTruth } from './cohort-generator.js';
 import { Random } from './random.js';
-import type { Scenario } from './scenarios.js';
+import { BACKFILL_BLOCK_TICKS, type Scenario } from './scenarios.js';
 
 export interface RunRecord {
   /** First tick (hour) with outcome 'fail'; null if never. */
@@ -23,6 +23,8 @@ export interface RunRecord {
   invalid: number | null;
   /** First tick the SRM check reported a mismatch (even after a fail). */
   srm: number | null;
+  /** Whether the early activation detector failed a guard. */
+  earlyFail?: boolean;
 }
 
 export interface RunOptions {
@@ -65,6 +67,21 @@ function newUsers(scenario: Scenario, tick: number): number {
   return Math.round(scenario.assignmentsPerTick * (1 + 0.8 * Math.sin((2 * Math.PI * tick) / 24)));
 }
 
+/** Up to which tick each arm's data has arrived at this tick (never backwards). */
+function arrived(scenario: Scenario, tick: number, random: Random, before: { t: number; c: number }): { t: number; c: number } {
+  if (scenario.arrival === 'shuffled') {
+    return {
+      t: Math.max(before.t, tick - Math.floor(random.uniform() * 4)),
+      c: Math.max(before.c, tick - Math.floor(random.uniform() * 4)),
+    };
+  }
+  if (scenario.arrival === 'cohort-sorted') return { t: Math.floor(tick / BACKFILL_BLOCK_TICKS) * BACKFILL_BLOCK_TICKS, c: tick };
+  return { t: tick, c: tick };
+}
+
+/** Snapshots of the last few ticks, for arrival orders that deliver an arm behind the step. */
+const KEEP_TICKS = 8;
+
 function treatmentShare(scenario: Scenario, tick: number): number {
   const r = scenario.ramp;
   return r ? (tick < r.tick ? r.before : r.after) : 0.5;
@@ -85,6 +102,9 @@ export function simulateRun(
   // Late delivery: snapshots wait until the watermark passes their tick.
   const pending: { tick: number; t: MergedCohortStats; c: MergedCohortStats }[] = [];
   let watermark = 0;
+  const reordered = scenario.arrival !== undefined && scenario.arrival !== 'in order';
+  const history: { t: MergedCohortStats; c: MergedCohortStats }[] = [];
+  let upTo = { t: 0, c: 0 };
   for (let tick = 1; tick <= scenario.shape.ticks; tick++) {
     if (scenario.onset && tick === scenario.onset.tick) treatment.useModel(models.treatment);
     if (scenario.shift && tick === scenario.shift.tick) {
@@ -99,7 +119,14 @@ export function simulateRun(
     let t = treatment.snapshot();
     let c = control.snapshot();
     let at = tick;
-    if (scenario.lateDelivery) {
+    if (reordered) {
+      history[tick % KEEP_TICKS] = { t, c };
+      upTo = arrived(scenario, tick, random, upTo);
+      // Nothing of the treatment yet: the engine has no treatment cohort to judge.
+      if (upTo.t < 1 || upTo.c < 1) continue;
+      t = history[upTo.t % KEEP_TICKS].t;
+      c = history[upTo.c % KEEP_TICKS].c;
+    } else if (scenario.lateDelivery) {
       pending.push({ tick, t, c });
       const next = Math.max(watermark, tick - Math.floor(random.uniform() * 4));
       if (next === watermark) continue;
@@ -130,6 +157,7 @@ export function simulateRun(
       if (result.metrics[m].status === 'fail' && record.metricFail[m] === undefined) record.metricFail[m] = at;
     }
     for (const g of failedGuards(memory)) if (record.guardFail[g] === undefined) record.guardFail[g] = at;
+    if (result.regressions?.some((r) => r.detector.endsWith('early-vs-control'))) record.earlyFail = true;
     for (const [g, ms] of Object.entries(detectorAlarms(memory))) if (record.alarms[g] === undefined) record.alarms[g] = ms / HOUR_MS;
     if (stopWhen?.(record)) break;
   }

@@ -6,13 +6,14 @@
 // previous evaluator (cumulative confidence sequences) run in the same process, which also gives
 // "before" values for the headline curves. Returns the figures as one plain object.
 
+import { Rule } from '../src/rules/schema.js';
 import { PointEstimateEvaluator } from '../src/verdict/point-estimate-evaluator.js';
 import { alphaBudget, guardId, guardsOf } from '../src/verdict/statistics/alpha-budget.js';
 import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
 import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
 import { CumulativeEvaluator } from './cumulative-evaluator.js';
 import { oracleDelay, type OracleDelay } from './oracle.js';
-import { EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS } from './scenarios.js';
+import { ARRIVAL_ORDERS, delayedActivation, EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS, type ArrivalOrder, type Scenario } from './scenarios.js';
 import { Random } from './random.js';
 import { delays, rateOf, scenarioModels, simulate, simulateRun, wilson, type DelaySummary } from './simulate.js';
 
@@ -28,12 +29,15 @@ export interface SuiteOptions {
 
 export interface NullResult {
   name: string;
+  arrival: ArrivalOrder;
   runs: number;
   /** Share of runs with any rollback (outcome fail), and its Wilson 95 % interval's upper end. */
   family: number;
   upper95: number;
   /** Share of runs where any comparison-with-control detector crossed its level, counted or not. */
   vsControlAlarms: number;
+  /** Share of runs where any guard's detector crossed its level, counted or not (gates, SRM). */
+  anyAlarms: number;
   srm: number;
 }
 
@@ -43,6 +47,8 @@ export interface CurvePoint extends DelaySummary {
   beforeOnset: number;
   /** The previous evaluator (cumulative confidence sequences) on the same runs, for headline curves. */
   previous?: DelaySummary;
+  /** Activation curves: the same runs with a rule that does not opt in to the early detector. */
+  maturedOnly?: DelaySummary;
 }
 
 export interface SuiteResult {
@@ -59,10 +65,17 @@ export interface SuiteResult {
   /** effect key → onset (0 = at exposure, 48) → delays. */
   curves: Record<string, Record<string, CurvePoint & { label: string }>>;
   srmExposuresMinus5pct: DelaySummary & { invalid: number };
+  /** Outside assumption 5: activation-vs-control false rollbacks when the treatment only activates later. */
+  delayedActivation: { runs: number; rate: number; upper95: number; earlyDetector: number };
   cpu: { evaluatorMicros: number; baselineMicros: number; ratio: number; evaluations: number };
 }
 
 const sequential = () => new SequentialEvaluator();
+
+/** The rule without the early activation opt-in: the guardrail on matured users alone. */
+function withoutEarly(rule: Rule): Rule {
+  return Rule.parse({ ...rule, activation: { action: rule.activation.action, windowSeconds: rule.activation.windowSeconds } });
+}
 
 /** Curves also run through the previous evaluator, for the before/after of the issue's targets. */
 const HEADLINE = new Set(['latencyPlus450ms@0', 'latencyPlus450ms@48', 'activationMinus5pt@0']);
@@ -95,16 +108,29 @@ export function runSuite(options: SuiteOptions): SuiteResult {
   const nulls: NullResult[] = [];
   let perGuard: SuiteResult['perGuard'] = {};
   let srmFalseAlarm = { rate: 0, alpha: SRM_ALPHA, upper95: 0 };
+  // Every null in order; the ones delivered on time also shuffled and cohort-sorted (a quarter of
+  // the runs each: the question is whether the order moves the rate, not its third decimal).
+  const runsOf: { scenario: Scenario; runs: number; seed: number; index: number }[] = [];
   nullScenarios.forEach((scenario, i) => {
-    const runs = i === 0 ? nullRuns : Math.ceil(nullRuns / 2);
-    const records = simulate(scenario, { runs, seed: seed + 100 * i, evaluator: sequential });
+    runsOf.push({ scenario, runs: i === 0 ? nullRuns : Math.ceil(nullRuns / 2), seed: seed + 100 * i, index: i });
+  });
+  ARRIVAL_ORDERS.slice(1).forEach((arrival, o) => {
+    nullScenarios.forEach((scenario, i) => {
+      if (scenario.lateDelivery) return;
+      runsOf.push({ scenario: { ...scenario, arrival }, runs: Math.ceil(nullRuns / 4), seed: seed + 100 * i + 10_000 * (o + 1), index: -1 });
+    });
+  });
+  runsOf.forEach(({ scenario, runs, seed: runSeed, index: i }) => {
+    const records = simulate(scenario, { runs, seed: runSeed, evaluator: sequential });
     const fails = records.filter((r) => r.fail !== null).length;
     nulls.push({
       name: scenario.name,
+      arrival: scenario.arrival ?? 'in order',
       runs,
       family: fails / runs,
       upper95: wilson(fails, runs).upper,
       vsControlAlarms: rateOf(records, (r) => Object.keys(r.alarms).some((g) => g.endsWith('-vs-control'))),
+      anyAlarms: rateOf(records, (r) => Object.keys(r.alarms).length > 0),
       srm: rateOf(records, (r) => r.srm !== null),
     });
     if (i === 0) {
@@ -141,7 +167,13 @@ export function runSuite(options: SuiteOptions): SuiteResult {
           runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: () => new CumulativeEvaluator(), stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
         }), at)
         : undefined;
+      const maturedOnly = effect.metric === 'activation'
+        ? delays(simulate({ ...scenario, rule: withoutEarly(scenario.rule) }, {
+          runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: sequential, stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
+        }), at)
+        : undefined;
       curves[effect.key][onset === 0 ? 'exposure' : `h${onset}`] = {
+        ...(maturedOnly ? { maturedOnly } : {}),
         label: scenario.name,
         ...delays(records, at),
         beforeOnset: rateOf(records, (r) => (r.metricFail[effect.metric] ?? Infinity) < onset),
@@ -151,6 +183,9 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     }
   });
 
+  const delayedRuns = Math.ceil(nullRuns / 4);
+  const delayed = simulate(delayedActivation, { runs: delayedRuns, seed: seed + 7, evaluator: sequential });
+  const delayedFails = delayed.filter((r) => r.guardFail['activation-vs-control'] !== undefined).length;
   const srm = simulate(exposureLoss, { runs: effectRuns, seed: seed + 5, evaluator: sequential, stopWhen: (r) => r.srm !== null });
   const micros = (t: { ms: number; evaluations: number }) => (1000 * t.ms) / Math.max(t.evaluations, 1);
   return {
@@ -165,6 +200,12 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     naiveFamily: rateOf(naive, (r) => r.fail !== null),
     srmFalseAlarm,
     curves,
+    delayedActivation: {
+      runs: delayedRuns,
+      rate: delayedFails / delayedRuns,
+      upper95: wilson(delayedFails, delayedRuns).upper,
+      earlyDetector: rateOf(delayed, (r) => r.earlyFail === true),
+    },
     srmExposuresMinus5pct: { ...delays(srm, (r) => r.srm), invalid: rateOf(srm, (r) => r.invalid !== null) },
     cpu: {
       evaluatorMicros: micros(newTiming),

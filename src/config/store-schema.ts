@@ -50,7 +50,7 @@ export const flagWriterSection = z
     /** The relay from the PostgreSQL outbox to Redis. */
     outbox: z
       .object({
-        /** Outbox rows read per round trip. */
+        /** Outbox rows read per round trip; also rows sent straight to Redis that are marked published in one statement. */
         batchSize: z.number().int().positive().default(100),
         /** While started, also sweep the outbox this often, for rows other processes left (0: never). */
         pollIntervalMs: z.number().int().min(0).default(5000),

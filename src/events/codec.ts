@@ -59,6 +59,12 @@ export function decodeFeaturePartial(buf: Buffer): FeaturePartial {
     need(typeof c?.cohort === 'string', 'feature partial', 'cohorts[].cohort');
     for (const k of ['firstExposureAt', 'exposed']) need(typeof c[k] === 'number', 'feature partial', `cohorts[].${k}`);
     for (const k of ['activation', 'retention', 'latency']) need(typeof c[k] === 'object' && c[k] !== null, 'feature partial', `cohorts[].${k}`);
+    // Optional (added later): snapshots without it decode as before.
+    const early = (c.activation as Record<string, unknown>).early as Record<string, unknown> | undefined;
+    need(
+      early === undefined || (typeof early === 'object' && early !== null && ['afterMs', 'reached', 'successes'].every((k) => typeof early[k] === 'number')),
+      'feature partial', 'cohorts[].activation.early',
+    );
   }
   return o as unknown as FeaturePartial;
 }

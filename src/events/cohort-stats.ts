@@ -8,6 +8,22 @@ export interface RateCounts {
   matured: number;
   /** Matured users who did it (activated / returned). */
   successes: number;
+  /**
+   * Optional, activation only: the users `afterMs` past their first exposure (a landmark inside
+   * the window, so long before it matures), and how many of them had already activated by then.
+   * The verdict engine runs an extra, earlier detector on these (docs/statistics.md); a snapshot
+   * without them is judged on matured users alone.
+   */
+  early?: EarlyCounts;
+}
+
+export interface EarlyCounts {
+  /** The landmark: time since first exposure, ms (the same on every partition of a feature). */
+  afterMs: number;
+  /** Users whose first exposure is at least afterMs before the watermark. */
+  reached: number;
+  /** Of those, the users who activated within afterMs of their first exposure. */
+  successes: number;
 }
 
 export interface LatencyStats {

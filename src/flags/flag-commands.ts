@@ -3,7 +3,7 @@
 // registration of guarded cohorts (optionally starting their rollout).
 
 import type { FlagCommand } from '../events/flag-command.js';
-import type { ApplyResult, AuditOutcome, EnsureGuardedResult, RolloutStart } from './flag-repository-types.js';
+import type { AppliedCommand, ApplyResult, ApplyStatus, AuditOutcome, EnsureGuardedResult, FeatureSnapshot, RolloutStart } from './flag-repository-types.js';
 import type { FlagPins } from './flag-pins.js';
 import { expiredPinEnd } from './flag-pins.js';
 import { assertCohort, assertCommand, assertName, isoTime, numberOrNull, type FlagWriteContext } from './flag-write-context.js';
@@ -13,8 +13,41 @@ export class FlagCommands {
   constructor(private readonly ctx: FlagWriteContext, private readonly pins: FlagPins) {}
 
   /** Applies a command exactly once, in one transaction (see docs/architecture.md). */
-  async applyCommand(cmd: FlagCommand): Promise<ApplyResult> {
+  async applyCommand(cmd: FlagCommand): Promise<AppliedCommand> {
     assertCommand(cmd);
+    if (!cmd.rollout && this.ctx.plainCommandInOneCall) {
+      const done = await this.applyPlain(cmd);
+      if (done) return done;
+    }
+    return { result: await this.applyGeneral(cmd) };
+  }
+
+  // The common command (a rollback or restore of an unpinned cohort) in one round trip: the
+  // function of migration 6 does what applyGeneral does for it. undefined: the cohort is pinned
+  // (or holds a command), which only the general path handles; the lock it took is released.
+  private async applyPlain(cmd: FlagCommand): Promise<AppliedCommand | undefined> {
+    const { rows } = await this.ctx.sql.query<{ r: PlainReply }>(
+      `SELECT ${this.ctx.t.applyPlain}($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) AS r`,
+      [
+        cmd.commandId,
+        cmd.feature,
+        cmd.cohort,
+        cmd.state,
+        cmd.action,
+        cmd.source,
+        cmd.actor ?? null,
+        cmd.reason,
+        cmd.evidence === undefined || cmd.evidence === null ? null : JSON.stringify(cmd.evidence),
+      ],
+    );
+    const r = rows[0].r;
+    if (r.status === 'slow') return undefined;
+    const result: ApplyResult = { status: r.status, version: Number(r.version) };
+    if (r.outbox_id === undefined || !r.payload) return { result };
+    return { result, outbox: { id: Number(r.outbox_id), feature: cmd.feature, version: result.version, payload: r.payload } };
+  }
+
+  private applyGeneral(cmd: FlagCommand): Promise<ApplyResult> {
     return this.ctx.withFeature(cmd.feature, async (w) => {
       // Checked after the lock: a concurrent delivery of the same command has committed by now.
       const seen = await this.ctx.priorResult(w.tx, cmd.commandId);
@@ -137,4 +170,12 @@ export class FlagCommands {
       return { inserted, version: w.version };
     });
   }
+}
+
+/** What apply_plain_command returns. */
+interface PlainReply {
+  status: Exclude<ApplyStatus, 'skipped_pinned'> | 'slow';
+  version?: number;
+  outbox_id?: number;
+  payload?: FeatureSnapshot;
 }

@@ -135,4 +135,16 @@ export interface EnsureGuardedResult {
 export interface FlagRepositoryOptions {
   /** Decides whether a pin is in force; inject a ManualClock to test expiry without waiting. */
   clock?: Clock;
+  /**
+   * Apply plain commands (no rollout, no pin on the cohort) in one database round trip (default
+   * true). false takes the general multi-statement path for every command: the in-run baseline
+   * of bench:flags, and the same results.
+   */
+  plainCommandInOneCall?: boolean;
+}
+
+/** A command's result and, when it moved the version in one call, the outbox row it wrote (to send to Redis at once). */
+export interface AppliedCommand {
+  result: ApplyResult;
+  outbox?: OutboxEntry;
 }

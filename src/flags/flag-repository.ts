@@ -14,6 +14,7 @@ import { FlagOutboxStore } from './flag-outbox-store.js';
 import { FlagPins } from './flag-pins.js';
 import { FlagQueries } from './flag-queries.js';
 import type {
+  AppliedCommand,
   ApplyResult,
   AuditEntry,
   AuditQuery,
@@ -48,7 +49,12 @@ export class FlagRepository {
   }
 
   /** Applies a command exactly once, in one transaction (see docs/architecture.md). */
-  applyCommand(cmd: FlagCommand): Promise<ApplyResult> {
+  async applyCommand(cmd: FlagCommand): Promise<ApplyResult> {
+    return (await this.commands.applyCommand(cmd)).result;
+  }
+
+  /** applyCommand, also giving the outbox row when it was written in one call (the writer sends it to Redis at once). */
+  applyCommandWithOutbox(cmd: FlagCommand): Promise<AppliedCommand> {
     return this.commands.applyCommand(cmd);
   }
 

@@ -15,6 +15,7 @@ import type {
   RolloutStart,
   ExpiredPin,
   FlagRepository,
+  OutboxEntry,
   PinChangeResult,
   PinRequest,
   UnpinRequest,
@@ -95,10 +96,10 @@ export class FlagWriter implements Component {
    */
   async apply(cmd: FlagCommand): Promise<ApplyResult> {
     const started = this.clock.now();
-    const result = await this.repository.applyCommand(cmd);
+    const { result, outbox } = await this.repository.applyCommandWithOutbox(cmd);
     this.commands[result.status]++;
     if (result.status === 'applied') {
-      await this.pushToRedis();
+      await this.pushToRedis(outbox);
       this.observeLatency(this.clock.now() - started);
     }
     return result;
@@ -169,9 +170,11 @@ export class FlagWriter implements Component {
     }, this.pinSweepIntervalMs);
   }
 
-  private async pushToRedis(): Promise<void> {
+  // With the row the command wrote, one Redis call; otherwise a relay run finds it in the outbox.
+  private async pushToRedis(outbox?: OutboxEntry): Promise<void> {
     try {
-      await this.relay.relayOnce();
+      if (outbox) await this.relay.publish(outbox);
+      else await this.relay.relayOnce();
     } catch (err) {
       this.relayFailures++;
       this.onRelayError(err);

@@ -68,6 +68,9 @@ export class OutboxRelay implements Component {
   private stopping: Promise<void> | undefined;
   private readonly counters = { published: 0, reconciled: 0, failures: 0, diverged: 0, consecutiveFailures: 0 };
   private readonly quarantine = new FeatureQuarantine();
+  // Rows already in Redis by publish(), marked published in one statement per batch: at the next
+  // run, when a batch is full, or at stop. Until then a crash only means they are sent again.
+  private sent: number[] = [];
 
   constructor(options: OutboxRelayOptions) {
     this.repository = options.repository;
@@ -115,6 +118,7 @@ export class OutboxRelay implements Component {
       this.timer?.cancel();
       this.timer = undefined;
       await this.tail.then(noop, noop);
+      await this.flushSent().catch((err) => this.onError(err));
     })();
     return this.stopping;
   }
@@ -130,7 +134,7 @@ export class OutboxRelay implements Component {
     const run = this.tail.then(noop, noop).then(async () => {
       this.queued = undefined;
       try {
-        if (this.reconcileIntervalMs > 0 && this.clock.now() - this.lastReconcileAt >= this.reconcileIntervalMs) this.needsReconcile = true;
+        if (this.reconcileDue()) this.needsReconcile = true;
         if (this.needsReconcile) {
           await this.reconcileNow();
           this.needsReconcile = false;
@@ -151,6 +155,34 @@ export class OutboxRelay implements Component {
     this.queued = run;
     this.tail = run;
     return run;
+  }
+
+  /**
+   * Sends one just-committed outbox row straight to Redis: one script call, no outbox read, its
+   * marking batched. Safe beside a run: the script only moves a feature's version forward, so
+   * whichever of the two writes lands second changes nothing. When a reconcile is due, the
+   * feature is held apart, or Redis fails, it falls back to relayOnce(), which owns retries,
+   * isolation and reconcile, so the outcome is what relayOnce() alone would give.
+   */
+  async publish(entry: OutboxEntry): Promise<void> {
+    if (this.stopping || this.needsReconcile || this.reconcileDue() || this.quarantine.has(entry.feature)) {
+      await this.relayOnce();
+      return;
+    }
+    const p = entry.payload;
+    try {
+      await this.cache.writeFeature(p.feature, p.version, p.cohorts, p.allocations);
+    } catch {
+      // relayOnce() sends the row again and classifies the failure (isolate, or throw and retry).
+      await this.relayOnce();
+      return;
+    }
+    this.sent.push(entry.id);
+    if (this.sent.length >= this.batchSize) {
+      const run = this.tail.then(noop, noop).then(() => this.flushSent());
+      this.tail = run;
+      run.catch((err) => this.onError(err));
+    }
   }
 
   /** Writes every feature's current snapshot from PostgreSQL to Redis; returns how many were newer there. */
@@ -200,8 +232,21 @@ export class OutboxRelay implements Component {
     );
   }
 
+  private reconcileDue(): boolean {
+    return this.reconcileIntervalMs > 0 && this.clock.now() - this.lastReconcileAt >= this.reconcileIntervalMs;
+  }
+
+  // Marks the rows publish() sent; if that fails they stay pending and are simply sent again.
+  private async flushSent(): Promise<number> {
+    if (this.sent.length === 0) return 0;
+    const ids = this.sent;
+    this.sent = [];
+    return this.markPublished(ids);
+  }
+
   private async drain(): Promise<number> {
-    let total = 0;
+    // First, so the rows publish() already sent are not read and sent again.
+    let total = await this.flushSent();
     for (;;) {
       const rows = await this.repository.pendingOutbox(this.batchSize, this.quarantine.features());
       if (rows.length === 0) return total;

@@ -47,9 +47,18 @@ export const Rule = z
     evaluationWindowSeconds: positiveSeconds,
     // Extensions.
     activation: z
-      .object({ action: ActionMatch.optional(), windowSeconds: positiveSeconds.default(86_400) })
+      .object({
+        action: ActionMatch.optional(),
+        windowSeconds: positiveSeconds.default(86_400),
+        // Opt-in: the rule's author asserts the treatment changes whether users activate, not
+        // when; the activation guardrail then also judges activations within this landmark.
+        earlySeconds: positiveSeconds.optional(),
+      })
       .strict()
-      .default({ windowSeconds: 86_400 }),
+      .default({ windowSeconds: 86_400 })
+      .refine((a) => a.earlySeconds === undefined || a.earlySeconds < a.windowSeconds, {
+        message: 'activation.earlySeconds must be smaller than activation.windowSeconds',
+      }),
     retention: z
       .object({ returnAfterSeconds: positiveSeconds.default(86_400), windowSeconds: positiveSeconds.default(604_800) })
       .strict()

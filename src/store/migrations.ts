@@ -120,6 +120,77 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
+    name: 'plain command in one round trip',
+    statements: [
+      // A rollback or restore of a cohort that no pin touches, applied in one call (flag-commands.ts):
+      // lock the feature, check applied_commands, write the flag, audit entry, result and outbox
+      // row. PL/pgSQL because each statement in it takes a fresh snapshot, so the checks after the
+      // lock see what a concurrent writer of the feature committed (one SQL statement with CTEs
+      // would read from before the lock). A pinned cohort answers 'slow': the caller takes the
+      // general path, which ends or honours the pin. search_path is fixed at creation (the
+      // migration's schema), so callers need not set it.
+      `CREATE FUNCTION apply_plain_command(p_command_id text, p_feature text, p_cohort text, p_state text, p_action text,
+                                          p_source text, p_actor text, p_reason text, p_evidence jsonb)
+       RETURNS jsonb LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+       DECLARE
+         v_before bigint;
+         v_version bigint;
+         v_prior jsonb;
+         v_row flags%ROWTYPE;
+         v_found boolean;
+         v_outcome text;
+         v_result jsonb;
+         v_outbox_id bigint;
+         v_payload jsonb;
+       BEGIN
+         INSERT INTO feature_versions AS v (feature, version) VALUES (p_feature, 0)
+           ON CONFLICT (feature) DO UPDATE SET version = v.version
+           RETURNING version INTO v_before;
+         SELECT result INTO v_prior FROM applied_commands WHERE command_id = p_command_id;
+         IF FOUND THEN
+           RETURN jsonb_build_object('status', 'duplicate', 'version', (v_prior->>'version')::bigint);
+         END IF;
+         SELECT * INTO v_row FROM flags WHERE feature = p_feature AND cohort = p_cohort;
+         v_found := FOUND;
+         IF v_found AND (v_row.pinned_state IS NOT NULL OR v_row.held_command IS NOT NULL) THEN
+           RETURN jsonb_build_object('status', 'slow');
+         END IF;
+         IF v_found AND v_row.state = p_state THEN
+           v_outcome := 'no_change';
+           v_version := v_before;
+         ELSE
+           v_outcome := 'applied';
+           v_version := v_before + 1;
+           INSERT INTO flags (feature, cohort, state, version, reason, updated_at)
+             VALUES (p_feature, p_cohort, p_state, v_version, p_reason, now())
+             ON CONFLICT (feature, cohort) DO UPDATE
+               SET state = excluded.state, version = excluded.version, reason = excluded.reason,
+                   updated_at = excluded.updated_at, held_command = NULL;
+           UPDATE feature_versions SET version = v_version WHERE feature = p_feature;
+         END IF;
+         INSERT INTO audit_log (command_id, feature, cohort, action, from_state, to_state, version, source, actor, reason, evidence, outcome, from_allocation, to_allocation)
+           VALUES (p_command_id, p_feature, p_cohort, p_action, CASE WHEN v_found THEN v_row.state END, p_state, v_version, p_source, p_actor, p_reason, p_evidence,
+                   v_outcome, CASE WHEN v_found THEN v_row.allocation END, CASE WHEN v_found THEN v_row.allocation END);
+         v_result := jsonb_build_object('status', v_outcome, 'version', v_version);
+         INSERT INTO applied_commands (command_id, result) VALUES (p_command_id, v_result);
+         IF v_outcome = 'applied' THEN
+           -- The same snapshot as flag-outbox-store.ts writeOutbox builds.
+           INSERT INTO outbox (feature, version, payload)
+             SELECT p_feature, v_version, jsonb_build_object('feature', p_feature, 'version', v_version, 'cohorts', jsonb_object_agg(cohort, state))
+                    || CASE WHEN count(*) FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL) = 0 THEN '{}'::jsonb
+                       ELSE jsonb_build_object('allocations', jsonb_object_agg(cohort, jsonb_build_object('percent', allocation, 'salt', rollout->>'salt', 'control', rollout->>'control'))
+                                                              FILTER (WHERE allocation IS NOT NULL AND rollout IS NOT NULL)) END
+               FROM flags WHERE feature = p_feature
+             RETURNING id, payload INTO v_outbox_id, v_payload;
+           RETURN v_result || jsonb_build_object('outbox_id', v_outbox_id, 'payload', v_payload);
+         END IF;
+         RETURN v_result;
+       END
+       $fn$`,
+    ],
+  },
+  {
+    version: 7,
     name: 'incremental checkpoint parts',
     statements: [
       // The part rows of an incremental checkpoint (stream/checkpoint-store.ts): written in the

@@ -35,7 +35,19 @@ function emptyCohort(cohort: string): MergedCohortStats & { histogram: LatencyHi
   };
 }
 
-function add(into: ReturnType<typeof emptyCohort>, c: CohortPartial): void {
+/** Early activation counts add up only when every partition of the cohort has them at one landmark. */
+function addEarly(into: ReturnType<typeof emptyCohort>, c: CohortPartial, first: boolean): void {
+  const e = c.activation.early;
+  const m = into.activation.early;
+  if (first && e) into.activation.early = { ...e };
+  else if (m && e && m.afterMs === e.afterMs) {
+    m.reached += e.reached;
+    m.successes += e.successes;
+  } else delete into.activation.early;
+}
+
+function add(into: ReturnType<typeof emptyCohort>, c: CohortPartial, first: boolean): void {
+  addEarly(into, c, first);
   into.exposed += c.exposed;
   into.firstExposureAt = Math.min(into.firstExposureAt, c.firstExposureAt);
   into.activation.matured += c.activation.matured;
@@ -62,8 +74,9 @@ export function mergeFeature(partials: Iterable<FeaturePartial>): MergedFeature 
     inputOffsets[String(p.partition)] = positionText(p);
     for (const c of p.cohorts) {
       let m = cohorts.get(c.cohort);
+      const first = !m;
       if (!m) cohorts.set(c.cohort, (m = emptyCohort(c.cohort)));
-      add(m, c);
+      add(m, c, first);
     }
   }
   for (const m of cohorts.values()) m.latency.p95 = m.histogram.count === 0 ? null : m.histogram.valueAtPercentile(95);

@@ -12,12 +12,16 @@ export class RoleProcess {
   private child?: ChildProcess;
   private exit?: Promise<number | null>;
 
-  /** `env` is added to PATH and HOME: nothing else of the test's environment reaches the process. */
-  constructor(readonly role: string, readonly logFile: string, private readonly env: Record<string, string>) {}
+  /**
+   * `env` is added to PATH and HOME: nothing else of the test's environment reaches the process.
+   * `prefix` runs it through another command that execs it (same PID), e.g. `ip netns exec <ns>`.
+   */
+  constructor(readonly role: string, readonly logFile: string, private readonly env: Record<string, string>, private readonly prefix: readonly string[] = []) {}
 
   start(): this {
     const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'start', '--role', this.role], {
+    const command = [...this.prefix, process.execPath, '--import', 'tsx', 'src/main.ts', 'start', '--role', this.role];
+    const child = spawn(command[0], command.slice(1), {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env },
       stdio: ['ignore', fd, fd],

@@ -5,6 +5,7 @@
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { Metadata } from '@grpc/grpc-js';
+import { diag, DiagLogLevel } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { mulberry32, normal } from './prng.js';
 
@@ -27,27 +28,67 @@ export interface SeedScenarioOptions {
   retryUntilAcked?: boolean;
 }
 
+/** Spans the receiver acknowledged (OTLP success), per cohort; retryUntilAcked only. */
+export interface AckedSpans {
+  /** Exposure spans (one per user). */
+  exposures: Record<string, number>;
+  /** GET /dashboard spans of the cohort's users. */
+  requests: Record<string, number>;
+  /** Spans a partial-success reply rejected (the exporter reports those as a warning, not per span). */
+  rejected: number;
+}
+
 export interface ScenarioResult {
   spans: number;
   users: number;
   endMs: number;
   /** Batches sent again after a failure (retryUntilAcked only). */
   retries: number;
+  acked: AckedSpans;
 }
 
-/** Wraps an exporter so a failed batch is tried again until it is acknowledged or time runs out. */
-function retrying(inner: SpanExporter, counter: { retries: number }): SpanExporter {
+/**
+ * Wraps an exporter so a failed batch is tried again until it is acknowledged or time runs out.
+ * One batch at a time, in order, as a Collector queue with one consumer sends: a user's exposure
+ * never reaches the receiver after the requests it explains, so nothing the receiver acknowledged
+ * can go unjoined. Acknowledged batches are counted once, however often they were sent.
+ */
+function retrying(inner: SpanExporter, counter: { retries: number }, onAcked: (spans: ReadableSpan[]) => void): SpanExporter {
+  let queue: Promise<void> = Promise.resolve();
   const attempt = (spans: ReadableSpan[], deadline: number, done: Parameters<SpanExporter['export']>[1]) =>
     inner.export(spans, (result) => {
+      if (result.code === 0) onAcked(spans);
       if (result.code === 0 || Date.now() > deadline) return done(result);
       counter.retries++;
       setTimeout(() => attempt(spans, deadline, done), 1000);
     });
   return {
-    export: (spans, done) => attempt(spans, Date.now() + 180_000, done),
-    shutdown: () => inner.shutdown(),
-    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+    export: (spans, done) => {
+      queue = queue.then(
+        () =>
+          new Promise<void>((sent) =>
+            attempt(spans, Date.now() + 180_000, (result) => {
+              sent();
+              done(result);
+            }),
+          ),
+      );
+    },
+    shutdown: () => queue.then(() => inner.shutdown()),
+    forceFlush: () => queue.then(() => inner.forceFlush?.() ?? Promise.resolve()),
   };
+}
+
+// The OTLP exporters report a partial success only as a diag warning with its JSON body.
+function countPartialSuccess(acked: AckedSpans): () => void {
+  const onWarn = (message: string, ...args: unknown[]) => {
+    if (!message.includes('Partial Success')) return;
+    const body = JSON.parse(String(args[0] ?? '{}')) as { rejectedSpans?: number | string };
+    acked.rejected += Number(body.rejectedSpans ?? 0);
+  };
+  const noop = () => {};
+  diag.setLogger({ error: noop, warn: onWarn, info: noop, debug: noop, verbose: noop }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  return () => diag.disable();
 }
 
 export async function sendSeedScenario(o: SeedScenarioOptions): Promise<ScenarioResult> {
@@ -57,10 +98,19 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   const [control, treatment] = o.cohorts ?? ['control', 'treatment'];
   const rand = mulberry32(o.seed ?? 42);
   const counter = { retries: 0 };
+  const acked: AckedSpans = { exposures: { [control]: 0, [treatment]: 0 }, requests: { [control]: 0, [treatment]: 0 }, rejected: 0 };
+  const cohortOf = new Map<string, string>();
+  const onAcked = (batch: ReadableSpan[]) => {
+    for (const span of batch) {
+      if (span.name === 'recs.render') acked.exposures[String(span.attributes['feature_flag.result.variant'])]++;
+      else if (span.name === 'GET /dashboard') acked.requests[cohortOf.get(String(span.attributes['enduser.id']))!]++;
+    }
+  };
+  const stopCounting = o.retryUntilAcked ? countPartialSuccess(acked) : () => {};
   const metadata = new Metadata();
   if (o.bearerToken) metadata.set('authorization', `Bearer ${o.bearerToken}`);
   const otlp = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000, metadata });
-  const exporter = o.retryUntilAcked ? retrying(otlp, counter) : otlp;
+  const exporter = o.retryUntilAcked ? retrying(otlp, counter, onAcked) : otlp;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
     // A flush waits for re-sent batches too, not the default 30 s.
@@ -78,6 +128,7 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   for (let i = 0; i < users; i++) {
     const cohort = i % 2 === 0 ? control : treatment;
     const userId = `user-${o.seed ?? 42}-${i}`;
+    cohortOf.set(userId, cohort);
     // Users arrive evenly over the run; each is exposed, loads the dashboard twice, sometimes clicks.
     const exposedAt = o.startMs + Math.floor((i / users) * durationMs);
     const exposure = tracer.startSpan('recs.render', {
@@ -105,5 +156,6 @@ export async function sendSeedScenario(o: SeedScenarioOptions): Promise<Scenario
   }
   await provider.forceFlush();
   await provider.shutdown();
-  return { spans, users, endMs: o.startMs + durationMs, retries: counter.retries };
+  stopCounting();
+  return { spans, users, endMs: o.startMs + durationMs, retries: counter.retries, acked };
 }

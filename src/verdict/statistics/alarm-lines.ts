@@ -10,7 +10,12 @@ import { factor, milliseconds, percent, points } from './verdict-format.js';
 /** Stable detector names, as in the verdict's `regressions[].detector`. */
 export function detectorName(o: DetectorOutcome): string {
   if (o.spec.metric === 'latencyP95') return o.spec.comparison === 'threshold' ? 'p95-exceedance' : 'p95-vs-control';
-  return o.spec.comparison === 'threshold' ? `${o.spec.metric}-rate` : `${o.spec.metric}-vs-control`;
+  if (o.spec.comparison === 'threshold') return `${o.spec.metric}-rate`;
+  return o.early !== null ? `${o.spec.metric}-early-vs-control` : `${o.spec.metric}-vs-control`;
+}
+
+function hoursOf(ms: number): string {
+  return `${Math.round((ms / 3_600_000) * 10) / 10} h`;
 }
 
 /** Event time to the minute, e.g. 2026-11-24T14:00Z. */
@@ -44,5 +49,9 @@ export function alarmLine(o: DetectorOutcome, rule: Rule): string {
     return `${metric} ${percent(ratio(hits, n))} of ${n} users matured (< threshold ${percent(theta)}) ${since} (${evidence(o)})`;
   }
   const drop = (metric === 'activation' ? rule.guardrails.maxActivationDrop : rule.guardrails.maxRetentionDrop) ?? 0;
+  if (o.early !== null) {
+    const within = hoursOf(o.early);
+    return `${metric} within ${within} of first exposure ${percent(ratio(hits, n))} vs control ${percent(ratio(hitsC, nC))} (allowed drop ${points(drop)}) ${since} (${evidence(o)})`;
+  }
   return `${metric} ${percent(ratio(hits, n))} vs control ${percent(ratio(hitsC, nC))} (allowed drop ${points(drop)}) ${since} (${evidence(o)})`;
 }

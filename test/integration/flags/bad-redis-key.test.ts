@@ -66,6 +66,8 @@ describe('per-feature isolation of Redis failures', () => {
     await expect(cache.readFeature('feat_a')).resolves.toEqual({ version: 2, cohorts: { treatment: 'off' } });
     await expect(cache.readFeature('feat_b')).resolves.toEqual({ version: 2, cohorts: { treatment: 'off' } });
     // Their rows, from registration (v1) and the rollback (v2), wait: PostgreSQL stays the truth.
+    // (A relay run first marks the rows the commands sent straight to Redis.)
+    await relay.relayOnce();
     expect((await repo.pendingOutbox(100)).map((r) => `${r.feature}@${r.version}`).sort()).toEqual(['feat_nan@1', 'feat_nan@2', 'feat_wrongtype@1', 'feat_wrongtype@2']);
     const stats = relay.stats();
     expect(stats).toMatchObject({ failingFeatures: 2, failures: 0, consecutiveFailures: 0 });

@@ -74,6 +74,8 @@ describe(`FlagWriter on PostgreSQL + ${target.name}`, () => {
 
     expect(await redis.hgetall(cache.key('feat_smart_recs_v1'))).toEqual({ version: '2', treatment: 'off' });
     expect(await notices.waitForCount(2)).toEqual(['feat_smart_recs_v1', 'feat_smart_recs_v1']);
+    // The row reached Redis in the command; marking it published is batched, and stop flushes it.
+    await writer.stop();
     expect(await repo.pendingOutbox(10)).toEqual([]);
 
     const m = writer.metrics();

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Rule } from '../../../src/rules/schema.js';
 import type { MergedCohortStats } from '../../../src/verdict/cohort-evaluator.js';
+import { alarmLine, detectorName } from '../../../src/verdict/statistics/alarm-lines.js';
 import { alphaBudget, guardsOf } from '../../../src/verdict/statistics/alpha-budget.js';
-import { newChangeMemory, stepChangeDetectors, type ChangeMemory } from '../../../src/verdict/statistics/change-detectors.js';
+import { EARLY_SHARE, newChangeMemory, stepChangeDetectors, type ChangeMemory } from '../../../src/verdict/statistics/change-detectors.js';
 import { Random } from '../../../sim/random.js';
 
 const HOUR = 3_600_000;
@@ -13,7 +14,7 @@ const rule = Rule.parse({
   latencyP95Threshold: 1500,
   minCohortSize: 100,
   evaluationWindowSeconds: 3600,
-  activation: { action: { spanName: 'click' } },
+  activation: { action: { spanName: 'click' }, earlySeconds: 8 * 3600 },
   cohorts: { control: 'control', guarded: ['treatment'] },
   guardrails: { maxActivationDrop: 0, maxP95Increase: 0.1 },
 });
@@ -127,5 +128,69 @@ describe('change detectors over cumulative counts', () => {
     const out = stepChangeDetectors({ rule, cohort: t.stats(), control: c.stats(), at: 2 * HOUR, specs: guardsOf(rule), alphaByGuard: budget.byGuard, memory });
     expect(out.find((d) => d.id === 'activation-vs-control')!.sums).toEqual([0, 0, 0, 0]);
     expect(memory.control?.[0]).toBe(5000);
+  });
+
+  describe('early activation (activation.early)', () => {
+    /** Matured users only after 24 steps; early counts at 8 h from step 8 on, with this early rate per arm. */
+    function early(steps: number, rateT: number, rateC: number, withEarly = true, judged = rule) {
+      const random = new Random(11);
+      const memory = newChangeMemory();
+      const counts = { t: { reached: 0, successes: 0 }, c: { reached: 0, successes: 0 } };
+      let last: ReturnType<typeof stepChangeDetectors> = [];
+      for (let s = 1; s <= steps; s++) {
+        if (s > 8) {
+          counts.t.reached += 200;
+          counts.t.successes += random.binomial(200, rateT);
+          counts.c.reached += 200;
+          counts.c.successes += random.binomial(200, rateC);
+        }
+        const arm = (name: string, e: { reached: number; successes: number }): MergedCohortStats => ({
+          cohort: name, exposed: 200 * s, firstExposureAt: 0,
+          activation: { matured: 0, successes: 0, ...(withEarly ? { early: { afterMs: 8 * HOUR, ...e } } : {}) },
+          retention: { matured: 0, successes: 0 },
+          latency: { count: 0, slow: 0, users: 0, sumN2: 0, sumSlow2: 0, sumNSlow: 0, p95: null, valueAtPercentile: () => null, countAbove: () => 0 },
+          cohortSwitches: 0,
+        });
+        last = stepChangeDetectors({
+          rule: judged, cohort: arm('treatment', counts.t), control: arm('control', counts.c), at: s * HOUR,
+          specs: guardsOf(rule), alphaByGuard: budget.byGuard, memory,
+        });
+      }
+      return { memory, guard: last.find((d) => d.id === 'activation-vs-control')! };
+    }
+
+    it('fire on a drop in early activations before any user matured, at the early share of α_g', () => {
+      const { memory, guard } = early(23, 0.12, 0.2);
+      expect(guard.alarm).toBe(true);
+      expect(guard.early).toBe(8 * HOUR);
+      expect(guard.logThreshold).toBeCloseTo(Math.log(1 / (budget.byGuard['activation-vs-control'] * EARLY_SHARE)), 12);
+      expect(memory.alarms['activation-vs-control']).toBeLessThan(23 * HOUR);
+      expect(memory.early).toEqual({ afterMs: 8 * HOUR });
+      expect(detectorName(guard)).toBe('activation-early-vs-control');
+      expect(alarmLine(guard, rule)).toMatch(/^activation within 8 h of first exposure 1\d\.\d % vs control \d+\.\d % \(allowed drop/);
+    });
+
+    it('stay quiet when the early rates are equal', () => {
+      const { memory, guard } = early(23, 0.2, 0.2);
+      expect(guard.alarm).toBe(false);
+      expect(memory.alarms['activation-vs-control']).toBeUndefined();
+    });
+
+    it('ignore early counts unless the rule opts in at their landmark', () => {
+      for (const earlySeconds of [undefined, 6 * 3600]) {
+        const other = Rule.parse({ ...rule, activation: { action: { spanName: 'click' }, earlySeconds } });
+        const { memory, guard } = early(23, 0.12, 0.2, true, other);
+        expect(memory.early).toBe(false);
+        expect(guard.alarm).toBe(false);
+      }
+    });
+
+    it('give the matured detector the whole α_g when the first snapshot has no early counts', () => {
+      const { memory, guard } = early(23, 0.12, 0.2, false);
+      expect(memory.early).toBe(false);
+      expect(guard.early).toBeNull();
+      expect(guard.logThreshold).toBeCloseTo(Math.log(1 / budget.byGuard['activation-vs-control']), 12);
+      expect(memory.detectors['activation-vs-control:early']).toBeUndefined();
+    });
   });
 });
