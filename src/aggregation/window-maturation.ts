@@ -44,25 +44,32 @@ export function applyWindowEffects(
   const flags = store.flags(h);
   const wm = watermark;
   const inWindow = t >= fe && t <= fe + rule.activationWindowMs;
-  let counted = false;
-  if ((flags & ACTIVATED) === 0 && inWindow && matchesAction(rule, e)) {
-    counted = true;
-    if ((flags & ACTIVATION_DONE) === 0) store.setFlag(h, ACTIVATED);
-    else if (wm < fe + rule.activationWindowMs + grace) {
-      store.setFlag(h, ACTIVATED);
-      if (rule.hasActivation) slot.cohorts[store.cohort(h)].activationSuccesses++;
-      counters.lateApplied++;
-    } else counters.lateIgnored++;
-  }
   const early = store.earlyFlags(h);
-  if (rule.earlyMs > 0 && (early & (EARLY_HIT | EARLY_EXCLUDED)) === 0 && inWindow && t <= fe + rule.earlyMs && matchesAction(rule, e)) {
-    // An action already counted late (applied or ignored) above is not counted again.
-    if ((early & EARLY_REACHED) === 0) store.setEarlyFlag(h, EARLY_HIT);
-    else if (wm < fe + rule.activationWindowMs + grace) {
-      store.setEarlyFlag(h, EARLY_HIT);
-      slot.cohorts[store.cohort(h)].earlySuccesses++;
-      if (!counted) counters.lateApplied++;
-    } else if (!counted) counters.lateIgnored++;
+  const wantsActivation = (flags & ACTIVATED) === 0;
+  const wantsEarly = rule.earlyMs > 0 && (early & (EARLY_HIT | EARLY_EXCLUDED)) === 0 && t <= fe + rule.earlyMs;
+  if (inWindow && (wantsActivation || wantsEarly) && matchesAction(rule, e)) {
+    const open = wm < fe + rule.activationWindowMs + grace;
+    // An event late for both the window and the landmark is counted once.
+    let late = false;
+    if (wantsActivation) {
+      if ((flags & ACTIVATION_DONE) === 0) store.setFlag(h, ACTIVATED);
+      else {
+        late = true;
+        if (open) {
+          store.setFlag(h, ACTIVATED);
+          if (rule.hasActivation) slot.cohorts[store.cohort(h)].activationSuccesses++;
+          counters.lateApplied++;
+        } else counters.lateIgnored++;
+      }
+    }
+    if (wantsEarly) {
+      if ((early & EARLY_REACHED) === 0) store.setEarlyFlag(h, EARLY_HIT);
+      else if (open) {
+        store.setEarlyFlag(h, EARLY_HIT);
+        slot.cohorts[store.cohort(h)].earlySuccesses++;
+        if (!late) counters.lateApplied++;
+      } else if (!late) counters.lateIgnored++;
+    }
   }
   if ((flags & RETURNED) === 0 && t >= fe + rule.returnAfterMs && t < fe + rule.retentionWindowMs) {
     if ((flags & RETENTION_DONE) === 0) store.setFlag(h, RETURNED);
