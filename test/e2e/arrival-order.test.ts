@@ -3,6 +3,7 @@
 // backfill (feature after feature, each user's spans together) must give the same final outcomes
 // and flag states; nothing is refused; every declared feature answers 200 on the flag API with
 // its guarded cohorts; and a replay of the recorded log gives the live verdict stream bit for bit.
+// Every published aggregate equals the oracle's, feat_cart's early activation counts included.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,12 +131,16 @@ async function runOrder(order: 'live' | 'backfill' | 'outage', distributed: bool
         }
       }
       const a = aggregatorSettings(config);
+      let earlyReached = 0;
       for (const [key, p] of latest) {
         const records = upToPosition((recorded.partitions.get(p.partition) ?? [])
           .flatMap((r) => r.events.map((event, k) => ({ event, offset: r.offset, continuesRecord: k > 0 }))), p);
         const want = oracleAggregate(records, { ...a, partition: p.partition, rules }).partials.filter((c) => c.feature === p.feature);
         expect(p.cohorts, `${order}: published aggregates of ${key}`).toEqual(atPosition(want, p));
+        // feat_cart opts in to early activation counts: the aggregator publishes them at its landmark.
+        if (p.feature === 'feat_cart') earlyReached += p.cohorts.reduce((s, c) => s + (c.activation.early?.afterMs === 600_000 ? c.activation.early.reached : -Infinity), 0);
       }
+      expect(earlyReached, `${order}: feat_cart's early activation counts`).toBeGreaterThan(0);
     } finally {
       await log.close();
     }
