@@ -2,8 +2,11 @@
 // reached once the watermark passes first exposure + L, a success when an action in
 // [first exposure, first exposure + L] was applied; out-of-order actions, the landmark boundary,
 // a late action after the landmark matured, a restore from an incremental checkpoint mid-way, and
-// a rule that opts in while users are live. Every case is also checked against the oracle.
+// a rule that opts in while users are live, and checkpoints written before early counts existed
+// (test/fixtures/checkpoint-before-early.json, written by the previous aggregator). Every case is
+// also checked against the oracle.
 
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AggregatorCheckpointer } from '../../../src/aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../../../src/aggregation/partition-aggregator.js';
@@ -135,5 +138,25 @@ describe('early activation counts', () => {
     // The same with the whole-state codec in between: the decision is part of the state.
     const back = PartitionAggregator.restore(r.agg.serialize(), OPTIONS);
     expect(back.snapshot()).toEqual(r.agg.snapshot());
+  });
+
+  it('restores a checkpoint written before early counts (whole state and incremental): its live users are left out, later ones counted', () => {
+    const old = JSON.parse(readFileSync('test/fixtures/checkpoint-before-early.json', 'utf8')) as {
+      whole: string;
+      head: string;
+      parts: { part: number; seq: string; data: string }[];
+    };
+    const parts = old.parts.map((p) => ({ part: p.part, seq: p.seq, data: Buffer.from(p.data, 'base64') }));
+    const fromWhole = PartitionAggregator.restore(Buffer.from(old.whole, 'base64'), OPTIONS);
+    const fromParts = AggregatorCheckpointer.restore(Buffer.from(old.head, 'base64'), parts, OPTIONS).aggregator;
+    expect(fromParts.serialize().equals(fromWhole.serialize())).toBe(true);
+    for (const agg of [fromWhole, fromParts]) {
+      // a and b (exposed at T0, a bought at 5 min) were live in the old state.
+      const later = [expose('c', 10 * MIN), buy('c', 11 * MIN), tick(40 * MIN)];
+      later.forEach((e, i) => agg.apply(e, String(3 + i)));
+      expect(agg.snapshot()[0].activation.early).toEqual({ afterMs: L, reached: 1, successes: 1 });
+      agg.apply(tick(75 * MIN), '6');
+      expect(agg.snapshot()[0].activation).toEqual({ matured: 3, successes: 2, early: { afterMs: L, reached: 1, successes: 1 } });
+    }
   });
 });
