@@ -6,7 +6,8 @@
 // Requests: empty-span floods (over and at the record cap), an attribute flood, 99-deep nested
 // log bodies, gzip bombs (20 MiB of empty spans as protobuf and as OTLP/JSON in ~20 KB), and
 // OTLP/JSON bodies just under the object cap.
-// Env: PMF_FLOOD_SECONDS (20), PMF_FLOOD_CONCURRENCY (32), PMF_FLOOD_BUDGET_MIB (64).
+// Env: PMF_FLOOD_SECONDS (20), PMF_FLOOD_CONCURRENCY (32), PMF_FLOOD_BUDGET_MIB (64), and
+// PMF_FLOOD_NODE_ARGS for the receiver process (e.g. --cpu-prof to find where a stall comes from).
 // The last line printed is one JSON object with every number.
 
 import { fork } from 'node:child_process';
@@ -63,7 +64,7 @@ const KINDS: Kind[] = [
 ];
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const child = fork(`${here}receiver-flood-server.ts`, [String(BUDGET)], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const child = fork(`${here}receiver-flood-server.ts`, [String(BUDGET)], { execArgv: ['--expose-gc', '--import', 'tsx', ...(process.env.PMF_FLOOD_NODE_ARGS ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const ask = <T>(type: string): Promise<T> => new Promise((resolve) => {
   const on = (m: { type: string }) => {
     if (m.type === type) {
@@ -139,7 +140,7 @@ await new Promise((r) => setTimeout(r, SECONDS * 1000));
 stop = true;
 await Promise.all(workers);
 const floodHealth = await floodHealthP;
-const stats = await ask<{ maxStallMs: number; p99StallMs: number; peakRssBytes: number; inFlightPeakBytes: number; budgetRefusals: number; requests: Record<string, number>; rejected: Record<string, number> }>('stats');
+const stats = await ask<{ longestGap: { wallMs: number; onCpuMs: number; runQueueMs: number }; longestOnCpuMs: number; loadAverage: number[]; maxStallMs: number; p99StallMs: number; peakRssBytes: number; inFlightPeakBytes: number; budgetRefusals: number; requests: Record<string, number>; rejected: Record<string, number> }>('stats');
 child.send({ type: 'stop' });
 client.close();
 
@@ -156,6 +157,13 @@ const result = {
   maxEventLoopStallMs: r1(stats.maxStallMs),
   p99EventLoopStallMs: r1(stats.p99StallMs),
   stallWithinTarget: stats.maxStallMs <= 100,
+  longestGapMs: r1(stats.longestGap.wallMs),
+  longestGapOnCpuMs: r1(stats.longestGap.onCpuMs),
+  longestGapWaitingForCpuMs: r1(stats.longestGap.runQueueMs),
+  longestGapBlockedMs: r1(stats.longestGap.wallMs - stats.longestGap.onCpuMs - stats.longestGap.runQueueMs),
+  longestOnCpuStallMs: r1(stats.longestOnCpuMs),
+  onCpuStallWithinTarget: stats.longestOnCpuMs <= 100,
+  loadAverage1m: r1(stats.loadAverage[0]),
   healthzIdleP50Ms: r1(pct(idleHealth, 0.5)),
   healthzFloodP50Ms: r1(pct(floodHealth, 0.5)),
   healthzFloodP99Ms: r1(pct(floodHealth, 0.99)),
@@ -170,6 +178,8 @@ const result = {
 for (const [k, m] of Object.entries(result.answers)) console.log(`${k}: ${JSON.stringify(m)}`);
 console.log(`peak RSS ${result.peakRssMiB} MiB (idle ${result.baselineRssMiB}, limit ${result.rssLimitMiB}: ${result.rssWithinTarget ? 'ok' : 'OVER'}); ` +
   `longest event-loop stall ${result.maxEventLoopStallMs} ms (target <= 100: ${result.stallWithinTarget ? 'ok' : 'OVER'}); ` +
+  `longest gap ${result.longestGapMs} ms = ${result.longestGapOnCpuMs} on CPU + ${result.longestGapWaitingForCpuMs} waiting for a CPU + ${result.longestGapBlockedMs} blocked; ` +
+  `longest on-CPU stall ${result.longestOnCpuStallMs} ms; load ${result.loadAverage1m}; ` +
   `/healthz p50 ${result.healthzFloodP50Ms} ms, p99 ${result.healthzFloodP99Ms} ms, max ${result.healthzFloodMaxMs} ms during the flood vs p50 ${result.healthzIdleP50Ms} ms idle`);
 console.log(JSON.stringify(result));
 process.exit(0);

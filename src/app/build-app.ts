@@ -264,6 +264,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
         cardinalityIdleMs: rc.cardinalityIdleSeconds * 1000, maxDurationMs: rc.maxSpanDurationSeconds * 1000,
         maxRecordsPerRequest: rc.maxRecordsPerRequest, maxAttributesPerRequest: rc.maxAttributesPerRequest, maxJsonObjectsPerRequest: rc.maxJsonObjectsPerRequest,
         grpcMaxConcurrentStreams: rc.grpcMaxConcurrentStreams, grpcMaxSessionMemoryMiB: rc.grpcMaxSessionMemoryMiB,
+        admissionWaitMs: rc.admissionWaitMs,
       },
       publishTimeoutMs: rc.publishTimeoutMs,
       retryAfterMs: rc.retryAfterSeconds * 1000,

@@ -40,6 +40,12 @@ export const receiverSection = z
     /** HTTP/2 session memory per gRPC connection, in MiB, before new streams are refused. */
     grpcMaxSessionMemoryMiB: z.number().int().positive().default(10),
     /**
+     * How long a request may wait for in-flight bytes (FIFO, both listeners): a gRPC call before
+     * its message is read (it reserves 2 x maxMessageBytes, then keeps only its real size), an
+     * HTTP body for each chunk. Past the wait: UNAVAILABLE / 429 with a retry delay.
+     */
+    admissionWaitMs: z.number().int().nonnegative().default(2000),
+    /**
      * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
      * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).
      */

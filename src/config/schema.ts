@@ -54,7 +54,8 @@ export const Config = z
         if (p === c.receiver.http.port) ctx.addIssue({ code: 'custom', path: ['receiver', 'http', 'port'], message: `receiver.http.port and ${name} are both ${p}: pick two ports` });
       }
     }
-    const largest = Math.max(c.receiver.maxMessageBytes, c.receiver.httpEnabled ? c.receiver.maxHttpBodyBytes : 0);
+    // A gRPC call reserves twice its message limit before it is read (grpc-js' frames and their join).
+    const largest = Math.max(2 * c.receiver.maxMessageBytes, c.receiver.httpEnabled ? c.receiver.maxHttpBodyBytes : 0);
     if (c.receiver.maxInFlightBytes < largest) {
       ctx.addIssue({ code: 'custom', path: ['receiver', 'maxInFlightBytes'], message: `receiver.maxInFlightBytes (${c.receiver.maxInFlightBytes}) must be at least the largest request limit (${largest}), or such requests could never be admitted` });
     }

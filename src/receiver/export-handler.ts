@@ -84,12 +84,24 @@ export class ExportHandler {
     return this.opts.metrics;
   }
 
+  /** The per-request caps in force, defaults filled in (the HTTP listener prechecks bodies with them). */
+  get requestLimits(): Required<RequestLimits> {
+    const l = this.opts.requestLimits;
+    return {
+      maxRecords: l?.maxRecords ?? configDefaults.receiver.maxRecordsPerRequest,
+      maxAttributes: l?.maxAttributes ?? configDefaults.receiver.maxAttributesPerRequest,
+      maxJsonObjects: l?.maxJsonObjects ?? DEFAULT_MAX_JSON_OBJECTS,
+    };
+  }
+
   /** Handles one decompressed request body; takes ownership of `lease`. */
   async export(signal: OtlpSignal, format: WireFormat, body: Uint8Array, lease: Lease): Promise<ExportOutcome> {
     let handedOver = false;
     const batcher = this.batchers.pop() ?? new EventBatcher(this.opts.sink.partitions);
     try {
       const mapped = await this.decodeAndMap(signal, format, body, lease, batcher);
+      // A gRPC call's admission reservation shrinks to what the request really holds.
+      lease.trim();
       if ('kind' in mapped) return mapped;
       const m = this.opts.metrics;
       ReceiverMetrics.add(m.received, signal, mapped.received);

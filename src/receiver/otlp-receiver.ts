@@ -47,6 +47,8 @@ export interface ReceiverLimits {
   maxJsonObjectsPerRequest?: number;
   grpcMaxConcurrentStreams?: number;
   grpcMaxSessionMemoryMiB?: number;
+  /** Longest wait for in-flight bytes (gRPC reservation, HTTP chunk) before UNAVAILABLE / 429 (default 2 s). */
+  admissionWaitMs?: number;
 }
 
 export interface OtlpReceiverOptions {
@@ -85,7 +87,7 @@ export class OtlpReceiver implements Component {
     const limits = opts.limits ?? {};
     this.sink = opts.sink;
     this.metrics = opts.metrics ?? new ReceiverMetrics();
-    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? configDefaults.receiver.maxInFlightBytes);
+    this.budget = new InFlightBudget(limits.maxInFlightBytes ?? configDefaults.receiver.maxInFlightBytes, opts.clock);
     this.cardinality = new CardinalityGuard({
       maxFeatures: limits.maxFeatures ?? 1000,
       maxCohortsPerFeature: limits.maxCohortsPerFeature ?? 100,
@@ -122,9 +124,10 @@ export class OtlpReceiver implements Component {
     this.grpc = new OtlpGrpcServer({
       ...common, host: opts.grpc.host, port: opts.grpc.port, maxMessageBytes: limits.maxGrpcMessageBytes,
       maxConcurrentStreams: limits.grpcMaxConcurrentStreams, maxSessionMemoryMiB: limits.grpcMaxSessionMemoryMiB,
+      admissionWaitMs: limits.admissionWaitMs,
     });
     this.http = opts.http
-      ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes })
+      ? new OtlpHttpServer({ ...common, host: opts.http.host, port: opts.http.port, maxBodyBytes: limits.maxHttpBodyBytes, admissionWaitMs: limits.admissionWaitMs })
       : undefined;
   }
 

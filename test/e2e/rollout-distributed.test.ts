@@ -3,54 +3,27 @@
 // and is rolled back: the Redis hash shows `off` and allocation 0 at one version, the control
 // untouched, and the rollback's audit entry carries the failing verdict.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app/build-app.js';
+import type { App } from '../../src/app/build-app.js';
 import { FlagClient } from '../../src/client/flag-client.js';
-import { loadConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/core/logger.js';
 import { flagKey } from '../../src/flags/redis-keys.js';
 import { parseRules } from '../../src/rules/load.js';
+import { DistributedTestApp } from '../helpers/distributed-app.js';
 import { RampDriver } from '../helpers/rollouts/ramp-driver.js';
 import { adminApi, RAMP_FEATURE, rampRules, runRamp } from '../helpers/rollouts/ramp-run.js';
-import { testServices, uniqueName } from '../helpers/services.js';
+import { testServices } from '../helpers/services.js';
 
 const TOKEN = 'rollout-e2e-token-0123456789';
 
 describe('a rollout on Kafka, PostgreSQL and Redis', () => {
   let app: App;
-  let dataDir: string;
   let client: FlagClient;
   let driver: RampDriver;
-  const id = uniqueName('ramp').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
-  const schema = `pmf_${id}`;
-  const keyPrefix = `${id}:`;
-  const pool = new pg.Pool({ connectionString: testServices.databaseUrl, max: 2 });
-  const redis = new Redis(testServices.redisUrl);
+  const stack = new DistributedTestApp('ramp');
+  const { keyPrefix, schema, pool, redis } = stack;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'pmf-ramp-'));
-    const config = loadConfig({
-      env: {
-        KAFKA_BROKERS: testServices.kafkaBrokers.join(','),
-        DATABASE_URL: testServices.databaseUrl,
-        REDIS_URL: testServices.redisUrl,
-        PMF_GUARD_TOPIC_PREFIX: `${id}.`,
-        PMF_GUARD_DATABASE_SCHEMA: schema,
-        PMF_GUARD_REDIS_KEY_PREFIX: keyPrefix,
-        PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef',
-        PMF_GUARD_COMMAND_KEY: 'e2e-command-key-0123456789abcdef',
-        PMF_GUARD_BEARER_TOKEN: TOKEN,
-        PMF_GUARD_DATA_DIR: dataDir,
-        PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0',
-      },
-    });
-    app = await buildApp({ ...config, kafka: { ...config.kafka, groupPrefix: id, partitions: 3 } }, parseRules(rampRules()), { logger: silentLogger });
-    await app.start();
+    app = await stack.start(parseRules(rampRules()), { PMF_GUARD_BEARER_TOKEN: TOKEN });
     client = new FlagClient({ redis: testServices.redisUrl, keyPrefix, refreshIntervalMs: 0, features: [RAMP_FEATURE] });
     await client.start();
     driver = new RampDriver({
@@ -72,13 +45,7 @@ describe('a rollout on Kafka, PostgreSQL and Redis', () => {
   afterAll(async () => {
     await driver?.close();
     await client?.stop();
-    await app?.stop();
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await pool.end();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-    rmSync(dataDir, { recursive: true, force: true });
+    await stack.stop();
   });
 
   it('rolls back at stage 2: off and allocation 0 at one version in Redis, the control untouched', async () => {

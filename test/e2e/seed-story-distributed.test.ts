@@ -2,63 +2,30 @@
 // pmf-guard (every role) → real Kafka topics → a fail verdict on pmf.verdicts.v1 → the treatment
 // cohort off in PostgreSQL (with its audit row) and in Redis; the control untouched.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app/build-app.js';
-import { loadConfig } from '../../src/config/load.js';
+import type { App } from '../../src/app/build-app.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { decodeFlagCommand, decodeVerdict } from '../../src/events/codec.js';
 import type { Verdict } from '../../src/events/verdict.js';
 import { KafkaLog } from '../../src/log/kafka/kafka-log.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
+import { DistributedTestApp } from '../helpers/distributed-app.js';
 import { sendSeedScenario } from '../helpers/seed-scenario.js';
-import { testServices, uniqueName, waitFor } from '../helpers/services.js';
+import { testServices, waitFor } from '../helpers/services.js';
 
 describe('seed story on Kafka, PostgreSQL and Redis', () => {
   let app: App;
-  let dataDir: string;
-  const id = uniqueName('e2e').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
-  const schema = `pmf_${id}`;
-  const keyPrefix = `${id}:`;
-  const pool = new pg.Pool({ connectionString: testServices.databaseUrl, max: 2 });
-  const redis = new Redis(testServices.redisUrl);
+  const stack = new DistributedTestApp('e2e');
+  const { id, schema, keyPrefix, pool, redis } = stack;
   const kafka = new KafkaLog({ logger: silentLogger, brokers: [...testServices.kafkaBrokers], clientId: `${id}-reader` });
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'pmf-e2e-'));
-    const config = loadConfig({
-      env: {
-        KAFKA_BROKERS: testServices.kafkaBrokers.join(","),
-        DATABASE_URL: testServices.databaseUrl,
-        REDIS_URL: testServices.redisUrl,
-        PMF_GUARD_TOPIC_PREFIX: `${id}.`,
-        PMF_GUARD_DATABASE_SCHEMA: schema,
-        PMF_GUARD_REDIS_KEY_PREFIX: keyPrefix,
-        PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef',
-        PMF_GUARD_COMMAND_KEY: 'e2e-command-key-0123456789abcdef',
-        PMF_GUARD_DATA_DIR: dataDir,
-        PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0',
-        PMF_GUARD_ADMIN_PORT: '0',
-      },
-      rulesFile: 'test/fixtures/seed-rules.yaml',
-    });
-    app = await buildApp({ ...config, kafka: { ...config.kafka, groupPrefix: id, partitions: 3 } }, await loadRulesFile(config.rulesFile!), { logger: silentLogger });
-    await app.start();
+    app = await stack.start(await loadRulesFile('test/fixtures/seed-rules.yaml'));
   });
 
   afterAll(async () => {
-    await app?.stop();
+    await stack.stop();
     await kafka.close();
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await pool.end();
-    const keys = await redis.keys(`${keyPrefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   async function readTopic<T>(topic: string, decode: (b: Buffer) => T): Promise<T[]> {

@@ -1,15 +1,19 @@
 // An independent, deliberately naive recomputation of a partition's CohortPartials from the whole
 // record list, for checking PartitionAggregator (unit property tests, fault / recovery tests).
-// It shares no code with src/aggregation except the histogram encoding of the result: instead of
-// an incremental state machine it computes the per-record watermark first, then, per (user,
-// feature), scans the user's events and decides every statistic from the definitions
-// (src/aggregation/partition-aggregator.ts header). Not covered: the caps (dedupe entries,
-// retired markers, cohorts per feature, sources) — use inputs below them.
+// It shares no aggregation logic with src/aggregation, on purpose (an oracle that ran the same code
+// could not disagree with it): instead of an incremental state machine it computes the per-record
+// watermark first, then, per (user, feature), scans the user's events and decides every statistic
+// from the definitions (src/aggregation/partition-aggregator.ts header). It does share what is
+// configuration rather than logic: the aggregator's options with their defaults and validation
+// (resolveOptions), so both always run with the same settings; and the histogram encoding of the
+// result. Not covered: the caps (dedupe entries, retired markers, cohorts per feature, sources) —
+// use inputs below them.
 
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
 import type { FeatureEvent } from '../../src/events/feature-event.js';
 import type { SnapshotPosition } from '../../src/events/feature-partial.js';
-import type { Rule, RuleSet } from '../../src/rules/schema.js';
+import type { Rule } from '../../src/rules/schema.js';
+import { resolveOptions, type PartitionAggregatorOptions } from '../../src/aggregation/aggregator-options.js';
 import { LatencyHistogram } from '../../src/events/latency-histogram.js';
 
 export interface OracleRecord {
@@ -38,15 +42,8 @@ export function atPosition(partials: readonly CohortPartial[], position: Snapsho
   return partials.map((c) => ({ ...c, offset: position.offset, ...(position.recordEvents === undefined ? {} : { recordEvents: position.recordEvents }) }));
 }
 
-export interface OracleOptions {
-  partition: number;
-  rules: RuleSet;
-  allowedLatenessMs?: number;
-  lateGraceMs?: number;
-  maxLatenessMs?: number;
-  sourceIdleMs?: number;
-  latencyJoinSlackMs?: number;
-}
+/** The aggregator's own options; the oracle reads the lateness, grace, idle and join-slack ones, not the caps. */
+export type OracleOptions = PartitionAggregatorOptions;
 
 export interface OracleResult {
   partials: CohortPartial[];
@@ -80,12 +77,11 @@ interface UserResult {
 }
 
 export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOptions): OracleResult {
-  const lateness = opts.allowedLatenessMs ?? 5 * 60_000;
-  const grace = opts.lateGraceMs ?? 6 * 3600_000;
-  const idle = opts.sourceIdleMs ?? 5 * 60_000;
+  const { allowedLatenessMs: lateness, lateGraceMs: grace, sourceIdleMs: idle, latencyJoinSlackMs: slack, maxLatenessMs } = resolveOptions(opts);
   const closeAfter = (r: Rule) => Math.max(r.activation.windowSeconds, r.retention.windowSeconds) * 1000;
-  const horizonMs = opts.maxLatenessMs ?? Math.max(0, ...opts.rules.rules.map(closeAfter)) + grace;
-  const slack = opts.latencyJoinSlackMs ?? 60_000;
+  // The default horizon is a definition (no open window can take an older event), so it is derived
+  // here again rather than read from the aggregator.
+  const horizonMs = maxLatenessMs ?? Math.max(0, ...opts.rules.rules.map(closeAfter)) + grace;
   const result: OracleResult = { partials: [], events: 0, duplicates: 0, tooLate: 0, lateEvents: 0, untracked: 0, replayedRecords: 0 };
 
   // Pass 1: offsets, the watermark seen by each event (the slowest origin that has not fallen

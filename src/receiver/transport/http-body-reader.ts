@@ -2,29 +2,43 @@
 // measured after decompression, and inflation stops as soon as the limit is passed, so a
 // decompression bomb costs at most the limit plus one zlib output chunk of memory (the flaw of
 // CVE-2024-36129 in the Collector). Every decompressed chunk is also charged to the request's
-// in-flight lease; when the shared budget is spent the read stops and the caller answers 429.
+// in-flight lease; when the shared budget is spent the read pauses (TCP holds the sender) and
+// waits its turn in the budget's FIFO queue, with gRPC admissions, for up to waitMs; past that the
+// read stops and the caller answers 429.
+// An optional precheck sees every decompressed chunk, so a request cap (records, attributes, JSON
+// objects) stops a bomb after the cap's worth of inflation rather than the whole size limit.
+// Joining the chunks into one buffer is charged too, since both copies are held at that moment.
 
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate, type Gunzip, type Inflate } from 'node:zlib';
 import type { Lease } from './inflight-budget.js';
+import type { BodyPrecheck } from '../decode/streaming-precheck.js';
+import { RequestLimitError } from '../decode/request-limits.js';
 
 export type ContentEncoding = 'identity' | 'gzip' | 'deflate';
 
 export type BodyRead =
   | { ok: true; body: Buffer }
-  | { ok: false; reason: 'too_large' | 'overloaded' | 'bad_encoding' | 'aborted'; message: string };
+  | { ok: false; reason: 'too_large' | 'overloaded' | 'bad_encoding' | 'aborted'; message: string }
+  | { ok: false; reason: 'limit'; message: string; limit: RequestLimitError };
 
 export interface BodyLimits {
   /** Most bytes accepted after decompression (and before it: a larger compressed body is refused too). */
   maxBytes: number;
   encoding: ContentEncoding;
   lease: Lease;
+  /** Longest wait for budget per chunk before the read is refused as overloaded. */
+  waitMs: number;
+  precheck?: BodyPrecheck;
 }
 
 /** Also counts how many decompressed bytes were produced, so tests can check a bomb was cut short. */
 export interface BodyReadStats {
   inflatedBytes: number;
 }
+
+/** Larger output chunks than zlib's 16 KiB: a quarter of the callbacks and buffers per MiB inflated. */
+const INFLATE_OPTIONS = { chunkSize: 64 * 1024 };
 
 export function parseContentEncoding(header: string | undefined): ContentEncoding | undefined {
   const v = (header ?? '').trim().toLowerCase();
@@ -35,15 +49,16 @@ export function parseContentEncoding(header: string | undefined): ContentEncodin
 }
 
 export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyReadStats): Promise<BodyRead> {
-  const { maxBytes, encoding, lease } = limits;
+  const { maxBytes, encoding, lease, precheck, waitMs } = limits;
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let total = 0;
     let raw = 0;
     let done = false;
     const inflater: Gunzip | Inflate | undefined =
-      encoding === 'gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : undefined;
-    const tooLarge = (): BodyRead => ({ ok: false, reason: 'too_large', message: `request body exceeds ${maxBytes} bytes after decompression` });
+      encoding === 'gzip' ? createGunzip(INFLATE_OPTIONS) : encoding === 'deflate' ? createInflate(INFLATE_OPTIONS) : undefined;
+    const overloaded = (): BodyRead => ({ ok: false, reason: 'overloaded', message: 'receiver is at its in-flight memory bound, retry later' });
+  const tooLarge = (): BodyRead => ({ ok: false, reason: 'too_large', message: `request body exceeds ${maxBytes} bytes after decompression` });
 
     const finish = (result: BodyRead) => {
       if (done) return;
@@ -61,10 +76,22 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyR
       total += chunk.length;
       if (stats) stats.inflatedBytes = total;
       if (total > maxBytes) return finish(tooLarge());
-      if (!lease.grow(chunk.length)) {
-        return finish({ ok: false, reason: 'overloaded', message: 'receiver is at its in-flight memory bound, retry later' });
+      if (precheck) {
+        try {
+          precheck.push(chunk);
+        } catch (err) {
+          if (err instanceof RequestLimitError) return finish({ ok: false, reason: 'limit', message: err.message, limit: err });
+          throw err;
+        }
       }
-      chunks.push(chunk);
+      // Paused until the budget takes the chunk, so at most this one is held uncharged.
+      output.pause();
+      void lease.growOrWait(chunk.length, waitMs).then((ok) => {
+        if (done) return;
+        if (!ok) return finish(overloaded());
+        chunks.push(chunk);
+        output.resume();
+      });
     };
     const onRaw = (chunk: Buffer) => {
       raw += chunk.length;
@@ -78,7 +105,11 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, stats?: BodyR
     });
     const output = inflater ? req.pipe(inflater) : req;
     output.on('data', onOutput);
-    output.on('end', () => finish({ ok: true, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total) }));
+    output.on('end', () => {
+      if (chunks.length <= 1) return finish({ ok: true, body: chunks[0] ?? Buffer.alloc(0) });
+      // The chunks and their concatenation are both held until the next collection.
+      void lease.growOrWait(total, waitMs).then((ok) => finish(ok ? { ok: true, body: Buffer.concat(chunks, total) } : overloaded()));
+    });
     if (inflater) {
       inflater.on('error', (err) => finish({ ok: false, reason: 'bad_encoding', message: `body is not valid ${encoding}: ${err.message}` }));
     }

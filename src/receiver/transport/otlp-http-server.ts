@@ -2,7 +2,7 @@
 // application/x-protobuf or application/json, identity / gzip / deflate bodies. Statuses follow
 // the OTLP specification: 200 (with partial_success when records were rejected), 400 bad data,
 // 401 no valid token, 413 over the size limit after decompression, 415 unsupported type or
-// encoding, 429 at the in-flight bound and 503 when the log is unavailable (both with
+// encoding, 429 at the in-flight bound (after waiting up to admissionWaitMs for it) and 503 when the log is unavailable (both with
 // Retry-After; OTLP clients retry only on 429/502/503/504). Error bodies are google.rpc.Status
 // in the request's content type, which every response echoes.
 
@@ -19,9 +19,10 @@ import type { InFlightBudget } from './inflight-budget.js';
 import { httpsServerOptions, type TlsMaterial } from './listener-tls.js';
 import { encodeExportResponse, type WireFormat } from './otlp-response.js';
 import { OtlpListener } from './otlp-listener.js';
-import type { OtlpSignal } from '../receiver-metrics.js';
+import { ReceiverMetrics, type OtlpSignal } from '../receiver-metrics.js';
 import { encodeRpcStatus, rpcStatusJson } from './rpc-status.js';
 import { configDefaults } from '../../config/schema.js';
+import { jsonObjectPrecheck, protobufRecordPrecheck } from '../decode/streaming-precheck.js';
 
 export interface OtlpHttpServerOptions {
   host?: string;
@@ -31,6 +32,8 @@ export interface OtlpHttpServerOptions {
   budget: InFlightBudget;
   /** Max body size after decompression (default 20 MiB, the specification's recommendation). */
   maxBodyBytes?: number;
+  /** Longest wait per chunk for in-flight bytes before 429 (default: the config's). */
+  admissionWaitMs?: number;
   auth?: BearerAuth;
   tls?: TlsMaterial;
   clock?: Clock;
@@ -137,13 +140,19 @@ export class OtlpHttpServer extends OtlpListener<Server> {
     if (declared > maxBytes) return this.answer(res, signal, format, { ...tooLarge(maxBytes), headers: { connection: 'close' } });
     const lease = this.opts.budget.tryAcquire(0)!;
     const stats: BodyReadStats = { inflatedBytes: 0 };
-    const read = await readBody(req, { maxBytes, encoding, lease }, stats);
+    // Identity bodies are checked by the decoders; a compressed one is checked as it inflates.
+    const caps = this.handler.requestLimits;
+    const precheck = format === 'json' ? jsonObjectPrecheck(caps.maxJsonObjects)
+      : encoding !== 'identity' ? protobufRecordPrecheck(signal, caps.maxRecords, caps.maxAttributes) : undefined;
+    const waitMs = this.opts.admissionWaitMs ?? configDefaults.receiver.admissionWaitMs;
+    const read = await readBody(req, { maxBytes, encoding, lease, precheck, waitMs }, stats);
     this.opts.onBodyRead?.(stats);
     if (!read.ok) {
       lease.release();
       if (read.reason === 'aborted') return;
       if (read.reason === 'too_large') return this.answer(res, signal, format, tooLarge(maxBytes));
       if (read.reason === 'overloaded') return this.answer(res, signal, format, this.overloaded(read.message));
+      if (read.reason === 'limit') ReceiverMetrics.add(this.metrics.rejected, read.limit.reason);
       return this.answer(res, signal, format, { status: 400, code: grpc.status.INVALID_ARGUMENT, message: read.message });
     }
     const outcome = await this.handler.export(signal, format, read.body, lease);

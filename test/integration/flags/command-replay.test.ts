@@ -2,7 +2,6 @@
 // command again, twice, through the real consumer and writer; PostgreSQL, Redis, the audit log,
 // the outbox and the change notices stay exactly as they were.
 
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
@@ -14,22 +13,22 @@ import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { CommandLog } from '../../helpers/flags/command-log.js';
 import { uniqueName, waitFor } from '../../helpers/services.js';
 import { countRows, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
-import { openFlagStack } from './flag-stack.js';
-import { deleteKeys, NoticeRecorder } from './redis-fixture.js';
+import { openFlagStack, type FlagStack } from './flag-stack.js';
+import { NoticeRecorder } from './redis-fixture.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 describe('replaying the commands topic', () => {
+  let stack: FlagStack;
   let store: MigratedStore;
   let repo: FlagRepository;
-  let redis: Redis;
   let cache: RedisFlagCache;
-  let prefix: string;
   let log: CommandLog;
   let notices: NoticeRecorder;
   const stoppers: (() => Promise<void>)[] = [];
 
   beforeEach(async () => {
-    ({ store, repo, redis, prefix, cache } = await openFlagStack());
+    stack = await openFlagStack();
+    ({ store, repo, cache } = stack);
     notices = await NoticeRecorder.subscribe(cache.channel);
     log = await CommandLog.open(3);
   });
@@ -37,9 +36,7 @@ describe('replaying the commands topic', () => {
     for (const stop of stoppers.splice(0)) await stop();
     await log.close();
     await notices.close();
-    await deleteKeys(redis, prefix);
-    await redis.quit();
-    await store.close();
+    await stack.close();
   });
 
   /** Runs one consumer group over the whole topic, until it has committed every partition's end. */

@@ -2,7 +2,6 @@
 // bearer auth, pin / unpin with an expiry, manual rollback / restore through the command path,
 // and the audit log with verdict evidence.
 
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BearerAuth } from '../../../src/core/bearer-auth.js';
 import { AdminServer } from '../../../src/admin/admin-server.js';
@@ -14,19 +13,17 @@ import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import { countRows, rollback, type MigratedStore } from './flag-store-fixture.js';
-import { openFlagStack } from './flag-stack.js';
-import { deleteKeys } from './redis-fixture.js';
+import { openFlagStack, type FlagStack } from './flag-stack.js';
 import { silentLogger } from '../../../src/core/logger.js';
 
 const TOKEN = 's3cret-admin-token';
 
 describe('admin flag routes', () => {
+  let stack: FlagStack;
   let store: MigratedStore;
   let repo: FlagRepository;
   let writer: FlagWriter;
-  let redis: Redis;
   let cache: RedisFlagCache;
-  let prefix: string;
   let servers: AdminServer[];
 
   const serve = async (token: string | undefined) => {
@@ -50,7 +47,8 @@ describe('admin flag routes', () => {
   };
 
   beforeEach(async () => {
-    ({ store, repo, redis, prefix, cache } = await openFlagStack());
+    stack = await openFlagStack();
+    ({ store, repo, cache } = stack);
     const relay = new OutboxRelay({ logger: silentLogger, repository: repo, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });
     writer = new FlagWriter({ logger: silentLogger, repository: repo, relay, clock: systemClock, pinSweepIntervalMs: 0 });
     await writer.start();
@@ -60,9 +58,7 @@ describe('admin flag routes', () => {
   afterEach(async () => {
     for (const s of servers) await s.stop();
     await writer.stop();
-    await deleteKeys(redis, prefix);
-    await redis.quit();
-    await store.close();
+    await stack.close();
   });
 
   it('refuses every flag route without the right bearer token, and every change when no token is set', async () => {

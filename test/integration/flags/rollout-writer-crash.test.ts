@@ -3,47 +3,22 @@
 // allocation of one version), the restarted writer completes the stage in Redis, and the advance
 // delivered again (the command topic replays after a crash) changes nothing.
 
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FlagCommand } from '../../../src/events/flag-command.js';
-import { FlagRepository } from '../../../src/flags/flag-repository.js';
-import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
-import { ChildWriter } from '../../helpers/flags/child-writer.js';
-import { testServices } from '../../helpers/services.js';
-import { openMigratedStore, pgDriver, sampleVerdict, type MigratedStore } from './flag-store-fixture.js';
-import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
+import { sampleVerdict } from './flag-store-fixture.js';
+import { openWriterCrashStack, type WriterCrashStack } from './flag-stack.js';
 
 describe('flag writer killed with SIGKILL during a rollout advance', () => {
-  let store: MigratedStore;
-  let repo: FlagRepository;
-  let redis: Redis;
-  let cache: RedisFlagCache;
-  let prefix: string;
-  const children: ChildWriter[] = [];
-
-  const child = (mode: 'reconcile' | 'stall', command?: FlagCommand) => {
-    const c = ChildWriter.spawn({ databaseUrl: testServices.databaseUrl, schema: store.schema, redisUrl: testServices.redisUrl, keyPrefix: prefix, mode, command });
-    children.push(c);
-    return c;
-  };
-
+  let stack: WriterCrashStack;
   beforeEach(async () => {
-    store = await openMigratedStore(pgDriver);
-    repo = new FlagRepository(store.sql, store.schema);
-    redis = redisClient();
-    prefix = uniquePrefix();
-    cache = new RedisFlagCache(redis, { keyPrefix: prefix });
+    stack = await openWriterCrashStack();
   });
-  afterEach(async () => {
-    await Promise.all(children.splice(0).map((c) => c.kill9()));
-    await deleteKeys(redis, prefix);
-    await redis.quit();
-    await store.close();
-  });
+  afterEach(() => stack.close());
 
   it('leaves no partial state, and the stage completes after restart', async () => {
+    const { repo, redis, cache, child } = stack;
     await repo.ensureGuarded('feat', ['treatment'], undefined, { percent: 1, stages: 4, salt: 's1', control: 'control' });
-    expect(await child('reconcile').exitCode()).toBe(0);
+    expect(await child({ mode: 'reconcile' }).exitCode()).toBe(0);
     const stage1 = { version: '1', treatment: 'on', 'allocation:treatment': '1', 'salt:treatment': 's1', 'control:treatment': 'control' };
     expect(await redis.hgetall(cache.key('feat'))).toEqual(stage1);
 
@@ -53,7 +28,7 @@ describe('flag writer killed with SIGKILL during a rollout advance', () => {
       reason: 'stage 2/4 (10 %): advanced after stage 1/4 (1 %) passed', evidence, issuedAt: evidence.evaluatedAt,
       rollout: { stage: 2, stages: 4, percent: 10, status: 'ramping', salt: 's1', control: 'control' },
     };
-    const victim = child('stall', advance);
+    const victim = child({ mode: 'stall', command: advance });
     await victim.waitForLine((l) => l === 'REDIS_WRITE feat 2', 'Redis write of v2 begun');
     await victim.kill9();
 
@@ -62,7 +37,7 @@ describe('flag writer killed with SIGKILL during a rollout advance', () => {
     expect((await repo.pendingOutbox(10)).map((o) => [o.version, o.payload.allocations?.treatment?.percent])).toEqual([[2, 10]]);
     expect(await redis.hgetall(cache.key('feat'))).toEqual(stage1);
 
-    expect(await child('reconcile').exitCode()).toBe(0);
+    expect(await child({ mode: 'reconcile' }).exitCode()).toBe(0);
     expect(await redis.hgetall(cache.key('feat'))).toEqual({ ...stage1, version: '2', 'allocation:treatment': '10' });
     expect(await repo.pendingOutbox(10)).toEqual([]);
 

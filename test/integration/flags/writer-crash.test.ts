@@ -3,49 +3,29 @@
 // restart, start-up reconcile makes Redis equal PostgreSQL; no reading ever shows a version whose
 // body PostgreSQL did not commit with it, or an older version after a newer one.
 
-import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FlagRepository } from '../../../src/flags/flag-repository.js';
-import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
-import { ChildWriter, type ChildWriterEnv } from '../../helpers/flags/child-writer.js';
 import { committedSnapshots, RedisPoller } from '../../helpers/flags/redis-poller.js';
-import { testServices, waitFor } from '../../helpers/services.js';
-import { countRows, rollback, type MigratedStore } from './flag-store-fixture.js';
-import { openFlagStack } from './flag-stack.js';
-import { deleteKeys } from './redis-fixture.js';
+import { waitFor } from '../../helpers/services.js';
+import { countRows, rollback } from './flag-store-fixture.js';
+import { openWriterCrashStack, type WriterCrashStack } from './flag-stack.js';
 
 describe('flag writer killed with SIGKILL', () => {
-  let store: MigratedStore;
-  let repo: FlagRepository;
-  let redis: Redis;
-  let cache: RedisFlagCache;
-  let prefix: string;
-  const children: ChildWriter[] = [];
-
-  const child = (e: Pick<ChildWriterEnv, 'mode'> & Partial<ChildWriterEnv>) => {
-    const c = ChildWriter.spawn({ databaseUrl: testServices.databaseUrl, schema: store.schema, redisUrl: testServices.redisUrl, keyPrefix: prefix, ...e });
-    children.push(c);
-    return c;
-  };
+  let stack: WriterCrashStack;
   const redisEqualsPostgres = async () => {
-    for (const s of await repo.allFeatureSnapshots()) {
-      const cached = await cache.readFeature(s.feature);
+    for (const s of await stack.repo.allFeatureSnapshots()) {
+      const cached = await stack.cache.readFeature(s.feature);
       if (cached?.version !== s.version || JSON.stringify(cached.cohorts) !== JSON.stringify(s.cohorts)) return false;
     }
     return true;
   };
 
   beforeEach(async () => {
-    ({ store, repo, redis, prefix, cache } = await openFlagStack());
+    stack = await openWriterCrashStack();
   });
-  afterEach(async () => {
-    await Promise.all(children.splice(0).map((c) => c.kill9()));
-    await deleteKeys(redis, prefix);
-    await redis.quit();
-    await store.close();
-  });
+  afterEach(() => stack.close());
 
   it('between the PostgreSQL commit and the Redis write: the restarted writer brings Redis up to date', async () => {
+    const { store, repo, cache, child } = stack;
     await repo.ensureGuarded('feat', ['a', 'b']);
     const starter = child({ mode: 'reconcile' });
     expect(await starter.exitCode()).toBe(0);
@@ -69,6 +49,7 @@ describe('flag writer killed with SIGKILL', () => {
   });
 
   it('at random moments over many commands: readers stay consistent and Redis equals PostgreSQL after restart', async () => {
+    const { store, redis, cache, child } = stack;
     const features = 4;
     const poller = new RedisPoller(redis, () => Array.from({ length: features }, (_, i) => ({ feature: `f${i}`, key: cache.key(`f${i}`) })));
     poller.start();

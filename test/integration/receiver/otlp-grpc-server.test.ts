@@ -13,6 +13,7 @@ import { logBytes, recordLogs, recordSpans, tamper, traceBytes } from '../../uni
 import { decodeRpcStatus } from '../../../src/receiver/transport/rpc-status.js';
 import { budgetFor, rawUnary, RecordingSink, startReceiver, stopReceivers, testPseudonymizer as pseudo } from './receiver-test-kit.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { waitFor } from '../../helpers/services.js';
 
 async function startServer(extra: Partial<OtlpReceiverOptions> = {}): Promise<{ server: OtlpReceiver; sink: RecordingSink }> {
   const { receiver, sink } = await startReceiver({ http: undefined, ...extra });
@@ -151,7 +152,10 @@ describe('OtlpGrpcServer', () => {
     const reply = await rawUnary(server.port, TRACE_EXPORT_PATH, traceBytes(big));
     expect(reply.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(sink.batches).toHaveLength(0);
+    // The call's admission reservation went back although the handler never saw the message.
+    expect(server.budget.inUse).toBe(0);
     expect((await rawUnary(server.port, TRACE_EXPORT_PATH, new Uint8Array())).error).toBeNull();
+    expect(server.budget.inUse).toBe(0);
   });
 
   it('refuses a gzip bomb (1 MB -> 1 GiB) with RESOURCE_EXHAUSTED without inflating it, and keeps serving', async () => {
@@ -175,7 +179,7 @@ describe('OtlpGrpcServer', () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('lou')]));
     // Room for one request, wire and decoded size, not two.
-    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10 } });
+    const { server } = await startServer({ sink, retryAfterMs: 2500, limits: { maxInFlightBytes: budgetFor(body) + 10, maxGrpcMessageBytes: body.length + 10, admissionWaitMs: 0 } });
     sink.block = true;
     const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
     await sink.whenCalled();
@@ -185,6 +189,45 @@ describe('OtlpGrpcServer', () => {
     expect(server.budget.refused).toBe(1);
     sink.unblock();
     expect((await first).error).toBeNull();
+    expect(server.budget.inUse).toBe(0);
+  });
+
+  it('holds a call before its message is read until the budget can take twice the message limit, then serves it', async () => {
+    const sink = new RecordingSink();
+    const body = traceBytes(await recordSpans([flagSpan('max')]));
+    const limit = body.length + 100;
+    // The first call, once decoded, leaves one byte too few for the second's reservation.
+    const { server } = await startServer({ sink, limits: { maxGrpcMessageBytes: limit, maxInFlightBytes: 2 * limit + budgetFor(body) - 1 } });
+    sink.block = true;
+    const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
+    await sink.whenCalled();
+    expect(server.budget.inUse).toBe(budgetFor(body));
+    const second = rawUnary(server.port, TRACE_EXPORT_PATH, body);
+    await waitFor(() => server.budget.waiting === 1);
+    expect(sink.batches).toHaveLength(0);
+    sink.unblock();
+    expect((await first).error).toBeNull();
+    expect((await second).error).toBeNull();
+    expect(sink.events).toHaveLength(2);
+    expect(server.budget.refused).toBe(0);
+    expect(server.budget.inUse).toBe(0);
+  });
+
+  it('answers UNAVAILABLE with RetryInfo when the admission wait ends, without reading the message', async () => {
+    const sink = new RecordingSink();
+    const body = traceBytes(await recordSpans([flagSpan('ned')]));
+    const limit = body.length + 100;
+    const { server } = await startServer({ sink, retryAfterMs: 1500, limits: { maxGrpcMessageBytes: limit, maxInFlightBytes: 2 * limit + budgetFor(body) - 1, admissionWaitMs: 50 } });
+    sink.block = true;
+    const first = rawUnary(server.port, TRACE_EXPORT_PATH, body);
+    await sink.whenCalled();
+    const second = await rawUnary(server.port, TRACE_EXPORT_PATH, body);
+    expect(second.error?.code).toBe(grpc.status.UNAVAILABLE);
+    expect(statusDetails(second.error)).toEqual({ code: grpc.status.UNAVAILABLE, message: expect.stringMatching(/in-flight/), retryDelayMs: 1500 });
+    expect(server.metrics.requests.get('traces:UNAVAILABLE')).toBe(1);
+    sink.unblock();
+    expect((await first).error).toBeNull();
+    expect(sink.events).toHaveLength(1);
     expect(server.budget.inUse).toBe(0);
   });
 

@@ -140,6 +140,38 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
     }
   });
 
+  it('refuses compressed bombs under the size limit at the record or JSON-object cap, after inflating about the cap\'s worth', async () => {
+    const stats: BodyReadStats[] = [];
+    const { receiver, sink } = await startReceiver({ http: undefined, limits: { maxRecordsPerRequest: 1000, maxJsonObjectsPerRequest: 1000 } });
+    const server = new OtlpHttpServer({ host: '127.0.0.1', port: 0, handler: receiver.handler, budget: receiver.budget, onBodyRead: (s) => stats.push(s) });
+    await server.start();
+    try {
+      // 2 M empty spans (4 MiB) in one scope, and 1 M `{}` spans as OTLP/JSON (3 MiB): both under the 20 MiB limit.
+      const spans = Buffer.alloc(4_000_000).fill(Buffer.from([0x12, 0x00]));
+      const scope = Buffer.concat([Buffer.from([0x12, 0x80, 0x92, 0xf4, 0x01]), spans]);
+      const proto = Buffer.concat([Buffer.from([0x0a, 0x85, 0x92, 0xf4, 0x01]), scope]);
+      const json = Buffer.from(`{"resourceSpans":[{"scopeSpans":[{"spans":[${Array(1_000_000).fill('{}').join(',')}]}]}]}`);
+      const protoReply = await httpPost(server.port, '/v1/traces', gzipSync(proto), { headers: { ...PROTO, 'content-encoding': 'gzip' } });
+      const jsonReply = await httpPost(server.port, '/v1/traces', gzipSync(json), { headers: { ...JSON_CT, 'content-encoding': 'gzip' } });
+      expect(protoReply.status).toBe(400);
+      expect(decodeRpcStatus(protoReply.body).message).toMatch(/more than 1000 spans/);
+      expect(jsonReply.status).toBe(400);
+      expect(JSON.parse(jsonReply.body.toString()).message).toMatch(/more than 1000 objects/);
+      // Stopped within a zlib output chunk or two of the cap, not after inflating megabytes.
+      expect(stats.map((s) => s.inflatedBytes)).toEqual([expect.any(Number), expect.any(Number)]);
+      for (const s of stats) expect(s.inflatedBytes).toBeLessThanOrEqual(256 * 1024);
+      expect(receiver.metrics.rejected.get('too_many_records')).toBe(1);
+      expect(receiver.metrics.rejected.get('too_many_json_objects')).toBe(1);
+      expect(receiver.budget.inUse).toBe(0);
+      expect(sink.batches).toHaveLength(0);
+      const ok = await httpPost(server.port, '/v1/traces', gzipSync(traceBytes(await recordSpans([flagSpan('ivy')]))), { headers: { ...PROTO, 'content-encoding': 'gzip' } });
+      expect(ok.status).toBe(200);
+      expect(sink.events).toHaveLength(1);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('refuses a declared or streamed body over the limit with 413', async () => {
     const { port } = await started({ limits: { maxHttpBodyBytes: 1024 } });
     const body = traceBytes(await recordSpans(Array.from({ length: 30 }, (_, i) => flagSpan(`u${i}`))));
@@ -167,7 +199,7 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
     const sink = new RecordingSink();
     const body = traceBytes(await recordSpans([flagSpan('jo')]));
     // Room for one request, wire and decoded size, not two.
-    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64 } });
+    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64, admissionWaitMs: 0 } });
     sink.block = true;
     const first = httpPost(port, '/v1/traces', body, { headers: PROTO });
     await sink.whenCalled();
@@ -182,6 +214,23 @@ describe('OTLP/HTTP listener: errors and statuses', () => {
     expect(receiver.budget.inUse).toBe(0);
     expect((await httpPost(port, '/v1/traces', body, { headers: PROTO })).status).toBe(200);
     expect(receiver.budget.peak).toBeLessThanOrEqual(receiver.budget.maxBytes);
+  });
+
+  it('holds a body that does not fit (reading paused) in the budget queue, and serves it once the budget frees', async () => {
+    const sink = new RecordingSink();
+    const body = traceBytes(await recordSpans([flagSpan('lu')]));
+    const { port, receiver } = await started({ sink, limits: { maxInFlightBytes: budgetFor(body) + 10, maxHttpBodyBytes: body.length + 10, maxGrpcMessageBytes: 64 } });
+    sink.block = true;
+    const first = httpPost(port, '/v1/traces', body, { headers: PROTO });
+    await sink.whenCalled();
+    const second = httpPost(port, '/v1/traces', body, { headers: PROTO });
+    await waitFor(() => receiver.budget.waiting === 1, { message: 'the second body waits for budget' });
+    sink.unblock();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect(sink.events).toHaveLength(2);
+    expect(receiver.budget.refused).toBe(0);
+    expect(receiver.budget.inUse).toBe(0);
   });
 
   it('answers 503 when the log does not ack within the publish timeout, and frees the budget only when it settles', async () => {

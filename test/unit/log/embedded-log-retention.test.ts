@@ -4,7 +4,6 @@
 // the format before segments is converted on open.
 
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { ManualClock } from '../../../src/core/clock.js';
 import { silentLogger, type Logger } from '../../../src/core/logger.js';
 import { EmbeddedLog, type EmbeddedLogOptions } from '../../../src/log/embedded/embedded-log.js';
 import type { ConsumedRecord } from '../../../src/log/partitioned-log.js';
+import { legacyLogRecord } from '../../helpers/legacy-log-record.js';
 
 const logs: EmbeddedLog[] = [];
 const dirs: string[] = [];
@@ -112,21 +112,9 @@ describe('EmbeddedLog retention', () => {
   it('converts a data directory written before segments, keeping offsets and values', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pmf-legacy-'));
     dirs.push(dir);
-    const legacy = (key: string, value: string) => {
-      const k = Buffer.from(key);
-      const payload = Buffer.alloc(12 + k.length + value.length);
-      payload.writeDoubleBE(1234, 0);
-      payload.writeInt32BE(k.length, 8);
-      k.copy(payload, 12);
-      payload.write(value, 12 + k.length);
-      const header = Buffer.alloc(8);
-      header.writeUInt32BE(payload.length, 0);
-      header.writeUInt32BE(crc32(payload), 4);
-      return Buffer.concat([header, payload]);
-    };
     mkdirSync(join(dir, 'topics', 'old'), { recursive: true });
     writeFileSync(join(dir, 'topics', 'old', 'topic.json'), JSON.stringify({ partitions: 1 }));
-    writeFileSync(join(dir, 'topics', 'old', '0.log'), Buffer.concat([legacy('a', 'one'), legacy('b', 'two')]));
+    writeFileSync(join(dir, 'topics', 'old', '0.log'), Buffer.concat([legacyLogRecord('a', 'one', 1234), legacyLogRecord('b', 'two', 1234)]));
     const log = openLog({ dataDir: dir });
     await log.ensureTopics([{ name: 'old', partitions: 1 }]);
     const records: ConsumedRecord[] = [];

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeRecords, scanRecords, LEGACY_LAYOUT, SCAN_CHUNK, type ReadAt, type StoredRecord } from '../../../src/log/embedded/record-codec.js';
+import { legacyLogRecord } from '../../helpers/legacy-log-record.js';
 
 const record = fc.record({
   offset: fc.integer({ min: 0, max: 2 ** 40 }),
@@ -83,21 +84,7 @@ describe('segment record codec', () => {
   });
 
   it('reads the format before segments, numbering records by position', async () => {
-    // u32 length | u32 crc | f64 timestamp | i32 key length | key | value, as written before.
-    const { crc32 } = await import('node:zlib');
-    const legacy = (key: string, value: string, ts: number) => {
-      const k = Buffer.from(key);
-      const payload = Buffer.alloc(12 + k.length + value.length);
-      payload.writeDoubleBE(ts, 0);
-      payload.writeInt32BE(k.length, 8);
-      k.copy(payload, 12);
-      payload.write(value, 12 + k.length);
-      const header = Buffer.alloc(8);
-      header.writeUInt32BE(payload.length, 0);
-      header.writeUInt32BE(crc32(payload), 4);
-      return Buffer.concat([header, payload]);
-    };
-    const out = await scan(Buffer.concat([legacy('a', 'one', 5), legacy('b', 'two', 6)]), LEGACY_LAYOUT);
+    const out = await scan(Buffer.concat([legacyLogRecord('a', 'one', 5), legacyLogRecord('b', 'two', 6)]), LEGACY_LAYOUT);
     expect(out.records.map((r) => `${r.offset}:${r.key}:${r.value}:${r.timestamp}`)).toEqual(['0:a:one:5', '1:b:two:6']);
   });
 });

@@ -31,6 +31,9 @@ describe('receiver configuration', () => {
     expect(issues({ admin: { port: 4318 } })).toEqual([expect.stringMatching(/^receiver\.http\.port: .*admin\.port are both 4318/)]);
     expect(issues({ receiver: { http: { port: 4317 }, httpEnabled: false } })).toEqual([]);
     expect(issues({ receiver: { maxInFlightBytes: 1024 } })).toEqual([expect.stringMatching(/^receiver\.maxInFlightBytes: .*at least the largest request limit \(20971520\)/)]);
+    // Without HTTP the bound is a gRPC call's admission reservation: twice the message limit.
+    expect(issues({ receiver: { httpEnabled: false, maxMessageBytes: 1000, maxInFlightBytes: 1999 } })).toEqual([expect.stringMatching(/at least the largest request limit \(2000\)/)]);
+    expect(issues({ receiver: { httpEnabled: false, maxMessageBytes: 1000, maxInFlightBytes: 2000 } })).toEqual([]);
     expect(issues({ auth: {} })).toEqual([expect.stringMatching(/^auth: auth needs bearerToken or bearerTokenFile/)]);
     expect(issues({ auth: { bearerToken: 'short' } })).toEqual([expect.stringMatching(/^auth\.bearerToken: .*at least 16/)]);
     expect(issues({ tls: { certFile: 'c.pem' } })).toEqual([expect.stringMatching(/^tls\.keyFile/)]);
