@@ -33,6 +33,9 @@ export interface LoopAppOptions {
   evaluationWindowSeconds: number;
   checkpointIntervalMs: number;
   partitions: number;
+  /** verdict.stepSeconds and aggregation.allowedLatenessSeconds; absent = the config's defaults. */
+  stepSeconds?: number;
+  allowedLatenessSeconds?: number;
 }
 
 export interface EngineView {
@@ -41,8 +44,18 @@ export interface EngineView {
   lastOutcome: string | null;
   /** Whether any guard of the cohort has failed (the engine's evaluator memory). */
   failed: boolean;
-  /** Watermark of each source partition's partial the engine holds. */
+  /** Watermark of each source partition's partial the engine holds (as of the last step it judged). */
   watermarks: Map<number, number>;
+  /** The highest step each source partition has reported for the feature. */
+  reported: Map<number, number>;
+}
+
+/** Each source partition's watermark (ms), from the app's own /metrics. */
+export async function partitionWatermarks(adminPort: number): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^pmf_aggregator_watermark_seconds\{partition="(\d+)"\} (\S+)$/gm)) out.set(Number(m[1]), Math.round(Number(m[2]) * 1000));
+  return out;
 }
 
 export interface LoopApp {
@@ -109,7 +122,12 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
   const config: Config = {
     ...loaded,
     kafka: { ...loaded.kafka, groupPrefix: id, partitions: o.partitions },
-    aggregation: { ...loaded.aggregation, checkpointIntervalMs: o.checkpointIntervalMs },
+    aggregation: {
+      ...loaded.aggregation,
+      checkpointIntervalMs: o.checkpointIntervalMs,
+      allowedLatenessSeconds: o.allowedLatenessSeconds ?? loaded.aggregation.allowedLatenessSeconds,
+    },
+    verdict: { ...loaded.verdict, stepSeconds: o.stepSeconds ?? loaded.verdict.stepSeconds },
   };
   // Warnings and errors of the app stay visible: a benchmark that hides a failing stage lies.
   const app = await buildApp(config, await loadRulesFile(rulesFile), { logger: createLogger('warn') });
@@ -133,10 +151,12 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
       // The verdict engine's checkpoint format (src/verdict/verdict-engine.ts, EngineState).
       const s = JSON.parse(state.toString('utf8')) as {
         partials: Record<string, Record<string, { partition: number; watermark: number; cohorts: { cohort: string; exposed: number }[] }>>;
+        steps: Record<string, { reported: Record<string, number> } | undefined>;
         memory: Record<string, { lastOutcome: string | null; evaluator: { failed?: Record<string, string> } }>;
       };
-      const partials = s.partials[feature];
-      if (!partials) continue;
+      const partials = s.partials[feature] ?? {};
+      const reported = new Map(Object.entries(s.steps[feature]?.reported ?? {}).map(([p, step]) => [Number(p), step]));
+      if (!s.partials[feature] && reported.size === 0) continue;
       const exposed = Object.values(partials).reduce((n, p) => n + (p.cohorts.find((c) => c.cohort === cohort)?.exposed ?? 0), 0);
       const memory = s.memory[`${feature}\u0000${cohort}`];
       return {
@@ -144,9 +164,10 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
         lastOutcome: memory?.lastOutcome ?? null,
         failed: Object.keys(memory?.evaluator.failed ?? {}).length > 0,
         watermarks: new Map(Object.values(partials).map((p) => [p.partition, p.watermark])),
+        reported,
       };
     }
-    return { exposed: 0, lastOutcome: null, failed: false, watermarks: new Map() };
+    return { exposed: 0, lastOutcome: null, failed: false, watermarks: new Map(), reported: new Map() };
   };
 
   return {

@@ -45,15 +45,14 @@ function normal(rand: () => number): number {
 
 export class LoopTraffic {
   private readonly collector = new CollectingProcessor();
-  private readonly provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }),
-    spanProcessors: [this.collector],
-  });
-  private readonly tracer: Tracer = this.provider.getTracer('bench-loop');
+  private readonly provider: BasicTracerProvider;
+  private readonly tracer: Tracer;
   private readonly exporter: OTLPTraceExporter;
   private activitySeq = 0;
 
   constructor(endpoint: string) {
+    this.provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }), spanProcessors: [this.collector] });
+    this.tracer = this.provider.getTracer('bench-loop');
     this.exporter = new OTLPTraceExporter({ url: endpoint, timeoutMillis: 30_000 });
   }
 

@@ -4,7 +4,8 @@
 // watermark, the fail verdict and the rollback command, and take the differences. Nothing here
 // runs while a loop is being timed.
 
-import { decodeFeatureEvent, decodeFeaturePartial, decodeFlagCommand, decodeVerdict } from '../src/events/codec.js';
+import { decodeFeaturePartial, decodeFlagCommand, decodeVerdict } from '../src/events/codec.js';
+import { decodeEventRecord } from '../src/events/event-record-codec.js';
 import type { Topics } from '../src/events/topics.js';
 import type { KafkaLog } from '../src/log/kafka/kafka-log.js';
 
@@ -56,7 +57,8 @@ async function firstTimestamps<T>(
 export async function stageTimes(log: KafkaLog, topics: Topics, triggers: TriggerTiming[]): Promise<StageTimes[]> {
   const byEventTime = new Map(triggers.map((t) => [t.triggerEventMs, t]));
   const byFeature = new Map(triggers.map((t) => [t.feature, t]));
-  const events = await firstTimestamps(log, topics.events, decodeFeatureEvent, (e) => byEventTime.get(e.time)?.feature);
+  // A pmf.events.v2 record may carry several events: it matches if one of them is a trigger.
+  const events = await firstTimestamps(log, topics.events, decodeEventRecord, (es) => es.map((e) => byEventTime.get(e.time)?.feature).find((f) => f !== undefined));
   const partials = await firstTimestamps(log, topics.cohortStats, decodeFeaturePartial, (p) => {
     const t = byFeature.get(p.feature);
     return t && p.partition === t.triggerPartition && p.watermark >= t.gateOpensAtMs ? p.feature : undefined;

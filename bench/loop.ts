@@ -1,28 +1,38 @@
-// The "loop" target: the span that makes the evidence decisive → flag changed in Redis in ≤ 1 s
-// (p99) on the local stack.
+// The loop benchmark, in two parts.
 //
-// The whole app runs in this process in distributed mode (Kafka, PostgreSQL, Redis). For each of
-// N features (the seed rule with a small minCohortSize and a 1 h evaluation window) the real OTel
-// SDK exporter sends 59 minutes of event time of the seed story: the treatment is 450 ms slower,
-// but the verdict stays pending because the window gate holds. The verdict engine evaluates at the
-// MIN watermark (max event time − allowedLateness) over the source partitions, so once the stages
-// have consumed the data, one span per other partition moves those partitions past the gate (the
-// verdict must still be pending), and then ONE span on the last partition makes the evidence
-// decisive. Measured: wall time from just before that export() call to the Redis change notice
-// for the feature (whose hash must then say treatment=off). Baseline, same call, same run: the
-// OTLP export round trip alone (export() to the receiver's OK, sent only after Kafka acked).
+// (a) Pipeline: from the record that makes a step judgeable to the flag in Redis, target p99 ≤
+// 250 ms under 5 k spans/s of background load. The whole app runs in this process in distributed
+// mode (Kafka, PostgreSQL, Redis). For each of N features (the seed rule with a small
+// minCohortSize and a 1 h evaluation window) the real OTel SDK exporter sends 59 minutes of event
+// time of the seed story: the treatment is 450 ms slower, but the verdict stays pending because
+// the window gate holds. Verdicts are judged at event-time steps (verdict.stepSeconds): step S is
+// judgeable once every partition's watermark (slowest sender's newest event time − allowed
+// lateness) has crossed it. So, with S the first step end past the gate, one span per other
+// partition moves those partitions past S (the verdict must still be pending), and then ONE span
+// on the last partition, at event time S + allowed lateness, carries its watermark across S: the
+// decisive record. Measured: wall time from just before that export() call to the Redis change
+// notice for the feature (whose hash must then say treatment=off). Baseline, same call, same run:
+// the OTLP export round trip alone (export() to the receiver's OK, sent only after Kafka acked).
 // Each feature's data lies in its own stretch of event time, after the previous trigger, because
 // watermarks are per partition, not per feature: one feature's data must not open another's gate.
-// Runs every checkpointIntervalMs in PMF_BENCH_INTERVALS, idle and under background load.
+// Background load is sent at an event time inside the current feature's data, so it moves no
+// watermark. Runs for each load in PMF_BENCH_LOADS.
+//
+// (b) End to end in live time (bench/loop-live.ts): event time = wall clock, a decisive span sent
+// when its gate opens, measured to the Redis notice, with the default config and a low-latency
+// one (1 s step, 1 s allowed lateness). Expected ≈ allowed lateness + U(0, step) + pipeline.
 //
 // Run: npm run bench:loop [-- --write-results]      (needs: bash scripts/stack.sh up)
 // Env: PMF_BENCH_FEATURES (20), PMF_BENCH_USERS_PER_COHORT (300), PMF_BENCH_MIN_COHORT (200),
-//      PMF_BENCH_INTERVALS (comma-separated checkpointIntervalMs values, "200,1000"),
+//      PMF_BENCH_LOADS (background spans/s for (a), "0,5000"), PMF_BENCH_INTERVALS (checkpointIntervalMs, "1000"),
+//      PMF_BENCH_LIVE ("low-latency,default", or "none"), PMF_BENCH_LIVE_LOAD (5000),
+//      PMF_BENCH_LIVE_LOW_FEATURES (20), PMF_BENCH_LIVE_DEFAULT_FEATURES (5),
 //      PMF_BENCH_PARTITIONS (3), PMF_BENCH_PHASE (random | after-flush), PMF_BENCH_KAFKA_BROKERS / _DATABASE_URL / _REDIS_URL.
 // The last line printed is one JSON object with every number.
 
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { codeVersion, resultsMarkdown } from './loop-results.js';
+import { runLive, type LiveRun } from './loop-live.js';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -32,7 +42,9 @@ import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
 import { partitionForKey } from '../src/log/key-partition.js';
 import { parseKeyRing, Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
-import { services, startLoopApp, type EngineView, type LoopApp } from './loop-app.js';
+import { NoticeWaiter, summarize, type Summary } from './loop-measure.js';
+import { partitionWatermarks, services, startLoopApp, type EngineView, type LoopApp } from './loop-app.js';
+import { verdictSettings } from '../src/app/stage-settings.js';
 import { DATA_SPAN_MS, exposureTime, LoopTraffic, userId } from './loop-spans.js';
 import { BackgroundLoad } from './loop-background.js';
 import { stageTimes, type StageTimes, type TriggerTiming } from './loop-stages.js';
@@ -41,60 +53,25 @@ const env = (name: string, fallback: string) => process.env[name]?.trim() || fal
 const FEATURES = Number(env('PMF_BENCH_FEATURES', '20'));
 const USERS_PER_COHORT = Number(env('PMF_BENCH_USERS_PER_COHORT', '300'));
 const MIN_COHORT = Number(env('PMF_BENCH_MIN_COHORT', '200'));
-const INTERVALS = env('PMF_BENCH_INTERVALS', '200,1000').split(',').map(Number);
+const INTERVALS = env('PMF_BENCH_INTERVALS', '1000').split(',').map(Number);
 /** Background activity in spans/s during the run; 0 = the stages idle between loops. */
-const LOADS = env('PMF_BENCH_LOADS', '0,500').split(',').map(Number);
+const LOADS = env('PMF_BENCH_LOADS', '0,5000').split(',').map(Number);
 const PARTITIONS = Number(env('PMF_BENCH_PARTITIONS', '3'));
 /** `random`: the trigger lands at a random phase of the flush cycles; `after-flush`: right after the catching-up flush. */
 const PHASE = env('PMF_BENCH_PHASE', 'random');
 const WINDOW_SECONDS = 3600;
 const TREATMENT_EXTRA_MS = 450;
-const TARGET_P99_MS = 1000;
+/** Issue target for the pipeline part of the loop (decisive record → flag in Redis) under load. */
+const TARGET_P99_MS = 250;
+/** End-to-end runs in live time (bench/loop-live.ts): `low-latency` (1 s step, 1 s lateness) and/or `default`. */
+const LIVE = env('PMF_BENCH_LIVE', 'low-latency,default').split(',').map((s) => s.trim()).filter((s) => s !== '' && s !== 'none');
+const LIVE_LOAD = Number(env('PMF_BENCH_LIVE_LOAD', '5000'));
+const LIVE_LOW_FEATURES = Number(env('PMF_BENCH_LIVE_LOW_FEATURES', '20'));
+/** The default config waits 5–6 minutes per sample (all run at once, 12 s apart). */
+const LIVE_DEFAULT_FEATURES = Number(env('PMF_BENCH_LIVE_DEFAULT_FEATURES', '5'));
 const WRITE_RESULTS = process.argv.includes('--write-results');
 /** Each feature's stretch of event time: its data, the trigger, and room before the next. */
 const SLOT_MS = 70 * 60_000;
-
-interface Summary { p50: number; p90: number; p99: number; max: number; mean: number }
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-function summarize(values: number[]): Summary {
-  const s = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  const r = (x: number) => Math.round(x * 10) / 10;
-  return { p50: r(percentile(s, 50)), p90: r(percentile(s, 90)), p99: r(percentile(s, 99)), max: r(s[s.length - 1]), mean: r(s.reduce((a, b) => a + b, 0) / s.length) };
-}
-
-const wallNow = () => performance.timeOrigin + performance.now();
-
-/** Resolves with the wall time of the next change notice naming `feature`. */
-class NoticeWaiter {
-  private readonly waiting = new Map<string, (wallMs: number) => void>();
-  constructor(private readonly sub: Redis, channel: string) {
-    sub.on('message', (ch: string, feature: string) => {
-      const at = wallNow();
-      if (ch !== channel) return;
-      const resolve = this.waiting.get(feature);
-      if (resolve) {
-        this.waiting.delete(feature);
-        resolve(at);
-      }
-    });
-  }
-  next(feature: string, timeoutMs: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(feature);
-        reject(new Error(`no change notice for ${feature} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiting.set(feature, (at) => {
-        clearTimeout(timer);
-        resolve(at);
-      });
-    });
-  }
-}
 
 interface FeatureResult extends TriggerTiming {
   loopMs: number;
@@ -109,7 +86,10 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
   const sub = new Redis(services.redisUrl);
   const redis = new Redis(services.redisUrl);
   const traffic = new LoopTraffic(`http://127.0.0.1:${app.receiverPort()}`);
+  // Background traffic has its own exporter (its own gRPC channel): the timed export never queues behind it.
+  const backgroundTraffic = new LoopTraffic(`http://127.0.0.1:${app.receiverPort()}`);
   const lateMs = config.aggregation.allowedLatenessSeconds * 1000;
+  const stepMs = verdictSettings(config).stepMs;
   const ranWith = {
     checkpointIntervalMs: config.aggregation.checkpointIntervalMs,
     // The verdict runner flushes on the same setting (src/app/build-app.ts).
@@ -147,20 +127,20 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     return [...found].map(([partition, user]) => ({ partition, user }));
   };
   /** Waits until the stages settled on what was sent: caught up (when idle), `ready`, no guard failed, pending. */
-  const settled = (feature: string, ready: (v: EngineView) => boolean, what: string) =>
+  const settled = (feature: string, ready: (v: EngineView) => Promise<boolean>, what: string) =>
     waitFor(
       async () => {
         if (backgroundSpansPerSecond === 0 && !(await loop.caughtUp())) return undefined;
         const v = await loop.engineView(feature, 'treatment');
         if (v.failed) throw new Error(`${feature}: a guard failed before the trigger`);
-        return ready(v) && v.lastOutcome === 'pending' ? v : undefined;
+        return (await ready(v)) && v.lastOutcome === 'pending' ? v : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 20, message: `${feature}: ${what}, verdict pending` },
     );
   let currentStart = 0;
   // Activity half an hour into the current feature's data: accepted (inside the lateness horizon),
   // never past the watermark that the feature's own data sets, so it opens no gate.
-  const background = new BackgroundLoad(traffic, backgroundSpansPerSecond, () => currentStart + 30 * 60_000, (err) => console.error('background export failed', err));
+  const background = new BackgroundLoad(backgroundTraffic, backgroundSpansPerSecond, () => currentStart + 30 * 60_000, (err) => console.error('background export failed', err));
   try {
     const channel = flagChannel(keyPrefix);
     const notices = new NoticeWaiter(sub, channel);
@@ -176,23 +156,31 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       // The gate is per cohort: it opens a window after the treatment's first exposure.
       const gateOpensAtMs = exposureTime({ startMs, usersPerCohort: USERS_PER_COHORT }, 1) + WINDOW_SECONDS * 1000;
       await traffic.exportAll(traffic.featureData({ feature, startMs, usersPerCohort: USERS_PER_COHORT, treatmentExtraMs: TREATMENT_EXTRA_MS, seed: 1000 + i }));
-      // Caught up = both stages checkpointed every record; then the engine's stored view must hold
-      // every treatment exposure with the gate still closed.
-      const view = await settled(feature, (v) => v.exposed === USERS_PER_COHORT, `all ${USERS_PER_COHORT} treatment exposures consumed`);
       if (i === 0) background.start();
 
-      // The engine evaluates at the MIN watermark over the partitions reporting the feature, so
-      // the decisive span is the one that moves the last partition past the gate. First every
-      // other partition is moved there (one dashboard load each, 1 s past the gate after the
-      // allowed lateness); the verdict must still be pending.
+      // Verdicts are judged at event-time steps: step S (the first step end at or after the gate)
+      // is judgeable once every partition's watermark has crossed S. The decisive record is the
+      // one that carries the LAST partition across S. First every other partition is moved to
+      // exactly S (one dashboard load each at S + allowed lateness); the verdict must still be
+      // pending, because the trigger partition has not crossed S.
+      const stepS = Math.ceil(gateOpensAtMs / stepMs) * stepMs;
       const trigger = { user: 1, partition: partitionOf(feature, 1) };
       const others = otherPartitions(feature, trigger.partition);
-      const advanceEventMs = gateOpensAtMs + lateMs + 1000;
+      // One second past S + lateness for the others, exactly S + lateness for the trigger: the
+      // trigger's event time is then its own (bench/loop-stages.ts finds its event by it).
+      const advanceEventMs = stepS + lateMs + 1000;
       await traffic.export(others.map((o) => traffic.dashboardSpan(feature, o.user, advanceEventMs, 600)));
-      await settled(
+      // The history's newest events lie about a minute past DATA_SPAN_MS: the trigger partition
+      // must have applied its history (watermark near its end) and still be short of S.
+      const historyWatermarkMs = startMs + DATA_SPAN_MS - 60_000 - lateMs;
+      const view = await settled(
         feature,
-        (v) => others.every((o) => (v.watermarks.get(o.partition) ?? 0) >= gateOpensAtMs) && (v.watermarks.get(trigger.partition) ?? Infinity) < gateOpensAtMs,
-        `partitions ${others.map((o) => o.partition).join(', ')} past the gate, partition ${trigger.partition} short of it`,
+        async (v) => {
+          const w = await partitionWatermarks(app.adminPort());
+          const tw = w.get(trigger.partition) ?? Number.NEGATIVE_INFINITY;
+          return others.every((o) => (w.get(o.partition) ?? 0) >= stepS && (v.reported.get(o.partition) ?? 0) >= stepS) && tw >= historyWatermarkMs && tw < stepS;
+        },
+        `partitions ${others.map((o) => o.partition).join(', ')} reported step ${new Date(stepS).toISOString()}, partition ${trigger.partition} has its history and is short of it`,
       );
       const published = app.latestVerdicts(feature, 'treatment');
       if (!published.some((v) => v.outcome === 'pending')) throw new Error(`${feature}: no pending treatment verdict published before the trigger`);
@@ -205,8 +193,8 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       // not a wait for a condition.
       if (PHASE === 'random') await delay(Math.floor(phase() * 2 * checkpointIntervalMs));
 
-      // The trigger: a slow dashboard load of a treatment user on the last partition.
-      const triggerEventMs = advanceEventMs + 1000;
+      // The trigger: a slow dashboard load of a treatment user that moves the last partition to S.
+      const triggerEventMs = stepS + lateMs;
       const span = traffic.dashboardSpan(feature, trigger.user, triggerEventMs, 600);
       const notice = notices.next(feature, 60_000);
       const t0 = performance.now();
@@ -280,6 +268,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
   } finally {
     await background.stop();
     await traffic.shutdown().catch(() => undefined);
+    await backgroundTraffic.shutdown().catch(() => undefined);
     sub.disconnect();
     redis.disconnect();
     await loop.close();
@@ -308,71 +297,25 @@ function summarizeStages(stages: StageTimes[]): Record<string, Summary> {
   };
 }
 
-/** The commit measured, and whether src/ had uncommitted changes (other work in the same tree). */
-function codeVersion(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
-    return dirty ? `${head} with uncommitted changes in src/` : head;
-  } catch {
-    return 'unknown (no git)';
-  }
-}
-
-function resultsMarkdown(runs: Awaited<ReturnType<typeof runConfig>>[]): string {
-  const row = (s: Summary) => `${s.p50} | ${s.p90} | ${s.p99} | ${s.max}`;
-  const lines = [
-    '# Loop benchmark: decisive span → flag off in Redis',
-    '',
-    `Written by \`npm run bench:loop -- --write-results\` on ${new Date().toISOString().slice(0, 10)}. Target: ≤ ${TARGET_P99_MS} ms at p99 on the local stack.`,
-    '',
-    `- ${FEATURES} features, ${USERS_PER_COHORT} users per cohort (minCohortSize ${MIN_COHORT}, evaluationWindowSeconds ${WINDOW_SECONDS}, treatment +${TREATMENT_EXTRA_MS} ms), ${PARTITIONS} partitions; every role in one process on Kafka + PostgreSQL + Redis (loopback), 2-core machine.`,
-    '- Loop: wall time from just before the OTLP export() of the one decisive span to the Redis change notice (the hash then shows treatment=off).',
-    "- Baseline: the same export() call to the receiver's OK (sent after Kafka acked the event).",
-    `- Trigger phase: ${PHASE} (random = the span lands at a random moment within two flush cycles; after-flush = right after the flush that caught the run up).`,
-    '- Background: activity spans/s sent all through the run (0 = stages idle between loops, so an idle partition flushes the trigger at once; under load every stage waits for its periodic flush, as in production).',
-    `- With ${FEATURES} samples, p99 is the maximum.`,
-    '- Stage increments come from the Kafka CreateTime of the record each stage produced (its producer send time).',
-    `- Code: ${codeVersion()}.`,
-    '',
-    '| checkpointIntervalMs | background spans/s | what | p50 ms | p90 ms | p99 ms | max ms |',
-    '|---|---|---|---|---|---|---|',
-  ];
-  for (const r of runs) {
-    const head = `| ${r.checkpointIntervalMs} | ${r.backgroundSpansPerSecond} |`;
-    lines.push(`${head} **loop** | ${row(r.loopMs)} |`);
-    lines.push(`${head} export baseline | ${row(r.exportBaselineMs)} |`);
-    for (const [name, s] of Object.entries(r.stagesMs)) if (name.startsWith('Δ')) lines.push(`${head} ${name} | ${row(s)} |`);
-  }
-  lines.push('', '| checkpointIntervalMs | background spans/s | loop/export p50 | loop/export p99 | p99 ≤ 1 s | process CPU % | aggregator / verdict checkpoints/s |', '|---|---|---|---|---|---|---|');
-  for (const r of runs) {
-    lines.push(`| ${r.checkpointIntervalMs} | ${r.backgroundSpansPerSecond} | ${r.ratioLoopToExport.p50}× | ${r.ratioLoopToExport.p99}× | ${r.targetMet ? 'yes' : 'no'} | ${r.cost.processCpuPercent} | ${r.cost.aggregatorCheckpointsPerSecond} / ${r.cost.verdictCheckpointsPerSecond} |`);
-  }
-  lines.push(
-    '',
-    'Process CPU % is this one process (app, load generator and bench) over the whole run, sending the data included; runs differ in length, so read it as a rough cost, the checkpoint rates as the exact one.',
-    '',
-    '## Where the time goes (at the code version above)',
-    '',
-    '- Receiver and flag writer are small: about 1 ms from export() to the event on Kafka, and 5–30 ms from the rollback command to the Redis notice (PostgreSQL transaction, then the Redis script).',
-    '- The aggregator publishes partials only when it checkpoints (src/stream/stateful-runner.ts): at the end of a batch if its partition has not flushed for `checkpointIntervalMs`, else at the periodic flush. Idle, the trigger flushes at once; under load it waits for the next periodic flush, up to one interval.',
-    '- The verdict engine runs on the same runner with the same interval (`aggregation.checkpointIntervalMs`). Under load its periodic flush runs in phase with the aggregator\'s (same interval, started together), so the decisive partial arrives just after a verdict flush and waits almost a whole interval.',
-    '- So under load the loop is about U(0, I) + I for a flush interval I. In this run:',
-    ...runs.map((r) => `  - I = ${r.checkpointIntervalMs} ms, ${r.backgroundSpansPerSecond} background spans/s: loop p99 ${r.loopMs.p99} ms (${r.targetMet ? 'meets' : 'misses'} the 1 s target); aggregator wait p50 ${r.stagesMs['Δ aggregator (event → partial)'].p50} ms, verdict wait p50 ${r.stagesMs['Δ verdict (partial → command)'].p50} ms.`),
-    '',
-  );
-  return lines.join('\n');
-}
+export type PipelineRun = Awaited<ReturnType<typeof runConfig>>;
 
 async function main() {
-  const runs = [];
+  const runs: PipelineRun[] = [];
   for (const load of LOADS) for (const interval of INTERVALS) runs.push(await runConfig(interval, load));
+  const live: LiveRun[] = [];
+  for (const name of LIVE) {
+    const knobs = name === 'default' ? {} : { stepSeconds: 1, allowedLatenessSeconds: 1 };
+    const features = name === 'default' ? LIVE_DEFAULT_FEATURES : LIVE_LOW_FEATURES;
+    const spacingMs = name === 'default' ? 12_000 : 1500;
+    live.push(await runLive({ name, ...knobs, features, spacingMs, backgroundSpansPerSecond: LIVE_LOAD, usersPerCohort: USERS_PER_COHORT, minCohortSize: MIN_COHORT, partitions: PARTITIONS }));
+  }
+  const setup = { features: FEATURES, usersPerCohort: USERS_PER_COHORT, minCohortSize: MIN_COHORT, windowSeconds: WINDOW_SECONDS, treatmentExtraMs: TREATMENT_EXTRA_MS, partitions: PARTITIONS, phase: PHASE, targetP99Ms: TARGET_P99_MS };
   if (WRITE_RESULTS) {
     const out = fileURLToPath(new URL('./RESULTS-loop.md', import.meta.url));
-    writeFileSync(out, resultsMarkdown(runs));
+    writeFileSync(out, resultsMarkdown(runs, live, setup));
     console.log(`wrote ${out}`);
   }
-  console.log(JSON.stringify({ benchmark: 'loop', code: codeVersion(), targetP99Ms: TARGET_P99_MS, features: FEATURES, runs: runs.map(({ config: _c, ...r }) => r) }));
+  console.log(JSON.stringify({ benchmark: 'loop', code: codeVersion(), targetP99Ms: TARGET_P99_MS, features: FEATURES, runs: runs.map(({ config: _c, ...r }) => r), live }));
 }
 
 main().then(

@@ -22,7 +22,8 @@ export function aggregatorSettings(config: Config): Omit<PartitionAggregatorOpti
 
 /** How the verdict stage steps through event time; replay uses the same. */
 export function verdictSettings(config: Config): { stepMs: number; heartbeatMs: number; partitions: number } {
-  return { stepMs: config.verdict.stepSeconds * 1000, heartbeatMs: config.verdict.heartbeatSeconds * 1000, partitions: config.kafka.partitions };
+  // stepSeconds may be fractional (whole milliseconds); rounding removes the float error of × 1000.
+  return { stepMs: Math.round(config.verdict.stepSeconds * 1000), heartbeatMs: config.verdict.heartbeatSeconds * 1000, partitions: config.kafka.partitions };
 }
 
 export function createEvaluator(config: Config): CohortEvaluator {

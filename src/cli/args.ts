@@ -118,7 +118,9 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     }
     if (opts['--step-seconds'] !== undefined) {
       const n = Number(opts['--step-seconds']);
-      if (!Number.isInteger(n) || n <= 0) throw new PmfError('ERR_CONFIG_INVALID', `--step-seconds must be a positive whole number; got "${opts['--step-seconds']}"`);
+      if (!(n > 0) || Math.abs(n * 1000 - Math.round(n * 1000)) > 1e-6) {
+        throw new PmfError('ERR_CONFIG_INVALID', `--step-seconds must be a positive number of seconds with at most 3 decimals (whole milliseconds); got "${opts['--step-seconds']}"`);
+      }
       out.stepSeconds = n;
     }
     return out;

@@ -33,8 +33,16 @@ export const verdictSection = z
   .object({
     /** Unchanged verdicts are re-published after this much EVENT time (deterministic: replays match). */
     heartbeatSeconds: z.number().int().positive().default(60),
-    /** Verdicts are evaluated each time the merged watermark crosses a multiple of this (event time). */
-    stepSeconds: z.number().int().positive().default(60),
+    /**
+     * Verdicts are evaluated each time the merged watermark crosses a multiple of this (event
+     * time). Any whole number of milliseconds: a small step shortens the span → flag loop, and
+     * costs one snapshot per ruled feature and partition per step (docs/operations.md).
+     */
+    stepSeconds: z
+      .number()
+      .positive()
+      .refine((s) => Math.abs(s * 1000 - Math.round(s * 1000)) < 1e-6, 'must be a whole number of milliseconds (at most 3 decimals)')
+      .default(60),
     /**
      * Wall-clock seconds the verdict stage waits, after it starts, for every partition of the
      * events topic to report before judging without the silent ones (a partition with no data).

@@ -58,7 +58,7 @@ export async function runReplay(o: ReplayCommandOptions): Promise<void> {
   const result = replay(source.partitions, {
     rules,
     evaluator: createEvaluator(o.config),
-    stepMs: o.stepSeconds === undefined ? v.stepMs : o.stepSeconds * 1000,
+    stepMs: o.stepSeconds === undefined ? v.stepMs : Math.round(o.stepSeconds * 1000),
     heartbeatMs: v.heartbeatMs,
     partitions: v.partitions,
     aggregation: aggregatorSettings(o.config),

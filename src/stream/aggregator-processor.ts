@@ -74,6 +74,15 @@ export class AggregatorProcessor implements PartitionProcessor {
     }
   }
 
+  /**
+   * A step snapshot is what lets the verdict stage judge a step, so it does not wait for the
+   * publish interval: under load that wait was most of the span → flag loop. It is cheap to send
+   * at once: one snapshot per ruled feature per step crossed, not per record.
+   */
+  hasUrgentOutputs(): boolean {
+    return this.steps.length > 0;
+  }
+
   /** Step snapshots taken since the last call. */
   takeSteps(): FeaturePartial[] {
     const out = this.steps;

@@ -305,6 +305,12 @@ export class StatefulRunner implements Component {
     o.inflight = settled;
     void settled.then(() => {
       if (o.inflight === settled) o.inflight = undefined;
+      // An urgent output (a rollback command, a step snapshot) that arrived while this I/O was in
+      // flight was skipped above; sent now, it need not wait for the next batch or publish tick
+      // (on a quiet input, such as the verdict stage's, that was most of the loop).
+      if (!this.stopping && this.owned.get(partition) === o && o.processor.hasUrgentOutputs?.()) {
+        this.serial(() => this.flush(partition, o, false, false)).catch((err) => this.o.onError?.(err, `${this.name}: urgent flush of partition ${partition}`));
+      }
     });
     if (wait) await io;
   }

@@ -1,10 +1,13 @@
 // Several features' telemetry, sent by a real OpenTelemetry Node SDK through the OTLP gRPC
 // exporter in a chosen arrival order: `live` (everything in event-time order), `backfill`
 // (feature after feature, each user's spans together, as a replayed history or a flushed queue
-// sends them) or `outage` (in order, but feat_cart's service is cut off for 3 hours and its
-// backlog arrives at once while the others keep sending). Both end with the same live tail of pings, so every partition's watermark moves
-// past the history and each feature is judged. The history comes from one service, the tail from
-// another (two origins).
+// sends them), `outage` (in order, but feat_cart's service is cut off for 3 hours and its
+// backlog arrives at once while the others keep sending) or `mobile` (feat_cart's service is a
+// client offline for two days: the others and the live tail move two days on, then its spans
+// arrive, then the tail continues). All end with the same live tail of pings, so every
+// partition's watermark moves past the history and each feature is judged. The history comes
+// from two services (feat_cart's is svc-edge), the tail from a third (separate origins).
+// `skew` sets one service's clock ahead: its spans are sent in true-time order, stamped later.
 //   feat_slow_recs: treatment's GET /dashboard 450 ms slower (fails on latency, rolled back);
 //   feat_aa: an A/A feature (nothing fails);
 //   feat_cart: healthy, a rule without explicit guarded cohorts (its flag rows come from the data).
@@ -13,6 +16,9 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { mulberry32, normal } from './prng.js';
+
+/** Spans per export: each is flushed (and acknowledged) before the next is started. */
+const FLUSH_EVERY = 500;
 
 export const HISTORY_FEATURES = ['feat_slow_recs', 'feat_aa', 'feat_cart'] as const;
 const EXTRA_MS: Record<string, number> = { feat_slow_recs: 450, feat_aa: 0, feat_cart: 0 };
@@ -25,17 +31,32 @@ interface PlannedSpan {
   attributes: Record<string, string>;
 }
 
+export type ArrivalOrder = 'live' | 'backfill' | 'outage' | 'mobile';
+
+/** The service whose users are feat_cart's: cut off in `outage`, offline in `mobile`. */
+export const EDGE_SERVICE = 'svc-edge';
+/** How long the `mobile` client stays offline. */
+export const MOBILE_OFFLINE_MS = 2 * 24 * 3600_000;
+
 export interface HistoryOptions {
   endpoint: string;
-  order: 'live' | 'backfill' | 'outage';
+  order: ArrivalOrder;
   startMs: number;
   /** Event time covered by each feature's history (default 3 h). */
   durationMs?: number;
   usersPerCohort?: number;
+  /** A service whose clock runs `ms` ahead: its spans' timestamps, not their arrival order, move. */
+  skew?: { service: string; ms: number };
+  /** Event time the closing tail of pings covers (default 30 min). */
+  tailMs?: number;
+  /** Runs once the first half of the history was sent and acknowledged, while every service still sends. */
+  midway?: () => Promise<void>;
 }
 
 export interface HistoryResult {
   spans: number;
+  /** Spans of EDGE_SERVICE (feat_cart's users). */
+  edgeSpans: number;
   endMs: number;
 }
 
@@ -49,7 +70,7 @@ function plan(o: HistoryOptions): PlannedSpan[][] {
       const cohort = i % 2 === 0 ? 'control' : 'treatment';
       const userId = `${feature}-user-${i}`;
       const at = o.startMs + Math.floor((i / (perCohort * 2)) * duration);
-      const service = feature === 'feat_cart' ? 'svc-edge' : 'svc-history';
+      const service = feature === 'feat_cart' ? EDGE_SERVICE : 'svc-history';
       const spans: PlannedSpan[] = [
         { service, name: 'render', start: at, durationMs: 5, attributes: { 'feature_flag.key': feature, 'feature_flag.result.variant': cohort, 'feature_flag.context.id': userId } },
       ];
@@ -65,10 +86,10 @@ function plan(o: HistoryOptions): PlannedSpan[][] {
   return users;
 }
 
-/** Pings from 60 users every 20 s over 30 minutes after the whole history: every partition moves on. */
-function tail(startMs: number): PlannedSpan[] {
+/** Pings from 60 users every `everyMs` (20 s) over `durationMs` (30 minutes) from startMs: every partition moves on. */
+function tail(startMs: number, durationMs = 30 * 60_000, everyMs = 20_000): PlannedSpan[] {
   const out: PlannedSpan[] = [];
-  for (let t = 0, k = 0; t < 30 * 60_000; t += 20_000, k++) {
+  for (let t = 0, k = 0; t < durationMs; t += everyMs, k++) {
     out.push({ service: 'svc-tail', name: 'ping', start: startMs + t, durationMs: 1, attributes: { 'enduser.id': `tail-user-${k % 60}` } });
   }
   return out;
@@ -82,13 +103,25 @@ export async function sendHistory(o: HistoryOptions): Promise<HistoryResult> {
   if (o.order === 'outage') {
     const from = o.startMs + 30 * 60_000;
     const to = from + 3 * 3600_000;
-    const held = (s: PlannedSpan) => s.service === 'svc-edge' && s.start >= from && s.start < to;
+    const held = (s: PlannedSpan) => s.service === EDGE_SERVICE && s.start >= from && s.start < to;
     const backlog = ordered.filter(held);
     const rest = ordered.filter((s) => !held(s));
     const at = rest.findIndex((s) => s.start >= to);
     ordered.splice(0, ordered.length, ...rest.slice(0, at), ...backlog, ...rest.slice(at));
   }
-  const spans = [...ordered, ...tail(endMs)];
+  const tailMs = o.tailMs ?? 30 * 60_000;
+  let closing = tail(endMs, tailMs);
+  let tailEndMs = endMs + tailMs;
+  if (o.order === 'mobile') {
+    // The offline client's spans wait while the others and two days of pings (every 5 min) go on.
+    const offline = ordered.filter((s) => s.service === EDGE_SERVICE);
+    ordered.splice(0, ordered.length, ...ordered.filter((s) => s.service !== EDGE_SERVICE), ...tail(endMs, MOBILE_OFFLINE_MS, 5 * 60_000), ...offline);
+    closing = tail(endMs + MOBILE_OFFLINE_MS, tailMs);
+    tailEndMs = endMs + MOBILE_OFFLINE_MS + tailMs;
+  }
+  const stamp = (s: PlannedSpan) => (o.skew && s.service === o.skew.service ? { ...s, start: s.start + o.skew.ms } : s);
+  const history = ordered.map(stamp);
+  const edgeSpans = history.filter((s) => s.service === EDGE_SERVICE).length;
   const exporter = new OTLPTraceExporter({ url: o.endpoint, timeoutMillis: 30_000 });
   const providers = new Map<string, BasicTracerProvider>();
   const providerFor = (service: string) => {
@@ -97,7 +130,10 @@ export async function sendHistory(o: HistoryOptions): Promise<HistoryResult> {
       // One exporter for all services keeps the arrival order; each provider names its service.
       p = new BasicTracerProvider({
         resource: resourceFromAttributes({ 'service.name': service }),
-        spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100_000, maxExportBatchSize: 500, scheduledDelayMillis: 50 })],
+        // The batch limit is above the flush size below: a processor that reaches its batch limit
+        // exports on its own, concurrently with the next forceFlush, and the two requests can
+        // arrive in either order (a whole batch of history behind the first two days of pings).
+        spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 100_000, maxExportBatchSize: 2 * FLUSH_EVERY, scheduledDelayMillis: 60_000 })],
       });
       providers.set(service, p);
     }
@@ -105,19 +141,25 @@ export async function sendHistory(o: HistoryOptions): Promise<HistoryResult> {
   };
   let previous: string | undefined;
   let pending = 0;
-  for (const s of spans) {
-    // One export at a time (a flush per batch, and at each change of service) keeps the arrival
-    // order: the SDK would otherwise run exports concurrently and interleave them.
-    if (previous !== undefined && (previous !== s.service || pending >= 500)) {
-      await providers.get(previous)!.forceFlush();
-      pending = 0;
+  const send = async (spans: PlannedSpan[]) => {
+    for (const s of spans) {
+      // One export at a time (a flush per batch, and at each change of service) keeps the arrival
+      // order: the SDK would otherwise run exports concurrently and interleave them.
+      if (previous !== undefined && (previous !== s.service || pending >= FLUSH_EVERY)) {
+        await providers.get(previous)!.forceFlush();
+        pending = 0;
+      }
+      previous = s.service;
+      pending++;
+      const span = providerFor(s.service).getTracer('history').startSpan(s.name, { startTime: s.start, attributes: s.attributes });
+      span.end(s.start + s.durationMs);
     }
-    previous = s.service;
-    pending++;
-    const span = providerFor(s.service).getTracer('history').startSpan(s.name, { startTime: s.start, attributes: s.attributes });
-    span.end(s.start + s.durationMs);
-  }
-  for (const p of providers.values()) await p.forceFlush();
+    for (const p of providers.values()) await p.forceFlush();
+  };
+  const half = Math.floor(history.length / 2);
+  await send(history.slice(0, half));
+  await o.midway?.();
+  await send([...history.slice(half), ...closing]);
   for (const p of providers.values()) await p.shutdown();
-  return { spans: spans.length, endMs: endMs + 30 * 60_000 };
+  return { spans: history.length + closing.length, edgeSpans, endMs: tailEndMs };
 }

@@ -27,6 +27,19 @@ describe('configuration', () => {
     expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/batchsize/);
   });
 
+  it('takes a sub-second verdict step in whole milliseconds and zero allowed lateness, for a low-latency loop', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-config-'));
+    const file = join(dir, 'pmf.yaml');
+    writeFileSync(file, 'verdict: { stepSeconds: 0.25 }\naggregation: { allowedLatenessSeconds: 0 }\n');
+    const c = loadConfig({ configFile: file, env: {} });
+    expect(c.verdict.stepSeconds).toBe(0.25);
+    expect(c.aggregation.allowedLatenessSeconds).toBe(0);
+    writeFileSync(file, 'verdict: { stepSeconds: 0.0005 }\n');
+    expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/verdict\.stepSeconds.*whole number of milliseconds/);
+    writeFileSync(file, 'verdict: { stepSeconds: 0 }\n');
+    expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/verdict\.stepSeconds/);
+  });
+
   it('selects the distributed adapters from KAFKA_BROKERS, DATABASE_URL and REDIS_URL', () => {
     const c = loadConfig({ env: { KAFKA_BROKERS: 'k1:9092, k2:9092', DATABASE_URL: 'postgres://u@db/pmf', REDIS_URL: 'redis://cache:6379', PMF_GUARD_COMMAND_KEY_FILE: '/run/secrets/command_key' } });
     expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);

@@ -1,11 +1,12 @@
 // The runner's exactly-once effect on the embedded log: state restored from its checkpoint,
-// records already in the checkpoint skipped, outputs published before the checkpoint.
+// records already in the checkpoint skipped, outputs published before the checkpoint; and urgent
+// outputs sent without waiting for the publish interval, even behind a flush in flight.
 
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
-import type { ConsumedRecord } from '../../../src/log/partitioned-log.js';
+import type { ConsumedRecord, LogProducer, LogRecord } from '../../../src/log/partitioned-log.js';
 import { InMemoryCheckpointStore, type Checkpoint } from '../../../src/stream/checkpoint-store.js';
 import type { PartitionProcessor } from '../../../src/stream/partition-processor.js';
 import { StatefulRunner } from '../../../src/stream/stateful-runner.js';
@@ -142,6 +143,55 @@ describe('stateful runner', () => {
     await waitFor(async () => same(await s.totals(), expected(600)), { message: 'totals after the refused saves' });
     expect(r.stats.checkpointsRefused).toBe(2);
     expect(r.stats.staleStatesDropped).toBeGreaterThanOrEqual(1);
+    await r.stop();
+    await s.log.close();
+  });
+
+  it('sends an urgent output that arrived while a flush was in flight once that flush lands, not at the next tick', async () => {
+    const s = await setup();
+    // Every output is urgent (as a rollback command is); the first send hangs until released.
+    class UrgentSum extends SumProcessor {
+      private taken = 0;
+      private applied = 0;
+      override apply(r: ConsumedRecord) {
+        super.apply(r);
+        this.applied++;
+      }
+      hasUrgentOutputs() {
+        return this.applied > this.taken;
+      }
+      override takeOutputs() {
+        this.taken = this.applied;
+        return super.takeOutputs();
+      }
+    }
+    let release!: () => void;
+    const firstSendHeld = new Promise<void>((resolve) => (release = resolve));
+    const sent: LogRecord[][] = [];
+    const producer: LogProducer = {
+      name: 'held',
+      start: async () => undefined,
+      stop: async () => undefined,
+      send: async (topic, records) => {
+        sent.push(records);
+        if (sent.length === 1) await firstSendHeld;
+        await s.producer.send(topic, records);
+      },
+    };
+    // An hour between ticks and checkpoints: only the urgent path can publish in this test.
+    const r = new StatefulRunner({
+      name: 'urgent', log: s.log, producer, store: s.store, groupId: 'u', inputTopic: 'in', checkpointIntervalMs: 3600_000, clock: systemClock,
+      factory: { create: (p) => new UrgentSum(p), restore: (p, st) => new UrgentSum(p, JSON.parse(st.toString())) },
+    });
+    await r.start();
+    await s.producer.send('in', [{ key: 'a', value: Buffer.from('1') }]);
+    await waitFor(async () => (sent.length === 1 ? true : undefined), { message: 'the first urgent output' });
+    await s.producer.send('in', [{ key: 'a', value: Buffer.from('2') }]);
+    await waitFor(async () => (r.stats.recordsApplied === 2 ? true : undefined), { message: 'the second record applied' });
+    expect(sent.length).toBe(1); // skipped: the first flush is still in flight
+    release();
+    await waitFor(async () => (sent.length === 2 ? true : undefined), { timeoutMs: 10_000, message: 'the urgent output left behind the in-flight flush' });
+    expect(JSON.parse(sent[1][0].value.toString())).toEqual({ a: 3 });
     await r.stop();
     await s.log.close();
   });

@@ -1,0 +1,220 @@
+// One end-to-end run of the history scenario (test/helpers/history-scenario.ts) against a whole
+// pmf-guard, on the embedded default or on Kafka/PostgreSQL/Redis, with real OTel SDK exporters:
+// start the app, send the spans in the chosen arrival order, wait until the features with data
+// are judged past their history and the aggregator has consumed everything, read the outcomes,
+// flags and aggregator counters, then check the recorded log two ways: a replay gives the live
+// verdict stream bit for bit, and every published aggregate equals the independent oracle's
+// recomputation (test/helpers/aggregation-oracle.ts), whose refused and late counts are returned
+// beside the live ones; feat_cart's early activation counts included (its rule opts in).
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { expect } from 'vitest';
+import { buildApp, type App } from '../../src/app/build-app.js';
+import { createLog } from '../../src/app/create-log.js';
+import { aggregatorSettings, createEvaluator, verdictSettings } from '../../src/app/stage-settings.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { systemClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { decodeFeaturePartial, decodeVerdict } from '../../src/events/codec.js';
+import { compareSnapshotPositions, type FeaturePartial } from '../../src/events/feature-partial.js';
+import type { Verdict } from '../../src/events/verdict.js';
+import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
+import { replay } from '../../src/replay/replay.js';
+import { loadRulesFile } from '../../src/config/rules-file.js';
+import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from './aggregation-oracle.js';
+import { HISTORY_FEATURES, sendHistory, type ArrivalOrder, type HistoryOptions, type HistoryResult } from './history-scenario.js';
+import { testServices, uniqueName, waitFor } from './services.js';
+
+const RULES = 'test/fixtures/arrival-order-rules.yaml';
+
+export interface RunCounters {
+  accepted: number;
+  late: number;
+  refused: number;
+  lateApplied: number;
+}
+
+export interface RunResult {
+  outcomes: Record<string, string>;
+  flags: Record<string, Record<string, string>>;
+  counters: RunCounters;
+  /** The oracle's refused (too late) and late counts over the whole recorded log. */
+  oracle: { refused: number; late: number };
+  sent: HistoryResult;
+  verdictStreamsMatchReplay: boolean;
+  /** Users reached at feat_cart's early activation landmark (its rule opts in), over the partitions' latest stats. */
+  earlyReached: number;
+}
+
+export interface RunOptions {
+  order: ArrivalOrder;
+  distributed: boolean;
+  /** Aggregation settings over the config's defaults. */
+  aggregation?: Partial<Config['aggregation']>;
+  skew?: HistoryOptions['skew'];
+  tailMs?: HistoryOptions['tailMs'];
+  /** Features expected to be judged (default: all three); others may have had all data refused. */
+  judged?: readonly string[];
+  /** Runs halfway through the history (every service still sending), with the app's /metrics text. */
+  midway?: (metrics: () => Promise<string>) => Promise<void>;
+}
+
+/** Sum of a metric over its labels (every partition). */
+export function sumMetric(metrics: string, name: string): number {
+  let total = 0;
+  for (const line of metrics.split('\n')) if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return total;
+}
+
+/** A metric's value per partition label. */
+export function perPartition(metrics: string, name: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of metrics.matchAll(new RegExp(`^${name}\\{partition="(\\d+)"\\} (\\S+)$`, 'gm'))) out.set(Number(m[1]), Number(m[2]));
+  return out;
+}
+
+export async function runOrder(o: RunOptions): Promise<RunResult> {
+  const { order, distributed } = o;
+  const judged = o.judged ?? HISTORY_FEATURES;
+  const id = uniqueName(`ao-${order}`).replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+  const dataDir = mkdtempSync(join(tmpdir(), `pmf-e2e-${order}-`));
+  const env: Record<string, string> = {
+    PMF_GUARD_DATA_DIR: dataDir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0',
+  };
+  if (distributed) {
+    Object.assign(env, {
+      KAFKA_BROKERS: testServices.kafkaBrokers.join(','), DATABASE_URL: testServices.databaseUrl, REDIS_URL: testServices.redisUrl,
+      PMF_GUARD_TOPIC_PREFIX: `${id}.`, PMF_GUARD_DATABASE_SCHEMA: `pmf_${id}`, PMF_GUARD_REDIS_KEY_PREFIX: `${id}:`,
+      PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef', PMF_GUARD_COMMAND_KEY: 'e2e-command-key-0123456789abcdef',
+    });
+  }
+  const loaded = loadConfig({ env, rulesFile: RULES });
+  const config: Config = {
+    ...loaded,
+    kafka: distributed ? { ...loaded.kafka, groupPrefix: id, partitions: 3 } : loaded.kafka,
+    aggregation: { ...loaded.aggregation, ...o.aggregation },
+  };
+  const rules = await loadRulesFile(RULES);
+  const app: App = await buildApp(config, rules, { logger: silentLogger });
+  const admin = async (path: string) => (await fetch(`http://127.0.0.1:${app.adminPort()}${path}`)).json();
+  const metrics = async () => (await fetch(`http://127.0.0.1:${app.adminPort()}/metrics`)).text();
+  try {
+    await app.start();
+    // A declared feature is known before any data: 200 with no cohorts yet.
+    const before = await fetch(`http://127.0.0.1:${app.adminPort()}/v1/flags/feat_cart`);
+    expect(before.status).toBe(200);
+
+    const sent = await sendHistory({
+      endpoint: `http://127.0.0.1:${app.receiverPort()}`, order, startMs: Date.now() - 7 * 3600_000 - (order === 'mobile' ? 2 * 24 * 3600_000 : 0),
+      skew: o.skew, tailMs: o.tailMs, midway: o.midway && (() => o.midway!(metrics)),
+    });
+    // Settled: every judged feature judged at a step past its whole history, the rollback
+    // applied, and the aggregator has consumed every record.
+    const outcomes = await waitFor(
+      async () => {
+        const out: Record<string, string> = {};
+        for (const f of judged) {
+          for (const v of app.latestVerdicts(f)) {
+            if (Date.parse(v.evaluatedAt) < sent.endMs - 40 * 60_000) return undefined;
+            out[`${f}/${v.cohort}`] = v.outcome;
+          }
+        }
+        const flag = await admin('/v1/flags/feat_slow_recs');
+        // Guarded cohorts get their rows from the verdicts topic, asynchronously: wait for them too.
+        const rows = await Promise.all(judged.filter((f) => f !== 'feat_slow_recs').map(async (f) => (await admin(`/v1/flags/${f}`)).cohorts?.treatment));
+        const lag = sumMetric(await metrics(), 'pmf_stage_consumer_lag_records');
+        return Object.keys(out).length === 2 * judged.length && flag.cohorts?.treatment?.state === 'off' && rows.every(Boolean) && lag === 0 ? out : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, message: `${order}: verdicts did not settle` },
+    );
+    const flags: Record<string, Record<string, string>> = {};
+    for (const f of HISTORY_FEATURES) {
+      const body = await admin(`/v1/flags/${f}`);
+      flags[f] = Object.fromEntries(Object.entries((body.cohorts ?? {}) as Record<string, { state: string }>).map(([c, v]) => [c, v.state]));
+    }
+    const text = await metrics();
+    expect(text).toMatch(/pmf_aggregator_watermark_lag_seconds\{partition="\d+"\} \d+/);
+    const counters = {
+      accepted: sumMetric(text, 'pmf_aggregator_events_accepted_total'),
+      late: sumMetric(text, 'pmf_aggregator_events_late_total'),
+      refused: sumMetric(text, 'pmf_aggregator_events_too_late_total'),
+      lateApplied: sumMetric(text, 'pmf_aggregator_late_effects_applied_total'),
+    };
+    await app.stop();
+
+    // The live verdict stream, per feature, against a replay of the recorded log.
+    const log = createLog(config, systemClock, silentLogger);
+    let verdictStreamsMatchReplay = false;
+    const oracle = { refused: 0, late: 0 };
+    let earlyReached = 0;
+    try {
+      const live = new Map<string, string[]>();
+      for await (const batch of log.readAll!(app.topics.verdicts)) {
+        for (const r of batch.records) {
+          const v = decodeVerdict(r.value);
+          live.set(v.feature, [...(live.get(v.feature) ?? []), r.value.toString('utf8')]);
+        }
+      }
+      const recorded = await readEventsFromLog(log, app.topics.events, {});
+      const v = verdictSettings(config);
+      const replayed = replay(recorded.partitions, {
+        rules, evaluator: createEvaluator(config), stepMs: v.stepMs, heartbeatMs: v.heartbeatMs, partitions: v.partitions, aggregation: aggregatorSettings(config),
+      });
+      const again = new Map<string, string[]>();
+      for (const verdict of replayed.verdicts) again.set(verdict.feature, [...(again.get(verdict.feature) ?? []), JSON.stringify(verdict satisfies Verdict)]);
+      for (const f of HISTORY_FEATURES) expect(again.get(f), `${order}: replayed verdicts of ${f}`).toEqual(live.get(f));
+      verdictStreamsMatchReplay = true;
+
+      // Every aggregate the live pipeline published equals the oracle's recomputation from the log
+      // up to the snapshot's offset.
+      const latest = new Map<string, FeaturePartial>();
+      for await (const batch of log.readAll!(app.topics.cohortStats)) {
+        for (const r of batch.records) {
+          const p = decodeFeaturePartial(r.value);
+          const prev = latest.get(`${p.feature}|${p.partition}`);
+          if (!prev || compareSnapshotPositions(p, prev) > 0) latest.set(`${p.feature}|${p.partition}`, p);
+        }
+      }
+      const a = aggregatorSettings(config);
+      // A pmf.events.v2 record carries several events; the oracle sees them one by one.
+      const eventsOf = (partition: number): OracleRecord[] =>
+        (recorded.partitions.get(partition) ?? []).flatMap((r) => r.events.map((event, k) => ({ event, offset: r.offset, continuesRecord: k > 0 })));
+      for (const [key, p] of latest) {
+        const records = upToPosition(eventsOf(p.partition), p);
+        const want = oracleAggregate(records, { ...a, partition: p.partition, rules }).partials.filter((c) => c.feature === p.feature);
+        expect(p.cohorts, `${order}: published aggregates of ${key}`).toEqual(atPosition(want, p));
+        // feat_cart opts in to early activation counts (10 min): every cohort publishes them.
+        if (p.feature !== 'feat_cart') continue;
+        for (const c of p.cohorts) expect(c.activation.early?.afterMs, `${order}: early counts of ${key}/${c.cohort}`).toBe(600_000);
+        earlyReached += p.cohorts.reduce((sum, c) => sum + (c.activation.early?.reached ?? 0), 0);
+      }
+      for (const partition of recorded.partitions.keys()) {
+        const whole = oracleAggregate(eventsOf(partition), { ...a, partition, rules });
+        oracle.refused += whole.tooLate;
+        oracle.late += whole.lateEvents;
+      }
+    } finally {
+      await log.close();
+    }
+
+    console.info(JSON.stringify({ arrivalOrder: order, distributed, aggregation: o.aggregation, skew: o.skew, spans: sent.spans, edgeSpans: sent.edgeSpans, ...counters, oracle }));
+    return { outcomes, flags, counters, oracle, sent, verdictStreamsMatchReplay, earlyReached };
+  } finally {
+    await app.stop();
+    if (distributed) {
+      const pool = new pg.Pool({ connectionString: testServices.databaseUrl, max: 1 });
+      await pool.query(`DROP SCHEMA IF EXISTS pmf_${id} CASCADE`);
+      await pool.end();
+      const redis = new Redis(testServices.redisUrl);
+      const keys = await redis.keys(`${id}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,43 @@
+// The aggregator stage's step snapshots: taken when the watermark crosses a step of event time,
+// and marked urgent so the runner publishes them without waiting for its publish interval.
+
+import { describe, expect, it } from 'vitest';
+import { AggregatorProcessor } from '../../../src/stream/aggregator-processor.js';
+import { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
+import type { FeatureEvent } from '../../../src/events/feature-event.js';
+import { topicNames } from '../../../src/events/topics.js';
+import { ruleSet } from '../aggregation/rules-fixture.js';
+
+function processor(stepMs: number): { p: AggregatorProcessor; send: (time: number) => void } {
+  const agg = new PartitionAggregator({ partition: 0, rules: ruleSet([{ featureId: 'f' }]), allowedLatenessMs: 0 });
+  const p = new AggregatorProcessor(agg, topicNames('x.'), stepMs);
+  let offset = 0;
+  const send = (time: number) => {
+    const e: FeatureEvent = { user: `u${offset}`, time, id: `e${offset}`, name: 'page', flags: [{ feature: 'f', variant: 'on' }], source: 'span' };
+    p.applyEvents([e], String(offset++));
+  };
+  return { p, send };
+}
+
+describe('AggregatorProcessor step snapshots', () => {
+  it('is urgent only while a step snapshot waits to be published', () => {
+    const { p, send } = processor(1000);
+    send(10_000);
+    expect(p.hasUrgentOutputs()).toBe(true);
+    expect(p.takeOutputs()[0].records.map((r) => JSON.parse(r.value.toString()).step)).toEqual([10_000]);
+    expect(p.hasUrgentOutputs()).toBe(false);
+    send(10_400); // same step: nothing to publish
+    expect(p.hasUrgentOutputs()).toBe(false);
+    expect(p.takeOutputs()).toEqual([]);
+    send(11_000);
+    expect(p.hasUrgentOutputs()).toBe(true);
+  });
+
+  it('steps at sub-second multiples of event time', () => {
+    const { p, send } = processor(250);
+    send(10_100);
+    send(10_200);
+    send(10_260);
+    expect(p.takeOutputs()[0].records.map((r) => JSON.parse(r.value.toString()).step)).toEqual([10_000, 10_250]);
+  });
+});
