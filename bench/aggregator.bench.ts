@@ -32,7 +32,7 @@ import { PgSqlClient } from '../src/store/pg-sql-client.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import type { LogRecord } from '../src/log/partitioned-log.js';
 import { Rule, type RuleSet } from '../src/rules/schema.js';
-import type { Checkpoint } from '../src/stream/checkpoint-store.js';
+import type { CheckpointSave } from '../src/stream/checkpoint-store.js';
 import { SqlCheckpointStore } from '../src/store/sql-checkpoint-store.js';
 import { StatefulRunner } from '../src/stream/stateful-runner.js';
 import { measureHistogram } from './histogram-measure.js';
@@ -161,12 +161,13 @@ async function aggregatorStage(
   const store = {
     load: inner.load.bind(inner),
     loadOffset: inner.loadOffset.bind(inner),
-    async save(stage: string, topic: string, cp: Checkpoint): Promise<boolean> {
+    async save(stage: string, topic: string, cp: CheckpointSave): Promise<boolean> {
       const t0 = performance.now();
       const saved = await inner.save(stage, topic, cp);
       checkpointMs += performance.now() - t0;
       checkpoints++;
-      checkpointBytes = cp.state.length;
+      // Head plus the part rows it wrote (incremental checkpoints).
+      checkpointBytes = cp.state.length + (cp.changes?.put ?? []).reduce((sum, p) => sum + p.data.length, 0);
       if (BigInt(cp.offset) >= BigInt(end)) finished();
       return saved;
     },
