@@ -298,7 +298,10 @@ async function main(): Promise<void> {
       achievedSpansPerSecond: Math.round(load.sent / (minutes * 60)),
       failedExports: load.failedExports,
       eventsProduced: metric(finalMetrics, 'pmf_receiver_events_produced_total')[0],
+      // Records of events.v2 carry batches of events, so events are counted as the aggregator accepted them.
+      aggregatorEventsAccepted: sum(metric(finalMetrics, 'pmf_aggregator_events_accepted_total')),
       aggregatorRecordsApplied: metric(finalMetrics, 'pmf_stage_records_applied_total', 'stage="aggregator"')[0],
+      aggregatorLagRecords: metric(finalMetrics, 'pmf_stage_consumer_lag_records', 'stage="aggregator"')[0],
       retentionSegmentsDeleted: metric(finalMetrics, 'pmf_embedded_log_retention_segments_deleted_total')[0],
       compactedRecords: metric(finalMetrics, 'pmf_embedded_log_compacted_records_total')[0],
       recordsSkippedByRetention: sum(metric(finalMetrics, 'pmf_log_records_lost_total')),
@@ -336,7 +339,8 @@ thirds; flat = fitted growth over that window ≤ max(${FLAT_RELATIVE * 100} % o
 8 MiB heap and disk, 5 ms lag p99, 20 ms lag max). Baseline = the value at the end of the warm-up.
 
 Run: ${r.minutes} min, ${r.spansSent} spans sent (${r.achievedSpansPerSecond}/s), ${r.failedExports} failed exports,
-${r.eventsProduced} events produced, ${r.aggregatorRecordsApplied} applied by the aggregator,
+${r.eventsProduced} events produced, ${r.aggregatorEventsAccepted} accepted by the aggregator (in ${r.aggregatorRecordsApplied} log records,
+${r.aggregatorLagRecords} records behind at the end),
 ${r.retentionSegmentsDeleted} segments deleted by retention, ${r.compactedRecords} cohort-stats records compacted,
 ${r.recordsSkippedByRetention} records skipped by retention before a group read them. **Flat: ${r.flat ? 'yes' : 'no'}.**
 
