@@ -1,6 +1,7 @@
 // The aggregator stage on one core, end to end on the local stack (npm run bench:aggregator):
 //  1. N feature events (hex pseudonyms, trace/span ids, three ruled features, 5 % late) are
-//     produced to a fresh one-partition topic on real Kafka;
+//     produced to a fresh one-partition topic on real Kafka (one feature opts in to early
+//     activation counts);
 //  2. baseline: a plain kafkajs consumer reads the same messages (no processing);
 //  3. the aggregator stage as deployed: StatefulRunner + AggregatorProcessor over KafkaLog, with
 //     state + offset checkpoints written to real PostgreSQL every checkpointIntervalMs and the
@@ -51,7 +52,8 @@ const progress = (msg: string) => process.stderr.write(`[bench:aggregator] ${msg
 function rules(): RuleSet {
   const base = { activationThreshold: 0.2, retentionThreshold: 0.2, latencyP95Threshold: 450, minCohortSize: 100, evaluationWindowSeconds: 3600 };
   const parsed = [
-    Rule.parse({ ...base, featureId: 'checkout-v2', activation: { action: { spanName: 'purchase' } }, cohorts: { map: { on: 'treatment', off: 'control' } } }),
+    // Opts in to early activation counts (8 h landmark): the deadline heap carries a third deadline.
+    Rule.parse({ ...base, featureId: 'checkout-v2', activation: { action: { spanName: 'purchase' }, earlySeconds: 28_800 }, cohorts: { map: { on: 'treatment', off: 'control' } } }),
     Rule.parse({ ...base, featureId: 'dashboard-v3', latency: { spanName: 'GET /dashboard' } }),
     Rule.parse({ ...base, featureId: 'search-ranker', activation: { action: { attribute: { key: 'search.clicked', value: 'true' } } } }),
   ];

@@ -80,7 +80,7 @@ function activationNote(r: SuiteResult): string[] {
   return [
     `Activation −5 pt is judged with the rule's \`activation.earlySeconds\` opt-in (early counts at 8 h). Without it, on the same runs,`,
     `the guardrail on matured users alone takes ${h(m.medianHours)} / ${h(m.p90Hours)} h: the early detector rests on the assumption that the`,
-    'treatment changes whether users activate, not when (docs/statistics.md), and the aggregator does not publish early counts yet.',
+    'treatment changes whether users activate, not when (docs/statistics.md), so it is an opt-in of the rule.',
     '',
   ];
 }

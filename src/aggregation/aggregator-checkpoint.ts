@@ -24,6 +24,7 @@ import { DedupeWindow } from './dedupe-window.js';
 import { readSlots, writeSlots, type FeatureSlot } from './feature-slot.js';
 import type { FingerprintRing } from './fingerprint-ring.js';
 import { PartitionAggregator } from './partition-aggregator.js';
+import { HANDLE_BYTES } from './user-state-arrays.js';
 import { UserStateStore } from './user-state-store.js';
 
 export const PART_DEDUPE = 0;
@@ -32,7 +33,7 @@ export const PART_FIRST_CHUNK = 2;
 /** Handles per chunk: a base row is about 2.4 MB, far below PostgreSQL's 1 GB bytea limit. */
 export const CHUNK_STATES = 65_536;
 /** Bytes of one handle's record in a base row. */
-const RECORD_BYTES = 37;
+const RECORD_BYTES = HANDLE_BYTES;
 
 /**
  * Base bytes a change byte earns. Above 1, so compaction keeps ahead of the changes and does not
@@ -46,7 +47,8 @@ const MIN_COMPACTION_RATIO = 0.5;
 const FORCED_COMPACTION_RATIO = 2;
 
 const HEAD_MAGIC = 0x49464d50; // "PMFI"
-const HEAD_VERSION = 1;
+/** 2 added the cohorts' early activation counts to the slots (a version 1 head restores without them). */
+const HEAD_VERSION = 2;
 
 export interface IncrementalCheckpoint {
   head: Buffer;
@@ -186,12 +188,12 @@ export class AggregatorCheckpointer {
     const r = new ByteReader(head, what);
     if (r.varint() !== HEAD_MAGIC) throw r.fail('not an incremental aggregator state');
     const version = r.byte();
-    if (version !== HEAD_VERSION) throw r.fail(`unknown incremental state version ${version}`);
+    if (version !== HEAD_VERSION && version !== 1) throw r.fail(`unknown incremental state version ${version}`);
     const header = readHeader(r, o, 3);
     const dedupe = DedupeWindow.readScalars(r, o.maxDedupeEntries);
     const slots: FeatureSlot[] = [];
     const slotIndex = new Map<string, number>();
-    readSlots(r, o.histogram, slots, slotIndex);
+    readSlots(r, o.histogram, slots, slotIndex, version >= 2);
     const chunkStates = r.varint();
     const n = r.varint();
     const freeHead = r.varint() - 1;

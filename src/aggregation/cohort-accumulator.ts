@@ -1,4 +1,7 @@
 // Running statistics of one (feature, cohort) on one partition; becomes a CohortPartial.
+// The early activation counts exist while the feature's rule sets a landmark (earlyAfterMs > 0):
+// they are counts at that landmark only, so a different landmark starts them from zero
+// (window-maturation.ts, alignEarlyLandmarks).
 
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
@@ -18,14 +21,27 @@ export class CohortAccumulator {
   sumSlow2 = 0;
   sumNSlow = 0;
   cohortSwitches = 0;
+  /** The early activation landmark the counts below are at, ms; 0: the rule sets none. */
+  earlyAfterMs = 0;
+  earlyReached = 0;
+  earlySuccesses = 0;
   histogram: LatencyHistogram;
 
   constructor(
     readonly feature: string,
     readonly cohort: string,
     histogramSettings: Partial<LatencyHistogramSettings>,
+    earlyAfterMs = 0,
   ) {
     this.histogram = new LatencyHistogram(histogramSettings);
+    this.earlyAfterMs = earlyAfterMs;
+  }
+
+  /** Early counts at another landmark (0: none) start from zero. */
+  resetEarly(afterMs: number): void {
+    this.earlyAfterMs = afterMs;
+    this.earlyReached = 0;
+    this.earlySuccesses = 0;
   }
 
   /**
@@ -56,7 +72,14 @@ export class CohortAccumulator {
       watermark,
       firstExposureAt: this.firstExposureAt,
       exposed: this.exposed,
-      activation: { matured: this.activationMatured, successes: this.activationSuccesses },
+      activation:
+        this.earlyAfterMs > 0
+          ? {
+              matured: this.activationMatured,
+              successes: this.activationSuccesses,
+              early: { afterMs: this.earlyAfterMs, reached: this.earlyReached, successes: this.earlySuccesses },
+            }
+          : { matured: this.activationMatured, successes: this.activationSuccesses },
       retention: { matured: this.retentionMatured, successes: this.retentionSuccesses },
       latency: {
         count: this.latencyCount,
@@ -75,9 +98,11 @@ export class CohortAccumulator {
     w.string(this.cohort).float64(this.firstExposureAt);
     for (const v of this.counters()) w.varint(v);
     w.bytes(this.histogram.serialize());
+    w.varint(this.earlyAfterMs).varint(this.earlyReached).varint(this.earlySuccesses);
   }
 
-  static read(r: ByteReader, feature: string, histogramSettings: Partial<LatencyHistogramSettings>): CohortAccumulator {
+  /** `withEarly` false: written before the early counts existed (then none, landmark 0). */
+  static read(r: ByteReader, feature: string, histogramSettings: Partial<LatencyHistogramSettings>, withEarly: boolean): CohortAccumulator {
     const c = new CohortAccumulator(feature, r.string(), histogramSettings);
     c.firstExposureAt = r.float64();
     c.exposed = r.varint();
@@ -93,6 +118,12 @@ export class CohortAccumulator {
     c.sumNSlow = r.varint();
     c.cohortSwitches = r.varint();
     c.histogram = LatencyHistogram.deserialize(r.bytes());
+    if (withEarly) {
+      c.earlyAfterMs = r.varint();
+      c.earlyReached = r.varint();
+      c.earlySuccesses = r.varint();
+      if (c.earlySuccesses > c.earlyReached || (c.earlyAfterMs === 0 && c.earlyReached > 0)) throw r.fail(`bad early counts of cohort ${JSON.stringify(c.cohort)}`);
+    }
     return c;
   }
 

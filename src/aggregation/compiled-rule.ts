@@ -13,6 +13,8 @@ export interface CompiledRule {
   readonly actionAttrKey: string | undefined;
   readonly actionAttrValue: string | undefined;
   readonly activationWindowMs: number;
+  /** The early activation landmark (activation.earlySeconds), ms; 0 when none or without an action. */
+  readonly earlyMs: number;
   readonly returnAfterMs: number;
   readonly retentionWindowMs: number;
   /** After firstExposure + this, nothing about the user can change any statistic of this feature. */
@@ -35,6 +37,7 @@ export function compileRule(rule: Rule): CompiledRule {
     actionAttrKey: action?.attribute?.key,
     actionAttrValue: action?.attribute?.value,
     activationWindowMs,
+    earlyMs: action !== undefined && rule.activation.earlySeconds !== undefined ? rule.activation.earlySeconds * 1000 : 0,
     returnAfterMs: rule.retention.returnAfterSeconds * 1000,
     retentionWindowMs,
     closeAfterMs: Math.max(activationWindowMs, retentionWindowMs),

@@ -1,12 +1,13 @@
 // The next window deadline of every live state, as a binary min-heap of state handles in an
 // Int32Array (4 bytes per state). A state's key is computed, not stored: its earliest window end
-// not yet matured, firstExposure + the feature's activation or retention window; once both have
+// not yet matured, firstExposure + the feature's early activation landmark (while the state still
+// waits for it), activation or retention window; once both windows have
 // matured, the time it may be evicted: the later window end + the late grace (late data for a
 // matured window is still applied until then). Ties are broken
 // by handle, a strict total order, so the pop order never depends on the heap's layout (which
 // differs after a restore) and a restored aggregator evicts in the same order as the original.
 
-import { ACTIVATION_DONE, RETENTION_DONE, type UserStateStore } from './user-state-store.js';
+import { ACTIVATION_DONE, EARLY_EXCLUDED, EARLY_REACHED, RETENTION_DONE, type UserStateStore } from './user-state-store.js';
 
 export class DeadlineQueue {
   private heap = new Int32Array(1024);
@@ -14,6 +15,8 @@ export class DeadlineQueue {
   /** Window lengths by feature index; +Infinity for features without a rule (frozen). */
   private activationMs: Float64Array = new Float64Array(0);
   private retentionMs: Float64Array = new Float64Array(0);
+  /** Early activation landmarks by feature index; +Infinity for none. */
+  private earlyMs: Float64Array = new Float64Array(0);
 
   constructor(
     private readonly store: UserStateStore,
@@ -28,9 +31,16 @@ export class DeadlineQueue {
     return this.heap.byteLength;
   }
 
-  setWindows(activationMs: Float64Array, retentionMs: Float64Array): void {
+  setWindows(activationMs: Float64Array, retentionMs: Float64Array, earlyMs: Float64Array): void {
     this.activationMs = activationMs;
     this.retentionMs = retentionMs;
+    this.earlyMs = earlyMs;
+  }
+
+  /** When h reaches its early landmark; +Infinity when it has, is excluded, or there is none. */
+  earlyEnd(h: number): number {
+    if ((this.store.earlyFlags(h) & (EARLY_REACHED | EARLY_EXCLUDED)) !== 0) return Number.POSITIVE_INFINITY;
+    return this.store.firstExposure(h) + this.earlyMs[this.store.feature(h)];
   }
 
   activationEnd(h: number): number {
@@ -54,7 +64,9 @@ export class DeadlineQueue {
     const a = (flags & ACTIVATION_DONE) !== 0 ? Number.POSITIVE_INFINITY : this.activationEnd(h);
     const r = (flags & RETENTION_DONE) !== 0 ? Number.POSITIVE_INFINITY : this.retentionEnd(h);
     if (a === Number.POSITIVE_INFINITY && r === Number.POSITIVE_INFINITY) return this.retireAt(h);
-    return a < r ? a : r;
+    const e = this.earlyEnd(h);
+    const m = a < r ? a : r;
+    return e < m ? e : m;
   }
 
   /** Adds h unless it has nothing left to mature (a frozen feature). */

@@ -26,8 +26,11 @@ export function writeSlots(w: ByteWriter, slots: readonly FeatureSlot[]): void {
   }
 }
 
-/** Reads what writeSlots wrote into `slots` / `slotIndex` (rules unset: frozen until setRules). */
-export function readSlots(r: ByteReader, histogram: Partial<LatencyHistogramSettings>, slots: FeatureSlot[], slotIndex: Map<string, number>): void {
+/**
+ * Reads what writeSlots wrote into `slots` / `slotIndex` (rules unset: frozen until setRules);
+ * `withEarly` false for slots written before the early activation counts existed.
+ */
+export function readSlots(r: ByteReader, histogram: Partial<LatencyHistogramSettings>, slots: FeatureSlot[], slotIndex: Map<string, number>, withEarly: boolean): void {
   const slotCount = r.varint();
   if (slotCount > MAX_FEATURES) throw r.fail(`${slotCount} features`);
   for (let i = 0; i < slotCount; i++) {
@@ -36,7 +39,7 @@ export function readSlots(r: ByteReader, histogram: Partial<LatencyHistogramSett
     const slot: FeatureSlot = { name, rule: undefined, cohorts: [], cohortIndex: new Map() };
     const cohortCount = r.varint();
     for (let j = 0; j < cohortCount; j++) {
-      const acc = CohortAccumulator.read(r, name, histogram);
+      const acc = CohortAccumulator.read(r, name, histogram, withEarly);
       if (slot.cohortIndex.has(acc.cohort)) throw r.fail(`duplicate cohort ${JSON.stringify(acc.cohort)}`);
       slot.cohortIndex.set(acc.cohort, j);
       slot.cohorts.push(acc);

@@ -18,7 +18,8 @@
 //     maxCohortsPerFeature is not tracked (cohortOverflow).
 //  4. Effects on every live (user, feature) state of the event's user, the just-created ones included
 //     (so one span may be both the exposure and the action):
-//     activation: the rule's action with firstExposure <= t <= firstExposure + activation window;
+//     activation: the rule's action with firstExposure <= t <= firstExposure + activation window
+//     (and, with activation.earlySeconds = L, early: such an action with t <= firstExposure + L);
 //     retention: any event with firstExposure + returnAfter <= t < firstExposure + retention window;
 //     an effect whose window has already matured is still applied (the success is added to the
 //     matured count, lateApplied) while the watermark is below that window's end + grace; after
@@ -30,7 +31,7 @@
 //     user's longest window count (later ones: afterClose). The user is the statistical unit: per-user counts
 //     feed users / sumN2 / sumSlow2 / sumNSlow. slow = durationMs > latencyP95Threshold (raw ms).
 //  5. watermark: see source-watermark.ts (the slowest live source's highest time − allowedLatenessMs).
-//     Every window with firstExposure + window <= watermark matures: the user enters that
+//     Every window (and early landmark) with firstExposure + it <= watermark matures: the user enters that
 //     denominator (and the numerator if it succeeded, or later within the grace). Numerators only
 //     ever hold matured users. When both windows have matured and the watermark has passed the
 //     later window's end + grace, the state is evicted:
@@ -42,11 +43,10 @@
 // Rule changes (setRules) apply to windows still open; features that lose their rule are frozen
 // (kept, not reported) until the rule comes back.
 //
-// State layout (all typed arrays, docs/aggregation.md): user-state-store.ts (≈ 37 bytes per live
-// (user, feature) + user index), deadline-queue.ts (4 bytes per state), dedupe-window.ts (64-bit
-// id fingerprints), eviction markers (64-bit fingerprints). After a record, a store whose
-// handles are mostly free compacts; the condition depends only on the state, so a restored
-// aggregator compacts at the same record as the original and stays byte-identical.
+// State layout (typed arrays, docs/aggregation.md): user-state-store.ts (≈ 38 bytes per live (user,
+// feature) + user index), deadline-queue.ts (4 bytes per state), 64-bit fingerprints of ids and
+// markers. After a record, a store mostly free compacts; the condition depends only on the state,
+// so a restored aggregator compacts at the same record as the original and stays byte-identical.
 
 import { PmfError } from '../core/errors.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
@@ -62,11 +62,10 @@ import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
 import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
 import { zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
 import { carriesFeature, compareStrings, isValidEvent, offsetAfter, OFFSET_PATTERN, type FeatureSlot } from './feature-slot.js';
-import { applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
+import { alignEarlyLandmarks, applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
 
 export type { PartitionAggregatorOptions } from './aggregator-options.js';
 export type { AggregatorCounters, AggregatorStats } from './aggregator-counters.js';
-
 
 export class PartitionAggregator {
   readonly partition: number;
@@ -130,6 +129,7 @@ export class PartitionAggregator {
       else this.latencyBySpan.set(c.latencySpanName, [c]);
     }
     for (const slot of this.slots) slot.rule = this.compiled.get(slot.name);
+    alignEarlyLandmarks(this.store, this.slots);
     let longest = 0;
     for (const c of this.compiled.values()) longest = Math.max(longest, c.activationWindowMs, c.retentionWindowMs);
     this.horizonMs = this.opts.maxLatenessMs ?? longest + this.opts.lateGraceMs;
@@ -239,7 +239,7 @@ export class PartitionAggregator {
         return;
       }
       ci = slot.cohorts.length;
-      slot.cohorts.push(new CohortAccumulator(flag.feature, cohortName, this.opts.histogram));
+      slot.cohorts.push(new CohortAccumulator(flag.feature, cohortName, this.opts.histogram, rule.earlyMs));
       slot.cohortIndex.set(cohortName, ci);
     }
     const h = store.add(fi, ci, t);

@@ -23,6 +23,20 @@ const U16_MAX = 0xffff;
 /** A free handle. */
 export const FREE = 128;
 
+/**
+ * Bits of a state's early-activation flags (a second byte: the first is full). EARLY_HIT: an
+ * action applied with firstExposure <= t <= firstExposure + the rule's landmark; EARLY_REACHED:
+ * the landmark matured and the user entered the early counts; EARLY_EXCLUDED: the user is never
+ * counted at the landmark (the rule's landmark changed, or it came from a checkpoint without
+ * early flags, while the user's state was live, so what happened before the landmark is unknown).
+ */
+export const EARLY_HIT = 1;
+export const EARLY_REACHED = 2;
+export const EARLY_EXCLUDED = 4;
+
+/** Bytes per handle in the arrays (key 16, feature 2, cohort 2, flags 1, early flags 1, first exposure 8, latency 2 + 2, chain 4). */
+export const HANDLE_BYTES = 38;
+
 export const MAX_FEATURES = 0xffff;
 export const MAX_COHORTS = 0xffff;
 export const NONE = -1;
@@ -33,6 +47,7 @@ export class UserStateArrays {
   protected feat: Uint16Array = new Uint16Array(0);
   protected coh: Uint16Array = new Uint16Array(0);
   protected flg: Uint8Array = new Uint8Array(0);
+  protected xfl: Uint8Array = new Uint8Array(0);
   protected fe: Float64Array = new Float64Array(0);
   protected req: Uint16Array = new Uint16Array(0);
   protected slw: Uint16Array = new Uint16Array(0);
@@ -105,6 +120,15 @@ export class UserStateArrays {
 
   setFlag(h: number, bit: number): void {
     this.flg[h] |= bit;
+    this.touch(h);
+  }
+
+  earlyFlags(h: number): number {
+    return this.xfl[h];
+  }
+
+  setEarlyFlag(h: number, bit: number): void {
+    this.xfl[h] |= bit;
     this.touch(h);
   }
 
@@ -205,6 +229,7 @@ export class UserStateArrays {
     this.feat = grow(this.feat, (k) => new Uint16Array(k));
     this.coh = grow(this.coh, (k) => new Uint16Array(k));
     this.flg = grow(this.flg, (k) => new Uint8Array(k));
+    this.xfl = grow(this.xfl, (k) => new Uint8Array(k));
     this.fe = grow(this.fe, (k) => new Float64Array(k));
     this.req = grow(this.req, (k) => new Uint16Array(k));
     this.slw = grow(this.slw, (k) => new Uint16Array(k));

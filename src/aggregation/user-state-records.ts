@@ -1,7 +1,8 @@
 // The state store's per-handle records as checkpoint rows (user-state-store.ts builds on this
 // layer): a row holds the full record of some handles (key, feature, cohort, flags, first exposure,
-// latency counts, chain link, large counts, alias id), either a list of changed handles or a
-// range of consecutive ones. Rows applied in order rebuild the arrays (a later row's record of a
+// latency counts, chain link, early-activation flags, large counts, alias id), either a list of
+// changed handles or a range of consecutive ones. Rows of kinds 0 / 1 (written before the early
+// flags existed) restore with none set; this version writes kinds 2 / 3. Rows applied in order rebuild the arrays (a later row's record of a
 // handle wins); then the chains, the free list and the user index are checked and rebuilt from
 // the arrays exactly as a whole-state restore does, so a corrupt or incomplete set is refused.
 
@@ -9,8 +10,10 @@ import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { keyToHex } from './user-key.js';
 import { ALIAS, BIG, FREE, NONE, UserStateArrays } from './user-state-arrays.js';
 
-const LIST = 0;
-const RANGE = 1;
+const LIST_V1 = 0;
+const RANGE_V1 = 1;
+const LIST = 2;
+const RANGE = 3;
 
 export class UserStateRecords extends UserStateArrays {
   /** One row with the records of `handles` (each < handleLimit). */
@@ -25,6 +28,7 @@ export class UserStateRecords extends UserStateArrays {
     const req = new Uint16Array(n);
     const slw = new Uint16Array(n);
     const nxt = new Int32Array(n);
+    const xfl = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const h = handles[i];
       keys.set(this.keys.subarray(4 * h, 4 * h + 4), 4 * i);
@@ -35,8 +39,9 @@ export class UserStateRecords extends UserStateArrays {
       req[i] = this.req[h];
       slw[i] = this.slw[h];
       nxt[i] = this.nxt[h];
+      xfl[i] = this.xfl[h];
     }
-    w.array(keys).array(feat).array(coh).array(flg).array(fe).array(req).array(slw).array(nxt);
+    w.array(keys).array(feat).array(coh).array(flg).array(fe).array(req).array(slw).array(nxt).array(xfl);
     this.writeExtras(w, n, (i) => handles[i]);
   }
 
@@ -45,7 +50,7 @@ export class UserStateRecords extends UserStateArrays {
     w.byte(RANGE).varint(from).varint(to - from);
     w.array(this.keys.subarray(4 * from, 4 * to)).array(this.feat.subarray(from, to)).array(this.coh.subarray(from, to));
     w.array(this.flg.subarray(from, to)).array(this.fe.subarray(from, to)).array(this.req.subarray(from, to));
-    w.array(this.slw.subarray(from, to)).array(this.nxt.subarray(from, to));
+    w.array(this.slw.subarray(from, to)).array(this.nxt.subarray(from, to)).array(this.xfl.subarray(from, to));
     this.writeExtras(w, to - from, (i) => from + i);
   }
 
@@ -78,11 +83,11 @@ export class UserStateRecords extends UserStateArrays {
     const kind = r.byte();
     let n: number;
     let handleAt: (i: number) => number;
-    if (kind === LIST) {
+    if (kind === LIST || kind === LIST_V1) {
       n = r.varint();
       const list = r.array((k) => new Int32Array(k), n, 'handles');
       handleAt = (i) => list[i];
-    } else if (kind === RANGE) {
+    } else if (kind === RANGE || kind === RANGE_V1) {
       const from = r.varint();
       n = r.varint();
       handleAt = (i) => from + i;
@@ -101,6 +106,7 @@ export class UserStateRecords extends UserStateArrays {
     const req = r.array((k) => new Uint16Array(k), n, 'requests');
     const slw = r.array((k) => new Uint16Array(k), n, 'slow requests');
     const nxt = r.array((k) => new Int32Array(k), n, 'chains');
+    const xfl = kind === LIST || kind === RANGE ? r.array((k) => new Uint8Array(k), n, 'early flags') : new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const h = handleAt(i);
       this.keys.set(keys.subarray(4 * i, 4 * i + 4), 4 * h);
@@ -111,6 +117,7 @@ export class UserStateRecords extends UserStateArrays {
       this.req[h] = req[i];
       this.slw[h] = slw[i];
       this.nxt[h] = nxt[i];
+      this.xfl[h] = xfl[i];
       covered[h] = 1;
       this.big.delete(h);
       aliasIds.delete(h);

@@ -3,12 +3,13 @@
 // Layout: a state is a handle (an index into parallel arrays): the user key as four int32 words
 // (user-key.ts), feature and cohort (uint16 each), flags (uint8), first exposure (float64, event
 // time in ms), latency requests and slow requests (uint16 each; a state that passes 65,535 moves
-// its two counts to a small exact side map) and the next state of the same user (int32): 37 bytes.
+// its two counts to a small exact side map), early-activation flags (uint8) and the next state of
+// the same user (int32): 38 bytes.
 // A user's states form a chain in creation order; an open-addressing index (int32 per slot,
 // load ≤ 0.75, linear probing, backward-shift deletion) maps the user key to the chain's head. Freed handles go on a free list, so a handle never moves while its state
 // lives (the deadline queue holds handles) until compact() renumbers them after most were freed.
 // With arrays growing by 1.125× once large and one index slot per user, a tracked (user,
-// feature) costs about 47–55 bytes including the deadline queue (bench/RESULTS-aggregator.md).
+// feature) costs about 48–56 bytes including the deadline queue (bench/RESULTS-aggregator.md).
 //
 // Determinism: handles are assigned by a free list whose order is part of the checkpoint, so a
 // restored store hands out the same handles as the original would; the aggregator breaks
@@ -21,13 +22,14 @@
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { hash64, hashKey64 } from './id-hash.js';
 import { keyToHex, parseUserKey, userKey } from './user-key.js';
-import { ALIAS, BIG, FREE, NONE } from './user-state-arrays.js';
+import { ALIAS, BIG, FREE, HANDLE_BYTES, NONE } from './user-state-arrays.js';
 import type { FingerprintRing } from './fingerprint-ring.js';
 import { UserStateRecords } from './user-state-records.js';
 
-export { ACTIVATED, ACTIVATION_DONE, MAX_COHORTS, MAX_FEATURES, RETENTION_DONE, RETURNED, SWITCHED } from './user-state-arrays.js';
+export { ACTIVATED, ACTIVATION_DONE, EARLY_EXCLUDED, EARLY_HIT, EARLY_REACHED, MAX_COHORTS, MAX_FEATURES, RETENTION_DONE, RETURNED, SWITCHED } from './user-state-arrays.js';
 
-const STORE_VERSION = 1;
+/** 2 added the early-activation flags (a version 1 state restores with none set). */
+const STORE_VERSION = 2;
 
 export class UserStateStore extends UserStateRecords {
   // ---- the selected user ------------------------------------------------------------------
@@ -67,6 +69,7 @@ export class UserStateStore extends UserStateRecords {
     this.feat[h] = feature;
     this.coh[h] = cohort;
     this.flg[h] = this.sAlias ? ALIAS : 0;
+    this.xfl[h] = 0;
     this.fe[h] = firstExposure;
     this.req[h] = 0;
     this.slw[h] = 0;
@@ -177,6 +180,7 @@ export class UserStateStore extends UserStateRecords {
       this.feat[t] = this.feat[h];
       this.coh[t] = this.coh[h];
       this.flg[t] = this.flg[h];
+      this.xfl[t] = this.xfl[h];
       this.fe[t] = this.fe[h];
       this.req[t] = this.req[h];
       this.slw[t] = this.slw[h];
@@ -201,7 +205,7 @@ export class UserStateStore extends UserStateRecords {
 
   /** Bytes held by the arrays, the index, the alias map (estimated) and the markers. */
   approxBytes(): number {
-    const perHandle = 16 + 2 + 2 + 1 + 8 + 2 + 2 + 4;
+    const perHandle = HANDLE_BYTES;
     let aliasBytes = 0;
     for (const [hex, user] of this.aliases) aliasBytes += 80 + hex.length + user.length;
     return this.cap * perHandle + this.index.byteLength + this.big.size * 120 + aliasBytes + this.markers.approxBytes();
@@ -209,7 +213,7 @@ export class UserStateStore extends UserStateRecords {
 
   /** Bytes held for live states only (arrays + index), excluding markers and aliases. */
   stateBytes(): number {
-    return this.cap * (16 + 2 + 2 + 1 + 8 + 2 + 2 + 4) + this.index.byteLength;
+    return this.cap * HANDLE_BYTES + this.index.byteLength;
   }
 
   markerBytes(): number {
@@ -263,7 +267,7 @@ export class UserStateStore extends UserStateRecords {
     w.byte(STORE_VERSION).varint(n).varint(this.freeHead + 1).varint(this.live);
     w.array(this.keys.subarray(0, 4 * n)).array(this.feat.subarray(0, n)).array(this.coh.subarray(0, n));
     w.array(this.flg.subarray(0, n)).array(this.fe.subarray(0, n)).array(this.req.subarray(0, n));
-    w.array(this.slw.subarray(0, n)).array(this.nxt.subarray(0, n));
+    w.array(this.slw.subarray(0, n)).array(this.nxt.subarray(0, n)).array(this.xfl.subarray(0, n));
     const big = [...this.big].sort((a, b) => a[0] - b[0]);
     w.varint(big.length);
     for (const [h, [requests, slow]] of big) w.varint(h).varint(requests).varint(slow);
@@ -287,7 +291,7 @@ export class UserStateStore extends UserStateRecords {
   static read(r: ByteReader, maxRetired: number, cohortCounts: readonly number[]): { store: UserStateStore; forgotten: number } {
     const s = new UserStateStore(maxRetired);
     const version = r.byte();
-    if (version !== STORE_VERSION) throw r.fail(`unknown user state version ${version}`);
+    if (version !== STORE_VERSION && version !== 1) throw r.fail(`unknown user state version ${version}`);
     const n = r.varint();
     const freeHead = r.varint() - 1;
     const live = r.varint();
@@ -300,6 +304,7 @@ export class UserStateStore extends UserStateRecords {
     s.req.set(r.array((k) => new Uint16Array(k), n, 'requests'));
     s.slw.set(r.array((k) => new Uint16Array(k), n, 'slow requests'));
     s.nxt.set(r.array((k) => new Int32Array(k), n, 'chains'));
+    if (version >= 2) s.xfl.set(r.array((k) => new Uint8Array(k), n, 'early flags'));
     const bigCount = r.varint();
     for (let i = 0; i < bigCount; i++) {
       const h = r.varint();

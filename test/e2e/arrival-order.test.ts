@@ -3,6 +3,7 @@
 // backfill (feature after feature, each user's spans together) must give the same final outcomes
 // and flag states; nothing is refused; every declared feature answers 200 on the flag API with
 // its guarded cohorts; and a replay of the recorded log gives the live verdict stream bit for bit.
+// Every published aggregate equals the oracle's, feat_cart's early activation counts included.
 
 import { describe, expect, it } from 'vitest';
 import { runOrder } from '../helpers/arrival-run.js';
@@ -31,6 +32,8 @@ for (const distributed of [false, true]) {
       expect(backfill.counters.accepted).toBe(live.counters.accepted);
       expect(backfill.counters.late).toBeGreaterThan(live.counters.late);
       expect(live.verdictStreamsMatchReplay && backfill.verdictStreamsMatchReplay && outage.verdictStreamsMatchReplay).toBe(true);
+      // feat_cart's rule opts in to early activation counts: published in every order.
+      for (const run of [live, backfill, outage]) expect(run.earlyReached).toBeGreaterThan(0);
     }, 420_000);
   });
 }

@@ -67,6 +67,9 @@ interface UserResult {
   switched: boolean;
   activationMatured: boolean;
   activated: boolean;
+  /** With activation.earlySeconds: the landmark matured, and an action at or before it was applied. */
+  earlyReached: boolean;
+  earlyActivated: boolean;
   retentionMatured: boolean;
   returned: boolean;
   durations: number[];
@@ -175,6 +178,8 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
     for (const u of users) for (const d of u.durations) histogram.record(d);
     const withRequests = users.filter((u) => u.durations.length > 0);
     const hasAction = rule.activation.action !== undefined;
+    const earlySeconds = hasAction ? rule.activation.earlySeconds : undefined;
+    const reached = users.filter((u) => u.earlyReached);
     result.partials.push({
       feature: rule.featureId,
       cohort,
@@ -186,6 +191,9 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
       activation: {
         matured: hasAction ? users.filter((u) => u.activationMatured).length : 0,
         successes: hasAction ? users.filter((u) => u.activationMatured && u.activated).length : 0,
+        ...(earlySeconds === undefined
+          ? {}
+          : { early: { afterMs: earlySeconds * 1000, reached: reached.length, successes: reached.filter((u) => u.earlyActivated).length } }),
       },
       retention: {
         matured: users.filter((u) => u.retentionMatured).length,
@@ -220,6 +228,7 @@ function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark:
   const cohort = variants[0];
   const fe = exposure.time;
   const activationEnd = fe + rule.activation.windowSeconds * 1000;
+  const landmark = fe + (rule.activation.earlySeconds ?? 0) * 1000;
   const retentionStart = fe + rule.retention.returnAfterSeconds * 1000;
   const retentionEnd = fe + rule.retention.windowSeconds * 1000;
   const closeAt = Math.max(activationEnd, retentionEnd);
@@ -252,6 +261,10 @@ function userForFeature(rule: Rule, events: readonly Accepted[], finalWatermark:
       later.slice(1).some(({ e, openUntil }) => openUntil(closeAt + grace) && e.flags.some((f) => f.feature === feature && cohortName(rule, f.variant) !== cohort)),
     activationMatured: finalWatermark >= activationEnd,
     activated: later.some(({ e, openUntil }) => e.time >= fe && e.time <= activationEnd && openUntil(activationEnd + grace) && matchesAction(e)),
+    // Reached when the landmark matured; an action up to it counts while the activation window
+    // is open for late data, like the activation itself (so early successes are activations).
+    earlyReached: rule.activation.earlySeconds !== undefined && finalWatermark >= landmark,
+    earlyActivated: later.some(({ e, openUntil }) => e.time >= fe && e.time <= landmark && openUntil(activationEnd + grace) && matchesAction(e)),
     retentionMatured: finalWatermark >= retentionEnd,
     returned: later.some(({ e, openUntil }) => e.time >= retentionStart && e.time < retentionEnd && openUntil(retentionEnd + grace)),
     durations,

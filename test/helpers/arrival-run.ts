@@ -5,7 +5,7 @@
 // flags and aggregator counters, then check the recorded log two ways: a replay gives the live
 // verdict stream bit for bit, and every published aggregate equals the independent oracle's
 // recomputation (test/helpers/aggregation-oracle.ts), whose refused and late counts are returned
-// beside the live ones.
+// beside the live ones; feat_cart's early activation counts included (its rule opts in).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +47,8 @@ export interface RunResult {
   oracle: { refused: number; late: number };
   sent: HistoryResult;
   verdictStreamsMatchReplay: boolean;
+  /** Users reached at feat_cart's early activation landmark (its rule opts in), over the partitions' latest stats. */
+  earlyReached: number;
 }
 
 export interface RunOptions {
@@ -149,6 +151,7 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
     const log = createLog(config, systemClock, silentLogger);
     let verdictStreamsMatchReplay = false;
     const oracle = { refused: 0, late: 0 };
+    let earlyReached = 0;
     try {
       const live = new Map<string, string[]>();
       for await (const batch of log.readAll!(app.topics.verdicts)) {
@@ -185,6 +188,10 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
         const records = upToPosition(eventsOf(p.partition), p);
         const want = oracleAggregate(records, { ...a, partition: p.partition, rules }).partials.filter((c) => c.feature === p.feature);
         expect(p.cohorts, `${order}: published aggregates of ${key}`).toEqual(atPosition(want, p));
+        // feat_cart opts in to early activation counts (10 min): every cohort publishes them.
+        if (p.feature !== 'feat_cart') continue;
+        for (const c of p.cohorts) expect(c.activation.early?.afterMs, `${order}: early counts of ${key}/${c.cohort}`).toBe(600_000);
+        earlyReached += p.cohorts.reduce((sum, c) => sum + (c.activation.early?.reached ?? 0), 0);
       }
       for (const partition of recorded.partitions.keys()) {
         const whole = oracleAggregate(eventsOf(partition), { ...a, partition, rules });
@@ -196,7 +203,7 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
     }
 
     console.info(JSON.stringify({ arrivalOrder: order, distributed, aggregation: o.aggregation, skew: o.skew, spans: sent.spans, edgeSpans: sent.edgeSpans, ...counters, oracle }));
-    return { outcomes, flags, counters, oracle, sent, verdictStreamsMatchReplay };
+    return { outcomes, flags, counters, oracle, sent, verdictStreamsMatchReplay, earlyReached };
   } finally {
     await app.stop();
     if (distributed) {

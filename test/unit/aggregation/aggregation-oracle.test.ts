@@ -1,7 +1,8 @@
 // PartitionAggregator against the independent oracle (test/helpers/aggregation-oracle.ts) on
 // random streams with out-of-order and very late events, duplicates, re-delivered offsets,
 // cohort switches, named-span latency and windows that mature and close mid-stream; and
-// checkpoint / restore at a random point equals an uninterrupted run.
+// checkpoint / restore at a random point equals an uninterrupted run. f1 and f2 opt in to early
+// activation counts (f3 too, but without an action it has none), so they are checked as well.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -14,18 +15,18 @@ const RULES = ruleSet([
   {
     featureId: 'f1',
     latencyP95Threshold: 300,
-    activation: { action: { spanName: 'act' }, windowSeconds: 600 },
+    activation: { action: { spanName: 'act' }, windowSeconds: 600, earlySeconds: 200 },
     retention: { returnAfterSeconds: 300, windowSeconds: 1200 },
     cohorts: { map: { on: 'treatment', off: 'control' } },
   },
   {
     featureId: 'f2',
     latencyP95Threshold: 100,
-    activation: { action: { attribute: { key: 'step', value: 'done' } }, windowSeconds: 900 },
+    activation: { action: { attribute: { key: 'step', value: 'done' } }, windowSeconds: 900, earlySeconds: 300 },
     retention: { returnAfterSeconds: 120, windowSeconds: 600 },
     latency: { spanName: 'req' },
   },
-  { featureId: 'f3', retention: { returnAfterSeconds: 60, windowSeconds: 400 } },
+  { featureId: 'f3', activation: { earlySeconds: 100 }, retention: { returnAfterSeconds: 60, windowSeconds: 400 } },
 ]);
 
 const OPTIONS = {

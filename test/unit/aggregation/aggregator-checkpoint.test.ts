@@ -14,7 +14,7 @@ const RULES = ruleSet([
   {
     featureId: 'f1',
     latencyP95Threshold: 300,
-    activation: { action: { spanName: 'act' }, windowSeconds: 600 },
+    activation: { action: { spanName: 'act' }, windowSeconds: 600, earlySeconds: 200 },
     retention: { returnAfterSeconds: 300, windowSeconds: 1200 },
     cohorts: { map: { on: 'treatment', off: 'control' } },
   },
