@@ -8,6 +8,7 @@ import { AggregatorCheckpointer, PART_FIRST_CHUNK } from '../../../src/aggregati
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../../../src/aggregation/partition-aggregator.js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { InMemoryCheckpointStore } from '../../../src/stream/checkpoint-store.js';
+import { mulberry32 as rng } from '../../helpers/prng.js';
 import { ruleSet } from './rules-fixture.js';
 
 const RULES = ruleSet([
@@ -30,17 +31,6 @@ const OPTIONS = {
   maxDedupeEntries: 300,
   maxRetiredUsers: 200,
 } satisfies PartitionAggregatorOptions;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function events(seed: number, count: number): FeatureEvent[] {
   const r = rng(seed);
