@@ -11,7 +11,7 @@
 // do not need finer resolution; slow-request counts are exact anyway (counted on raw durations).
 
 import { PmfError } from '../core/errors.js';
-import { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import { ByteReader } from '../core/byte-codec.js';
 
 export interface LatencyHistogramSettings {
   lowestDiscernibleValue: number;
@@ -33,6 +33,20 @@ function hdrUlp(x: number): number {
   return Math.pow(2, Math.floor(Math.log2(x)) - 52);
 }
 
+/** Shared by every histogram's serialize(): grown to the largest form seen, never shrunk. */
+let scratch = Buffer.allocUnsafeSlow(4096);
+
+/** ByteWriter.varint (unsigned LEB128, exact up to 2^53 − 1) at `pos`; returns the position after. */
+function putVarint(buf: Buffer, pos: number, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new PmfError('ERR_INTERNAL', `varint out of range: ${v}`);
+  while (v >= 128) {
+    buf[pos++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
 export class LatencyHistogram {
   readonly settings: Readonly<LatencyHistogramSettings>;
   private readonly unitMagnitude: number;
@@ -50,6 +64,8 @@ export class LatencyHistogram {
   private clamped = 0;
   private minValue = Number.POSITIVE_INFINITY;
   private maxValue = Number.NEGATIVE_INFINITY;
+  /** toBase64() of the current counts; undefined once they change. */
+  private base64: string | undefined;
 
   constructor(settings: Partial<LatencyHistogramSettings> = {}) {
     const s: LatencyHistogramSettings = { ...DEFAULT_HISTOGRAM_SETTINGS, ...settings };
@@ -133,6 +149,7 @@ export class LatencyHistogram {
     const bucketIndex = this.leadingZeroCountBase - Math.clz32(v | this.subBucketMask);
     const index = bucketIndex * this.subBucketHalfCount + (v >>> (bucketIndex + this.unitMagnitude));
     if (index >= this.counts.length) this.grow(index);
+    this.base64 = undefined;
     this.counts[index] += count;
     this.total += count;
     if (v < this.minValue) this.minValue = v;
@@ -151,6 +168,7 @@ export class LatencyHistogram {
   merge(other: LatencyHistogram): void {
     this.assertSameSettings(other);
     if (other.total === 0) return;
+    this.base64 = undefined;
     if (other.counts.length > this.counts.length) this.grow(other.counts.length - 1);
     const oc = other.counts;
     for (let i = 0; i < oc.length; i++) {
@@ -281,29 +299,47 @@ export class LatencyHistogram {
 
   /**
    * Compact form: settings, clamped count, min, max, then only the non-empty buckets as
-   * (index gap, count) varint pairs. Realistic latency data is 1–4 KB; at most
-   * ~5 bytes per non-empty bucket in any case.
+   * (index gap, count) varint pairs (the ByteWriter varint). Realistic latency data is 1–4 KB; at
+   * most ~5 bytes per non-empty bucket in any case. Encoded in one pass into a shared scratch
+   * buffer: the aggregator serializes every cohort's histogram at every verdict step.
    */
   serialize(): Buffer {
-    const w = new ByteWriter(64);
-    const s = this.settings;
-    w.byte(FORMAT_VERSION).varint(s.lowestDiscernibleValue).varint(s.highestTrackableValue).byte(s.significantDigits);
-    let nonEmpty = 0;
-    for (let i = 0; i < this.counts.length; i++) if (this.counts[i] !== 0) nonEmpty++;
-    w.varint(nonEmpty);
-    if (nonEmpty === 0) return w.finish();
-    w.varint(this.clamped).varint(this.minValue).varint(this.maxValue);
-    let prev = -1;
-    for (let i = 0; i < this.counts.length; i++) {
-      if (this.counts[i] === 0) continue;
-      w.varint(i - prev - 1).varint(this.counts[i]);
-      prev = i;
-    }
-    return w.finish();
+    const len = this.encode();
+    return Buffer.from(scratch.subarray(0, len));
   }
 
+  /** Cached until the next record or merge: a cohort without new latencies costs nothing per step. */
   toBase64(): string {
-    return this.serialize().toString('base64');
+    if (this.base64 === undefined) {
+      const len = this.encode(); // first: it may replace scratch
+      this.base64 = scratch.toString('base64', 0, len);
+    }
+    return this.base64;
+  }
+
+  /** Writes serialize()'s bytes to scratch; returns their length. */
+  private encode(): number {
+    const counts = this.counts;
+    let nonEmpty = 0;
+    for (let i = 0; i < counts.length; i++) if (counts[i] !== 0) nonEmpty++;
+    // A varint is at most 8 bytes (values < 2^53).
+    const bound = 2 + 8 * (6 + 2 * nonEmpty);
+    if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(Math.max(bound, 2 * scratch.length));
+    const s = this.settings;
+    scratch[0] = FORMAT_VERSION;
+    let pos = putVarint(scratch, 1, s.lowestDiscernibleValue);
+    pos = putVarint(scratch, pos, s.highestTrackableValue);
+    scratch[pos++] = s.significantDigits;
+    pos = putVarint(scratch, pos, nonEmpty);
+    if (nonEmpty === 0) return pos;
+    pos = putVarint(scratch, putVarint(scratch, putVarint(scratch, pos, this.clamped), this.minValue), this.maxValue);
+    let prev = -1;
+    for (let i = 0; i < counts.length; i++) {
+      if (counts[i] === 0) continue;
+      pos = putVarint(scratch, putVarint(scratch, pos, i - prev - 1), counts[i]);
+      prev = i;
+    }
+    return pos;
   }
 
   static deserialize(bytes: Uint8Array): LatencyHistogram {

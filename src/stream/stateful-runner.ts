@@ -307,9 +307,14 @@ export class StatefulRunner implements Component {
       if (o.inflight === settled) o.inflight = undefined;
       // An urgent output (a rollback command, a step snapshot) that arrived while this I/O was in
       // flight was skipped above; sent now, it need not wait for the next batch or publish tick
-      // (on a quiet input, such as the verdict stage's, that was most of the loop).
-      if (!this.stopping && this.owned.get(partition) === o && o.processor.hasUrgentOutputs?.()) {
-        this.serial(() => this.flush(partition, o, false, false)).catch((err) => this.o.onError?.(err, `${this.name}: urgent flush of partition ${partition}`));
+      // (on a quiet input, such as the verdict stage's, that was most of the loop). A checkpoint
+      // that fell due meanwhile goes with it: when urgent outputs keep a flush in flight (a step
+      // snapshot every few records during a catch-up), the batch path always finds one in flight
+      // and would skip the checkpoint until the input went quiet.
+      if (this.stopping || this.owned.get(partition) !== o) return;
+      const due = o.dirty && this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs;
+      if (due || o.processor.hasUrgentOutputs?.()) {
+        this.serial(() => this.flush(partition, o, false, due)).catch((err) => this.o.onError?.(err, `${this.name}: urgent flush of partition ${partition}`));
       }
     });
     if (wait) await io;
