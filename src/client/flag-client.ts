@@ -88,6 +88,8 @@ export class FlagClient {
   /** Features asked for (known or not): reloaded on notices, reconnects and refreshes. */
   private readonly tracked = new Set<string>();
   private readonly loading = new Map<string, Promise<void>>();
+  /** The read queued behind the one in flight, per feature (see load). */
+  private readonly rereading = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(feature: string, version: number) => void>();
   private timer: { cancel(): void } | undefined;
   private started = false;
@@ -138,7 +140,7 @@ export class FlagClient {
     this.stopped = true;
     this.timer?.cancel();
     this.subscriber?.disconnect();
-    await Promise.all(this.loading.values());
+    await Promise.all([...this.loading.values(), ...this.rereading.values()]);
     if (this.ownsRedis) this.redis.disconnect();
   }
 
@@ -201,10 +203,24 @@ export class FlagClient {
     return { feature, cohort, enabled: defaultValue, version: k?.version ?? 0, reason };
   }
 
-  /** Reads one feature; concurrent calls for it share one read. */
+  /**
+   * Reads one feature. A call while a read is in flight cannot join it: that read may have left
+   * before the change the call announces, so one more read follows it (calls meanwhile share that
+   * one), and the returned promise settles after a read that began after the call.
+   */
   private load(feature: string): Promise<void> {
     const inFlight = this.loading.get(feature);
-    if (inFlight) return inFlight;
+    if (inFlight) {
+      let next = this.rereading.get(feature);
+      if (!next) {
+        next = inFlight.then(() => {
+          this.rereading.delete(feature);
+          return this.load(feature);
+        });
+        this.rereading.set(feature, next);
+      }
+      return next;
+    }
     const run = this.read(feature).finally(() => this.loading.delete(feature));
     this.loading.set(feature, run);
     return run;

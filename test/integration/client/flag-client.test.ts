@@ -85,6 +85,35 @@ describe('FlagClient on a real Redis', () => {
     expect(client.snapshot('marker')).toBeUndefined();
   });
 
+  it('does not lose a notice that arrives while a read of the feature is in flight', async () => {
+    await cache.writeFeature('feat', 1, { treatment: 'on' });
+    // The client's own connection, with each read's answer held until the test lets it go: the
+    // read has already left, so it answers with what Redis held before the change announced next.
+    const own = redisClient();
+    const realHgetall = own.hgetall.bind(own);
+    const gates: (() => void)[] = [];
+    let holding = false;
+    own.hgetall = (async (key: string) => {
+      const answer = await realHgetall(key);
+      if (holding) await new Promise<void>((release) => gates.push(release));
+      return answer;
+    }) as typeof own.hgetall;
+    const client = newClient({ redis: own, features: ['feat'] });
+    await client.start();
+    expect(client.snapshot('feat')?.version).toBe(1);
+
+    holding = true;
+    await redis.publish(cache.channel, 'feat'); // a read starts and answers v1, held
+    await waitFor(() => gates.length === 1, { message: 'first read held' });
+    await cache.writeFeature('feat', 2, { treatment: 'off' }); // its notice lands while that read is out
+    await new Promise((r) => setTimeout(r, 200)); // the notice's delivery; nothing observable to wait on
+    holding = false;
+    gates.splice(0).forEach((release) => release());
+    await waitFor(() => client.snapshot('feat')?.version === 2, { timeoutMs: 10_000, message: 'client saw v2 after the held read' });
+    await client.stop();
+    await own.quit();
+  });
+
   it('re-reads known features on its refresh interval, for notices that were lost', async () => {
     const clock = new (await import('../../../src/core/clock.js')).ManualClock(0);
     await cache.writeFeature('feat', 1, { treatment: 'on' });
