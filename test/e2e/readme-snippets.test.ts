@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app/build-app.js';
@@ -49,11 +49,15 @@ describe('README', () => {
   });
 
   it('links and names only files inside the repository, and shows the status page screenshot', () => {
-    expect(readme).not.toMatch(/\.\.\/|shared\/|DESIGN section|reference\/[a-z-]+\.md/);
+    const root = resolve('.');
     for (const [, target] of readme.matchAll(/\]\(([^)#\s]+)[^)]*\)/g)) {
       if (/^https?:/.test(target)) continue;
+      const inside = relative(root, resolve(root, target));
+      expect(inside.startsWith('..') || isAbsolute(inside), `README links ${target}, outside the repository`).toBe(false);
       expect(existsSync(target), `README links ${target}`).toBe(true);
     }
+    // A path written in prose (not as a link) must not climb out of the repository either.
+    expect(readme.split('\n').filter((l) => /(^|[\s`(])\.\.\//.test(l))).toEqual([]);
     expect(readme).toMatch(/!\[[^\]]*\]\(docs\/status-page\.png\)/);
   });
 });
