@@ -9,16 +9,10 @@ import fc from 'fast-check';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../../../src/aggregation/partition-aggregator.js';
 import type { FeatureEvent, FlagExposure } from '../../../src/events/feature-event.js';
 import { oracleAggregate, type OracleRecord } from '../../helpers/aggregation-oracle.js';
-import { logicalStats, ruleSet } from './rules-fixture.js';
+import { GUARDED_F1, logicalStats, ruleSet } from './rules-fixture.js';
 
 const RULES = ruleSet([
-  {
-    featureId: 'f1',
-    latencyP95Threshold: 300,
-    activation: { action: { spanName: 'act' }, windowSeconds: 600, earlySeconds: 200 },
-    retention: { returnAfterSeconds: 300, windowSeconds: 1200 },
-    cohorts: { map: { on: 'treatment', off: 'control' } },
-  },
+  GUARDED_F1,
   {
     featureId: 'f2',
     latencyP95Threshold: 100,

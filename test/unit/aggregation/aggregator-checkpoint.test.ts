@@ -9,16 +9,10 @@ import { PartitionAggregator, type PartitionAggregatorOptions } from '../../../s
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { InMemoryCheckpointStore } from '../../../src/stream/checkpoint-store.js';
 import { mulberry32 as rng } from '../../helpers/prng.js';
-import { ruleSet } from './rules-fixture.js';
+import { GUARDED_F1, ruleSet } from './rules-fixture.js';
 
 const RULES = ruleSet([
-  {
-    featureId: 'f1',
-    latencyP95Threshold: 300,
-    activation: { action: { spanName: 'act' }, windowSeconds: 600, earlySeconds: 200 },
-    retention: { returnAfterSeconds: 300, windowSeconds: 1200 },
-    cohorts: { map: { on: 'treatment', off: 'control' } },
-  },
+  GUARDED_F1,
   { featureId: 'f2', retention: { returnAfterSeconds: 60, windowSeconds: 400 } },
 ]);
 

@@ -16,6 +16,15 @@ export function ruleSet(rules: (Partial<RuleInput> & { featureId: string })[], v
   return { version, rules: parsed, byFeature: new Map(parsed.map((r) => [r.featureId, r])) };
 }
 
+/** A guarded feature with every window (activation with an early landmark, retention, latency) and a cohort map. */
+export const GUARDED_F1 = {
+  featureId: 'f1',
+  latencyP95Threshold: 300,
+  activation: { action: { spanName: 'act' }, windowSeconds: 600, earlySeconds: 200 },
+  retention: { returnAfterSeconds: 300, windowSeconds: 1200 },
+  cohorts: { map: { on: 'treatment', off: 'control' } },
+} satisfies Partial<RuleInput> & { featureId: string };
+
 /** stats() without the memory figures, which depend on array capacities, not on the data. */
 export function logicalStats(agg: PartitionAggregator): Record<string, unknown> {
   const { stateBytes: _s, markerBytes: _m, dedupeBytes: _d, histogramBytes: _h, approxBytes: _a, ...rest } = agg.stats();
