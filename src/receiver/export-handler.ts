@@ -130,7 +130,7 @@ export class ExportHandler {
     return {
       attributeKeys: this.opts.attributeKeys ?? new Set<string>(),
       now: this.clock.now(),
-      pseudonymize: this.opts.pseudonymizer.fn,
+      pseudonymize: this.opts.pseudonymizer.entryFn,
       maxValueLength: this.opts.maxValueLength,
       maxDurationMs: this.opts.maxDurationMs,
       admitFlag: this.opts.cardinality ? this.admitFlag : undefined,

@@ -13,6 +13,19 @@
 
 import { createHmac } from 'node:crypto';
 import { PmfError } from '../../core/errors.js';
+import { murmur2 } from '../../log/key-partition.js';
+
+/**
+ * A pseudonym with what the receiver's hot path needs of it, worked out once per cached user: its
+ * 16 bytes (what an event record carries) and the Kafka key hash of its text (which partition the
+ * user's events go to).
+ */
+export interface Pseudonym {
+  readonly text: string;
+  readonly bytes: Uint8Array;
+  /** murmur2(utf8(text)), as the key partitioner computes it. */
+  readonly keyHash: number;
+}
 
 export const PSEUDONYM_HEX_LENGTH = 32;
 const MIN_KEY_BYTES = 16;
@@ -36,7 +49,7 @@ export function parseKeyRing(text: string): string[] {
 
 export class Pseudonymizer {
   private readonly keys: Buffer[];
-  private readonly cache = new Map<string, string>();
+  private readonly cache = new Map<string, Pseudonym>();
 
   /** One key, or a ring with the current key first. */
   constructor(keys: Key | readonly Key[], private readonly cacheEntries = DEFAULT_CACHE_ENTRIES) {
@@ -50,9 +63,16 @@ export class Pseudonymizer {
   }
 
   pseudonymize(rawUserId: string): string {
+    return this.pseudonym(rawUserId).text;
+  }
+
+  /** The pseudonym with its bytes and key hash (cached: the same object for the same raw id). */
+  pseudonym(rawUserId: string): Pseudonym {
     const hit = this.cache.get(rawUserId);
     if (hit !== undefined) return hit;
-    const p = hmac(this.keys[0], rawUserId);
+    const bytes = createHmac('sha256', this.keys[0]).update(rawUserId, 'utf8').digest().subarray(0, PSEUDONYM_HEX_LENGTH / 2);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+    const p: Pseudonym = { text, bytes, keyHash: murmur2(Buffer.from(text, 'latin1')) };
     // Dropping everything at the cap keeps the bound trivial; a hot set refills in one pass.
     if (this.cache.size >= this.cacheEntries) this.cache.clear();
     this.cache.set(rawUserId, p);
@@ -64,8 +84,11 @@ export class Pseudonymizer {
     return this.keys.map((k) => hmac(k, rawUserId));
   }
 
-  /** Bound function, for passing as MapperOptions.pseudonymize. */
+  /** Bound function returning the text. */
   readonly fn = (rawUserId: string): string => this.pseudonymize(rawUserId);
+
+  /** Bound function for MapperOptions.pseudonymize: the receiver's path, bytes and key hash included. */
+  readonly entryFn = (rawUserId: string): Pseudonym => this.pseudonym(rawUserId);
 }
 
 function hmac(key: Buffer, raw: string): string {
