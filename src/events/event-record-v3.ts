@@ -6,8 +6,9 @@
 // table and referred to by index.
 //
 // Layout (integers little-endian; varint = unsigned LEB128; str = varint byte length + UTF-8):
-//   record := "pe" (0x70 0x65), version 0x03, u32 tableOffset, varint count (5 bytes), count × event, table
-//   table  := varint n, n × str          (starts at tableOffset and runs to the end of the record)
+//   record := segment, segment*         (segments laid end to end: one partition's joined records)
+//   segment:= "pe" (0x70 0x65), version 0x03, u32 tableOffset, varint count (5 bytes), count × event, table
+//   table  := varint n, n × str          (at tableOffset from the segment's start; ends the segment)
 //   event  := u8 bits, user, f64 time, id, ref name,
 //             [f64 durationMs]                                  when bits & HAS_DURATION
 //             varint flagCount, flagCount × (ref feature, ref variant)
@@ -37,16 +38,16 @@ export const HAS_ORIGIN = 16;
 export const USER_HEX16 = 32;
 export const HAS_EXT = 128;
 
-function names(buf: Buffer, tableOffset: number): string[] {
+/** The name table starting at `at`, and where it ends (the end of its segment). */
+function names(buf: Buffer, at: number): { table: string[]; end: number } {
   const r = new RecordReader(buf, buf.length);
-  r.pos = tableOffset;
+  r.pos = at;
   const n = r.varint();
   // Every entry takes at least one byte: a larger count is garbage, refused before any allocation.
   if (n > buf.length - r.pos) fail('name table count past the end');
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(r.str());
-  if (r.pos !== buf.length) fail('trailing bytes after the name table');
-  return out;
+  const table: string[] = [];
+  for (let i = 0; i < n; i++) table.push(r.str());
+  return { table, end: r.pos };
 }
 
 function ref(r: RecordReader, table: readonly string[]): string {
@@ -79,18 +80,31 @@ function decodeEvent(r: RecordReader, table: readonly string[]): FeatureEvent {
   return event;
 }
 
-/** Every event of a version 3 record (magic and version already checked by the caller). */
-export function decodeEventRecordV3(buf: Buffer): FeatureEvent[] {
-  if (buf.length < V3_HEADER_BYTES + 1) fail('truncated header');
-  const tableOffset = buf.readUInt32LE(3);
-  if (tableOffset < V3_HEADER_BYTES || tableOffset >= buf.length) fail('name table outside the record');
-  const table = names(buf, tableOffset);
-  const r = new RecordReader(buf, tableOffset);
-  r.pos = 7;
+/** The events of the segment at `start`, appended to `out`; returns where the segment ends. */
+function decodeSegment(buf: Buffer, start: number, out: FeatureEvent[]): number {
+  if (buf.length - start < V3_HEADER_BYTES + 1) fail('truncated header');
+  if (buf[start] !== 0x70 || buf[start + 1] !== 0x65 || buf[start + 2] !== EVENT_RECORD_V3) fail('a segment does not start with the version 3 header');
+  const tableAt = start + buf.readUInt32LE(start + 3);
+  if (tableAt < start + V3_HEADER_BYTES || tableAt >= buf.length) fail('name table outside the record');
+  const { table, end } = names(buf, tableAt);
+  const r = new RecordReader(buf, tableAt);
+  r.pos = start + 7;
   const count = r.varint();
-  if (count > tableOffset) fail('event count past the end');
-  const out: FeatureEvent[] = [];
+  if (count > tableAt - start) fail('event count past the end');
   for (let i = 0; i < count; i++) out.push(decodeEvent(r, table));
-  if (r.pos !== tableOffset) fail('bytes between the last event and the name table');
+  if (r.pos !== tableAt) fail('bytes between the last event and the name table');
+  return end;
+}
+
+/**
+ * Every event of a version 3 record (magic and version already checked by the caller): its
+ * segments in order. A record is one segment as the writer finishes it, or several laid end to end
+ * (the sink joins one partition's records of concurrent requests into one Kafka record).
+ */
+export function decodeEventRecordV3(buf: Buffer): FeatureEvent[] {
+  const out: FeatureEvent[] = [];
+  let at = 0;
+  do at = decodeSegment(buf, at, out);
+  while (at < buf.length);
   return out;
 }

@@ -70,6 +70,14 @@ describe('pmf.events record codec', () => {
     }), { numRuns: 300 });
   });
 
+  it('reads version 3 records laid end to end (a joined record) as their events in order', () => {
+    fc.assert(fc.property(fc.array(fc.array(event, { minLength: 1, maxLength: 5 }), { minLength: 2, maxLength: 4 }), (batches) => {
+      const joined = Buffer.concat(batches.map((b) => encodeEventRecord(b)));
+      expect(decodeEventRecord(joined)).toEqual(batches.flat());
+      expect(() => decodeEventRecord(Buffer.concat([joined, Buffer.from([0x70, 0x65, 2, 0])]))).toThrow(expect.objectContaining({ code: 'ERR_EVENT_DECODE' }));
+    }), { numRuns: 100 });
+  });
+
   it('still reads version 2 records, which topics written by older receivers hold', () => {
     fc.assert(fc.property(fc.array(event, { minLength: 1, maxLength: 20 }), (events) => {
       expect(decodeEventRecord(v2Record(events))).toEqual(events);
@@ -135,7 +143,7 @@ describe('pmf.events record codec', () => {
     const good = encodeEventRecord([{ user: 'u', time: 1, id: 'i', name: 'n', flags: [], source: 'span' }]);
     const badIndex = Buffer.from(good);
     badIndex[good.readUInt32LE(3) - 1] = 9; // the name reference of the only event, past a table of one
-    for (const bad of [Buffer.from('{"user":"u"}'), good.subarray(0, good.length - 2), Buffer.concat([good, Buffer.from([1])]), Buffer.from([0x70, 0x65, 9, 0]), badIndex]) {
+    for (const bad of [Buffer.from('{"user":"u"}'), good.subarray(0, good.length - 2), Buffer.concat([good, Buffer.from([1])]), Buffer.concat([good, good.subarray(0, 14)]), Buffer.from([0x70, 0x65, 9, 0]), badIndex]) {
       expect(() => decodeEventRecord(bad)).toThrow(expect.objectContaining({ code: 'ERR_EVENT_DECODE' }));
     }
   });
