@@ -3,7 +3,7 @@
 // audit, idempotency and outbox rows, then the Redis script and change notice). Latency is from
 // the consumer handing a command to the writer to Redis holding the new version. Two baselines run
 // in the same run on the same services: the previous write path (FlagRepository option
-// plainCommandInOneCall: false, a multi-statement transaction of ~10 statements, then the relay
+// commandsInOneCall: false, a multi-statement transaction of ~10 statements, then the relay
 // reads the outbox, runs the script and marks the row: 12 PostgreSQL round trips and one Redis
 // call per command) and the bare minimum the same guarantee needs (one PostgreSQL transaction that
 // bumps a version, then the same Redis script). The current path makes one PostgreSQL call and one
@@ -93,9 +93,9 @@ class TimedWriter extends FlagWriter {
   }
 }
 
-async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, prefix: string, plainCommandInOneCall: boolean) {
+async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, prefix: string, commandsInOneCall: boolean) {
   const sql = new PgSqlClient(pool);
-  const repository = new FlagRepository(sql, schema, { plainCommandInOneCall });
+  const repository = new FlagRepository(sql, schema, { commandsInOneCall });
   const cache = new RedisFlagCache(redis, { keyPrefix: prefix });
   for (let f = 0; f < FEATURES; f++) await repository.ensureGuarded(`bench_f${f}`, COHORTS);
   const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock: systemClock, pollIntervalMs: 0, reconcileIntervalMs: 0 });

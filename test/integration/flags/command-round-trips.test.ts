@@ -75,10 +75,10 @@ describe.each(drivers)('flag writer round trips on $name', (driver) => {
     await store.close();
   });
 
-  const setUp = async (plainCommandInOneCall: boolean, batchSize = 100) => {
+  const setUp = async (commandsInOneCall: boolean, batchSize = 100) => {
     const sql = new CountingSql(store.sql);
     const redisCalls = { calls: 0 };
-    const repository = new FlagRepository(sql, store.schema, { plainCommandInOneCall });
+    const repository = new FlagRepository(sql, store.schema, { commandsInOneCall });
     const cache = new RedisFlagCache(countingRedis(redis, redisCalls), { keyPrefix: prefix });
     const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock: new ManualClock(0), pollIntervalMs: 0, reconcileIntervalMs: 0, batchSize });
     const writer = new FlagWriter({ logger: silentLogger, repository, relay, clock: new ManualClock(0), pinSweepIntervalMs: 0 });
@@ -139,9 +139,9 @@ describe.each(drivers)('flag writer round trips on $name', (driver) => {
     ];
     const other = await openMigratedStore(driver);
     try {
-      const run = async (s: MigratedStore, plainCommandInOneCall: boolean) => {
+      const run = async (s: MigratedStore, commandsInOneCall: boolean) => {
         const clock = new ManualClock(Date.parse('2026-01-02T00:00:00.000Z'));
-        const repo = new FlagRepository(s.sql, s.schema, { clock, plainCommandInOneCall });
+        const repo = new FlagRepository(s.sql, s.schema, { clock, commandsInOneCall });
         await repo.ensureGuarded('feat', ['treatment', 'control']);
         const results = [];
         for (const c of cmds.slice(0, 5)) results.push(await repo.applyCommand(c));
