@@ -14,7 +14,7 @@ import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
 import type { SqlClient, SqlQueryable } from '../../../src/store/sql-client.js';
-import { commandScenario, rampStep, rampTarget, runScenario, SCENARIO_START } from './command-scenario.js';
+import { commandScenario, rampStep, rampTarget, rowsOf, runScenario, SCENARIO_START } from './command-scenario.js';
 import { openMigratedStore, pgDriver, pgliteDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
 
@@ -215,23 +215,3 @@ describe.each(drivers)('flag writer round trips on $name', (driver) => {
     }
   });
 });
-
-async function rowsOf(s: MigratedStore) {
-  const q = async (text: string) => (await s.sql.query(text.replaceAll('$s', `"${s.schema}"`))).rows.map((r) => normalise(r));
-  return {
-    flags: await q(
-      'SELECT feature, cohort, state, version, reason, pinned_state, pinned_until, pinned_by, pin_reason, held_command, allocation, rollout FROM $s.flags ORDER BY feature, cohort',
-    ),
-    versions: await q('SELECT feature, version FROM $s.feature_versions ORDER BY feature'),
-    audit: await q(
-      'SELECT command_id, feature, cohort, action, from_state, to_state, version, source, actor, reason, evidence, outcome, from_allocation, to_allocation FROM $s.audit_log ORDER BY id',
-    ),
-    applied: await q('SELECT command_id, result FROM $s.applied_commands ORDER BY command_id'),
-    outbox: await q('SELECT feature, version, payload FROM $s.outbox ORDER BY id'),
-  };
-}
-
-// numeric and bigint columns come back as strings from node-postgres and as numbers from PGlite.
-function normalise(row: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]));
-}

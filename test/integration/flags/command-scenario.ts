@@ -8,7 +8,7 @@
 import type { ManualClock } from '../../../src/core/clock.js';
 import type { FlagCommand, RolloutTarget } from '../../../src/events/flag-command.js';
 import type { ApplyResult, FlagRepository, PinRequest } from '../../../src/flags/flag-repository.js';
-import { restore, rollback, sampleVerdict } from './flag-store-fixture.js';
+import { restore, rollback, sampleVerdict, type MigratedStore } from './flag-store-fixture.js';
 
 export const SCENARIO_START = Date.parse('2026-01-02T00:00:00.000Z');
 /** How far the clock moves at an 'advance' step: past every pin of the scenario. */
@@ -101,4 +101,25 @@ export async function runScenario(repo: FlagRepository, clock: ManualClock, step
     else clock.advance(PAST_PINS_MS);
   }
   return results;
+}
+
+/** Every row a command can write, in a stable order (updated_at and created_at left out: they are now()). */
+export async function rowsOf(s: MigratedStore) {
+  const q = async (text: string) => (await s.sql.query(text.replaceAll('$s', `"${s.schema}"`))).rows.map((r) => normalise(r));
+  return {
+    flags: await q(
+      'SELECT feature, cohort, state, version, reason, pinned_state, pinned_until, pinned_by, pin_reason, held_command, allocation, rollout FROM $s.flags ORDER BY feature, cohort',
+    ),
+    versions: await q('SELECT feature, version FROM $s.feature_versions ORDER BY feature'),
+    audit: await q(
+      'SELECT command_id, feature, cohort, action, from_state, to_state, version, source, actor, reason, evidence, outcome, from_allocation, to_allocation FROM $s.audit_log ORDER BY id',
+    ),
+    applied: await q('SELECT command_id, result FROM $s.applied_commands ORDER BY command_id'),
+    outbox: await q('SELECT feature, version, payload FROM $s.outbox ORDER BY id'),
+  };
+}
+
+// numeric and bigint columns come back as strings from node-postgres and as numbers from PGlite.
+function normalise(row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]));
 }
