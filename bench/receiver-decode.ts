@@ -1,65 +1,86 @@
 // `npm run bench:receiver-decode`: CPU per span of the receiver's protobuf decode + map path alone
 // (no gRPC, no Kafka), over the request bytes bench:receiver sends, mapped into the batcher the
 // receiver writes records with. In-run baseline: the same mapping after a full protobufjs decode
-// (the reference decoder). Alternating rounds on the same bytes, medians of PMF_BENCH_ROUNDS (9)
-// rounds of 400 ms CPU each; the mapping part (the same in both) is also timed alone, over
-// requests decoded beforehand, so the decoder's own share can be read off. The last line printed
-// is one JSON object with every figure.
+// (the reference decoder). Each path runs in its own child process (in one process the mapper
+// would see both decoders' objects and be compiled for both, slowing both), in alternating
+// rounds of 1 s of CPU after 0.5 s of warm-up; medians of PMF_BENCH_ROUNDS (5). Each child also
+// times the decoder alone, so the mapping's share can be read off. The last line printed is one
+// JSON object with every figure.
 
+import { fork } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { createProtobufDecoder } from '../src/receiver/decode/otlp-decoder.js';
+import type { OtlpDecoder } from '../src/receiver/decode/otlp-decoder.js';
 import { createScannerDecoder } from '../src/receiver/decode/otlp-scanner.js';
 import { EventBatcher } from '../src/receiver/event-batcher.js';
 import { RequestMapper, type MapperOptions } from '../src/receiver/mapping/feature-mapper.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 import { request } from './receiver-load.js';
 
-const ROUNDS = Number(process.env.PMF_BENCH_ROUNDS ?? 9);
+const ROUNDS = Number(process.env.PMF_BENCH_ROUNDS ?? 5);
 const SPANS = 500;
-const bodies = await Promise.all([0, 1, 2, 3].map((seed) => request(seed, SPANS)));
-const scanner = createScannerDecoder();
-const protobufjs = createProtobufDecoder();
-const decodedBefore = bodies.map((b) => scanner.decodeTraces(b));
-const pseudonymizer = new Pseudonymizer('bench-pseudonym-key-0123456789');
-const opts: MapperOptions = { attributeKeys: new Set(), now: Date.now(), pseudonymize: pseudonymizer.entryFn };
-const batcher = new EventBatcher(6);
+type Path = 'scanner' | 'protobufjs';
+interface Figures { decodeMapNs: number; decodeNs: number }
 
-const paths = {
-  scanner: (i: number) => new RequestMapper(opts, batcher).traces(scanner.decodeTraces(bodies[i])),
-  protobufjs: (i: number) => new RequestMapper(opts, batcher).traces(protobufjs.decodeTraces(bodies[i])),
-  mapOnly: (i: number) => new RequestMapper(opts, batcher).traces(decodedBefore[i]),
-};
-type Path = keyof typeof paths;
-
-function round(path: Path): number {
-  const run = paths[path];
+/** CPU ns per span of `run` over the four requests in turn, for `cpuUs` of CPU. */
+function nsPerSpan(run: (i: number) => void, cpuUs: number): number {
   const c0 = process.cpuUsage();
   let n = 0;
   let cpu = 0;
-  while (cpu < 400_000) {
+  while (cpu < cpuUs) {
     run(n & 3);
-    batcher.clear();
     n++;
-    if ((n & 15) === 0) {
+    if ((n & 7) === 0) {
       const c = process.cpuUsage(c0);
       cpu = c.user + c.system;
     }
   }
-  const c = process.cpuUsage(c0);
-  return ((c.user + c.system) * 1000) / (n * SPANS);
+  return (cpu * 1000) / (n * SPANS);
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const r1 = (x: number) => Math.round(x * 10) / 10;
-for (let i = 0; i < 2; i++) for (const p of Object.keys(paths) as Path[]) round(p);
-const results: Record<Path, number[]> = { scanner: [], protobufjs: [], mapOnly: [] };
-for (let i = 0; i < ROUNDS; i++) for (const p of Object.keys(paths) as Path[]) results[p].push(r1(round(p)));
-const [sc, pb, map] = [median(results.scanner), median(results.protobufjs), median(results.mapOnly)];
-const ratio = Number((pb / sc).toFixed(2));
-console.log(`decode+map: ${sc} ns per span with the scanner, ${pb} ns with a protobufjs decode (${ratio}x); mapping alone ${map} ns, so decoding ${r1(sc - map)} vs ${r1(pb - map)} ns (medians of ${ROUNDS} alternating rounds)`);
-console.log(JSON.stringify({
-  bench: 'receiver-decode', spansPerRequest: SPANS, requestBytes: bodies[0].length,
-  scannerNsPerSpan: sc, protobufjsNsPerSpan: pb, speedupVsProtobufjs: ratio, mapOnlyNsPerSpan: map,
-  scannerDecodeNsPerSpan: r1(sc - map), protobufjsDecodeNsPerSpan: r1(pb - map),
-  rounds: results, loadAverage1m: Number(loadavg()[0].toFixed(1)),
-}));
+async function child(path: Path): Promise<Figures> {
+  const bodies = await Promise.all([0, 1, 2, 3].map((seed) => request(seed, SPANS)));
+  const decoder: OtlpDecoder = path === 'scanner' ? createScannerDecoder() : createProtobufDecoder();
+  const pseudonymizer = new Pseudonymizer('bench-pseudonym-key-0123456789');
+  const opts: MapperOptions = { attributeKeys: new Set(), now: Date.now(), pseudonymize: pseudonymizer.entryFn };
+  const batcher = new EventBatcher(6);
+  const decodeMap = (i: number) => {
+    new RequestMapper(opts, batcher).traces(decoder.decodeTraces(bodies[i]));
+    batcher.clear();
+  };
+  const decode = (i: number) => decoder.decodeTraces(bodies[i]);
+  nsPerSpan(decodeMap, 500_000);
+  return { decodeMapNs: nsPerSpan(decodeMap, 1_000_000), decodeNs: nsPerSpan(decode, 500_000) };
+}
+
+function round(path: Path): Promise<Figures> {
+  return new Promise((resolve, reject) => {
+    const c = fork(fileURLToPath(import.meta.url), [path], { execArgv: ['--import', 'tsx'] });
+    c.once('message', (m) => resolve(m as Figures));
+    c.once('exit', (code) => { if (code !== 0) reject(new Error(`child ${path} exited ${code}`)); });
+  });
+}
+
+const asChild = process.argv[2] as Path | undefined;
+if (asChild) {
+  process.send!(await child(asChild));
+  process.disconnect();
+} else {
+  const rounds: Record<Path, Figures[]> = { scanner: [], protobufjs: [] };
+  for (let i = 0; i < ROUNDS; i++) for (const p of ['scanner', 'protobufjs'] as const) rounds[p].push(await round(p));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const r1 = (x: number) => Math.round(x * 10) / 10;
+  const fig = (p: Path) => ({ decodeMapNs: r1(median(rounds[p].map((r) => r.decodeMapNs))), decodeNs: r1(median(rounds[p].map((r) => r.decodeNs))) });
+  const sc = fig('scanner');
+  const pb = fig('protobufjs');
+  const ratio = Number((pb.decodeMapNs / sc.decodeMapNs).toFixed(2));
+  console.log(`decode+map: ${sc.decodeMapNs} ns per span with the scanner (decoding alone ${sc.decodeNs}), ${pb.decodeMapNs} ns after a protobufjs decode (alone ${pb.decodeNs}); the scanner path is ${ratio}x as fast (medians of ${ROUNDS} alternating rounds)`);
+  console.log(JSON.stringify({
+    bench: 'receiver-decode', spansPerRequest: SPANS, requestBytes: (await request(0, SPANS)).length,
+    scannerDecodeMapNsPerSpan: sc.decodeMapNs, scannerDecodeNsPerSpan: sc.decodeNs,
+    protobufjsDecodeMapNsPerSpan: pb.decodeMapNs, protobufjsDecodeNsPerSpan: pb.decodeNs, speedupVsProtobufjs: ratio,
+    rounds: { scanner: rounds.scanner.map((r) => r1(r.decodeMapNs)), protobufjs: rounds.protobufjs.map((r) => r1(r.decodeMapNs)) },
+    loadAverage1m: Number(loadavg()[0].toFixed(1)),
+  }));
+}
