@@ -8,11 +8,17 @@
 // (`recordEvents`). The snapshots depend only on the partition's events, never on when the runner
 // flushes, so the verdict engine sees the same inputs live and in replay (src/replay/replay.ts
 // drives this same class).
+// The snapshots taken between two flushes go out as one cohort-stats record per feature
+// (events/cohort-stats-codec.ts): the first in full, the others as what changed since the one
+// before. During a catch-up the watermark crosses a step every few dozen events, and full JSON
+// snapshots were most of the stage's cost (4–10× the bytes it read); live, a record holds one
+// full snapshot, as before. Which snapshots share a record depends on flush timing; the
+// snapshots themselves do not.
 
-import { encodeJson } from '../events/codec.js';
+import { decodeCohortStats, StepSnapshotWriter } from '../events/cohort-stats-codec.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
 import type { FeatureEvent } from '../events/feature-event.js';
-import { toFeaturePartials, type FeaturePartial, type SnapshotPosition } from '../events/feature-partial.js';
+import type { FeaturePartial, SnapshotPosition } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
@@ -20,7 +26,8 @@ import { AggregatorCheckpointer } from '../aggregation/aggregator-checkpoint.js'
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
 
 export class AggregatorProcessor implements PartitionProcessor {
-  private steps: FeaturePartial[] = [];
+  /** Step snapshots since the last takeOutputs: one record per ruled feature, in the order first seen. */
+  private pending = new Map<string, StepSnapshotWriter>();
   /** The last step snapshotted: after a restore, the one the restored watermark had crossed. */
   private lastStep: number;
 
@@ -67,32 +74,39 @@ export class AggregatorProcessor implements PartitionProcessor {
     // which partitions a step waits for never depends on when their snapshots arrive.
     const agg = this.aggregator;
     const position: SnapshotPosition = recordEvents === undefined ? { offset: agg.nextOffset as string } : { offset, recordEvents };
-    const byFeature = new Map(toFeaturePartials(agg.snapshot().map((c) => ({ ...c, ...position }))).map((p) => [p.feature, p]));
+    const withData = new Map(agg.ruledCohorts().map((f) => [f.feature, f.cohorts]));
     for (const feature of agg.ruleFeatures()) {
-      const p = byFeature.get(feature) ?? { feature, partition: agg.partition, ...position, watermark: agg.watermark, cohorts: [] };
-      this.steps.push({ ...p, step });
+      let record = this.pending.get(feature);
+      if (!record) this.pending.set(feature, (record = new StepSnapshotWriter(feature, agg.partition)));
+      record.add(step, position, agg.watermark, (withData.get(feature) ?? []).map((acc) => acc.capture()));
     }
   }
 
   /**
    * A step snapshot is what lets the verdict stage judge a step, so it does not wait for the
    * publish interval: under load that wait was most of the span → flag loop. It is cheap to send
-   * at once: one snapshot per ruled feature per step crossed, not per record.
+   * at once: one record per ruled feature per flush, not per step or per input record.
    */
   hasUrgentOutputs(): boolean {
-    return this.steps.length > 0;
+    return this.pending.size > 0;
   }
 
-  /** Step snapshots taken since the last call. */
+  /** Step snapshots taken since the last call, decoded from the records takeOutputs would send, in step order. */
   takeSteps(): FeaturePartial[] {
-    const out = this.steps;
-    this.steps = [];
-    return out;
+    const steps = this.takeRecords().flatMap((r) => decodeCohortStats(r.value));
+    // Stable: at one step, the features keep their record order (sorted, as the rules list them).
+    return steps.sort((a, b) => (a.step as number) - (b.step as number));
   }
 
   takeOutputs(): Output[] {
-    const records = this.takeSteps().map((p) => ({ key: p.feature, value: encodeJson(p) }));
+    const records = this.takeRecords();
     return records.length === 0 ? [] : [{ topic: this.topics.cohortStats, records }];
+  }
+
+  private takeRecords(): { key: string; value: Buffer }[] {
+    const records = [...this.pending.values()].map((w) => ({ key: w.feature, value: w.finish() }));
+    this.pending.clear();
+    return records;
   }
 
   serialize(): Buffer {
