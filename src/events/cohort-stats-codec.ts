@@ -24,9 +24,9 @@ const FULL = 0;
 const DELTA = 1;
 
 /**
- * The counts of a cohort, in record order: exposed; activation matured, successes; early
- * afterMs, reached, successes (afterMs 0: no early counts); retention matured, successes;
- * latency count, slow, users, sumN2, sumSlow2, sumNSlow; cohortSwitches.
+ * The counts of a cohort, in record order: exposed; activation matured, successes; retention
+ * matured, successes; latency count, slow, users, sumN2, sumSlow2, sumNSlow; cohortSwitches;
+ * early activation afterMs, reached, successes (afterMs 0: no early counts).
  */
 export const COUNTS = 15;
 const FIRST_EXPOSURE_BIT = 2 ** COUNTS;
@@ -287,10 +287,10 @@ function toCohortPartial(feature: string, partition: number, position: SnapshotP
     watermark,
     firstExposureAt: s.firstExposureAt,
     exposed: n[0],
-    activation: n[3] > 0 ? { matured: n[1], successes: n[2], early: { afterMs: n[3], reached: n[4], successes: n[5] } } : { matured: n[1], successes: n[2] },
-    retention: { matured: n[6], successes: n[7] },
-    latency: { count: n[8], slow: n[9], users: n[10], sumN2: n[11], sumSlow2: n[12], sumNSlow: n[13], histogram: base64Of(s) },
-    cohortSwitches: n[14],
+    activation: n[12] > 0 ? { matured: n[1], successes: n[2], early: { afterMs: n[12], reached: n[13], successes: n[14] } } : { matured: n[1], successes: n[2] },
+    retention: { matured: n[3], successes: n[4] },
+    latency: { count: n[5], slow: n[6], users: n[7], sumN2: n[8], sumSlow2: n[9], sumNSlow: n[10], histogram: base64Of(s) },
+    cohortSwitches: n[11],
   };
   if (position.recordEvents !== undefined) c.recordEvents = position.recordEvents;
   return c;
