@@ -250,10 +250,9 @@ function readChange(r: ByteReader, cohorts: Map<string, CohortState>): void {
   }
   if (mask & HISTOGRAM_BIT) s.bytes = r.bytes();
   else if (mask & VALUES_BIT) {
-    // The entry before keeps its histogram: this one records into a copy.
-    const prev = histogramOf(before as CohortState);
-    const h = new LatencyHistogram(prev.settings);
-    h.merge(prev);
+    // Recorded in place: the snapshots already decoded hold their histogram as base64 text, and
+    // only the newest state is ever a base.
+    const h = histogramOf(before as CohortState);
     const n = r.varint();
     let v = 0;
     for (let k = 0; k < n; k++) {
