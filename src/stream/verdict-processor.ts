@@ -43,8 +43,18 @@ export class VerdictProcessor implements PartitionProcessor {
       this.collect(this.engine.steer(steer));
       return;
     }
-    // Decoded whole first: a record that does not decode changes nothing.
-    for (const p of decodeCohortStats(record.value)) this.collect(this.engine.apply(p));
+    // Decoded whole first: a record that does not decode changes nothing. A snapshot the engine
+    // refuses (it then keeps nothing of it) does not cost the record's later steps: they are
+    // applied, and the first error is thrown afterwards for the runner to count.
+    let failure: { err: unknown } | undefined;
+    for (const p of decodeCohortStats(record.value)) {
+      try {
+        this.collect(this.engine.apply(p));
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
   }
 
   private collect(out: EngineOutput): void {
