@@ -104,8 +104,9 @@ export class StepSnapshotWriter {
     }
   }
 
-  get size(): number {
-    return this.entries;
+  /** Bytes of the snapshots written so far (the head adds a few more). */
+  get bytes(): number {
+    return this.w.length;
   }
 
   finish(): Buffer {

@@ -24,10 +24,20 @@ import type { ConsumedRecord } from '../log/partitioned-log.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { AggregatorCheckpointer } from '../aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
+import { compareStrings } from '../aggregation/feature-slot.js';
+
+/**
+ * A record is closed and a new one started (with a full snapshot) past this many bytes: a flush
+ * that waits while a catch-up crosses thousands of steps must not make a record the broker
+ * refuses for good (Kafka's default message.max.bytes is 1 MiB).
+ */
+const MAX_RECORD_BYTES = 256 * 1024;
 
 export class AggregatorProcessor implements PartitionProcessor {
-  /** Step snapshots since the last takeOutputs: one record per ruled feature, in the order first seen. */
+  /** Step snapshots since the last takeOutputs: one open record per ruled feature, in the order first seen. */
   private pending = new Map<string, StepSnapshotWriter>();
+  /** Records closed at MAX_RECORD_BYTES since the last takeOutputs, in the order closed. */
+  private closed: StepSnapshotWriter[] = [];
   /** The last step snapshotted: after a restore, the one the restored watermark had crossed. */
   private lastStep: number;
 
@@ -77,6 +87,10 @@ export class AggregatorProcessor implements PartitionProcessor {
     const withData = new Map(agg.ruledCohorts().map((f) => [f.feature, f.cohorts]));
     for (const feature of agg.ruleFeatures()) {
       let record = this.pending.get(feature);
+      if (record && record.bytes >= MAX_RECORD_BYTES) {
+        this.closed.push(record);
+        record = undefined;
+      }
       if (!record) this.pending.set(feature, (record = new StepSnapshotWriter(feature, agg.partition)));
       record.add(step, position, agg.watermark, (withData.get(feature) ?? []).map((acc) => acc.capture()));
     }
@@ -88,14 +102,14 @@ export class AggregatorProcessor implements PartitionProcessor {
    * at once: one record per ruled feature per flush, not per step or per input record.
    */
   hasUrgentOutputs(): boolean {
-    return this.pending.size > 0;
+    return this.pending.size > 0 || this.closed.length > 0;
   }
 
   /** Step snapshots taken since the last call, decoded from the records takeOutputs would send, in step order. */
   takeSteps(): FeaturePartial[] {
     const steps = this.takeRecords().flatMap((r) => decodeCohortStats(r.value));
-    // Stable: at one step, the features keep their record order (sorted, as the rules list them).
-    return steps.sort((a, b) => (a.step as number) - (b.step as number));
+    // At one step, the features in name order, as the rules list them.
+    return steps.sort((a, b) => (a.step as number) - (b.step as number) || compareStrings(a.feature, b.feature));
   }
 
   takeOutputs(): Output[] {
@@ -104,7 +118,9 @@ export class AggregatorProcessor implements PartitionProcessor {
   }
 
   private takeRecords(): { key: string; value: Buffer }[] {
-    const records = [...this.pending.values()].map((w) => ({ key: w.feature, value: w.finish() }));
+    // A feature's closed records hold its earlier steps: they go first.
+    const records = [...this.closed, ...this.pending.values()].map((w) => ({ key: w.feature, value: w.finish() }));
+    this.closed = [];
     this.pending.clear();
     return records;
   }

@@ -44,4 +44,15 @@ describe('AggregatorProcessor step snapshots', () => {
     expect(records.map((r) => r.key)).toEqual(['f']);
     expect(decodeCohortStats(records[0].value).map((s) => [s.step, s.cohorts[0].exposed])).toEqual([[10_000, 1], [10_250, 3]]);
   });
+
+  it('starts a new record (with a full snapshot) past 256 KB, so a long wait between flushes never makes one the broker refuses', () => {
+    const { p, send } = processor(1);
+    for (let i = 0; i < 12_000; i++) send(10_000 + i);
+    const records = p.takeOutputs()[0].records;
+    expect(records.length).toBeGreaterThan(1);
+    for (const r of records) expect(r.value.length).toBeLessThan(257 * 1024);
+    const steps = records.flatMap((r) => decodeCohortStats(r.value));
+    expect(steps.map((s) => s.step)).toEqual(Array.from({ length: 12_000 }, (_, i) => 10_000 + i));
+    expect(steps.map((s) => s.cohorts[0].exposed)).toEqual(Array.from({ length: 12_000 }, (_, i) => i + 1));
+  });
 });
