@@ -12,7 +12,7 @@
 
 import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { PmfError, errorMessage } from '../core/errors.js';
-import type { CohortPartial } from './cohort-stats.js';
+import type { CohortPartial, EarlyCounts } from './cohort-stats.js';
 import { decodeFeaturePartial } from './codec.js';
 import type { FeaturePartial, SnapshotPosition } from './feature-partial.js';
 import { LatencyHistogram } from './latency-histogram.js';
@@ -26,9 +26,10 @@ const DELTA = 1;
 /**
  * The counts of a cohort, in record order: exposed; activation matured, successes; retention
  * matured, successes; latency count, slow, users, sumN2, sumSlow2, sumNSlow; cohortSwitches;
- * early activation afterMs, reached, successes (afterMs 0: no early counts).
+ * early activation afterMs, reached, successes (afterMs 0: no early counts), maturedSuccesses + 1
+ * (0: not known, none published).
  */
-export const COUNTS = 15;
+export const COUNTS = 16;
 const FIRST_EXPOSURE_BIT = 2 ** COUNTS;
 const VALUES_BIT = 2 ** (COUNTS + 1);
 const HISTOGRAM_BIT = 2 ** (COUNTS + 2);
@@ -287,11 +288,15 @@ function toCohortPartial(feature: string, partition: number, position: SnapshotP
     watermark,
     firstExposureAt: s.firstExposureAt,
     exposed: n[0],
-    activation: n[12] > 0 ? { matured: n[1], successes: n[2], early: { afterMs: n[12], reached: n[13], successes: n[14] } } : { matured: n[1], successes: n[2] },
+    activation: n[12] > 0 ? { matured: n[1], successes: n[2], early: earlyOf(n) } : { matured: n[1], successes: n[2] },
     retention: { matured: n[3], successes: n[4] },
     latency: { count: n[5], slow: n[6], users: n[7], sumN2: n[8], sumSlow2: n[9], sumNSlow: n[10], histogram: base64Of(s) },
     cohortSwitches: n[11],
   };
   if (position.recordEvents !== undefined) c.recordEvents = position.recordEvents;
   return c;
+}
+
+function earlyOf(n: number[]): EarlyCounts {
+  return n[15] > 0 ? { afterMs: n[12], reached: n[13], successes: n[14], maturedSuccesses: n[15] - 1 } : { afterMs: n[12], reached: n[13], successes: n[14] };
 }

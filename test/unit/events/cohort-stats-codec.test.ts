@@ -10,7 +10,7 @@ import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 function cohort(name: string, exposed: number, latencies: number[], recent: number[] | null, early = 0): CohortCapture {
   const histogram = new LatencyHistogram();
   for (const v of latencies) histogram.record(v);
-  const counts = [exposed, 1, 0, 0, 0, latencies.length, 0, 1, 4, 0, 0, 0, early, early > 0 ? 2 : 0, 0];
+  const counts = [exposed, 1, 0, 0, 0, latencies.length, 0, 1, 4, 0, 0, 0, early, early > 0 ? 2 : 0, 0, early > 0 ? 1 : 0];
   return { cohort: name, firstExposureAt: 1000.5, counts, recent, histogram };
 }
 
@@ -33,7 +33,7 @@ describe('cohort-stats format 2', () => {
     expect(a[1].latency.histogram).toBe(want.toBase64());
     expect(LatencyHistogram.fromBase64(a[1].latency.histogram).clampedCount).toBe(1);
     expect(steps[1].cohorts[1]).toMatchObject({ cohort: 'b', offset: '12', recordEvents: 4, watermark: 121_000, firstExposureAt: 1000.5 });
-    expect(steps[2].cohorts[1].activation).toEqual({ matured: 1, successes: 0, early: { afterMs: 60_000, reached: 2, successes: 0 } });
+    expect(steps[2].cohorts[1].activation).toEqual({ matured: 1, successes: 0, early: { afterMs: 60_000, reached: 2, successes: 0, maturedSuccesses: 0 } });
     expect(steps[0].cohorts[0].activation).toEqual({ matured: 1, successes: 0 });
   });
 
