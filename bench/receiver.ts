@@ -21,7 +21,7 @@ import kafkajs from 'kafkajs';
 import { createProtobufDecoder } from '../src/receiver/decode/otlp-decoder.js';
 import { TRACE_EXPORT_PATH } from '../src/receiver/transport/otlp-grpc-server.js';
 import { createScannerDecoder } from '../src/receiver/decode/otlp-scanner.js';
-import { recordSpans, traceBytes } from '../test/unit/receiver/otlp-fixtures.js';
+import { request } from './receiver-load.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const BROKERS = process.env.PMF_BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -30,22 +30,6 @@ const CONCURRENCY = env('PMF_BENCH_CONCURRENCY', 32);
 const SPANS_PER_REQUEST = env('PMF_BENCH_SPANS_PER_REQUEST', 500);
 const CORE = env('PMF_BENCH_CORE', 1);
 const ROUNDS = env('PMF_BENCH_ROUNDS', 3);
-
-/** One export request as an instrumented web app sends it. */
-async function request(seed: number, spans: number): Promise<Buffer> {
-  const specs = Array.from({ length: spans }, (_, i) => ({
-    name: 'GET /api/items/:id',
-    attributes: {
-      'feature_flag.key': 'new-dashboard', 'feature_flag.result.variant': i % 2 ? 'treatment' : 'control',
-      'enduser.id': `user-${(seed * 7919 + i) % 20_000}`,
-      'http.request.method': 'GET', 'http.route': '/api/items/:id', 'url.path': `/api/items/${seed * spans + i}`,
-      'http.response.status_code': 200, 'server.address': 'api.example.com', 'server.port': 443,
-      'network.protocol.version': '1.1', 'user_agent.original': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36',
-    },
-  }));
-  const resource = { 'service.name': 'web', 'service.version': '1.2.3', 'host.name': `host-${seed}` };
-  return Buffer.from(traceBytes(await recordSpans(specs, resource)));
-}
 
 function decodeFigures(body: Buffer): { scannerMBps: number; protobufjsMBps: number; ratio: number; requestBytes: number } {
   const full = createProtobufDecoder();

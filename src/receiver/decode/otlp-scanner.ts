@@ -20,7 +20,7 @@ import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
 import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
-import { I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+import { cachedUtf8, I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** Span events kept per span: flag evaluations past this many on one span are ignored. */
 export const MAX_SPAN_EVENTS = 128;
@@ -127,6 +127,12 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
         const key = wanted(buf, keyStart, keyEnd);
         if (key === undefined || has(list, key)) return undefined;
         if (keyEnd === end) return { key, value: null };
+        // A string value, [0x0a len bytes] filling the value, the form of every key the mapper
+        // reads but numeric user ids: read here instead of through anyValue's field loop.
+        const textLength = buf[keyEnd + 3];
+        if (buf[keyEnd + 2] === 0x0a && textLength < 128 && keyEnd + 4 + textLength === end && depth < MAX_DEPTH) {
+          return { key, value: { stringValue: cachedUtf8(buf, keyEnd + 4, end) } };
+        }
         r.pos = keyEnd + 2;
         return { key, value: anyValue(r, end, depth + 1) };
       }
@@ -209,10 +215,6 @@ function spanEvent(r: WireReader, end: number, wanted: KeyFilter, depth: number)
   return e;
 }
 
-// Span fields mapping never reads, with the wire type each must have.
-const SPAN_SKIPPED: Record<number, number> = { 3: LEN, 4: LEN, 13: LEN, 15: LEN, 16: I32 };
-const SPAN_SKIPPED_VARINT = new Set([6, 10, 12, 14]);
-
 function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): OtlpSpan {
   const s: OtlpSpan = {
     traceId: undefined, spanId: undefined, name: undefined, startTimeUnixNano: undefined, endTimeUnixNano: undefined,
@@ -223,8 +225,8 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
     const f = t >>> 3;
     const wt = t & 7;
     switch (f) {
-      case 1: if (wt !== LEN) wrongType(r, f, wt); s.traceId = r.bytes(end); break;
-      case 2: if (wt !== LEN) wrongType(r, f, wt); s.spanId = r.bytes(end); break;
+      case 1: if (wt !== LEN) wrongType(r, f, wt); s.traceId = r.view(end); break;
+      case 2: if (wt !== LEN) wrongType(r, f, wt); s.spanId = r.view(end); break;
       case 5: if (wt !== LEN) wrongType(r, f, wt); s.name = r.string(end); break;
       case 7: if (wt !== I64) wrongType(r, f, wt); s.startTimeUnixNano = r.fixed64(end); break;
       case 8: if (wt !== I64) wrongType(r, f, wt); s.endTimeUnixNano = r.fixed64(end); break;
@@ -238,15 +240,11 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
         else r.pos = stop;
         break;
       }
-      default:
-        if (SPAN_SKIPPED_VARINT.has(f)) {
-          if (wt !== VARINT) wrongType(r, f, wt);
-          r.blindUint32(end);
-        } else {
-          const expected = SPAN_SKIPPED[f];
-          if (expected !== undefined && wt !== expected) wrongType(r, f, wt);
-          r.skip(wt, end);
-        }
+      // Fields mapping never reads, checked for the wire type each must have.
+      case 6: case 10: case 12: case 14: if (wt !== VARINT) wrongType(r, f, wt); r.blindUint32(end); break;
+      case 3: case 4: case 13: case 15: if (wt !== LEN) wrongType(r, f, wt); r.pos = r.delimited(end); break;
+      case 16: if (wt !== I32) wrongType(r, f, wt); r.skip(wt, end); break;
+      default: r.skip(wt, end);
     }
   }
   return s;

@@ -67,6 +67,24 @@ describe('lazy OTLP scanner, cross-checked against protobufjs', () => {
     }), { numRuns: 300 });
   });
 
+  it('reads string values of every framing the short-string path sees exactly as protobufjs', () => {
+    // Values whose string fills the value (read without the AnyValue field loop) next to ones
+    // whose framing does not fit it: long, with a second field, or not a string.
+    const id = (n: number, b: number) => new Uint8Array(n).fill(b);
+    const t = String(BigInt(NOW) * 1_000_000n);
+    const texts = ['', 'x', 'é', 'a'.repeat(124), 'a'.repeat(125), 'a'.repeat(127), 'a'.repeat(128), 'ü'.repeat(100)];
+    const spans = texts.flatMap((text, i) => [
+      { key: 'feature_flag.key', value: { stringValue: `f${i}` } },
+      { key: 'feature_flag.variant', value: { stringValue: text } },
+      { key: 'enduser.id', value: { stringValue: text || 'u' } },
+      { key: 'app.step', value: { stringValue: text, boolValue: true } },
+    ]).map((kv, i) => ({ traceId: id(16, i + 1), spanId: id(8, i + 1), name: 's', startTimeUnixNano: t, endTimeUnixNano: t, attributes: [kv, { key: 'app.step', value: { intValue: '5' } }, kv] }));
+    const b = encodeTraces({ resourceSpans: [{ resource: { attributes: [{ key: 'user.id', value: { stringValue: 'r'.repeat(126) } }] }, scopeSpans: [{ spans }] }] });
+    const a = traces(scanner, b);
+    expect(a.ok).toBe(true);
+    expect(a).toEqual(traces(full, b));
+  });
+
   it('on damaged bytes, fails only with ERR_OTLP_DECODE and agrees whenever both decoders accept', () => {
     let bothAccepted = 0;
     fc.assert(fc.property(mutated(tracesRequest.map(encodeTraces)), (b) => {
