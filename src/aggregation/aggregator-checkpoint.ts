@@ -47,8 +47,11 @@ const MIN_COMPACTION_RATIO = 0.5;
 const FORCED_COMPACTION_RATIO = 2;
 
 const HEAD_MAGIC = 0x49464d50; // "PMFI"
-/** 2 added the cohorts' early activation counts to the slots (a version 1 head restores without them). */
-const HEAD_VERSION = 2;
+/**
+ * 2 added the cohorts' early activation counts to the slots (a version 1 head restores without
+ * them), 3 the matured early successes (a version 2 head restores them as unknown).
+ */
+const HEAD_VERSION = 3;
 
 export interface IncrementalCheckpoint {
   head: Buffer;
@@ -188,12 +191,12 @@ export class AggregatorCheckpointer {
     const r = new ByteReader(head, what);
     if (r.varint() !== HEAD_MAGIC) throw r.fail('not an incremental aggregator state');
     const version = r.byte();
-    if (version !== HEAD_VERSION && version !== 1) throw r.fail(`unknown incremental state version ${version}`);
+    if (version !== HEAD_VERSION && version !== 2 && version !== 1) throw r.fail(`unknown incremental state version ${version}`);
     const header = readHeader(r, o, 3);
     const dedupe = DedupeWindow.readScalars(r, o.maxDedupeEntries);
     const slots: FeatureSlot[] = [];
     const slotIndex = new Map<string, number>();
-    readSlots(r, o.histogram, slots, slotIndex, version >= 2);
+    readSlots(r, o.histogram, slots, slotIndex, version >= 2, version >= 3);
     const chunkStates = r.varint();
     const n = r.varint();
     const freeHead = r.varint() - 1;

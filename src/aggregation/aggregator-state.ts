@@ -24,8 +24,11 @@ export interface AggregatorState {
 }
 
 const STATE_MAGIC = 0x41464d50; // "PMFA"
-/** 4 added the cohorts' early activation counts and the states' early flags (3 and 2 restore without them). */
-const STATE_VERSION = 4;
+/**
+ * 4 added the cohorts' early activation counts and the states' early flags (3 and 2 restore without
+ * them), 5 the matured early successes (4 restores them as unknown).
+ */
+const STATE_VERSION = 5;
 
 /** Partition, offset, watermark clock and counters. */
 export function writeHeader(w: ByteWriter, s: AggregatorState): void {
@@ -68,12 +71,12 @@ export function decodeState(bytes: Uint8Array, options: PartitionAggregatorOptio
   const r = new ByteReader(bytes, `aggregator state of partition ${options.partition}`);
   if (r.varint() !== STATE_MAGIC) throw r.fail('not an aggregator state');
   const version = r.byte();
-  if (version !== STATE_VERSION && version !== 3 && version !== 2) throw r.fail(`unknown state version ${version}`);
+  if (version !== STATE_VERSION && version !== 4 && version !== 3 && version !== 2) throw r.fail(`unknown state version ${version}`);
   const header = readHeader(r, o, version);
   const dedupe = DedupeWindow.read(r, o.maxDedupeEntries);
   const slots: FeatureSlot[] = [];
   const slotIndex = new Map<string, number>();
-  readSlots(r, o.histogram, slots, slotIndex, version >= 4);
+  readSlots(r, o.histogram, slots, slotIndex, version >= 4, version >= 5);
   const { store, forgotten } = UserStateStore.read(r, o.maxRetiredUsers, slots.map((s) => s.cohorts.length));
   r.expectEnd();
   header.counters.forgottenUsers += forgotten;

@@ -1,7 +1,8 @@
 // Running statistics of one (feature, cohort) on one partition; becomes a CohortPartial.
 // The early activation counts exist while the feature's rule sets a landmark (earlyAfterMs > 0):
 // they are counts at that landmark only, so a different landmark starts them from zero
-// (window-maturation.ts, alignEarlyLandmarks).
+// (window-maturation.ts, alignEarlyLandmarks). Among them, the matured users who had activated by
+// the landmark (earlyMaturedSuccesses) let the verdict engine form the product-limit estimate.
 
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
@@ -25,6 +26,8 @@ export class CohortAccumulator {
   earlyAfterMs = 0;
   earlyReached = 0;
   earlySuccesses = 0;
+  /** Matured users who activated within the landmark; −1: unknown (restored from a state written before it was counted). */
+  earlyMaturedSuccesses = 0;
   histogram: LatencyHistogram;
 
   constructor(
@@ -37,11 +40,16 @@ export class CohortAccumulator {
     this.earlyAfterMs = earlyAfterMs;
   }
 
-  /** Early counts at another landmark (0: none) start from zero. */
+  /**
+   * Early counts at another landmark (0: none) start from zero. The matured early successes stay
+   * unknown for a cohort that already has users: those mature later without a known early
+   * outcome, and counting them as not activated by the landmark would bias the share after it.
+   */
   resetEarly(afterMs: number): void {
     this.earlyAfterMs = afterMs;
     this.earlyReached = 0;
     this.earlySuccesses = 0;
+    this.earlyMaturedSuccesses = this.exposed > 0 ? -1 : 0;
   }
 
   /**
@@ -77,7 +85,10 @@ export class CohortAccumulator {
           ? {
               matured: this.activationMatured,
               successes: this.activationSuccesses,
-              early: { afterMs: this.earlyAfterMs, reached: this.earlyReached, successes: this.earlySuccesses },
+              early:
+                this.earlyMaturedSuccesses >= 0
+                  ? { afterMs: this.earlyAfterMs, reached: this.earlyReached, successes: this.earlySuccesses, maturedSuccesses: this.earlyMaturedSuccesses }
+                  : { afterMs: this.earlyAfterMs, reached: this.earlyReached, successes: this.earlySuccesses },
             }
           : { matured: this.activationMatured, successes: this.activationSuccesses },
       retention: { matured: this.retentionMatured, successes: this.retentionSuccesses },
@@ -98,11 +109,15 @@ export class CohortAccumulator {
     w.string(this.cohort).float64(this.firstExposureAt);
     for (const v of this.counters()) w.varint(v);
     w.bytes(this.histogram.serialize());
-    w.varint(this.earlyAfterMs).varint(this.earlyReached).varint(this.earlySuccesses);
+    w.varint(this.earlyAfterMs).varint(this.earlyReached).varint(this.earlySuccesses).varint(this.earlyMaturedSuccesses + 1);
   }
 
-  /** `withEarly` false: written before the early counts existed (then none, landmark 0). */
-  static read(r: ByteReader, feature: string, histogramSettings: Partial<LatencyHistogramSettings>, withEarly: boolean): CohortAccumulator {
+  /**
+   * `withEarly` false: written before the early counts existed (then none, landmark 0);
+   * `withMaturedEarly` false: before the matured early successes were counted (then unknown
+   * until the landmark changes, and snapshots omit them).
+   */
+  static read(r: ByteReader, feature: string, histogramSettings: Partial<LatencyHistogramSettings>, withEarly: boolean, withMaturedEarly: boolean): CohortAccumulator {
     const c = new CohortAccumulator(feature, r.string(), histogramSettings);
     c.firstExposureAt = r.float64();
     c.exposed = r.varint();
@@ -122,7 +137,10 @@ export class CohortAccumulator {
       c.earlyAfterMs = r.varint();
       c.earlyReached = r.varint();
       c.earlySuccesses = r.varint();
-      if (c.earlySuccesses > c.earlyReached || (c.earlyAfterMs === 0 && c.earlyReached > 0)) throw r.fail(`bad early counts of cohort ${JSON.stringify(c.cohort)}`);
+      c.earlyMaturedSuccesses = withMaturedEarly ? r.varint() - 1 : -1;
+      if (c.earlySuccesses > c.earlyReached || (c.earlyAfterMs === 0 && c.earlyReached > 0) || c.earlyMaturedSuccesses > c.earlySuccesses) {
+        throw r.fail(`bad early counts of cohort ${JSON.stringify(c.cohort)}`);
+      }
     }
     return c;
   }

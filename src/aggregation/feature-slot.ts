@@ -28,9 +28,17 @@ export function writeSlots(w: ByteWriter, slots: readonly FeatureSlot[]): void {
 
 /**
  * Reads what writeSlots wrote into `slots` / `slotIndex` (rules unset: frozen until setRules);
- * `withEarly` false for slots written before the early activation counts existed.
+ * `withEarly` false for slots written before the early activation counts existed, `withMaturedEarly`
+ * false before the matured early successes were counted.
  */
-export function readSlots(r: ByteReader, histogram: Partial<LatencyHistogramSettings>, slots: FeatureSlot[], slotIndex: Map<string, number>, withEarly: boolean): void {
+export function readSlots(
+  r: ByteReader,
+  histogram: Partial<LatencyHistogramSettings>,
+  slots: FeatureSlot[],
+  slotIndex: Map<string, number>,
+  withEarly: boolean,
+  withMaturedEarly: boolean,
+): void {
   const slotCount = r.varint();
   if (slotCount > MAX_FEATURES) throw r.fail(`${slotCount} features`);
   for (let i = 0; i < slotCount; i++) {
@@ -39,7 +47,7 @@ export function readSlots(r: ByteReader, histogram: Partial<LatencyHistogramSett
     const slot: FeatureSlot = { name, rule: undefined, cohorts: [], cohortIndex: new Map() };
     const cohortCount = r.varint();
     for (let j = 0; j < cohortCount; j++) {
-      const acc = CohortAccumulator.read(r, name, histogram, withEarly);
+      const acc = CohortAccumulator.read(r, name, histogram, withEarly, withMaturedEarly);
       if (slot.cohortIndex.has(acc.cohort)) throw r.fail(`duplicate cohort ${JSON.stringify(acc.cohort)}`);
       slot.cohortIndex.set(acc.cohort, j);
       slot.cohorts.push(acc);

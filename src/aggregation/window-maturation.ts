@@ -8,7 +8,9 @@
 // same kind: at firstExposure + L <= watermark the user is reached (enters the early counts, and
 // their successes if an action with firstExposure <= t <= firstExposure + L was applied by then).
 // A late such action is still applied while the activation window is open for late data (the
-// watermark below its end + grace), so every early success is also an activation success.
+// watermark below its end + grace), so every early success is also an activation success. A user
+// who matures with an early success is also counted in the matured early successes (also when
+// the early success is applied late, after maturing), so those are a subset of both.
 
 import type { FeatureEvent } from '../events/feature-event.js';
 import type { AggregatorCounters } from './aggregator-counters.js';
@@ -66,7 +68,10 @@ export function applyWindowEffects(
       if ((early & EARLY_REACHED) === 0) store.setEarlyFlag(h, EARLY_HIT);
       else if (open) {
         store.setEarlyFlag(h, EARLY_HIT);
-        slot.cohorts[store.cohort(h)].earlySuccesses++;
+        const acc = slot.cohorts[store.cohort(h)];
+        acc.earlySuccesses++;
+        // Already matured: it counted as not activated by the landmark there.
+        if ((flags & ACTIVATION_DONE) !== 0 && rule.hasActivation && acc.earlyMaturedSuccesses >= 0) acc.earlyMaturedSuccesses++;
         if (!late) counters.lateApplied++;
       } else if (!late) counters.lateIgnored++;
     }
@@ -104,6 +109,8 @@ export function matureDue(
       if (rule.hasActivation) {
         acc.activationMatured++;
         if ((flags & ACTIVATED) !== 0) acc.activationSuccesses++;
+        const early = store.earlyFlags(h);
+        if ((early & (EARLY_REACHED | EARLY_HIT | EARLY_EXCLUDED)) === (EARLY_REACHED | EARLY_HIT) && acc.earlyMaturedSuccesses >= 0) acc.earlyMaturedSuccesses++;
       }
     }
     if ((flags & RETENTION_DONE) === 0 && q.retentionEnd(h) <= watermark) {

@@ -62,7 +62,8 @@ export function decodeFeaturePartial(buf: Buffer): FeaturePartial {
     // Optional (added later): snapshots without it decode as before.
     const early = (c.activation as Record<string, unknown>).early as Record<string, unknown> | undefined;
     need(
-      early === undefined || (typeof early === 'object' && early !== null && ['afterMs', 'reached', 'successes'].every((k) => typeof early[k] === 'number')),
+      early === undefined || (typeof early === 'object' && early !== null && ['afterMs', 'reached', 'successes'].every((k) => typeof early[k] === 'number') &&
+        (early.maturedSuccesses === undefined || typeof early.maturedSuccesses === 'number')),
       'feature partial', 'cohorts[].activation.early',
     );
   }

@@ -24,6 +24,12 @@ export interface EarlyCounts {
   reached: number;
   /** Of those, the users who activated within afterMs of their first exposure. */
   successes: number;
+  /**
+   * Optional (added later): of the matured users (RateCounts.matured), those who activated within
+   * afterMs, so the share activating later among the rest can be formed (the product-limit estimate
+   * of docs/statistics.md). Absent on snapshots of older aggregators, which are judged without it.
+   */
+  maturedSuccesses?: number;
 }
 
 export interface LatencyStats {

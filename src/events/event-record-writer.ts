@@ -1,27 +1,36 @@
-// Writes pmf.events.v2 records (layout in event-record-codec.ts) into one reusable buffer, so the
-// receiver's per-span path allocates nothing: strings go straight from the decoded request into
-// the record bytes, span ids as raw bytes. finish() copies the record out once per record.
+// Writes pmf.events version 3 records (layout in event-record-v3.ts) into one reusable buffer, so
+// the receiver's per-span path allocates nothing: strings go straight from the decoded request into
+// the record bytes or its name table, pseudonyms and span ids as raw bytes. finish() copies the
+// record out once per record.
 
-import { EVENT_RECORD_VERSION, HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, SOURCE_LOG } from './event-record-codec.js';
 import type { FeatureEvent } from './feature-event.js';
+import { EVENT_RECORD_V3, HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG, USER_HEX16, V3_HEADER_BYTES } from './event-record-v3.js';
 
-const HEADER = 3;
-/** The event count is written in a fixed 5-byte varint, so it can be patched at finish(). */
+const COUNT_AT = 7;
 const COUNT_BYTES = 5;
-/** Event bodies are length-prefixed with a fixed 3-byte varint (up to 2 MiB; bodies are capped far below). */
-const LENGTH_BYTES = 3;
-const MAX_BODY = 2 ** 21 - 1;
+/** Names compared with === before the map: a record usually has a handful, and hashing a fresh string costs more. */
+const SCANNED_NAMES = 8;
+const PSEUDONYM_BYTES = 16;
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
 
 export class EventRecordWriter {
   private buf = Buffer.allocUnsafe(64 * 1024);
-  private pos = HEADER + COUNT_BYTES;
+  private pos = V3_HEADER_BYTES;
   private eventStart = -1;
+  private readonly names: string[] = [];
+  private readonly nameIndex = new Map<string, number>();
+  private tableBytes = 1;
   /** Events in the record being written. */
   count = 0;
 
   /** Bytes the record would take if finished now. */
   get size(): number {
-    return this.pos;
+    return this.pos + this.tableBytes;
   }
 
   private ensure(n: number): void {
@@ -31,28 +40,46 @@ export class EventRecordWriter {
     this.buf = next;
   }
 
-  /** Starts an event; the caller then writes its fields in layout order and calls endEvent(). */
-  beginEvent(bits: number, user: string, time: number): void {
-    this.ensure(LENGTH_BYTES + 1 + 9);
+  /**
+   * Starts an event; the caller then writes the id, name and the rest in layout order and calls
+   * endEvent(). `userBytes` are the user's 16 pseudonym bytes when the caller has them; otherwise a
+   * user of 32 lowercase hex digits is packed here, and any other text is written as a string.
+   */
+  beginEvent(bits: number, user: string, time: number, userBytes?: Uint8Array): void {
+    this.ensure(2 + PSEUDONYM_BYTES + 8);
     this.eventStart = this.pos;
-    this.pos += LENGTH_BYTES;
-    this.buf[this.pos++] = bits;
-    this.str(user);
+    const bitsAt = this.pos++;
+    const b = this.buf;
+    if (userBytes !== undefined && userBytes.length === PSEUDONYM_BYTES) {
+      for (let i = 0; i < PSEUDONYM_BYTES; i++) b[this.pos + i] = userBytes[i];
+      this.pos += PSEUDONYM_BYTES;
+      bits |= USER_HEX16;
+    } else if (this.packHex16(user)) bits |= USER_HEX16;
+    else this.str(user);
+    b[bitsAt] = bits;
     this.f64(time);
   }
 
+  private packHex16(s: string): boolean {
+    if (s.length !== 2 * PSEUDONYM_BYTES) return false;
+    const b = this.buf;
+    const at = this.pos;
+    for (let i = 0; i < PSEUDONYM_BYTES; i++) {
+      const hi = hexDigit(s.charCodeAt(2 * i));
+      const lo = hexDigit(s.charCodeAt(2 * i + 1));
+      if (hi < 0 || lo < 0) return false;
+      b[at + i] = (hi << 4) | lo;
+    }
+    this.pos += PSEUDONYM_BYTES;
+    return true;
+  }
+
   endEvent(): void {
-    const start = this.eventStart;
-    const len = this.pos - start - LENGTH_BYTES;
-    if (len > MAX_BODY) throw new RangeError(`event of ${len} bytes is past the record format's limit`);
-    this.buf[start] = (len & 127) | 128;
-    this.buf[start + 1] = ((len >>> 7) & 127) | 128;
-    this.buf[start + 2] = len >>> 14;
     this.eventStart = -1;
     this.count++;
   }
 
-  /** Drops the event begun last (a rejection found after it was started). */
+  /** Drops the event begun last (a rejection found after it was started); names it added stay, unused. */
   abandonEvent(): void {
     if (this.eventStart < 0) return;
     this.pos = this.eventStart;
@@ -101,6 +128,27 @@ export class EventRecordWriter {
     this.pos += bytes;
   }
 
+  /** A reference to `s` in the record's name table (added on first use). */
+  name(s: string): void {
+    const names = this.names;
+    const n = names.length;
+    const scanned = n < SCANNED_NAMES ? n : SCANNED_NAMES;
+    for (let i = 0; i < scanned; i++) {
+      if (names[i] === s) {
+        this.varint(i);
+        return;
+      }
+    }
+    let i = n >= SCANNED_NAMES ? this.nameIndex.get(s) : undefined;
+    if (i === undefined) {
+      i = n;
+      names.push(s);
+      if (i >= SCANNED_NAMES) this.nameIndex.set(s, i);
+      this.tableBytes += 3 + Buffer.byteLength(s, 'utf8');
+    }
+    this.varint(i);
+  }
+
   /** An id as raw bytes (read back as hex): the trace id and span id of a span, concatenated. */
   idBytes(a: Uint8Array, b: Uint8Array): void {
     const n = a.length + b.length;
@@ -113,6 +161,18 @@ export class EventRecordWriter {
     this.pos = p;
   }
 
+  /** An id of lowercase hex digits as its bytes (read back as the same text); false, writing nothing, for any other id. */
+  private idHexText(s: string): boolean {
+    const n = s.length;
+    if (n === 0 || n % 2 !== 0 || n > 256) return false;
+    for (let i = 0; i < n; i++) if (hexDigit(s.charCodeAt(i)) < 0) return false;
+    this.varint(n / 2);
+    this.ensure(n / 2);
+    const b = this.buf;
+    for (let i = 0; i < n; i += 2) b[this.pos++] = (hexDigit(s.charCodeAt(i)) << 4) | hexDigit(s.charCodeAt(i + 1));
+    return true;
+  }
+
   /** Writes a whole event object (the general path: tests, tools, non-span sources). */
   writeEvent(e: FeatureEvent): void {
     const attrs = e.attrs ? Object.entries(e.attrs) : [];
@@ -121,37 +181,42 @@ export class EventRecordWriter {
     if (attrs.length > 0) bits |= HAS_ATTRS;
     if (e.origin !== undefined) bits |= HAS_ORIGIN;
     this.beginEvent(bits, e.user, e.time);
-    this.str(e.id);
-    this.str(e.name);
+    if (this.idHexText(e.id)) this.buf[this.eventStart] |= ID_HEX;
+    else this.str(e.id);
+    this.name(e.name);
     if (e.durationMs !== undefined) this.f64(e.durationMs);
     this.varint(e.flags.length);
     for (const f of e.flags) {
-      this.str(f.feature);
-      this.str(f.variant);
+      this.name(f.feature);
+      this.name(f.variant);
     }
     if (attrs.length > 0) {
       this.varint(attrs.length);
       for (const [k, v] of attrs) {
-        this.str(k);
-        this.str(v);
+        this.name(k);
+        this.name(v);
       }
     }
-    if (e.origin !== undefined) this.str(e.origin);
+    if (e.origin !== undefined) this.name(e.origin);
     this.endEvent();
   }
 
   /** The record written so far, copied out; the writer is then empty again. */
   finish(): Buffer {
+    const tableOffset = this.pos;
+    this.varint(this.names.length);
+    for (const s of this.names) this.str(s);
     const b = this.buf;
     b[0] = 0x70;
     b[1] = 0x65;
-    b[2] = EVENT_RECORD_VERSION;
+    b[2] = EVENT_RECORD_V3;
+    b.writeUInt32LE(tableOffset, 3);
     let n = this.count;
     for (let i = 0; i < COUNT_BYTES - 1; i++) {
-      b[HEADER + i] = (n & 127) | 128;
+      b[COUNT_AT + i] = (n & 127) | 128;
       n >>>= 7;
     }
-    b[HEADER + COUNT_BYTES - 1] = n & 127;
+    b[COUNT_AT + COUNT_BYTES - 1] = n & 127;
     const out = Buffer.allocUnsafe(this.pos);
     b.copy(out, 0, 0, this.pos);
     this.reset();
@@ -159,9 +224,12 @@ export class EventRecordWriter {
   }
 
   reset(): void {
-    this.pos = HEADER + COUNT_BYTES;
+    this.pos = V3_HEADER_BYTES;
     this.count = 0;
     this.eventStart = -1;
+    this.names.length = 0;
+    this.nameIndex.clear();
+    this.tableBytes = 1;
   }
 }
 

@@ -15,38 +15,27 @@ export class FlagCommands {
   /** Applies a command exactly once, in one transaction (see docs/architecture.md). */
   async applyCommand(cmd: FlagCommand): Promise<AppliedCommand> {
     assertCommand(cmd);
-    if (!cmd.rollout && this.ctx.plainCommandInOneCall) {
-      const done = await this.applyPlain(cmd);
-      if (done) return done;
-    }
+    if (this.ctx.commandsInOneCall) return this.applyInOneCall(cmd);
     return { result: await this.applyGeneral(cmd) };
   }
 
-  // The common command (a rollback or restore of an unpinned cohort) in one round trip: the
-  // function of migration 6 does what applyGeneral does for it. undefined: the cohort is pinned
-  // (or holds a command), which only the general path handles; the lock it took is released.
-  private async applyPlain(cmd: FlagCommand): Promise<AppliedCommand | undefined> {
-    const { rows } = await this.ctx.sql.query<{ r: PlainReply }>(
-      `SELECT ${this.ctx.t.applyPlain}($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) AS r`,
-      [
-        cmd.commandId,
-        cmd.feature,
-        cmd.cohort,
-        cmd.state,
-        cmd.action,
-        cmd.source,
-        cmd.actor ?? null,
-        cmd.reason,
-        cmd.evidence === undefined || cmd.evidence === null ? null : JSON.stringify(cmd.evidence),
-      ],
-    );
+  // Any command in one round trip: the function of migration 8 does what applyGeneral does, pins,
+  // held commands and rollout steps included. The command goes as the JSON applyGeneral would
+  // store as a held command, and the writer's clock decides whether a pin is in force, as there.
+  private async applyInOneCall(cmd: FlagCommand): Promise<AppliedCommand> {
+    const { rows } = await this.ctx.sql.query<{ r: OneCallReply }>(`SELECT ${this.ctx.t.applyCommand}($1::jsonb, $2::timestamptz) AS r`, [
+      JSON.stringify(cmd),
+      this.ctx.nowIso(),
+    ]);
     const r = rows[0].r;
-    if (r.status === 'slow') return undefined;
     const result: ApplyResult = { status: r.status, version: Number(r.version) };
     if (r.outbox_id === undefined || !r.payload) return { result };
     return { result, outbox: { id: Number(r.outbox_id), feature: cmd.feature, version: result.version, payload: r.payload } };
   }
 
+  // The same work as a multi-statement transaction: every command's path before migration 8, kept
+  // as the reference the one-call path is compared with row for row (command-round-trips.test.ts)
+  // and as bench:flags' in-run baseline (option commandsInOneCall: false).
   private applyGeneral(cmd: FlagCommand): Promise<ApplyResult> {
     return this.ctx.withFeature(cmd.feature, async (w) => {
       // Checked after the lock: a concurrent delivery of the same command has committed by now.
@@ -172,10 +161,10 @@ export class FlagCommands {
   }
 }
 
-/** What apply_plain_command returns. */
-interface PlainReply {
-  status: Exclude<ApplyStatus, 'skipped_pinned'> | 'slow';
-  version?: number;
+/** What apply_command returns: the result and, when the version moved, the outbox row it wrote. */
+interface OneCallReply {
+  status: ApplyStatus;
+  version: number;
   outbox_id?: number;
   payload?: FeatureSnapshot;
 }

@@ -136,11 +136,11 @@ export interface FlagRepositoryOptions {
   /** Decides whether a pin is in force; inject a ManualClock to test expiry without waiting. */
   clock?: Clock;
   /**
-   * Apply plain commands (no rollout, no pin on the cohort) in one database round trip (default
-   * true). false takes the general multi-statement path for every command: the in-run baseline
-   * of bench:flags, and the same results.
+   * Apply every command (rollback, restore, rollout step; pinned cohort or not) in one database
+   * round trip (default true). false takes the multi-statement path: the same rows and results,
+   * kept as the reference of the equivalence tests and the in-run baseline of bench:flags.
    */
-  plainCommandInOneCall?: boolean;
+  commandsInOneCall?: boolean;
 }
 
 /** A command's result and, when it moved the version in one call, the outbox row it wrote (to send to Redis at once). */

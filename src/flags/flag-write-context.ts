@@ -17,8 +17,8 @@ export interface Tables {
   audit: string;
   applied: string;
   outbox: string;
-  /** The function of migration 6 (flag-commands.ts applyPlain). */
-  applyPlain: string;
+  /** The function of migration 8 (flag-commands.ts applyInOneCall). */
+  applyCommand: string;
 }
 
 export interface CohortRow {
@@ -77,7 +77,7 @@ export class FeatureWrite {
 export class FlagWriteContext {
   readonly t: Tables;
   readonly clock: Clock;
-  readonly plainCommandInOneCall: boolean;
+  readonly commandsInOneCall: boolean;
 
   /** `schema` must already be migrated (see migrations.ts). */
   constructor(readonly sql: SqlClient, schema: string, options: FlagRepositoryOptions = {}) {
@@ -89,9 +89,9 @@ export class FlagWriteContext {
       audit: `${s}.audit_log`,
       applied: `${s}.applied_commands`,
       outbox: `${s}.outbox`,
-      applyPlain: `${s}.apply_plain_command`,
+      applyCommand: `${s}.apply_command`,
     };
-    this.plainCommandInOneCall = options.plainCommandInOneCall ?? true;
+    this.commandsInOneCall = options.commandsInOneCall ?? true;
   }
 
   /** Locks the feature, runs fn, then records a moved version with its outbox snapshot, all in one transaction. */

@@ -98,10 +98,9 @@ export class FlagWriter implements Component {
     const started = this.clock.now();
     const { result, outbox } = await this.repository.applyCommandWithOutbox(cmd);
     this.commands[result.status]++;
-    if (result.status === 'applied') {
-      await this.pushToRedis(outbox);
-      this.observeLatency(this.clock.now() - started);
-    }
+    // A row can come back without the command applying: an expired pin it ended released a held one.
+    if (outbox || result.status === 'applied') await this.pushToRedis(outbox);
+    if (result.status === 'applied') this.observeLatency(this.clock.now() - started);
     return result;
   }
 

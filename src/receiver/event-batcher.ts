@@ -1,10 +1,10 @@
-// Groups one request's mapped events into pmf.events.v2 records, one per partition of the events
+// Groups one request's mapped events into pmf.events records (version 3), one per partition of the events
 // topic (more when a partition's share passes maxRecordBytes). Each user's events go to the
 // partition the Kafka key partitioner maps the user to, and each record's key is one of its own
 // users, so the log's ordinary key partitioning puts the record exactly there: the aggregator
 // still sees every user on one partition, each event once, in the order it was mapped.
 
-import { HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG } from '../events/event-record-codec.js';
+import { HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG } from '../events/event-record-v3.js';
 import { EventRecordWriter } from '../events/event-record-writer.js';
 import { murmur2 } from '../log/key-partition.js';
 import type { LogRecord } from '../log/partitioned-log.js';
@@ -49,7 +49,8 @@ export class EventBatcher implements MappedEventOut {
   }
 
   write(e: MappedEvent): void {
-    const p = this.partitionOf(e.user);
+    const pseudonym = e.pseudonym;
+    const p = pseudonym !== undefined ? (pseudonym.keyHash & 0x7fffffff) % this.partitions : this.partitionOf(e.user);
     const w = this.writers[p];
     if (w.count === 0) this.keys[p] = e.user;
     let bits = e.source === 'log' ? SOURCE_LOG : 0;
@@ -59,24 +60,24 @@ export class EventBatcher implements MappedEventOut {
     if (e.origin !== undefined) bits |= HAS_ORIGIN;
     const hexId = e.traceId !== undefined && e.spanId !== undefined;
     if (hexId) bits |= ID_HEX;
-    w.beginEvent(bits, e.user, e.time);
+    w.beginEvent(bits, e.user, e.time, pseudonym?.bytes);
     if (hexId) w.idBytes(e.traceId!, e.spanId!);
     else w.str(e.idText);
-    w.str(e.name);
+    w.name(e.name);
     if (hasDuration) w.f64(e.durationMs);
     w.varint(e.flagCount);
     for (let i = 0; i < e.flagCount; i++) {
-      w.str(e.features[i]);
-      w.str(e.variants[i]);
+      w.name(e.features[i]);
+      w.name(e.variants[i]);
     }
     if (e.attrCount > 0) {
       w.varint(e.attrCount);
       for (let i = 0; i < e.attrCount; i++) {
-        w.str(e.attrKeys[i]);
-        w.str(e.attrValues[i]);
+        w.name(e.attrKeys[i]);
+        w.name(e.attrValues[i]);
       }
     }
-    if (e.origin !== undefined) w.str(e.origin);
+    if (e.origin !== undefined) w.name(e.origin);
     w.endEvent();
     this.events++;
     if (w.size >= this.maxRecordBytes) this.done.push({ key: this.keys[p], value: w.finish() });

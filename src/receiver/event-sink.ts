@@ -6,10 +6,12 @@
 // Publishes that arrive while earlier ones are still waiting for their ack are sent together as one
 // producer send: kafkajs spends most of its CPU per produce request (metadata look-up, one record
 // batch and CRC per partition, several encoder buffers, the response), not per byte, so under load
-// one send per OTLP request cost more than the receiver's own decoding and mapping.
+// one send per OTLP request cost more than the receiver's own decoding and mapping. The joined
+// publishes' records for one partition also become one record (record-joiner.ts).
 
 import { PmfError } from '../core/errors.js';
 import type { LogProducer, LogRecord, PartitionedLog } from '../log/partitioned-log.js';
+import { joinRecordsByPartition } from './record-joiner.js';
 
 export interface EventSink {
   /** Partitions of the events topic: the receiver groups events per partition for it. */
@@ -88,7 +90,7 @@ export class LogEventSink implements EventSink {
         bytes += next.bytes;
         batch.push(next);
       }
-      const records = batch.length === 1 ? batch[0].records : batch.flatMap((p) => p.records);
+      const records = batch.length === 1 ? batch[0].records : joinRecordsByPartition(batch.flatMap((p) => p.records), this.partitions);
       this.inFlight++;
       let sent: Promise<void>;
       try {

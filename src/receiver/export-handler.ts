@@ -127,17 +127,18 @@ export class ExportHandler {
   }
 
   private mapperOptions(): MapperOptions {
+    const now = this.clock.now();
+    const guard = this.opts.cardinality;
     return {
       attributeKeys: this.opts.attributeKeys ?? new Set<string>(),
-      now: this.clock.now(),
-      pseudonymize: this.opts.pseudonymizer.fn,
+      now,
+      pseudonymize: this.opts.pseudonymizer.entryFn,
       maxValueLength: this.opts.maxValueLength,
       maxDurationMs: this.opts.maxDurationMs,
-      admitFlag: this.opts.cardinality ? this.admitFlag : undefined,
+      // One clock read per request, not per span: the guard forgets after hours, not milliseconds.
+      admitFlag: guard ? (feature, variant) => guard.admit(feature, variant, now) : undefined,
     };
   }
-
-  private readonly admitFlag = (feature: string, variant: string) => this.opts.cardinality!.admit(feature, variant);
 
   /**
    * Decodes, then maps in slices of MAP_SLICE records with a turn of the event loop between

@@ -4,6 +4,7 @@
 // A migration, once released, never changes: add a new one instead.
 
 import { PmfError } from '../core/errors.js';
+import { APPLY_COMMAND_MIGRATION } from './migrations-apply-command.js';
 import { quoteIdent, toStoreError, type SqlClient } from './sql-client.js';
 
 export interface Migration {
@@ -207,6 +208,9 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  // Every flag command in one call; apply_plain_command of migration 6 stays for writers of the
+  // previous release that may still run during an upgrade.
+  APPLY_COMMAND_MIGRATION,
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another

@@ -43,6 +43,9 @@ function addEarly(into: ReturnType<typeof emptyCohort>, c: CohortPartial, first:
   else if (m && e && m.afterMs === e.afterMs) {
     m.reached += e.reached;
     m.successes += e.successes;
+    // Summed only while every partition has it.
+    if (m.maturedSuccesses !== undefined && e.maturedSuccesses !== undefined) m.maturedSuccesses += e.maturedSuccesses;
+    else delete m.maturedSuccesses;
   } else delete into.activation.early;
 }
 

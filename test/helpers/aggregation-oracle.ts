@@ -193,7 +193,14 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
         successes: hasAction ? users.filter((u) => u.activationMatured && u.activated).length : 0,
         ...(earlySeconds === undefined
           ? {}
-          : { early: { afterMs: earlySeconds * 1000, reached: reached.length, successes: reached.filter((u) => u.earlyActivated).length } }),
+          : {
+              early: {
+                afterMs: earlySeconds * 1000,
+                reached: reached.length,
+                successes: reached.filter((u) => u.earlyActivated).length,
+                maturedSuccesses: reached.filter((u) => u.earlyActivated && u.activationMatured).length,
+              },
+            }),
       },
       retention: {
         matured: users.filter((u) => u.retentionMatured).length,

@@ -72,9 +72,8 @@ export class CardinalityGuard {
     return this.features.size;
   }
 
-  /** undefined when (feature, variant) may pass, else why not. */
-  admit(feature: string, variant: string): OverflowReason | undefined {
-    const now = this.clock.now();
+  /** undefined when (feature, variant) may pass, else why not. `now` lets a caller read the clock once per request. */
+  admit(feature: string, variant: string, now = this.clock.now()): OverflowReason | undefined {
     if (now >= this.nextSweep) this.sweep(now);
     let entry = this.features.get(feature);
     if (!entry) {

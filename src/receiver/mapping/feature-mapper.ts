@@ -12,6 +12,7 @@ import { attributeKind, idAttribute, stringAttribute } from '../decode/otlp-attr
 import type { NanoTime, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from '../decode/otlp-types.js';
 import { nanoHalves } from '../decode/otlp-types.js';
 import { collectEvents, scratchEvent, type MappedEvent, type MappedEventOut } from './mapped-event.js';
+import type { Pseudonym } from './pseudonymizer.js';
 
 export const FLAG_EVALUATION_EVENT = 'feature_flag.evaluation';
 const FEATURE_KEY = 'feature_flag.key';
@@ -28,8 +29,8 @@ export interface MapperOptions {
   attributeKeys: ReadonlySet<string>;
   /** Wall-clock ms, only to refuse timestamps absurdly far in the future. */
   now: number;
-  /** Raw user id → pseudonym; raw ids never reach an event. */
-  pseudonymize: (rawUserId: string) => string;
+  /** Raw user id → pseudonym (its text, or with its bytes and key hash); raw ids never reach an event. */
+  pseudonymize: (rawUserId: string) => string | Pseudonym;
   /** Longest accepted feature key, variant, user id or projected value (default 256). */
   maxValueLength?: number;
   /** Longest accepted span / event name (default 1024). */
@@ -72,6 +73,16 @@ function originOf(resource: readonly OtlpKeyValue[] | undefined): string | undef
   const instance = stringAttribute(resource, 'service.instance.id');
   const origin = service !== undefined && instance !== undefined ? `${service}/${instance}` : (service ?? instance);
   return origin?.slice(0, MAX_ORIGIN_LENGTH);
+}
+
+function setUser(e: MappedEvent, user: string | Pseudonym): void {
+  if (typeof user === 'string') {
+    e.user = user;
+    e.pseudonym = undefined;
+  } else {
+    e.user = user.text;
+    e.pseudonym = user;
+  }
 }
 
 class Rejection {
@@ -197,7 +208,7 @@ export class RequestMapper {
     this.skip('flag_without_variant');
   }
 
-  private userIn(attrs: readonly OtlpKeyValue[] | undefined): string | undefined {
+  private userIn(attrs: readonly OtlpKeyValue[] | undefined): string | Pseudonym | undefined {
     if (!attrs) return undefined;
     for (const key of USER_KEYS) {
       const raw = idAttribute(attrs, key);
@@ -272,7 +283,7 @@ export class RequestMapper {
       this.skip('no_user');
       return false;
     }
-    e.user = user;
+    setUser(e, user);
     e.source = 'span';
     e.traceId = span.traceId;
     e.spanId = span.spanId;
@@ -300,11 +311,11 @@ export class RequestMapper {
       this.skip('no_user');
       return false;
     }
-    e.user = user;
+    setUser(e, user);
     e.source = 'log';
     e.durationMs = Number.NaN;
     // Two records of one span must not share an id, yet a resent record must keep its id.
-    const digest = logRecordDigest(user, record);
+    const digest = logRecordDigest(e.user, record);
     const traceSpan = validId(record.traceId, 16) && validId(record.spanId, 8)
       ? Buffer.from(record.traceId.buffer, record.traceId.byteOffset, 16).toString('hex') + Buffer.from(record.spanId.buffer, record.spanId.byteOffset, 8).toString('hex')
       : '';

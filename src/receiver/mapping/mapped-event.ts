@@ -1,12 +1,15 @@
 // The mapper's output, one record at a time: a scratch event the mapper overwrites for every span
 // or log record and hands to a MappedEventOut, so the hot path builds no object per span. The
-// batcher (event-batcher.ts) writes it straight into a pmf.events.v2 record; collectEvents turns
+// batcher (event-batcher.ts) writes it straight into a pmf.events record; collectEvents turns
 // it into FeatureEvent objects for tests and tools.
 
 import type { EventSource, FeatureEvent, FlagExposure } from '../../events/feature-event.js';
+import type { Pseudonym } from './pseudonymizer.js';
 
 export interface MappedEvent {
   user: string;
+  /** The user's pseudonym bytes and key hash, when the pseudonymizer gave them (the receiver's path). */
+  pseudonym: Pseudonym | undefined;
   time: number;
   source: EventSource;
   /** Spans: the id is these two views into the request, as hex. Otherwise idText. */
@@ -33,7 +36,7 @@ export interface MappedEventOut {
 
 export function scratchEvent(): MappedEvent {
   return {
-    user: '', time: 0, source: 'span', traceId: undefined, spanId: undefined, idText: '', name: '',
+    user: '', pseudonym: undefined, time: 0, source: 'span', traceId: undefined, spanId: undefined, idText: '', name: '',
     durationMs: Number.NaN, flagCount: 0, features: [], variants: [], attrCount: 0, attrKeys: [], attrValues: [], origin: undefined,
   };
 }

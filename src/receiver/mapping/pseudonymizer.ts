@@ -13,8 +13,23 @@
 
 import { createHmac } from 'node:crypto';
 import { PmfError } from '../../core/errors.js';
+import { murmur2 } from '../../log/key-partition.js';
+
+/**
+ * A pseudonym with what the receiver's hot path needs of it, worked out once per cached user: its
+ * 16 bytes (what an event record carries) and the Kafka key hash of its text (which partition the
+ * user's events go to).
+ */
+export interface Pseudonym {
+  readonly text: string;
+  readonly bytes: Uint8Array;
+  /** murmur2(utf8(text)), as the key partitioner computes it. */
+  readonly keyHash: number;
+}
 
 export const PSEUDONYM_HEX_LENGTH = 32;
+const PSEUDONYM_BYTES = PSEUDONYM_HEX_LENGTH / 2;
+const SLAB_ENTRIES = 4096;
 const MIN_KEY_BYTES = 16;
 /** Distinct raw ids whose pseudonym is remembered; HMAC costs more than decoding a span. */
 const DEFAULT_CACHE_ENTRIES = 50_000;
@@ -36,7 +51,9 @@ export function parseKeyRing(text: string): string[] {
 
 export class Pseudonymizer {
   private readonly keys: Buffer[];
-  private readonly cache = new Map<string, string>();
+  private readonly cache = new Map<string, Pseudonym>();
+  private slab = Buffer.allocUnsafeSlow(0);
+  private slabUsed = 0;
 
   /** One key, or a ring with the current key first. */
   constructor(keys: Key | readonly Key[], private readonly cacheEntries = DEFAULT_CACHE_ENTRIES) {
@@ -50,13 +67,37 @@ export class Pseudonymizer {
   }
 
   pseudonymize(rawUserId: string): string {
+    return this.pseudonym(rawUserId).text;
+  }
+
+  /** The pseudonym with its bytes and key hash (cached: the same object for the same raw id). */
+  pseudonym(rawUserId: string): Pseudonym {
     const hit = this.cache.get(rawUserId);
     if (hit !== undefined) return hit;
-    const p = hmac(this.keys[0], rawUserId);
+    const digest = createHmac('sha256', this.keys[0]).update(rawUserId, 'utf8').digest();
+    const bytes = this.slabBytes();
+    digest.copy(bytes, 0, 0, PSEUDONYM_BYTES);
+    const text = bytes.toString('hex');
+    const p: Pseudonym = { text, bytes, keyHash: murmur2(Buffer.from(text, 'latin1')) };
     // Dropping everything at the cap keeps the bound trivial; a hot set refills in one pass.
     if (this.cache.size >= this.cacheEntries) this.cache.clear();
     this.cache.set(rawUserId, p);
     return p;
+  }
+
+  /**
+   * 16 bytes for a new entry, cut from a shared slab: the hot path copies every event's pseudonym
+   * bytes, and reading them from one contiguous block costs fewer cache misses than from a separate
+   * allocation per user. Entries dropped from the cache keep their slab alive until they are gone.
+   */
+  private slabBytes(): Buffer {
+    if (this.slabUsed + PSEUDONYM_BYTES > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_ENTRIES * PSEUDONYM_BYTES);
+      this.slabUsed = 0;
+    }
+    const out = this.slab.subarray(this.slabUsed, this.slabUsed + PSEUDONYM_BYTES);
+    this.slabUsed += PSEUDONYM_BYTES;
+    return out;
   }
 
   /** The user's pseudonym under every key in the ring, current first. */
@@ -64,8 +105,11 @@ export class Pseudonymizer {
     return this.keys.map((k) => hmac(k, rawUserId));
   }
 
-  /** Bound function, for passing as MapperOptions.pseudonymize. */
+  /** Bound function returning the text. */
   readonly fn = (rawUserId: string): string => this.pseudonymize(rawUserId);
+
+  /** Bound function for MapperOptions.pseudonymize: the receiver's path, bytes and key hash included. */
+  readonly entryFn = (rawUserId: string): Pseudonym => this.pseudonym(rawUserId);
 }
 
 function hmac(key: Buffer, raw: string): string {

@@ -64,25 +64,34 @@ class Run {
 describe('early activation counts', () => {
   it('counts a user at the landmark, an action at the landmark as a success and one just after it as none', () => {
     const r = new Run().feed(expose('a', 0), expose('b', 0), expose('c', 0), tick(L - 1));
-    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 0, successes: 0 });
+    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 0, successes: 0, maturedSuccesses: 0 });
     r.feed(buy('a', L)); // at the landmark exactly: the same event matures it
-    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 3, successes: 1 });
+    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 3, successes: 1, maturedSuccesses: 0 });
     r.feed(buy('b', L + 1)); // just after: an activation, not an early one
-    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 3, successes: 1 });
+    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 3, successes: 1, maturedSuccesses: 0 });
     r.feed(tick(60 * MIN));
-    expect(r.cohort.activation).toEqual({ matured: 3, successes: 2, early: { afterMs: L, reached: 3, successes: 1 } });
+    // Matured: a activated by the landmark, b after it.
+    expect(r.cohort.activation).toEqual({ matured: 3, successes: 2, early: { afterMs: L, reached: 3, successes: 1, maturedSuccesses: 1 } });
     r.checkOracle();
   });
 
   it('applies an action that arrives after the landmark matured while the activation window is open for late data', () => {
     const r = new Run().feed(expose('a', 0), expose('b', 0), tick(L + 5 * MIN));
-    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 2, successes: 0 });
+    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 2, successes: 0, maturedSuccesses: 0 });
     r.feed(buy('a', 5 * MIN)); // late for the landmark, in time for the window
-    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 2, successes: 1 });
+    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 2, successes: 1, maturedSuccesses: 0 });
     expect(r.agg.stats().lateApplied).toBe(1);
     r.feed(tick(60 * MIN + 31 * MIN), buy('b', 5 * MIN)); // past the window's end + grace: ignored, counted once
-    expect(r.cohort.activation).toEqual({ matured: 2, successes: 1, early: { afterMs: L, reached: 2, successes: 1 } });
+    expect(r.cohort.activation).toEqual({ matured: 2, successes: 1, early: { afterMs: L, reached: 2, successes: 1, maturedSuccesses: 1 } });
     expect(r.agg.stats()).toMatchObject({ lateApplied: 1, lateIgnored: 1 });
+    r.checkOracle();
+  });
+
+  it('an early action applied late, after its user matured, also counts among the matured early successes', () => {
+    const r = new Run().feed(expose('a', 0), expose('b', 0), tick(61 * MIN));
+    expect(r.cohort.activation).toEqual({ matured: 2, successes: 0, early: { afterMs: L, reached: 2, successes: 0, maturedSuccesses: 0 } });
+    r.feed(buy('a', 5 * MIN)); // past the window's end, within its grace
+    expect(r.cohort.activation).toEqual({ matured: 2, successes: 1, early: { afterMs: L, reached: 2, successes: 1, maturedSuccesses: 1 } });
     r.checkOracle();
   });
 
@@ -98,13 +107,13 @@ describe('early activation counts', () => {
       buy('c', 14 * MIN), // an earlier action arriving later: still one success
       tick(80 * MIN),
     );
-    expect(r.cohort.activation).toEqual({ matured: 3, successes: 1, early: { afterMs: L, reached: 3, successes: 1 } });
+    expect(r.cohort.activation).toEqual({ matured: 3, successes: 1, early: { afterMs: L, reached: 3, successes: 1, maturedSuccesses: 1 } });
     r.checkOracle();
   });
 
   it('a late exposure whose landmark has already passed is reached at once; its own span may be the action', () => {
     const r = new Run().feed(tick(40 * MIN), { ...buy('a', 5 * MIN), flags: [{ feature: 'f', variant: 'on' }] }, expose('b', 5 * MIN));
-    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 2, successes: 1 });
+    expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 2, successes: 1, maturedSuccesses: 0 });
     r.checkOracle();
   });
 
@@ -122,7 +131,7 @@ describe('early activation counts', () => {
       expect(restored.serialize().equals(whole.agg.serialize()), `cut at ${cut}`).toBe(true);
       expect(restored.snapshot()).toEqual(whole.agg.snapshot());
     }
-    expect(whole.cohort.activation.early).toEqual({ afterMs: L, reached: 3, successes: 2 });
+    expect(whole.cohort.activation.early).toEqual({ afterMs: L, reached: 3, successes: 2, maturedSuccesses: 2 });
     whole.checkOracle();
   });
 
@@ -133,7 +142,8 @@ describe('early activation counts', () => {
     r.checkOracle();
     r.agg.setRules(rules(L / 1000));
     r.feed(expose('b', 2 * L), buy('b', 2 * L + MIN), tick(3 * L + MIN));
-    // a was live when the landmark was set (its early history is unknown to the counts): left out.
+    // a was live when the landmark was set (its early history is unknown to the counts): left out,
+    // and the matured early successes are unknown for good (a matured without an early outcome).
     expect(r.cohort.activation.early).toEqual({ afterMs: L, reached: 1, successes: 1 });
     // The same with the whole-state codec in between: the decision is part of the state.
     const back = PartitionAggregator.restore(r.agg.serialize(), OPTIONS);

@@ -35,7 +35,7 @@ describe('EventBatcher', () => {
   });
 
   it('cuts a partition into several records past the record size, keeping order', () => {
-    const b = new EventBatcher(1, 1024);
+    const b = new EventBatcher(1, 512);
     for (let n = 0; n < 100; n++) write(b, 'u', n);
     const records = b.take();
     expect(records.length).toBeGreaterThanOrEqual(3);

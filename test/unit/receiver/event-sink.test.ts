@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { LogEventSink, MAX_MERGED_BYTES, MAX_SENDS_IN_FLIGHT } from '../../../src/receiver/event-sink.js';
 import type { LogRecord } from '../../../src/log/partitioned-log.js';
+import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
+import { encodeEventRecord } from '../../../src/events/event-record-writer.js';
 
 interface Send {
   records: LogRecord[];
@@ -76,6 +78,24 @@ describe('LogEventSink', () => {
     expect(sends.slice(MAX_SENDS_IN_FLIGHT).map((s) => s.records.map((r) => r.key))).toEqual([['a'], ['b']]);
     for (const s of sends.slice(MAX_SENDS_IN_FLIGHT)) s.resolve();
     await Promise.all(waiting);
+  });
+
+  it('joins the waiting publishes\' event records for one partition into one record, events in order', async () => {
+    const { sink, sends } = harness();
+    const first = Array.from({ length: MAX_SENDS_IN_FLIGHT }, (_, i) => sink.publish([rec(`f${i}`)]));
+    const event = (id: string) => ({ user: 'u1', time: 1, id, name: 'n', flags: [], source: 'span' as const });
+    const waiting = [sink.publish([{ key: 'u1', value: encodeEventRecord([event('1'), event('2')]) }]), sink.publish([{ key: 'u1', value: encodeEventRecord([event('3')]) }])];
+    await tick();
+    sends[0].resolve();
+    await first[0];
+    await tick();
+    const joined = sends[MAX_SENDS_IN_FLIGHT].records;
+    expect(joined.map((r) => r.key)).toEqual(['u1']);
+    expect(decodeEventRecord(joined[0].value).map((e) => e.id)).toEqual(['1', '2', '3']);
+    sends[MAX_SENDS_IN_FLIGHT].resolve();
+    await Promise.all(waiting);
+    for (let i = 1; i < MAX_SENDS_IN_FLIGHT; i++) sends[i].resolve();
+    await Promise.all(first);
   });
 
   it('resolves an empty publish without a send', async () => {

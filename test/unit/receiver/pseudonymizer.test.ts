@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PmfError } from '../../../src/core/errors.js';
+import { partitionForKey } from '../../../src/log/key-partition.js';
 import { parseKeyRing, PSEUDONYM_HEX_LENGTH, Pseudonymizer } from '../../../src/receiver/mapping/pseudonymizer.js';
 
 const KEY = 'test-key-0123456789abcdef';
@@ -48,6 +49,17 @@ describe('Pseudonymizer key rotation', () => {
     const p = new Pseudonymizer(KEY, 2);
     const direct = new Pseudonymizer(KEY, 1);
     for (const u of ['a', 'b', 'c', 'a', 'b', 'a']) expect(p.pseudonymize(u)).toBe(direct.pseudonymsOf(u)[0]);
+  });
+
+  it('gives the pseudonym with its 16 bytes and the key hash the partitioner uses', () => {
+    const p = new Pseudonymizer(KEY);
+    for (const u of ['a', 'bob', 'ü-1', 'a']) {
+      const entry = p.pseudonym(u);
+      expect(entry.text).toBe(p.pseudonymsOf(u)[0]);
+      expect(Buffer.from(entry.bytes).toString('hex')).toBe(entry.text);
+      for (const n of [1, 6, 7, 64]) expect((entry.keyHash & 0x7fffffff) % n).toBe(partitionForKey(entry.text, n));
+    }
+    expect(p.pseudonym('a')).toBe(p.pseudonym('a'));
   });
 
   it('refuses an empty ring or a short key in it', () => {
