@@ -4,7 +4,8 @@
 // watermark, the fail verdict and the rollback command, and take the differences. Nothing here
 // runs while a loop is being timed.
 
-import { decodeFeaturePartial, decodeFlagCommand, decodeVerdict } from '../src/events/codec.js';
+import { decodeFlagCommand, decodeVerdict } from '../src/events/codec.js';
+import { decodeCohortStats } from '../src/events/cohort-stats-codec.js';
 import { decodeEventRecord } from '../src/events/event-record-codec.js';
 import type { Topics } from '../src/events/topics.js';
 import type { KafkaLog } from '../src/log/kafka/kafka-log.js';
@@ -59,10 +60,13 @@ export async function stageTimes(log: KafkaLog, topics: Topics, triggers: Trigge
   const byFeature = new Map(triggers.map((t) => [t.feature, t]));
   // A pmf.events.v2 record may carry several events: it matches if one of them is a trigger.
   const events = await firstTimestamps(log, topics.events, decodeEventRecord, (es) => es.map((e) => byEventTime.get(e.time)?.feature).find((f) => f !== undefined));
-  const partials = await firstTimestamps(log, topics.cohortStats, decodeFeaturePartial, (p) => {
-    const t = byFeature.get(p.feature);
-    return t && p.partition === t.triggerPartition && p.watermark >= t.gateOpensAtMs ? p.feature : undefined;
-  });
+  // A cohort-stats record may carry several step snapshots of one feature: it matches if one of them does.
+  const partials = await firstTimestamps(log, topics.cohortStats, decodeCohortStats, (ps) =>
+    ps.map((p) => {
+      const t = byFeature.get(p.feature);
+      return t && p.partition === t.triggerPartition && p.watermark >= t.gateOpensAtMs ? p.feature : undefined;
+    }).find((f) => f !== undefined),
+  );
   const verdicts = await firstTimestamps(log, topics.verdicts, decodeVerdict, (v) => (v.outcome === 'fail' && v.cohort === 'treatment' ? v.feature : undefined));
   const commands = await firstTimestamps(log, topics.commands, decodeFlagCommand, (c) => (c.state === 'off' ? c.feature : undefined));
   const since = (t: TriggerTiming, at: number | undefined) => (at === undefined ? Number.NaN : at - t.exportStartWallMs);

@@ -25,10 +25,16 @@ export interface TrafficShape {
   retentionDelayTicks: number;
   /**
    * When an activator activates: exponential with this mean (ticks), cut at the window. The cohort
-   * stats then carry early counts at `activationEarlyTicks` (activation.early); 0 = none.
+   * stats then carry early counts at `activationEarlyTicks` (activation.early, with the matured
+   * users activated by then); 0 = none.
    */
   activationMeanTicks: number;
   activationEarlyTicks: number;
+  /**
+   * Leave the early counts out of the snapshots (the draws stay the same): the activation
+   * guardrail then runs on matured users alone, for a comparison on the same runs.
+   */
+  hideEarly?: boolean;
   /** Heavy users: this share of new users makes `requests` requests each instead of requestsPerUser. */
   heavy?: { share: number; requests: number };
 }
@@ -87,6 +93,8 @@ export class SimulatedCohort {
   private readonly record = (ordinal: number, count: number) => this.histogram.add(ordinal, count);
   private exposed = 0;
   private activation = { matured: 0, successes: 0 };
+  /** Matured users who had activated by the early landmark. */
+  private maturedEarly = 0;
   private retention = { matured: 0, successes: 0 };
   private latency = { count: 0, slow: 0, users: 0, sumN2: 0, sumSlow2: 0, sumNSlow: 0 };
 
@@ -127,6 +135,7 @@ export class SimulatedCohort {
       const m = this.exposuresByTick[activated];
       const k = this.earlyByTick[activated];
       this.activation.matured += m;
+      this.maturedEarly += k;
       // The rest activate later in the window: P(activates | not by the landmark) = p(1−g)/(1−pg).
       this.activation.successes += k + r.binomial(m - k, g > 0 ? (p * (1 - g)) / (1 - p * g) : p);
     }
@@ -189,8 +198,8 @@ export class SimulatedCohort {
       firstExposureAt: 0,
       activation: {
         ...this.activation,
-        ...(this.model.shape.activationEarlyTicks > 0
-          ? { early: { afterMs: this.model.shape.activationEarlyTicks * 3_600_000, ...this.early } }
+        ...(this.model.shape.activationEarlyTicks > 0 && !this.model.shape.hideEarly
+          ? { early: { afterMs: this.model.shape.activationEarlyTicks * 3_600_000, ...this.early, maturedSuccesses: this.maturedEarly } }
           : {}),
       },
       retention: { ...this.retention },

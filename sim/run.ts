@@ -37,7 +37,7 @@ console.log(JSON.stringify({
   nulls: result.nulls,
   curves,
   naiveFamily: result.naiveFamily,
-  delayedActivation: result.delayedActivation,
+  delayedActivation: result.nulls.filter((n) => n.name.startsWith('treatment only activates later')),
   alphaByGuard: result.alphaByGuard,
   cpu: result.cpu,
   seed: result.seed,

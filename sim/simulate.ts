@@ -23,8 +23,8 @@ export interface RunRecord {
   invalid: number | null;
   /** First tick the SRM check reported a mismatch (even after a fail). */
   srm: number | null;
-  /** Whether the early activation detector failed a guard. */
-  earlyFail?: boolean;
+  /** Whether the product-limit test of the activation guardrail failed it. */
+  productLimitFail?: boolean;
 }
 
 export interface RunOptions {
@@ -157,7 +157,7 @@ export function simulateRun(
       if (result.metrics[m].status === 'fail' && record.metricFail[m] === undefined) record.metricFail[m] = at;
     }
     for (const g of failedGuards(memory)) if (record.guardFail[g] === undefined) record.guardFail[g] = at;
-    if (result.regressions?.some((r) => r.detector.endsWith('early-vs-control'))) record.earlyFail = true;
+    if (result.regressions?.some((r) => r.detector.endsWith('product-limit-vs-control'))) record.productLimitFail = true;
     for (const [g, ms] of Object.entries(detectorAlarms(memory))) if (record.alarms[g] === undefined) record.alarms[g] = ms / HOUR_MS;
     if (stopWhen?.(record)) break;
   }

@@ -6,14 +6,13 @@
 // previous evaluator (cumulative confidence sequences) run in the same process, which also gives
 // "before" values for the headline curves. Returns the figures as one plain object.
 
-import { Rule } from '../src/rules/schema.js';
 import { PointEstimateEvaluator } from '../src/verdict/point-estimate-evaluator.js';
 import { alphaBudget, guardId, guardsOf } from '../src/verdict/statistics/alpha-budget.js';
 import { SRM_ALPHA } from '../src/verdict/statistics/srm.js';
 import { SequentialEvaluator } from '../src/verdict/sequential-evaluator.js';
 import { CumulativeEvaluator } from './cumulative-evaluator.js';
 import { oracleDelay, type OracleDelay } from './oracle.js';
-import { ARRIVAL_ORDERS, delayedActivation, EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS, type ArrivalOrder, type Scenario } from './scenarios.js';
+import { ARRIVAL_ORDERS, EFFECTS, effectScenario, exposureLoss, nullBoundary, nullScenarios, ONSETS, type ArrivalOrder, type Scenario } from './scenarios.js';
 import { Random } from './random.js';
 import { delays, rateOf, scenarioModels, simulate, simulateRun, wilson, type DelaySummary } from './simulate.js';
 
@@ -39,6 +38,8 @@ export interface NullResult {
   /** Share of runs where any guard's detector crossed its level, counted or not (gates, SRM). */
   anyAlarms: number;
   srm: number;
+  /** Share of runs where the product-limit test of the activation guardrail failed the guard. */
+  productLimitFails: number;
 }
 
 export interface CurvePoint extends DelaySummary {
@@ -47,7 +48,7 @@ export interface CurvePoint extends DelaySummary {
   beforeOnset: number;
   /** The previous evaluator (cumulative confidence sequences) on the same runs, for headline curves. */
   previous?: DelaySummary;
-  /** Activation curves: the same runs with a rule that does not opt in to the early detector. */
+  /** Activation curves: the same runs with the early counts left out (matured users only). */
   maturedOnly?: DelaySummary;
 }
 
@@ -65,16 +66,14 @@ export interface SuiteResult {
   /** effect key → onset (0 = at exposure, 48) → delays. */
   curves: Record<string, Record<string, CurvePoint & { label: string }>>;
   srmExposuresMinus5pct: DelaySummary & { invalid: number };
-  /** Outside assumption 5: activation-vs-control false rollbacks when the treatment only activates later. */
-  delayedActivation: { runs: number; rate: number; upper95: number; earlyDetector: number };
   cpu: { evaluatorMicros: number; baselineMicros: number; ratio: number; evaluations: number };
 }
 
 const sequential = () => new SequentialEvaluator();
 
-/** The rule without the early activation opt-in: the guardrail on matured users alone. */
-function withoutEarly(rule: Rule): Rule {
-  return Rule.parse({ ...rule, activation: { action: rule.activation.action, windowSeconds: rule.activation.windowSeconds } });
+/** The same runs with the early counts left out of the stats: the guardrail on matured users alone. */
+function withoutEarly(scenario: Scenario): Scenario {
+  return { ...scenario, shape: { ...scenario.shape, hideEarly: true } };
 }
 
 /** Curves also run through the previous evaluator, for the before/after of the targets. */
@@ -132,6 +131,7 @@ export function runSuite(options: SuiteOptions): SuiteResult {
       vsControlAlarms: rateOf(records, (r) => Object.keys(r.alarms).some((g) => g.endsWith('-vs-control'))),
       anyAlarms: rateOf(records, (r) => Object.keys(r.alarms).length > 0),
       srm: rateOf(records, (r) => r.srm !== null),
+      productLimitFails: rateOf(records, (r) => r.productLimitFail === true),
     });
     if (i === 0) {
       perGuard = Object.fromEntries(ids.map((id) => {
@@ -168,7 +168,7 @@ export function runSuite(options: SuiteOptions): SuiteResult {
         }), at)
         : undefined;
       const maturedOnly = effect.metric === 'activation'
-        ? delays(simulate({ ...scenario, rule: withoutEarly(scenario.rule) }, {
+        ? delays(simulate(withoutEarly(scenario), {
           runs: effectRuns, seed: seed + 1000 + 10 * e + onset, evaluator: sequential, stopWhen: (r) => r.metricFail[effect.metric] !== undefined,
         }), at)
         : undefined;
@@ -183,9 +183,6 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     }
   });
 
-  const delayedRuns = Math.ceil(nullRuns / 4);
-  const delayed = simulate(delayedActivation, { runs: delayedRuns, seed: seed + 7, evaluator: sequential });
-  const delayedFails = delayed.filter((r) => r.guardFail['activation-vs-control'] !== undefined).length;
   const srm = simulate(exposureLoss, { runs: effectRuns, seed: seed + 5, evaluator: sequential, stopWhen: (r) => r.srm !== null });
   const micros = (t: { ms: number; evaluations: number }) => (1000 * t.ms) / Math.max(t.evaluations, 1);
   return {
@@ -200,12 +197,6 @@ export function runSuite(options: SuiteOptions): SuiteResult {
     naiveFamily: rateOf(naive, (r) => r.fail !== null),
     srmFalseAlarm,
     curves,
-    delayedActivation: {
-      runs: delayedRuns,
-      rate: delayedFails / delayedRuns,
-      upper95: wilson(delayedFails, delayedRuns).upper,
-      earlyDetector: rateOf(delayed, (r) => r.earlyFail === true),
-    },
     srmExposuresMinus5pct: { ...delays(srm, (r) => r.srm), invalid: rateOf(srm, (r) => r.invalid !== null) },
     cpu: {
       evaluatorMicros: micros(newTiming),

@@ -3,10 +3,17 @@
 // they are counts at that landmark only, so a different landmark starts them from zero
 // (window-maturation.ts, alignEarlyLandmarks). Among them, the matured users who had activated by
 // the landmark (earlyMaturedSuccesses) let the verdict engine form the product-limit estimate.
+// It also keeps the latencies recorded since its last step capture (capture()), so a step
+// snapshot that follows another in the same cohort-stats record carries only those
+// (events/cohort-stats-codec.ts); past RECENT_CAP of them it sends the whole histogram instead.
 
 import type { CohortPartial } from '../events/cohort-stats.js';
+import type { CohortCapture } from '../events/cohort-stats-codec.js';
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { LatencyHistogram, type LatencyHistogramSettings } from '../events/latency-histogram.js';
+
+/** Latencies kept between two step captures; a cohort that records more sends its histogram whole. */
+const RECENT_CAP = 512;
 
 export class CohortAccumulator {
   firstExposureAt = Number.POSITIVE_INFINITY;
@@ -29,6 +36,8 @@ export class CohortAccumulator {
   /** Matured users who activated within the landmark; −1: unknown (restored from a state written before it was counted). */
   earlyMaturedSuccesses = 0;
   histogram: LatencyHistogram;
+  /** Values recorded into the histogram since the last capture(), as it rounds them; null: more than RECENT_CAP. */
+  private recent: number[] | null = [];
 
   constructor(
     readonly feature: string,
@@ -59,6 +68,11 @@ export class CohortAccumulator {
    */
   recordRequest(durationMs: number, isSlow: boolean, requestsBefore: number, slowBefore: number): void {
     this.histogram.record(durationMs);
+    if (this.recent !== null) {
+      // The value the histogram records (fractions round up; anything above the top clamps alike).
+      if (this.recent.length < RECENT_CAP) this.recent.push(Math.min(Math.ceil(durationMs) + 0, this.histogram.settings.highestTrackableValue + 1));
+      else this.recent = null;
+    }
     this.latencyCount++;
     if (requestsBefore === 0) this.latencyUsers++;
     this.sumN2 += 2 * requestsBefore + 1;
@@ -69,6 +83,19 @@ export class CohortAccumulator {
     } else {
       this.sumNSlow += slowBefore;
     }
+  }
+
+  /** The cohort for a step snapshot; starts a new list of recent latencies. */
+  capture(): CohortCapture {
+    const recent = this.recent;
+    this.recent = [];
+    return {
+      cohort: this.cohort,
+      firstExposureAt: this.firstExposureAt,
+      counts: [...this.counters(), this.earlyAfterMs, this.earlyReached, this.earlySuccesses, this.earlyMaturedSuccesses + 1],
+      recent,
+      histogram: this.histogram,
+    };
   }
 
   toPartial(partition: number, offset: string, watermark: number): CohortPartial {

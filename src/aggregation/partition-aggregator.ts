@@ -326,18 +326,17 @@ export class PartitionAggregator {
     return fi;
   }
 
+  /** Every feature with a rule seen on this partition, and its cohorts' accumulators, both sorted. */
+  ruledCohorts(): { feature: string; cohorts: CohortAccumulator[] }[] {
+    const slots = this.slots.filter((s) => s.rule !== undefined).sort((a, b) => compareStrings(a.name, b.name));
+    return slots.map((s) => ({ feature: s.name, cohorts: [...s.cohorts].sort((a, b) => compareStrings(a.cohort, b.cohort)) }));
+  }
+
   /** Cumulative statistics of every (feature, cohort) with a rule seen on this partition, sorted. */
   snapshot(): CohortPartial[] {
     const offset = this.nextOffset;
     if (offset === undefined) return [];
-    const w = this.watermark;
-    const out: CohortPartial[] = [];
-    const slots = this.slots.filter((s) => s.rule !== undefined).sort((a, b) => compareStrings(a.name, b.name));
-    for (const slot of slots) {
-      const cohorts = [...slot.cohorts].sort((a, b) => compareStrings(a.cohort, b.cohort));
-      for (const acc of cohorts) out.push(acc.toPartial(this.partition, offset, w));
-    }
-    return out;
+    return this.ruledCohorts().flatMap((f) => f.cohorts.map((acc) => acc.toPartial(this.partition, offset, this.watermark)));
   }
 
   stats(): AggregatorStats {

@@ -50,7 +50,7 @@ import { Notifier } from '../notify/notifier.js';
 import { loadSigningKey } from '../notify/webhook-signature.js';
 import { VerdictFeed, webhookTargets } from './verdict-feed.js';
 import { ReportBuilder, type Report } from '../report/feature-report.js';
-import { decodeFeaturePartial } from '../events/codec.js';
+import { decodeCohortStats } from '../events/cohort-stats-codec.js';
 import { processMetrics } from './process-metrics.js';
 import { GuardedCohortRegistrar } from './guarded-cohort-registrar.js';
 import { LogEventSink } from '../receiver/event-sink.js';
@@ -288,7 +288,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       for await (const batch of log.readAll(topics.cohortStats)) {
         for (const r of batch.records) {
           try {
-            builder.add(decodeFeaturePartial(r.value));
+            for (const p of decodeCohortStats(r.value)) builder.add(p);
           } catch {
             // Undecodable records are counted by the verdict stage; the report skips them.
           }

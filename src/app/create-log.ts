@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Config } from '../config/schema.js';
 import { topicNames, type Topics } from '../events/topics.js';
+import { cohortStatsPartition } from '../events/cohort-stats-codec.js';
 import { EmbeddedLog, type TopicRetention } from '../log/embedded/embedded-log.js';
 import { KafkaLog } from '../log/kafka/kafka-log.js';
 import { kafkaSaslOptions, kafkaTlsOptions } from '../log/kafka/kafka-security.js';
@@ -66,15 +67,12 @@ function embeddedRetention(config: Config): Record<string, TopicRetention> {
   };
 }
 
-// A cohort-stats record is the cumulative snapshot of one feature from one source partition, and the
-// record key is only the feature: the newest per (feature, source partition) supersedes the older.
+// A cohort-stats record holds cumulative snapshots of one feature from one source partition (a
+// binary record starts with a full one, so it never needs an older record), and the record key is
+// only the feature: the newest per (feature, source partition) supersedes the older.
 // A value that cannot be read is never compacted away.
 function cohortStatsKey(record: { key: string | null; value: Buffer }): string | null {
   if (record.key === null) return null;
-  try {
-    const partition = (JSON.parse(record.value.toString('utf8')) as { partition?: unknown }).partition;
-    return Number.isInteger(partition) ? `${record.key}\u0000${String(partition)}` : null;
-  } catch {
-    return null;
-  }
+  const partition = cohortStatsPartition(record.value);
+  return partition === undefined ? null : `${record.key}\u0000${String(partition)}`;
 }

@@ -81,6 +81,11 @@ export class ByteWriter {
     return this.bytes(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
 
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos;
+  }
+
   finish(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.pos));
   }

@@ -50,15 +50,17 @@ export const Rule = z
       .object({
         action: ActionMatch.optional(),
         windowSeconds: positiveSeconds.default(86_400),
-        // Opt-in: the rule's author asserts the treatment changes whether users activate, not
-        // when; the activation guardrail then also judges activations within this landmark.
+        // The landmark of the product-limit estimate of the activation rate (docs/statistics.md):
+        // the aggregator counts activations within it, so users count long before the window
+        // closes. Default: half the window.
         earlySeconds: positiveSeconds.optional(),
       })
       .strict()
       .default({ windowSeconds: 86_400 })
       .refine((a) => a.earlySeconds === undefined || a.earlySeconds < a.windowSeconds, {
         message: 'activation.earlySeconds must be smaller than activation.windowSeconds',
-      }),
+      })
+      .transform((a) => ({ ...a, earlySeconds: a.earlySeconds ?? (a.windowSeconds >= 2 ? Math.floor(a.windowSeconds / 2) : undefined) })),
     retention: z
       .object({ returnAfterSeconds: positiveSeconds.default(86_400), windowSeconds: positiveSeconds.default(604_800) })
       .strict()

@@ -8,19 +8,36 @@
 // (`recordEvents`). The snapshots depend only on the partition's events, never on when the runner
 // flushes, so the verdict engine sees the same inputs live and in replay (src/replay/replay.ts
 // drives this same class).
+// The snapshots taken between two flushes go out as one cohort-stats record per feature
+// (events/cohort-stats-codec.ts): the first in full, the others as what changed since the one
+// before. During a catch-up the watermark crosses a step every few dozen events, and full JSON
+// snapshots were most of the stage's cost (4–10× the bytes it read); live, a record holds one
+// full snapshot, as before. Which snapshots share a record depends on flush timing; the
+// snapshots themselves do not.
 
-import { encodeJson } from '../events/codec.js';
+import { decodeCohortStats, StepSnapshotWriter } from '../events/cohort-stats-codec.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
 import type { FeatureEvent } from '../events/feature-event.js';
-import { toFeaturePartials, type FeaturePartial, type SnapshotPosition } from '../events/feature-partial.js';
+import type { FeaturePartial, SnapshotPosition } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { AggregatorCheckpointer } from '../aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../aggregation/partition-aggregator.js';
+import { compareStrings } from '../aggregation/feature-slot.js';
+
+/**
+ * A record is closed and a new one started (with a full snapshot) past this many bytes: a flush
+ * that waits while a catch-up crosses thousands of steps must not make a record the broker
+ * refuses for good (Kafka's default message.max.bytes is 1 MiB).
+ */
+const MAX_RECORD_BYTES = 256 * 1024;
 
 export class AggregatorProcessor implements PartitionProcessor {
-  private steps: FeaturePartial[] = [];
+  /** Step snapshots since the last takeOutputs: one open record per ruled feature, in the order first seen. */
+  private pending = new Map<string, StepSnapshotWriter>();
+  /** Records closed at MAX_RECORD_BYTES since the last takeOutputs, in the order closed. */
+  private closed: StepSnapshotWriter[] = [];
   /** The last step snapshotted: after a restore, the one the restored watermark had crossed. */
   private lastStep: number;
 
@@ -67,32 +84,45 @@ export class AggregatorProcessor implements PartitionProcessor {
     // which partitions a step waits for never depends on when their snapshots arrive.
     const agg = this.aggregator;
     const position: SnapshotPosition = recordEvents === undefined ? { offset: agg.nextOffset as string } : { offset, recordEvents };
-    const byFeature = new Map(toFeaturePartials(agg.snapshot().map((c) => ({ ...c, ...position }))).map((p) => [p.feature, p]));
+    const withData = new Map(agg.ruledCohorts().map((f) => [f.feature, f.cohorts]));
     for (const feature of agg.ruleFeatures()) {
-      const p = byFeature.get(feature) ?? { feature, partition: agg.partition, ...position, watermark: agg.watermark, cohorts: [] };
-      this.steps.push({ ...p, step });
+      let record = this.pending.get(feature);
+      if (record && record.bytes >= MAX_RECORD_BYTES) {
+        this.closed.push(record);
+        record = undefined;
+      }
+      if (!record) this.pending.set(feature, (record = new StepSnapshotWriter(feature, agg.partition)));
+      record.add(step, position, agg.watermark, (withData.get(feature) ?? []).map((acc) => acc.capture()));
     }
   }
 
   /**
    * A step snapshot is what lets the verdict stage judge a step, so it does not wait for the
    * publish interval: under load that wait was most of the span → flag loop. It is cheap to send
-   * at once: one snapshot per ruled feature per step crossed, not per record.
+   * at once: one record per ruled feature per flush, not per step or per input record.
    */
   hasUrgentOutputs(): boolean {
-    return this.steps.length > 0;
+    return this.pending.size > 0 || this.closed.length > 0;
   }
 
-  /** Step snapshots taken since the last call. */
+  /** Step snapshots taken since the last call, decoded from the records takeOutputs would send, in step order. */
   takeSteps(): FeaturePartial[] {
-    const out = this.steps;
-    this.steps = [];
-    return out;
+    const steps = this.takeRecords().flatMap((r) => decodeCohortStats(r.value));
+    // At one step, the features in name order, as the rules list them.
+    return steps.sort((a, b) => (a.step as number) - (b.step as number) || compareStrings(a.feature, b.feature));
   }
 
   takeOutputs(): Output[] {
-    const records = this.takeSteps().map((p) => ({ key: p.feature, value: encodeJson(p) }));
+    const records = this.takeRecords();
     return records.length === 0 ? [] : [{ topic: this.topics.cohortStats, records }];
+  }
+
+  private takeRecords(): { key: string; value: Buffer }[] {
+    // A feature's closed records hold its earlier steps: they go first.
+    const records = [...this.closed, ...this.pending.values()].map((w) => ({ key: w.feature, value: w.finish() }));
+    this.closed = [];
+    this.pending.clear();
+    return records;
   }
 
   serialize(): Buffer {

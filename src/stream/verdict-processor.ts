@@ -4,10 +4,13 @@
 // the clock: if some source partition has not reported within startupWaitMs of this processor's
 // start, the engine stops waiting for it (a partition with no data must not freeze verdicts).
 // The same input topic carries a person's rollout steering requests, applied in log order.
+// A cohort-stats record holds one or more step snapshots of one feature (events/cohort-stats-codec.ts,
+// or one JSON snapshot in the older format); they are applied in order, as if one record each.
 
 import type { Clock } from '../core/clock.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
-import { decodeFeaturePartial, encodeJson } from '../events/codec.js';
+import { encodeJson } from '../events/codec.js';
+import { decodeCohortStats } from '../events/cohort-stats-codec.js';
 import { checkRolloutSteer, isRolloutSteer } from '../events/rollout-steer.js';
 import type { Topics } from '../events/topics.js';
 import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
@@ -36,7 +39,22 @@ export class VerdictProcessor implements PartitionProcessor {
 
   apply(record: ConsumedRecord): void {
     const steer = steerOf(record.value);
-    this.collect(steer ? this.engine.steer(steer) : this.engine.apply(decodeFeaturePartial(record.value)));
+    if (steer) {
+      this.collect(this.engine.steer(steer));
+      return;
+    }
+    // Decoded whole first: a record that does not decode changes nothing. A snapshot the engine
+    // refuses (it then keeps nothing of it) does not cost the record's later steps: they are
+    // applied, and the first error is thrown afterwards for the runner to count.
+    let failure: { err: unknown } | undefined;
+    for (const p of decodeCohortStats(record.value)) {
+      try {
+        this.collect(this.engine.apply(p));
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure) throw failure.err;
   }
 
   private collect(out: EngineOutput): void {
@@ -70,12 +88,12 @@ export class VerdictProcessor implements PartitionProcessor {
 // Steering requests are rare and small; statistics records are not, so only a record that starts
 // like a steering request is parsed twice.
 function steerOf(value: Buffer) {
-  if (value.length > 4096 || !value.includes('"rollout-steer"')) return undefined;
+  if (value.length > 4096 || value[0] !== 0x7b || !value.includes('"rollout-steer"')) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(value.toString('utf8'));
   } catch {
-    return undefined; // not JSON: decodeFeaturePartial reports it
+    return undefined; // not JSON: decodeCohortStats reports it
   }
   return typeof parsed === 'object' && parsed !== null && isRolloutSteer(parsed as Record<string, unknown>) ? checkRolloutSteer(parsed as Record<string, unknown>) : undefined;
 }

@@ -74,7 +74,7 @@ function fingerprintOf(rule: Rule): string {
 
 function computeFingerprint(rule: Rule): string {
   return JSON.stringify([
-    'e-detector-2',
+    'e-detector-3',
     rule.activationThreshold,
     rule.retentionThreshold,
     rule.latencyP95Threshold,

@@ -15,7 +15,7 @@ import { expect } from 'vitest';
 import { PgSqlClient } from '../../src/store/pg-sql-client.js';
 import { SqlCheckpointStore } from '../../src/store/sql-checkpoint-store.js';
 import { aggregatorProcessorFactory, type AggregatorProcessor } from '../../src/stream/aggregator-processor.js';
-import { decodeFeaturePartial } from '../../src/events/codec.js';
+import { decodeCohortStats } from '../../src/events/cohort-stats-codec.js';
 import { decodeEventRecord } from '../../src/events/event-record-codec.js';
 import { encodeEventRecord } from '../../src/events/event-record-writer.js';
 import type { CohortPartial } from '../../src/events/cohort-stats.js';
@@ -456,10 +456,10 @@ export class FaultHarness {
     const seen = new Map<string, string>();
     let published = 0;
     for await (const batch of this.log.readAll!(this.env.topics.cohortStats)) {
-      for (const r of batch.records) {
+      // A record may carry several step snapshots (the later ones as changes): compared decoded.
+      for (const p of batch.records.flatMap((r) => decodeCohortStats(r.value))) {
         published++;
-        const p = decodeFeaturePartial(r.value);
-        const text = r.value.toString('utf8');
+        const text = JSON.stringify(p);
         const at = `${p.feature}|${p.partition}|${positionText(p)}`;
         const before = seen.get(at);
         if (before !== undefined) expect(text, `two different snapshots of ${at}`).toBe(before);

@@ -13,7 +13,8 @@ import { aggregatorSettings, createEvaluator, verdictSettings } from '../../src/
 import type { Config } from '../../src/config/schema.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { decodeFeaturePartial, decodeVerdict } from '../../src/events/codec.js';
+import { decodeVerdict } from '../../src/events/codec.js';
+import { decodeCohortStats } from '../../src/events/cohort-stats-codec.js';
 import { compareSnapshotPositions, type FeaturePartial } from '../../src/events/feature-partial.js';
 import type { Verdict } from '../../src/events/verdict.js';
 import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
@@ -151,8 +152,7 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
       // up to the snapshot's offset.
       const latest = new Map<string, FeaturePartial>();
       for await (const batch of log.readAll!(app.topics.cohortStats)) {
-        for (const r of batch.records) {
-          const p = decodeFeaturePartial(r.value);
+        for (const p of batch.records.flatMap((r) => decodeCohortStats(r.value))) {
           const prev = latest.get(`${p.feature}|${p.partition}`);
           if (!prev || compareSnapshotPositions(p, prev) > 0) latest.set(`${p.feature}|${p.partition}`, p);
         }

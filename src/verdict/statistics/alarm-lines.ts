@@ -11,7 +11,7 @@ import { factor, milliseconds, percent, points } from './verdict-format.js';
 export function detectorName(o: DetectorOutcome): string {
   if (o.spec.metric === 'latencyP95') return o.spec.comparison === 'threshold' ? 'p95-exceedance' : 'p95-vs-control';
   if (o.spec.comparison === 'threshold') return `${o.spec.metric}-rate`;
-  return o.early !== null ? `${o.spec.metric}-early-vs-control` : `${o.spec.metric}-vs-control`;
+  return o.productLimit !== null ? `${o.spec.metric}-product-limit-vs-control` : `${o.spec.metric}-vs-control`;
 }
 
 function hoursOf(ms: number): string {
@@ -49,9 +49,10 @@ export function alarmLine(o: DetectorOutcome, rule: Rule): string {
     return `${metric} ${percent(ratio(hits, n))} of ${n} users matured (< threshold ${percent(theta)}) ${since} (${evidence(o)})`;
   }
   const drop = (metric === 'activation' ? rule.guardrails.maxActivationDrop : rule.guardrails.maxRetentionDrop) ?? 0;
-  if (o.early !== null) {
-    const within = hoursOf(o.early);
-    return `${metric} within ${within} of first exposure ${percent(ratio(hits, n))} vs control ${percent(ratio(hitsC, nC))} (allowed drop ${points(drop)}) ${since} (${evidence(o)})`;
+  if (o.productLimit !== null) {
+    const pl = o.productLimit;
+    const window = hoursOf(rule.activation.windowSeconds * 1000);
+    return `${metric} within ${window} ${percent(pl.treatment.rate)} vs control ${percent(pl.control.rate)} (product-limit estimate with young users past ${hoursOf(pl.afterMs)}; allowed drop ${points(drop)}) ${since} (${evidence(o)})`;
   }
   return `${metric} ${percent(ratio(hits, n))} vs control ${percent(ratio(hitsC, nC))} (allowed drop ${points(drop)}) ${since} (${evidence(o)})`;
 }

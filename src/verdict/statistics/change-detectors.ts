@@ -1,10 +1,11 @@
 // Runs the e-detector of every guard of one cohort over the data that arrived since the previous
 // evaluation (docs/statistics.md). The evaluator only sees cumulative counts, so the memory keeps
 // the last cumulative counts of the cohort and its control (and the control P95 cut with the
-// request counts above it) and turns each evaluation into one step of new data. A rule that opts
-// in (activation.earlySeconds) gives the activation guardrail a second, early detector on
-// activations within that landmark, at a fixed share of the guard's α_g. State per cohort: the
-// counts (~30 numbers) plus per detector K bets × 8 numbers — fixed, whatever the run length.
+// request counts above it) and turns each evaluation into one step of new data. When the cohort
+// stats carry early counts at the rule's landmark (activation.earlySeconds, by default half the
+// window) with the matured early successes, the activation guardrail also runs the product-limit
+// test (product-limit.ts) on young users, at a fixed share of the guard's α_g. State per cohort:
+// the counts (~30 numbers) plus per detector K bets × 8 numbers — fixed, whatever the run length.
 
 import type { Rule } from '../../rules/schema.js';
 import type { MergedCohortStats } from '../cohort-evaluator.js';
@@ -14,20 +15,21 @@ import { P95_EXCEEDANCE_SHARE } from './exceedance-cs.js';
 import {
   BETS, latencyThresholdBets, latencyVsControlBets, rateThresholdBets, rateVsControlBets, type LatencyStep,
 } from './guard-bets.js';
+import { isProductLimitState, newProductLimitState, stepProductLimit, type ProductLimitCounts, type ProductLimitEstimate, type ProductLimitState } from './product-limit.js';
 import { latencyDesignEffect } from './relative-p95.js';
 
 /**
- * Share of the activation-vs-control guard's α_g given to its early detector when the cohort
- * stats carry early activation counts (the matured detector keeps the rest; a union bound).
+ * Share of the activation-vs-control guard's α_g given to its product-limit test when the cohort
+ * stats carry the counts it needs (the matured detector keeps the rest; a union bound).
  */
-export const EARLY_SHARE = 0.7;
+export const PRODUCT_LIMIT_SHARE = 0.7;
 
 /** Counts kept per bet's run (see DetectorState.sums): up to two (n, hits) pairs. */
 const SUMS = 4;
 /** The control cut κ is re-based only when the control's P95 moved by more than this share. */
 const CUT_TOLERANCE = 0.02;
 
-/** activation (matured, successes), retention (matured, successes), latency sums (6), early activation (reached, successes). */
+/** activation (matured, successes), retention (matured, successes), latency sums (6). */
 type Cumulative = number[];
 
 export interface ChangeMemory {
@@ -41,19 +43,22 @@ export interface ChangeMemory {
   cut: { kappa: number; treatmentAbove: number; controlAbove: number } | null;
   detectors: Record<string, DetectorState>;
   /**
-   * The early activation landmark (ms) in use, false when the first snapshot had none (then it
-   * never starts later: the α split is fixed before any outcome), null before the first step.
+   * The landmark (ms) of the product-limit test, false when the first snapshot had no counts for
+   * it (then it never starts later: the α split is fixed before any outcome), null before the
+   * first step.
    */
   early: { afterMs: number } | false | null;
+  /** The product-limit test's counts and sums (product-limit.ts), while it runs. */
+  productLimit: ProductLimitState | null;
   /** First event time each guard's detector crossed 1/α_g (whether or not a gate let it count). */
   alarms: Record<string, number>;
 }
 
 export function newChangeMemory(): ChangeMemory {
-  return { at: null, spent: 0, cohort: null, control: null, cut: null, detectors: {}, early: null, alarms: {} };
+  return { at: null, spent: 0, cohort: null, control: null, cut: null, detectors: {}, early: null, productLimit: null, alarms: {} };
 }
 
-const COUNTS = 12;
+const COUNTS = 10;
 
 /** Shape check of a memory this module wrote (restored from JSON); cheap enough for every evaluation. */
 export function isChangeMemory(x: unknown): x is ChangeMemory {
@@ -69,6 +74,7 @@ export function isChangeMemory(x: unknown): x is ChangeMemory {
     !(cut === null || (typeof cut === 'object' && typeof cut.kappa === 'number' && typeof cut.treatmentAbove === 'number' && typeof cut.controlAbove === 'number')) ||
     typeof m.detectors !== 'object' || m.detectors === null ||
     !(m.early === null || m.early === false || (typeof m.early === 'object' && typeof (m.early as { afterMs?: unknown }).afterMs === 'number')) ||
+    !(m.productLimit === null || isProductLimitState(m.productLimit)) ||
     typeof m.alarms !== 'object' || m.alarms === null
   ) return false;
   for (const d of Object.values(m.detectors)) if (!isDetectorState(d, BETS, SUMS)) return false;
@@ -84,6 +90,7 @@ export function copyChangeMemory(m: ChangeMemory): ChangeMemory {
     cut: m.cut && { ...m.cut },
     detectors: copyEach(m.detectors),
     early: m.early && { ...m.early },
+    productLimit: m.productLimit && { used: [...m.productLimit.used], sums: [...m.productLimit.sums] },
     alarms: { ...m.alarms },
   };
 }
@@ -94,48 +101,17 @@ function copyEach(detectors: Record<string, DetectorState>): Record<string, Dete
   return out;
 }
 
-/** Early counts at another landmark, or missing, keep the last ones (a zero step, never a reset). */
-function cumulativeOf(s: MergedCohortStats, early: ChangeMemory['early'], before: Cumulative | null): Cumulative {
+function cumulativeOf(s: MergedCohortStats): Cumulative {
   const l = s.latency;
-  const e = s.activation.early;
-  const usable = early && e && e.afterMs === early.afterMs;
   return [s.activation.matured, s.activation.successes, s.retention.matured, s.retention.successes,
-    l.count, l.slow, l.users, l.sumN2, l.sumSlow2, l.sumNSlow,
-    usable ? e.reached : (before?.[10] ?? 0), usable ? e.successes : (before?.[11] ?? 0)];
+    l.count, l.slow, l.users, l.sumN2, l.sumSlow2, l.sumNSlow];
 }
 
-/**
- * The early detector of the activation-vs-control guard: the same weighted per-user bet as the
- * matured one, on "activated within afterMs" of the users who reached afterMs in this step.
- */
-function stepEarlyDetector(
-  memory: ChangeMemory,
-  id: string,
-  dT: Cumulative | null,
-  dC: Cumulative | null,
-  theta: number,
-  maxDrop: number,
-  startWeight: number,
-  stepStart: number,
-  logE: Float64Array,
-  counts: Float64Array,
-): { logValue: number; since: number; sums: number[] } {
-  logE.fill(0);
-  counts.fill(0);
-  if (dT && dC) {
-    const t = { n: dT[10], successes: dT[11] };
-    const c = { n: dC[10], successes: dC[11] };
-    counts[0] = t.n;
-    counts[1] = t.successes;
-    counts[2] = c.n;
-    counts[3] = c.successes;
-    const pooledN = (memory.cohort?.[10] ?? 0) + (memory.control?.[10] ?? 0);
-    const centre = pooledN > 0 ? ((memory.cohort?.[11] ?? 0) + (memory.control?.[11] ?? 0)) / pooledN : theta;
-    rateVsControlBets(t, c, centre, maxDrop, logE);
-  }
-  const detector = (memory.detectors[`${id}:early`] ??= newDetector(BETS, SUMS));
-  const reading = updateDetector(detector, { logE, startWeight, stepStart, counts });
-  return { logValue: reading.logValue, since: detector.since[reading.leading], sums: runSums(detector, reading.leading) };
+/** An arm's counts for the product-limit test, when its stats carry them at the landmark. */
+function productLimitCounts(s: MergedCohortStats, afterMs: number): ProductLimitCounts | null {
+  const e = s.activation.early;
+  if (!e || e.afterMs !== afterMs || e.maturedSuccesses === undefined) return null;
+  return { reached: e.reached, early: e.successes, matured: s.activation.matured, successes: s.activation.successes, maturedEarly: e.maturedSuccesses };
 }
 
 /** now − before, or null when a count went backwards (a source was reset): that step is skipped. */
@@ -160,8 +136,8 @@ export interface DetectorOutcome {
   sums: number[];
   /** The control cut κ in force (P95 vs control only). */
   cut: number | null;
-  /** The early activation landmark (ms) when the early detector speaks for the guard, else null. */
-  early: number | null;
+  /** When the product-limit test speaks for the guard: its landmark (ms) and the two arms' estimates. */
+  productLimit: { afterMs: number; treatment: ProductLimitEstimate; control: ProductLimitEstimate } | null;
 }
 
 export interface ChangeInput {
@@ -186,12 +162,12 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
   const startWeight = memory.at === null ? 0 : Math.min(room, (later * Math.max(at - memory.at, 0)) / horizon);
   memory.spent += Math.max(startWeight, 0);
 
-  // The rule opts in (assumption 5 of docs/statistics.md) and the data carry counts at its landmark.
+  // The data carry the product-limit counts at the rule's landmark (decided once, on the first snapshot).
   const landmark = rule.activation.earlySeconds === undefined ? null : rule.activation.earlySeconds * 1000;
-  memory.early ??= landmark !== null && cohort.activation.early?.afterMs === landmark ? { afterMs: landmark } : false;
+  memory.early ??= landmark !== null && productLimitCounts(cohort, landmark) !== null ? { afterMs: landmark } : false;
   const early = memory.early;
-  const nowT = cumulativeOf(cohort, early, memory.cohort);
-  const nowC = control ? cumulativeOf(control, early, memory.control) : null;
+  const nowT = cumulativeOf(cohort);
+  const nowC = control ? cumulativeOf(control) : null;
   const dT = delta(nowT, memory.cohort);
   // Both arms' steps must cover the same event time: a control first seen now (after the cohort)
   // only sets the base for the next step.
@@ -257,24 +233,28 @@ export function stepChangeDetectors(input: ChangeInput): DetectorOutcome[] {
     const detector = (memory.detectors[id] ??= newDetector(BETS, SUMS));
     const reading = updateDetector(detector, { logE, startWeight, stepStart, counts });
     const alphaG = input.alphaByGuard[id];
-    const split = spec.metric === 'activation' && spec.comparison === 'vs-control' && early ? EARLY_SHARE : 0;
+    const split = spec.metric === 'activation' && spec.comparison === 'vs-control' && early ? PRODUCT_LIMIT_SHARE : 0;
     const logThreshold = Math.log(1 / (alphaG * (1 - split)));
     let outcome: DetectorOutcome = {
       id, spec, logValue: reading.logValue, logThreshold, alarm: reading.logValue >= logThreshold,
       since: Math.max(detector.since[reading.leading], cohort.firstExposureAt),
       sums: runSums(detector, reading.leading),
       cut: spec.metric === 'latencyP95' && spec.comparison === 'vs-control' ? cutInForce : null,
-      early: null,
+      productLimit: null,
     };
-    if (split > 0 && early) {
-      const e = stepEarlyDetector(memory, id, dT, dC, rule.activationThreshold, rule.guardrails.maxActivationDrop ?? 0, startWeight, stepStart, logE, counts);
-      const earlyThreshold = Math.log(1 / (alphaG * split));
-      const earlyOutcome: DetectorOutcome = {
-        id, spec, logValue: e.logValue, logThreshold: earlyThreshold, alarm: e.logValue >= earlyThreshold,
-        since: Math.max(e.since, cohort.firstExposureAt), sums: e.sums, cut: null, early: early.afterMs,
+    const plT = split > 0 && early ? productLimitCounts(cohort, early.afterMs) : null;
+    const plC = split > 0 && early && control ? productLimitCounts(control, early.afterMs) : null;
+    const pl = plT && plC ? stepProductLimit((memory.productLimit ??= newProductLimitState()), plT, plC, rule.guardrails.maxActivationDrop ?? 0) : null;
+    if (pl && early) {
+      const plThreshold = Math.log(1 / (alphaG * split));
+      // A function of the cumulative counts since the first exposure: its "since" is that exposure.
+      const plOutcome: DetectorOutcome = {
+        id, spec, logValue: pl.logValue, logThreshold: plThreshold, alarm: pl.logValue >= plThreshold,
+        since: cohort.firstExposureAt, sums: [plT!.reached, plT!.early, plC!.reached, plC!.early], cut: null,
+        productLimit: { afterMs: early.afterMs, treatment: pl.treatment, control: pl.control },
       };
-      // Each detector is judged at its own level; the one nearer to (or past) it speaks for the guard.
-      if (!outcome.alarm && (earlyOutcome.alarm || e.logValue - earlyThreshold > outcome.logValue - logThreshold)) outcome = earlyOutcome;
+      // Each test is judged at its own level; the one nearer to (or past) it speaks for the guard.
+      if (!outcome.alarm && (plOutcome.alarm || pl.logValue - plThreshold > outcome.logValue - logThreshold)) outcome = plOutcome;
     }
     if (outcome.alarm && memory.alarms[id] === undefined) memory.alarms[id] = at;
     out.push(outcome);

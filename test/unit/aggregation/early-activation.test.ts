@@ -135,10 +135,10 @@ describe('early activation counts', () => {
     whole.checkOracle();
   });
 
-  it('has no early counts without the opt-in, and an opt-in while users are live counts only the users exposed after it', () => {
+  it('counts at the default landmark (half the window) without earlySeconds, and a landmark set while users are live counts only the users exposed after it', () => {
     const plain = { ...OPTIONS, rules: rules() };
     const r = new Run(new PartitionAggregator(plain), plain).feed(expose('a', 0), buy('a', MIN), tick(2 * L));
-    expect(r.cohort.activation.early).toBeUndefined();
+    expect(r.cohort.activation.early).toEqual({ afterMs: 30 * MIN, reached: 1, successes: 1, maturedSuccesses: 0 });
     r.checkOracle();
     r.agg.setRules(rules(L / 1000));
     r.feed(expose('b', 2 * L), buy('b', 2 * L + MIN), tick(3 * L + MIN));

@@ -107,13 +107,13 @@ describe('activation and retention with maturity', () => {
       ev('c', 10 * MIN + HOUR, { name: 'purchase' }), // exactly at the window end: inclusive
     );
     // Watermark = 70 min: a and b matured (0 + 60 min); c's window (to 70 min) also just matured.
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 3, successes: 2 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 3, successes: 2 });
 
     const g = make().feed(ev('a', 0, { flag: ['checkout-v2', 'on'] }), ev('a', 5 * MIN, { name: 'purchase' }));
     // Activated but the window is open: neither a success nor a failure yet.
-    expect(g.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 0, successes: 0 });
+    expect(g.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 0, successes: 0 });
     g.feed(ev('b', 61 * MIN, { name: 'page' }));
-    expect(g.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 1 });
+    expect(g.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 1 });
   });
 
   it('does not count an action after the window or before the exposure', () => {
@@ -122,12 +122,12 @@ describe('activation and retention with maturity', () => {
       ev('a', 1, { flag: ['checkout-v2', 'on'] }),
       ev('a', HOUR + 2, { name: 'purchase' }),
     );
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 0 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 0 });
   });
 
   it('the exposing span can itself be the action', () => {
     const f = make().feed(ev('a', 0, { name: 'purchase', flag: ['checkout-v2', 'on'] }), ev('z', 2 * HOUR));
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 1 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 1 });
   });
 
   it('matches attribute actions, requiring both name and attribute when both are set', () => {
@@ -143,8 +143,8 @@ describe('activation and retention with maturity', () => {
       ev('b', 20, { name: 'click', attrs: { action: 'constructor' } }),
       ev('z', HOUR),
     );
-    expect(f.cohort('f', 'on').activation).toEqual({ matured: 2, successes: 2 });
-    expect(f.cohort('g', 'on').activation).toEqual({ matured: 2, successes: 1 });
+    expect(f.cohort('f', 'on').activation).toMatchObject({ matured: 2, successes: 2 });
+    expect(f.cohort('g', 'on').activation).toMatchObject({ matured: 2, successes: 1 });
   });
 
   it('has no activation statistics without an action', () => {
@@ -153,7 +153,7 @@ describe('activation and retention with maturity', () => {
       ev('a', 0, { flag: ['f', 'on'] }),
       ev('z', 10 * 86_400_000),
     );
-    expect(f.cohort('f', 'on').activation).toEqual({ matured: 0, successes: 0 });
+    expect(f.cohort('f', 'on').activation).toMatchObject({ matured: 0, successes: 0 });
     expect(f.cohort('f', 'on').retention).toEqual({ matured: 1, successes: 0 });
   });
 
@@ -225,7 +225,7 @@ describe('event time, late data, duplicates, replays', () => {
     );
     expect(f.agg.stats().lateEvents).toBe(1);
     f.feed(ev('z', 71 * MIN)); // watermark 61 min: a matures
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 1 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 1 });
   });
 
   it('applies a late success to a matured window within the grace, and counts it', () => {
@@ -233,9 +233,9 @@ describe('event time, late data, duplicates, replays', () => {
       ev('a', 0, { flag: ['checkout-v2', 'on'] }),
       ev('z', 2 * HOUR), // matures a's activation (window 1 h) as not activated
     );
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 0 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 0 });
     f.feed(ev('a', 30 * MIN, { name: 'purchase' })); // 1.5 h late, the window closes at 1 h + 2 h
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 1 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 1 });
     expect(f.agg.stats()).toMatchObject({ lateEvents: 1, lateApplied: 1, lateIgnored: 0 });
   });
 
@@ -245,7 +245,7 @@ describe('event time, late data, duplicates, replays', () => {
       ev('z', 2 * HOUR), // activation closed at 1 h 30; the state lives on for retention
       ev('a', 30 * MIN, { name: 'purchase' }),
     );
-    expect(f.cohort('checkout-v2', 'treatment').activation).toEqual({ matured: 1, successes: 0 });
+    expect(f.cohort('checkout-v2', 'treatment').activation).toMatchObject({ matured: 1, successes: 0 });
     expect(f.agg.stats()).toMatchObject({ lateEvents: 1, lateIgnored: 1, tooLate: 0 });
   });
 

@@ -3,7 +3,7 @@ import { Rule } from '../../../src/rules/schema.js';
 import type { MergedCohortStats } from '../../../src/verdict/cohort-evaluator.js';
 import { alarmLine, detectorName } from '../../../src/verdict/statistics/alarm-lines.js';
 import { alphaBudget, guardsOf } from '../../../src/verdict/statistics/alpha-budget.js';
-import { EARLY_SHARE, newChangeMemory, stepChangeDetectors, type ChangeMemory } from '../../../src/verdict/statistics/change-detectors.js';
+import { newChangeMemory, PRODUCT_LIMIT_SHARE, stepChangeDetectors, type ChangeMemory } from '../../../src/verdict/statistics/change-detectors.js';
 import { Random } from '../../../sim/random.js';
 
 const HOUR = 3_600_000;
@@ -130,67 +130,81 @@ describe('change detectors over cumulative counts', () => {
     expect(memory.control?.[0]).toBe(5000);
   });
 
-  describe('early activation (activation.early)', () => {
-    /** Matured users only after 24 steps; early counts at 8 h from step 8 on, with this early rate per arm. */
-    function early(steps: number, rateT: number, rateC: number, withEarly = true, judged = rule) {
+  describe('product-limit test (activation.early with maturedSuccesses)', () => {
+    /**
+     * 200 users per arm and step (hour); the landmark at 8 h, the window at 24 h. Each arm
+     * activates within the window at rate p, a share g of its activators by the landmark.
+     */
+    function run(steps: number, t: { p: number; g: number }, c: { p: number; g: number }, options: { matured?: boolean; judged?: Rule } = {}) {
       const random = new Random(11);
       const memory = newChangeMemory();
-      const counts = { t: { reached: 0, successes: 0 }, c: { reached: 0, successes: 0 } };
+      const arms = [t, c].map((truth) => ({ truth, earlyBy: [] as number[], reached: 0, early: 0, matured: 0, successes: 0, maturedEarly: 0 }));
       let last: ReturnType<typeof stepChangeDetectors> = [];
       for (let s = 1; s <= steps; s++) {
-        if (s > 8) {
-          counts.t.reached += 200;
-          counts.t.successes += random.binomial(200, rateT);
-          counts.c.reached += 200;
-          counts.c.successes += random.binomial(200, rateC);
+        for (const a of arms) {
+          if (s > 8) {
+            const k = random.binomial(200, a.truth.p * a.truth.g);
+            a.earlyBy[s - 8] = k;
+            a.reached += 200;
+            a.early += k;
+          }
+          if (s > 24) {
+            const k = a.earlyBy[s - 24];
+            a.matured += 200;
+            a.maturedEarly += k;
+            a.successes += k + random.binomial(200 - k, (a.truth.p * (1 - a.truth.g)) / (1 - a.truth.p * a.truth.g));
+          }
         }
-        const arm = (name: string, e: { reached: number; successes: number }): MergedCohortStats => ({
+        const stats = (name: string, a: (typeof arms)[number]): MergedCohortStats => ({
           cohort: name, exposed: 200 * s, firstExposureAt: 0,
-          activation: { matured: 0, successes: 0, ...(withEarly ? { early: { afterMs: 8 * HOUR, ...e } } : {}) },
+          activation: {
+            matured: a.matured, successes: a.successes,
+            early: { afterMs: 8 * HOUR, reached: a.reached, successes: a.early, ...(options.matured === false ? {} : { maturedSuccesses: a.maturedEarly }) },
+          },
           retention: { matured: 0, successes: 0 },
           latency: { count: 0, slow: 0, users: 0, sumN2: 0, sumSlow2: 0, sumNSlow: 0, p95: null, valueAtPercentile: () => null, countAbove: () => 0 },
           cohortSwitches: 0,
         });
         last = stepChangeDetectors({
-          rule: judged, cohort: arm('treatment', counts.t), control: arm('control', counts.c), at: s * HOUR,
+          rule: options.judged ?? rule, cohort: stats('treatment', arms[0]), control: stats('control', arms[1]), at: s * HOUR,
           specs: guardsOf(rule), alphaByGuard: budget.byGuard, memory,
         });
       }
       return { memory, guard: last.find((d) => d.id === 'activation-vs-control')! };
     }
 
-    it('fire on a drop in early activations before any user matured, at the early share of α_g', () => {
-      const { memory, guard } = early(23, 0.12, 0.2);
+    it('fires on a drop of the 24 h rate soon after the first users mature, at its share of α_g', () => {
+      const { memory, guard } = run(26, { p: 0.2, g: 0.75 }, { p: 0.3, g: 0.75 });
       expect(guard.alarm).toBe(true);
-      expect(guard.early).toBe(8 * HOUR);
-      expect(guard.logThreshold).toBeCloseTo(Math.log(1 / (budget.byGuard['activation-vs-control'] * EARLY_SHARE)), 12);
-      expect(memory.alarms['activation-vs-control']).toBeLessThan(23 * HOUR);
+      expect(guard.productLimit?.afterMs).toBe(8 * HOUR);
+      expect(guard.logThreshold).toBeCloseTo(Math.log(1 / (budget.byGuard['activation-vs-control'] * PRODUCT_LIMIT_SHARE)), 12);
+      expect(memory.alarms['activation-vs-control']).toBeLessThanOrEqual(26 * HOUR);
       expect(memory.early).toEqual({ afterMs: 8 * HOUR });
-      expect(detectorName(guard)).toBe('activation-early-vs-control');
-      expect(alarmLine(guard, rule)).toMatch(/^activation within 8 h of first exposure 1\d\.\d % vs control \d+\.\d % \(allowed drop/);
+      expect(detectorName(guard)).toBe('activation-product-limit-vs-control');
+      expect(alarmLine(guard, rule)).toMatch(/^activation within 24 h 1\d\.\d % vs control [23]\d\.\d % \(product-limit estimate with young users past 8 h; allowed drop/);
     });
 
-    it('stay quiet when the early rates are equal', () => {
-      const { memory, guard } = early(23, 0.2, 0.2);
+    it('stays quiet when the treatment only delays activation (fewer by the landmark, the same within the window)', () => {
+      const { memory, guard } = run(120, { p: 0.3, g: 0.4 }, { p: 0.3, g: 0.75 });
       expect(guard.alarm).toBe(false);
       expect(memory.alarms['activation-vs-control']).toBeUndefined();
+      // The early shares alone would have told them apart: 12 % vs 22.5 % activated by the landmark.
+      expect(memory.productLimit!.used[1] / memory.productLimit!.used[0]).toBeLessThan(0.15);
     });
 
-    it('ignore early counts unless the rule opts in at their landmark', () => {
-      for (const earlySeconds of [undefined, 6 * 3600]) {
-        const other = Rule.parse({ ...rule, activation: { action: { spanName: 'click' }, earlySeconds } });
-        const { memory, guard } = early(23, 0.12, 0.2, true, other);
-        expect(memory.early).toBe(false);
-        expect(guard.alarm).toBe(false);
-      }
-    });
-
-    it('give the matured detector the whole α_g when the first snapshot has no early counts', () => {
-      const { memory, guard } = early(23, 0.12, 0.2, false);
+    it('ignores early counts at a landmark other than the rule\'s', () => {
+      const other = Rule.parse({ ...rule, activation: { action: { spanName: 'click' }, earlySeconds: 6 * 3600 } });
+      const { memory, guard } = run(30, { p: 0.2, g: 0.75 }, { p: 0.3, g: 0.75 }, { judged: other });
       expect(memory.early).toBe(false);
-      expect(guard.early).toBeNull();
+      expect(guard.productLimit).toBeNull();
+    });
+
+    it('gives the matured detector the whole α_g when the first snapshot has no matured early successes', () => {
+      const { memory, guard } = run(30, { p: 0.2, g: 0.75 }, { p: 0.3, g: 0.75 }, { matured: false });
+      expect(memory.early).toBe(false);
+      expect(memory.productLimit).toBeNull();
+      expect(guard.productLimit).toBeNull();
       expect(guard.logThreshold).toBeCloseTo(Math.log(1 / budget.byGuard['activation-vs-control']), 12);
-      expect(memory.detectors['activation-vs-control:early']).toBeUndefined();
     });
   });
 });

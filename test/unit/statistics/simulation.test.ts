@@ -12,8 +12,9 @@ describe('always-valid guard simulation', () => {
 
   it('runs the suite with fixed seeds', () => {
     result = runSuite({ seed: 7, nullRuns: 80, effectRuns: 30, effects: ['latencyPlus450ms', 'activationMinus5pt'] });
-    // Six nulls in order, and the five delivered on time also shuffled and cohort-sorted.
-    expect(result.nulls).toHaveLength(16);
+    // Seven nulls in order (the delay-only treatment included), and the six delivered on time also
+    // shuffled and cohort-sorted.
+    expect(result.nulls).toHaveLength(19);
     expect(new Set(result.nulls.map((n) => n.arrival))).toEqual(new Set(['in order', 'shuffled', 'cohort-sorted']));
   }, 300_000);
 
@@ -55,6 +56,13 @@ describe('always-valid guard simulation', () => {
     const d = result.curves.activationMinus5pt.exposure;
     expect(d.power).toBeGreaterThanOrEqual(0.95);
     expect(d.medianHours!).toBeLessThanOrEqual(48);
+  });
+
+  it('does not roll back a treatment that only delays activation beyond α_g + 3 SE (the product-limit test holds there)', () => {
+    const delayed = result.nulls.filter((n) => n.name.startsWith('treatment only activates later'));
+    expect(delayed).toHaveLength(3);
+    const alphaG = result.alphaByGuard['activation-vs-control'];
+    for (const n of delayed) expect(n.productLimitFails, n.arrival).toBeLessThanOrEqual(falseRateBound(alphaG, n.runs));
   });
 
   it('catches the SRM of 5 % lost treatment exposures and stops judging the comparisons', () => {

@@ -3,6 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { AggregatorProcessor } from '../../../src/stream/aggregator-processor.js';
+import { decodeCohortStats } from '../../../src/events/cohort-stats-codec.js';
 import { PartitionAggregator } from '../../../src/aggregation/partition-aggregator.js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
 import { topicNames } from '../../../src/events/topics.js';
@@ -24,7 +25,7 @@ describe('AggregatorProcessor step snapshots', () => {
     const { p, send } = processor(1000);
     send(10_000);
     expect(p.hasUrgentOutputs()).toBe(true);
-    expect(p.takeOutputs()[0].records.map((r) => JSON.parse(r.value.toString()).step)).toEqual([10_000]);
+    expect(p.takeOutputs()[0].records.flatMap((r) => decodeCohortStats(r.value).map((s) => s.step))).toEqual([10_000]);
     expect(p.hasUrgentOutputs()).toBe(false);
     send(10_400); // same step: nothing to publish
     expect(p.hasUrgentOutputs()).toBe(false);
@@ -38,6 +39,20 @@ describe('AggregatorProcessor step snapshots', () => {
     send(10_100);
     send(10_200);
     send(10_260);
-    expect(p.takeOutputs()[0].records.map((r) => JSON.parse(r.value.toString()).step)).toEqual([10_000, 10_250]);
+    // Both steps of the feature in one record, the second as what changed since the first.
+    const records = p.takeOutputs()[0].records;
+    expect(records.map((r) => r.key)).toEqual(['f']);
+    expect(decodeCohortStats(records[0].value).map((s) => [s.step, s.cohorts[0].exposed])).toEqual([[10_000, 1], [10_250, 3]]);
+  });
+
+  it('starts a new record (with a full snapshot) past 256 KB, so a long wait between flushes never makes one the broker refuses', () => {
+    const { p, send } = processor(1);
+    for (let i = 0; i < 12_000; i++) send(10_000 + i);
+    const records = p.takeOutputs()[0].records;
+    expect(records.length).toBeGreaterThan(1);
+    for (const r of records) expect(r.value.length).toBeLessThan(257 * 1024);
+    const steps = records.flatMap((r) => decodeCohortStats(r.value));
+    expect(steps.map((s) => s.step)).toEqual(Array.from({ length: 12_000 }, (_, i) => 10_000 + i));
+    expect(steps.map((s) => s.cohorts[0].exposed)).toEqual(Array.from({ length: 12_000 }, (_, i) => i + 1));
   });
 });
