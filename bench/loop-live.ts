@@ -15,15 +15,14 @@
 // sender that stops does.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { flagChannel, flagKey } from '../src/flags/redis-keys.js';
+import { flagKey } from '../src/flags/redis-keys.js';
 import { verdictSettings } from '../src/app/stage-settings.js';
 import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
-import { partitionWatermarks, services, startLoopApp } from './loop-app.js';
-import { BackgroundLoad } from './loop-background.js';
-import { NoticeWaiter, summarize, wallNow, type Summary } from './loop-measure.js';
-import { DATA_SPAN_MS, LoopTraffic } from './loop-spans.js';
+import { partitionWatermarks, startLoopApp } from './loop-app.js';
+import { openLoopClients } from './loop-clients.js';
+import { summarize, wallNow, type Summary } from './loop-measure.js';
+import { DATA_SPAN_MS } from './loop-spans.js';
 
 export interface LiveOptions {
   /** A name for the configuration in the results ("default", "low-latency"). */
@@ -70,17 +69,9 @@ export async function runLive(o: LiveOptions): Promise<LiveRun> {
   const { app, config, keyPrefix } = loop;
   const stepMs = verdictSettings(config).stepMs;
   const lateMs = config.aggregation.allowedLatenessSeconds * 1000;
-  const endpoint = `http://127.0.0.1:${app.receiverPort()}`;
-  const traffic = new LoopTraffic(endpoint);
-  const backgroundTraffic = new LoopTraffic(endpoint);
-  const background = new BackgroundLoad(backgroundTraffic, o.backgroundSpansPerSecond, () => Date.now(), (err) => console.error('background export failed', err));
-  const sub = new Redis(services.redisUrl);
-  const redis = new Redis(services.redisUrl);
+  const { traffic, background, redis, notices, close } = await openLoopClients(loop, o.backgroundSpansPerSecond, () => Date.now());
   console.log(`\n== live ${o.name}: stepSeconds ${config.verdict.stepSeconds}, allowedLatenessSeconds ${config.aggregation.allowedLatenessSeconds}, background ${o.backgroundSpansPerSecond} spans/s, ${o.features} features`);
   try {
-    const channel = flagChannel(keyPrefix);
-    const notices = new NoticeWaiter(sub, channel);
-    await sub.subscribe(channel);
     background.start();
     // Every partition has a watermark from the live background before anything is timed.
     await waitFor(async () => ((await partitionWatermarks(app.adminPort())).size === o.partitions ? true : undefined), {
@@ -147,11 +138,6 @@ export async function runLive(o: LiveOptions): Promise<LiveRun> {
     console.log(`live ${o.name}: end to end ${JSON.stringify(run.endToEndMs)}; event-time wait ${JSON.stringify(run.eventTimeWaitMs)}; beyond ${JSON.stringify(run.beyondWaitMs)}`);
     return run;
   } finally {
-    await background.stop();
-    await traffic.shutdown().catch(() => undefined);
-    await backgroundTraffic.shutdown().catch(() => undefined);
-    sub.disconnect();
-    redis.disconnect();
-    await loop.close();
+    await close();
   }
 }

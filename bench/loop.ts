@@ -36,17 +36,16 @@ import { runLive, type LiveRun } from './loop-live.js';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { flagChannel, flagKey } from '../src/flags/redis-keys.js';
+import { flagKey } from '../src/flags/redis-keys.js';
 import { mulberry32 } from '../test/helpers/prng.js';
 import { waitFor } from '../test/helpers/services.js';
 import { partitionForKey } from '../src/log/key-partition.js';
 import { parseKeyRing, Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
-import { NoticeWaiter, summarize, type Summary } from './loop-measure.js';
-import { partitionWatermarks, services, startLoopApp, type EngineView, type LoopApp } from './loop-app.js';
+import { summarize, type Summary } from './loop-measure.js';
+import { openLoopClients } from './loop-clients.js';
+import { partitionWatermarks, startLoopApp, type EngineView, type LoopApp } from './loop-app.js';
 import { verdictSettings } from '../src/app/stage-settings.js';
-import { DATA_SPAN_MS, exposureTime, LoopTraffic, userId } from './loop-spans.js';
-import { BackgroundLoad } from './loop-background.js';
+import { DATA_SPAN_MS, exposureTime, userId } from './loop-spans.js';
 import { stageTimes, type StageTimes, type TriggerTiming } from './loop-stages.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
@@ -83,11 +82,10 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
   const features = Array.from({ length: FEATURES }, (_, i) => `feat_loop_${i}`);
   const loop: LoopApp = await startLoopApp({ features, minCohortSize: MIN_COHORT, evaluationWindowSeconds: WINDOW_SECONDS, checkpointIntervalMs, partitions: PARTITIONS });
   const { app, config, keyPrefix } = loop;
-  const sub = new Redis(services.redisUrl);
-  const redis = new Redis(services.redisUrl);
-  const traffic = new LoopTraffic(`http://127.0.0.1:${app.receiverPort()}`);
-  // Background traffic has its own exporter (its own gRPC channel): the timed export never queues behind it.
-  const backgroundTraffic = new LoopTraffic(`http://127.0.0.1:${app.receiverPort()}`);
+  let currentStart = 0;
+  // Activity half an hour into the current feature's data: accepted (inside the lateness horizon),
+  // never past the watermark that the feature's own data sets, so it opens no gate.
+  const { traffic, background, redis, notices, close } = await openLoopClients(loop, backgroundSpansPerSecond, () => currentStart + 30 * 60_000);
   const lateMs = config.aggregation.allowedLatenessSeconds * 1000;
   const stepMs = verdictSettings(config).stepMs;
   const ranWith = {
@@ -137,14 +135,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       },
       { timeoutMs: 60_000, intervalMs: 20, message: `${feature}: ${what}, verdict pending` },
     );
-  let currentStart = 0;
-  // Activity half an hour into the current feature's data: accepted (inside the lateness horizon),
-  // never past the watermark that the feature's own data sets, so it opens no gate.
-  const background = new BackgroundLoad(backgroundTraffic, backgroundSpansPerSecond, () => currentStart + 30 * 60_000, (err) => console.error('background export failed', err));
   try {
-    const channel = flagChannel(keyPrefix);
-    const notices = new NoticeWaiter(sub, channel);
-    await sub.subscribe(channel);
     // All event time lies in the past (the receiver refuses far-future timestamps), whole seconds.
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
@@ -266,12 +257,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     console.log(`target p99 ≤ ${TARGET_P99_MS} ms: ${run.targetMet ? 'met' : 'NOT met'}`);
     return run;
   } finally {
-    await background.stop();
-    await traffic.shutdown().catch(() => undefined);
-    await backgroundTraffic.shutdown().catch(() => undefined);
-    sub.disconnect();
-    redis.disconnect();
-    await loop.close();
+    await close();
   }
 }
 

@@ -11,10 +11,15 @@
 // or carry deterministic ids, so publishing them twice is harmless.
 //
 // A flush takes the outputs and the state synchronously, then does its I/O in the background
-// while records keep being applied (one flush in flight per partition; the next one waits for it
-// or, on the periodic path, is skipped). A processor with checkpoint() hands over only what
-// changed since its last save (the aggregator: a head and part rows) and is told whether the save
-// landed; others hand over their whole serialized state.
+// while records keep being applied. The I/O runs in two lanes per partition: publishing (one
+// send sequence at a time, so outputs stay in order) and saving (the checkpoint save and the
+// offset commit, which follow that checkpoint's own publish). A flush that only publishes needs
+// only the publish lane: an urgent output does not wait for a PostgreSQL save or for an offset
+// commit, which on Kafka queues behind the consumer's long-poll fetch on the same connection
+// and so lasts until the next input record on a quiet topic. A checkpoint due while a save is in
+// flight waits for it (a flush then only publishes). A processor with checkpoint() hands over only
+// what changed since its last save (the aggregator: a head and part rows) and is told whether the
+// save landed; others hand over their whole serialized state.
 //
 // In-memory state is only trusted while nobody else can have moved the partition on. It is
 // dropped (and the checkpoint reloaded) when a rebalance keeps a partition whose stored
@@ -61,8 +66,10 @@ interface Owned {
   lastPublish: number;
   /** Outputs taken from the processor but not yet acknowledged by the log; retried at the next flush. */
   pending: Output[];
-  /** The flush whose I/O (publish → save → commit) is in flight; it never rejects. */
-  inflight?: Promise<void>;
+  /** The in-flight publish of the latest flush; it never rejects. */
+  publishing?: Promise<void>;
+  /** The in-flight save → commit of the latest checkpoint (after its publish); it never rejects. */
+  saving?: Promise<void>;
   /** A save was refused: another owner is ahead. Dropped at the next chance in the serial chain. */
   stale: boolean;
   /** The last gap refused for re-delivery: a second identical one is accepted. */
@@ -177,7 +184,7 @@ export class StatefulRunner implements Component {
   }
 
   private async checkpointStillOurs(partition: number, o: Owned): Promise<boolean> {
-    await o.inflight; // our own save may be landing right now
+    await Promise.all([o.publishing, o.saving]); // our own save may be landing right now
     if (o.stale) return false;
     const stored = await this.o.store.loadOffset(this.o.name, this.o.inputTopic, partition);
     return (stored === null ? -1n : BigInt(stored)) === o.checkpointed;
@@ -254,10 +261,12 @@ export class StatefulRunner implements Component {
       o.next = offset + 1n;
       o.dirty = true;
     }
-    await heartbeat();
+    // The flush only starts its I/O, so it goes before the heartbeat: a due heartbeat is a round
+    // trip to the group coordinator that an urgent output need not wait for.
     const now = this.o.clock.now();
-    if (now - o.lastFlush >= this.o.checkpointIntervalMs) await this.flush(batch.partition, o, false, true);
+    if (now - o.lastFlush >= this.o.checkpointIntervalMs && o.saving === undefined) await this.flush(batch.partition, o, false, true);
     else if (now - o.lastPublish >= this.publishIntervalMs || o.processor.hasUrgentOutputs?.()) await this.flush(batch.partition, o, false, false);
+    await heartbeat();
   }
 
   private async flushAll(final: boolean): Promise<void> {
@@ -270,13 +279,16 @@ export class StatefulRunner implements Component {
 
   /**
    * Takes the outputs (and, for a checkpoint, the state) now and starts their I/O. Periodic
-   * flushes (wait = false) return at once and skip while the previous flush's I/O is in flight;
-   * the final flush waits for everything and throws what failed.
+   * flushes (wait = false) return at once: they skip while a publish is in flight, and only
+   * publish while a save is in flight (the checkpoint stays due). The final flush waits for
+   * everything and throws what failed.
    */
   private async flush(partition: number, o: Owned, wait: boolean, checkpoint: boolean): Promise<void> {
-    if (o.inflight !== undefined) {
-      if (!wait) return;
-      await o.inflight;
+    if (wait) {
+      while (o.publishing !== undefined || o.saving !== undefined) await Promise.all([o.publishing, o.saving]);
+    } else {
+      if (o.publishing !== undefined) return;
+      if (o.saving !== undefined) checkpoint = false;
     }
     if (o.stale) return; // behind another owner: nothing of ours is worth publishing or saving
     const now = this.o.clock.now();
@@ -295,32 +307,50 @@ export class StatefulRunner implements Component {
         ? o.processor.checkpoint(next.toString())
         : { head: o.processor.serialize() };
     if (checkpoint) o.dirty = false;
-    const io = this.flushIo(partition, o, outputs, next, state);
+    let published!: () => void;
+    const publishing = new Promise<void>((resolve) => (published = resolve));
+    const io = this.flushIo(partition, o, outputs, next, state, published);
     const settled = io.then(
       () => undefined,
       (err) => {
         if (!wait) this.o.onError?.(err, `${this.name}: flush of partition ${partition}`);
       },
     );
-    o.inflight = settled;
-    void settled.then(() => {
-      if (o.inflight === settled) o.inflight = undefined;
-      // An urgent output (a rollback command, a step snapshot) that arrived while this I/O was in
-      // flight was skipped above; sent now, it need not wait for the next batch or publish tick
-      // (on a quiet input, such as the verdict stage's, that was most of the loop). A checkpoint
-      // that fell due meanwhile goes with it: when urgent outputs keep a flush in flight (a step
-      // snapshot every few records during a catch-up), the batch path always finds one in flight
-      // and would skip the checkpoint until the input went quiet.
-      if (this.stopping || this.owned.get(partition) !== o) return;
-      const due = o.dirty && this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs;
-      if (due || o.processor.hasUrgentOutputs?.()) {
-        this.serial(() => this.flush(partition, o, false, due)).catch((err) => this.o.onError?.(err, `${this.name}: urgent flush of partition ${partition}`));
-      }
+    void settled.then(published); // a failed publish ends the lane too (its outputs are back in pending)
+    o.publishing = publishing;
+    void publishing.then(() => {
+      if (o.publishing === publishing) o.publishing = undefined;
+      this.followUp(partition, o);
     });
+    if (state !== undefined) {
+      o.saving = settled;
+      void settled.then(() => {
+        if (o.saving === settled) o.saving = undefined;
+        this.followUp(partition, o);
+      });
+    }
     if (wait) await io;
   }
 
-  private async flushIo(partition: number, o: Owned, outputs: Output[], next: bigint, state: StateToSave | undefined): Promise<void> {
+  /**
+   * After a lane lands: an urgent output (a rollback command, a step snapshot) that arrived
+   * meanwhile was skipped; sent now, it need not wait for the next batch or publish tick (on a
+   * quiet input, such as the verdict stage's, that was most of the loop). A checkpoint that fell
+   * due meanwhile goes with it: when urgent outputs keep a flush in flight (a step snapshot every
+   * few records during a catch-up), the batch path always finds one in flight and would skip the
+   * checkpoint until the input went quiet.
+   */
+  private followUp(partition: number, o: Owned): void {
+    if (this.stopping || this.owned.get(partition) !== o) return;
+    // A due checkpoint waits for the save lane (that save's own follow-up comes); only an urgent
+    // output is worth a publish of its own meanwhile.
+    const due = o.dirty && o.saving === undefined && this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs;
+    if (due || o.processor.hasUrgentOutputs?.()) {
+      this.serial(() => this.flush(partition, o, false, due)).catch((err) => this.o.onError?.(err, `${this.name}: urgent flush of partition ${partition}`));
+    }
+  }
+
+  private async flushIo(partition: number, o: Owned, outputs: Output[], next: bigint, state: StateToSave | undefined, published: () => void): Promise<void> {
     let sent = 0;
     let saved = false;
     try {
@@ -328,6 +358,9 @@ export class StatefulRunner implements Component {
         const out = outputs[sent];
         if (out.records.length > 0) await this.o.producer.send(out.topic, out.records);
       }
+      // Every output taken up to `next` is acknowledged: later outputs may go out while this
+      // state is saved (they come from records at or after `next`, as between checkpoints).
+      published();
       if (state === undefined) return;
       const offset = next.toString();
       saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: state.head, changes: state.changes });

@@ -7,16 +7,9 @@
 // recomputation (test/helpers/aggregation-oracle.ts), whose refused and late counts are returned
 // beside the live ones; feat_cart's early activation counts included (its rule opts in).
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { expect } from 'vitest';
-import { buildApp, type App } from '../../src/app/build-app.js';
 import { createLog } from '../../src/app/create-log.js';
 import { aggregatorSettings, createEvaluator, verdictSettings } from '../../src/app/stage-settings.js';
-import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -29,7 +22,8 @@ import { replay } from '../../src/replay/replay.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
 import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from './aggregation-oracle.js';
 import { HISTORY_FEATURES, sendHistory, type ArrivalOrder, type HistoryOptions, type HistoryResult } from './history-scenario.js';
-import { testServices, uniqueName, waitFor } from './services.js';
+import { DistributedTestApp } from './distributed-app.js';
+import { waitFor } from './services.js';
 
 const RULES = 'test/fixtures/arrival-order-rules.yaml';
 
@@ -82,30 +76,13 @@ export function perPartition(metrics: string, name: string): Map<number, number>
 export async function runOrder(o: RunOptions): Promise<RunResult> {
   const { order, distributed } = o;
   const judged = o.judged ?? HISTORY_FEATURES;
-  const id = uniqueName(`ao-${order}`).replace(/[^a-z0-9_]/gi, '_').toLowerCase();
-  const dataDir = mkdtempSync(join(tmpdir(), `pmf-e2e-${order}-`));
-  const env: Record<string, string> = {
-    PMF_GUARD_DATA_DIR: dataDir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0',
-  };
-  if (distributed) {
-    Object.assign(env, {
-      KAFKA_BROKERS: testServices.kafkaBrokers.join(','), DATABASE_URL: testServices.databaseUrl, REDIS_URL: testServices.redisUrl,
-      PMF_GUARD_TOPIC_PREFIX: `${id}.`, PMF_GUARD_DATABASE_SCHEMA: `pmf_${id}`, PMF_GUARD_REDIS_KEY_PREFIX: `${id}:`,
-      PMF_GUARD_PSEUDONYM_KEY: 'e2e-test-key-0123456789abcdef', PMF_GUARD_COMMAND_KEY: 'e2e-command-key-0123456789abcdef',
-    });
-  }
-  const loaded = loadConfig({ env, rulesFile: RULES });
-  const config: Config = {
-    ...loaded,
-    kafka: distributed ? { ...loaded.kafka, groupPrefix: id, partitions: 3 } : loaded.kafka,
-    aggregation: { ...loaded.aggregation, ...o.aggregation },
-  };
-  const rules = await loadRulesFile(RULES);
-  const app: App = await buildApp(config, rules, { logger: silentLogger });
-  const admin = async (path: string) => (await fetch(`http://127.0.0.1:${app.adminPort()}${path}`)).json();
-  const metrics = async () => (await fetch(`http://127.0.0.1:${app.adminPort()}/metrics`)).text();
+  const stack = new DistributedTestApp(`ao-${order}`, { embedded: !distributed });
   try {
-    await app.start();
+    const rules = await loadRulesFile(RULES);
+    const app = await stack.start(rules, {}, { rulesFile: RULES, configure: (c) => ({ ...c, aggregation: { ...c.aggregation, ...o.aggregation } }) });
+    const config = stack.config;
+    const admin = async (path: string) => (await fetch(`http://127.0.0.1:${app.adminPort()}${path}`)).json();
+    const metrics = async () => (await fetch(`http://127.0.0.1:${app.adminPort()}/metrics`)).text();
     // A declared feature is known before any data: 200 with no cohorts yet.
     const before = await fetch(`http://127.0.0.1:${app.adminPort()}/v1/flags/feat_cart`);
     expect(before.status).toBe(200);
@@ -205,16 +182,6 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
     console.info(JSON.stringify({ arrivalOrder: order, distributed, aggregation: o.aggregation, skew: o.skew, spans: sent.spans, edgeSpans: sent.edgeSpans, ...counters, oracle }));
     return { outcomes, flags, counters, oracle, sent, verdictStreamsMatchReplay, earlyReached };
   } finally {
-    await app.stop();
-    if (distributed) {
-      const pool = new pg.Pool({ connectionString: testServices.databaseUrl, max: 1 });
-      await pool.query(`DROP SCHEMA IF EXISTS pmf_${id} CASCADE`);
-      await pool.end();
-      const redis = new Redis(testServices.redisUrl);
-      const keys = await redis.keys(`${id}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
-    }
-    rmSync(dataDir, { recursive: true, force: true });
+    await stack.stop();
   }
 }

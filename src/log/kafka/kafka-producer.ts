@@ -3,6 +3,11 @@
 // retryable ERR_LOG_UNAVAILABLE within sendTimeoutMs when no broker answers, so the receiver can
 // tell its client to retry. start() does not fail when the broker is down: the connection is
 // retried on each send, and once connected kafkajs reconnects by itself.
+//
+// Each topic gets a kafkajs producer of its own, so its own broker connection: a broker handles
+// one request per connection at a time, so on a shared connection a small urgent send (a step
+// snapshot, a rollback command) waits behind every large events batch the receiver has in flight.
+// Sends to one topic keep one connection, so their order is as before.
 
 import type { Kafka, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
@@ -22,31 +27,36 @@ export interface KafkaProducerSettings {
 
 export class KafkaProducer implements LogProducer {
   private phase: 'new' | 'running' | 'stopped' = 'new';
-  private connecting?: Promise<void>;
+  /** One kafkajs producer per topic, made at the first send to it. */
+  private readonly lanes = new Map<string, Lane>();
+  /** Connected at start, to say early when the broker is unreachable; it becomes the first topic's lane. */
+  private spare?: Lane;
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     readonly name: string,
-    private readonly producer: Producer,
+    private readonly newProducer: () => Producer,
     private readonly settings: KafkaProducerSettings,
   ) {}
 
   static create(name: string, kafka: Kafka, settings: KafkaProducerSettings): KafkaProducer {
-    const producer = kafka.producer({
-      allowAutoTopicCreation: false,
-      idempotent: false,
-      // Java-compatible murmur2, the same function as the embedded log's partitionForKey.
-      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-    });
-    return new KafkaProducer(name, producer, settings);
+    const make = () =>
+      kafka.producer({
+        allowAutoTopicCreation: false,
+        idempotent: false,
+        // Java-compatible murmur2, the same function as the embedded log's partitionForKey.
+        createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+      });
+    return new KafkaProducer(name, make, settings);
   }
 
   async start(): Promise<void> {
     if (this.phase === 'stopped') throw new PmfError('ERR_STOPPED', `producer ${this.name} was stopped`);
     if (this.phase === 'running') return;
     this.phase = 'running';
+    this.spare = new Lane(this.newProducer());
     try {
-      await this.connect();
+      await this.spare.connect();
     } catch (err) {
       this.settings.logger.warn('kafka producer could not connect yet; each send retries the connection', {
         producer: this.name,
@@ -60,12 +70,13 @@ export class KafkaProducer implements LogProducer {
       throw new PmfError('ERR_STOPPED', `producer ${this.name} is ${this.phase === 'new' ? 'not started' : 'stopped'}`);
     }
     if (records.length === 0) return;
+    const lane = this.lane(topic);
     const attempt = (async () => {
-      await this.connect();
+      await lane.connect();
       // One produce request per chunk, in order: a whole OTLP request in one call can exceed the
       // broker's message.max.bytes for a partition's batch, which Kafka refuses for good.
       for (const chunk of chunksBySize(records, MAX_REQUEST_BYTES)) {
-        await this.producer.send({ topic, acks: -1, messages: chunk.map((r) => ({ key: r.key, value: r.value })) });
+        await lane.producer.send({ topic, acks: -1, messages: chunk.map((r) => ({ key: r.key, value: r.value })) });
       }
     })();
     this.inFlight.add(attempt);
@@ -89,10 +100,28 @@ export class KafkaProducer implements LogProducer {
     this.phase = 'stopped';
     if (!wasRunning) return;
     await Promise.allSettled([...this.inFlight]);
-    await this.producer.disconnect();
+    const lanes = [...this.lanes.values(), ...(this.spare ? [this.spare] : [])];
+    await Promise.all(lanes.map((l) => l.producer.disconnect()));
   });
 
-  private connect(): Promise<void> {
+  private lane(topic: string): Lane {
+    let lane = this.lanes.get(topic);
+    if (lane === undefined) {
+      lane = this.spare ?? new Lane(this.newProducer());
+      this.spare = undefined;
+      this.lanes.set(topic, lane);
+    }
+    return lane;
+  }
+}
+
+/** A kafkajs producer and its connection, retried at each send until it succeeds once. */
+class Lane {
+  private connecting?: Promise<void>;
+
+  constructor(readonly producer: Producer) {}
+
+  connect(): Promise<void> {
     this.connecting ??= this.producer.connect().catch((err: unknown) => {
       this.connecting = undefined;
       throw err;

@@ -1,6 +1,7 @@
 // The runner's exactly-once effect on the embedded log: state restored from its checkpoint,
 // records already in the checkpoint skipped, outputs published before the checkpoint; and urgent
-// outputs sent without waiting for the publish interval, even behind a flush in flight.
+// outputs sent without waiting for the publish interval, even behind a flush in flight, and
+// without waiting for a checkpoint save in flight.
 
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
@@ -62,6 +63,25 @@ function expected(n: number): Record<string, number> {
   for (let i = 0; i < n; i++) out[`k${i % 7}`] = (out[`k${i % 7}`] ?? 0) + i;
   return out;
 }
+
+/** Every output is urgent, as a rollback command is. */
+class UrgentSum extends SumProcessor {
+  private taken = 0;
+  private applied = 0;
+  override apply(r: ConsumedRecord) {
+    super.apply(r);
+    this.applied++;
+  }
+  hasUrgentOutputs() {
+    return this.applied > this.taken;
+  }
+  override takeOutputs() {
+    this.taken = this.applied;
+    return super.takeOutputs();
+  }
+}
+
+const urgentFactory = { create: (p: number) => new UrgentSum(p), restore: (p: number, st: Buffer) => new UrgentSum(p, JSON.parse(st.toString())) };
 
 /** Refuses the next `refuse` saves, as the store does when another owner's checkpoint is ahead. */
 class RefusingStore extends InMemoryCheckpointStore {
@@ -150,21 +170,6 @@ describe('stateful runner', () => {
   it('sends an urgent output that arrived while a flush was in flight once that flush lands, not at the next tick', async () => {
     const s = await setup();
     // Every output is urgent (as a rollback command is); the first send hangs until released.
-    class UrgentSum extends SumProcessor {
-      private taken = 0;
-      private applied = 0;
-      override apply(r: ConsumedRecord) {
-        super.apply(r);
-        this.applied++;
-      }
-      hasUrgentOutputs() {
-        return this.applied > this.taken;
-      }
-      override takeOutputs() {
-        this.taken = this.applied;
-        return super.takeOutputs();
-      }
-    }
     let release!: () => void;
     const firstSendHeld = new Promise<void>((resolve) => (release = resolve));
     const sent: LogRecord[][] = [];
@@ -181,7 +186,7 @@ describe('stateful runner', () => {
     // An hour between ticks and checkpoints: only the urgent path can publish in this test.
     const r = new StatefulRunner({
       name: 'urgent', log: s.log, producer, store: s.store, groupId: 'u', inputTopic: 'in', checkpointIntervalMs: 3600_000, clock: systemClock,
-      factory: { create: (p) => new UrgentSum(p), restore: (p, st) => new UrgentSum(p, JSON.parse(st.toString())) },
+      factory: urgentFactory,
     });
     await r.start();
     await s.producer.send('in', [{ key: 'a', value: Buffer.from('1') }]);
@@ -192,6 +197,48 @@ describe('stateful runner', () => {
     release();
     await waitFor(async () => (sent.length === 2 ? true : undefined), { timeoutMs: 10_000, message: 'the urgent output left behind the in-flight flush' });
     expect(JSON.parse(sent[1][0].value.toString())).toEqual({ a: 3 });
+    await r.stop();
+    await s.log.close();
+  });
+
+  it('publishes an urgent output while a checkpoint save is in flight, and saves the state once that save lands', async () => {
+    // The first save hangs until released (a slow PostgreSQL, or a commit behind a long poll).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const saves: Checkpoint[] = [];
+    class HeldStore extends InMemoryCheckpointStore {
+      override async save(stage: string, topic: string, cp: Checkpoint): Promise<boolean> {
+        saves.push(cp);
+        if (saves.length === 1) await held;
+        return super.save(stage, topic, cp);
+      }
+    }
+    const s = await setup(new HeldStore());
+    const sent: Record<string, number>[] = [];
+    const producer: LogProducer = {
+      name: 'recording',
+      start: async () => undefined,
+      stop: async () => undefined,
+      send: async (topic, records) => {
+        for (const r of records) sent.push(JSON.parse(r.value.toString()));
+        await s.producer.send(topic, records);
+      },
+    };
+    // Checkpoints fall due at once; publishing is urgent.
+    const r = new StatefulRunner({ name: 'urgent', log: s.log, producer, store: s.store, groupId: 'u', inputTopic: 'in', checkpointIntervalMs: 1, clock: systemClock, factory: urgentFactory });
+    await r.start();
+    await s.producer.send('in', [{ key: 'a', value: Buffer.from('1') }]);
+    await waitFor(async () => (saves.length === 1 ? true : undefined), { message: 'the first checkpoint save' });
+    await s.producer.send('in', [{ key: 'a', value: Buffer.from('2') }]);
+    await waitFor(async () => (sent.some((t) => t.a === 3) ? true : undefined), { timeoutMs: 10_000, message: 'the urgent output sent during the held save' });
+    expect(saves.length).toBe(1); // no second save while the first is in flight
+    expect(JSON.parse(saves[0].state.toString())).toEqual({ a: 1 });
+    // Outputs stay in order: the first state's output before the second's.
+    expect(sent.findIndex((t) => t.a === 1)).toBeLessThan(sent.findIndex((t) => t.a === 3));
+    release();
+    await waitFor(async () => (JSON.parse((await s.store.load('urgent', 'in', saves[0].partition))?.state.toString() ?? '{}').a === 3 ? true : undefined), {
+      timeoutMs: 10_000, message: 'the due checkpoint saved after the held one landed',
+    });
     await r.stop();
     await s.log.close();
   });

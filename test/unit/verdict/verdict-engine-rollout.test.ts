@@ -1,40 +1,24 @@
 // The verdict engine driving a rollout: the evaluator is scripted (outcome by event time), so the
 // test is about the ramp, its commands and the SRM expectation, not the statistics.
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import type { CohortPartial } from '../../../src/events/cohort-stats.js';
 import type { FeaturePartial } from '../../../src/events/feature-partial.js';
 import type { RolloutSteer } from '../../../src/events/rollout-steer.js';
 import type { MetricVerdict, Outcome } from '../../../src/events/verdict.js';
-import { parseRules } from '../../../src/rules/load.js';
 import type { CohortEvaluator, EvaluationInput } from '../../../src/verdict/cohort-evaluator.js';
 import { VerdictEngine } from '../../../src/verdict/verdict-engine.js';
-
-const HOUR = 3600_000;
-const T0 = Date.UTC(2026, 10, 1);
+import { cohortPartial, guardedRules, HOUR, T0 } from './engine-fixture.js';
 
 function rules(extra: Record<string, unknown> = {}) {
-  return parseRules(JSON.stringify({
-    version: 'r1',
-    rules: [{
-      featureId: 'f', activationThreshold: 0.15, retentionThreshold: 0.4, latencyP95Threshold: 200,
-      minCohortSize: 10, evaluationWindowSeconds: 60,
-      cohorts: { control: 'control', guarded: ['treatment'] },
-      rollout: { stages: [{ percent: 1, minDurationSeconds: 3600, minUsers: 20 }, { percent: 10, minDurationSeconds: 3600 }, { percent: 50 }, { percent: 100 }] },
-      ...extra,
-    }],
-  }));
+  return guardedRules({
+    minCohortSize: 10, evaluationWindowSeconds: 60,
+    rollout: { stages: [{ percent: 1, minDurationSeconds: 3600, minUsers: 20 }, { percent: 10, minDurationSeconds: 3600 }, { percent: 50 }, { percent: 100 }] },
+    ...extra,
+  });
 }
 
 function cohort(name: string, exposed: number, offset: number, at: number): CohortPartial {
-  const h = new LatencyHistogram();
-  h.record(100, exposed);
-  return {
-    feature: 'f', cohort: name, partition: 0, offset: String(offset), watermark: at, firstExposureAt: T0, exposed,
-    activation: { matured: 0, successes: 0 }, retention: { matured: 0, successes: 0 },
-    latency: { count: exposed, slow: 0, users: exposed, sumN2: 0, sumSlow2: 0, sumNSlow: 0, histogram: h.serialize().toString('base64') },
-    cohortSwitches: 0,
-  };
+  return cohortPartial({ cohort: name, exposed, latencyMs: 100, requests: exposed, offset: String(offset), watermark: at });
 }
 
 let offset = 0;

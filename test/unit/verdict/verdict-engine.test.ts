@@ -1,35 +1,20 @@
+// The verdict engine with real evaluators: the event-time window gate, fail verdicts and their
+// commands, step judging across partitions, checkpoints and restore.
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from '../../../src/events/latency-histogram.js';
 import type { CohortPartial } from '../../../src/events/cohort-stats.js';
 import type { FeaturePartial } from '../../../src/events/feature-partial.js';
-import { parseRules } from '../../../src/rules/load.js';
 import { PointEstimateEvaluator } from '../../../src/verdict/point-estimate-evaluator.js';
 import { SequentialEvaluator } from '../../../src/verdict/sequential-evaluator.js';
+import { parseRules } from '../../../src/rules/load.js';
 import { VerdictEngine } from '../../../src/verdict/verdict-engine.js';
-
-const HOUR = 3600_000;
-const T0 = Date.UTC(2026, 10, 1);
+import { cohortPartial, guardedRules, HOUR, T0 } from './engine-fixture.js';
 
 function rules(extra: Record<string, unknown> = {}) {
-  return parseRules(JSON.stringify({
-    version: 'r1',
-    rules: [{
-      featureId: 'f', activationThreshold: 0.15, retentionThreshold: 0.4, latencyP95Threshold: 200,
-      minCohortSize: 100, evaluationWindowSeconds: 3600,
-      cohorts: { control: 'control', guarded: ['treatment'] }, ...extra,
-    }],
-  }));
+  return guardedRules({ minCohortSize: 100, evaluationWindowSeconds: 3600, ...extra });
 }
 
 function cohort(name: string, exposed: number, latencyMs: number, requests: number): CohortPartial {
-  const h = new LatencyHistogram();
-  h.record(latencyMs, requests);
-  return {
-    feature: 'f', cohort: name, partition: 0, offset: '0', watermark: 0, firstExposureAt: T0, exposed,
-    activation: { matured: 0, successes: 0 }, retention: { matured: 0, successes: 0 },
-    latency: { count: requests, slow: latencyMs > 200 ? requests : 0, users: exposed, sumN2: 0, sumSlow2: 0, sumNSlow: 0, histogram: h.serialize().toString('base64') },
-    cohortSwitches: 0,
-  };
+  return cohortPartial({ cohort: name, exposed, latencyMs, requests });
 }
 
 function partial(partition: number, offset: number, at: number, treatmentMs: number, exposed = 200): FeaturePartial {
