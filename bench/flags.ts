@@ -35,10 +35,10 @@ import { FlagWriter } from '../src/flags/flag-writer.js';
 import { migrate } from '../src/store/migrations.js';
 import { OutboxRelay } from '../src/flags/outbox-relay.js';
 import { PgSqlClient } from '../src/store/pg-sql-client.js';
-import type { SqlClient, SqlQueryable } from '../src/store/sql-client.js';
 import { RedisFlagCache, type RedisFlagClient } from '../src/flags/redis-flag-cache.js';
 import { EmbeddedLog } from '../src/log/embedded/embedded-log.js';
 import { silentLogger } from '../src/core/logger.js';
+import { CountingSql, countingRedis } from '../test/helpers/round-trip-counters.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
 const DATABASE_URL = env('PMF_BENCH_DATABASE_URL', env('PMF_TEST_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres'));
@@ -100,33 +100,6 @@ function commands(run: string, kind: Kind): FlagCommand[] {
   });
 }
 
-/** Counts the statements and Redis script calls a path sends (BEGIN and COMMIT included). */
-class CountingSql implements SqlClient {
-  calls = 0;
-  constructor(private readonly inner: SqlClient) {}
-  query<T>(text: string, params?: readonly unknown[]): Promise<{ rows: T[] }> {
-    this.calls++;
-    return this.inner.query<T>(text, params);
-  }
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-    this.calls += 2;
-    return this.inner.transaction((tx) => fn({ query: <R>(text: string, params?: readonly unknown[]) => (this.calls++, tx.query<R>(text, params)) }));
-  }
-}
-
-function countingRedis(redis: RedisFlagClient, counter: { calls: number }): RedisFlagClient {
-  return new Proxy(redis, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof value !== 'function' || !['evalsha', 'eval'].includes(String(prop))) return value;
-      return (...args: unknown[]) => {
-        counter.calls++;
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-}
-
 /** The writer, timing each apply (consumed → Redis written) and resolving when all are done. */
 class TimedWriter extends FlagWriter {
   readonly latenciesMs: number[] = [];
@@ -147,7 +120,7 @@ async function endToEnd(pool: pg.Pool, redis: RedisFlagClient, schema: string, p
   const sql = new CountingSql(new PgSqlClient(pool));
   const repository = new FlagRepository(sql, schema, { commandsInOneCall });
   const redisCalls = { calls: 0 };
-  const cache = new RedisFlagCache(countingRedis(redis, redisCalls), { keyPrefix: prefix });
+  const cache = new RedisFlagCache(countingRedis<RedisFlagClient>(redis, redisCalls, ['evalsha', 'eval']), { keyPrefix: prefix });
   for (let f = 0; f < FEATURES; f++) {
     const feature = `bench_f${f}`;
     await repository.ensureGuarded(feature, COHORTS, undefined, kind === 'rollout' ? { percent: 1, ...RAMP } : undefined);

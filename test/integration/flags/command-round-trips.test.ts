@@ -13,45 +13,10 @@ import { FlagRepository } from '../../../src/flags/flag-repository.js';
 import { FlagWriter } from '../../../src/flags/flag-writer.js';
 import { OutboxRelay } from '../../../src/flags/outbox-relay.js';
 import { RedisFlagCache } from '../../../src/flags/redis-flag-cache.js';
-import type { SqlClient, SqlQueryable } from '../../../src/store/sql-client.js';
+import { CountingSql, countingRedis } from '../../helpers/round-trip-counters.js';
 import { commandScenario, rampStep, rampTarget, rowsOf, runScenario, SCENARIO_START } from './command-scenario.js';
 import { openMigratedStore, pgDriver, pgliteDriver, restore, rollback, type MigratedStore } from './flag-store-fixture.js';
 import { deleteKeys, redisClient, uniquePrefix } from './redis-fixture.js';
-
-/** Counts every statement sent, BEGIN and COMMIT included. */
-class CountingSql implements SqlClient {
-  calls = 0;
-  constructor(private readonly inner: SqlClient) {}
-  query<T>(text: string, params?: readonly unknown[]): Promise<{ rows: T[] }> {
-    this.calls++;
-    return this.inner.query<T>(text, params);
-  }
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
-    this.calls += 2;
-    return this.inner.transaction((tx) =>
-      fn({
-        query: <R>(text: string, params?: readonly unknown[]) => {
-          this.calls++;
-          return tx.query<R>(text, params);
-        },
-      }),
-    );
-  }
-}
-
-/** Counts the Redis commands the flag cache sends. */
-function countingRedis(redis: Redis, counter: { calls: number }): Redis {
-  return new Proxy(redis, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function' || !['evalsha', 'eval', 'hgetall'].includes(String(prop))) return value;
-      return (...args: unknown[]) => {
-        counter.calls++;
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-}
 
 const drivers = [pgDriver, pgliteDriver()];
 afterAll(async () => {
@@ -81,7 +46,7 @@ describe.each(drivers)('flag writer round trips on $name', (driver) => {
     const redisCalls = { calls: 0 };
     const clock = new ManualClock(SCENARIO_START);
     const repository = new FlagRepository(sql, store.schema, { commandsInOneCall, clock });
-    const cache = new RedisFlagCache(countingRedis(redis, redisCalls), { keyPrefix: prefix });
+    const cache = new RedisFlagCache(countingRedis(redis, redisCalls, ['evalsha', 'eval', 'hgetall']), { keyPrefix: prefix });
     const relay = new OutboxRelay({ logger: silentLogger, repository, cache, clock, pollIntervalMs: 0, reconcileIntervalMs: 0, batchSize });
     const writer = new FlagWriter({ logger: silentLogger, repository, relay, clock, pinSweepIntervalMs: 0 });
     writers.push(writer);
