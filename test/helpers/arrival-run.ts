@@ -5,7 +5,7 @@
 // flags and aggregator counters, then check the recorded log two ways: a replay gives the live
 // verdict stream bit for bit, and every published aggregate equals the independent oracle's
 // recomputation (test/helpers/aggregation-oracle.ts), whose refused and late counts are returned
-// beside the live ones; feat_cart's early activation counts included (its rule opts in).
+// beside the live ones; feat_cart's early activation counts included (its rule sets a 10 min landmark).
 
 import { expect } from 'vitest';
 import { createLog } from '../../src/app/create-log.js';
@@ -42,7 +42,7 @@ export interface RunResult {
   oracle: { refused: number; late: number };
   sent: HistoryResult;
   verdictStreamsMatchReplay: boolean;
-  /** Users reached at feat_cart's early activation landmark (its rule opts in), over the partitions' latest stats. */
+  /** Users reached at feat_cart's early activation landmark (10 min in its rule), over the partitions' latest stats. */
   earlyReached: number;
 }
 
@@ -165,7 +165,7 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
         const records = upToPosition(eventsOf(p.partition), p);
         const want = oracleAggregate(records, { ...a, partition: p.partition, rules }).partials.filter((c) => c.feature === p.feature);
         expect(p.cohorts, `${order}: published aggregates of ${key}`).toEqual(atPosition(want, p));
-        // feat_cart opts in to early activation counts (10 min): every cohort publishes them.
+        // feat_cart's rule sets a 10 min early landmark: every cohort publishes its early counts.
         if (p.feature !== 'feat_cart') continue;
         for (const c of p.cohorts) expect(c.activation.early?.afterMs, `${order}: early counts of ${key}/${c.cohort}`).toBe(600_000);
         earlyReached += p.cohorts.reduce((sum, c) => sum + (c.activation.early?.reached ?? 0), 0);
