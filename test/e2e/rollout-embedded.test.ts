@@ -19,9 +19,9 @@ import { waitFor } from '../helpers/services.js';
 const TOKEN = 'rollout-e2e-token-0123456789';
 // A fixed pseudonym key and a start 31 s past a minute make each run's data the same: which
 // partition each user lands on, and where each step ends against the verdict steps. With these,
-// the healthy ramp's steps 1 and 17 leave one of the six partitions without any of the step's
-// last 33 users, so its watermark holds the step the others reached (runRamp waits for what the
-// data can reach; it once waited for a step that only the next users would have let the engine judge).
+// the healthy ramp's steps 1, 17 and 44 leave one of the six partitions without any of the step's
+// last 33 users, so its watermark holds the step the others reached: runRamp must wait for the
+// step the data can reach, not for one only the next step's users would let the engine judge.
 const PSEUDONYM_KEY = 'rollout-e2e-pseudonym-key-47';
 const START_PAST_MINUTE_MS = 31_000;
 // Small steps: the application reads the flag once per step, so users of a step sent after the
