@@ -1,12 +1,14 @@
 // Where replay reads its events: the configured log's events topic (Kafka or the embedded log),
 // or a file exported by `pmf-guard export` (JSON lines of {partition, offset, event}: one line per
-// event, so the events of one record share a partition and offset).
+// event, so the events of one record share a partition and offset). Watermark markers are read
+// from the log only: an exported file holds events, so a replay of one waits for data as before.
 
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PmfError } from '../core/errors.js';
 import { checkFeatureEvent } from '../events/codec.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
+import { decodeWatermarkMarker, isWatermarkMarker } from '../events/watermark-marker.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import type { RecordedEvent } from './replay.js';
 
@@ -19,11 +21,11 @@ export interface LogFilter {
 
 /** Lines of an exported file that share a partition and offset came from one record: joined again. */
 function add(into: Map<number, RecordedEvent[]>, r: RecordedEvent): void {
-  if (r.events.length === 0) return;
+  if (r.events.length === 0 && r.marks === undefined) return;
   let list = into.get(r.partition);
   if (!list) into.set(r.partition, (list = []));
   const last = list[list.length - 1];
-  if (last && last.offset === r.offset) last.events.push(...r.events);
+  if (last && last.offset === r.offset && r.marks === undefined) last.events.push(...r.events);
   else list.push(r);
 }
 
@@ -36,7 +38,10 @@ export async function readEventsFromLog(log: PartitionedLog, topic: string, filt
       if (filter.fromOffset !== undefined && BigInt(r.offset) < filter.fromOffset) continue;
       if (filter.fromTime !== undefined && r.timestamp < filter.fromTime) continue;
       try {
-        add(partitions, { partition: batch.partition, offset: r.offset, events: decodeEventRecord(r.value) });
+        const record = isWatermarkMarker(r.value)
+          ? { partition: batch.partition, offset: r.offset, events: [], marks: decodeWatermarkMarker(r.value) }
+          : { partition: batch.partition, offset: r.offset, events: decodeEventRecord(r.value) };
+        add(partitions, record);
       } catch {
         rejected++; // counted and reported by the caller: replay mirrors what the aggregator skips
       }
