@@ -22,7 +22,7 @@ import { IdleMarker } from './idle-marker.js';
 import { joinRecordsByPartition } from './record-joiner.js';
 import type { ReceiverMetrics } from './receiver-metrics.js';
 
-/** Highest event time per source ("" = events without one) of a publish's events (EventBatcher.latest). */
+/** Highest event time per source ("" = events without one) of a publish's events (EventBatcher.takeTimes). */
 export type SourceTimes = ReadonlyMap<string, number>;
 
 export interface EventSink {
