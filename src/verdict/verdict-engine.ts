@@ -18,11 +18,12 @@ import type { FlagCommand } from '../events/flag-command.js';
 import type { RolloutSteer } from '../events/rollout-steer.js';
 import type { Outcome, RolloutView, Verdict } from '../events/verdict.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
-import type { CohortEvaluator, EvaluatorMemory } from './cohort-evaluator.js';
+import type { CohortEvaluator } from './cohort-evaluator.js';
+import { applyUndo, MemoryIndex, memoryKey, takeUndo, type CohortMemory, type EngineState, type FeatureSteps } from './engine-state.js';
 import { hashId } from './content-id.js';
 import { gateReason } from './gates.js';
 import { mergeFeature } from './merge-partials.js';
-import { ensureRamp, rememberSteer, rolloutCommand, rolloutView, srmExpectation, type CohortRollout, type FeatureRollout } from './rollout-driver.js';
+import { ensureRamp, rememberSteer, rolloutCommand, rolloutView, srmExpectation, type CohortRollout } from './rollout-driver.js';
 import { allocationOf, onEvidence, onSteer, type RampChange } from './rollout-ramp.js';
 
 export interface VerdictEngineOptions {
@@ -34,42 +35,9 @@ export interface VerdictEngineOptions {
   partitions?: number;
 }
 
-interface CohortMemory {
-  evaluator: EvaluatorMemory;
-  lastOutcome: Outcome | null;
-  lastPublishedAt: number;
-  lastVerdict: Verdict | null;
-  /** Command ids already issued for this cohort; a re-evaluation never issues one twice. */
-  commands: string[];
-  /** Event time of the last command issued for this cohort (cooldownSeconds counts from it). */
-  lastCommandAt?: number;
-  /** The cohort's ramp, for a guarded cohort of a rule with a rollout (enforce mode). */
-  rollout?: CohortRollout;
-}
-
 export interface EngineOutput {
   verdicts: Verdict[];
   commands: FlagCommand[];
-}
-
-interface FeatureSteps {
-  /** Last step evaluated; null before the first. */
-  evaluated: number | null;
-  /** Lowest step first reported, for the startup wait. */
-  first: number | null;
-  /** Snapshots not yet consumed, per partition, in step order. */
-  queued: Record<string, FeaturePartial[]>;
-  /** Highest step reported per partition. */
-  reported: Record<string, number>;
-}
-
-interface EngineState {
-  /** Per feature and partition, the snapshot as of the last evaluated step. */
-  partials: Record<string, Record<string, FeaturePartial>>;
-  steps: Record<string, FeatureSteps>;
-  memory: Record<string, CohortMemory>;
-  /** Per feature with a rollout: the SRM expectation under moving allocations. */
-  rollouts?: Record<string, FeatureRollout>;
 }
 
 /** A guarded cohort's rollout as the status page shows it. */
@@ -101,6 +69,7 @@ export function guardedCohorts(rule: Rule, seen: Iterable<string>): string[] {
 
 export class VerdictEngine {
   private state: EngineState = { partials: {}, steps: {}, memory: {} };
+  private index = new MemoryIndex();
   private rules: RuleSet;
   /** The wait for `partitions` was waived (see the header); not state: a restart waits again. */
   private released = false;
@@ -122,26 +91,14 @@ export class VerdictEngine {
     if (steps.reported[key] !== undefined && steps.reported[key] >= step) return { verdicts: [], commands: [] };
     // Applied atomically: if evaluation throws (the runner then skips the record as rejected),
     // neither the snapshots nor any cohort's memory keeps a half-done change.
-    const saved = structuredClone({
-      steps,
-      partials: this.state.partials[feature] ?? {},
-      memory: Object.entries(this.state.memory).filter(([k]) => k.startsWith(`${feature}\u0000`)),
-      rollout: this.state.rollouts?.[feature],
-    });
+    const undo = takeUndo(this.state, this.index, feature, steps);
     steps.reported[key] = step;
     (steps.queued[key] ??= []).push(p);
     if (steps.first === null || step < steps.first) steps.first = step;
     try {
       return this.evaluateDueSteps(feature, steps);
     } catch (err) {
-      this.state.steps[feature] = saved.steps;
-      this.state.partials[feature] = saved.partials;
-      for (const k of Object.keys(this.state.memory)) if (k.startsWith(`${feature}\u0000`)) delete this.state.memory[k];
-      for (const [k, v] of saved.memory) this.state.memory[k] = v;
-      if (this.state.rollouts) {
-        if (saved.rollout) this.state.rollouts[feature] = saved.rollout;
-        else delete this.state.rollouts[feature];
-      }
+      applyUndo(this.state, this.index, feature, undo);
       throw err;
     }
   }
@@ -188,9 +145,9 @@ export class VerdictEngine {
   }
 
   latest(feature: string, cohort?: string): Verdict[] {
-    return Object.entries(this.state.memory)
-      .filter(([key]) => key.startsWith(`${feature}\u0000`))
-      .map(([, m]) => m.lastVerdict)
+    return this.index
+      .keys(feature)
+      .map((key) => this.state.memory[key].lastVerdict)
       .filter((v): v is Verdict => v !== null && (cohort === undefined || v.cohort === cohort));
   }
 
@@ -206,6 +163,7 @@ export class VerdictEngine {
     const e = new VerdictEngine(o);
     const restored = JSON.parse(state.toString('utf8')) as EngineState;
     e.state = { ...restored, steps: restored.steps ?? {} };
+    e.index = MemoryIndex.of(e.state.memory);
     return e;
   }
 
@@ -250,8 +208,9 @@ export class VerdictEngine {
     if (!rule?.rollout) return [];
     const merged = mergeFeature(Object.values(this.state.partials[feature] ?? {}));
     const views: RolloutStatusView[] = [];
-    for (const [key, mem] of Object.entries(this.state.memory)) {
-      if (!key.startsWith(`${feature}\u0000`) || !mem.rollout) continue;
+    for (const key of this.index.keys(feature)) {
+      const mem = this.state.memory[key];
+      if (!mem.rollout) continue;
       const cohort = key.slice(feature.length + 1);
       const v = mem.lastVerdict;
       const at = merged.cohorts.size > 0 ? merged.at : mem.rollout.ramp.stageStartedAt;
@@ -270,7 +229,13 @@ export class VerdictEngine {
   }
 
   private cohortMemory(feature: string, cohort: string): CohortMemory {
-    return (this.state.memory[`${feature}\u0000${cohort}`] ??= { evaluator: {}, lastOutcome: null, lastPublishedAt: Number.NEGATIVE_INFINITY, lastVerdict: null, commands: [] });
+    const key = memoryKey(feature, cohort);
+    let mem = this.state.memory[key];
+    if (!mem) {
+      mem = this.state.memory[key] = { evaluator: {}, lastOutcome: null, lastPublishedAt: Number.NEGATIVE_INFINITY, lastVerdict: null, commands: [] };
+      this.index.add(feature, key);
+    }
+    return mem;
   }
 
   private evaluateFeature(feature: string, step: number): EngineOutput {
@@ -290,7 +255,7 @@ export class VerdictEngine {
     if (plan) {
       const allocations: Record<string, number> = {};
       for (const g of guarded) {
-        const cr = this.state.memory[`${feature}\u0000${g}`]?.rollout;
+        const cr = this.state.memory[memoryKey(feature, g)]?.rollout;
         allocations[g] = cr ? allocationOf(plan, cr.ramp) : plan.stages[0].percent;
       }
       const rollouts = (this.state.rollouts ??= {});
