@@ -19,6 +19,7 @@ import type { RolloutSteer } from '../events/rollout-steer.js';
 import type { Outcome, RolloutView, Verdict } from '../events/verdict.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
 import type { CohortEvaluator } from './cohort-evaluator.js';
+import { featureRow } from './engine-checkpoint.js';
 import { applyUndo, MemoryIndex, memoryKey, takeUndo, type CohortMemory, type EngineState, type FeatureSteps } from './engine-state.js';
 import { hashId } from './content-id.js';
 import { gateReason } from './gates.js';
@@ -70,6 +71,8 @@ export function guardedCohorts(rule: Rule, seen: Iterable<string>): string[] {
 export class VerdictEngine {
   private state: EngineState = { partials: {}, steps: {}, memory: {} };
   private index = new MemoryIndex();
+  /** Features whose state changed since the last takeChanged (what an incremental checkpoint writes). */
+  private changed = new Set<string>();
   private rules: RuleSet;
   /** The wait for `partitions` was waived (see the header); not state: a restart waits again. */
   private released = false;
@@ -92,6 +95,7 @@ export class VerdictEngine {
     // Applied atomically: if evaluation throws (the runner then skips the record as rejected),
     // neither the snapshots nor any cohort's memory keeps a half-done change.
     const undo = takeUndo(this.state, this.index, feature, steps);
+    this.changed.add(feature);
     steps.reported[key] = step;
     (steps.queued[key] ??= []).push(p);
     if (steps.first === null || step < steps.first) steps.first = step;
@@ -137,6 +141,7 @@ export class VerdictEngine {
     this.released = true;
     for (const [feature, steps] of Object.entries(this.state.steps).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (steps.evaluated !== null || Object.keys(steps.reported).length === 0) continue;
+      this.changed.add(feature);
       const r = this.evaluateDueSteps(feature, steps);
       out.verdicts.push(...r.verdicts);
       out.commands.push(...r.commands);
@@ -159,12 +164,35 @@ export class VerdictEngine {
     return Buffer.from(JSON.stringify(this.state));
   }
 
+  /** From a whole-state (format 1) checkpoint: every feature counts as changed, so the next incremental save writes them all. */
   static restore(state: Buffer, o: VerdictEngineOptions): VerdictEngine {
-    const e = new VerdictEngine(o);
     const restored = JSON.parse(state.toString('utf8')) as EngineState;
-    e.state = { ...restored, steps: restored.steps ?? {} };
-    e.index = MemoryIndex.of(e.state.memory);
+    const e = VerdictEngine.fromState({ ...restored, steps: restored.steps ?? {} }, o);
+    e.markChanged([...Object.keys(e.state.steps), ...Object.keys(e.state.partials), ...Object.keys(e.state.rollouts ?? {})]);
+    for (const key of Object.keys(e.state.memory)) e.changed.add(key.slice(0, key.indexOf('\u0000')));
     return e;
+  }
+
+  static fromState(state: EngineState, o: VerdictEngineOptions): VerdictEngine {
+    const e = new VerdictEngine(o);
+    e.state = state;
+    e.index = MemoryIndex.of(state.memory);
+    return e;
+  }
+
+  takeChanged(): string[] {
+    const features = [...this.changed];
+    this.changed.clear();
+    return features;
+  }
+
+  markChanged(features: Iterable<string>): void {
+    for (const f of features) this.changed.add(f);
+  }
+
+  /** One feature's share of the state, as an incremental checkpoint's row (engine-checkpoint.ts). */
+  featureRow(feature: string): Buffer {
+    return featureRow(this.state, this.index, feature);
   }
 
   /** Applies a person's steering request to a cohort's ramp, at the feature's current event time. */
@@ -180,6 +208,7 @@ export class VerdictEngine {
     const at = Number.isFinite(merged.at) && merged.cohorts.size > 0 ? merged.at : Date.parse(req.requestedAt);
     const exposed = stats?.exposed ?? 0;
     const mem = this.cohortMemory(req.feature, req.cohort);
+    this.changed.add(req.feature);
     const cr = ensureRamp(mem.rollout, plan, stats?.firstExposureAt ?? at);
     mem.rollout = cr;
     if (cr.steers.includes(req.steerId)) return out;
