@@ -168,13 +168,26 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
   return { key, value };
 }
 
-function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number): OtlpKeyValue[] {
-  const stop = r.delimited(end);
-  r.counter.attribute();
+/**
+ * The attribute field just tagged, and the run of attributes after it under the same one-byte tag
+ * (`tagByte`): encoders write a list's attributes one after another, so they are walked in one
+ * loop and counted against the request's caps once per run instead of once each.
+ */
+function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number, tagByte: number): OtlpKeyValue[] {
+  const buf = r.buf;
   const list = into ?? [];
-  const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
-  if (kv) list.push(kv);
-  r.pos = stop;
+  const all = wanted === everyKey;
+  let n = 0;
+  for (;;) {
+    const stop = r.delimited(end);
+    n++;
+    const kv = all ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
+    if (kv) list.push(kv);
+    r.pos = stop;
+    if (stop >= end || buf[stop] !== tagByte) break;
+    r.pos = stop + 1;
+  }
+  r.counter.attribute(n);
   return list;
 }
 
@@ -186,7 +199,7 @@ function resource(r: WireReader, end: number, wanted: KeyFilter, depth: number):
     const wt = t & 7;
     if (f === 1) {
       if (wt !== LEN) wrongType(r, f, wt);
-      res.attributes = attributes(r, end, res.attributes, wanted, depth + 1);
+      res.attributes = attributes(r, end, res.attributes, wanted, depth + 1, 0x0a);
     } else if (f === 2) {
       if (wt !== VARINT) wrongType(r, f, wt);
       r.blindUint32(end);
@@ -207,7 +220,7 @@ function spanEvent(r: WireReader, end: number, wanted: KeyFilter, depth: number)
     switch (f) {
       case 1: if (wt !== I64) wrongType(r, f, wt); e.timeUnixNano = r.fixed64(end); break;
       case 2: if (wt !== LEN) wrongType(r, f, wt); e.name = r.string(end); break;
-      case 3: if (wt !== LEN) wrongType(r, f, wt); e.attributes = attributes(r, end, e.attributes, wanted, depth + 1); break;
+      case 3: if (wt !== LEN) wrongType(r, f, wt); e.attributes = attributes(r, end, e.attributes, wanted, depth + 1, 0x1a); break;
       case 4: if (wt !== VARINT) wrongType(r, f, wt); r.blindUint32(end); break;
       default: r.skip(wt, end);
     }
@@ -230,7 +243,7 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
       case 5: if (wt !== LEN) wrongType(r, f, wt); s.name = r.string(end); break;
       case 7: if (wt !== I64) wrongType(r, f, wt); s.startTimeUnixNano = r.fixed64(end); break;
       case 8: if (wt !== I64) wrongType(r, f, wt); s.endTimeUnixNano = r.fixed64(end); break;
-      case 9: if (wt !== LEN) wrongType(r, f, wt); s.attributes = attributes(r, end, s.attributes, wanted, depth + 1); break;
+      case 9: if (wt !== LEN) wrongType(r, f, wt); s.attributes = attributes(r, end, s.attributes, wanted, depth + 1, 0x4a); break;
       case 11: {
         if (wt !== LEN) wrongType(r, f, wt);
         const stop = r.delimited(end);
@@ -267,7 +280,7 @@ function logRecord(r: WireReader, end: number, depth: number): OtlpLogRecord {
         rec.body = anyValue(r, stop, depth + 1);
         break;
       }
-      case 6: if (wt !== LEN) wrongType(r, f, wt); rec.attributes = attributes(r, end, rec.attributes, everyKey, depth + 1); break;
+      case 6: if (wt !== LEN) wrongType(r, f, wt); rec.attributes = attributes(r, end, rec.attributes, everyKey, depth + 1, 0x32); break;
       case 7: if (wt !== VARINT) wrongType(r, f, wt); r.blindUint32(end); break;
       case 8: if (wt !== I32) wrongType(r, f, wt); r.skip(wt, end); break;
       case 9: if (wt !== LEN) wrongType(r, f, wt); rec.traceId = r.bytes(end); break;
