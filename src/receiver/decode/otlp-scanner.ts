@@ -20,7 +20,7 @@ import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
 import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
-import { cachedUtf8, I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+import { cachedUtf8, I32, I64, LEN, utf8, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** Span events kept per span: flag evaluations past this many on one span are ignored. */
 export const MAX_SPAN_EVENTS = 128;
@@ -107,6 +107,17 @@ function keyValue(r: WireReader, end: number, depth: number): OtlpKeyValue {
   return kv;
 }
 
+/** Keys the mapper reads a user id from, in the order it tries them. */
+const USER_ID_KEYS = ['feature_flag.context.id', 'enduser.id', 'user.id'] as const;
+
+/**
+ * User ids are nearly all distinct, so the short-string cache would miss on each and, worse,
+ * evict the few names, features and variants every span repeats: they are decoded directly.
+ */
+function isUserIdKey(key: string): boolean {
+  return key === USER_ID_KEYS[0] || key === USER_ID_KEYS[1] || key === USER_ID_KEYS[2];
+}
+
 /**
  * A KeyValue whose key passes the filter, else undefined. The key is matched on its bytes, so
  * the keys and values nobody reads are never decoded (only their framing is checked).
@@ -131,7 +142,8 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
         // reads but numeric user ids: read here instead of through anyValue's field loop.
         const textLength = buf[keyEnd + 3];
         if (buf[keyEnd + 2] === 0x0a && textLength < 128 && keyEnd + 4 + textLength === end && depth < MAX_DEPTH) {
-          return { key, value: { stringValue: cachedUtf8(buf, keyEnd + 4, end) } };
+          const text = isUserIdKey(key) ? utf8(buf, keyEnd + 4, end) : cachedUtf8(buf, keyEnd + 4, end);
+          return { key, value: { stringValue: text } };
         }
         r.pos = keyEnd + 2;
         return { key, value: anyValue(r, end, depth + 1) };
@@ -355,7 +367,7 @@ function topLevel<T>(body: Uint8Array, what: string, counter: WireCounter | unde
 /** Attribute keys the mapper reads on spans and resources, besides the rules' activation keys. */
 export const MAPPED_SPAN_KEYS = [
   'feature_flag.key', 'feature_flag.result.variant', 'feature_flag.variant',
-  'feature_flag.context.id', 'enduser.id', 'user.id',
+  ...USER_ID_KEYS,
   // The resource's service identity names the event's origin, which holds the watermark per sender.
   'service.name', 'service.instance.id',
 ] as const;
