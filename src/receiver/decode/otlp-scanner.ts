@@ -189,12 +189,23 @@ function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined
   const buf = r.buf;
   const list = into ?? [];
   const all = wanted === everyKey;
+  const lengths = wanted.lengths;
   let n = 0;
   for (;;) {
     const stop = r.delimited(end);
     n++;
-    const kv = all ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
-    if (kv) list.push(kv);
+    // filteredKeyValue's usual layout, [0x0a len key][0x12 len value], with a key length no wanted
+    // key has: passed over here, framing checked the same way, without a call or a key comparison.
+    const p = r.pos;
+    const keyLength = buf[p + 1];
+    const keyEnd = p + 2 + keyLength;
+    const valueLength = buf[keyEnd + 1];
+    const unwanted = buf[p] === 0x0a && keyLength < 128 && lengths[keyLength] === 0 && keyEnd <= stop
+      && (keyEnd === stop || (buf[keyEnd] === 0x12 && valueLength < 128 && keyEnd + 2 + valueLength === stop));
+    if (!unwanted) {
+      const kv = all ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
+      if (kv) list.push(kv);
+    }
     r.pos = stop;
     if (stop >= end || buf[stop] !== tagByte) break;
     r.pos = stop + 1;
