@@ -176,7 +176,8 @@ export class LogEventSink implements EventSink {
   /** Once traffic stops, the markers still owed go out on their own when due. */
   private armMarkerTimer(): void {
     const marker = this.marker;
-    if (marker === undefined || this.stopped) return;
+    // Anything queued goes out through pump, which takes the due markers and arms again after it.
+    if (marker === undefined || this.stopped || this.queue.length > 0) return;
     const due = marker.nextDue();
     if (due === undefined || (this.timer && this.timer.at <= due)) return;
     this.timer?.cancel();
