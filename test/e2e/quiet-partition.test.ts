@@ -4,15 +4,22 @@
 // watermark stays a step or more behind the others. The verdict engine judges a step only once
 // every partition has passed it: without watermark markers the quiet partition holds the last
 // step for as long as nothing more is sent; with them, the receiver marks the partitions it left
-// quiet (receiver.markIdleMs) and the engine judges the step every other partition reached.
+// quiet (receiver.markIdleMs) and the engine judges the step every other partition reached; the
+// markers are records of the log, so a replay of it gives the live verdict stream exactly.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/app/build-app.js';
+import { createLog } from '../../src/app/create-log.js';
+import { aggregatorSettings, createEvaluator, verdictSettings } from '../../src/app/stage-settings.js';
 import { loadConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { isWatermarkMarker } from '../../src/events/watermark-marker.js';
+import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
+import { replay } from '../../src/replay/replay.js';
 import { parseRules } from '../../src/rules/load.js';
 import { perPartition, stageLag } from '../helpers/metrics-text.js';
 import { RampDriver } from '../helpers/rollouts/ramp-driver.js';
@@ -84,6 +91,29 @@ describe('a quiet events partition after a burst', () => {
     const s = await burst(300, (x) => Math.min(...x.steps) === Math.max(...x.steps) && x.judged >= x.steps[0]);
     expect(s.markers).toBeGreaterThan(0);
     expect(s.judged).toBe(s.steps[0]);
+
+    // The markers are in the log: a replay of it gives the live verdict stream exactly.
+    const { config, topics } = app!;
+    await app!.stop();
+    app = undefined;
+    const log = createLog(config, systemClock, silentLogger);
+    try {
+      const live: string[] = [];
+      for await (const batch of log.readAll!(topics.verdicts)) for (const r of batch.records) live.push(r.value.toString('utf8'));
+
+      let markers = 0;
+      for await (const batch of log.readAll!(topics.events)) markers += batch.records.filter((r) => isWatermarkMarker(r.value)).length;
+      expect(markers).toBeGreaterThanOrEqual(s.markers);
+      const recorded = await readEventsFromLog(log, topics.events);
+      const v = verdictSettings(config);
+      const replayed = replay(recorded.partitions, {
+        rules: parseRules(rampRules()), evaluator: createEvaluator(config), stepMs: v.stepMs, heartbeatMs: v.heartbeatMs, partitions: v.partitions, aggregation: aggregatorSettings(config),
+      });
+      expect(live.length).toBeGreaterThan(0);
+      expect(replayed.verdicts.map((x) => JSON.stringify(x))).toEqual(live);
+    } finally {
+      await log.close();
+    }
   }, 120_000);
 });
 
