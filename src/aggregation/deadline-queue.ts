@@ -1,5 +1,10 @@
 // The next window deadline of every live state, as a binary min-heap of state handles in an
-// Int32Array (4 bytes per state). A state's key is computed, not stored: its earliest window end
+// Int32Array, with each entry's key beside it in a Float64Array (12 bytes per state). A state's
+// key is computed from the store, and cached because a sift compares two keys per level: computing
+// them there (four store look-ups each) was most of the aggregator's maturation cost. The cache
+// stays exact because a queued state's key changes only when it is the top (matureDue sets its
+// flags, then topChanged re-sifts it) or when the windows change (setRules re-queues every state).
+// The key: its earliest window end
 // not yet matured, firstExposure + the feature's early activation landmark (while the state still
 // waits for it), activation or retention window; once both windows have
 // matured, the time it may be evicted: the later window end + the late grace (late data for a
@@ -11,6 +16,8 @@ import { ACTIVATION_DONE, EARLY_EXCLUDED, EARLY_REACHED, RETENTION_DONE, type Us
 
 export class DeadlineQueue {
   private heap = new Int32Array(1024);
+  /** keys[i] = due(heap[i]), as of the entry's last push or sift. */
+  private keys = new Float64Array(1024);
   private n = 0;
   /** Window lengths by feature index; +Infinity for features without a rule (frozen). */
   private activationMs: Float64Array = new Float64Array(0);
@@ -28,7 +35,7 @@ export class DeadlineQueue {
   }
 
   get approxBytes(): number {
-    return this.heap.byteLength;
+    return this.heap.byteLength + this.keys.byteLength;
   }
 
   setWindows(activationMs: Float64Array, retentionMs: Float64Array, earlyMs: Float64Array): void {
@@ -76,21 +83,28 @@ export class DeadlineQueue {
     if (this.n === this.heap.length) {
       // Doubling while small, then 1.25× (as the state store): bounds the slack to a quarter.
       const len = this.heap.length;
-      const next = new Int32Array(len < 65_536 ? len * 2 : Math.ceil(len * 1.25));
+      const size = len < 65_536 ? len * 2 : Math.ceil(len * 1.25);
+      const next = new Int32Array(size);
       next.set(this.heap);
       this.heap = next;
+      const keys = new Float64Array(size);
+      keys.set(this.keys);
+      this.keys = keys;
     }
     const heap = this.heap;
+    const keys = this.keys;
     let i = this.n++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const p = heap[parent];
-      const pd = this.due(p);
+      const pd = keys[parent];
       if (pd < d || (pd === d && p < h)) break;
       heap[i] = p;
+      keys[i] = pd;
       i = parent;
     }
     heap[i] = h;
+    keys[i] = d;
   }
 
   /** The state with the earliest deadline; -1 when empty. */
@@ -98,37 +112,46 @@ export class DeadlineQueue {
     return this.n === 0 ? -1 : this.heap[0];
   }
 
+  /** The top's key (its due()); +Infinity when empty. */
+  peekDue(): number {
+    return this.n === 0 ? Number.POSITIVE_INFINITY : this.keys[0];
+  }
+
   /** Removes the top. */
   pop(): void {
     if (this.n === 0) return;
     const last = this.heap[--this.n];
-    if (this.n > 0) this.siftDown(last);
+    if (this.n > 0) this.siftDown(last, this.keys[this.n]);
   }
 
   /** The top's key grew (a window matured, the other is still open): restore the order. */
   topChanged(): void {
-    if (this.n > 0) this.siftDown(this.heap[0]);
+    if (this.n > 0) this.siftDown(this.heap[0], this.due(this.heap[0]));
   }
 
   /** Empties the queue and gives back a large array (after the store compacted). */
   clear(): void {
     this.n = 0;
-    if (this.heap.length > 65_536) this.heap = new Int32Array(1024);
+    if (this.heap.length > 65_536) {
+      this.heap = new Int32Array(1024);
+      this.keys = new Float64Array(1024);
+    }
   }
 
-  private siftDown(h: number): void {
+  /** Places h (whose key is d) from the root down. */
+  private siftDown(h: number, d: number): void {
     const heap = this.heap;
+    const keys = this.keys;
     const n = this.n;
-    const d = this.due(h);
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       let c = l;
-      let cd = this.due(heap[l]);
+      let cd = keys[l];
       const r = l + 1;
       if (r < n) {
-        const rd = this.due(heap[r]);
+        const rd = keys[r];
         if (rd < cd || (rd === cd && heap[r] < heap[l])) {
           c = r;
           cd = rd;
@@ -137,8 +160,10 @@ export class DeadlineQueue {
       const ch = heap[c];
       if (d < cd || (d === cd && h < ch)) break;
       heap[i] = ch;
+      keys[i] = cd;
       i = c;
     }
     heap[i] = h;
+    keys[i] = d;
   }
 }
