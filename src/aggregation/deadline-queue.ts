@@ -1,8 +1,10 @@
 // The next window deadline of every live state, as a binary min-heap of state handles in an
-// Int32Array, with each entry's key beside it in a Float64Array (12 bytes per state). A state's
-// key is computed from the store, and cached because a sift compares two keys per level: computing
-// them there (four store look-ups each) was most of the aggregator's maturation cost. The cache
-// stays exact because a queued state's key changes only when it is the top (matureDue sets its
+// Int32Array, with a coarse copy of each entry's key beside it in a Uint32Array (8 bytes per
+// state). A state's key is computed from the store; a sift compares two keys per level, and
+// computing both there (four store look-ups each) was most of the aggregator's maturation cost.
+// The coarse key (the deadline in units of COARSE_MS, clamped to 32 bits) is a monotone map of the
+// key, so two different coarse keys order two entries exactly; only equal ones compute the keys.
+// It stays exact because a queued state's key changes only when it is the top (matureDue sets its
 // flags, then topChanged re-sifts it) or when the windows change (setRules re-queues every state).
 // The key: its earliest window end
 // not yet matured, firstExposure + the feature's early activation landmark (while the state still
@@ -14,10 +16,19 @@
 
 import { ACTIVATION_DONE, EARLY_EXCLUDED, EARLY_REACHED, RETENTION_DONE, type UserStateStore } from './user-state-store.js';
 
+/** Coarse key unit: deadlines (ms since 1970) fit 32 bits until 2109. */
+const COARSE_MS = 1024;
+const COARSE_MAX = 0xffff_ffff;
+
+function coarse(d: number): number {
+  const c = Math.floor(d / COARSE_MS);
+  return c <= 0 ? 0 : c >= COARSE_MAX ? COARSE_MAX : c;
+}
+
 export class DeadlineQueue {
   private heap = new Int32Array(1024);
-  /** keys[i] = due(heap[i]), as of the entry's last push or sift. */
-  private keys = new Float64Array(1024);
+  /** keys[i] = coarse(due(heap[i])), as of the entry's last push or sift. */
+  private keys = new Uint32Array(1024);
   private n = 0;
   /** Window lengths by feature index; +Infinity for features without a rule (frozen). */
   private activationMs: Float64Array = new Float64Array(0);
@@ -87,24 +98,31 @@ export class DeadlineQueue {
       const next = new Int32Array(size);
       next.set(this.heap);
       this.heap = next;
-      const keys = new Float64Array(size);
+      const keys = new Uint32Array(size);
       keys.set(this.keys);
       this.keys = keys;
     }
     const heap = this.heap;
     const keys = this.keys;
+    const k = coarse(d);
     let i = this.n++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const p = heap[parent];
-      const pd = keys[parent];
-      if (pd < d || (pd === d && p < h)) break;
+      const pk = keys[parent];
+      if (pk < k || (pk === k && this.before(p, h, d))) break;
       heap[i] = p;
-      keys[i] = pd;
+      keys[i] = pk;
       i = parent;
     }
     heap[i] = h;
-    keys[i] = d;
+    keys[i] = k;
+  }
+
+  /** Whether a (queued) orders before b, whose key is bd: exact keys, ties by handle. */
+  private before(a: number, b: number, bd: number): boolean {
+    const ad = this.due(a);
+    return ad < bd || (ad === bd && a < b);
   }
 
   /** The state with the earliest deadline; -1 when empty. */
@@ -112,21 +130,16 @@ export class DeadlineQueue {
     return this.n === 0 ? -1 : this.heap[0];
   }
 
-  /** The top's key (its due()); +Infinity when empty. */
-  peekDue(): number {
-    return this.n === 0 ? Number.POSITIVE_INFINITY : this.keys[0];
-  }
-
   /** Removes the top. */
   pop(): void {
     if (this.n === 0) return;
     const last = this.heap[--this.n];
-    if (this.n > 0) this.siftDown(last, this.keys[this.n]);
+    if (this.n > 0) this.siftDown(last);
   }
 
   /** The top's key grew (a window matured, the other is still open): restore the order. */
   topChanged(): void {
-    if (this.n > 0) this.siftDown(this.heap[0], this.due(this.heap[0]));
+    if (this.n > 0) this.siftDown(this.heap[0]);
   }
 
   /** Empties the queue and gives back a large array (after the store compacted). */
@@ -134,36 +147,36 @@ export class DeadlineQueue {
     this.n = 0;
     if (this.heap.length > 65_536) {
       this.heap = new Int32Array(1024);
-      this.keys = new Float64Array(1024);
+      this.keys = new Uint32Array(1024);
     }
   }
 
-  /** Places h (whose key is d) from the root down. */
-  private siftDown(h: number, d: number): void {
+  /** Places h from the root down. */
+  private siftDown(h: number): void {
     const heap = this.heap;
     const keys = this.keys;
     const n = this.n;
+    const d = this.due(h);
+    const k = coarse(d);
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       let c = l;
-      let cd = keys[l];
       const r = l + 1;
       if (r < n) {
-        const rd = keys[r];
-        if (rd < cd || (rd === cd && heap[r] < heap[l])) {
-          c = r;
-          cd = rd;
-        }
+        const lk = keys[l];
+        const rk = keys[r];
+        if (rk < lk || (rk === lk && this.before(heap[r], heap[l], this.due(heap[l])))) c = r;
       }
       const ch = heap[c];
-      if (d < cd || (d === cd && h < ch)) break;
+      const ck = keys[c];
+      if (k < ck || (k === ck && !this.before(ch, h, d))) break;
       heap[i] = ch;
-      keys[i] = cd;
+      keys[i] = ck;
       i = c;
     }
     heap[i] = h;
-    keys[i] = d;
+    keys[i] = k;
   }
 }

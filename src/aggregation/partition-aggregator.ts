@@ -44,7 +44,7 @@
 // (kept, not reported) until the rule comes back.
 //
 // State layout (typed arrays, docs/aggregation.md): user-state-store.ts (≈ 38 bytes per live (user,
-// feature) + user index), deadline-queue.ts (12 bytes per state: handle and cached key), 64-bit fingerprints of ids and
+// feature) + user index), deadline-queue.ts (8 bytes per state: handle, coarse key), 64-bit fingerprints of ids and
 // markers. After a record, a store mostly free compacts; the condition depends only on the state,
 // so a restored aggregator compacts at the same record as the original and stays byte-identical.
 
