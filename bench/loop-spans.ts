@@ -23,7 +23,7 @@ export interface FeatureTraffic {
 }
 
 /** Keeps every ended span instead of exporting it, so the caller decides when and how it is sent. */
-class CollectingProcessor implements SpanProcessor {
+export class CollectingProcessor implements SpanProcessor {
   spans: ReadableSpan[] = [];
   onStart(): void {}
   onEnd(span: ReadableSpan): void {

@@ -25,10 +25,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { BasicTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { mulberry32 } from '../test/helpers/prng.js';
+import { CollectingProcessor } from './loop-spans.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
 const MINUTES = Number(env('PMF_SOAK_MINUTES', '30'));
@@ -98,21 +99,11 @@ function metric(text: string, name: string, labels?: string): number[] {
 }
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-class Collecting implements SpanProcessor {
-  spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.spans.push(span);
-  }
-  async forceFlush(): Promise<void> {}
-  async shutdown(): Promise<void> {}
-}
-
 /** The seed story's spans for a fixed user pool at the current time: exposures, dashboard loads, clicks. */
 class Load {
   sent = 0;
   failedExports = 0;
-  private readonly collector = new Collecting();
+  private readonly collector = new CollectingProcessor();
   private readonly provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'dashboard-web' }), spanProcessors: [this.collector] });
   private readonly tracer = this.provider.getTracer('bench-soak');
   private readonly exporter: OTLPTraceExporter;
@@ -140,9 +131,7 @@ class Load {
         this.tracer.startSpan('recs.click', { startTime: now, attributes: { 'enduser.id': user } }).end(now + 3);
       }
     }
-    const out = this.collector.spans;
-    this.collector.spans = [];
-    return out;
+    return this.collector.take();
   }
 
   private export(spans: ReadableSpan[]): Promise<void> {

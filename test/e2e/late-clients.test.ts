@@ -9,7 +9,8 @@
 //    those of the same data with a correct clock.
 
 import { describe, expect, it } from 'vitest';
-import { perPartition, runOrder, sumMetric } from '../helpers/arrival-run.js';
+import { runOrder } from '../helpers/arrival-run.js';
+import { perPartition, sumMetric } from '../helpers/metrics-text.js';
 import { EDGE_SERVICE } from '../helpers/history-scenario.js';
 import { waitFor } from '../helpers/services.js';
 

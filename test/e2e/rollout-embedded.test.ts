@@ -17,6 +17,13 @@ import { adminApi, adminFlagReader, auditTrail, RAMP_FEATURE, rampRules, runRamp
 import { waitFor } from '../helpers/services.js';
 
 const TOKEN = 'rollout-e2e-token-0123456789';
+// A fixed pseudonym key and a start 31 s past a minute make each run's data the same: which
+// partition each user lands on, and where each step ends against the verdict steps. With these,
+// the healthy ramp's steps 1, 17 and 44 leave one of the six partitions without any of the step's
+// last 33 users, so its watermark holds the step the others reached: runRamp must wait for the
+// step the data can reach, not for one only the next step's users would let the engine judge.
+const PSEUDONYM_KEY = 'rollout-e2e-pseudonym-key-47';
+const START_PAST_MINUTE_MS = 31_000;
 // Small steps: the application reads the flag once per step, so users of a step sent after the
 // engine's decision within it are still served the old allocation. With 2-minute steps that
 // lag stays far below what the SRM check would notice (live, the flag follows within ~60 ms).
@@ -38,7 +45,7 @@ describe('progressive rollouts on the embedded default', () => {
   async function start(seed: number, extraLatencyMs?: (percent: number, cohort: string) => number) {
     dir = mkdtempSync(join(tmpdir(), 'pmf-rollout-'));
     const config = loadConfig({
-      env: { PMF_GUARD_DATA_DIR: dir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0', PMF_GUARD_BEARER_TOKEN: TOKEN },
+      env: { PMF_GUARD_DATA_DIR: dir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0', PMF_GUARD_BEARER_TOKEN: TOKEN, PMF_GUARD_PSEUDONYM_KEY: PSEUDONYM_KEY },
     });
     app = await buildApp({ ...config, receiver: { ...config.receiver, grpc: { ...config.receiver.grpc, host: '127.0.0.1' } } }, parseRules(rampRules()), { logger: silentLogger });
     await app.start();
@@ -48,7 +55,7 @@ describe('progressive rollouts on the embedded default', () => {
       endpoint: `http://127.0.0.1:${app.receiverPort()}`,
       token: TOKEN,
       feature: RAMP_FEATURE,
-      startMs: Date.now() - 5 * 3600_000,
+      startMs: Math.floor(Date.now() / 60_000) * 60_000 - 5 * 3600_000 + START_PAST_MINUTE_MS,
       stepMs: STEP_MS,
       usersPerStep: USERS_PER_STEP,
       treatmentShare: 0.9,
@@ -65,7 +72,7 @@ describe('progressive rollouts on the embedded default', () => {
 
   it('ramps a healthy feature 1 → 10 → 50 → 100 % by itself, in event time, every step in the audit log', async () => {
     const { api, reader, servedFlag } = await start(11);
-    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 120, until: (o) => o.rollout.status === 'complete' });
+    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, eventPartitions: app!.config.kafka.partitions, maxSteps: 120, until: (o) => o.rollout.status === 'complete' });
     const percents = [...new Set(seen.map((o) => o.rollout.percent))];
     const story = seen.map((o) => `${o.step} ${o.outcome} ${o.rollout.status} ${o.rollout.percent} % ${o.rollout.waitingFor ?? ''}`).join('\n');
     expect(percents, `${story}\n${app!.latestVerdicts(RAMP_FEATURE, 'treatment')[0]?.reason}`).toEqual([1, 10, 50, 100]);
@@ -94,7 +101,7 @@ describe('progressive rollouts on the embedded default', () => {
 
   it('rolls back a feature that regresses at stage 2: allocation 0 and off at one version, control untouched', async () => {
     const { api, reader, servedFlag } = await start(12, (percent, cohort) => (cohort === 'treatment' && percent >= 10 ? 450 : 0));
-    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 100, until: (o) => o.rollout.status === 'rolled-back' });
+    const seen = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, eventPartitions: app!.config.kafka.partitions, maxSteps: 100, until: (o) => o.rollout.status === 'rolled-back' });
     const last = seen.at(-1)!;
     expect(last.rollout).toMatchObject({ status: 'rolled-back', percent: 0, stage: 0 });
     expect(last.rollout.reason).toMatch(/^rolled back at stage 2\/4 \(10 %\): fail: .*latency/);
@@ -112,15 +119,15 @@ describe('progressive rollouts on the embedded default', () => {
   it('lets a person pause, resume and abort a rollout through the admin API, each step audited', async () => {
     const { api, reader, servedFlag } = await start(13);
     const steer = (action: string, reason: string) => api.post(`/v1/rollouts/${RAMP_FEATURE}/cohorts/treatment/${action}`, { actor: 'ana', reason });
-    await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 5, until: () => false });
+    await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, eventPartitions: app!.config.kafka.partitions, maxSteps: 5, until: () => false });
     expect((await steer('pause', 'support tickets up')).status).toBe(202);
     await waitForStatus(api, 'paused');
     // Well past stage 1's minimums, a paused rollout stays at 1 %.
-    const paused = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 25, until: () => false });
+    const paused = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, eventPartitions: app!.config.kafka.partitions, maxSteps: 25, until: () => false });
     expect(paused.every((o) => o.rollout.percent === 1 && o.rollout.status === 'paused')).toBe(true);
     expect((await steer('resume', 'tickets explained')).status).toBe(202);
     await waitForStatus(api, 'ramping');
-    const resumed = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, maxSteps: 15, until: (o) => o.rollout.percent === 10 });
+    const resumed = await runRamp({ driver: driver!, api, beforeStep: () => reader.refresh(), servedFlag, eventPartitions: app!.config.kafka.partitions, maxSteps: 15, until: (o) => o.rollout.percent === 10 });
     expect(resumed.at(-1)!.rollout.percent).toBe(10);
     expect((await steer('abort', 'pulling it for the release freeze')).status).toBe(202);
     await waitForStatus(api, 'aborted');

@@ -23,6 +23,7 @@ import { loadRulesFile } from '../../src/config/rules-file.js';
 import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from './aggregation-oracle.js';
 import { HISTORY_FEATURES, sendHistory, type ArrivalOrder, type HistoryOptions, type HistoryResult } from './history-scenario.js';
 import { DistributedTestApp } from './distributed-app.js';
+import { sumMetric } from './metrics-text.js';
 import { waitFor } from './services.js';
 
 const RULES = 'test/fixtures/arrival-order-rules.yaml';
@@ -57,20 +58,6 @@ export interface RunOptions {
   judged?: readonly string[];
   /** Runs halfway through the history (every service still sending), with the app's /metrics text. */
   midway?: (metrics: () => Promise<string>) => Promise<void>;
-}
-
-/** Sum of a metric over its labels (every partition). */
-export function sumMetric(metrics: string, name: string): number {
-  let total = 0;
-  for (const line of metrics.split('\n')) if (line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return total;
-}
-
-/** A metric's value per partition label. */
-export function perPartition(metrics: string, name: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const m of metrics.matchAll(new RegExp(`^${name}\\{partition="(\\d+)"\\} (\\S+)$`, 'gm'))) out.set(Number(m[1]), Number(m[2]));
-  return out;
 }
 
 export async function runOrder(o: RunOptions): Promise<RunResult> {

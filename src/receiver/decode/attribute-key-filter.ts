@@ -5,15 +5,27 @@ import type { OtlpKeyValue } from './otlp-types.js';
 import { utf8 } from './proto-wire.js';
 
 /** The key's string when the key bytes at [start, end) are one the mapper reads, else undefined. */
-export type KeyFilter = (buf: Buffer, start: number, end: number) => string | undefined;
+export interface KeyFilter {
+  (buf: Buffer, start: number, end: number): string | undefined;
+  /**
+   * Indexed by a key's byte length below 128: 0 when no wanted key has that length, so the
+   * scanner can pass over such an attribute without comparing its key at all.
+   */
+  readonly lengths: Uint8Array;
+}
+
+/** Lengths of a one-byte length prefix, the ones the scanner's fast path reads. */
+const SHORT = 128;
 
 export function keyFilter(keys: Iterable<string>): KeyFilter {
   const byLength: { bytes: Buffer; key: string }[][] = [];
+  const lengths = new Uint8Array(SHORT);
   for (const key of new Set(keys)) {
     const bytes = Buffer.from(key, 'utf8');
     (byLength[bytes.length] ??= []).push({ bytes, key });
+    if (bytes.length < SHORT) lengths[bytes.length] = 1;
   }
-  return (buf, start, end) => {
+  const filter = (buf: Buffer, start: number, end: number): string | undefined => {
     const candidates = byLength[end - start];
     if (candidates === undefined) return undefined;
     for (let k = 0; k < candidates.length; k++) {
@@ -24,9 +36,13 @@ export function keyFilter(keys: Iterable<string>): KeyFilter {
     }
     return undefined;
   };
+  return Object.assign(filter, { lengths });
 }
 
-export const everyKey: KeyFilter = (buf, start, end) => utf8(buf, start, end);
+export const everyKey: KeyFilter = Object.assign(
+  (buf: Buffer, start: number, end: number): string | undefined => utf8(buf, start, end),
+  { lengths: new Uint8Array(SHORT).fill(1) },
+);
 
 /**
  * Mapping reads the first attribute of a key in a list, so later ones with the same key are not

@@ -20,7 +20,7 @@ import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
 import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
-import { cachedUtf8, I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+import { cachedUtf8, I32, I64, LEN, utf8, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** Span events kept per span: flag evaluations past this many on one span are ignored. */
 export const MAX_SPAN_EVENTS = 128;
@@ -107,6 +107,17 @@ function keyValue(r: WireReader, end: number, depth: number): OtlpKeyValue {
   return kv;
 }
 
+/** Keys the mapper reads a user id from, in the order it tries them. */
+const USER_ID_KEYS = ['feature_flag.context.id', 'enduser.id', 'user.id'] as const;
+
+/**
+ * User ids are nearly all distinct, so the short-string cache would miss on each and, worse,
+ * evict the few names, features and variants every span repeats: they are decoded directly.
+ */
+function isUserIdKey(key: string): boolean {
+  return key === USER_ID_KEYS[0] || key === USER_ID_KEYS[1] || key === USER_ID_KEYS[2];
+}
+
 /**
  * A KeyValue whose key passes the filter, else undefined. The key is matched on its bytes, so
  * the keys and values nobody reads are never decoded (only their framing is checked).
@@ -131,7 +142,8 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
         // reads but numeric user ids: read here instead of through anyValue's field loop.
         const textLength = buf[keyEnd + 3];
         if (buf[keyEnd + 2] === 0x0a && textLength < 128 && keyEnd + 4 + textLength === end && depth < MAX_DEPTH) {
-          return { key, value: { stringValue: cachedUtf8(buf, keyEnd + 4, end) } };
+          const text = isUserIdKey(key) ? utf8(buf, keyEnd + 4, end) : cachedUtf8(buf, keyEnd + 4, end);
+          return { key, value: { stringValue: text } };
         }
         r.pos = keyEnd + 2;
         return { key, value: anyValue(r, end, depth + 1) };
@@ -168,13 +180,37 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
   return { key, value };
 }
 
-function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number): OtlpKeyValue[] {
-  const stop = r.delimited(end);
-  r.counter.attribute();
+/**
+ * The attribute field just tagged, and the run of attributes after it under the same one-byte tag
+ * (`tagByte`): encoders write a list's attributes one after another, so they are walked in one
+ * loop and counted against the request's caps once per run instead of once each.
+ */
+function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined, wanted: KeyFilter, depth: number, tagByte: number): OtlpKeyValue[] {
+  const buf = r.buf;
   const list = into ?? [];
-  const kv = wanted === everyKey ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
-  if (kv) list.push(kv);
-  r.pos = stop;
+  const all = wanted === everyKey;
+  const lengths = wanted.lengths;
+  let n = 0;
+  for (;;) {
+    const stop = r.delimited(end);
+    n++;
+    // filteredKeyValue's usual layout, [0x0a len key][0x12 len value], with a key length no wanted
+    // key has: passed over here, framing checked the same way, without a call or a key comparison.
+    const p = r.pos;
+    const keyLength = buf[p + 1];
+    const keyEnd = p + 2 + keyLength;
+    const valueLength = buf[keyEnd + 1];
+    const unwanted = buf[p] === 0x0a && keyLength < 128 && lengths[keyLength] === 0 && keyEnd <= stop
+      && (keyEnd === stop || (buf[keyEnd] === 0x12 && valueLength < 128 && keyEnd + 2 + valueLength === stop));
+    if (!unwanted) {
+      const kv = all ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
+      if (kv) list.push(kv);
+    }
+    r.pos = stop;
+    if (stop >= end || buf[stop] !== tagByte) break;
+    r.pos = stop + 1;
+  }
+  r.counter.attribute(n);
   return list;
 }
 
@@ -186,7 +222,7 @@ function resource(r: WireReader, end: number, wanted: KeyFilter, depth: number):
     const wt = t & 7;
     if (f === 1) {
       if (wt !== LEN) wrongType(r, f, wt);
-      res.attributes = attributes(r, end, res.attributes, wanted, depth + 1);
+      res.attributes = attributes(r, end, res.attributes, wanted, depth + 1, 0x0a);
     } else if (f === 2) {
       if (wt !== VARINT) wrongType(r, f, wt);
       r.blindUint32(end);
@@ -207,7 +243,7 @@ function spanEvent(r: WireReader, end: number, wanted: KeyFilter, depth: number)
     switch (f) {
       case 1: if (wt !== I64) wrongType(r, f, wt); e.timeUnixNano = r.fixed64(end); break;
       case 2: if (wt !== LEN) wrongType(r, f, wt); e.name = r.string(end); break;
-      case 3: if (wt !== LEN) wrongType(r, f, wt); e.attributes = attributes(r, end, e.attributes, wanted, depth + 1); break;
+      case 3: if (wt !== LEN) wrongType(r, f, wt); e.attributes = attributes(r, end, e.attributes, wanted, depth + 1, 0x1a); break;
       case 4: if (wt !== VARINT) wrongType(r, f, wt); r.blindUint32(end); break;
       default: r.skip(wt, end);
     }
@@ -230,7 +266,7 @@ function span(r: WireReader, end: number, wanted: KeyFilter, depth: number): Otl
       case 5: if (wt !== LEN) wrongType(r, f, wt); s.name = r.string(end); break;
       case 7: if (wt !== I64) wrongType(r, f, wt); s.startTimeUnixNano = r.fixed64(end); break;
       case 8: if (wt !== I64) wrongType(r, f, wt); s.endTimeUnixNano = r.fixed64(end); break;
-      case 9: if (wt !== LEN) wrongType(r, f, wt); s.attributes = attributes(r, end, s.attributes, wanted, depth + 1); break;
+      case 9: if (wt !== LEN) wrongType(r, f, wt); s.attributes = attributes(r, end, s.attributes, wanted, depth + 1, 0x4a); break;
       case 11: {
         if (wt !== LEN) wrongType(r, f, wt);
         const stop = r.delimited(end);
@@ -267,7 +303,7 @@ function logRecord(r: WireReader, end: number, depth: number): OtlpLogRecord {
         rec.body = anyValue(r, stop, depth + 1);
         break;
       }
-      case 6: if (wt !== LEN) wrongType(r, f, wt); rec.attributes = attributes(r, end, rec.attributes, everyKey, depth + 1); break;
+      case 6: if (wt !== LEN) wrongType(r, f, wt); rec.attributes = attributes(r, end, rec.attributes, everyKey, depth + 1, 0x32); break;
       case 7: if (wt !== VARINT) wrongType(r, f, wt); r.blindUint32(end); break;
       case 8: if (wt !== I32) wrongType(r, f, wt); r.skip(wt, end); break;
       case 9: if (wt !== LEN) wrongType(r, f, wt); rec.traceId = r.bytes(end); break;
@@ -342,7 +378,7 @@ function topLevel<T>(body: Uint8Array, what: string, counter: WireCounter | unde
 /** Attribute keys the mapper reads on spans and resources, besides the rules' activation keys. */
 export const MAPPED_SPAN_KEYS = [
   'feature_flag.key', 'feature_flag.result.variant', 'feature_flag.variant',
-  'feature_flag.context.id', 'enduser.id', 'user.id',
+  ...USER_ID_KEYS,
   // The resource's service identity names the event's origin, which holds the watermark per sender.
   'service.name', 'service.instance.id',
 ] as const;

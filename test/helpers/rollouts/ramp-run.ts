@@ -1,11 +1,20 @@
 // The loop of a rollout test: send a step of users, wait until the verdict engine has judged up to
 // that step's watermark and the flag store serves what the engine decided, note what changed, and
 // go on until the rollout settles. Shared by the embedded and the distributed end-to-end tests.
+//
+// "That step's watermark" is the lowest of the partitions' watermarks: the engine judges a step
+// once every partition of the events topic has passed it. Users go to partitions by a keyed hash
+// (the pseudonym key is random per data directory), so now and then one of the six partitions gets
+// none of a step's last users; its newest event is then a minute or more older than the others',
+// and it holds the step until its next event. Live traffic brings that event; this loop does not
+// send more until the step is judged, so it waits for what the data sent can reach: the step the
+// aggregator's lowest watermark has crossed, once the aggregator has applied everything.
 
 import { recordEvaluation } from '../../../src/client/evaluation-recorder.js';
 import { bucketOf, inAllocation } from '../../../src/client/allocation.js';
 import type { FlagEvaluation } from '../../../src/client/flag-client.js';
 import type { RolloutView } from '../../../src/events/verdict.js';
+import { perPartition, stageLag } from '../metrics-text.js';
 import { waitFor } from '../services.js';
 import type { RampDriver } from './ramp-driver.js';
 
@@ -35,6 +44,7 @@ export function rampRules(extra: Record<string, unknown> = {}): string {
 
 export interface AdminApi {
   get(path: string): Promise<any>;
+  text(path: string): Promise<string>;
   post(path: string, body: unknown): Promise<{ status: number; body: any }>;
 }
 
@@ -44,6 +54,10 @@ export function adminApi(base: () => string, token: string): AdminApi {
     async get(path) {
       const res = await fetch(`${base()}${path}`, { headers });
       return res.json();
+    },
+    async text(path) {
+      const res = await fetch(`${base()}${path}`, { headers });
+      return res.text();
     },
     async post(path, body) {
       const res = await fetch(`${base()}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
@@ -99,18 +113,27 @@ export interface RampRunOptions {
   until: (o: RampObservation) => boolean;
   /** Lateness of the aggregator's watermark (ms). */
   latenessMs?: number;
+  /** The verdict engine's step of event time (ms): verdict.stepSeconds. */
+  verdictStepMs?: number;
+  /** Partitions of the events topic (kafka.partitions): the engine waits for each of them. */
+  eventPartitions: number;
 }
 
 export async function runRamp(o: RampRunOptions): Promise<RampObservation[]> {
   const seen: RampObservation[] = [];
   const lateness = o.latenessMs ?? 300_000;
+  const stepMs = o.verdictStepMs ?? 60_000;
   for (let step = 0; step < o.maxSteps; step++) {
     await o.beforeStep?.();
     const sent = await o.driver.step();
-    // Partials are published as the stage consumes: wait for the one at this step's watermark.
-    const judgedTo = sent.toMs - lateness - 30_000;
+    // Partials are published as the stage consumes: wait for the one at this step's watermark,
+    // or at the step the lowest partition's watermark reached when that is earlier (see the header).
+    const wanted = sent.toMs - lateness - 30_000;
+    let reached: number | undefined;
     const status = await waitFor(
       async () => {
+        reached ??= await reachedStep(o.api, o.eventPartitions, stepMs);
+        const judgedTo = Math.min(wanted, reached ?? wanted);
         const s = await o.api.get(`/v1/rollouts/${RAMP_FEATURE}`);
         const c = s.cohorts?.find((x: { cohort: string }) => x.cohort === 'treatment');
         if (c?.evaluatedAt && Date.parse(c.evaluatedAt) >= judgedTo) return c;
@@ -136,6 +159,21 @@ export async function runRamp(o: RampRunOptions): Promise<RampObservation[]> {
     if (o.until(observation)) break;
   }
   return seen;
+}
+
+/**
+ * The step (event time) that every partition's watermark has crossed, once the aggregator in the
+ * process behind `api` has applied every record in the events log; undefined before that, while a
+ * partition has no data yet, or when that process runs no aggregator. Nothing more is sent
+ * meanwhile, so the answer is final.
+ */
+async function reachedStep(api: AdminApi, partitions: number, stepMs: number): Promise<number | undefined> {
+  const metrics = await api.text('/metrics');
+  const watermarks = [...perPartition(metrics, 'pmf_aggregator_watermark_seconds').values()];
+  // The lag counts only partitions the aggregator has read from: each must have a watermark too.
+  if (stageLag(metrics, 'aggregator') !== 0 || watermarks.length < partitions) return undefined;
+  const lowest = Math.round(Math.min(...watermarks) * 1000);
+  return Math.floor(lowest / stepMs) * stepMs;
 }
 
 /** The audit log of the feature, oldest first, one line per entry (what the report pastes). */
