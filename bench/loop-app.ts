@@ -18,6 +18,7 @@ import { createLogger } from '../src/core/logger.js';
 import { KafkaLog } from '../src/log/kafka/kafka-log.js';
 import { loadRulesFile } from '../src/config/rules-file.js';
 import { DASHBOARD_SPAN } from './loop-spans.js';
+import { readEngineCheckpoint } from '../src/verdict/engine-checkpoint.js';
 import { silentLogger } from '../src/core/logger.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
@@ -146,14 +147,16 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
   };
 
   const engineView = async (feature: string, cohort: string): Promise<EngineView> => {
-    const { rows } = await pool.query<{ state: Buffer }>(`SELECT state FROM ${schema}.stream_checkpoints WHERE stage = 'verdict' AND topic = $1`, [app.topics.cohortStats]);
-    for (const { state } of rows) {
-      // The verdict engine's checkpoint format (src/verdict/verdict-engine.ts, EngineState).
-      const s = JSON.parse(state.toString('utf8')) as {
-        partials: Record<string, Record<string, { partition: number; watermark: number; cohorts: { cohort: string; exposed: number }[] }>>;
-        steps: Record<string, { reported: Record<string, number> } | undefined>;
-        memory: Record<string, { lastOutcome: string | null; evaluator: { failed?: Record<string, string> } }>;
-      };
+    const { rows } = await pool.query<{ partition: number; state: Buffer }>(
+      `SELECT partition, state FROM ${schema}.stream_checkpoints WHERE stage = 'verdict' AND topic = $1`,
+      [app.topics.cohortStats],
+    );
+    for (const { partition, state } of rows) {
+      const { rows: parts } = await pool.query<{ part: number; seq: string; data: Buffer }>(
+        `SELECT part, seq::text AS seq, data FROM ${schema}.stream_checkpoint_parts WHERE stage = 'verdict' AND topic = $1 AND partition = $2 ORDER BY part, seq`,
+        [app.topics.cohortStats, partition],
+      );
+      const s = readEngineCheckpoint(state, parts);
       const partials = s.partials[feature] ?? {};
       const reported = new Map(Object.entries(s.steps[feature]?.reported ?? {}).map(([p, step]) => [Number(p), step]));
       if (!s.partials[feature] && reported.size === 0) continue;

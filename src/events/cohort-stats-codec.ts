@@ -141,10 +141,15 @@ interface CohortState {
   cohort: string;
   firstExposureAt: number;
   counts: number[];
-  /** The serialized histogram as last read in full, until a delta records into it. */
+  /** The serialized histogram: as read in full, or taken from `histogram` once a delta recorded into it. */
   bytes?: Uint8Array;
   histogram?: LatencyHistogram;
   base64?: string;
+}
+
+/** Decoded snapshots keep their histogram's bytes; a copy, so they do not hold the whole fetched batch. */
+function copyOf(view: Uint8Array): Uint8Array {
+  return new Uint8Array(view);
 }
 
 function histogramOf(s: CohortState): LatencyHistogram {
@@ -152,9 +157,28 @@ function histogramOf(s: CohortState): LatencyHistogram {
   return s.histogram;
 }
 
+function bytesOf(s: CohortState): Uint8Array {
+  if (s.bytes === undefined) s.bytes = (s.histogram as LatencyHistogram).serialize();
+  return s.bytes;
+}
+
 function base64Of(s: CohortState): string {
-  if (s.base64 === undefined) s.base64 = s.histogram ? s.histogram.toBase64() : Buffer.from(s.bytes as Uint8Array).toString('base64');
+  if (s.base64 === undefined) {
+    const b = bytesOf(s);
+    s.base64 = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  }
   return s.base64;
+}
+
+/**
+ * The serialized histogram of a decoded cohort snapshot, the bytes its base64 `histogram` was made
+ * from, so the verdict stage merges them without decoding the text again; undefined for a snapshot
+ * that did not come from decodeCohortStats' format 2 (its base64 is then the one source).
+ */
+const decodedHistograms = new WeakMap<CohortPartial, Uint8Array>();
+
+export function serializedHistogram(c: CohortPartial): Uint8Array | undefined {
+  return decodedHistograms.get(c);
 }
 
 /** Every step snapshot of a cohort-stats record, in order: format 2, or format 1 (one JSON snapshot). */
@@ -211,7 +235,7 @@ function decodeBinary(r: ByteReader): FeaturePartial[] {
       cohorts = new Map();
       for (let i = 0; i < total; i++) {
         const s: CohortState = { cohort: r.string(), firstExposureAt: r.float64(), counts: readCounts(r) };
-        s.bytes = r.bytes();
+        s.bytes = copyOf(r.bytes());
         cohorts.set(s.cohort, s);
       }
     } else {
@@ -250,10 +274,10 @@ function readChange(r: ByteReader, cohorts: Map<string, CohortState>): void {
     if (!Number.isSafeInteger(v) || v < 0) throw fail(`count ${i} of cohort ${JSON.stringify(name)} becomes ${v}`);
     s.counts[i] = v;
   }
-  if (mask & HISTOGRAM_BIT) s.bytes = r.bytes();
+  if (mask & HISTOGRAM_BIT) s.bytes = copyOf(r.bytes());
   else if (mask & VALUES_BIT) {
-    // Recorded in place: the snapshots already decoded hold their histogram as base64 text, and
-    // only the newest state is ever a base.
+    // Recorded in place: the snapshots already decoded hold their histogram as bytes of its own
+    // (serialize copies) and base64 text, and only the newest state is ever a base.
     const h = histogramOf(before as CohortState);
     const n = r.varint();
     let v = 0;
@@ -294,6 +318,7 @@ function toCohortPartial(feature: string, partition: number, position: SnapshotP
     cohortSwitches: n[11],
   };
   if (position.recordEvents !== undefined) c.recordEvents = position.recordEvents;
+  decodedHistograms.set(c, bytesOf(s));
   return c;
 }
 

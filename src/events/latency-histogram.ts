@@ -35,6 +35,8 @@ function hdrUlp(x: number): number {
 
 /** Shared by every histogram's serialize(): grown to the largest form seen, never shrunk. */
 let scratch = Buffer.allocUnsafeSlow(4096);
+/** mergeSerialized's (index, count) pairs: grown to the largest form seen. */
+let mergeScratch = new Float64Array(512);
 
 /** ByteWriter.varint (unsigned LEB128, exact up to 2^53 − 1) at `pos`; returns the position after. */
 function putVarint(buf: Buffer, pos: number, v: number): number {
@@ -178,6 +180,48 @@ export class LatencyHistogram {
     this.clamped += other.clamped;
     if (other.minValue < this.minValue) this.minValue = other.minValue;
     if (other.maxValue > this.maxValue) this.maxValue = other.maxValue;
+  }
+
+  /**
+   * merge(LatencyHistogram.deserialize(bytes)), with the same checks and errors, without building
+   * the other histogram: the verdict stage merges every partition's histogram of every cohort at
+   * every step. Read in full before anything is added, so a bad form changes nothing.
+   */
+  mergeSerialized(bytes: Uint8Array): void {
+    const r = new ByteReader(bytes, 'latency histogram');
+    const version = r.byte();
+    if (version !== FORMAT_VERSION) throw r.fail(`unknown format version ${version}`);
+    const s = this.settings;
+    if (r.varint() !== s.lowestDiscernibleValue || r.varint() !== s.highestTrackableValue || r.byte() !== s.significantDigits) {
+      this.merge(LatencyHistogram.deserialize(bytes)); // its error, whichever it is
+      return;
+    }
+    const nonEmpty = r.varint();
+    if (nonEmpty > this.countsArrayLength) throw r.fail(`${nonEmpty} buckets exceed the layout`);
+    if (nonEmpty === 0) return r.expectEnd();
+    const clamped = r.varint();
+    const min = r.varint();
+    const max = r.varint();
+    if (mergeScratch.length < 2 * nonEmpty) mergeScratch = new Float64Array(Math.max(2 * nonEmpty, 2 * mergeScratch.length));
+    let index = -1;
+    let total = 0;
+    for (let k = 0; k < nonEmpty; k++) {
+      index += r.varint() + 1;
+      const c = r.varint();
+      if (index >= this.countsArrayLength || c === 0) throw r.fail(`bad bucket ${index} with count ${c}`);
+      mergeScratch[2 * k] = index;
+      mergeScratch[2 * k + 1] = c;
+      total += c;
+    }
+    if (min > max || max > s.highestTrackableValue || clamped > total) throw r.fail('inconsistent min/max/clamped');
+    r.expectEnd();
+    this.base64 = undefined;
+    if (index >= this.counts.length) this.grow(index);
+    for (let k = 0; k < nonEmpty; k++) this.counts[mergeScratch[2 * k]] += mergeScratch[2 * k + 1];
+    this.total += total;
+    this.clamped += clamped;
+    if (min < this.minValue) this.minValue = min;
+    if (max > this.maxValue) this.maxValue = max;
   }
 
   private assertSameSettings(other: LatencyHistogram): void {

@@ -6,6 +6,8 @@
 // The same input topic carries a person's rollout steering requests, applied in log order.
 // A cohort-stats record holds one or more step snapshots of one feature (events/cohort-stats-codec.ts,
 // or one JSON snapshot in the older format); they are applied in order, as if one record each.
+// Checkpoints are incremental (verdict/engine-checkpoint.ts): each writes only the features the
+// records since the last one touched; a whole-state checkpoint of an older version is still read.
 
 import type { Clock } from '../core/clock.js';
 import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
@@ -14,7 +16,8 @@ import { decodeCohortStats } from '../events/cohort-stats-codec.js';
 import { checkRolloutSteer, isRolloutSteer } from '../events/rollout-steer.js';
 import type { Topics } from '../events/topics.js';
 import { signCommand, type CommandKeyRing } from '../events/command-signature.js';
-import type { Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import { isEngineHead, stateFromRows, VerdictCheckpointer } from '../verdict/engine-checkpoint.js';
 import { VerdictEngine, type EngineOutput, type VerdictEngineOptions } from '../verdict/verdict-engine.js';
 
 /** Sees every engine output as it is produced (status history, webhooks); must not block. */
@@ -33,6 +36,7 @@ export class VerdictProcessor implements PartitionProcessor {
     private readonly clock: Clock,
     private readonly startupWaitMs: number,
     private readonly observe?: VerdictObserver,
+    private readonly checkpointer = new VerdictCheckpointer(),
   ) {
     this.startedAt = clock.now();
   }
@@ -83,6 +87,10 @@ export class VerdictProcessor implements PartitionProcessor {
   serialize(): Buffer {
     return this.engine.serialize();
   }
+
+  checkpoint(_offset: string): IncrementalState {
+    return this.checkpointer.take(this.engine);
+  }
 }
 
 // Steering requests are rare and small; statistics records are not, so only a record that starts
@@ -108,6 +116,13 @@ export function verdictProcessorFactory(
 ): ProcessorFactory {
   return {
     create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing, clock, startupWaitMs, observe),
-    restore: (_partition, state) => new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs, observe),
+    restore: (_partition, state, parts) => {
+      if (parts.length === 0 && !isEngineHead(state)) {
+        return new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs, observe);
+      }
+      const stored = stateFromRows(state, parts);
+      const engine = VerdictEngine.fromState(stored.state, options());
+      return new VerdictProcessor(engine, topics, keyRing, clock, startupWaitMs, observe, new VerdictCheckpointer(stored.parts));
+    },
   };
 }

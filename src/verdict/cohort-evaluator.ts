@@ -44,7 +44,8 @@ export interface EvaluationInput {
   expectedShares?: Record<string, number>;
   /** Event time the evaluation is at (merged watermark, ms). */
   at: number;
-  /** Carried between evaluations of the same (feature, cohort): sticky verdicts, running intersections. */
+  /** Carried between evaluations of the same (feature, cohort): sticky verdicts, running intersections.
+   * Never changed in place: the result carries the next memory (the engine keeps the old one to undo a failed step). */
   memory: EvaluatorMemory;
 }
 

@@ -2,6 +2,7 @@
 // partitions, so per-partition user counts are disjoint and simply add up; histograms merge exactly.
 
 import type { CohortPartial } from '../events/cohort-stats.js';
+import { serializedHistogram } from '../events/cohort-stats-codec.js';
 import { positionText, type FeaturePartial } from '../events/feature-partial.js';
 import { LatencyHistogram } from '../events/latency-histogram.js';
 import type { MergedCohortStats } from './cohort-evaluator.js';
@@ -65,7 +66,8 @@ function add(into: ReturnType<typeof emptyCohort>, c: CohortPartial, first: bool
   l.sumSlow2 += c.latency.sumSlow2;
   l.sumNSlow += c.latency.sumNSlow;
   into.cohortSwitches += c.cohortSwitches;
-  if (c.latency.histogram) into.histogram.merge(LatencyHistogram.fromBase64(c.latency.histogram));
+  // A decoded record's snapshot brings its histogram's bytes; one restored from a checkpoint, its base64.
+  if (c.latency.histogram) into.histogram.mergeSerialized(serializedHistogram(c) ?? Buffer.from(c.latency.histogram, 'base64'));
 }
 
 export function mergeFeature(partials: Iterable<FeaturePartial>): MergedFeature {

@@ -18,11 +18,13 @@ import type { FlagCommand } from '../events/flag-command.js';
 import type { RolloutSteer } from '../events/rollout-steer.js';
 import type { Outcome, RolloutView, Verdict } from '../events/verdict.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
-import type { CohortEvaluator, EvaluatorMemory } from './cohort-evaluator.js';
+import type { CohortEvaluator } from './cohort-evaluator.js';
+import { featureRow } from './engine-checkpoint.js';
+import { applyUndo, MemoryIndex, memoryKey, takeUndo, type CohortMemory, type EngineState, type FeatureSteps } from './engine-state.js';
 import { hashId } from './content-id.js';
 import { gateReason } from './gates.js';
 import { mergeFeature } from './merge-partials.js';
-import { ensureRamp, rememberSteer, rolloutCommand, rolloutView, srmExpectation, type CohortRollout, type FeatureRollout } from './rollout-driver.js';
+import { ensureRamp, rememberSteer, rolloutCommand, rolloutView, srmExpectation, type CohortRollout } from './rollout-driver.js';
 import { allocationOf, onEvidence, onSteer, type RampChange } from './rollout-ramp.js';
 
 export interface VerdictEngineOptions {
@@ -34,42 +36,9 @@ export interface VerdictEngineOptions {
   partitions?: number;
 }
 
-interface CohortMemory {
-  evaluator: EvaluatorMemory;
-  lastOutcome: Outcome | null;
-  lastPublishedAt: number;
-  lastVerdict: Verdict | null;
-  /** Command ids already issued for this cohort; a re-evaluation never issues one twice. */
-  commands: string[];
-  /** Event time of the last command issued for this cohort (cooldownSeconds counts from it). */
-  lastCommandAt?: number;
-  /** The cohort's ramp, for a guarded cohort of a rule with a rollout (enforce mode). */
-  rollout?: CohortRollout;
-}
-
 export interface EngineOutput {
   verdicts: Verdict[];
   commands: FlagCommand[];
-}
-
-interface FeatureSteps {
-  /** Last step evaluated; null before the first. */
-  evaluated: number | null;
-  /** Lowest step first reported, for the startup wait. */
-  first: number | null;
-  /** Snapshots not yet consumed, per partition, in step order. */
-  queued: Record<string, FeaturePartial[]>;
-  /** Highest step reported per partition. */
-  reported: Record<string, number>;
-}
-
-interface EngineState {
-  /** Per feature and partition, the snapshot as of the last evaluated step. */
-  partials: Record<string, Record<string, FeaturePartial>>;
-  steps: Record<string, FeatureSteps>;
-  memory: Record<string, CohortMemory>;
-  /** Per feature with a rollout: the SRM expectation under moving allocations. */
-  rollouts?: Record<string, FeatureRollout>;
 }
 
 /** A guarded cohort's rollout as the status page shows it. */
@@ -101,6 +70,9 @@ export function guardedCohorts(rule: Rule, seen: Iterable<string>): string[] {
 
 export class VerdictEngine {
   private state: EngineState = { partials: {}, steps: {}, memory: {} };
+  private index = new MemoryIndex();
+  /** Features whose state changed since the last takeChanged (what an incremental checkpoint writes). */
+  private changed = new Set<string>();
   private rules: RuleSet;
   /** The wait for `partitions` was waived (see the header); not state: a restart waits again. */
   private released = false;
@@ -122,26 +94,15 @@ export class VerdictEngine {
     if (steps.reported[key] !== undefined && steps.reported[key] >= step) return { verdicts: [], commands: [] };
     // Applied atomically: if evaluation throws (the runner then skips the record as rejected),
     // neither the snapshots nor any cohort's memory keeps a half-done change.
-    const saved = structuredClone({
-      steps,
-      partials: this.state.partials[feature] ?? {},
-      memory: Object.entries(this.state.memory).filter(([k]) => k.startsWith(`${feature}\u0000`)),
-      rollout: this.state.rollouts?.[feature],
-    });
+    const undo = takeUndo(this.state, this.index, feature, steps);
+    this.changed.add(feature);
     steps.reported[key] = step;
     (steps.queued[key] ??= []).push(p);
     if (steps.first === null || step < steps.first) steps.first = step;
     try {
       return this.evaluateDueSteps(feature, steps);
     } catch (err) {
-      this.state.steps[feature] = saved.steps;
-      this.state.partials[feature] = saved.partials;
-      for (const k of Object.keys(this.state.memory)) if (k.startsWith(`${feature}\u0000`)) delete this.state.memory[k];
-      for (const [k, v] of saved.memory) this.state.memory[k] = v;
-      if (this.state.rollouts) {
-        if (saved.rollout) this.state.rollouts[feature] = saved.rollout;
-        else delete this.state.rollouts[feature];
-      }
+      applyUndo(this.state, this.index, feature, undo);
       throw err;
     }
   }
@@ -180,6 +141,7 @@ export class VerdictEngine {
     this.released = true;
     for (const [feature, steps] of Object.entries(this.state.steps).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       if (steps.evaluated !== null || Object.keys(steps.reported).length === 0) continue;
+      this.changed.add(feature);
       const r = this.evaluateDueSteps(feature, steps);
       out.verdicts.push(...r.verdicts);
       out.commands.push(...r.commands);
@@ -188,9 +150,9 @@ export class VerdictEngine {
   }
 
   latest(feature: string, cohort?: string): Verdict[] {
-    return Object.entries(this.state.memory)
-      .filter(([key]) => key.startsWith(`${feature}\u0000`))
-      .map(([, m]) => m.lastVerdict)
+    return this.index
+      .keys(feature)
+      .map((key) => this.state.memory[key].lastVerdict)
       .filter((v): v is Verdict => v !== null && (cohort === undefined || v.cohort === cohort));
   }
 
@@ -202,11 +164,35 @@ export class VerdictEngine {
     return Buffer.from(JSON.stringify(this.state));
   }
 
+  /** From a whole-state (format 1) checkpoint: every feature counts as changed, so the next incremental save writes them all. */
   static restore(state: Buffer, o: VerdictEngineOptions): VerdictEngine {
-    const e = new VerdictEngine(o);
     const restored = JSON.parse(state.toString('utf8')) as EngineState;
-    e.state = { ...restored, steps: restored.steps ?? {} };
+    const e = VerdictEngine.fromState({ ...restored, steps: restored.steps ?? {} }, o);
+    e.markChanged([...Object.keys(e.state.steps), ...Object.keys(e.state.partials), ...Object.keys(e.state.rollouts ?? {})]);
+    for (const key of Object.keys(e.state.memory)) e.changed.add(key.slice(0, key.indexOf('\u0000')));
     return e;
+  }
+
+  static fromState(state: EngineState, o: VerdictEngineOptions): VerdictEngine {
+    const e = new VerdictEngine(o);
+    e.state = state;
+    e.index = MemoryIndex.of(state.memory);
+    return e;
+  }
+
+  takeChanged(): string[] {
+    const features = [...this.changed];
+    this.changed.clear();
+    return features;
+  }
+
+  markChanged(features: Iterable<string>): void {
+    for (const f of features) this.changed.add(f);
+  }
+
+  /** One feature's share of the state, as an incremental checkpoint's row (engine-checkpoint.ts). */
+  featureRow(feature: string): Buffer {
+    return featureRow(this.state, this.index, feature);
   }
 
   /** Applies a person's steering request to a cohort's ramp, at the feature's current event time. */
@@ -222,6 +208,7 @@ export class VerdictEngine {
     const at = Number.isFinite(merged.at) && merged.cohorts.size > 0 ? merged.at : Date.parse(req.requestedAt);
     const exposed = stats?.exposed ?? 0;
     const mem = this.cohortMemory(req.feature, req.cohort);
+    this.changed.add(req.feature);
     const cr = ensureRamp(mem.rollout, plan, stats?.firstExposureAt ?? at);
     mem.rollout = cr;
     if (cr.steers.includes(req.steerId)) return out;
@@ -250,8 +237,9 @@ export class VerdictEngine {
     if (!rule?.rollout) return [];
     const merged = mergeFeature(Object.values(this.state.partials[feature] ?? {}));
     const views: RolloutStatusView[] = [];
-    for (const [key, mem] of Object.entries(this.state.memory)) {
-      if (!key.startsWith(`${feature}\u0000`) || !mem.rollout) continue;
+    for (const key of this.index.keys(feature)) {
+      const mem = this.state.memory[key];
+      if (!mem.rollout) continue;
       const cohort = key.slice(feature.length + 1);
       const v = mem.lastVerdict;
       const at = merged.cohorts.size > 0 ? merged.at : mem.rollout.ramp.stageStartedAt;
@@ -270,7 +258,13 @@ export class VerdictEngine {
   }
 
   private cohortMemory(feature: string, cohort: string): CohortMemory {
-    return (this.state.memory[`${feature}\u0000${cohort}`] ??= { evaluator: {}, lastOutcome: null, lastPublishedAt: Number.NEGATIVE_INFINITY, lastVerdict: null, commands: [] });
+    const key = memoryKey(feature, cohort);
+    let mem = this.state.memory[key];
+    if (!mem) {
+      mem = this.state.memory[key] = { evaluator: {}, lastOutcome: null, lastPublishedAt: Number.NEGATIVE_INFINITY, lastVerdict: null, commands: [] };
+      this.index.add(feature, key);
+    }
+    return mem;
   }
 
   private evaluateFeature(feature: string, step: number): EngineOutput {
@@ -290,7 +284,7 @@ export class VerdictEngine {
     if (plan) {
       const allocations: Record<string, number> = {};
       for (const g of guarded) {
-        const cr = this.state.memory[`${feature}\u0000${g}`]?.rollout;
+        const cr = this.state.memory[memoryKey(feature, g)]?.rollout;
         allocations[g] = cr ? allocationOf(plan, cr.ramp) : plan.stages[0].percent;
       }
       const rollouts = (this.state.rollouts ??= {});

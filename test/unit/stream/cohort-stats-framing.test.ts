@@ -3,7 +3,7 @@
 // snapshot per step and feature (format 1, as before) or binary records holding a full snapshot
 // and then deltas (format 2), however the flushes group the steps, across a crash of the
 // aggregator (restart from an older checkpoint, re-publishing steps the verdict stage has seen)
-// and a restart of the verdict stage from its checkpoint with re-delivered records.
+// and a restart of the verdict stage from its checkpoint (whole or incremental) with re-delivered records.
 
 import { describe, expect, it } from 'vitest';
 import { createEvaluator } from '../../../src/app/stage-settings.js';
@@ -17,6 +17,7 @@ import { toFeaturePartials, type FeaturePartial, type SnapshotPosition } from '.
 import { topicNames } from '../../../src/events/topics.js';
 import { PartitionAggregator, type PartitionAggregatorOptions } from '../../../src/aggregation/partition-aggregator.js';
 import { aggregatorProcessorFactory, type AggregatorProcessor } from '../../../src/stream/aggregator-processor.js';
+import { InMemoryCheckpointStore } from '../../../src/stream/checkpoint-store.js';
 import { verdictProcessorFactory } from '../../../src/stream/verdict-processor.js';
 import { VerdictEngine } from '../../../src/verdict/verdict-engine.js';
 import { mulberry32, normal } from '../../helpers/prng.js';
@@ -149,10 +150,16 @@ function interleave(lists: Buffer[][], seed: number): Buffer[] {
   }
 }
 
-/** The verdict stage over these records; with `restartAt`, it restarts from its checkpoint there and gets the last 5 records again. */
-function verdictStage(records: Buffer[], restartAt?: number): { verdicts: string[]; commands: string[] } {
+/**
+ * The verdict stage over these records; with `restart`, it restarts from its checkpoint at record
+ * `at` and gets the last 5 records again. The checkpoint is the whole state (format 1, as older
+ * versions wrote it), or incremental (format 2) taken every 7 records and at the restart into a
+ * store, so the restore reads rows written at different times.
+ */
+async function verdictStage(records: Buffer[], restart?: { at: number; from: 'whole' | 'incremental' }): Promise<{ verdicts: string[]; commands: string[] }> {
   const clock = new ManualClock(0);
   const factory = verdictProcessorFactory(TOPICS, () => ({ rules: RULES, evaluator: createEvaluator(Config.parse({})), heartbeatMs: 3600_000, partitions: PARTITIONS }), commandKeyRing(['k'.repeat(32)]), clock, 3600_000);
+  const store = new InMemoryCheckpointStore();
   let proc = factory.create(0);
   const verdicts: string[] = [];
   const commands: string[] = [];
@@ -160,9 +167,14 @@ function verdictStage(records: Buffer[], restartAt?: number): { verdicts: string
     for (const o of proc.takeOutputs()) for (const r of o.records) (o.topic === TOPICS.verdicts ? verdicts : commands).push(r.value.toString('utf8'));
   };
   for (let i = 0; i < records.length; i++) {
-    if (i === restartAt) {
+    if (restart?.from === 'incremental' && (i % 7 === 0 || i === restart.at) && i <= restart.at) {
+      const cp = proc.checkpoint!(String(i));
+      cp.settle(await store.save('verdict', 'in', { partition: 0, offset: String(i), state: cp.head, changes: cp.changes }));
+    }
+    if (i === restart?.at) {
       take();
-      proc = factory.restore(0, proc.serialize(), []);
+      const stored = restart.from === 'whole' ? { state: proc.serialize(), parts: [] } : await store.load('verdict', 'in', 0);
+      proc = factory.restore(0, stored!.state, stored!.parts ?? []);
       for (let k = Math.max(0, i - 5); k < i; k++) proc.apply({ offset: String(k), key: null, value: records[k], timestamp: 0 } as never);
     }
     proc.apply({ offset: String(i), key: null, value: records[i], timestamp: 0 } as never);
@@ -209,8 +221,9 @@ describe('cohort-stats record formats', () => {
 
   it.each([
     ['no crash', undefined, undefined],
-    ['an aggregator crash and a verdict-stage restart', { checkpointAt: 40, crashAt: 90 }, 0.5],
-  ])('gives the same verdicts and commands as JSON snapshots (%s)', (_name, crash, restartShare) => {
+    ['an aggregator crash and a verdict-stage restart', { checkpointAt: 40, crashAt: 90 }, 'whole' as const],
+    ['an aggregator crash and a verdict-stage restart from incremental checkpoints', { checkpointAt: 40, crashAt: 90 }, 'incremental' as const],
+  ])('gives the same verdicts and commands as JSON snapshots (%s)', async (_name, crash, restartFrom) => {
     const jsonRecords = interleave(json.map((list) => list.map((s) => encodeJson(s))), 1);
     const binary = [...log].map(([p, recs]) => binaryRecords(p, recs, 200 + p, crash));
     if (crash) {
@@ -221,8 +234,8 @@ describe('cohort-stats record formats', () => {
       }
     }
     const binaryRecordsIn = interleave(binary, 2);
-    const want = verdictStage(jsonRecords);
-    const got = verdictStage(binaryRecordsIn, restartShare === undefined ? undefined : Math.floor(binaryRecordsIn.length * restartShare));
+    const want = await verdictStage(jsonRecords);
+    const got = await verdictStage(binaryRecordsIn, restartFrom === undefined ? undefined : { at: Math.floor(binaryRecordsIn.length / 2), from: restartFrom });
     expect(want.verdicts.length).toBeGreaterThan(10);
     expect(want.commands.length).toBe(1);
     expect(JSON.parse(want.commands[0])).toMatchObject({ cohort: 'treatment', action: 'rollback' });
