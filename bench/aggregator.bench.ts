@@ -7,6 +7,9 @@
 //     state + offset checkpoints written to real PostgreSQL every checkpointIntervalMs and the
 //     FeaturePartials published to Kafka; timed from its first batch until the checkpoint holds
 //     the topic's end offset;
+//  3b. the same events in records of PMF_BENCH_EVENTS_PER_RECORD (default 100), as the receiver
+//     writes them (one record per export request and partition), through a raw consume and the
+//     stage once each: the Kafka client's cost per record is then shared by many events;
 //  4. the same events decoded and applied in-process with a serialize() per second of work (the
 //     CPU ceiling without I/O), and through the stage's processor with its step snapshots taken
 //     every 500 records (a consumer batch) and encoded, with the bytes the same snapshots take as
@@ -50,6 +53,8 @@ const USERS = Number(process.env.PMF_BENCH_USERS ?? 150_000);
 const BROKERS = (process.env.PMF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const DATABASE_URL = process.env.PMF_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** Events per record in the batched runs (an export request of 100 spans to one partition). */
+const EVENTS_PER_RECORD = Number(process.env.PMF_BENCH_EVENTS_PER_RECORD ?? 100);
 const DAY = 86_400_000;
 /** The verdict step (config verdict.stepSeconds default): a snapshot per feature each time the watermark crosses one. */
 const STEP_MS = 60_000;
@@ -112,17 +117,22 @@ function generate(count: number, users: number, spanMs: number, seed: number): F
 async function produce(log: KafkaLog, topic: string, values: Buffer[], keys: string[]): Promise<void> {
   const producer = log.producer('bench-feeder');
   await producer.start();
-  const chunk = 2000;
-  for (let i = 0; i < values.length; i += chunk) {
+  // At most 2,000 records or 512 KB per send: one send is one record batch, and the broker refuses
+  // a batch over message.max.bytes (1 MiB by default).
+  for (let i = 0; i < values.length; ) {
     const records: LogRecord[] = [];
-    for (let j = i; j < Math.min(values.length, i + chunk); j++) records.push({ key: keys[j], value: values[j] });
+    let bytes = 0;
+    for (; i < values.length && records.length < 2000 && bytes < 512 * 1024; i++) {
+      records.push({ key: keys[i], value: values[i] });
+      bytes += values[i].length;
+    }
     await producer.send(topic, records);
   }
   await producer.stop();
 }
 
 /** A plain kafkajs consumer over the same messages: the baseline for "consume rate". */
-async function rawConsume(topic: string, end: number, clientId: string): Promise<{ seconds: number; eventsPerSecond: number; bytes: number }> {
+async function rawConsume(topic: string, end: number, clientId: string, events = end): Promise<Record<string, number>> {
   const kafka = new kafkajs.Kafka({ brokers: BROKERS, clientId, logLevel: kafkajs.logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `${clientId}-raw`, maxWaitTimeInMs: 1000 });
   await consumer.connect();
@@ -130,11 +140,15 @@ async function rawConsume(topic: string, end: number, clientId: string): Promise
   let first = 0;
   let seen = 0;
   let bytes = 0;
+  let cpu0 = process.cpuUsage();
   const done = new Promise<number>((resolve) => {
     void consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
-        if (first === 0) first = performance.now();
+        if (first === 0) {
+          first = performance.now();
+          cpu0 = process.cpuUsage();
+        }
         for (const m of batch.messages) bytes += m.value?.length ?? 0;
         seen += batch.messages.length;
         if (seen >= end) resolve(performance.now());
@@ -142,9 +156,11 @@ async function rawConsume(topic: string, end: number, clientId: string): Promise
     });
   });
   const last = await done;
+  const cpu = process.cpuUsage(cpu0);
   await consumer.disconnect();
   const seconds = (last - first) / 1000;
-  return { seconds: +seconds.toFixed(3), eventsPerSecond: Math.round(end / seconds), bytes };
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return { seconds: +seconds.toFixed(3), eventsPerSecond: Math.round(events / seconds), bytes, processCpuSecondsPerWallSecond: +(cpuSeconds / seconds).toFixed(2), eventsPerProcessCpuSecond: Math.round(events / cpuSeconds) };
 }
 
 async function aggregatorStage(
@@ -154,6 +170,8 @@ async function aggregatorStage(
   prefix: string,
   end: number,
   groupId: string,
+  events = end,
+  inputTopic?: string,
 ): Promise<Record<string, number>> {
   const topics = topicNames(prefix);
   const sql = new PgSqlClient(pool);
@@ -209,7 +227,7 @@ async function aggregatorStage(
       restore: factory.restore,
     },
     groupId,
-    inputTopic: topics.events,
+    inputTopic: inputTopic ?? topics.events,
     checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
     clock: systemClock,
     onError: (err, context) => progress(`error in ${context}: ${String(err)}`),
@@ -224,12 +242,14 @@ async function aggregatorStage(
   const seconds = (last - first) / 1000;
   return {
     seconds: +seconds.toFixed(3),
-    eventsPerSecond: Math.round(end / seconds),
+    eventsPerSecond: Math.round(events / seconds),
     checkpoints,
     checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
     lastCheckpointBytes: checkpointBytes,
     checkpointWriteMsTotal: Math.round(checkpointMs),
     processCpuSecondsPerWallSecond: +((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2),
+    // On a shared machine the stage may get less than a core: its rate per CPU-second is the steadier figure.
+    eventsPerProcessCpuSecond: Math.round(events / ((cpu.user + cpu.system) / 1e6)),
     snapshotRecordsPublished: snapshotRecords,
     snapshotBytesPublished: snapshotBytes,
   };
@@ -376,6 +396,7 @@ async function main(): Promise<void> {
   const id = `bench_agg_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const prefix = `${id}.`;
   const topics = topicNames(prefix);
+  const batchedTopic = `${topics.events}.batched`;
   progress('memory of fresh stores');
   const heap = {
     heapBytesPerPair_500k_1FeaturePerUser: heapPerPair(500_000, 1),
@@ -389,7 +410,7 @@ async function main(): Promise<void> {
   const log = new KafkaLog({ brokers: BROKERS, clientId: id, logger: silentLogger, sendTimeoutMs: 30_000 });
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
   try {
-    await log.ensureTopics(Object.values(topics).map((name) => ({ name, partitions: 1 })));
+    await log.ensureTopics([...Object.values(topics), batchedTopic].map((name) => ({ name, partitions: 1 })));
     progress(`producing to ${topics.events}`);
     await produce(log, topics.events, values, keys);
 
@@ -405,6 +426,22 @@ async function main(): Promise<void> {
     }
     const raw = raws.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
     const stage = stages.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+
+    // The same events as the receiver writes them: several per record (one record per export
+    // request and partition, joined across concurrent requests), so the Kafka client's cost per
+    // record is shared. One run each.
+    const batchedValues: Buffer[] = [];
+    const batchedKeys: string[] = [];
+    for (let i = 0; i < events.length; i += EVENTS_PER_RECORD) {
+      batchedValues.push(encodeEventRecord(events.slice(i, i + EVENTS_PER_RECORD)));
+      batchedKeys.push(events[i].user);
+    }
+    progress(`producing ${batchedValues.length} records of up to ${EVENTS_PER_RECORD} events to ${batchedTopic}`);
+    await produce(log, batchedTopic, batchedValues, batchedKeys);
+    progress('raw kafkajs consume, batched records');
+    const batchedRaw = await rawConsume(batchedTopic, batchedValues.length, `${id}_b`, EVENTS);
+    progress('aggregator stage, batched records');
+    const batchedStage = await aggregatorStage(log, pool, `${id}_3`, prefix, batchedValues.length, `${id}_3`, EVENTS, batchedTopic);
     progress('in-process decode + apply');
     const local = inProcess(values);
     progress('in-process stage processor (step snapshots encoded, no I/O)');
@@ -424,6 +461,15 @@ async function main(): Promise<void> {
       stage,
       raw,
       runs: { rawEventsPerSecond: raws.map((r) => r.eventsPerSecond), stageEventsPerSecond: stages.map((r) => r.eventsPerSecond) },
+      batched: {
+        eventsPerRecord: EVENTS_PER_RECORD,
+        records: batchedValues.length,
+        aggregatorEventsPerSecond: batchedStage.eventsPerSecond,
+        rawKafkajsConsumeEventsPerSecond: batchedRaw.eventsPerSecond,
+        aggregatorToRawConsumeRatio: +(batchedStage.eventsPerSecond / batchedRaw.eventsPerSecond).toFixed(3),
+        stage: batchedStage,
+        raw: batchedRaw,
+      },
       inProcess: local.result,
       inProcessStage: localStage,
       inputBytesPerEvent: +(raw.bytes / EVENTS).toFixed(1),
@@ -434,14 +480,14 @@ async function main(): Promise<void> {
     progress('done');
     console.log(JSON.stringify(figures));
   } finally {
-    for (const run of [1, 2]) {
+    for (const run of [1, 2, 3]) {
       await pool.query(`DROP SCHEMA IF EXISTS "${id}_${run}" CASCADE`).catch((err) => progress(`drop schema: ${String(err)}`));
     }
     await pool.end();
     const kafka = new kafkajs.Kafka({ brokers: BROKERS, clientId: `${id}-cleanup`, logLevel: kafkajs.logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(topics) }).catch((err) => progress(`delete topics: ${String(err)}`));
+    await admin.deleteTopics({ topics: [...Object.values(topics), batchedTopic] }).catch((err) => progress(`delete topics: ${String(err)}`));
     await admin.disconnect();
     await log.close();
   }

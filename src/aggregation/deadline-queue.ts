@@ -1,5 +1,12 @@
 // The next window deadline of every live state, as a binary min-heap of state handles in an
-// Int32Array (4 bytes per state). A state's key is computed, not stored: its earliest window end
+// Int32Array, with a coarse copy of each entry's key beside it in a Uint32Array (8 bytes per
+// state). A state's key is computed from the store; a sift compares two keys per level, and
+// computing both there (four store look-ups each) was most of the aggregator's maturation cost.
+// The coarse key (the deadline in units of COARSE_MS, clamped to 32 bits) is a monotone map of the
+// key, so two different coarse keys order two entries exactly; only equal ones compute the keys.
+// It stays exact because a queued state's key changes only when it is the top (matureDue sets its
+// flags, then topChanged re-sifts it) or when the windows change (setRules re-queues every state).
+// The key: its earliest window end
 // not yet matured, firstExposure + the feature's early activation landmark (while the state still
 // waits for it), activation or retention window; once both windows have
 // matured, the time it may be evicted: the later window end + the late grace (late data for a
@@ -9,8 +16,19 @@
 
 import { ACTIVATION_DONE, EARLY_EXCLUDED, EARLY_REACHED, RETENTION_DONE, type UserStateStore } from './user-state-store.js';
 
+/** Coarse key unit: deadlines (ms since 1970) fit 32 bits until 2109. */
+const COARSE_MS = 1024;
+const COARSE_MAX = 0xffff_ffff;
+
+function coarse(d: number): number {
+  const c = Math.floor(d / COARSE_MS);
+  return c <= 0 ? 0 : c >= COARSE_MAX ? COARSE_MAX : c;
+}
+
 export class DeadlineQueue {
   private heap = new Int32Array(1024);
+  /** keys[i] = coarse(due(heap[i])), as of the entry's last push or sift. */
+  private keys = new Uint32Array(1024);
   private n = 0;
   /** Window lengths by feature index; +Infinity for features without a rule (frozen). */
   private activationMs: Float64Array = new Float64Array(0);
@@ -28,7 +46,7 @@ export class DeadlineQueue {
   }
 
   get approxBytes(): number {
-    return this.heap.byteLength;
+    return this.heap.byteLength + this.keys.byteLength;
   }
 
   setWindows(activationMs: Float64Array, retentionMs: Float64Array, earlyMs: Float64Array): void {
@@ -76,21 +94,35 @@ export class DeadlineQueue {
     if (this.n === this.heap.length) {
       // Doubling while small, then 1.25× (as the state store): bounds the slack to a quarter.
       const len = this.heap.length;
-      const next = new Int32Array(len < 65_536 ? len * 2 : Math.ceil(len * 1.25));
+      const size = len < 65_536 ? len * 2 : Math.ceil(len * 1.25);
+      const next = new Int32Array(size);
       next.set(this.heap);
       this.heap = next;
+      const keys = new Uint32Array(size);
+      keys.set(this.keys);
+      this.keys = keys;
     }
     const heap = this.heap;
+    const keys = this.keys;
+    const k = coarse(d);
     let i = this.n++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const p = heap[parent];
-      const pd = this.due(p);
-      if (pd < d || (pd === d && p < h)) break;
+      const pk = keys[parent];
+      if (pk < k || (pk === k && this.before(p, h, d))) break;
       heap[i] = p;
+      keys[i] = pk;
       i = parent;
     }
     heap[i] = h;
+    keys[i] = k;
+  }
+
+  /** Whether a (queued) orders before b, whose key is bd: exact keys, ties by handle. */
+  private before(a: number, b: number, bd: number): boolean {
+    const ad = this.due(a);
+    return ad < bd || (ad === bd && a < b);
   }
 
   /** The state with the earliest deadline; -1 when empty. */
@@ -113,32 +145,38 @@ export class DeadlineQueue {
   /** Empties the queue and gives back a large array (after the store compacted). */
   clear(): void {
     this.n = 0;
-    if (this.heap.length > 65_536) this.heap = new Int32Array(1024);
+    if (this.heap.length > 65_536) {
+      this.heap = new Int32Array(1024);
+      this.keys = new Uint32Array(1024);
+    }
   }
 
+  /** Places h from the root down. */
   private siftDown(h: number): void {
     const heap = this.heap;
+    const keys = this.keys;
     const n = this.n;
     const d = this.due(h);
+    const k = coarse(d);
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       let c = l;
-      let cd = this.due(heap[l]);
       const r = l + 1;
       if (r < n) {
-        const rd = this.due(heap[r]);
-        if (rd < cd || (rd === cd && heap[r] < heap[l])) {
-          c = r;
-          cd = rd;
-        }
+        const lk = keys[l];
+        const rk = keys[r];
+        if (rk < lk || (rk === lk && this.before(heap[r], heap[l], this.due(heap[l])))) c = r;
       }
       const ch = heap[c];
-      if (d < cd || (d === cd && h < ch)) break;
+      const ck = keys[c];
+      if (k < ck || (k === ck && !this.before(ch, h, d))) break;
       heap[i] = ch;
+      keys[i] = ck;
       i = c;
     }
     heap[i] = h;
+    keys[i] = k;
   }
 }

@@ -44,7 +44,7 @@
 // (kept, not reported) until the rule comes back.
 //
 // State layout (typed arrays, docs/aggregation.md): user-state-store.ts (≈ 38 bytes per live (user,
-// feature) + user index), deadline-queue.ts (4 bytes per state), 64-bit fingerprints of ids and
+// feature) + user index), deadline-queue.ts (8 bytes per state: handle, coarse key), 64-bit fingerprints of ids and
 // markers. After a record, a store mostly free compacts; the condition depends only on the state,
 // so a restored aggregator compacts at the same record as the original and stays byte-identical.
 
@@ -159,7 +159,7 @@ export class PartitionAggregator {
     }
     if (this.openRecord?.offset !== offset) return false;
     this.lastOffset = this.openRecord.before;
-    this.apply(event, offset);
+    this.applyAt(event, offset); // the offset passed apply()'s checks with the record's first event
     return true;
   }
 
@@ -189,11 +189,12 @@ export class PartitionAggregator {
 
   apply(event: FeatureEvent, offset: string): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
+    if (this.lastOffset !== undefined && !offsetAfter(offset, this.lastOffset)) this.counters.replayedRecords++;
+    else this.applyAt(event, offset);
+  }
+
+  private applyAt(event: FeatureEvent, offset: string): void {
     const c = this.counters;
-    if (this.lastOffset !== undefined && !offsetAfter(offset, this.lastOffset)) {
-      c.replayedRecords++;
-      return;
-    }
     this.lastOffset = offset;
     if (!isValidEvent(event)) {
       c.invalidEvents++;

@@ -74,10 +74,17 @@ export class VerdictProcessor implements PartitionProcessor {
 
   takeOutputs(): Output[] {
     if (this.clock.now() - this.startedAt >= this.startupWaitMs) this.collect(this.engine.releaseStartup());
-    // Verdicts first: a subscriber sees the evidence before the flag changes.
+    // A subscriber sees the evidence before the flag changes, so a command goes after its
+    // feature's verdicts. Only after those: a step can publish hundreds of other features'
+    // heartbeats, and the runner sends outputs in order, so a rollback waiting for their acks
+    // would pay for every live feature. Each feature's own verdicts keep their order.
+    const commanded = new Set(this.commands.map((c) => c.key));
+    const evidence = this.verdicts.filter((v) => commanded.has(v.key));
+    const rest = commanded.size === 0 ? this.verdicts : this.verdicts.filter((v) => !commanded.has(v.key));
     const out = [
-      { topic: this.topics.verdicts, records: this.verdicts },
+      { topic: this.topics.verdicts, records: evidence },
       { topic: this.topics.commands, records: this.commands },
+      { topic: this.topics.verdicts, records: rest },
     ];
     this.verdicts = [];
     this.commands = [];

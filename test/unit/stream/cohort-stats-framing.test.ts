@@ -156,15 +156,19 @@ function interleave(lists: Buffer[][], seed: number): Buffer[] {
  * versions wrote it), or incremental (format 2) taken every 7 records and at the restart into a
  * store, so the restore reads rows written at different times.
  */
-async function verdictStage(records: Buffer[], restart?: { at: number; from: 'whole' | 'incremental' }): Promise<{ verdicts: string[]; commands: string[] }> {
+async function verdictStage(records: Buffer[], restart?: { at: number; from: 'whole' | 'incremental' }): Promise<{ verdicts: Record<string, string[]>; commands: string[] }> {
   const clock = new ManualClock(0);
   const factory = verdictProcessorFactory(TOPICS, () => ({ rules: RULES, evaluator: createEvaluator(Config.parse({})), heartbeatMs: 3600_000, partitions: PARTITIONS }), commandKeyRing(['k'.repeat(32)]), clock, 3600_000);
   const store = new InMemoryCheckpointStore();
   let proc = factory.create(0);
-  const verdicts: string[] = [];
+  // Verdicts per feature, in order: the order the contract gives (a command goes out right after
+  // its own feature's verdicts, so how features interleave depends on where the flushes fall).
+  const verdicts: Record<string, string[]> = {};
   const commands: string[] = [];
   const take = () => {
-    for (const o of proc.takeOutputs()) for (const r of o.records) (o.topic === TOPICS.verdicts ? verdicts : commands).push(r.value.toString('utf8'));
+    for (const o of proc.takeOutputs()) {
+      for (const r of o.records) (o.topic === TOPICS.verdicts ? (verdicts[r.key] ??= []) : commands).push(r.value.toString('utf8'));
+    }
   };
   for (let i = 0; i < records.length; i++) {
     if (restart?.from === 'incremental' && (i % 7 === 0 || i === restart.at) && i <= restart.at) {
@@ -236,7 +240,7 @@ describe('cohort-stats record formats', () => {
     const binaryRecordsIn = interleave(binary, 2);
     const want = await verdictStage(jsonRecords);
     const got = await verdictStage(binaryRecordsIn, restartFrom === undefined ? undefined : { at: Math.floor(binaryRecordsIn.length / 2), from: restartFrom });
-    expect(want.verdicts.length).toBeGreaterThan(10);
+    expect(Object.values(want.verdicts).flat().length).toBeGreaterThan(10);
     expect(want.commands.length).toBe(1);
     expect(JSON.parse(want.commands[0])).toMatchObject({ cohort: 'treatment', action: 'rollback' });
     expect(got).toEqual(want);
