@@ -18,7 +18,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { isWatermarkMarker } from '../../src/events/watermark-marker.js';
-import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
+import { readEventsFromFile, readEventsFromLog } from '../../src/replay/read-recorded-events.js';
+import { runExport } from '../../src/replay/replay-command.js';
 import { replay } from '../../src/replay/replay.js';
 import { parseRules } from '../../src/rules/load.js';
 import { perPartition, stageLag } from '../helpers/metrics-text.js';
@@ -97,23 +98,29 @@ describe('a quiet events partition after a burst', () => {
     await app!.stop();
     app = undefined;
     const log = createLog(config, systemClock, silentLogger);
+    const replayOptions = () => {
+      const v = verdictSettings(config);
+      return { rules: parseRules(rampRules()), evaluator: createEvaluator(config), stepMs: v.stepMs, heartbeatMs: v.heartbeatMs, partitions: v.partitions, aggregation: aggregatorSettings(config) };
+    };
+    const live: string[] = [];
     try {
-      const live: string[] = [];
       for await (const batch of log.readAll!(topics.verdicts)) for (const r of batch.records) live.push(r.value.toString('utf8'));
 
       let markers = 0;
       for await (const batch of log.readAll!(topics.events)) markers += batch.records.filter((r) => isWatermarkMarker(r.value)).length;
       expect(markers).toBeGreaterThanOrEqual(s.markers);
       const recorded = await readEventsFromLog(log, topics.events);
-      const v = verdictSettings(config);
-      const replayed = replay(recorded.partitions, {
-        rules: parseRules(rampRules()), evaluator: createEvaluator(config), stepMs: v.stepMs, heartbeatMs: v.heartbeatMs, partitions: v.partitions, aggregation: aggregatorSettings(config),
-      });
       expect(live.length).toBeGreaterThan(0);
-      expect(replayed.verdicts.map((x) => JSON.stringify(x))).toEqual(live);
+      expect(replay(recorded.partitions, replayOptions()).verdicts.map((x) => JSON.stringify(x))).toEqual(live);
     } finally {
       await log.close();
     }
+    // And through `pmf-guard export` and `replay --input`: the markers travel in the file.
+    const file = join(dir!, 'events.jsonl');
+    await runExport(config, silentLogger, file);
+    const exported = await readEventsFromFile(file);
+    expect(exported.rejected).toBe(0);
+    expect(replay(exported.partitions, replayOptions()).verdicts.map((x) => JSON.stringify(x))).toEqual(live);
   }, 120_000);
 });
 
