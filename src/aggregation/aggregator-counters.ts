@@ -1,6 +1,8 @@
 // The counters and the stats report of a PartitionAggregator, and the order in which the
 // counters are written to a checkpoint (append only: older states hold a prefix of them).
 
+import type { AggregatorState } from './aggregator-state.js';
+
 export interface AggregatorCounters {
   /** Accepted events (not duplicates, not too late, valid). */
   events: number;
@@ -84,4 +86,31 @@ export const V2_COUNTERS = 14;
 
 export function zeroCounters(): AggregatorCounters {
   return Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0])) as unknown as AggregatorCounters;
+}
+
+/** The stats report of a partition's state (deadlineBytes: its deadline heap). */
+export function aggregatorStats(s: AggregatorState, deadlineBytes: number, watermark: number, latenessHorizon: number): AggregatorStats {
+  let histogramBytes = 0;
+  for (const slot of s.slots) for (const acc of slot.cohorts) histogramBytes += 300 + acc.histogram.approxBytes;
+  const dedupeBytes = s.dedupe.approxBytes();
+  const started = watermark !== Number.NEGATIVE_INFINITY;
+  return {
+    ...s.counters,
+    partition: s.partition,
+    nextOffset: s.lastOffset === undefined ? null : (BigInt(s.lastOffset) + 1n).toString(),
+    watermark: started ? watermark : null,
+    maxEventTime: s.clock.maxEventTime === Number.NEGATIVE_INFINITY ? null : s.clock.maxEventTime,
+    latenessHorizon: started ? latenessHorizon : null,
+    sources: s.clock.sourceCount,
+    activeSources: s.clock.activeSources(),
+    trackedUsers: s.store.liveCount,
+    retiredUsers: s.store.retiredCount,
+    dedupeEntries: s.dedupe.size,
+    dedupeEvictedByCap: s.dedupe.evictedByCap,
+    stateBytes: s.store.stateBytes() + deadlineBytes,
+    markerBytes: s.store.markerBytes(),
+    dedupeBytes,
+    histogramBytes,
+    approxBytes: s.store.approxBytes() + deadlineBytes + dedupeBytes + histogramBytes,
+  };
 }

@@ -58,9 +58,10 @@ import { cohortOf, compileRule, type CompiledRule } from './compiled-rule.js';
 import { DeadlineQueue } from './deadline-queue.js';
 import { DedupeWindow } from './dedupe-window.js';
 import { SourceWatermark } from './source-watermark.js';
+import type { SourceMark } from '../events/watermark-marker.js';
 import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
 import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
-import { zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
+import { aggregatorStats, zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
 import { carriesFeature, compareStrings, isValidEvent, offsetAfter, OFFSET_PATTERN, type FeatureSlot } from './feature-slot.js';
 import { alignEarlyLandmarks, applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
 
@@ -164,6 +165,27 @@ export class PartitionAggregator {
 
   /** The record being applied event by event, and the offset before it. */
   private openRecord: { offset: string; before: string | undefined } | undefined;
+
+  /** A watermark marker (events/watermark-marker.ts): each mark moves the watermark as an event of
+   *  that source at that time would (one too late is ignored alike), no data. False: re-delivery. */
+  applyMarker(marks: readonly SourceMark[], offset: string): boolean {
+    if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
+    this.openRecord = undefined;
+    if (this.lastOffset !== undefined && !offsetAfter(offset, this.lastOffset)) {
+      this.counters.replayedRecords++;
+      return false;
+    }
+    this.lastOffset = offset;
+    let moved = false;
+    for (const m of marks) if (m.time > this.latenessHorizon && this.clock.observe(m.origin, m.time)) moved = true;
+    if (moved) this.dedupe.advance(this.latenessHorizon);
+    this.mature(this.watermark);
+    if (this.store.needsCompaction) {
+      this.store.compact();
+      this.requeueAll();
+    }
+    return true;
+  }
 
   apply(event: FeatureEvent, offset: string): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
@@ -341,30 +363,7 @@ export class PartitionAggregator {
   }
 
   stats(): AggregatorStats {
-    let histogramBytes = 0;
-    for (const slot of this.slots) for (const acc of slot.cohorts) histogramBytes += 300 + acc.histogram.approxBytes;
-    const stateBytes = this.store.stateBytes() + this.deadlines.approxBytes;
-    const markerBytes = this.store.markerBytes();
-    const dedupeBytes = this.dedupe.approxBytes();
-    return {
-      ...this.counters,
-      partition: this.partition,
-      nextOffset: this.nextOffset ?? null,
-      watermark: this.watermark === Number.NEGATIVE_INFINITY ? null : this.watermark,
-      maxEventTime: this.clock.maxEventTime === Number.NEGATIVE_INFINITY ? null : this.clock.maxEventTime,
-      latenessHorizon: this.watermark === Number.NEGATIVE_INFINITY ? null : this.latenessHorizon,
-      sources: this.clock.sourceCount,
-      activeSources: this.clock.activeSources(),
-      trackedUsers: this.store.liveCount,
-      retiredUsers: this.store.retiredCount,
-      dedupeEntries: this.dedupe.size,
-      dedupeEvictedByCap: this.dedupe.evictedByCap,
-      stateBytes,
-      markerBytes,
-      dedupeBytes,
-      histogramBytes,
-      approxBytes: this.store.approxBytes() + this.deadlines.approxBytes + dedupeBytes + histogramBytes,
-    };
+    return aggregatorStats(this.state(), this.deadlines.approxBytes, this.watermark, this.latenessHorizon);
   }
 
   /** The whole partition state, for a checkpoint saved atomically with nextOffset by the caller. */

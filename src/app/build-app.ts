@@ -255,7 +255,9 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       grpc: rc.grpc,
       http: rc.httpEnabled ? rc.http : undefined,
       pseudonymizer: new Pseudonymizer(parseKeyRing(key)),
-      sink: new LogEventSink(log, producer, topics.events, config.kafka.partitions),
+      sink: new LogEventSink(log, producer, topics.events, config.kafka.partitions, {
+        markIdleMs: rc.markIdleMs, clock, metrics: receiverMetrics, logger: logger.child('receiver'),
+      }),
       attributeKeys,
       knownFeatures: rules.rules.map((r) => r.featureId),
       limits: {

@@ -46,6 +46,13 @@ export const receiverSection = z
      */
     admissionWaitMs: z.number().int().nonnegative().default(2000),
     /**
+     * An events partition this receiver has written nothing to for this long gets a watermark
+     * marker with its next send (or on its own once traffic stops): per source, the latest event
+     * time published, so a partition few users hash to does not hold the verdicts. 0 = no markers.
+     * Upgrade every aggregator before turning markers on (docs/contract.md).
+     */
+    markIdleMs: z.number().int().nonnegative().default(5000),
+    /**
      * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
      * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).
      */

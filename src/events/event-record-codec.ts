@@ -18,6 +18,7 @@
 
 import type { EventSource, FeatureEvent, FlagExposure } from './feature-event.js';
 import { RecordReader, recordFail as fail, setAttr } from './record-reader.js';
+import { decodeWatermarkMarker, WATERMARK_MARKER_VERSION } from './watermark-marker.js';
 import { decodeEventRecordV3, EVENT_RECORD_V3, HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG } from './event-record-v3.js';
 
 export const EVENT_RECORD_V2 = 2;
@@ -70,10 +71,17 @@ export function isEventRecord(buf: Buffer): boolean {
   return buf.length >= 3 && buf[0] === MAGIC_0 && buf[1] === MAGIC_1;
 }
 
-/** Every event of one record (version 2 or 3), in the order they were written. */
+/**
+ * Every event of one record (version 2 or 3), in the order they were written. A watermark marker
+ * (version 4, watermark-marker.ts) holds none: checked whole, it reads as no events.
+ */
 export function decodeEventRecord(buf: Buffer): FeatureEvent[] {
   if (!isEventRecord(buf)) fail('not a pmf.events record (bad magic)');
   if (buf[2] === EVENT_RECORD_V3) return decodeEventRecordV3(buf);
   if (buf[2] === EVENT_RECORD_V2) return decodeEventRecordV2(buf);
+  if (buf[2] === WATERMARK_MARKER_VERSION) {
+    decodeWatermarkMarker(buf);
+    return [];
+  }
   return fail(`unknown version ${buf[2]}`);
 }

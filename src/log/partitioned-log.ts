@@ -8,6 +8,11 @@ import type { Component } from '../core/lifecycle.js';
 export interface LogRecord {
   key: string;
   value: Buffer;
+  /**
+   * The partition to write to, for a record meant for one partition rather than for a key's (a
+   * watermark marker); absent: the key's partition (log/key-partition.ts). Both logs honour it.
+   */
+  partition?: number;
 }
 
 export interface ConsumedRecord {

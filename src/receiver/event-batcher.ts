@@ -18,6 +18,8 @@ export class EventBatcher implements MappedEventOut {
   private readonly keys: string[] = [];
   private readonly done: LogRecord[] = [];
   private readonly keyBytes: Uint8Array[] = [];
+  /** Highest event time per source ("" = none) of the events written: what watermark markers tell. */
+  private times = new Map<string, number>();
   events = 0;
 
   constructor(readonly partitions: number, private readonly maxRecordBytes = DEFAULT_MAX_RECORD_BYTES) {
@@ -79,6 +81,9 @@ export class EventBatcher implements MappedEventOut {
     }
     if (e.origin !== undefined) w.name(e.origin);
     w.endEvent();
+    const origin = e.origin ?? '';
+    const latest = this.times.get(origin);
+    if (latest === undefined || e.time > latest) this.times.set(origin, e.time);
     this.events++;
     if (w.size >= this.maxRecordBytes) this.done.push({ key: this.keys[p], value: w.finish() });
   }
@@ -102,8 +107,16 @@ export class EventBatcher implements MappedEventOut {
     return out;
   }
 
+  /** The highest event time per source of the events written since the last call (handed over). */
+  takeTimes(): Map<string, number> {
+    const times = this.times;
+    this.times = new Map();
+    return times;
+  }
+
   /** Drops everything written (a request that failed after mapping started). */
   clear(): void {
+    this.times.clear();
     this.done.length = 0;
     for (const w of this.writers) w.reset();
     this.events = 0;

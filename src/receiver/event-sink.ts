@@ -8,17 +8,40 @@
 // batch and CRC per partition, several encoder buffers, the response), not per byte, so under load
 // one send per OTLP request cost more than the receiver's own decoding and mapping. The joined
 // publishes' records for one partition also become one record (record-joiner.ts).
+//
+// With marking on, each send also carries a watermark marker for every partition this receiver
+// has left quiet for markIdleMs (idle-marker.ts), so the marker has the data's ack semantics; once
+// traffic stops, a timer on the injected clock sends the markers still owed, then stops.
 
-import { PmfError } from '../core/errors.js';
+import type { Clock } from '../core/clock.js';
+import { errorMessage, PmfError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { partitionForKey } from '../log/key-partition.js';
 import type { LogProducer, LogRecord, PartitionedLog } from '../log/partitioned-log.js';
+import { IdleMarker } from './idle-marker.js';
 import { joinRecordsByPartition } from './record-joiner.js';
+import type { ReceiverMetrics } from './receiver-metrics.js';
+
+/** Highest event time per source ("" = events without one) of a publish's events (EventBatcher.takeTimes). */
+export type SourceTimes = ReadonlyMap<string, number>;
 
 export interface EventSink {
   /** Partitions of the events topic: the receiver groups events per partition for it. */
   readonly partitions: number;
   /** Learns the partition count; the receiver calls it before it listens. */
   start?(): Promise<void>;
-  publish(records: LogRecord[]): Promise<void>;
+  /** `times`: the highest event time per source among the records' events, for watermark markers. */
+  publish(records: LogRecord[], times?: SourceTimes): Promise<void>;
+  /** Stops sending markers and waits for the sends out; after the listeners drained. */
+  stop?(): Promise<void>;
+}
+
+export interface MarkingOptions {
+  /** A partition this receiver left quiet this long gets a marker with its next send; 0 = no markers. */
+  markIdleMs: number;
+  clock: Clock;
+  metrics: Pick<ReceiverMetrics, 'markersWritten'>;
+  logger: Logger;
 }
 
 /**
@@ -33,6 +56,7 @@ export const MAX_MERGED_BYTES = 512 * 1024;
 
 interface Pending {
   records: LogRecord[];
+  times?: SourceTimes;
   bytes: number;
   resolve(): void;
   reject(err: unknown): void;
@@ -43,14 +67,20 @@ export class LogEventSink implements EventSink {
   private confirmed = false;
   private readonly queue: Pending[] = [];
   private inFlight = 0;
+  private readonly sending = new Set<Promise<void>>();
+  private readonly marker?: IdleMarker;
+  private timer?: { cancel(): void; at: number };
+  private stopped = false;
 
   constructor(
     private readonly log: Pick<PartitionedLog, 'endOffsets'>,
     private readonly producer: Pick<LogProducer, 'send'>,
     readonly topic: string,
     configuredPartitions: number,
+    private readonly marking?: MarkingOptions,
   ) {
     this.partitions = configuredPartitions;
+    if (marking && marking.markIdleMs > 0) this.marker = new IdleMarker(configuredPartitions, marking.markIdleMs, marking.clock);
   }
 
   /** Never fails: with the log down, the count is confirmed by the first publish instead. */
@@ -64,10 +94,11 @@ export class LogEventSink implements EventSink {
     this.confirmed = true;
     if (ends.size === 0 || ends.size === this.partitions) return true;
     this.partitions = ends.size;
+    this.marker?.resize(ends.size);
     return false;
   }
 
-  async publish(records: LogRecord[]): Promise<void> {
+  async publish(records: LogRecord[], times?: SourceTimes): Promise<void> {
     if (!(await this.confirm())) {
       throw new PmfError('ERR_LOG_UNAVAILABLE', `${this.topic} has ${this.partitions} partitions, not the configured count; retry`, { retryable: true });
     }
@@ -75,9 +106,17 @@ export class LogEventSink implements EventSink {
     let bytes = 0;
     for (const r of records) bytes += r.value.length;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, bytes, resolve, reject });
+      this.queue.push({ records, times, bytes, resolve, reject });
       this.pump();
     });
+  }
+
+  /** Cancels the marker timer and waits for the sends out to settle. Idempotent. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    await Promise.allSettled([...this.sending]);
   }
 
   /** Sends what is queued, merged in arrival order, while fewer than MAX_SENDS_IN_FLIGHT are out. */
@@ -90,7 +129,13 @@ export class LogEventSink implements EventSink {
         bytes += next.bytes;
         batch.push(next);
       }
-      const records = batch.length === 1 ? batch[0].records : joinRecordsByPartition(batch.flatMap((p) => p.records), this.partitions);
+      const joined = batch.length === 1 ? batch[0].records : joinRecordsByPartition(batch.flatMap((p) => p.records), this.partitions);
+      const markers = this.markersFor(batch, joined);
+      const records = markers.length === 0 ? joined : [...joined, ...markers];
+      if (records.length === 0) {
+        for (const p of batch) p.resolve(); // a marker round with nothing due
+        continue;
+      }
       this.inFlight++;
       let sent: Promise<void>;
       try {
@@ -99,17 +144,51 @@ export class LogEventSink implements EventSink {
         sent = Promise.reject(err);
       }
       // Every publish in the merged send shares its outcome: acked together, or retried together.
-      sent.then(
+      const settled = sent.then(
         () => {
+          if (this.marking) this.marking.metrics.markersWritten += markers.length;
           for (const p of batch) p.resolve();
         },
         (err: unknown) => {
+          this.marker?.failed(markers);
           for (const p of batch) p.reject(err);
         },
       ).finally(() => {
         this.inFlight--;
+        this.sending.delete(settled);
         this.pump();
       });
+      this.sending.add(settled);
     }
+    this.armMarkerTimer();
+  }
+
+  /** The markers this send carries: the batch's times noted first, so a marker covers the data it goes with. */
+  private markersFor(batch: readonly Pending[], records: readonly LogRecord[]): LogRecord[] {
+    const marker = this.marker;
+    if (marker === undefined) return [];
+    for (const p of batch) if (p.times) marker.noteTimes(p.times);
+    const written = new Set<number>();
+    for (const r of records) written.add(r.partition ?? partitionForKey(r.key, this.partitions));
+    return marker.take(written);
+  }
+
+  /** Once traffic stops, the markers still owed go out on their own when due. */
+  private armMarkerTimer(): void {
+    const marker = this.marker;
+    // Anything queued goes out through pump, which takes the due markers and arms again after it.
+    if (marker === undefined || this.stopped || this.queue.length > 0) return;
+    const due = marker.nextDue();
+    if (due === undefined || (this.timer && this.timer.at <= due)) return;
+    this.timer?.cancel();
+    const { clock, logger } = this.marking!;
+    const handle = clock.setTimeout(() => {
+      this.timer = undefined;
+      if (this.stopped) return;
+      const round = new Promise<void>((resolve, reject) => this.queue.push({ records: [], bytes: 0, resolve, reject }));
+      round.catch((err: unknown) => logger.warn('watermark markers not written; retried when due again', { topic: this.topic, error: errorMessage(err) }));
+      this.pump();
+    }, Math.max(0, due - clock.now()));
+    this.timer = { cancel: () => handle.cancel(), at: due };
   }
 }

@@ -9,7 +9,7 @@ import { errorMessage, isRetryable, PmfError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { LogRecord } from '../log/partitioned-log.js';
 import type { CardinalityGuard } from './mapping/cardinality-guard.js';
-import type { EventSink } from './event-sink.js';
+import type { EventSink, SourceTimes } from './event-sink.js';
 import { RequestMapper, type MapCounts, type MapperOptions } from './mapping/feature-mapper.js';
 import type { OtlpLogsRequest, OtlpTracesRequest } from './decode/otlp-types.js';
 import { EventBatcher } from './event-batcher.js';
@@ -110,7 +110,7 @@ export class ExportHandler {
       if (mapped.produced > 0) {
         const records = batcher.take();
         handedOver = true;
-        const failure = await this.publish(signal, records, lease);
+        const failure = await this.publish(signal, records, batcher.takeTimes(), lease);
         if (failure) return failure;
         m.eventsProduced += mapped.produced;
       }
@@ -174,10 +174,10 @@ export class ExportHandler {
   }
 
   /** undefined once the sink acked; otherwise the outcome to answer. Releases the lease when the sink settles. */
-  private async publish(signal: OtlpSignal, records: LogRecord[], lease: Lease): Promise<ExportOutcome | undefined> {
+  private async publish(signal: OtlpSignal, records: LogRecord[], times: SourceTimes, lease: Lease): Promise<ExportOutcome | undefined> {
     let settled: Promise<unknown>;
     try {
-      settled = this.opts.sink.publish(records).then(() => undefined, (err: unknown) => err ?? new Error('sink failed'));
+      settled = this.opts.sink.publish(records, times).then(() => undefined, (err: unknown) => err ?? new Error('sink failed'));
     } catch (err) {
       settled = Promise.resolve(err ?? new Error('sink failed'));
     }

@@ -155,6 +155,8 @@ export class OtlpReceiver implements Component {
   /** Both listeners drain at once, so shutdown takes one grace period, not two. */
   async stop(): Promise<void> {
     const results = await Promise.allSettled([this.grpc.stop(), this.http?.stop()]);
+    // After the listeners drained: no publish is left that a marker could go with.
+    results.push(...(await Promise.allSettled([this.sink.stop?.()])));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }

@@ -29,6 +29,8 @@ export class ReceiverMetrics {
   eventsProduced = 0;
   /** Publishes that did not settle within the publish timeout (answered as retryable). */
   publishTimeouts = 0;
+  /** Watermark markers the log acknowledged (receiver/idle-marker.ts). */
+  markersWritten = 0;
   gauges: ReceiverGauges | undefined;
 
   static add<K>(map: Map<K, number>, key: K, n = 1): void {
@@ -44,6 +46,7 @@ export class ReceiverMetrics {
     const g = this.gauges;
     const out: Sample[] = [
       { name: 'pmf_receiver_publish_timeouts_total', help: 'Exports answered as retryable because the log did not ack in time', type: 'counter', value: this.publishTimeouts },
+      { name: 'pmf_receiver_watermark_markers_total', help: 'Watermark markers written to quiet events partitions', type: 'counter', value: this.markersWritten },
     ];
     if (!g) return out;
     return [

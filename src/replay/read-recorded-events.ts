@@ -1,12 +1,14 @@
 // Where replay reads its events: the configured log's events topic (Kafka or the embedded log),
 // or a file exported by `pmf-guard export` (JSON lines of {partition, offset, event}: one line per
-// event, so the events of one record share a partition and offset).
+// event, so the events of one record share a partition and offset; a watermark marker is one line
+// {partition, offset, marks}).
 
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PmfError } from '../core/errors.js';
 import { checkFeatureEvent } from '../events/codec.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
+import { decodeWatermarkMarker, isWatermarkMarker, type SourceMark } from '../events/watermark-marker.js';
 import type { PartitionedLog } from '../log/partitioned-log.js';
 import type { RecordedEvent } from './replay.js';
 
@@ -19,11 +21,11 @@ export interface LogFilter {
 
 /** Lines of an exported file that share a partition and offset came from one record: joined again. */
 function add(into: Map<number, RecordedEvent[]>, r: RecordedEvent): void {
-  if (r.events.length === 0) return;
+  if (r.events.length === 0 && r.marks === undefined) return;
   let list = into.get(r.partition);
   if (!list) into.set(r.partition, (list = []));
   const last = list[list.length - 1];
-  if (last && last.offset === r.offset) last.events.push(...r.events);
+  if (last && last.offset === r.offset && r.marks === undefined) last.events.push(...r.events);
   else list.push(r);
 }
 
@@ -36,13 +38,25 @@ export async function readEventsFromLog(log: PartitionedLog, topic: string, filt
       if (filter.fromOffset !== undefined && BigInt(r.offset) < filter.fromOffset) continue;
       if (filter.fromTime !== undefined && r.timestamp < filter.fromTime) continue;
       try {
-        add(partitions, { partition: batch.partition, offset: r.offset, events: decodeEventRecord(r.value) });
+        const record = isWatermarkMarker(r.value)
+          ? { partition: batch.partition, offset: r.offset, events: [], marks: decodeWatermarkMarker(r.value) }
+          : { partition: batch.partition, offset: r.offset, events: decodeEventRecord(r.value) };
+        add(partitions, record);
       } catch {
         rejected++; // counted and reported by the caller: replay mirrors what the aggregator skips
       }
     }
   }
   return { partitions, rejected };
+}
+
+/** The marks of an exported watermark marker line; throws on anything else. */
+function checkMarks(marks: unknown): SourceMark[] {
+  if (!Array.isArray(marks)) throw new Error('marks');
+  for (const m of marks as { origin?: unknown; time?: unknown }[]) {
+    if (typeof m?.origin !== 'string' || typeof m.time !== 'number' || !Number.isFinite(m.time)) throw new Error('marks');
+  }
+  return (marks as SourceMark[]).map((m) => ({ origin: m.origin, time: m.time }));
 }
 
 /** onProgress gets the bytes read so far (for a progress bar on long files). */
@@ -58,9 +72,10 @@ export async function readEventsFromFile(path: string, onProgress?: (bytesRead: 
       if (onProgress && line % 4096 === 0) onProgress(input.bytesRead);
       if (text.trim() === '') continue;
       try {
-        const o = JSON.parse(text) as { partition: unknown; offset: unknown; event: unknown };
+        const o = JSON.parse(text) as { partition: unknown; offset: unknown; event: unknown; marks?: unknown };
         if (!Number.isInteger(o.partition) || typeof o.offset !== 'string' || !/^\d+$/.test(o.offset)) throw new Error('partition/offset');
-        add(partitions, { partition: o.partition as number, offset: o.offset, events: [checkFeatureEvent(o.event)] });
+        if (o.marks !== undefined) add(partitions, { partition: o.partition as number, offset: o.offset, events: [], marks: checkMarks(o.marks) });
+        else add(partitions, { partition: o.partition as number, offset: o.offset, events: [checkFeatureEvent(o.event)] });
       } catch {
         rejected++;
       }

@@ -14,6 +14,7 @@ import { createLog } from '../app/create-log.js';
 import { loadRulesFile } from '../config/rules-file.js';
 import { aggregatorSettings, createEvaluator, verdictSettings } from '../app/stage-settings.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
+import { decodeWatermarkMarker, isWatermarkMarker } from '../events/watermark-marker.js';
 import { replay } from './replay.js';
 import { readEventsFromFile, readEventsFromLog } from './read-recorded-events.js';
 
@@ -91,6 +92,12 @@ export async function runExport(config: Config, logger: Logger, out: string): Pr
     await opened;
     for await (const batch of log.readAll!(topicNames(config.kafka.topicPrefix).events)) {
       for (const r of batch.records) {
+        // A watermark marker is one line of its own, so a replay of the file applies it as live did.
+        if (isWatermarkMarker(r.value)) {
+          const line = `{"partition":${batch.partition},"offset":"${r.offset}","marks":${JSON.stringify(decodeWatermarkMarker(r.value))}}\n`;
+          if (!file.write(line)) await once(file, 'drain');
+          continue;
+        }
         for (const event of decodeEventRecord(r.value)) {
           const line = `{"partition":${batch.partition},"offset":"${r.offset}","event":${JSON.stringify(event)}}\n`;
           if (!file.write(line)) await once(file, 'drain');

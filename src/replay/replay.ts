@@ -8,6 +8,7 @@
 
 import type { FeatureEvent } from '../events/feature-event.js';
 import type { FlagCommand } from '../events/flag-command.js';
+import type { SourceMark } from '../events/watermark-marker.js';
 import { topicNames } from '../events/topics.js';
 import type { Verdict } from '../events/verdict.js';
 import type { RuleSet } from '../rules/schema.js';
@@ -16,11 +17,21 @@ import { AggregatorProcessor } from '../stream/aggregator-processor.js';
 import type { CohortEvaluator } from '../verdict/cohort-evaluator.js';
 import { VerdictEngine } from '../verdict/verdict-engine.js';
 
-/** One record of the events topic: its events share its offset. */
+/** One record of the events topic: its events share its offset (a watermark marker has none). */
 export interface RecordedEvent {
   partition: number;
   offset: string;
   events: FeatureEvent[];
+  /** A watermark marker record (no events): its marks, applied as the live aggregator does. */
+  marks?: SourceMark[];
+}
+
+/** Where a record sits in event time, for interleaving partitions: its first event, or a marker's latest mark. */
+function recordTime(r: RecordedEvent): number {
+  if (r.marks === undefined) return r.events[0].time;
+  let t = Number.NEGATIVE_INFINITY;
+  for (const m of r.marks) if (m.time > t) t = m.time;
+  return t;
 }
 
 export interface ReplayOptions {
@@ -68,16 +79,17 @@ export function replay(partitions: Map<number, RecordedEvent[]>, o: ReplayOption
     let bestTime = Number.POSITIVE_INFINITY;
     for (const [p, i] of cursor) {
       const list = partitions.get(p)!;
-      if (i < list.length && list[i].events[0].time < bestTime) {
+      if (i < list.length && recordTime(list[i]) < bestTime) {
         best = p;
-        bestTime = list[i].events[0].time;
+        bestTime = recordTime(list[i]);
       }
     }
     if (best === undefined) break;
     const i = cursor.get(best)!;
     const rec = partitions.get(best)![i];
     const processor = processors.get(best)!;
-    processor.applyEvents(rec.events, rec.offset);
+    if (rec.marks !== undefined) processor.applyMarks(rec.marks, rec.offset);
+    else processor.applyEvents(rec.events, rec.offset);
     cursor.set(best, i + 1);
     out.events += rec.events.length;
     for (const fp of processor.takeSteps()) {

@@ -1,7 +1,8 @@
 // Adapts the pure partition aggregator to the stateful runner: event records in (pmf.events.v2
-// batches, applied event by event), and each time the partition's watermark crosses a multiple of
-// the verdict step (event time), one FeaturePartial per feature taken right after the event that
-// crossed it and tagged with the step. The crossing is watched per event, not per record, so the
+// batches, applied event by event; watermark markers, which move only the watermark), and each
+// time the partition's watermark crosses a multiple of the verdict step (event time), one
+// FeaturePartial per feature taken right after the event (or marker) that crossed it and tagged
+// with the step. The crossing is watched per event, not per record, so the
 // snapshots (and the verdicts) are the same whether the receiver put one event or hundreds in a
 // record: a batch whose events carry the watermark across several steps gives each step the state
 // it had there, not the state at the end of the batch. A snapshot taken inside a record says so
@@ -17,6 +18,7 @@
 
 import { decodeCohortStats, StepSnapshotWriter } from '../events/cohort-stats-codec.js';
 import { decodeEventRecord } from '../events/event-record-codec.js';
+import { decodeWatermarkMarker, isWatermarkMarker, type SourceMark } from '../events/watermark-marker.js';
 import type { FeatureEvent } from '../events/feature-event.js';
 import type { FeaturePartial, SnapshotPosition } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
@@ -55,7 +57,15 @@ export class AggregatorProcessor implements PartitionProcessor {
   }
 
   apply(record: ConsumedRecord): void {
-    this.applyEvents(decodeEventRecord(record.value), record.offset);
+    if (isWatermarkMarker(record.value)) this.applyMarks(decodeWatermarkMarker(record.value), record.offset);
+    else this.applyEvents(decodeEventRecord(record.value), record.offset);
+  }
+
+  /** A watermark marker record: the step snapshot when its marks carried the watermark across a step. */
+  applyMarks(marks: readonly SourceMark[], offset: string): void {
+    if (!this.aggregator.applyMarker(marks, offset)) return;
+    const step = this.stepAt(this.aggregator.watermark);
+    if (step > this.lastStep) this.snapshotAt(step, undefined, offset);
   }
 
   /**

@@ -15,6 +15,7 @@ import type { SnapshotPosition } from '../../src/events/feature-partial.js';
 import type { Rule } from '../../src/rules/schema.js';
 import { resolveOptions, type PartitionAggregatorOptions } from '../../src/aggregation/aggregator-options.js';
 import { LatencyHistogram } from '../../src/events/latency-histogram.js';
+import type { SourceMark } from '../../src/events/watermark-marker.js';
 
 export interface OracleRecord {
   event: FeatureEvent;
@@ -23,11 +24,17 @@ export interface OracleRecord {
   continuesRecord?: boolean;
 }
 
+/** A watermark marker record: each mark counts as an event of that origin at that time would for the watermark, and as nothing else. */
+export interface OracleMarker {
+  marks: readonly SourceMark[];
+  offset: string;
+}
+
 /**
  * The records a snapshot taken at `position` reflects: every record before its offset and, for a
  * snapshot taken inside a record, that record's first `recordEvents` events.
  */
-export function upToPosition(records: readonly OracleRecord[], position: SnapshotPosition): OracleRecord[] {
+export function upToPosition<R extends OracleRecord | OracleMarker>(records: readonly R[], position: SnapshotPosition): R[] {
   const end = BigInt(position.offset);
   let taken = 0;
   return records.filter((r) => {
@@ -76,7 +83,7 @@ interface UserResult {
   slow: number;
 }
 
-export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOptions): OracleResult {
+export function oracleAggregate(records: readonly (OracleRecord | OracleMarker)[], opts: OracleOptions): OracleResult {
   const { allowedLatenessMs: lateness, lateGraceMs: grace, sourceIdleMs: idle, latencyJoinSlackMs: slack, maxLatenessMs } = resolveOptions(opts);
   const closeAfter = (r: Rule) => Math.max(r.activation.windowSeconds, r.retention.windowSeconds) * 1000;
   // The default horizon is a definition (no open window can take an older event), so it is derived
@@ -95,13 +102,30 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
   const rememberedIdTime = new Map<string, number>();
   const states = new Map<string, { retireAt: number }>();
   const accepted: Accepted[] = [];
-  for (const { event, offset, continuesRecord } of records) {
-    const off = BigInt(offset);
+  const observe = (origin: string | undefined, time: number) => {
+    leader = Math.max(leader, time);
+    const key = origin ?? '';
+    const o = origins.get(key);
+    if (o) {
+      o.max = Math.max(o.max, time);
+      o.lastContact = leader;
+    } else origins.set(key, { max: time, lastContact: leader });
+    const active = [...origins.values()].filter((x) => leader - x.lastContact <= idle).map((x) => x.max);
+    watermark = Math.max(watermark, Math.min(...active) - lateness);
+  };
+  for (const r of records) {
+    const off = BigInt(r.offset);
+    const continuesRecord = 'event' in r && r.continuesRecord;
     if (lastOffset !== undefined && off <= lastOffset && !(continuesRecord && off === lastOffset)) {
       result.replayedRecords++;
       continue;
     }
     lastOffset = off;
+    if ('marks' in r) {
+      for (const m of r.marks) if (m.time > watermark - horizonMs) observe(m.origin, m.time);
+      continue;
+    }
+    const event = r.event;
     if (!Number.isFinite(event.time) || !event.user) continue;
     const horizon = watermark - horizonMs;
     if (event.time <= horizon) {
@@ -134,15 +158,7 @@ export function oracleAggregate(records: readonly OracleRecord[], opts: OracleOp
     }
     if (live) rememberedIdTime.set(event.id, event.time);
     accepted.push({ event, watermarkBefore: watermark });
-    leader = Math.max(leader, event.time);
-    const key = event.origin ?? '';
-    const o = origins.get(key);
-    if (o) {
-      o.max = Math.max(o.max, event.time);
-      o.lastContact = leader;
-    } else origins.set(key, { max: event.time, lastContact: leader });
-    const active = [...origins.values()].filter((x) => leader - x.lastContact <= idle).map((x) => x.max);
-    watermark = Math.max(watermark, Math.min(...active) - lateness);
+    observe(event.origin, event.time);
   }
   const finalWatermark = watermark;
   if (lastOffset === undefined) return result;

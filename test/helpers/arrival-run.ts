@@ -20,7 +20,7 @@ import type { Verdict } from '../../src/events/verdict.js';
 import { readEventsFromLog } from '../../src/replay/read-recorded-events.js';
 import { replay } from '../../src/replay/replay.js';
 import { loadRulesFile } from '../../src/config/rules-file.js';
-import { atPosition, oracleAggregate, upToPosition, type OracleRecord } from './aggregation-oracle.js';
+import { atPosition, oracleAggregate, upToPosition, type OracleMarker, type OracleRecord } from './aggregation-oracle.js';
 import { HISTORY_FEATURES, sendHistory, type ArrivalOrder, type HistoryOptions, type HistoryResult } from './history-scenario.js';
 import { DistributedTestApp } from './distributed-app.js';
 import { sumMetric } from './metrics-text.js';
@@ -145,9 +145,9 @@ export async function runOrder(o: RunOptions): Promise<RunResult> {
         }
       }
       const a = aggregatorSettings(config);
-      // A pmf.events.v2 record carries several events; the oracle sees them one by one.
-      const eventsOf = (partition: number): OracleRecord[] =>
-        (recorded.partitions.get(partition) ?? []).flatMap((r) => r.events.map((event, k) => ({ event, offset: r.offset, continuesRecord: k > 0 })));
+      // A pmf.events.v2 record carries several events; the oracle sees them one by one (and a watermark marker as one).
+      const eventsOf = (partition: number): (OracleRecord | OracleMarker)[] =>
+        (recorded.partitions.get(partition) ?? []).flatMap((r): (OracleRecord | OracleMarker)[] => (r.marks ? [{ marks: r.marks, offset: r.offset }] : r.events.map((event, k) => ({ event, offset: r.offset, continuesRecord: k > 0 }))));
       for (const [key, p] of latest) {
         const records = upToPosition(eventsOf(p.partition), p);
         const want = oracleAggregate(records, { ...a, partition: p.partition, rules }).partials.filter((c) => c.feature === p.feature);

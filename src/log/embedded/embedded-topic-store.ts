@@ -119,7 +119,10 @@ export class EmbeddedTopicStore {
     const now = this.options.clock.now();
     const byPartition = new Map<number, LogRecord[]>();
     for (const r of records) {
-      const p = partitionForKey(r.key, partitions.length);
+      const p = r.partition ?? partitionForKey(r.key, partitions.length);
+      if (!Number.isInteger(p) || p < 0 || p >= partitions.length) {
+        throw new PmfError('ERR_INTERNAL', `append to ${topic}: partition ${p} is outside its ${partitions.length} partitions`);
+      }
       let list = byPartition.get(p);
       if (list === undefined) byPartition.set(p, (list = []));
       list.push(r);

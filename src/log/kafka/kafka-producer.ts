@@ -76,7 +76,7 @@ export class KafkaProducer implements LogProducer {
       // One produce request per chunk, in order: a whole OTLP request in one call can exceed the
       // broker's message.max.bytes for a partition's batch, which Kafka refuses for good.
       for (const chunk of chunksBySize(records, MAX_REQUEST_BYTES)) {
-        await lane.producer.send({ topic, acks: -1, messages: chunk.map((r) => ({ key: r.key, value: r.value })) });
+        await lane.producer.send({ topic, acks: -1, messages: chunk.map((r) => (r.partition === undefined ? { key: r.key, value: r.value } : { key: r.key, value: r.value, partition: r.partition })) });
       }
     })();
     this.inFlight.add(attempt);

@@ -157,6 +157,20 @@ export function describeLogContract(label: string, subject: LogContractSubject):
       expect([...(await log.endOffsets!(empty)).values()]).toEqual(['0', '0']);
     });
 
+    it('writes a record with an explicit partition there, whatever its key maps to', async () => {
+      const log = openLog();
+      const topic = await topicWith(log, 3);
+      const producer = await startedProducer(log);
+      const key = 'same-key';
+      const home = partitionForKey(key, 3);
+      await producer.send(topic, [0, 1, 2].map((partition) => ({ key, value: Buffer.from(`p${partition}`), partition })));
+      await producer.send(topic, [{ key, value: Buffer.from('home') }]);
+      const read: PartitionBatch[] = [];
+      for await (const batch of log.readAll!(topic)) read.push(batch);
+      const at = (partition: number) => read.filter((b) => b.partition === partition).flatMap((b) => b.records.map((r) => r.value.toString()));
+      for (const partition of [0, 1, 2]) expect(at(partition)).toEqual(partition === home ? [`p${partition}`, 'home'] : [`p${partition}`]);
+    });
+
     it('a new member of the group resumes at the committed offset', async () => {
       const log = openLog();
       const topic = await topicWith(log, 1);

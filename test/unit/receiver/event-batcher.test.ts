@@ -34,6 +34,20 @@ describe('EventBatcher', () => {
     for (const u of users) expect(seen.filter((id) => id.startsWith(`${u}:`))).toEqual([0, 1, 2].map((n) => `${u}:${n}`));
   });
 
+  it('hands over the latest event time per source (what watermark markers tell), then starts afresh', () => {
+    const b = new EventBatcher(3);
+    for (const [n, origin] of [[5, 'web'], [9, 'web'], [7, 'web'], [3, undefined], [1, 'api']] as const) {
+      const e = scratchEvent();
+      Object.assign(e, { user: `u${n}`, time: 1000 + n, idText: `i${n}`, name: 'GET /', origin });
+      b.write(e);
+    }
+    expect(b.takeTimes()).toEqual(new Map([['web', 1009], ['', 1003], ['api', 1001]]));
+    expect(b.takeTimes()).toEqual(new Map());
+    write(b, 'u', 1);
+    b.clear();
+    expect(b.takeTimes()).toEqual(new Map());
+  });
+
   it('cuts a partition into several records past the record size, keeping order', () => {
     const b = new EventBatcher(1, 512);
     for (let n = 0; n < 100; n++) write(b, 'u', n);

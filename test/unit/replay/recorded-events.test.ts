@@ -29,4 +29,22 @@ describe('replay of exported pmf.events.v2 records', () => {
     const result = replay(read.partitions, { rules: ruleSet([{ featureId: 'f' }]), evaluator: createEvaluator(Config.parse({})) });
     expect(result.events).toBe(4);
   });
+
+  it('reads a watermark marker line as a record of marks, and refuses a damaged one', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pmf-replay-'));
+    const file = join(dir, 'events.jsonl');
+    writeFileSync(file, [
+      JSON.stringify({ partition: 0, offset: '0', event: ev('a', 1) }),
+      JSON.stringify({ partition: 0, offset: '1', marks: [{ origin: 'web', time: T + 60_000 }, { origin: '', time: T + 30_000 }] }),
+      JSON.stringify({ partition: 0, offset: '2', marks: [{ origin: 'web', time: 'soon' }] }),
+    ].join('\n'));
+    const read = await readEventsFromFile(file);
+    expect(read.rejected).toBe(1);
+    expect(read.partitions.get(0)!.map((r) => [r.offset, r.events.length, r.marks])).toEqual([
+      ['0', 1, undefined],
+      ['1', 0, [{ origin: 'web', time: T + 60_000 }, { origin: '', time: T + 30_000 }]],
+    ]);
+    const result = replay(read.partitions, { rules: ruleSet([{ featureId: 'f' }]), evaluator: createEvaluator(Config.parse({})) });
+    expect(result.events).toBe(1);
+  });
 });
