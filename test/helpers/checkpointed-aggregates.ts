@@ -38,14 +38,11 @@ export async function checkpointedAggregates(o: CheckpointedAggregatesOptions): 
   const kafka = new kafkajs.Kafka({ brokers: o.brokers, clientId: 'pmf-test-aggregates', logLevel: kafkajs.logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  let ends: Map<number, string>;
-  try {
-    ends = new Map((await admin.fetchTopicOffsets(o.topics.events)).map((p) => [p.partition, p.high]));
-  } finally {
-    await admin.disconnect();
-  }
   const eventsTopic = o.topics.events;
   const store = new SqlCheckpointStore(new PgSqlClient(o.pool), o.schema);
+  // The topic's end is read again at every attempt: a receiver's watermark markers (written a
+  // while after the last data, to partitions it left quiet) move it on after the data has landed.
+  let ends = new Map<number, string>();
   // Head and part rows in one snapshot per partition, restored the way the runner restores them.
   const read = async () => {
     const found = new Map<number, Checkpoint>();
@@ -56,13 +53,18 @@ export async function checkpointedAggregates(o: CheckpointedAggregatesOptions): 
     return found;
   };
   let checkpoints = new Map<number, Checkpoint>();
-  await waitFor(
-    async () => {
-      checkpoints = await read().catch(() => new Map()); // PostgreSQL may still be coming back from a fault
-      return [...ends].every(([p, end]) => end === '0' || checkpoints.get(p)?.offset === end);
-    },
-    { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 500, message: `aggregator checkpoints at the end of ${eventsTopic} (${JSON.stringify([...ends])})` },
-  );
+  try {
+    await waitFor(
+      async () => {
+        ends = new Map((await admin.fetchTopicOffsets(eventsTopic)).map((p) => [p.partition, p.high]));
+        checkpoints = await read().catch(() => new Map()); // PostgreSQL may still be coming back from a fault
+        return [...ends].every(([p, end]) => end === '0' || checkpoints.get(p)?.offset === end);
+      },
+      { timeoutMs: o.timeoutMs ?? 120_000, intervalMs: 500, message: `aggregator checkpoints at the end of ${eventsTopic}`, describe: () => ({ ends: [...ends], checkpoints: [...checkpoints].map(([p, c]) => [p, c.offset]) }) },
+    );
+  } finally {
+    await admin.disconnect();
+  }
   const result: CheckpointedAggregates = { cohorts: {}, duplicates: 0, latencyUnjoined: 0, tooLate: 0 };
   const factory = aggregatorProcessorFactory(o.topics, 60_000, () => ({ rules: o.rules }));
   for (const [partition, cp] of checkpoints) {
