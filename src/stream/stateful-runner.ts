@@ -19,7 +19,8 @@
 // and so lasts until the next input record on a quiet topic. A checkpoint due while a save is in
 // flight waits for it (a flush then only publishes). A processor with checkpoint() hands over only
 // what changed since its last save (the aggregator: a head and part rows) and is told whether the
-// save landed; others hand over their whole serialized state.
+// save landed; others hand over their whole serialized state. Such a state may build its rows in
+// the save lane (prepare) instead of in the flush, which runs on the event loop with the batch.
 //
 // In-memory state is only trusted while nobody else can have moved the partition on. It is
 // dropped (and the checkpoint reloaded) when a rebalance keeps a partition whose stored
@@ -362,6 +363,8 @@ export class StatefulRunner implements Component {
       // state is saved (they come from records at or after `next`, as between checkpoints).
       published();
       if (state === undefined) return;
+      // After the publish: the outputs taken with this checkpoint do not wait for its build.
+      await state.prepare?.();
       const offset = next.toString();
       saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: state.head, changes: state.changes });
       state.settle?.(saved);
