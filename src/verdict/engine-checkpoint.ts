@@ -16,6 +16,7 @@
 
 import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { PmfError, errorMessage } from '../core/errors.js';
+import { nextTurn } from '../core/next-turn.js';
 import type { PartChanges, StatePart } from '../core/state-parts.js';
 import type { FeaturePartial } from '../events/feature-partial.js';
 import { memoryKey, takeUndo, type CohortMemory, type EngineState, type FeatureSteps, type MemoryIndex } from './engine-state.js';
@@ -162,10 +163,6 @@ export class VerdictCheckpointer {
     }
     return part;
   }
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The engine's state from a stored checkpoint of either format (head or whole state, and its part rows). */
