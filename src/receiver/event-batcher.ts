@@ -20,6 +20,10 @@ export class EventBatcher implements MappedEventOut {
   private readonly keyBytes: Uint8Array[] = [];
   /** Highest event time per source ("" = none) of the events written: what watermark markers tell. */
   private times = new Map<string, number>();
+  /** The origin of the last event and the highest time seen for it since it became the last one:
+   * a request's events nearly always share one origin, so the Map is touched once per run of it. */
+  private lastOrigin: string | undefined = undefined;
+  private lastMax = -Infinity;
   events = 0;
 
   constructor(readonly partitions: number, private readonly maxRecordBytes = DEFAULT_MAX_RECORD_BYTES) {
@@ -82,8 +86,11 @@ export class EventBatcher implements MappedEventOut {
     if (e.origin !== undefined) w.name(e.origin);
     w.endEvent();
     const origin = e.origin ?? '';
-    const latest = this.times.get(origin);
-    if (latest === undefined || e.time > latest) this.times.set(origin, e.time);
+    if (origin !== this.lastOrigin) {
+      this.foldLast();
+      this.lastOrigin = origin;
+      this.lastMax = e.time;
+    } else if (e.time > this.lastMax) this.lastMax = e.time;
     this.events++;
     if (w.size >= this.maxRecordBytes) this.done.push({ key: this.keys[p], value: w.finish() });
   }
@@ -109,14 +116,24 @@ export class EventBatcher implements MappedEventOut {
 
   /** The highest event time per source of the events written since the last call (handed over). */
   takeTimes(): Map<string, number> {
+    this.foldLast();
     const times = this.times;
     this.times = new Map();
     return times;
   }
 
+  private foldLast(): void {
+    const origin = this.lastOrigin;
+    if (origin === undefined) return;
+    const latest = this.times.get(origin);
+    if (latest === undefined || this.lastMax > latest) this.times.set(origin, this.lastMax);
+    this.lastOrigin = undefined;
+  }
+
   /** Drops everything written (a request that failed after mapping started). */
   clear(): void {
     this.times.clear();
+    this.lastOrigin = undefined;
     this.done.length = 0;
     for (const w of this.writers) w.reset();
     this.events = 0;

@@ -48,6 +48,22 @@ describe('EventBatcher', () => {
     expect(b.takeTimes()).toEqual(new Map());
   });
 
+  it('keeps the latest time per source when sources interleave and come back lower or higher', () => {
+    const b = new EventBatcher(2);
+    for (const [t, origin] of [[50, 'web'], [20, 'api'], [40, 'web'], [30, 'api'], [60, 'web'], [10, undefined]] as const) {
+      const e = scratchEvent();
+      Object.assign(e, { user: `u${t}`, time: t, idText: `i${t}`, name: 'GET /', origin });
+      b.write(e);
+    }
+    expect(b.takeTimes()).toEqual(new Map([['web', 60], ['api', 30], ['', 10]]));
+    const e = scratchEvent();
+    Object.assign(e, { user: 'u', time: 5, idText: 'i', name: 'GET /', origin: 'web' });
+    b.write(e);
+    b.clear();
+    b.write(Object.assign(scratchEvent(), { user: 'u', time: 7, idText: 'j', name: 'GET /', origin: 'api' }));
+    expect(b.takeTimes()).toEqual(new Map([['api', 7]]));
+  });
+
   it('cuts a partition into several records past the record size, keeping order', () => {
     const b = new EventBatcher(1, 512);
     for (let n = 0; n < 100; n++) write(b, 'u', n);
