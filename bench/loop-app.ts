@@ -123,6 +123,10 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
   const config: Config = {
     ...loaded,
     kafka: { ...loaded.kafka, groupPrefix: id, partitions: o.partitions },
+    // No idle-partition markers: the benchmark moves each partition's watermark itself, and the
+    // decisive record must be the trigger span. A marker written to the trigger's partition while
+    // the run waits (5 s by default) judged the step before the trigger was sent.
+    receiver: { ...loaded.receiver, markIdleMs: 0 },
     aggregation: {
       ...loaded.aggregation,
       checkpointIntervalMs: o.checkpointIntervalMs,

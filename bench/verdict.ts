@@ -5,7 +5,10 @@
 //  - per snapshot: wall time of apply(record) (one step snapshot per record), early (the second
 //    tenth of the steps, after warm-up: few live features, short history) and late (the last tenth: every
 //    feature live, the longest history);
-//  - per checkpoint: bytes written and wall time, early and late;
+//  - per checkpoint: bytes written; the time checkpoint(offset) takes (what the runner's flush,
+//    and so every output waiting behind it, pays on the event loop); and the time to build its rows
+//    (the verdict stage does it in the save lane in slices of ~2 ms, so it no longer holds the loop
+//    at once), early and late;
 //  - a digest of every verdict and command produced, so runs of two code versions can be
 //    compared for identical output.
 // Each feature count in PMF_BENCH_VERDICT_FEATURES is a run; the first is the in-run baseline:
@@ -40,7 +43,10 @@ interface Phase {
   /** µs of apply per step (every record of the step). */
   stepMs: Summary;
   checkpointBytes: Summary;
+  /** checkpoint(offset): synchronous, on the flush. */
   checkpointMs: Summary;
+  /** Building the rows (prepare, or all of it when the processor has none). */
+  checkpointBuildMs: Summary;
 }
 
 interface RunResult {
@@ -97,18 +103,25 @@ function runOnce(features: number): RunResult {
     }
     const t = performance.now();
     let bytes: number;
+    let ct: number;
+    let bt: number;
     if (processor.checkpoint) {
       const cp = processor.checkpoint(String(offset));
+      ct = performance.now() - t;
+      const b = performance.now();
+      // The rows' whole build at once (what prepare() spreads over slices in the runner).
       bytes = cp.head.length + cp.changes.put.reduce((n, p) => n + p.data.length, 0);
+      bt = performance.now() - b;
       cp.settle(true);
     } else {
       bytes = processor.serialize().length;
+      ct = bt = performance.now() - t;
     }
-    const ct = performance.now() - t;
     if (phase) {
       phase.stepMs.push(stepTime);
       phase.checkpointBytes.push(bytes);
       phase.checkpointMs.push(ct);
+      phase.checkpointBuildMs.push(bt);
     }
   }
   const early = summarizePhase(phases.early);
@@ -134,11 +147,11 @@ function runOnce(features: number): RunResult {
 }
 
 function newSamples() {
-  return { applyUs: [] as number[], stepMs: [] as number[], checkpointBytes: [] as number[], checkpointMs: [] as number[] };
+  return { applyUs: [] as number[], stepMs: [] as number[], checkpointBytes: [] as number[], checkpointMs: [] as number[], checkpointBuildMs: [] as number[] };
 }
 
 function summarizePhase(p: ReturnType<typeof newSamples>): Phase {
-  return { applyUs: summarize(p.applyUs), stepMs: summarize(p.stepMs), checkpointBytes: summarize(p.checkpointBytes), checkpointMs: summarize(p.checkpointMs) };
+  return { applyUs: summarize(p.applyUs), stepMs: summarize(p.stepMs), checkpointBytes: summarize(p.checkpointBytes), checkpointMs: summarize(p.checkpointMs), checkpointBuildMs: summarize(p.checkpointBuildMs) };
 }
 
 const runs: RunResult[] = [];
@@ -147,7 +160,7 @@ for (const features of FEATURES) {
   const r = runOnce(features);
   runs.push(r);
   const f = (p: Phase) =>
-    `apply/snapshot p50 ${p.applyUs.p50} µs p99 ${p.applyUs.p99} µs; step p50 ${p.stepMs.p50} ms p99 ${p.stepMs.p99} ms; checkpoint p50 ${p.checkpointBytes.p50} B in ${p.checkpointMs.p50} ms (p99 ${p.checkpointMs.p99} ms)`;
+    `apply/snapshot p50 ${p.applyUs.p50} µs p99 ${p.applyUs.p99} µs; step p50 ${p.stepMs.p50} ms p99 ${p.stepMs.p99} ms; checkpoint p50 ${p.checkpointBytes.p50} B, taken in ${p.checkpointMs.p50} ms (p99 ${p.checkpointMs.p99}), rows built in ${p.checkpointBuildMs.p50} ms (p99 ${p.checkpointBuildMs.p99})`;
   console.log(`\n${features} features: ${r.snapshots} snapshots, ${r.verdicts} verdicts, ${r.commands} commands, output ${r.outputDigest}, ${r.seconds} s`);
   console.log(`  early: ${f(r.early)}`);
   console.log(`  late:  ${f(r.late)}`);

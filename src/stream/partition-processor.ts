@@ -12,7 +12,14 @@ export interface Output {
 /** An incremental checkpoint taken from a processor, and how to tell it the save's outcome. */
 export interface IncrementalState {
   head: Buffer;
-  changes: PartChanges;
+  readonly changes: PartChanges;
+  /**
+   * When present, awaited in the save lane before `changes` is read: a state that would take long
+   * to serialize does it there, in slices, rather than in the flush that took it (where it would
+   * hold the event loop, and an urgent output, for the whole build). `changes` stays complete
+   * without it.
+   */
+  prepare?(): Promise<void>;
   /** saved = false when the save failed or was refused: the next checkpoint must not rely on it. */
   settle(saved: boolean): void;
 }

@@ -3,8 +3,8 @@
 //  1. a partition's state is restored from its checkpoint when the partition is first seen;
 //  2. records below the checkpoint offset are skipped (the committed Kafka offset may lag it);
 //  3. at each checkpoint: publish outputs (await acks) → save state + offset → commit the offset.
-// Outputs are also published between checkpoints (publishIntervalMs, or at once when the processor
-// says an output is urgent, such as a rollback command), because the end-to-end loop must not wait
+// Outputs are also published between checkpoints (publishIntervalMs, or at once, even mid-batch,
+// when the processor says an output is urgent, such as a rollback command), because the end-to-end loop must not wait
 // for a whole checkpoint interval at every stage. That is safe for the same reason replays are:
 // outputs are cumulative or idempotent, and consumers ignore a snapshot older than one they have.
 // A crash between 1–3 replays records onto the last checkpoint; outputs are cumulative snapshots
@@ -18,8 +18,8 @@
 // commit, which on Kafka queues behind the consumer's long-poll fetch on the same connection
 // and so lasts until the next input record on a quiet topic. A checkpoint due while a save is in
 // flight waits for it (a flush then only publishes). A processor with checkpoint() hands over only
-// what changed since its last save (the aggregator: a head and part rows) and is told whether the
-// save landed; others hand over their whole serialized state.
+// what changed since its last save (a head and part rows, built in the save lane if it has
+// prepare) and is told whether the save landed; others hand over their whole serialized state.
 //
 // In-memory state is only trusted while nobody else can have moved the partition on. It is
 // dropped (and the checkpoint reloaded) when a rebalance keeps a partition whose stored
@@ -32,6 +32,7 @@
 import type { Clock } from '../core/clock.js';
 import { PmfError, errorMessage } from '../core/errors.js';
 import { once, type Component } from '../core/lifecycle.js';
+import { nextTurn } from '../core/next-turn.js';
 import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicPartition } from '../log/partitioned-log.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
@@ -99,14 +100,8 @@ export class StatefulRunner implements Component {
   private timer?: { cancel(): void };
   private stopping = false;
   readonly stats: RunnerStats = {
-    recordsApplied: 0,
-    recordsSkippedBelowCheckpoint: 0,
-    recordsRejected: 0,
-    checkpoints: 0,
-    ownedPartitions: 0,
-    staleStatesDropped: 0,
-    checkpointsRefused: 0,
-    offsetGaps: 0,
+    recordsApplied: 0, recordsSkippedBelowCheckpoint: 0, recordsRejected: 0, checkpoints: 0,
+    ownedPartitions: 0, staleStatesDropped: 0, checkpointsRefused: 0, offsetGaps: 0,
   };
 
   constructor(private readonly o: StatefulRunnerOptions) {
@@ -240,7 +235,9 @@ export class StatefulRunner implements Component {
         o.gap = undefined;
       }
     }
-    for (const record of batch.records) {
+    const last = batch.records.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const record = batch.records[i];
       const offset = BigInt(record.offset);
       if (o.next >= 0n && offset < o.next) {
         this.stats.recordsSkippedBelowCheckpoint++;
@@ -260,6 +257,12 @@ export class StatefulRunner implements Component {
       }
       o.next = offset + 1n;
       o.dirty = true;
+      // An urgent output leaves before the rest of the batch (a step's snapshots of 100 live
+      // features take tens of ms to apply), its send given a turn to start; once per publish.
+      if (i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.()) {
+        await this.flush(batch.partition, o, false, false);
+        await nextTurn();
+      }
     }
     // The flush only starts its I/O, so it goes before the heartbeat: a due heartbeat is a round
     // trip to the group coordinator that an urgent output need not wait for.
@@ -362,6 +365,7 @@ export class StatefulRunner implements Component {
       // state is saved (they come from records at or after `next`, as between checkpoints).
       published();
       if (state === undefined) return;
+      await state.prepare?.(); // after the publish: its outputs do not wait for the build
       const offset = next.toString();
       saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: state.head, changes: state.changes });
       state.settle?.(saved);

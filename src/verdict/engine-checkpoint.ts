@@ -7,12 +7,19 @@
 // Format 1, the whole state as one JSON object in the head (VerdictEngine.serialize), is still
 // read: such an engine marks every feature changed, so its first save writes them all.
 // A save that did not land (settle(false)) leaves its features marked, so the next one rewrites them.
+// Taking a checkpoint only captures the changed features (the copy applying a snapshot already
+// makes for its undo, a few µs each); their rows are built by prepare(), in slices that give the
+// event loop back between them. At 100 live features every feature changes every step, and
+// building all rows at once held the loop for 13–28 ms per checkpoint: a rollback command that
+// fell due meanwhile waited for it. The capture keeps the rows those of the checkpoint's offset
+// while later records change the engine.
 
 import { ByteReader, ByteWriter } from '../core/byte-codec.js';
 import { PmfError, errorMessage } from '../core/errors.js';
+import { nextTurn } from '../core/next-turn.js';
 import type { PartChanges, StatePart } from '../core/state-parts.js';
 import type { FeaturePartial } from '../events/feature-partial.js';
-import { memoryKey, type CohortMemory, type EngineState, type FeatureSteps, type MemoryIndex } from './engine-state.js';
+import { memoryKey, takeUndo, type CohortMemory, type EngineState, type FeatureSteps, type MemoryIndex } from './engine-state.js';
 import type { FeatureRollout } from './rollout-driver.js';
 
 /** A format-2 head starts with 0x00 (a format-1 state starts with "{"), then "PV" and the format. */
@@ -22,7 +29,7 @@ const FORMAT = 2;
 const SEQ = '0';
 
 /** One feature's row. */
-interface FeatureRow {
+export interface FeatureRow {
   feature: string;
   steps?: FeatureSteps;
   partials?: Record<string, FeaturePartial>;
@@ -41,14 +48,24 @@ function head(): Buffer {
   return w.byte(FORMAT).finish();
 }
 
-export function featureRow(state: EngineState, index: MemoryIndex, feature: string): Buffer {
-  const row: FeatureRow = {
+/**
+ * One feature's row as of now, safe to serialize after the engine moved on: what the engine
+ * changes in place is copied, the rest (snapshots, evaluator memories, verdicts, the SRM
+ * expectation) is replaced, never changed, so it is kept by reference (engine-state.ts, takeUndo).
+ */
+export function captureFeature(state: EngineState, index: MemoryIndex, feature: string): FeatureRow {
+  const steps = state.steps[feature];
+  const copy = takeUndo(state, index, feature, steps ?? { evaluated: null, first: null, queued: {}, reported: {} });
+  return {
     feature,
-    steps: state.steps[feature],
-    partials: state.partials[feature],
-    memory: index.keys(feature).map((k) => [k.slice(feature.length + 1), state.memory[k]]),
-    rollout: state.rollouts?.[feature],
+    steps: steps === undefined ? undefined : copy.steps,
+    partials: state.partials[feature] === undefined ? undefined : copy.partials,
+    memory: copy.memory.map(([k, m]) => [k.slice(feature.length + 1), m]),
+    rollout: copy.rollout,
   };
+}
+
+export function rowOf(row: FeatureRow): Buffer {
   return Buffer.from(JSON.stringify(row));
 }
 
@@ -80,18 +97,24 @@ export function stateFromRows(headBytes: Uint8Array, parts: readonly StatePart[]
   return { state, parts: byFeature };
 }
 
-/** What the engine gives the checkpointer: its changed features and their rows. */
+/** What the engine gives the checkpointer: its changed features and a capture of each one's row. */
 export interface CheckpointSource {
   takeChanged(): string[];
   markChanged(features: Iterable<string>): void;
-  featureRow(feature: string): Buffer;
+  captureFeature(feature: string): FeatureRow;
 }
 
 export interface EngineCheckpoint {
   head: Buffer;
-  changes: PartChanges;
+  /** Complete on every read: rows prepare() has not built yet are built then, at once. */
+  readonly changes: PartChanges;
+  /** Builds the rows in slices of about sliceMs, yielding to the event loop between them. */
+  prepare(): Promise<void>;
   settle(saved: boolean): void;
 }
+
+/** How long one slice of row building may hold the event loop. */
+const SLICE_MS = 2;
 
 export class VerdictCheckpointer {
   private nextPart: number;
@@ -101,12 +124,31 @@ export class VerdictCheckpointer {
     this.nextPart = Math.max(-1, ...parts.values()) + 1;
   }
 
-  take(engine: CheckpointSource): EngineCheckpoint {
+  take(engine: CheckpointSource, yieldToLoop: () => Promise<void> = nextTurn, sliceMs = SLICE_MS): EngineCheckpoint {
     const features = engine.takeChanged();
-    const put: StatePart[] = features.map((f) => ({ part: this.partOf(f), seq: SEQ, data: engine.featureRow(f) }));
+    const captured = features.map((f) => ({ part: this.partOf(f), row: engine.captureFeature(f) }));
+    const put: StatePart[] = [];
+    // At least one row per slice, so a slow machine still gets there.
+    const build = (until: number) => {
+      while (put.length < captured.length) {
+        const c = captured[put.length];
+        put.push({ part: c.part, seq: SEQ, data: rowOf(c.row) });
+        if (performance.now() >= until) return;
+      }
+    };
     return {
       head: head(),
-      changes: { put, drop: [] },
+      get changes(): PartChanges {
+        build(Number.POSITIVE_INFINITY);
+        return { put, drop: [] };
+      },
+      prepare: async () => {
+        for (;;) {
+          build(performance.now() + sliceMs);
+          if (put.length >= captured.length) return;
+          await yieldToLoop();
+        }
+      },
       settle: (saved) => {
         if (!saved) engine.markChanged(features);
       },

@@ -19,7 +19,7 @@ import type { RolloutSteer } from '../events/rollout-steer.js';
 import type { Outcome, RolloutView, Verdict } from '../events/verdict.js';
 import type { Rule, RuleSet } from '../rules/schema.js';
 import type { CohortEvaluator } from './cohort-evaluator.js';
-import { featureRow } from './engine-checkpoint.js';
+import { captureFeature, type FeatureRow } from './engine-checkpoint.js';
 import { applyUndo, MemoryIndex, memoryKey, takeUndo, type CohortMemory, type EngineState, type FeatureSteps } from './engine-state.js';
 import { hashId } from './content-id.js';
 import { gateReason } from './gates.js';
@@ -190,9 +190,9 @@ export class VerdictEngine {
     for (const f of features) this.changed.add(f);
   }
 
-  /** One feature's share of the state, as an incremental checkpoint's row (engine-checkpoint.ts). */
-  featureRow(feature: string): Buffer {
-    return featureRow(this.state, this.index, feature);
+  /** One feature's share of the state, as an incremental checkpoint's row, captured now and serialized later (engine-checkpoint.ts). */
+  captureFeature(feature: string): FeatureRow {
+    return captureFeature(this.state, this.index, feature);
   }
 
   /** Applies a person's steering request to a cohort's ramp, at the feature's current event time. */

@@ -1,7 +1,7 @@
 // The runner's exactly-once effect on the embedded log: state restored from its checkpoint,
 // records already in the checkpoint skipped, outputs published before the checkpoint; and urgent
-// outputs sent without waiting for the publish interval, even behind a flush in flight, and
-// without waiting for a checkpoint save in flight.
+// outputs sent without waiting for the publish interval, even behind a flush in flight, without
+// waiting for a checkpoint save in flight, and without waiting for the rest of their batch.
 
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
@@ -239,6 +239,29 @@ describe('stateful runner', () => {
     await waitFor(async () => (JSON.parse((await s.store.load('urgent', 'in', saves[0].partition))?.state.toString() ?? '{}').a === 3 ? true : undefined), {
       timeoutMs: 10_000, message: 'the due checkpoint saved after the held one landed',
     });
+    await r.stop();
+    await s.log.close();
+  });
+
+  it('sends an urgent output before applying the rest of its batch', async () => {
+    const s = await setup();
+    const sent: Record<string, number>[] = [];
+    const producer: LogProducer = {
+      name: 'recording',
+      start: async () => undefined,
+      stop: async () => undefined,
+      send: async (topic, records) => {
+        for (const r of records) sent.push(JSON.parse(r.value.toString()));
+        await s.producer.send(topic, records);
+      },
+    };
+    // Five records of one key, there before the runner starts: one batch.
+    await s.producer.send('in', [1, 2, 3, 4, 5].map((v) => ({ key: 'a', value: Buffer.from(String(v)) })));
+    const r = new StatefulRunner({ name: 'urgent', log: s.log, producer, store: s.store, groupId: 'u', inputTopic: 'in', checkpointIntervalMs: 3600_000, clock: systemClock, factory: urgentFactory });
+    await r.start();
+    await waitFor(async () => (sent.some((t) => t.a === 15) ? true : undefined), { timeoutMs: 10_000, message: 'the whole batch published' });
+    // The first record's output left as soon as it was applied, not after the other four.
+    expect(sent[0]).toEqual({ a: 1 });
     await r.stop();
     await s.log.close();
   });

@@ -2,6 +2,8 @@
 // last settled one, a save that did not land is written again, the rows restore the whole state
 // (equal to the format-1 JSON of the same engine), a format-1 checkpoint is still read and its
 // first incremental save writes every feature, and a damaged row is refused with a stable code.
+// Rows built later (prepare, in slices) are those of the moment the checkpoint was taken, byte for
+// byte, however the engine moved on meanwhile.
 
 import { describe, expect, it } from 'vitest';
 import type { FeaturePartial } from '../../../src/events/feature-partial.js';
@@ -117,5 +119,24 @@ describe('verdict engine checkpoints', () => {
     expect(() => stateFromRows(rows.head, [{ ...parts[0], data: Buffer.from('{"feat') }])).toThrow(expect.objectContaining({ code: 'ERR_STATE_CORRUPT' }));
     expect(() => stateFromRows(rows.head, [parts[0], parts[0]])).toThrow(expect.objectContaining({ code: 'ERR_STATE_CORRUPT' }));
     expect(() => stateFromRows(Buffer.from([0, 0x50, 0x56, 9]), parts)).toThrow(/unknown format 9/);
+  });
+
+  it('builds in slices the rows of the moment it was taken, while the engine moves on', async () => {
+    const e = new VerdictEngine(options());
+    const twin = new VerdictEngine(options());
+    feed(e, [1, 2, 3, 70]);
+    feed(twin, [1, 2, 3, 70]);
+    const expected = new VerdictCheckpointer().take(twin);
+    // One row per slice; between slices the runner keeps applying records: the rows must not see them.
+    let yields = 0;
+    const taken = new VerdictCheckpointer().take(e, async () => void feed(e, [72 + yields++]), 0);
+    feed(e, [71]);
+    await taken.prepare();
+    expect(yields).toBe(2);
+    expect(taken.head).toEqual(expected.head);
+    expect(taken.changes.put.map((p) => p.data.toString())).toEqual(expected.changes.put.map((p) => p.data.toString()));
+    expect(taken.changes.put.map((p) => p.part)).toEqual(expected.changes.put.map((p) => p.part));
+    // The later steps did change the engine (the capture is not just the same state).
+    expect(new VerdictCheckpointer().take(e).changes.put.map((p) => p.data.toString())).not.toEqual(expected.changes.put.map((p) => p.data.toString()));
   });
 });
