@@ -139,10 +139,7 @@ export class PartitionAggregator {
     this.rebuildDeadlines();
   }
 
-  /**
-   * Applies the events of one log record (pmf.events.v2 batches several per record), in order.
-   * They share the record's offset, so the offset check runs once, for the first.
-   */
+  /** The events of one log record, in order: they share its offset, checked once, for the first. */
   applyRecord(events: readonly FeatureEvent[], offset: string): void {
     for (let i = 0; i < events.length; i++) if (!this.applyInRecord(events[i], offset, i === 0)) return;
   }
@@ -152,10 +149,12 @@ export class PartitionAggregator {
    * (its first event was skipped): the caller skips the rest. With `ids` (events/record-ids.ts), the
    * user and id are its entry `i`; without, `event` is a whole FeatureEvent.
    */
+  applyInRecord(event: FeatureEvent, offset: string, first: boolean): boolean;
+  applyInRecord(event: EventBody, offset: string, first: boolean, ids: RecordIds, i: number): boolean;
   applyInRecord(event: EventBody, offset: string, first: boolean, ids?: RecordIds, i = 0): boolean {
     if (first) {
       const before = this.lastOffset;
-      this.apply(event, offset, ids, i);
+      this.apply(event, offset, ids as RecordIds, i);
       const accepted = this.lastOffset === offset && before !== offset;
       this.openRecord = accepted ? { offset, before } : undefined;
       return accepted;
@@ -190,7 +189,8 @@ export class PartitionAggregator {
     return true;
   }
 
-  /** One event (`ids` as for applyInRecord). */
+  apply(event: FeatureEvent, offset: string): void;
+  apply(event: EventBody, offset: string, ids: RecordIds, i: number): void;
   apply(event: EventBody, offset: string, ids?: RecordIds, i = 0): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
     if (this.lastOffset !== undefined && !offsetAfter(offset, this.lastOffset)) this.counters.replayedRecords++;

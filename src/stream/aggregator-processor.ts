@@ -82,7 +82,7 @@ export class AggregatorProcessor implements PartitionProcessor {
   applyEvents(events: readonly EventBody[], offset: string, ids?: RecordIds): void {
     const agg = this.aggregator;
     for (let i = 0; i < events.length; i++) {
-      if (!agg.applyInRecord(events[i], offset, i === 0, ids, i)) return;
+      if (!agg.applyInRecord(events[i], offset, i === 0, ids as RecordIds, i)) return;
       const step = this.stepAt(agg.watermark);
       if (step > this.lastStep) this.snapshotAt(step, i + 1 < events.length ? i + 1 : undefined, offset);
     }
