@@ -16,6 +16,7 @@
 // Beyond maxSources distinct sources, new ones are counted under the shared source "".
 
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import type { SourceMark } from '../events/watermark-marker.js';
 
 export const DEFAULT_SOURCE = '';
 
@@ -57,18 +58,44 @@ export class SourceWatermark {
 
   /** Records an accepted event of `source` at time t; returns true when the watermark moved. */
   observe(source: string | undefined, t: number): boolean {
+    if (t > this.leader) this.leader = t;
+    this.touch(source, t);
+    return this.settle();
+  }
+
+  /**
+   * The marks of one watermark marker (events/watermark-marker.ts), taken together: the newest
+   * time moves first, then every named source is in contact at it, then the watermark is
+   * computed once. A marker stands for events its receiver sent interleaved over a while, so a
+   * source it names was sending all along; mark by mark, a fast source's mark would move the
+   * newest time past a slower named source's last contact, that source would look idle for that
+   * moment, and the watermark, which never moves back, would keep the jump. Taken together, a
+   * marker holds the watermark back at least as far as the events it stands for would.
+   */
+  observeMarks(marks: readonly SourceMark[]): boolean {
+    if (marks.length === 0) return false;
+    for (const m of marks) if (m.time > this.leader) this.leader = m.time;
+    for (const m of marks) this.touch(m.origin, m.time);
+    return this.settle();
+  }
+
+  /** `source` sent up to t, in contact at the current newest time. */
+  private touch(source: string | undefined, t: number): void {
     let key = source ?? DEFAULT_SOURCE;
     let s = this.sources.get(key);
     if (s === undefined && this.sources.size >= this.maxSources) {
       key = DEFAULT_SOURCE;
       s = this.sources.get(key);
     }
-    if (t > this.leader) this.leader = t;
-    if (s === undefined) this.sources.set(key, (s = { max: t, lastContact: this.leader }));
+    if (s === undefined) this.sources.set(key, { max: t, lastContact: this.leader });
     else {
       if (t > s.max) s.max = t;
       s.lastContact = this.leader;
     }
+  }
+
+  /** Moves the watermark to the slowest active source's time − lateness, if that is later; true when it moved. */
+  private settle(): boolean {
     let min = Number.POSITIVE_INFINITY;
     for (const x of this.sources.values()) if (this.leader - x.lastContact <= this.idleMs && x.max < min) min = x.max;
     const candidate = min - this.latenessMs;
