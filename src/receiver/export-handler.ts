@@ -133,6 +133,7 @@ export class ExportHandler {
       attributeKeys: this.opts.attributeKeys ?? new Set<string>(),
       now,
       pseudonymize: this.opts.pseudonymizer.entryFn,
+      pseudonymizeUtf8: this.opts.pseudonymizer.utf8Fn,
       maxValueLength: this.opts.maxValueLength,
       maxDurationMs: this.opts.maxDurationMs,
       // One clock read per request, not per span: the guard forgets after hours, not milliseconds.
