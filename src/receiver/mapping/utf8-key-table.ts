@@ -1,14 +1,19 @@
 // A bounded map from short byte strings to values, looked up by the bytes where they lie (a slice of
 // the request buffer). The pseudonymiser finds a user this way without decoding the id to a string:
-// decoding a fresh string and hashing it for a Map cost several times what hashing the bytes here
-// and comparing them does, and the receiver does it once per span. Open addressing over typed
-// arrays keeps the keys in one slab; at the cap everything is dropped, as the pseudonymiser's own
-// cache does (a hot set refills in one pass).
+// decoding a fresh string per span and hashing it for a Map costs more than hashing the bytes here.
+// Memory stays compact and proportional to the entries in use, because under load a look-up's cost
+// is its cache misses: an open-addressing index of (hash, entry) pairs, grown as entries are added,
+// and one 64-byte record per entry (its key's length and bytes) appended in insertion order. At the
+// cap everything is dropped, as the pseudonymiser's own cache does (a hot set refills in one pass).
+
+const RECORD_BYTES = 64;
+/** Record layout: key length in the first byte, then the key bytes. */
+const KEY_AT = 1;
 
 /** Keys longer than this are not kept (user ids are short; a long one just takes the string path). */
-export const MAX_UTF8_KEY_BYTES = 64;
+export const MAX_UTF8_KEY_BYTES = RECORD_BYTES - KEY_AT;
 
-const EMPTY = -1;
+const MIN_SLOTS = 1024;
 
 function hashBytes(buf: Uint8Array, start: number, end: number): number {
   // FNV-1a: a multiply and a xor per byte, good enough spread for ids that differ in their digits.
@@ -18,27 +23,15 @@ function hashBytes(buf: Uint8Array, start: number, end: number): number {
 }
 
 export class Utf8KeyTable<V> {
-  private readonly slots: Int32Array;
-  private readonly mask: number;
-  private readonly keyStart: Int32Array;
-  private readonly keyLength: Int32Array;
-  private readonly keyBytes: Uint8Array;
-  private readonly values: (V | undefined)[];
+  /** Slot i: index[2i] = the key's hash, index[2i + 1] = its entry + 1 (0 = empty). */
+  private index = new Int32Array(2 * MIN_SLOTS);
+  private mask = MIN_SLOTS - 1;
+  private records = new Uint8Array(RECORD_BYTES * 256);
+  private readonly values: (V | undefined)[] = [];
   private used = 0;
-  private bytesUsed = 0;
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    // At most half full, so a probe ends after a slot or two.
-    let size = 2;
-    while (size < capacity * 2) size *= 2;
-    this.slots = new Int32Array(size).fill(EMPTY);
-    this.mask = size - 1;
-    this.keyStart = new Int32Array(capacity);
-    this.keyLength = new Int32Array(capacity);
-    // Room for every entry at an average of 24 bytes; longer ids fill it sooner and clear it sooner.
-    this.keyBytes = new Uint8Array(capacity * 24 + MAX_UTF8_KEY_BYTES);
-    this.values = new Array<V | undefined>(capacity).fill(undefined);
   }
 
   get size(): number {
@@ -48,19 +41,23 @@ export class Utf8KeyTable<V> {
   /** The value stored for buf[start, end), or undefined. */
   get(buf: Uint8Array, start: number, end: number): V | undefined {
     const len = end - start;
-    const slots = this.slots;
-    const keyBytes = this.keyBytes;
-    let i = hashBytes(buf, start, end) & this.mask;
+    if (len > MAX_UTF8_KEY_BYTES) return undefined;
+    const h = hashBytes(buf, start, end);
+    const index = this.index;
+    const records = this.records;
+    let slot = h & this.mask;
     for (;;) {
-      const e = slots[i];
-      if (e === EMPTY) return undefined;
-      if (this.keyLength[e] === len) {
-        const at = this.keyStart[e];
-        let j = 0;
-        while (j < len && keyBytes[at + j] === buf[start + j]) j++;
-        if (j === len) return this.values[e];
+      const entry = index[2 * slot + 1] - 1;
+      if (entry < 0) return undefined;
+      if (index[2 * slot] === h) {
+        const at = entry * RECORD_BYTES;
+        if (records[at] === len) {
+          let j = 0;
+          while (j < len && records[at + KEY_AT + j] === buf[start + j]) j++;
+          if (j === len) return this.values[entry];
+        }
       }
-      i = (i + 1) & this.mask;
+      slot = (slot + 1) & this.mask;
     }
   }
 
@@ -68,24 +65,47 @@ export class Utf8KeyTable<V> {
   set(buf: Uint8Array, start: number, end: number, value: V): void {
     const len = end - start;
     if (len > MAX_UTF8_KEY_BYTES) return;
-    if (this.used >= this.capacity || this.bytesUsed + len > this.keyBytes.length) this.clear();
-    const e = this.used++;
-    const at = this.bytesUsed;
-    this.keyBytes.set(buf.subarray(start, end), at);
-    this.bytesUsed += len;
-    this.keyStart[e] = at;
-    this.keyLength[e] = len;
-    this.values[e] = value;
-    let i = hashBytes(buf, start, end) & this.mask;
-    while (this.slots[i] !== EMPTY) i = (i + 1) & this.mask;
-    this.slots[i] = e;
+    if (this.used >= this.capacity) this.clear();
+    const entry = this.used++;
+    if ((entry + 1) * RECORD_BYTES > this.records.length) {
+      const grown = new Uint8Array(this.records.length * 2);
+      grown.set(this.records);
+      this.records = grown;
+    }
+    const at = entry * RECORD_BYTES;
+    this.records[at] = len;
+    this.records.set(buf.subarray(start, end), at + KEY_AT);
+    this.values[entry] = value;
+    // At most half full, so a probe ends after a slot or two.
+    if (2 * this.used > this.mask + 1) this.grow();
+    else this.place(hashBytes(buf, start, end), entry);
   }
 
   clear(): void {
     if (this.used === 0) return;
-    this.slots.fill(EMPTY);
-    this.values.fill(undefined);
+    this.index = new Int32Array(2 * MIN_SLOTS);
+    this.mask = MIN_SLOTS - 1;
+    this.values.length = 0;
     this.used = 0;
-    this.bytesUsed = 0;
+  }
+
+  private place(h: number, entry: number): void {
+    const index = this.index;
+    let slot = h & this.mask;
+    while (index[2 * slot + 1] !== 0) slot = (slot + 1) & this.mask;
+    index[2 * slot] = h;
+    index[2 * slot + 1] = entry + 1;
+  }
+
+  /** Doubles the index and places every entry again (from its record). */
+  private grow(): void {
+    const slots = (this.mask + 1) * 2;
+    this.index = new Int32Array(2 * slots);
+    this.mask = slots - 1;
+    const records = this.records;
+    for (let e = 0; e < this.used; e++) {
+      const at = e * RECORD_BYTES;
+      this.place(hashBytes(records, at + KEY_AT, at + KEY_AT + records[at]), e);
+    }
   }
 }
