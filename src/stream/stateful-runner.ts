@@ -359,7 +359,7 @@ export class StatefulRunner implements Component {
     try {
       for (; sent < outputs.length; sent++) {
         const out = outputs[sent];
-        if (out.records.length > 0) await this.o.producer.send(out.topic, out.records);
+        if (out.records.length > 0) await (out.urgent ? this.o.producer.send(out.topic, out.records, { urgent: true }) : this.o.producer.send(out.topic, out.records));
       }
       // Every output taken up to `next` is acknowledged: later outputs may go out while this
       // state is saved (they come from records at or after `next`, as between checkpoints).
