@@ -32,10 +32,21 @@
 import type { Clock } from '../core/clock.js';
 import { PmfError, errorMessage } from '../core/errors.js';
 import { once, type Component } from '../core/lifecycle.js';
+import { performance } from 'node:perf_hooks';
 import { nextTurn } from '../core/next-turn.js';
 import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicPartition } from '../log/partitioned-log.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+
+/**
+ * How long applying one batch may hold the event loop before it gives it back for a turn. The
+ * verdict stage applies a step's snapshots of every live feature (~100 records per step at 100
+ * features, tens of ms, and kafkajs hands a fetch's partitions over one after the other without a
+ * turn between them): a rollback's evidence ack, its command send and the flag writer's fetch are
+ * I/O callbacks that waited for all of it. Slicing changes no order: the runner's serial chain
+ * still holds, so no other batch or flush of this stage runs in between.
+ */
+const APPLY_SLICE_MS = 4;
 
 /** A whole state (head only) or an incremental one. */
 type StateToSave = Pick<IncrementalState, 'head'> & Partial<IncrementalState>;
@@ -236,6 +247,7 @@ export class StatefulRunner implements Component {
       }
     }
     const last = batch.records.length - 1;
+    let sliceEnds = performance.now() + APPLY_SLICE_MS;
     for (let i = 0; i <= last; i++) {
       const record = batch.records[i];
       const offset = BigInt(record.offset);
@@ -262,6 +274,10 @@ export class StatefulRunner implements Component {
       if (i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.()) {
         await this.flush(batch.partition, o, false, false);
         await nextTurn();
+        sliceEnds = performance.now() + APPLY_SLICE_MS;
+      } else if (i < last && performance.now() >= sliceEnds) {
+        await nextTurn();
+        sliceEnds = performance.now() + APPLY_SLICE_MS;
       }
     }
     // The flush only starts its I/O, so it goes before the heartbeat: a due heartbeat is a round
