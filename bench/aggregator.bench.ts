@@ -25,6 +25,8 @@
 // The last printed line is one JSON object with the figures.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { AggregatorProcessor, aggregatorProcessorFactory } from '../src/stream/aggregator-processor.js';
@@ -60,6 +62,20 @@ const DAY = 86_400_000;
 const STEP_MS = 60_000;
 
 const progress = (msg: string) => process.stderr.write(`[bench:aggregator] ${msg}\n`);
+
+/**
+ * Seconds the main thread spent runnable but waiting for a CPU (Linux /proc schedstat, field 2),
+ * or NaN elsewhere. On a shared machine this tells a stage that was descheduled apart from one
+ * that waited on its own I/O: the event loop's utilization counts both as busy or both as idle.
+ */
+function runQueueWaitSeconds(): number {
+  try {
+    const fields = readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').trim().split(/\s+/);
+    return Number(fields[1]) / 1e9;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 function rules(): RuleSet {
   const base = { activationThreshold: 0.2, retentionThreshold: 0.2, latencyP95Threshold: 450, minCohortSize: 100, evaluationWindowSeconds: 3600 };
@@ -180,6 +196,9 @@ async function aggregatorStage(
   let finished: () => void = () => {};
   const reachedEnd = new Promise<void>((resolve) => (finished = resolve));
   let first = 0;
+  let lastApplied = 0;
+  let elu0 = performance.eventLoopUtilization();
+  let wait0 = 0;
   let checkpoints = 0;
   let checkpointBytes = 0;
   let checkpointMs = 0;
@@ -222,7 +241,15 @@ async function aggregatorStage(
     factory: {
       create: (p) => {
         first = performance.now();
-        return factory.create(p);
+        elu0 = performance.eventLoopUtilization();
+        wait0 = runQueueWaitSeconds();
+        const processor = factory.create(p);
+        const apply = processor.apply.bind(processor);
+        processor.apply = (record) => {
+          apply(record);
+          if (BigInt(record.offset) === BigInt(end) - 1n) lastApplied = performance.now();
+        };
+        return processor;
       },
       restore: factory.restore,
     },
@@ -237,6 +264,8 @@ async function aggregatorStage(
   await reachedEnd;
   const last = performance.now();
   const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
+  const waited = runQueueWaitSeconds() - wait0;
   await runner.stop();
   await producer.stop();
   const seconds = (last - first) / 1000;
@@ -252,6 +281,12 @@ async function aggregatorStage(
     eventsPerProcessCpuSecond: Math.round(events / ((cpu.user + cpu.system) / 1e6)),
     snapshotRecordsPublished: snapshotRecords,
     snapshotBytesPublished: snapshotBytes,
+    // Where the wall time went: the main thread busy (running, or runnable but descheduled), its
+    // wait for a CPU, and the time from the last record applied to the checkpoint holding it
+    // (the checkpoint timer's phase plus the save).
+    eventLoopUtilization: +elu.utilization.toFixed(3),
+    runQueueWaitSecondsPerWallSecond: +(waited / seconds).toFixed(3),
+    secondsAfterLastRecord: +((last - lastApplied) / 1000).toFixed(3),
   };
 }
 

@@ -125,6 +125,15 @@ export class DeadlineQueue {
     return ad < bd || (ad === bd && a < b);
   }
 
+  /**
+   * True when no queued deadline is at or below `watermark`, read from the top's coarse key alone
+   * (coarse is monotone, so a larger coarse key means a later deadline). matureDue asks this for
+   * every event, and almost always nothing is due: it spares computing the top's deadline.
+   */
+  nothingDueBy(watermark: number): boolean {
+    return this.n === 0 || this.keys[0] > coarse(watermark);
+  }
+
   /** The state with the earliest deadline; -1 when empty. */
   peek(): number {
     return this.n === 0 ? -1 : this.heap[0];

@@ -26,6 +26,13 @@ interface SourceState {
 
 export class SourceWatermark {
   private readonly sources = new Map<string, SourceState>();
+  /** The same states in insertion order: observe() scans them for every event, and an indexed
+   *  loop over an array is several times cheaper than a Map iterator on that path. */
+  private readonly states: SourceState[] = [];
+  /** The source of the previous observe() and the state it resolved to (consecutive events of a
+   *  record almost always share their source). Sources are never removed, so it stays valid. */
+  private lastKey: string | undefined;
+  private lastState: SourceState | undefined;
   private leader = Number.NEGATIVE_INFINITY;
   private low = Number.NEGATIVE_INFINITY;
 
@@ -51,32 +58,46 @@ export class SourceWatermark {
 
   activeSources(): number {
     let n = 0;
-    for (const s of this.sources.values()) if (this.leader - s.lastContact <= this.idleMs) n++;
+    for (const s of this.states) if (this.leader - s.lastContact <= this.idleMs) n++;
     return n;
   }
 
   /** Records an accepted event of `source` at time t; returns true when the watermark moved. */
   observe(source: string | undefined, t: number): boolean {
-    let key = source ?? DEFAULT_SOURCE;
-    let s = this.sources.get(key);
-    if (s === undefined && this.sources.size >= this.maxSources) {
-      key = DEFAULT_SOURCE;
-      s = this.sources.get(key);
-    }
+    const given = source ?? DEFAULT_SOURCE;
     if (t > this.leader) this.leader = t;
-    if (s === undefined) this.sources.set(key, (s = { max: t, lastContact: this.leader }));
-    else {
-      if (t > s.max) s.max = t;
-      s.lastContact = this.leader;
+    let s = given === this.lastKey ? this.lastState : this.sources.get(given);
+    if (s === undefined) {
+      let key = given;
+      if (this.sources.size >= this.maxSources) {
+        key = DEFAULT_SOURCE;
+        s = this.sources.get(key);
+      }
+      if (s === undefined) this.add(key, (s = { max: t, lastContact: this.leader }));
     }
+    this.lastKey = given;
+    this.lastState = s;
+    if (t > s.max) s.max = t;
+    s.lastContact = this.leader;
+    const states = this.states;
     let min = Number.POSITIVE_INFINITY;
-    for (const x of this.sources.values()) if (this.leader - x.lastContact <= this.idleMs && x.max < min) min = x.max;
+    for (let i = 0; i < states.length; i++) {
+      const x = states[i];
+      if (this.leader - x.lastContact <= this.idleMs && x.max < min) min = x.max;
+    }
     const candidate = min - this.latenessMs;
     if (candidate > this.low) {
       this.low = candidate;
       return true;
     }
     return false;
+  }
+
+  private add(key: string, s: SourceState): void {
+    const old = this.sources.get(key);
+    this.sources.set(key, s);
+    if (old === undefined) this.states.push(s);
+    else this.states[this.states.indexOf(old)] = s;
   }
 
   write(w: ByteWriter): void {
@@ -94,7 +115,7 @@ export class SourceWatermark {
     const n = r.varint();
     for (let i = 0; i < n; i++) {
       const k = r.string();
-      m.sources.set(k, { max: r.float64(), lastContact: r.float64() });
+      m.add(k, { max: r.float64(), lastContact: r.float64() });
     }
     return m;
   }
@@ -105,7 +126,7 @@ export class SourceWatermark {
     if (maxEventTime !== Number.NEGATIVE_INFINITY) {
       m.leader = maxEventTime;
       m.low = maxEventTime - latenessMs;
-      m.sources.set(DEFAULT_SOURCE, { max: maxEventTime, lastContact: maxEventTime });
+      m.add(DEFAULT_SOURCE, { max: maxEventTime, lastContact: maxEventTime });
     }
     return m;
   }

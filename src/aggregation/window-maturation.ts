@@ -94,6 +94,7 @@ export function matureDue(
   watermark: number,
   counters: AggregatorCounters,
 ): void {
+  if (q.nothingDueBy(watermark)) return;
   for (let h = q.peek(); h !== -1 && q.due(h) <= watermark; h = q.peek()) {
     const slot = slots[store.feature(h)];
     const rule = slot.rule as CompiledRule; // frozen features are not queued

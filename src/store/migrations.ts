@@ -211,6 +211,18 @@ export const MIGRATIONS: readonly Migration[] = [
   // Every flag command in one call; apply_plain_command of migration 6 stays for writers of the
   // previous release that may still run during an upgrade.
   APPLY_COMMAND_MIGRATION,
+  {
+    version: 9,
+    name: 'checkpoint parts stored uncompressed',
+    statements: [
+      // A part row is binary state (typed arrays, fingerprints) that pglz shrinks by about 9 %,
+      // at 2.5× the insert time, on the server's CPU at every checkpoint (measured on 17 MB of the
+      // aggregator's rows: 350–490 ms to insert with compression, 145–180 ms without). EXTERNAL
+      // keeps TOAST's out-of-line storage and skips the compression; rows already stored stay as
+      // they are and read the same.
+      `ALTER TABLE stream_checkpoint_parts ALTER COLUMN data SET STORAGE EXTERNAL`,
+    ],
+  },
 ];
 
 // First key of the two-int advisory lock: "pmf" in ASCII, so our locks do not collide with another
