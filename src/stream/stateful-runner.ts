@@ -32,22 +32,12 @@
 import type { Clock } from '../core/clock.js';
 import { PmfError, errorMessage } from '../core/errors.js';
 import { once, type Component } from '../core/lifecycle.js';
-import { performance } from 'node:perf_hooks';
 import { nextTurn } from '../core/next-turn.js';
 import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicPartition } from '../log/partitioned-log.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 
-/**
- * How long applying one batch may hold the event loop before it gives it back for a turn. The
- * verdict stage applies a step's snapshots of every live feature (~100 records per step at 100
- * features, tens of ms, and kafkajs hands a fetch's partitions over one after the other without a
- * turn between them): a rollback's evidence ack, its command send and the flag writer's fetch are
- * I/O callbacks that waited for all of it. Slicing changes no order: the runner's serial chain
- * still holds, so no other batch or flush of this stage runs in between.
- */
-const APPLY_SLICE_MS = 4;
-
+const APPLY_SLICE_MS = 4; // longest run of record applies without a turn (the serial chain keeps order)
 /** A whole state (head only) or an incremental one. */
 type StateToSave = Pick<IncrementalState, 'head'> & Partial<IncrementalState>;
 
@@ -247,8 +237,7 @@ export class StatefulRunner implements Component {
       }
     }
     const last = batch.records.length - 1;
-    let sliceEnds = performance.now() + APPLY_SLICE_MS;
-    for (let i = 0; i <= last; i++) {
+    for (let i = 0, sliceEnds = performance.now() + APPLY_SLICE_MS; i <= last; i++) {
       const record = batch.records[i];
       const offset = BigInt(record.offset);
       if (o.next >= 0n && offset < o.next) {
@@ -269,13 +258,11 @@ export class StatefulRunner implements Component {
       }
       o.next = offset + 1n;
       o.dirty = true;
-      // An urgent output leaves before the rest of the batch (a step's snapshots of 100 live
-      // features take tens of ms to apply), its send given a turn to start; once per publish.
-      if (i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.()) {
-        await this.flush(batch.partition, o, false, false);
-        await nextTurn();
-        sliceEnds = performance.now() + APPLY_SLICE_MS;
-      } else if (i < last && performance.now() >= sliceEnds) {
+      // An urgent output leaves before the rest of the batch, its send given a turn to start (once per
+      // publish); the loop is given back every slice too: acks and other stages' I/O need not wait.
+      const urgent = i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.();
+      if (urgent) await this.flush(batch.partition, o, false, false);
+      if (i < last && (urgent || performance.now() >= sliceEnds)) {
         await nextTurn();
         sliceEnds = performance.now() + APPLY_SLICE_MS;
       }
