@@ -125,7 +125,8 @@ export async function startLoopApp(o: LoopAppOptions): Promise<LoopApp> {
     kafka: { ...loaded.kafka, groupPrefix: id, partitions: o.partitions },
     // No idle-partition markers: the benchmark moves each partition's watermark itself, and the
     // decisive record must be the trigger span. A marker written to the trigger's partition while
-    // the run waits (5 s by default) judged the step before the trigger was sent.
+    // the run waits (receiver.markIdleMs, 5 s by default) judged the step before the trigger was
+    // sent, so markers are turned off here explicitly.
     receiver: { ...loaded.receiver, markIdleMs: 0 },
     aggregation: {
       ...loaded.aggregation,

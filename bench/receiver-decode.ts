@@ -43,7 +43,7 @@ async function child(path: Path): Promise<Figures> {
   const bodies = await Promise.all([0, 1, 2, 3].map((seed) => request(seed, SPANS)));
   const decoder: OtlpDecoder = path === 'scanner' ? createScannerDecoder() : createProtobufDecoder();
   const pseudonymizer = new Pseudonymizer('bench-pseudonym-key-0123456789');
-  const opts: MapperOptions = { attributeKeys: new Set(), now: Date.now(), pseudonymize: pseudonymizer.entryFn };
+  const opts: MapperOptions = { attributeKeys: new Set(), now: Date.now(), pseudonymize: pseudonymizer.entryFn, pseudonymizeUtf8: pseudonymizer.utf8Fn };
   const batcher = new EventBatcher(6);
   const decodeMap = (i: number) => {
     new RequestMapper(opts, batcher).traces(decoder.decodeTraces(bodies[i]));

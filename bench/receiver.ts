@@ -11,10 +11,15 @@
 // Env: PMF_BENCH_KAFKA_BROKERS (default 127.0.0.1:9092), PMF_BENCH_SECONDS (10),
 // PMF_BENCH_CONCURRENCY (32), PMF_BENCH_SPANS_PER_REQUEST (500), PMF_BENCH_CORE (1),
 // PMF_BENCH_ROUNDS (3 alternating rounds of pmf-guard and the forwarding baseline).
+// The load generator (this process) pins itself to another core than the receiver's, so on a
+// 2-core machine it never takes the receiver's core; the broker and anything else running may.
+// Each round reports the load generator's CPU and the machine's busy cores beside the receiver's,
+// so a receiver held under one core shows what held it there.
 // The last line printed is one JSON object with every number.
 
-import { fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, fork } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import kafkajs from 'kafkajs';
@@ -65,6 +70,29 @@ function decodeFigures(body: Buffer): { scannerMBps: number; protobufjsMBps: num
 }
 
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+
+/** Busy CPU-seconds of the whole machine so far, all cores (user+nice+system+irq+softirq+steal in /proc/stat). */
+function machineBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Pins this process (all its threads) to a core other than the receiver's; the core, or null when it cannot. */
+function pinLoadGenerator(): number | null {
+  const other = CORE === 0 ? 1 : 0;
+  if (!existsSync('/usr/bin/taskset') || cpus().length < 2) return null;
+  try {
+    execFileSync('/usr/bin/taskset', ['-a', '-p', '-c', String(other), String(process.pid)], { stdio: 'ignore' });
+    return other;
+  } catch {
+    return null;
+  }
+}
+const loadGeneratorCore = pinLoadGenerator();
 
 interface Stats {
   cpuMs: number;
@@ -126,12 +154,16 @@ async function throughput(bodies: Buffer[], mode: 'pmf' | 'forward') {
   const workers = Array.from({ length: CONCURRENCY }, (_, w) => worker(w));
   await new Promise((r) => setTimeout(r, 3000)); // warm-up: JIT, Kafka connections, metadata
   const before = await ask<{ cpuMs: number }>('cpu');
+  const lg0 = process.cpuUsage();
+  const busy0 = machineBusySeconds();
   measuring = true;
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   measuring = false;
   const seconds = (performance.now() - t0) / 1000;
   const after = await ask<{ cpuMs: number }>('cpu');
+  const lg = process.cpuUsage(lg0);
+  const machineBusy = machineBusySeconds() - busy0;
   stop = true;
   await Promise.all(workers);
   const stats = await ask<Stats & { type: string }>('stats');
@@ -154,6 +186,10 @@ async function throughput(bodies: Buffer[], mode: 'pmf' | 'forward') {
     requestP50Ms: round(latencies[latencies.length >> 1] ?? NaN),
     requestP99Ms: round(latencies[Math.floor(latencies.length * 0.99)] ?? NaN),
     pinnedToCore: pinned ? CORE : null,
+    loadGeneratorCore,
+    loadGeneratorCpuUtilisation: round((lg.user + lg.system) / 1e6 / seconds, 2),
+    /** Busy cores of the whole machine during the window: receiver, load generator, broker and everything else. */
+    machineBusyCores: round(machineBusy / seconds, 2),
     eventsProduced: stats.eventsProduced,
     inFlightPeakBytes: stats.inFlightPeakBytes,
     receiverRssMB: round(stats.rssBytes / 2 ** 20),
@@ -176,6 +212,7 @@ const kafka = medianBy(pmfRuns, (r) => r.spansPerCpuSec);
 const forward = medianBy(forwardRuns, (r) => r.spansPerCpuSec);
 const cpuRatio = round(kafka.spansPerCpuSec / forward.spansPerCpuSec, 2);
 console.log(`kafka: ${kafka.spansPerSec} spans/s acknowledged after Kafka acks, receiver on core ${kafka.pinnedToCore} at ${kafka.receiverCpuUtilisation} CPU (${kafka.spansPerCpuSec} spans per CPU-second; target >= 60000 spans/s), p50 ${kafka.requestP50Ms} ms, p99 ${kafka.requestP99Ms} ms per ${SPANS_PER_REQUEST}-span request`);
+console.log(`machine: load generator on core ${kafka.loadGeneratorCore} at ${kafka.loadGeneratorCpuUtilisation} CPU; ${kafka.machineBusyCores} of ${cpus().length} cores busy in all during that round`);
 console.log(`baseline: forwarding the same requests to Kafka unparsed, ${forward.spansPerCpuSec} spans per CPU-second; pmf-guard does ${cpuRatio}x of that per CPU-second (medians of ${ROUNDS} alternating rounds)`);
 console.log(JSON.stringify({
   bench: 'receiver', decode, kafka, forwardBaseline: forward, spansPerCpuSecRatioVsForward: cpuRatio,

@@ -168,8 +168,8 @@ export class PartitionAggregator {
   /** The record being applied event by event, and the offset before it. */
   private openRecord: { offset: string; before: string | undefined } | undefined;
 
-  /** A watermark marker (events/watermark-marker.ts): each mark moves the watermark as an event of
-   *  that source at that time would (one too late is ignored alike), no data. False: re-delivery. */
+  /** A watermark marker (events/watermark-marker.ts): its marks move the watermark as events of
+   *  those sources at those times would, all at once, no data. False: re-delivery. */
   applyMarker(marks: readonly SourceMark[], offset: string): boolean {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
     this.openRecord = undefined;
@@ -178,9 +178,10 @@ export class PartitionAggregator {
       return false;
     }
     this.lastOffset = offset;
-    let moved = false;
-    for (const m of marks) if (m.time > this.latenessHorizon && this.clock.observe(m.origin, m.time)) moved = true;
-    if (moved) this.dedupe.advance(this.latenessHorizon);
+    // One too late for an event is ignored alike; the rest are taken together (source-watermark.ts):
+    // a marker never holds the watermark back less than the events it stands for.
+    const horizon = this.latenessHorizon;
+    if (this.clock.observeMarks(marks.filter((m) => m.time > horizon))) this.dedupe.advance(this.latenessHorizon);
     this.mature(this.watermark);
     if (this.store.needsCompaction) {
       this.store.compact();

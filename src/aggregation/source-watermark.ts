@@ -16,6 +16,7 @@
 // Beyond maxSources distinct sources, new ones are counted under the shared source "".
 
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import type { SourceMark } from '../events/watermark-marker.js';
 
 export const DEFAULT_SOURCE = '';
 
@@ -66,7 +67,37 @@ export class SourceWatermark {
   observe(source: string | undefined, t: number): boolean {
     const given = source ?? DEFAULT_SOURCE;
     if (t > this.leader) this.leader = t;
-    let s = given === this.lastKey ? this.lastState : this.sources.get(given);
+    const s = given === this.lastKey ? this.lastState! : this.resolve(given, t);
+    this.lastKey = given;
+    this.lastState = s;
+    if (t > s.max) s.max = t;
+    s.lastContact = this.leader;
+    return this.settle();
+  }
+
+  /**
+   * The marks of one watermark marker (events/watermark-marker.ts), taken together: the newest
+   * time moves first, then every named source is in contact at it, then the watermark is
+   * computed once. A marker stands for events its receiver sent interleaved over a while, so a
+   * source it names was sending all along; mark by mark, a fast source's mark would move the
+   * newest time past a slower named source's last contact, that source would look idle for that
+   * moment, and the watermark, which never moves back, would keep the jump. Taken together, a
+   * marker holds the watermark back at least as far as the events it stands for would.
+   */
+  observeMarks(marks: readonly SourceMark[]): boolean {
+    if (marks.length === 0) return false;
+    for (const m of marks) if (m.time > this.leader) this.leader = m.time;
+    for (const m of marks) {
+      const s = this.resolve(m.origin, m.time);
+      if (m.time > s.max) s.max = m.time;
+      s.lastContact = this.leader;
+    }
+    return this.settle();
+  }
+
+  /** The state of source `given` (the shared source "" past maxSources), made at t if new. */
+  private resolve(given: string, t: number): SourceState {
+    let s = this.sources.get(given);
     if (s === undefined) {
       let key = given;
       if (this.sources.size >= this.maxSources) {
@@ -75,10 +106,11 @@ export class SourceWatermark {
       }
       if (s === undefined) this.add(key, (s = { max: t, lastContact: this.leader }));
     }
-    this.lastKey = given;
-    this.lastState = s;
-    if (t > s.max) s.max = t;
-    s.lastContact = this.leader;
+    return s;
+  }
+
+  /** Moves the watermark to the slowest active source's time − lateness if that is later; true when it moved. */
+  private settle(): boolean {
     const states = this.states;
     let min = Number.POSITIVE_INFINITY;
     for (let i = 0; i < states.length; i++) {

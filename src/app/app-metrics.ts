@@ -128,7 +128,7 @@ function declaredCohorts(rules: RuleSet, history: VerdictHistory): { feature: st
   const out = [];
   for (const rule of rules.rules) {
     for (const cohort of [rule.cohorts.control, ...(rule.cohorts.guarded ?? [])]) {
-      if (cohort !== undefined && history.list(rule.featureId, cohort).length === 0) out.push({ feature: rule.featureId, cohort, latest: null, rule });
+      if (cohort !== undefined && history.get(rule.featureId, cohort) === undefined) out.push({ feature: rule.featureId, cohort, latest: null, rule });
     }
   }
   return out;

@@ -57,7 +57,7 @@ export class VerdictFeed implements Component {
   readonly observe = (out: EngineOutput): void => {
     const rolledBack = new Set(out.commands.map((c) => c.evidence?.verdictId));
     for (const v of out.verdicts) {
-      const previous = this.o.history.list(v.feature, v.cohort)[0]?.latest.outcome ?? null;
+      const previous = this.o.history.get(v.feature, v.cohort)?.latest.outcome ?? null;
       this.o.history.add(v);
       if (this.o.notifier) for (const n of notificationsFor(v, previous, rolledBack.has(v.verdictId))) this.o.notifier.notify(n);
     }

@@ -49,10 +49,10 @@ export const receiverSection = z
      * An events partition this receiver has written nothing to for this long gets a watermark
      * marker with its next send (or on its own once traffic stops): per source, the latest event
      * time published, so a partition few users hash to does not hold the verdicts. 0 = no markers.
-     * Upgrade every aggregator before turning markers on (docs/contract.md). Off by default until
-     * their interaction with the per-source watermark (a source with a fast clock) is understood.
+     * Upgrade every aggregator and replay tool before receivers write markers (docs/contract.md):
+     * set 0 on receivers until then.
      */
-    markIdleMs: z.number().int().nonnegative().default(0),
+    markIdleMs: z.number().int().nonnegative().default(5000),
     /**
      * HMAC key for user ids; prefer PMF_GUARD_PSEUDONYM_KEY or pseudonymKeyFile over this field.
      * Several keys, one per line, newest first, form a rotation ring (see receiver/pseudonymizer.ts).

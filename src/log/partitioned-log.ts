@@ -63,9 +63,18 @@ export interface GroupConsumer extends Component {
   commit(offsets: TopicPartitionOffset[]): Promise<void>;
 }
 
+export interface SendOptions {
+  /**
+   * A send that should not queue behind the topic's bulk sends (a rollback's evidence and command).
+   * Urgent and other sends to one topic are not ordered relative to each other: a caller that needs
+   * an order between them awaits the first before making the second.
+   */
+  urgent?: boolean;
+}
+
 export interface LogProducer extends Component {
   /** Resolves only after the log acknowledged every record (Kafka: acks=all). */
-  send(topic: string, records: LogRecord[]): Promise<void>;
+  send(topic: string, records: LogRecord[], options?: SendOptions): Promise<void>;
 }
 
 export interface TopicSpec {

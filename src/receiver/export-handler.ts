@@ -133,10 +133,11 @@ export class ExportHandler {
       attributeKeys: this.opts.attributeKeys ?? new Set<string>(),
       now,
       pseudonymize: this.opts.pseudonymizer.entryFn,
+      pseudonymizeUtf8: this.opts.pseudonymizer.utf8Fn,
       maxValueLength: this.opts.maxValueLength,
       maxDurationMs: this.opts.maxDurationMs,
       // One clock read per request, not per span: the guard forgets after hours, not milliseconds.
-      admitFlag: guard ? (feature, variant) => guard.admit(feature, variant, now) : undefined,
+      admitFlag: guard ? admitPerRequest(guard, now) : undefined,
     };
   }
 
@@ -202,6 +203,28 @@ export class ExportHandler {
     this.opts.logger.warn('event sink refused a batch', { signal, retryable, error: errorMessage(result) });
     return { kind: 'unavailable', message: `event log did not acknowledge, retry: ${errorMessage(result)}`, retryAfterMs: this.retryAfterMs };
   }
+}
+
+/** Pairs remembered per request: a request's spans nearly always repeat a handful. */
+const ADMITTED_PAIRS = 8;
+
+/**
+ * guard.admit at one instant, remembering the pairs it let through: at the same `now` admitting a
+ * pair again answers the same and changes nothing in the guard (its time stamps are already `now`),
+ * so the request's later spans skip its two Map look-ups.
+ */
+function admitPerRequest(guard: CardinalityGuard, now: number): NonNullable<MapperOptions['admitFlag']> {
+  const features: string[] = [];
+  const variants: string[] = [];
+  return (feature, variant) => {
+    for (let i = 0; i < features.length; i++) if (features[i] === feature && variants[i] === variant) return undefined;
+    const overflow = guard.admit(feature, variant, now);
+    if (overflow === undefined && features.length < ADMITTED_PAIRS) {
+      features.push(feature);
+      variants.push(variant);
+    }
+    return overflow;
+  };
 }
 
 function yieldToEventLoop(): Promise<void> {

@@ -7,6 +7,8 @@ import type { ConsumedRecord, LogRecord } from '../log/partitioned-log.js';
 export interface Output {
   topic: string;
   records: LogRecord[];
+  /** Sent on the topic's urgent connection (LogProducer SendOptions): it must not queue behind bulk sends. */
+  urgent?: boolean;
 }
 
 /** An incremental checkpoint taken from a processor, and how to tell it the save's outcome. */

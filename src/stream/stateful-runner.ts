@@ -37,6 +37,7 @@ import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicP
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 
+const APPLY_SLICE_MS = 4; // longest run of record applies without a turn (the serial chain keeps order)
 /** A whole state (head only) or an incremental one. */
 type StateToSave = Pick<IncrementalState, 'head'> & Partial<IncrementalState>;
 
@@ -236,7 +237,7 @@ export class StatefulRunner implements Component {
       }
     }
     const last = batch.records.length - 1;
-    for (let i = 0; i <= last; i++) {
+    for (let i = 0, sliceEnds = performance.now() + APPLY_SLICE_MS; i <= last; i++) {
       const record = batch.records[i];
       const offset = BigInt(record.offset);
       if (o.next >= 0n && offset < o.next) {
@@ -257,11 +258,13 @@ export class StatefulRunner implements Component {
       }
       o.next = offset + 1n;
       o.dirty = true;
-      // An urgent output leaves before the rest of the batch (a step's snapshots of 100 live
-      // features take tens of ms to apply), its send given a turn to start; once per publish.
-      if (i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.()) {
-        await this.flush(batch.partition, o, false, false);
+      // An urgent output leaves before the rest of the batch, its send given a turn to start (once per
+      // publish); the loop is given back every slice too: acks and other stages' I/O need not wait.
+      const urgent = i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.();
+      if (urgent) await this.flush(batch.partition, o, false, false);
+      if (i < last && (urgent || performance.now() >= sliceEnds)) {
         await nextTurn();
+        sliceEnds = performance.now() + APPLY_SLICE_MS;
       }
     }
     // The flush only starts its I/O, so it goes before the heartbeat: a due heartbeat is a round
@@ -359,7 +362,7 @@ export class StatefulRunner implements Component {
     try {
       for (; sent < outputs.length; sent++) {
         const out = outputs[sent];
-        if (out.records.length > 0) await this.o.producer.send(out.topic, out.records);
+        if (out.records.length > 0) await (out.urgent ? this.o.producer.send(out.topic, out.records, { urgent: true }) : this.o.producer.send(out.topic, out.records));
       }
       // Every output taken up to `next` is acknowledged: later outputs may go out while this
       // state is saved (they come from records at or after `next`, as between checkpoints).

@@ -81,9 +81,11 @@ export class VerdictProcessor implements PartitionProcessor {
     const commanded = new Set(this.commands.map((c) => c.key));
     const evidence = this.verdicts.filter((v) => commanded.has(v.key));
     const rest = commanded.size === 0 ? this.verdicts : this.verdicts.filter((v) => !commanded.has(v.key));
+    // The evidence and the command also skip the queue of other partitions' heartbeats on the
+    // verdicts topic's connection (urgent); the runner still sends the evidence before the command.
     const out = [
-      { topic: this.topics.verdicts, records: evidence },
-      { topic: this.topics.commands, records: this.commands },
+      { topic: this.topics.verdicts, records: evidence, urgent: true },
+      { topic: this.topics.commands, records: this.commands, urgent: true },
       { topic: this.topics.verdicts, records: rest },
     ];
     this.verdicts = [];

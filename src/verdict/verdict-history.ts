@@ -32,7 +32,9 @@ export interface CohortHistory {
 export class VerdictHistory {
   private readonly cohorts = new Map<string, CohortHistory>();
   private readonly seen = new Set<string>();
-  private readonly seenOrder: string[] = [];
+  /** Ids in the order remembered; those before `seenHead` are forgotten (dropped in bulk, see remember). */
+  private seenOrder: string[] = [];
+  private seenHead = 0;
 
   constructor(private readonly maxPoints: number) {
     if (!Number.isInteger(maxPoints) || maxPoints < 1) throw new RangeError(`maxPoints must be a positive integer; got ${maxPoints}`);
@@ -71,6 +73,11 @@ export class VerdictHistory {
     return [...new Set([...this.cohorts.values()].map((h) => h.feature))].sort();
   }
 
+  /** One cohort's history, if it has a verdict. */
+  get(feature: string, cohort: string): CohortHistory | undefined {
+    return this.cohorts.get(`${feature}\u0000${cohort}`);
+  }
+
   /** One feature's cohorts (or all when feature is omitted), sorted by feature then cohort. */
   list(feature?: string, cohort?: string): CohortHistory[] {
     return [...this.cohorts.values()]
@@ -83,11 +90,18 @@ export class VerdictHistory {
   }
 
   // The id set only guards against re-reads of recent verdicts; it is bounded like the points.
+  // Forgetting the oldest id must cost O(1): the verdict stage adds every heartbeat here on its
+  // hot path, and shift() on an array this long (up to 2 × points × cohorts ids, 200 k at 100
+  // features) moves the whole array each time, which was a quarter of the loop bench's CPU.
   private remember(id: string): void {
     this.seen.add(id);
     this.seenOrder.push(id);
     const cap = this.maxPoints * Math.max(this.cohorts.size, 1) * 2;
-    while (this.seenOrder.length > cap) this.seen.delete(this.seenOrder.shift()!);
+    while (this.seenOrder.length - this.seenHead > cap) this.seen.delete(this.seenOrder[this.seenHead++]);
+    if (this.seenHead > 1024 && this.seenHead * 2 > this.seenOrder.length) {
+      this.seenOrder = this.seenOrder.slice(this.seenHead);
+      this.seenHead = 0;
+    }
   }
 }
 

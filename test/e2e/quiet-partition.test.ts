@@ -7,11 +7,11 @@
 // quiet (receiver.markIdleMs) and the engine judges the step every other partition reached; the
 // markers are records of the log, so a replay of it gives the live verdict stream exactly.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app/build-app.js';
+import { buildApp } from '../../src/app/build-app.js';
 import { createLog } from '../../src/app/create-log.js';
 import { aggregatorSettings, createEvaluator, verdictSettings } from '../../src/app/stage-settings.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -24,7 +24,7 @@ import { replay } from '../../src/replay/replay.js';
 import { parseRules } from '../../src/rules/load.js';
 import { perPartition, stageLag } from '../helpers/metrics-text.js';
 import { RampDriver } from '../helpers/rollouts/ramp-driver.js';
-import { adminApi, adminFlagReader, RAMP_FEATURE, rampRules, type AdminApi } from '../helpers/rollouts/ramp-run.js';
+import { adminApi, adminFlagReader, EmbeddedRampParts, RAMP_FEATURE, rampRules, type AdminApi } from '../helpers/rollouts/ramp-run.js';
 import { waitFor } from '../helpers/services.js';
 
 const TOKEN = 'quiet-partition-e2e-token-0123456789';
@@ -42,34 +42,26 @@ interface Settled {
 }
 
 describe('a quiet events partition after a burst', () => {
-  let app: App | undefined;
-  let driver: RampDriver | undefined;
-  let dir: string | undefined;
-
-  afterEach(async () => {
-    await driver?.close();
-    await app?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    app = driver = dir = undefined;
-  });
+  const parts = new EmbeddedRampParts();
+  afterEach(() => parts.stop());
 
   /** Sends the burst (the rollout test's first two steps of users), then nothing; waits until `done` holds of what settled. */
   async function burst(markIdleMs: number, done: (s: Settled) => boolean): Promise<Settled> {
-    dir = mkdtempSync(join(tmpdir(), 'pmf-quiet-'));
+    const dir = (parts.dir = mkdtempSync(join(tmpdir(), 'pmf-quiet-')));
     const config = loadConfig({
       env: { PMF_GUARD_DATA_DIR: dir, PMF_GUARD_OTLP_GRPC_PORT: '0', PMF_GUARD_OTLP_HTTP_PORT: '0', PMF_GUARD_ADMIN_PORT: '0', PMF_GUARD_BEARER_TOKEN: TOKEN, PMF_GUARD_PSEUDONYM_KEY: PSEUDONYM_KEY },
     });
     const receiver = { ...config.receiver, markIdleMs, grpc: { ...config.receiver.grpc, host: '127.0.0.1' } };
-    app = await buildApp({ ...config, receiver }, parseRules(rampRules()), { logger: silentLogger });
+    const app = (parts.app = await buildApp({ ...config, receiver }, parseRules(rampRules()), { logger: silentLogger }));
     await app.start();
-    const api = adminApi(() => `http://127.0.0.1:${app!.adminPort()}`, TOKEN);
+    const api = adminApi(() => `http://127.0.0.1:${app.adminPort()}`, TOKEN);
     const reader = adminFlagReader(api, RAMP_FEATURE);
-    driver = new RampDriver({
+    const driver = (parts.driver = new RampDriver({
       endpoint: `http://127.0.0.1:${app.receiverPort()}`, token: TOKEN, feature: RAMP_FEATURE,
       startMs: Math.floor(Date.now() / 60_000) * 60_000 - 5 * 3600_000 + START_PAST_MINUTE_MS,
       stepMs: STEP_MS, usersPerStep: 120, treatmentShare: 0.9, seed: 11,
       evaluate: (user, cohort) => reader.evaluate(user, cohort),
-    });
+    }));
     for (let step = 0; step < 2; step++) {
       await reader.refresh();
       await driver.step();
@@ -94,9 +86,9 @@ describe('a quiet events partition after a burst', () => {
     expect(s.judged).toBe(s.steps[0]);
 
     // The markers are in the log: a replay of it gives the live verdict stream exactly.
-    const { config, topics } = app!;
-    await app!.stop();
-    app = undefined;
+    const { config, topics } = parts.app!;
+    await parts.app!.stop();
+    parts.app = undefined;
     const log = createLog(config, systemClock, silentLogger);
     const replayOptions = () => {
       const v = verdictSettings(config);
@@ -116,7 +108,7 @@ describe('a quiet events partition after a burst', () => {
       await log.close();
     }
     // And through `pmf-guard export` and `replay --input`: the markers travel in the file.
-    const file = join(dir!, 'events.jsonl');
+    const file = join(parts.dir!, 'events.jsonl');
     await runExport(config, silentLogger, file);
     const exported = await readEventsFromFile(file);
     expect(exported.rejected).toBe(0);

@@ -56,7 +56,7 @@ describe('a rollout on Kafka, PostgreSQL and Redis', () => {
       const h = await redis.hgetall(key);
       return { state: h.treatment, allocation: Number(h['allocation:treatment']), version: Number(h.version) };
     };
-    const seen = await runRamp({ driver, api, servedFlag, eventPartitions: app.config.kafka.partitions, maxSteps: 100, until: (o) => o.rollout.status === 'rolled-back' });
+    const seen = await runRamp({ driver, api, servedFlag, maxSteps: 100, until: (o) => o.rollout.status === 'rolled-back' });
     expect([...new Set(seen.map((o) => o.rollout.percent))]).toEqual([1, 10, 0]);
 
     const hash = await redis.hgetall(key);

@@ -24,7 +24,7 @@ export interface OracleRecord {
   continuesRecord?: boolean;
 }
 
-/** A watermark marker record: each mark counts as an event of that origin at that time would for the watermark, and as nothing else. */
+/** A watermark marker record: its marks count for the watermark as events of those origins at those times, heard together, and as nothing else. */
 export interface OracleMarker {
   marks: readonly SourceMark[];
   offset: string;
@@ -102,14 +102,19 @@ export function oracleAggregate(records: readonly (OracleRecord | OracleMarker)[
   const rememberedIdTime = new Map<string, number>();
   const states = new Map<string, { retireAt: number }>();
   const accepted: Accepted[] = [];
-  const observe = (origin: string | undefined, time: number) => {
-    leader = Math.max(leader, time);
-    const key = origin ?? '';
-    const o = origins.get(key);
-    if (o) {
-      o.max = Math.max(o.max, time);
-      o.lastContact = leader;
-    } else origins.set(key, { max: time, lastContact: leader });
+  // Several (origin, time) pairs heard at once: an event is one, a watermark marker's marks are
+  // all of them together (the newest time first, every named origin in contact at it).
+  const observe = (heard: readonly { origin?: string; time: number }[]) => {
+    if (heard.length === 0) return;
+    leader = Math.max(leader, ...heard.map((h) => h.time));
+    for (const { origin, time } of heard) {
+      const key = origin ?? '';
+      const o = origins.get(key);
+      if (o) {
+        o.max = Math.max(o.max, time);
+        o.lastContact = leader;
+      } else origins.set(key, { max: time, lastContact: leader });
+    }
     const active = [...origins.values()].filter((x) => leader - x.lastContact <= idle).map((x) => x.max);
     watermark = Math.max(watermark, Math.min(...active) - lateness);
   };
@@ -122,7 +127,8 @@ export function oracleAggregate(records: readonly (OracleRecord | OracleMarker)[
     }
     lastOffset = off;
     if ('marks' in r) {
-      for (const m of r.marks) if (m.time > watermark - horizonMs) observe(m.origin, m.time);
+      const horizon = watermark - horizonMs;
+      observe(r.marks.filter((m) => m.time > horizon));
       continue;
     }
     const event = r.event;
@@ -158,7 +164,7 @@ export function oracleAggregate(records: readonly (OracleRecord | OracleMarker)[
     }
     if (live) rememberedIdTime.set(event.id, event.time);
     accepted.push({ event, watermarkBefore: watermark });
-    observe(event.origin, event.time);
+    observe([event]);
   }
   const finalWatermark = watermark;
   if (lastOffset === undefined) return result;

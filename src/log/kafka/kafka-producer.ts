@@ -7,7 +7,10 @@
 // Each topic gets a kafkajs producer of its own, so its own broker connection: a broker handles
 // one request per connection at a time, so on a shared connection a small urgent send (a step
 // snapshot, a rollback command) waits behind every large events batch the receiver has in flight.
-// Sends to one topic keep one connection, so their order is as before.
+// Sends to one topic keep one connection, so their order is as before; an urgent send (a rollback's
+// evidence verdict, its command) has a second connection for its topic, so it does not wait behind
+// the same topic's bulk sends either: at 100 live features the verdict stage's other partitions
+// publish ~200 heartbeat verdicts per step on the verdicts topic, and the evidence queued behind them.
 
 import type { Kafka, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
@@ -17,7 +20,7 @@ import { once } from '../../core/lifecycle.js';
 import { withDeadline } from './deadline.js';
 import { fromKafkaError } from './kafka-errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { LogProducer, LogRecord } from '../partitioned-log.js';
+import type { LogProducer, LogRecord, SendOptions } from '../partitioned-log.js';
 
 export interface KafkaProducerSettings {
   sendTimeoutMs: number;
@@ -27,7 +30,7 @@ export interface KafkaProducerSettings {
 
 export class KafkaProducer implements LogProducer {
   private phase: 'new' | 'running' | 'stopped' = 'new';
-  /** One kafkajs producer per topic, made at the first send to it. */
+  /** One kafkajs producer per topic (and one more for its urgent sends), made at the first send to it. */
   private readonly lanes = new Map<string, Lane>();
   /** Connected at start, to say early when the broker is unreachable; it becomes the first topic's lane. */
   private spare?: Lane;
@@ -65,12 +68,12 @@ export class KafkaProducer implements LogProducer {
     }
   }
 
-  async send(topic: string, records: LogRecord[]): Promise<void> {
+  async send(topic: string, records: LogRecord[], options?: SendOptions): Promise<void> {
     if (this.phase !== 'running') {
       throw new PmfError('ERR_STOPPED', `producer ${this.name} is ${this.phase === 'new' ? 'not started' : 'stopped'}`);
     }
     if (records.length === 0) return;
-    const lane = this.lane(topic);
+    const lane = this.lane(options?.urgent ? `${topic}\u0000urgent` : topic);
     const attempt = (async () => {
       await lane.connect();
       // One produce request per chunk, in order: a whole OTLP request in one call can exceed the
@@ -104,12 +107,12 @@ export class KafkaProducer implements LogProducer {
     await Promise.all(lanes.map((l) => l.producer.disconnect()));
   });
 
-  private lane(topic: string): Lane {
-    let lane = this.lanes.get(topic);
+  private lane(name: string): Lane {
+    let lane = this.lanes.get(name);
     if (lane === undefined) {
       lane = this.spare ?? new Lane(this.newProducer());
       this.spare = undefined;
-      this.lanes.set(topic, lane);
+      this.lanes.set(name, lane);
     }
     return lane;
   }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { signedIntText } from './otlp-attributes.js';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpLogRecord } from './otlp-types.js';
-import { nanosOf } from './otlp-types.js';
+import { hasStringValue, nanosOf } from './otlp-types.js';
 
 type Canon = null | string | boolean | Canon[];
 
@@ -15,7 +15,7 @@ const hex = (b: Uint8Array | undefined): string => (b && b.length > 0 ? Buffer.f
 
 function canonValue(v: OtlpAnyValue | null | undefined, depth: number): Canon {
   if (!v || depth > 64) return null;
-  if (Object.hasOwn(v, 'stringValue')) return ['s', v.stringValue ?? ''];
+  if (hasStringValue(v)) return ['s', v.stringValue ?? ''];
   if (Object.hasOwn(v, 'boolValue')) return ['b', v.boolValue === true];
   if (Object.hasOwn(v, 'intValue')) return ['i', signedIntText(v.intValue) ?? '0'];
   if (Object.hasOwn(v, 'doubleValue')) return ['d', String(v.doubleValue)];

@@ -16,11 +16,12 @@
 
 import { PmfError } from '../../core/errors.js';
 import type { OtlpDecoder } from './otlp-decoder.js';
+import { Utf8Value } from './otlp-types.js';
 import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
 import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
-import { cachedUtf8, I32, I64, LEN, utf8, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
+import { cachedUtf8, I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** Span events kept per span: flag evaluations past this many on one span are ignored. */
 export const MAX_SPAN_EVENTS = 128;
@@ -112,7 +113,8 @@ const USER_ID_KEYS = ['feature_flag.context.id', 'enduser.id', 'user.id'] as con
 
 /**
  * User ids are nearly all distinct, so the short-string cache would miss on each and, worse,
- * evict the few names, features and variants every span repeats: they are decoded directly.
+ * evict the few names, features and variants every span repeats: they are left as bytes
+ * (Utf8Value), which the pseudonymiser looks up without decoding them.
  */
 function isUserIdKey(key: string): boolean {
   return key === USER_ID_KEYS[0] || key === USER_ID_KEYS[1] || key === USER_ID_KEYS[2];
@@ -142,8 +144,8 @@ function filteredKeyValue(r: WireReader, end: number, depth: number, wanted: Key
         // reads but numeric user ids: read here instead of through anyValue's field loop.
         const textLength = buf[keyEnd + 3];
         if (buf[keyEnd + 2] === 0x0a && textLength < 128 && keyEnd + 4 + textLength === end && depth < MAX_DEPTH) {
-          const text = isUserIdKey(key) ? utf8(buf, keyEnd + 4, end) : cachedUtf8(buf, keyEnd + 4, end);
-          return { key, value: { stringValue: text } };
+          if (isUserIdKey(key)) return { key, value: new Utf8Value(buf, keyEnd + 4, end) };
+          return { key, value: { stringValue: cachedUtf8(buf, keyEnd + 4, end) } };
         }
         r.pos = keyEnd + 2;
         return { key, value: anyValue(r, end, depth + 1) };

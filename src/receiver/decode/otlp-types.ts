@@ -18,6 +18,27 @@ export interface OtlpAnyValue {
   bytesValue?: Uint8Array;
 }
 
+/**
+ * A string value left as its UTF-8 bytes in the request until read: the scanner gives user ids this
+ * way, so the receiver's pseudonym cache can find the user by the bytes (nearly every id is a fresh
+ * string otherwise, decoded and hashed once per span). Reading stringValue decodes it (once), as
+ * protobufjs would. stringValue is not an own property here: test for a string with hasStringValue.
+ */
+export class Utf8Value implements OtlpAnyValue {
+  private text: string | undefined = undefined;
+
+  constructor(readonly buf: Buffer, readonly start: number, readonly end: number) {}
+
+  get stringValue(): string {
+    return (this.text ??= this.buf.toString('utf8', this.start, this.end));
+  }
+}
+
+/** Whether the value is a string (protobufjs keeps defaults on the prototype, so own properties only). */
+export function hasStringValue(v: OtlpAnyValue): boolean {
+  return Object.hasOwn(v, 'stringValue') || v instanceof Utf8Value;
+}
+
 export interface OtlpKeyValue {
   key: string;
   value?: OtlpAnyValue | null;

@@ -8,9 +8,9 @@
 import type { FeatureEvent } from '../../events/feature-event.js';
 import { configDefaults } from '../../config/schema.js';
 import { logRecordDigest } from '../decode/log-record-identity.js';
-import { attributeKind, idAttribute, stringAttribute } from '../decode/otlp-attributes.js';
+import { attributeKind, attributeValue, idText, stringAttribute } from '../decode/otlp-attributes.js';
 import type { NanoTime, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpSpan, OtlpTracesRequest } from '../decode/otlp-types.js';
-import { nanoHalves } from '../decode/otlp-types.js';
+import { nanoHalves, Utf8Value } from '../decode/otlp-types.js';
 import { collectEvents, scratchEvent, type MappedEvent, type MappedEventOut } from './mapped-event.js';
 import type { Pseudonym } from './pseudonymizer.js';
 
@@ -31,6 +31,11 @@ export interface MapperOptions {
   now: number;
   /** Raw user id → pseudonym (its text, or with its bytes and key hash); raw ids never reach an event. */
   pseudonymize: (rawUserId: string) => string | Pseudonym;
+  /**
+   * The same, for a user id the decoder left as UTF-8 bytes (Utf8Value): looked up by the bytes,
+   * so the id is never decoded. Without it such ids are decoded and go through pseudonymize.
+   */
+  pseudonymizeUtf8?: (buf: Uint8Array, start: number, end: number) => Pseudonym;
   /** Longest accepted feature key, variant, user id or projected value (default 256). */
   maxValueLength?: number;
   /** Longest accepted span / event name (default 1024). */
@@ -210,8 +215,17 @@ export class RequestMapper {
 
   private userIn(attrs: readonly OtlpKeyValue[] | undefined): string | Pseudonym | undefined {
     if (!attrs) return undefined;
+    const byBytes = this.opts.pseudonymizeUtf8;
     for (const key of USER_KEYS) {
-      const raw = idAttribute(attrs, key);
+      const v = attributeValue(attrs, key);
+      if (v === undefined) continue;
+      // A string never has more UTF-16 units than its UTF-8 bytes, so an id within the bound in
+      // bytes is within it as text; an empty one is no id, as idText says.
+      if (byBytes !== undefined && v instanceof Utf8Value && v.end - v.start <= this.maxValue) {
+        if (v.end > v.start) return byBytes(v.buf, v.start, v.end);
+        continue;
+      }
+      const raw = idText(v);
       if (raw !== undefined) return this.opts.pseudonymize(this.bounded(raw, this.maxValue));
     }
     return undefined;

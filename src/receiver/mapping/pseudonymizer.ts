@@ -14,6 +14,7 @@
 import { createHmac } from 'node:crypto';
 import { PmfError } from '../../core/errors.js';
 import { murmur2 } from '../../log/key-partition.js';
+import { Utf8KeyTable } from './utf8-key-table.js';
 
 /**
  * A pseudonym with what the receiver's hot path needs of it, worked out once per cached user: its
@@ -52,6 +53,8 @@ export function parseKeyRing(text: string): string[] {
 export class Pseudonymizer {
   private readonly keys: Buffer[];
   private readonly cache = new Map<string, Pseudonym>();
+  /** The same pseudonyms found by the raw id's UTF-8 bytes (the receiver's path: no string per span). */
+  private readonly byUtf8: Utf8KeyTable<Pseudonym>;
   private slab = Buffer.allocUnsafeSlow(0);
   private slabUsed = 0;
 
@@ -60,6 +63,7 @@ export class Pseudonymizer {
     const ring = Array.isArray(keys) ? (keys as readonly Key[]) : [keys as Key];
     if (ring.length === 0) throw new PmfError('ERR_CONFIG_INVALID', 'the pseudonymisation key ring is empty');
     this.keys = ring.map(keyBytes);
+    this.byUtf8 = new Utf8KeyTable(cacheEntries);
   }
 
   get keyCount(): number {
@@ -74,15 +78,31 @@ export class Pseudonymizer {
   pseudonym(rawUserId: string): Pseudonym {
     const hit = this.cache.get(rawUserId);
     if (hit !== undefined) return hit;
-    const digest = createHmac('sha256', this.keys[0]).update(rawUserId, 'utf8').digest();
-    const bytes = this.slabBytes();
-    digest.copy(bytes, 0, 0, PSEUDONYM_BYTES);
-    const text = bytes.toString('hex');
-    const p: Pseudonym = { text, bytes, keyHash: murmur2(Buffer.from(text, 'latin1')) };
+    const p = this.make(rawUserId);
     // Dropping everything at the cap keeps the bound trivial; a hot set refills in one pass.
     if (this.cache.size >= this.cacheEntries) this.cache.clear();
     this.cache.set(rawUserId, p);
     return p;
+  }
+
+  /**
+   * The pseudonym of the raw id whose UTF-8 bytes are buf[start, end), found by those bytes: the
+   * same as pseudonym(the decoded text), invalid sequences decoded to U+FFFD as Buffer#toString does.
+   */
+  pseudonymOfUtf8(buf: Uint8Array, start: number, end: number): Pseudonym {
+    const hit = this.byUtf8.get(buf, start, end);
+    if (hit !== undefined) return hit;
+    const p = this.make(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8'));
+    this.byUtf8.set(buf, start, end, p);
+    return p;
+  }
+
+  private make(rawUserId: string): Pseudonym {
+    const digest = createHmac('sha256', this.keys[0]).update(rawUserId, 'utf8').digest();
+    const bytes = this.slabBytes();
+    digest.copy(bytes, 0, 0, PSEUDONYM_BYTES);
+    const text = bytes.toString('hex');
+    return { text, bytes, keyHash: murmur2(Buffer.from(text, 'latin1')) };
   }
 
   /**
@@ -110,6 +130,9 @@ export class Pseudonymizer {
 
   /** Bound function for MapperOptions.pseudonymize: the receiver's path, bytes and key hash included. */
   readonly entryFn = (rawUserId: string): Pseudonym => this.pseudonym(rawUserId);
+
+  /** Bound function for MapperOptions.pseudonymizeUtf8. */
+  readonly utf8Fn = (buf: Uint8Array, start: number, end: number): Pseudonym => this.pseudonymOfUtf8(buf, start, end);
 }
 
 function hmac(key: Buffer, raw: string): string {

@@ -1,20 +1,21 @@
 // The loop of a rollout test: send a step of users, wait until the verdict engine has judged up to
 // that step's watermark and the flag store serves what the engine decided, note what changed, and
-// go on until the rollout settles. Shared by the embedded and the distributed end-to-end tests.
+// go on until the rollout settles. Shared by the embedded and the distributed end-to-end tests,
+// with the teardown of what an embedded one starts (EmbeddedRampParts).
 //
-// "That step's watermark" is the lowest of the partitions' watermarks: the engine judges a step
-// once every partition of the events topic has passed it. Users go to partitions by a keyed hash
-// (the pseudonym key is random per data directory), so now and then one of the six partitions gets
-// none of a step's last users; its newest event is then a minute or more older than the others',
-// and it holds the step until its next event. Live traffic brings that event; this loop does not
-// send more until the step is judged, so it waits for what the data sent can reach: the step the
-// aggregator's lowest watermark has crossed, once the aggregator has applied everything.
+// "That step's watermark": the engine judges a step once every partition of the events topic has
+// passed it. Users go to partitions by a keyed hash, so now and then one of the six partitions gets
+// none of a step's last users; the receiver then writes a watermark marker to it once it has been
+// quiet for receiver.markIdleMs (5 s by default) with the latest event time it published, and that
+// partition's watermark reaches the step too (docs/aggregation.md). So the loop waits for the
+// whole step the data sent reaches, as live traffic would, without sending more meanwhile.
 
+import { rmSync } from 'node:fs';
+import type { App } from '../../../src/app/build-app.js';
 import { recordEvaluation } from '../../../src/client/evaluation-recorder.js';
 import { bucketOf, inAllocation } from '../../../src/client/allocation.js';
 import type { FlagEvaluation } from '../../../src/client/flag-client.js';
 import type { RolloutView } from '../../../src/events/verdict.js';
-import { perPartition, stageLag } from '../metrics-text.js';
 import { waitFor } from '../services.js';
 import type { RampDriver } from './ramp-driver.js';
 
@@ -113,27 +114,18 @@ export interface RampRunOptions {
   until: (o: RampObservation) => boolean;
   /** Lateness of the aggregator's watermark (ms). */
   latenessMs?: number;
-  /** The verdict engine's step of event time (ms): verdict.stepSeconds. */
-  verdictStepMs?: number;
-  /** Partitions of the events topic (kafka.partitions): the engine waits for each of them. */
-  eventPartitions: number;
 }
 
 export async function runRamp(o: RampRunOptions): Promise<RampObservation[]> {
   const seen: RampObservation[] = [];
   const lateness = o.latenessMs ?? 300_000;
-  const stepMs = o.verdictStepMs ?? 60_000;
   for (let step = 0; step < o.maxSteps; step++) {
     await o.beforeStep?.();
     const sent = await o.driver.step();
-    // Partials are published as the stage consumes: wait for the one at this step's watermark,
-    // or at the step the lowest partition's watermark reached when that is earlier (see the header).
-    const wanted = sent.toMs - lateness - 30_000;
-    let reached: number | undefined;
+    // Partials are published as the stage consumes: wait for the verdict at this step's watermark.
+    const judgedTo = sent.toMs - lateness - 30_000;
     const status = await waitFor(
       async () => {
-        reached ??= await reachedStep(o.api, o.eventPartitions, stepMs);
-        const judgedTo = Math.min(wanted, reached ?? wanted);
         const s = await o.api.get(`/v1/rollouts/${RAMP_FEATURE}`);
         const c = s.cohorts?.find((x: { cohort: string }) => x.cohort === 'treatment');
         if (c?.evaluatedAt && Date.parse(c.evaluatedAt) >= judgedTo) return c;
@@ -161,19 +153,20 @@ export async function runRamp(o: RampRunOptions): Promise<RampObservation[]> {
   return seen;
 }
 
-/**
- * The step (event time) that every partition's watermark has crossed, once the aggregator in the
- * process behind `api` has applied every record in the events log; undefined before that, while a
- * partition has no data yet, or when that process runs no aggregator. Nothing more is sent
- * meanwhile, so the answer is final.
- */
-async function reachedStep(api: AdminApi, partitions: number, stepMs: number): Promise<number | undefined> {
-  const metrics = await api.text('/metrics');
-  const watermarks = [...perPartition(metrics, 'pmf_aggregator_watermark_seconds').values()];
-  // The lag counts only partitions the aggregator has read from: each must have a watermark too.
-  if (stageLag(metrics, 'aggregator') !== 0 || watermarks.length < partitions) return undefined;
-  const lowest = Math.round(Math.min(...watermarks) * 1000);
-  return Math.floor(lowest / stepMs) * stepMs;
+/** The app, ramp driver and data directory an embedded rollout test started, for its afterEach. */
+export class EmbeddedRampParts {
+  app: App | undefined;
+  driver: RampDriver | undefined;
+  dir: string | undefined;
+
+  /** Closes the driver, stops the app and removes the directory; idempotent (each part is dropped first). */
+  async stop(): Promise<void> {
+    const { app, driver, dir } = this;
+    this.app = this.driver = this.dir = undefined;
+    await driver?.close();
+    await app?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The audit log of the feature, oldest first, one line per entry (what the report pastes). */

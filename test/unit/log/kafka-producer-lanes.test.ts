@@ -55,4 +55,24 @@ describe('kafka producer lanes', () => {
     expect(made.map((p) => p.disconnects)).toEqual([1, 1]);
     await expect(producer.send('events', [{ key: 'u', value: Buffer.from('x') }])).rejects.toMatchObject({ code: 'ERR_STOPPED' });
   });
+
+  it('sends a topic\'s urgent records through a producer of their own, in order among themselves', async () => {
+    const made: ScriptedProducer[] = [];
+    const producer = new KafkaProducer('p', () => {
+      const p = new ScriptedProducer();
+      made.push(p);
+      return p as unknown as Producer;
+    }, { sendTimeoutMs: 5000, clock: systemClock, logger: silentLogger });
+    await producer.start();
+    await producer.send('verdicts', [{ key: 'a', value: Buffer.from('heartbeat1') }]);
+    await producer.send('verdicts', [{ key: 'f', value: Buffer.from('evidence1') }], { urgent: true });
+    await producer.send('verdicts', [{ key: 'b', value: Buffer.from('heartbeat2') }], { urgent: false });
+    await producer.send('verdicts', [{ key: 'f', value: Buffer.from('evidence2') }], { urgent: true });
+    expect(made.map((p) => p.sent)).toEqual([
+      ['verdicts:heartbeat1', 'verdicts:heartbeat2'],
+      ['verdicts:evidence1', 'verdicts:evidence2'],
+    ]);
+    await producer.stop();
+    expect(made.map((p) => p.disconnects)).toEqual([1, 1]);
+  });
 });

@@ -181,14 +181,16 @@ describe('ExportHandler under hostile input', () => {
     const spans = [
       span('ruled', 'a'), span('ruled', 'b'), span('ruled', 'c'),
       span('f1', 'a'), span('f2', 'a'), span('f3', 'a'), span('f1', 'a'), span('f1', 'b'), span('f1', 'c'),
+      // Repeats within the request (the handler remembers admitted pairs per request): the same answers.
+      span('ruled', 'c'), span('f3', 'a'), span('ruled', 'a'),
     ];
     const outcome = await h.run('traces', 'protobuf', encodeTraces(traces(spans)));
     expect(outcome).toEqual({ kind: 'ok' });
-    expect(h.published).toHaveLength(9);
+    expect(h.published).toHaveLength(12);
     expect(h.published.map((e) => e.flags.map((f) => `${f.feature}:${f.variant}`).join())).toEqual([
-      'ruled:a', 'ruled:b', '', 'f1:a', 'f2:a', '', 'f1:a', 'f1:b', '',
+      'ruled:a', 'ruled:b', '', 'f1:a', 'f2:a', '', 'f1:a', 'f1:b', '', '', '', 'ruled:a',
     ]);
-    expect(Object.fromEntries(h.metrics.skipped)).toEqual({ cohort_overflow: 2, feature_overflow: 1 });
+    expect(Object.fromEntries(h.metrics.skipped)).toEqual({ cohort_overflow: 3, feature_overflow: 2 });
   });
 });
 

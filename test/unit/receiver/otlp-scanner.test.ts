@@ -24,6 +24,9 @@ function attempt(f: () => unknown): Outcome {
 }
 
 const traces = (d: OtlpDecoder, b: Buffer) => attempt(() => mapTraces(d.decodeTraces(b), opts));
+/** The receiver's path: user ids the scanner left as bytes are pseudonymised by their bytes. */
+const byBytes = new Pseudonymizer('scanner-test-key-0123456789', 4);
+const bytesOpts: MapperOptions = { ...opts, pseudonymize: byBytes.fn, pseudonymizeUtf8: byBytes.utf8Fn };
 const logs = (d: OtlpDecoder, b: Buffer) => attempt(() => mapLogs(d.decodeLogs(b), opts));
 
 function expectDecodeErrorOrValue(o: Outcome): void {
@@ -83,6 +86,32 @@ describe('lazy OTLP scanner, cross-checked against protobufjs', () => {
     const a = traces(scanner, b);
     expect(a.ok).toBe(true);
     expect(a).toEqual(traces(full, b));
+  });
+
+  it('pseudonymises user ids by their bytes exactly as by their text, within the same length bound', () => {
+    fc.assert(fc.property(tracesRequest, (req) => {
+      const b = encodeTraces(req);
+      expect(attempt(() => mapTraces(scanner.decodeTraces(b), bytesOpts))).toEqual(traces(full, b));
+    }), { numRuns: 300 });
+    // Invalid UTF-8 decodes to U+FFFD either way; multi-byte ids are bounded by characters, not bytes.
+    const t = String(BigInt(NOW) * 1_000_000n);
+    const ids: Uint8Array[] = [Buffer.from('u-1'), Buffer.from('üüü'), Buffer.from([0x75, 0xff, 0xfe]), Buffer.from('abcd'), Buffer.from('u-1')];
+    const spans = ids.map((id, i) => ({
+      traceId: new Uint8Array(16).fill(i + 1), spanId: new Uint8Array(8).fill(i + 1), name: 's', startTimeUnixNano: t, endTimeUnixNano: t,
+      attributes: [{ key: 'enduser.id', value: { bytesValue: id } }],
+    }));
+    // Written as bytes values, then the AnyValue field number patched from 7 (bytes) to 1 (string).
+    const raw = Buffer.from(encodeTraces({ resourceSpans: [{ scopeSpans: [{ spans }] }] }));
+    for (const id of ids) {
+      const at = raw.indexOf(Buffer.concat([Buffer.from([0x3a, id.length]), id]));
+      expect(at).toBeGreaterThan(0);
+      raw[at] = 0x0a;
+    }
+    const small = { maxValueLength: 3 };
+    const viaBytes = mapTraces(scanner.decodeTraces(raw), { ...bytesOpts, ...small });
+    expect(viaBytes).toEqual(mapTraces(full.decodeTraces(raw), { ...opts, ...small }));
+    expect(viaBytes.events.map((e) => e.user)).toEqual(['u-1', 'üüü', 'u\ufffd\ufffd', 'u-1'].map((u) => pseudo.pseudonymize(u)));
+    expect(viaBytes.rejectReasons).toEqual({ value_too_long: 1 });
   });
 
   it('on damaged bytes, fails only with ERR_OTLP_DECODE and agrees whenever both decoders accept', () => {

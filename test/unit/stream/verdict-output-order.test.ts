@@ -44,6 +44,17 @@ describe('verdict stage output order', () => {
     expect(shape(proc)).toEqual(['verdicts: f f', 'commands: f', 'verdicts: a b c d']);
   });
 
+  it('marks the evidence and the command urgent, the heartbeats not', () => {
+    const proc = processorWith([{ verdicts: [verdict('a', 'control'), verdict('f', 'treatment')], commands: [command('f')] }]);
+    proc.apply(steerRecord(0));
+    const outs = proc.takeOutputs().filter((o) => o.records.length > 0);
+    expect(outs.map((o) => `${o.topic === TOPICS.commands ? 'commands' : 'verdicts'} ${o.records.map((r) => r.key).join(' ')} ${o.urgent === true ? 'urgent' : 'bulk'}`)).toEqual([
+      'verdicts f urgent',
+      'commands f urgent',
+      'verdicts a bulk',
+    ]);
+  });
+
   it('keeps the engine\'s order when no command is due', () => {
     const proc = processorWith([{ verdicts: [verdict('b', 'control'), verdict('a', 'control'), verdict('b', 'treatment')], commands: [] }]);
     proc.apply(steerRecord(0));

@@ -43,6 +43,25 @@ describe('verdict history', () => {
     expect(h.latest('a', 'y').map((v) => v.verdictId)).toEqual(['2']);
   });
 
+  it('forgets the oldest ids past 2 × points × cohorts, also after thousands of them', () => {
+    // One cohort, 2 points: the last 4 ids are remembered.
+    const h = new VerdictHistory(2);
+    for (let i = 0; i < 3000; i++) h.add(verdict({ id: `v${i}`, at: i * 60_000, n: i }));
+    h.add(verdict({ id: 'v2997', at: 0, outcome: 'fail' })); // remembered: ignored
+    expect(h.get('f', 'treatment')?.latest.verdictId).toBe('v2999');
+    h.add(verdict({ id: 'v2995', at: 3000 * 60_000, outcome: 'fail' })); // forgotten: taken as new
+    expect(h.get('f', 'treatment')?.latest.verdictId).toBe('v2995');
+    expect(h.get('f', 'treatment')?.points.map((p) => p.at)).toEqual([2999 * 60_000, 3000 * 60_000]);
+  });
+
+  it('gets one cohort without listing', () => {
+    const h = new VerdictHistory(2);
+    h.add(verdict({ id: '1', at: 0, feature: 'b', cohort: 'x' }));
+    expect(h.get('b', 'x')?.latest.verdictId).toBe('1');
+    expect(h.get('b', 'y')).toBeUndefined();
+    expect(h.get('a', 'x')).toBeUndefined();
+  });
+
   it('refuses a size that cannot hold a point', () => {
     expect(() => new VerdictHistory(0)).toThrow(RangeError);
   });
