@@ -5,6 +5,7 @@
 
 import type { EventBody, FeatureEvent } from '../events/feature-event.js';
 import type { RecordIds } from '../events/record-ids.js';
+import type { DedupeWindow } from './dedupe-window.js';
 import { hashHexBytes64, hashString64 } from './id-hash.js';
 import type { UserStateStore } from './user-state-store.js';
 
@@ -20,6 +21,12 @@ export function hashEventId(e: EventBody, ids: RecordIds | undefined, i: number)
   if (ids === undefined) hashString64((e as FeatureEvent).id);
   else if (ids.idAt[i] < 0) hashString64(ids.idText(i));
   else hashHexBytes64(ids.buf, ids.idAt[i], ids.idLen[i]);
+}
+
+/** Whether the dedupe window remembers the event's id (DedupeWindow.has, and add() may follow). */
+export function isRemembered(dedupe: DedupeWindow, e: EventBody, ids: RecordIds | undefined, i: number): boolean {
+  hashEventId(e, ids, i);
+  return dedupe.hasHashed();
 }
 
 /** Makes the event's user the store's selected user. */

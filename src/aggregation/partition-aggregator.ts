@@ -63,7 +63,7 @@ import type { SourceMark } from '../events/watermark-marker.js';
 import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
 import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
 import { aggregatorStats, zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
-import { hashEventId, hasIds, selectEventUser } from './event-keys.js';
+import { hasIds, isRemembered, selectEventUser } from './event-keys.js';
 import { carriesFeature, compareStrings, isValidBody, offsetAfter, OFFSET_PATTERN, type FeatureSlot } from './feature-slot.js';
 import { alignEarlyLandmarks, applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
 
@@ -210,8 +210,7 @@ export class PartitionAggregator {
       c.tooLate++;
       return;
     }
-    hashEventId(event, ids, i);
-    if (this.dedupe.hasHashed()) {
+    if (isRemembered(this.dedupe, event, ids, i)) {
       c.duplicates++;
       return;
     }
