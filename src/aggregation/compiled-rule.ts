@@ -1,7 +1,7 @@
 // A rule reduced to what the per-event hot path needs: windows in ms and plain fields for the
 // activation match, so apply() does no option lookups or unit conversions per event.
 
-import type { FeatureEvent } from '../events/feature-event.js';
+import type { EventBody } from '../events/feature-event.js';
 import type { Rule } from '../rules/schema.js';
 
 export interface CompiledRule {
@@ -54,7 +54,7 @@ export function cohortOf(rule: CompiledRule, variant: string): string {
 }
 
 /** The rule's activation action: span name and/or attribute, both must match when both are set. */
-export function matchesAction(rule: CompiledRule, e: FeatureEvent): boolean {
+export function matchesAction(rule: CompiledRule, e: EventBody): boolean {
   if (!rule.hasActivation) return false;
   if (rule.actionSpanName !== undefined && e.name !== rule.actionSpanName) return false;
   if (rule.actionAttrKey !== undefined) {

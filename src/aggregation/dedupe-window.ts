@@ -43,6 +43,11 @@ export class DedupeWindow {
   /** True when `id` was accepted with a time above the horizon. Remembers id for add(). */
   has(id: string): boolean {
     hashString64(id);
+    return this.hasHashed();
+  }
+
+  /** has() for the id whose fingerprint is in hash64 (id-hash.ts: from its text or its bytes). */
+  hasHashed(): boolean {
     this.lastLo = hash64.lo | 0;
     this.lastHi = hash64.hi | 0;
     const slot = this.ring.find(this.lastLo, this.lastHi);

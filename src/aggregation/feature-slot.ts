@@ -3,7 +3,7 @@
 // offsets) that the aggregator applies before anything else.
 
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
-import type { FeatureEvent } from '../events/feature-event.js';
+import type { EventBody } from '../events/feature-event.js';
 import type { LatencyHistogramSettings } from '../events/latency-histogram.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
 import type { CompiledRule } from './compiled-rule.js';
@@ -57,15 +57,16 @@ export function readSlots(
   }
 }
 
-export function isValidEvent(e: FeatureEvent): boolean {
-  if (typeof e.user !== 'string' || e.user.length === 0 || typeof e.id !== 'string' || !Number.isFinite(e.time)) return false;
+/** The checks on everything but the user and id (event-keys.ts checks those). */
+export function isValidBody(e: EventBody): boolean {
+  if (!Number.isFinite(e.time)) return false;
   if (typeof e.name !== 'string' || !Array.isArray(e.flags)) return false;
   for (const f of e.flags) if (typeof f?.feature !== 'string' || typeof f.variant !== 'string') return false;
   if (e.origin !== undefined && typeof e.origin !== 'string') return false;
   return e.durationMs === undefined || typeof e.durationMs === 'number';
 }
 
-export function carriesFeature(e: FeatureEvent, feature: string): boolean {
+export function carriesFeature(e: EventBody, feature: string): boolean {
   for (const f of e.flags) if (f.feature === feature) return true;
   return false;
 }

@@ -55,6 +55,41 @@ export function hashString64(s: string): void {
   hash64.hi = b;
 }
 
+// hashString64 of bytes' lower-case hex text reads one byte's two digits as one 32-bit word, so
+// each stream's per-word mixing is a function of the byte: tabled here.
+const HEX_K1 = new Int32Array(256);
+const HEX_K2 = new Int32Array(256);
+for (let b = 0; b < 256; b++) {
+  const digit = (v: number) => (v < 10 ? 48 + v : 87 + v);
+  const k = digit(b >>> 4) | (digit(b & 15) << 16);
+  const k1 = Math.imul(k, C1);
+  HEX_K1[b] = Math.imul((k1 << 15) | (k1 >>> 17), C2);
+  const k2 = Math.imul(k, D1);
+  HEX_K2[b] = Math.imul((k2 << 16) | (k2 >>> 16), D2);
+}
+
+/**
+ * hashString64 of buf[at, at + length) as lower-case hex text, without making the text: the same
+ * fingerprint, so ids remembered from text (and checkpoints holding them) match ids read as bytes.
+ */
+export function hashHexBytes64(buf: Uint8Array, at: number, length: number): void {
+  const n = 2 * length;
+  let h1 = 0x9747b28c ^ n;
+  let h2 = 0x5bd1e995 ^ n;
+  for (let i = at; i < at + length; i++) {
+    const b = buf[i];
+    h1 ^= HEX_K1[b];
+    h1 = (h1 << 13) | (h1 >>> 19);
+    h1 = (Math.imul(h1, 5) + 0xe6546b64) | 0;
+    h2 ^= HEX_K2[b];
+    h2 = (h2 << 11) | (h2 >>> 21);
+    h2 = (Math.imul(h2, 9) + 0x2f5a6c3b) | 0;
+  }
+  const a = fmix32(h1 ^ n);
+  hash64.lo = a;
+  hash64.hi = fmix32(h2 ^ a);
+}
+
 /** Fingerprint of a 128-bit user key (four 32-bit words) and a feature index, into hash64. */
 export function hashKey64(k0: number, k1: number, k2: number, k3: number, feature: number): void {
   const f = Math.imul(feature + 1, 0x9e3779b9);

@@ -50,7 +50,8 @@
 
 import { PmfError } from '../core/errors.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
-import type { FeatureEvent, FlagExposure } from '../events/feature-event.js';
+import type { EventBody, FeatureEvent, FlagExposure } from '../events/feature-event.js';
+import type { RecordIds } from '../events/record-ids.js';
 import type { RuleSet } from '../rules/schema.js';
 import { decodeState, encodeState, type AggregatorState } from './aggregator-state.js';
 import { CohortAccumulator } from './cohort-accumulator.js';
@@ -62,7 +63,8 @@ import type { SourceMark } from '../events/watermark-marker.js';
 import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
 import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
 import { aggregatorStats, zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
-import { carriesFeature, compareStrings, isValidEvent, offsetAfter, OFFSET_PATTERN, type FeatureSlot } from './feature-slot.js';
+import { hasIds, isRemembered, selectEventUser } from './event-keys.js';
+import { carriesFeature, compareStrings, isValidBody, offsetAfter, OFFSET_PATTERN, type FeatureSlot } from './feature-slot.js';
 import { alignEarlyLandmarks, applyWindowEffects, matureDue, setWindowLengths } from './window-maturation.js';
 
 export type { PartitionAggregatorOptions } from './aggregator-options.js';
@@ -137,29 +139,29 @@ export class PartitionAggregator {
     this.rebuildDeadlines();
   }
 
-  /**
-   * Applies the events of one log record (pmf.events.v2 batches several per record), in order.
-   * They share the record's offset, so the offset check runs once, for the first.
-   */
+  /** The events of one log record, in order: they share its offset, checked once, for the first. */
   applyRecord(events: readonly FeatureEvent[], offset: string): void {
     for (let i = 0; i < events.length; i++) if (!this.applyInRecord(events[i], offset, i === 0)) return;
   }
 
   /**
-   * One event of a record, `first` for the record's first. False when the record is a
-   * re-delivery (its first event was skipped), so the caller skips the rest of it.
+   * One event of a record, `first` for the record's first. False when the record is a re-delivery
+   * (its first event was skipped): the caller skips the rest. With `ids` (events/record-ids.ts), the
+   * user and id are its entry `i`; without, `event` is a whole FeatureEvent.
    */
-  applyInRecord(event: FeatureEvent, offset: string, first: boolean): boolean {
+  applyInRecord(event: FeatureEvent, offset: string, first: boolean): boolean;
+  applyInRecord(event: EventBody, offset: string, first: boolean, ids: RecordIds, i: number): boolean;
+  applyInRecord(event: EventBody, offset: string, first: boolean, ids?: RecordIds, i = 0): boolean {
     if (first) {
       const before = this.lastOffset;
-      this.apply(event, offset);
+      this.apply(event, offset, ids as RecordIds, i);
       const accepted = this.lastOffset === offset && before !== offset;
       this.openRecord = accepted ? { offset, before } : undefined;
       return accepted;
     }
     if (this.openRecord?.offset !== offset) return false;
     this.lastOffset = this.openRecord.before;
-    this.applyAt(event, offset); // the offset passed apply()'s checks with the record's first event
+    this.applyAt(event, offset, ids, i); // the offset passed apply()'s checks with the record's first event
     return true;
   }
 
@@ -188,16 +190,18 @@ export class PartitionAggregator {
     return true;
   }
 
-  apply(event: FeatureEvent, offset: string): void {
+  apply(event: FeatureEvent, offset: string): void;
+  apply(event: EventBody, offset: string, ids: RecordIds, i: number): void;
+  apply(event: EventBody, offset: string, ids?: RecordIds, i = 0): void {
     if (!OFFSET_PATTERN.test(offset)) throw new PmfError('ERR_INTERNAL', `not a record offset: ${JSON.stringify(offset)}`);
     if (this.lastOffset !== undefined && !offsetAfter(offset, this.lastOffset)) this.counters.replayedRecords++;
-    else this.applyAt(event, offset);
+    else this.applyAt(event, offset, ids, i);
   }
 
-  private applyAt(event: FeatureEvent, offset: string): void {
+  private applyAt(event: EventBody, offset: string, ids: RecordIds | undefined, i: number): void {
     const c = this.counters;
     this.lastOffset = offset;
-    if (!isValidEvent(event)) {
+    if (!isValidBody(event) || !hasIds(event, ids, i)) {
       c.invalidEvents++;
       return;
     }
@@ -206,7 +210,7 @@ export class PartitionAggregator {
       c.tooLate++;
       return;
     }
-    if (this.dedupe.has(event.id)) {
+    if (isRemembered(this.dedupe, event, ids, i)) {
       c.duplicates++;
       return;
     }
@@ -214,7 +218,7 @@ export class PartitionAggregator {
     if (t < this.watermark) c.lateEvents++;
 
     const store = this.store;
-    store.select(event.user);
+    selectEventUser(store, event, ids, i);
     for (const flag of event.flags) this.expose(flag, t);
     for (let h = store.head; h !== -1; h = store.next(h)) this.applyToState(h, event);
     if (event.durationMs !== undefined && this.latencyBySpan.size > 0) this.joinNamedLatency(event);
@@ -273,7 +277,7 @@ export class PartitionAggregator {
     this.deadlines.push(h);
   }
 
-  private applyToState(h: number, e: FeatureEvent): void {
+  private applyToState(h: number, e: EventBody): void {
     const store = this.store;
     const slot = this.slots[store.feature(h)];
     const rule = slot.rule;
@@ -288,7 +292,7 @@ export class PartitionAggregator {
   }
 
   /** Named latency spans of the selected user. */
-  private joinNamedLatency(e: FeatureEvent): void {
+  private joinNamedLatency(e: EventBody): void {
     const rules = this.latencyBySpan.get(e.name);
     if (rules === undefined) return;
     const store = this.store;
@@ -322,14 +326,10 @@ export class PartitionAggregator {
   }
 
   private rebuildDeadlines(): void {
-    this.updateWindows();
+    setWindowLengths(this.deadlines, this.slots);
     this.requeueAll();
     // Windows shortened by new rules may have matured already.
     if (this.watermark !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
-  }
-
-  private updateWindows(): void {
-    setWindowLengths(this.deadlines, this.slots);
   }
 
   private requeueAll(): void {
@@ -345,7 +345,7 @@ export class PartitionAggregator {
       fi = this.slots.length;
       this.slots.push({ name: feature, rule: this.compiled.get(feature), cohorts: [], cohortIndex: new Map() });
       this.slotIndex.set(feature, fi);
-      this.updateWindows(); // no state of this feature exists yet: nothing to requeue
+      setWindowLengths(this.deadlines, this.slots); // no state of this feature yet: nothing to requeue
     }
     return fi;
   }

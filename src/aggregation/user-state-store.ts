@@ -37,14 +37,18 @@ export class UserStateStore extends UserStateRecords {
   /** Makes `user` the subject of head / find / add / isRetired. */
   select(user: string): void {
     parseUserKey(user);
-    this.s0 = userKey.k0;
-    this.s1 = userKey.k1;
-    this.s2 = userKey.k2;
-    this.s3 = userKey.k3;
-    this.sAlias = userKey.alias;
+    this.selectKey(userKey.k0, userKey.k1, userKey.k2, userKey.k3, userKey.alias);
     this.sUser = user;
-    const i = this.probe(this.s0, this.s1, this.s2, this.s3, this.sAlias);
-    this.sHead = this.index[i];
+  }
+
+  /** select() of a pseudonym given as its four words (alias false), or of a parsed key. */
+  selectKey(k0: number, k1: number, k2: number, k3: number, alias = false): void {
+    this.s0 = k0;
+    this.s1 = k1;
+    this.s2 = k2;
+    this.s3 = k3;
+    this.sAlias = alias;
+    this.sHead = this.index[this.probe(k0, k1, k2, k3, alias)];
   }
 
   /** First state of the selected user; -1 when none. */

@@ -12,7 +12,7 @@
 // who matures with an early success is also counted in the matured early successes (also when
 // the early success is applied late, after maturing), so those are a subset of both.
 
-import type { FeatureEvent } from '../events/feature-event.js';
+import type { EventBody } from '../events/feature-event.js';
 import type { AggregatorCounters } from './aggregator-counters.js';
 import { matchesAction, type CompiledRule } from './compiled-rule.js';
 import type { DeadlineQueue } from './deadline-queue.js';
@@ -36,7 +36,7 @@ export function applyWindowEffects(
   slot: FeatureSlot,
   rule: CompiledRule,
   h: number,
-  e: FeatureEvent,
+  e: EventBody,
   watermark: number,
   grace: number,
   counters: AggregatorCounters,

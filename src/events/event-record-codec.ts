@@ -16,10 +16,11 @@
 // bits & SOURCE_LOG says source "log" (else "span"). Bytes of a body past the fields a reader knows
 // are skipped (a newer optional field).
 
-import type { EventSource, FeatureEvent, FlagExposure } from './feature-event.js';
+import type { EventBody, EventSource, FeatureEvent, FlagExposure } from './feature-event.js';
+import type { RecordIds } from './record-ids.js';
 import { RecordReader, recordFail as fail, setAttr } from './record-reader.js';
 import { decodeWatermarkMarker, WATERMARK_MARKER_VERSION } from './watermark-marker.js';
-import { decodeEventRecordV3, EVENT_RECORD_V3, HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG } from './event-record-v3.js';
+import { decodeEventRecordV3, decodeEventRecordV3Ids, EVENT_RECORD_V3, HAS_ATTRS, HAS_DURATION, HAS_ORIGIN, ID_HEX, SOURCE_LOG } from './event-record-v3.js';
 
 export const EVENT_RECORD_V2 = 2;
 const MAGIC_0 = 0x70;
@@ -84,4 +85,19 @@ export function decodeEventRecord(buf: Buffer): FeatureEvent[] {
     return [];
   }
   return fail(`unknown version ${buf[2]}`);
+}
+
+/**
+ * The same events without their users and ids, which go into `ids` (reset for this record): as
+ * the record's raw bytes where it holds them so (version 3), else as text. The aggregator's path.
+ */
+export function decodeEventRecordIds(buf: Buffer, ids: RecordIds): EventBody[] {
+  if (isEventRecord(buf) && buf[2] === EVENT_RECORD_V3) return decodeEventRecordV3Ids(buf, ids);
+  const events = decodeEventRecord(buf);
+  ids.reset(buf);
+  for (let i = 0; i < events.length; i++) {
+    ids.setUserText(i, events[i].user);
+    ids.setIdText(i, events[i].id);
+  }
+  return events;
 }

@@ -22,7 +22,8 @@
 // bytes, which a reader that does not know it skips, so adding one never breaks a running
 // aggregator; a change readers must understand takes a new version byte.
 
-import type { EventSource, FeatureEvent, FlagExposure } from './feature-event.js';
+import type { EventBody, EventSource, FeatureEvent, FlagExposure } from './feature-event.js';
+import type { RecordIds } from './record-ids.js';
 import { RecordReader, recordFail as fail, setAttr } from './record-reader.js';
 
 export const EVENT_RECORD_V3 = 3;
@@ -56,22 +57,38 @@ function ref(r: RecordReader, table: readonly string[]): string {
   return table[i];
 }
 
-function decodeEvent(r: RecordReader, table: readonly string[]): FeatureEvent {
+/**
+ * One event. With `ids`, its user and id go there as event `i` (byte offsets where the record
+ * holds raw bytes) and the body carries neither; without, they are hex text on the event.
+ */
+function decodeEvent(r: RecordReader, table: readonly string[], ids: RecordIds | undefined, i: number): EventBody {
   const bits = r.u8();
-  const user = bits & USER_HEX16 ? r.hexOf(16) : r.str();
+  let user = '';
+  if (ids === undefined) user = bits & USER_HEX16 ? r.hexOf(16) : r.str();
+  else if (bits & USER_HEX16) ids.setUserBytes(i, r.take(16));
+  else ids.setUserText(i, r.str());
   const time = r.f64();
-  const id = bits & ID_HEX ? r.hex() : r.str();
+  let id = '';
+  if (ids === undefined) id = bits & ID_HEX ? r.hex() : r.str();
+  else if (bits & ID_HEX) {
+    const n = r.varint();
+    ids.setIdBytes(i, r.take(n), n);
+  } else ids.setIdText(i, r.str());
   const name = ref(r, table);
   const source: EventSource = bits & SOURCE_LOG ? 'log' : 'span';
   const durationMs = bits & HAS_DURATION ? r.f64() : undefined;
   const flagCount = r.varint();
   const flags: FlagExposure[] = [];
-  for (let i = 0; i < flagCount; i++) flags.push({ feature: ref(r, table), variant: ref(r, table) });
-  const event: FeatureEvent = durationMs === undefined ? { user, time, id, name, flags, source } : { user, time, id, name, durationMs, flags, source };
+  for (let k = 0; k < flagCount; k++) flags.push({ feature: ref(r, table), variant: ref(r, table) });
+  // One object literal per shape, so every event of a shape shares V8's hidden class.
+  const event: EventBody =
+    ids === undefined
+      ? durationMs === undefined ? ({ user, time, id, name, flags, source } as FeatureEvent) : ({ user, time, id, name, durationMs, flags, source } as FeatureEvent)
+      : durationMs === undefined ? { time, name, flags, source } : { time, name, durationMs, flags, source };
   if (bits & HAS_ATTRS) {
     const attrs: Record<string, string> = {};
     const n = r.varint();
-    for (let i = 0; i < n; i++) setAttr(attrs, ref(r, table), ref(r, table));
+    for (let k = 0; k < n; k++) setAttr(attrs, ref(r, table), ref(r, table));
     event.attrs = attrs;
   }
   if (bits & HAS_ORIGIN) event.origin = ref(r, table);
@@ -81,7 +98,7 @@ function decodeEvent(r: RecordReader, table: readonly string[]): FeatureEvent {
 }
 
 /** The events of the segment at `start`, appended to `out`; returns where the segment ends. */
-function decodeSegment(buf: Buffer, start: number, out: FeatureEvent[]): number {
+function decodeSegment(buf: Buffer, start: number, out: EventBody[], ids: RecordIds | undefined): number {
   if (buf.length - start < V3_HEADER_BYTES + 1) fail('truncated header');
   if (buf[start] !== 0x70 || buf[start + 1] !== 0x65 || buf[start + 2] !== EVENT_RECORD_V3) fail('a segment does not start with the version 3 header');
   const tableAt = start + buf.readUInt32LE(start + 3);
@@ -91,7 +108,7 @@ function decodeSegment(buf: Buffer, start: number, out: FeatureEvent[]): number 
   r.pos = start + 7;
   const count = r.varint();
   if (count > tableAt - start) fail('event count past the end');
-  for (let i = 0; i < count; i++) out.push(decodeEvent(r, table));
+  for (let i = 0; i < count; i++) out.push(decodeEvent(r, table, ids, out.length));
   if (r.pos !== tableAt) fail('bytes between the last event and the name table');
   return end;
 }
@@ -102,9 +119,19 @@ function decodeSegment(buf: Buffer, start: number, out: FeatureEvent[]): number 
  * (the sink joins one partition's records of concurrent requests into one Kafka record).
  */
 export function decodeEventRecordV3(buf: Buffer): FeatureEvent[] {
-  const out: FeatureEvent[] = [];
+  return decodeSegments(buf, undefined) as FeatureEvent[];
+}
+
+/** The same, each event's user and id into `ids` (reset for this record) instead of the events. */
+export function decodeEventRecordV3Ids(buf: Buffer, ids: RecordIds): EventBody[] {
+  ids.reset(buf);
+  return decodeSegments(buf, ids);
+}
+
+function decodeSegments(buf: Buffer, ids: RecordIds | undefined): EventBody[] {
+  const out: EventBody[] = [];
   let at = 0;
-  do at = decodeSegment(buf, at, out);
+  do at = decodeSegment(buf, at, out, ids);
   while (at < buf.length);
   return out;
 }

@@ -35,3 +35,9 @@ export interface FeatureEvent {
   origin?: string;
 }
 
+
+/**
+ * An event without its user and id: what decodeEventRecordIds gives, the two fields staying in the
+ * record's bytes (record-ids.ts) for the aggregator's hot path.
+ */
+export type EventBody = Omit<FeatureEvent, 'user' | 'id'>;

@@ -45,10 +45,16 @@ export class RecordReader {
 
   /** n raw bytes read back as lowercase hex text. */
   hexOf(n: number): string {
+    const at = this.take(n);
+    return this.buf.toString('hex', at, at + n);
+  }
+
+  /** Where n raw bytes start (they are passed over). */
+  take(n: number): number {
     if (this.pos + n > this.end) recordFail('bytes past the end');
-    const s = this.buf.toString('hex', this.pos, this.pos + n);
+    const at = this.pos;
     this.pos += n;
-    return s;
+    return at;
   }
 
   /** A varint length, then that many raw bytes as hex. */

@@ -17,9 +17,10 @@
 // snapshots themselves do not.
 
 import { decodeCohortStats, StepSnapshotWriter } from '../events/cohort-stats-codec.js';
-import { decodeEventRecord } from '../events/event-record-codec.js';
+import { decodeEventRecordIds } from '../events/event-record-codec.js';
+import { RecordIds } from '../events/record-ids.js';
 import { decodeWatermarkMarker, isWatermarkMarker, type SourceMark } from '../events/watermark-marker.js';
-import type { FeatureEvent } from '../events/feature-event.js';
+import type { EventBody, FeatureEvent } from '../events/feature-event.js';
 import type { FeaturePartial, SnapshotPosition } from '../events/feature-partial.js';
 import type { Topics } from '../events/topics.js';
 import type { ConsumedRecord } from '../log/partitioned-log.js';
@@ -56,9 +57,12 @@ export class AggregatorProcessor implements PartitionProcessor {
     this.checkpointer = checkpointer ?? AggregatorCheckpointer.fresh(aggregator);
   }
 
+  /** Reused for every record: its users and ids stay raw bytes on the way to the aggregator. */
+  private readonly ids = new RecordIds();
+
   apply(record: ConsumedRecord): void {
     if (isWatermarkMarker(record.value)) this.applyMarks(decodeWatermarkMarker(record.value), record.offset);
-    else this.applyEvents(decodeEventRecord(record.value), record.offset);
+    else this.applyEvents(decodeEventRecordIds(record.value, this.ids), record.offset, this.ids);
   }
 
   /** A watermark marker record: the step snapshot when its marks carried the watermark across a step. */
@@ -71,11 +75,14 @@ export class AggregatorProcessor implements PartitionProcessor {
   /**
    * The events of one record, each followed by the step snapshot when it carried the watermark
    * across a step. A record that is a re-delivery is skipped whole (its first event tells).
+   * With `ids` (decodeEventRecordIds), the events' users and ids are there.
    */
-  applyEvents(events: readonly FeatureEvent[], offset: string): void {
+  applyEvents(events: readonly FeatureEvent[], offset: string): void;
+  applyEvents(events: readonly EventBody[], offset: string, ids: RecordIds): void;
+  applyEvents(events: readonly EventBody[], offset: string, ids?: RecordIds): void {
     const agg = this.aggregator;
     for (let i = 0; i < events.length; i++) {
-      if (!agg.applyInRecord(events[i], offset, i === 0)) return;
+      if (!agg.applyInRecord(events[i], offset, i === 0, ids as RecordIds, i)) return;
       const step = this.stepAt(agg.watermark);
       if (step > this.lastStep) this.snapshotAt(step, i + 1 < events.length ? i + 1 : undefined, offset);
     }

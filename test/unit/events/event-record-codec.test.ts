@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeEventRecord, isEventRecord } from '../../../src/events/event-record-codec.js';
+import { decodeEventRecord, decodeEventRecordIds, isEventRecord } from '../../../src/events/event-record-codec.js';
+import { RecordIds } from '../../../src/events/record-ids.js';
 import { HAS_EXT, ID_HEX } from '../../../src/events/event-record-v3.js';
 import { encodeEventRecord, EventRecordWriter } from '../../../src/events/event-record-writer.js';
 import type { FeatureEvent } from '../../../src/events/feature-event.js';
@@ -82,6 +83,29 @@ describe('pmf.events record codec', () => {
     fc.assert(fc.property(fc.array(event, { minLength: 1, maxLength: 20 }), (events) => {
       expect(decodeEventRecord(v2Record(events))).toEqual(events);
     }), { numRuns: 200 });
+  });
+
+  it('gives the aggregator the same events with users and ids left as record bytes, made into the same text on request', () => {
+    const ids = new RecordIds(); // reused, as the stage reuses it: no event of one record leaks into the next
+    const same = (record: Buffer, events: readonly FeatureEvent[]) => {
+      const bodies = decodeEventRecordIds(record, ids);
+      expect(ids.count).toBe(events.length);
+      expect(bodies.map((b, i) => ids.event(b, i))).toEqual(events);
+    };
+    fc.assert(fc.property(fc.array(fc.array(event, { minLength: 1, maxLength: 80 }), { minLength: 1, maxLength: 3 }), (batches) => {
+      same(Buffer.concat(batches.map((b) => encodeEventRecord(b))), batches.flat());
+      same(v2Record(batches[0]), batches[0]);
+      const raw = decodeEventRecordIds(encodeEventRecord(batches[0]), ids);
+      for (const body of raw) expect(Object.keys(body)).not.toContain('user');
+    }), { numRuns: 150 });
+    // A pseudonym and a hex id travel as bytes: the body does not carry them, the ids point at them.
+    const pseudo: FeatureEvent = { user: 'ab'.repeat(16), time: 1, id: '0f'.repeat(24), name: 'n', flags: [], source: 'span' };
+    const [body] = decodeEventRecordIds(encodeEventRecord([pseudo, { ...pseudo, user: 'alice', id: 'x' }]), ids);
+    expect(body).toEqual({ time: 1, name: 'n', flags: [], source: 'span' });
+    expect([ids.userAt[0] >= 0, ids.idAt[0] >= 0, ids.userAt[1], ids.idAt[1], ids.userText(1), ids.idText(1)]).toEqual([true, true, -1, -1, 'alice', 'x']);
+    for (const bad of [Buffer.from([0x70, 0x65, 9, 0]), encodeEventRecord([pseudo]).subarray(0, 20)]) {
+      expect(() => decodeEventRecordIds(bad, ids)).toThrow(expect.objectContaining({ code: 'ERR_EVENT_DECODE' }));
+    }
   });
 
   it('carries pseudonyms and span ids as bytes and repeated names once: a typical span event in 64 bytes (v2: 148)', () => {
