@@ -7,7 +7,10 @@
 // A partition is marked when this receiver has written nothing to it (data or marker) for idleMs
 // of processing time and has published a later time since its last marker: at most one marker per
 // partition per idleMs, none on a partition that gets data, and none once traffic stops and every
-// partition has heard the latest times. A mark names only the sources whose time moved since the
+// partition has heard the latest times. A partition never written counts as written when marking
+// started: marking it at once would name only the first source seen, so a second source arriving
+// moments later would find the first one idle on every partition and jump every watermark, where
+// its events would move only the partitions they reach. A mark names only the sources whose time moved since the
 // partition's last marker: re-stating a silent source's old time would keep it active on the
 // partition (source-watermark.ts) and hold the watermark at that time.
 
@@ -29,7 +32,7 @@ interface Latest {
 export class IdleMarker {
   private readonly latest = new Map<string, Latest>();
   private seq = 0;
-  /** Per partition: processing time of the last record written to it. */
+  /** Per partition: processing time of the last record written to it (the start, before any). */
   private lastWrite: number[] = [];
   /** Per partition: the update counter its last marker covered. */
   private told: number[] = [];
@@ -42,10 +45,10 @@ export class IdleMarker {
     this.resize(partitions);
   }
 
-  /** The topic's partition count changed (learned at start): every partition starts unmarked. */
+  /** The topic's partition count changed (learned at start): every partition starts unmarked, quiet from now. */
   resize(partitions: number): void {
     this.partitions = partitions;
-    this.lastWrite = new Array<number>(partitions).fill(Number.NEGATIVE_INFINITY);
+    this.lastWrite = new Array<number>(partitions).fill(this.clock.now());
     this.told = new Array<number>(partitions).fill(0);
   }
 

@@ -1,7 +1,8 @@
 // Watermark markers on the receiver side (receiver/idle-marker.ts through LogEventSink): a partition
 // the receiver leaves quiet for markIdleMs gets one marker per markIdleMs at most, with its next
-// send or on the timer once traffic stops; a partition that gets data gets none; and a marker
-// names only the sources whose latest time moved since the partition's last one.
+// send or on the timer once traffic stops; a partition that gets data gets none; a partition never
+// written counts as written when the sink started; and a marker names only the sources whose latest
+// time moved since the partition's last one.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/core/clock.js';
@@ -40,8 +41,8 @@ describe('watermark markers from the receiver', () => {
   it('marks a quiet partition at most once per markIdleMs and a busy one never, while traffic flows', async () => {
     const { clock, publish, markers, metrics } = harness();
     await publish([0, 1], { web: 100 });
-    // Never written before: quiet since forever.
-    expect(markers()).toEqual([[2, [{ origin: 'web', time: 100 }]]]);
+    // Never written before: quiet only since the start, just now.
+    expect(markers()).toEqual([]);
     const seen: (readonly [number | undefined, unknown])[] = [];
     for (let s = 1; s <= 20; s++) {
       clock.advance(1000);
@@ -50,13 +51,13 @@ describe('watermark markers from the receiver', () => {
     }
     // Each falls due as the clock reaches it, so the timer sends it just before that second's publish.
     expect(seen).toEqual([5000, 10_000, 15_000, 20_000].map((at) => [2, [at, [{ origin: 'web', time: 99 + at / 1000 }, { origin: '', time: 49 + at / 1000 }]]]));
-    expect(metrics.markersWritten).toBe(5);
+    expect(metrics.markersWritten).toBe(4);
   });
 
   it('once traffic stops, sends the markers still owed on the timer (the busy partitions too), then stops', async () => {
     const { clock, sink, publish, markers, sends } = harness();
     await publish([0, 1], { web: 100 });
-    markers();
+    expect(markers()).toEqual([]);
     clock.advance(1000);
     await publish([0, 1], { web: 200 });
     expect(markers()).toEqual([]);
@@ -65,7 +66,7 @@ describe('watermark markers from the receiver', () => {
     expect(sends).toEqual([]);
     clock.advance(1);
     await tick();
-    // Partition 2 last heard 100 at 0 ms: owed since 5000 ms; 0 and 1 last got data at 1000 ms.
+    // Partition 2, never written, is quiet since the start at 0 ms: owed since 5000 ms; 0 and 1 last got data at 1000 ms.
     expect(markers()).toEqual([[2, [{ origin: 'web', time: 200 }]]]);
     clock.advance(1000);
     await tick();
@@ -76,6 +77,33 @@ describe('watermark markers from the receiver', () => {
     }
     expect(sends).toEqual([]);
     await sink.stop();
+  });
+
+  it('marks a partition never written only markIdleMs after the sink started, not at the first send', async () => {
+    const { clock, publish, markers, sends } = harness();
+    clock.advance(IDLE - 2000);
+    await publish([0], { web: 100 });
+    expect(markers()).toEqual([]);
+    clock.advance(1999);
+    await tick();
+    expect(sends).toEqual([]);
+    clock.advance(1);
+    await tick();
+    expect(markers()).toEqual([[1, [{ origin: 'web', time: 100 }]], [2, [{ origin: 'web', time: 100 }]]]);
+  });
+
+  it('lets a source that starts sending soon after the first into the first markers', async () => {
+    const { clock, publish, markers } = harness();
+    await publish([0], { web: 100 });
+    clock.advance(1000);
+    // A second source whose clock runs 30 min ahead: marking at the first send would have named web
+    // alone and left it looking idle next to this one on every partition.
+    await publish([0], { web: 101, ahead: 1_800_101 });
+    expect(markers()).toEqual([]);
+    clock.advance(IDLE - 1000);
+    await tick();
+    const both = [{ origin: 'web', time: 101 }, { origin: 'ahead', time: 1_800_101 }];
+    expect(markers()).toEqual([[1, both], [2, both]]);
   });
 
   it('writes nothing with markIdleMs 0', async () => {
@@ -90,10 +118,15 @@ describe('watermark markers from the receiver', () => {
   });
 
   it('owes a marker again when the send carrying it failed, and counts only the acked ones', async () => {
-    let failing = true;
+    let failing = false;
     const { clock, publish, markers, metrics } = harness(IDLE, () => failing);
-    await expect(publish([0, 1], { web: 100 })).rejects.toThrow('broker gone');
-    expect(markers()).toHaveLength(1);
+    await publish([0, 1], { web: 100 });
+    expect(markers()).toEqual([]);
+    failing = true;
+    // Every partition quiet since 0 ms: the timer's round carries three markers, and fails.
+    clock.advance(IDLE);
+    await tick();
+    expect(markers()).toHaveLength(3);
     expect(metrics.markersWritten).toBe(0);
     failing = false;
     clock.advance(IDLE);
