@@ -90,6 +90,8 @@ export function decodeEventRecord(buf: Buffer): FeatureEvent[] {
 /**
  * The same events without their users and ids, which go into `ids` (reset for this record): as
  * the record's raw bytes where it holds them so (version 3), else as text. The aggregator's path.
+ * A version 3 record's bodies are ids' reused objects (record-ids.ts): valid until the next record
+ * is decoded into `ids`, so nothing may keep one (or its flags) past that without copying it.
  */
 export function decodeEventRecordIds(buf: Buffer, ids: RecordIds): EventBody[] {
   if (isEventRecord(buf) && buf[2] === EVENT_RECORD_V3) return decodeEventRecordV3Ids(buf, ids);

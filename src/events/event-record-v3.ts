@@ -62,18 +62,11 @@ function ref(r: RecordReader, table: readonly string[]): string {
  * holds raw bytes) and the body carries neither; without, they are hex text on the event.
  */
 function decodeEvent(r: RecordReader, table: readonly string[], ids: RecordIds | undefined, i: number): EventBody {
+  if (ids !== undefined) return decodeEventInto(r, table, ids, i);
   const bits = r.u8();
-  let user = '';
-  if (ids === undefined) user = bits & USER_HEX16 ? r.hexOf(16) : r.str();
-  else if (bits & USER_HEX16) ids.setUserBytes(i, r.take(16));
-  else ids.setUserText(i, r.str());
+  const user = bits & USER_HEX16 ? r.hexOf(16) : r.str();
   const time = r.f64();
-  let id = '';
-  if (ids === undefined) id = bits & ID_HEX ? r.hex() : r.str();
-  else if (bits & ID_HEX) {
-    const n = r.varint();
-    ids.setIdBytes(i, r.take(n), n);
-  } else ids.setIdText(i, r.str());
+  const id = bits & ID_HEX ? r.hex() : r.str();
   const name = ref(r, table);
   const source: EventSource = bits & SOURCE_LOG ? 'log' : 'span';
   const durationMs = bits & HAS_DURATION ? r.f64() : undefined;
@@ -81,20 +74,45 @@ function decodeEvent(r: RecordReader, table: readonly string[], ids: RecordIds |
   const flags: FlagExposure[] = [];
   for (let k = 0; k < flagCount; k++) flags.push({ feature: ref(r, table), variant: ref(r, table) });
   // One object literal per shape, so every event of a shape shares V8's hidden class.
-  const event: EventBody =
-    ids === undefined
-      ? durationMs === undefined ? ({ user, time, id, name, flags, source } as FeatureEvent) : ({ user, time, id, name, durationMs, flags, source } as FeatureEvent)
-      : durationMs === undefined ? { time, name, flags, source } : { time, name, durationMs, flags, source };
-  if (bits & HAS_ATTRS) {
-    const attrs: Record<string, string> = {};
-    const n = r.varint();
-    for (let k = 0; k < n; k++) setAttr(attrs, ref(r, table), ref(r, table));
-    event.attrs = attrs;
-  }
+  const event: FeatureEvent = durationMs === undefined ? { user, time, id, name, flags, source } : { user, time, id, name, durationMs, flags, source };
+  if (bits & HAS_ATTRS) event.attrs = attrsOf(r, table);
   if (bits & HAS_ORIGIN) event.origin = ref(r, table);
   if (bits & HAS_EXT) r.skip(r.varint());
   if (!Number.isFinite(time) || (durationMs !== undefined && !(durationMs >= 0))) fail('time or duration out of range');
   return event;
+}
+
+/** The same into `ids`: the user and id as event `i`, the rest into its reused body (record-ids.ts). */
+function decodeEventInto(r: RecordReader, table: readonly string[], ids: RecordIds, i: number): EventBody {
+  const bits = r.u8();
+  if (bits & USER_HEX16) ids.setUserBytes(i, r.take(16));
+  else ids.setUserText(i, r.str());
+  const time = r.f64();
+  if (bits & ID_HEX) {
+    const n = r.varint();
+    ids.setIdBytes(i, r.take(n), n);
+  } else ids.setIdText(i, r.str());
+  const event = ids.body(i);
+  event.time = time;
+  event.name = ref(r, table);
+  event.source = bits & SOURCE_LOG ? 'log' : 'span';
+  const durationMs = bits & HAS_DURATION ? r.f64() : undefined;
+  event.durationMs = durationMs;
+  const flagCount = r.varint();
+  for (let k = 0; k < flagCount; k++) ids.setFlag(i, k, ref(r, table), ref(r, table));
+  ids.endFlags(i, flagCount);
+  event.attrs = bits & HAS_ATTRS ? attrsOf(r, table) : undefined;
+  event.origin = bits & HAS_ORIGIN ? ref(r, table) : undefined;
+  if (bits & HAS_EXT) r.skip(r.varint());
+  if (!Number.isFinite(time) || (durationMs !== undefined && !(durationMs >= 0))) fail('time or duration out of range');
+  return event;
+}
+
+function attrsOf(r: RecordReader, table: readonly string[]): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  const n = r.varint();
+  for (let k = 0; k < n; k++) setAttr(attrs, ref(r, table), ref(r, table));
+  return attrs;
 }
 
 /** The events of the segment at `start`, appended to `out`; returns where the segment ends. */
@@ -122,7 +140,10 @@ export function decodeEventRecordV3(buf: Buffer): FeatureEvent[] {
   return decodeSegments(buf, undefined) as FeatureEvent[];
 }
 
-/** The same, each event's user and id into `ids` (reset for this record) instead of the events. */
+/**
+ * The same, each event's user and id into `ids` (reset for this record) instead of the events, and
+ * the bodies ids' reused ones: valid until the next record is decoded into `ids`.
+ */
 export function decodeEventRecordV3Ids(buf: Buffer, ids: RecordIds): EventBody[] {
   ids.reset(buf);
   return decodeSegments(buf, ids);

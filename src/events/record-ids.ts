@@ -5,8 +5,12 @@
 // owned and reused by its caller, beside event bodies that carry neither field; the hex text is
 // made only where asked for (user(i), id(i)). Events whose user or id a record holds as text
 // (version 2 records, non-hex producers) keep it as that text.
+// The event bodies of a version 3 record are this view's too (body(i), setFlag): one object and one
+// flags array per event index, overwritten by the next record. Allocating them anew per event (and
+// a FlagExposure per flag) made the collector a tenth of the stage's time at 100 events per record.
+// So a body is valid only until the next record is decoded: whoever keeps an event copies it.
 
-import type { EventBody, FeatureEvent } from './feature-event.js';
+import type { EventBody, FeatureEvent, FlagExposure } from './feature-event.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -21,6 +25,9 @@ export class RecordIds {
   idLen = new Int32Array(128);
   private readonly userTexts: string[] = [];
   private readonly idTexts: string[] = [];
+  private readonly bodies: EventBody[] = [];
+  /** The FlagExposure objects of body i, kept when its flags array is shortened. */
+  private readonly exposures: FlagExposure[][] = [];
 
   /** Starts over for the record `buf`. */
   reset(buf: Buffer): void {
@@ -70,6 +77,38 @@ export class RecordIds {
   id(i: number): string {
     const at = this.idAt[i];
     return at < 0 ? this.idTexts[i] : this.buf.toString('hex', at, at + this.idLen[i]);
+  }
+
+  /**
+   * Event i's reused body, every optional field present (undefined when absent) so that every
+   * body shares one shape; its flags are set by setFlag and cut to length by endFlags.
+   */
+  body(i: number): EventBody {
+    let b = this.bodies[i];
+    if (b === undefined) {
+      b = { time: 0, name: '', durationMs: undefined, flags: [], source: 'span', attrs: undefined, origin: undefined };
+      this.bodies[i] = b;
+      this.exposures[i] = [];
+    }
+    return b;
+  }
+
+  /** Flag k of body i. */
+  setFlag(i: number, k: number, feature: string, variant: string): void {
+    const pool = this.exposures[i];
+    let f = pool[k];
+    if (f === undefined) pool[k] = f = { feature, variant };
+    else {
+      f.feature = feature;
+      f.variant = variant;
+    }
+    this.bodies[i].flags[k] = f;
+  }
+
+  /** Body i has `n` flags. */
+  endFlags(i: number, n: number): void {
+    const flags = this.bodies[i].flags as FlagExposure[];
+    if (flags.length !== n) flags.length = n;
   }
 
   /** Event i as decodeEventRecord gives it. */
