@@ -45,6 +45,9 @@ function records(seed: number, count: number): FeatureEvent[][] {
     }
     out.push(batch);
   }
+  // One event without a user, always: drawn at random, a seed (1286696964) went without one and
+  // the property's "some invalid events" precondition failed a CI run.
+  out.push([{ user: '', time: T0 + sent.length * 20_000, id: randomHex(rand, 48), name: 'act', flags: [], source: 'span' }]);
   return out;
 }
 
