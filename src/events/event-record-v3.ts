@@ -57,12 +57,8 @@ function ref(r: RecordReader, table: readonly string[]): string {
   return table[i];
 }
 
-/**
- * One event. With `ids`, its user and id go there as event `i` (byte offsets where the record
- * holds raw bytes) and the body carries neither; without, they are hex text on the event.
- */
-function decodeEvent(r: RecordReader, table: readonly string[], ids: RecordIds | undefined, i: number): EventBody {
-  if (ids !== undefined) return decodeEventInto(r, table, ids, i);
+/** One event, its user and id as hex text. */
+function decodeEvent(r: RecordReader, table: readonly string[]): FeatureEvent {
   const bits = r.u8();
   const user = bits & USER_HEX16 ? r.hexOf(16) : r.str();
   const time = r.f64();
@@ -82,7 +78,7 @@ function decodeEvent(r: RecordReader, table: readonly string[], ids: RecordIds |
   return event;
 }
 
-/** The same into `ids`: the user and id as event `i`, the rest into its reused body (record-ids.ts). */
+/** One event into `ids`: its user and id as event `i` (byte offsets where the record holds raw bytes), the rest into its reused body (record-ids.ts). */
 function decodeEventInto(r: RecordReader, table: readonly string[], ids: RecordIds, i: number): EventBody {
   const bits = r.u8();
   if (bits & USER_HEX16) ids.setUserBytes(i, r.take(16));
@@ -126,7 +122,7 @@ function decodeSegment(buf: Buffer, start: number, out: EventBody[], ids: Record
   r.pos = start + 7;
   const count = r.varint();
   if (count > tableAt - start) fail('event count past the end');
-  for (let i = 0; i < count; i++) out.push(decodeEvent(r, table, ids, out.length));
+  for (let i = 0; i < count; i++) out.push(ids === undefined ? decodeEvent(r, table) : decodeEventInto(r, table, ids, out.length));
   if (r.pos !== tableAt) fail('bytes between the last event and the name table');
   return end;
 }

@@ -25,14 +25,20 @@ class ScriptedProducer {
   }
 }
 
+/** A KafkaProducer whose kafkajs producers are scripted ones, each kept in `made` as it is made. */
+function scriptedLanes(): { producer: KafkaProducer; made: ScriptedProducer[] } {
+  const made: ScriptedProducer[] = [];
+  const producer = new KafkaProducer('p', () => {
+    const p = new ScriptedProducer();
+    made.push(p);
+    return p as unknown as Producer;
+  }, { sendTimeoutMs: 5000, clock: systemClock, logger: silentLogger });
+  return { producer, made };
+}
+
 describe('kafka producer lanes', () => {
   it('sends each topic through its own kafkajs producer, one topic in order through one', async () => {
-    const made: ScriptedProducer[] = [];
-    const producer = new KafkaProducer('p', () => {
-      const p = new ScriptedProducer();
-      made.push(p);
-      return p as unknown as Producer;
-    }, { sendTimeoutMs: 5000, clock: systemClock, logger: silentLogger });
+    const { producer, made } = scriptedLanes();
     await producer.start();
     expect(made).toHaveLength(1);
     expect(made[0].connects).toBe(1);
@@ -57,12 +63,7 @@ describe('kafka producer lanes', () => {
   });
 
   it('sends a topic\'s urgent records through a producer of their own, in order among themselves', async () => {
-    const made: ScriptedProducer[] = [];
-    const producer = new KafkaProducer('p', () => {
-      const p = new ScriptedProducer();
-      made.push(p);
-      return p as unknown as Producer;
-    }, { sendTimeoutMs: 5000, clock: systemClock, logger: silentLogger });
+    const { producer, made } = scriptedLanes();
     await producer.start();
     await producer.send('verdicts', [{ key: 'a', value: Buffer.from('heartbeat1') }]);
     await producer.send('verdicts', [{ key: 'f', value: Buffer.from('evidence1') }], { urgent: true });
