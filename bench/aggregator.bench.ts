@@ -21,7 +21,8 @@
 // The workload spreads 1 M events over 10 days of event time on one partition: about 70 events per
 // 60 s verdict step, so the watermark crosses a step every few dozen records. That is a catch-up or
 // replay of a small service; a live partition at a few hundred events/s crosses one per minute.
-// Targets: ≥ 200k events/s per core including checkpoints; ≤ 64 B per tracked
+// Targets: ≥ 200k events/s per core including checkpoints, judged on records as the receiver writes
+// them (the JSON's `headline`: 3b, events per CPU-second of the process); ≤ 64 B per tracked
 // (user, feature); histogram record ≤ 50 ns; one histogram ≤ 10 KB serialized.
 // The last printed line is one JSON object with the figures.
 
@@ -56,6 +57,8 @@ const USERS = Number(process.env.PMF_BENCH_USERS ?? 150_000);
 const BROKERS = (process.env.PMF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const DATABASE_URL = process.env.PMF_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** Issue 15: the stage's events per second on one core, checkpoints included. */
+const TARGET_EVENTS_PER_CORE = 200_000;
 /** Events per record in the batched runs (an export request of 100 spans to one partition). */
 const EVENTS_PER_RECORD = Number(process.env.PMF_BENCH_EVENTS_PER_RECORD ?? 100);
 const DAY = 86_400_000;
@@ -503,6 +506,17 @@ async function main(): Promise<void> {
       events: EVENTS,
       users: USERS,
       eventBytesAvg: Math.round(raw.bytes / EVENTS),
+      // The figure the target is judged on: records as the receiver writes them (many events per
+      // record), events per CPU-second of the stage's process (per core, whatever else shares the
+      // machine) and per wall second. The one-event-per-record figures follow, for the history.
+      headline: {
+        eventsPerRecord: EVENTS_PER_RECORD,
+        aggregatorEventsPerProcessCpuSecond: batchedStage.eventsPerProcessCpuSecond,
+        aggregatorEventsPerSecond: batchedStage.eventsPerSecond,
+        rawKafkajsConsumeEventsPerSecond: batchedRaw.eventsPerSecond,
+        targetEventsPerCore: TARGET_EVENTS_PER_CORE,
+        targetMet: batchedStage.eventsPerProcessCpuSecond >= TARGET_EVENTS_PER_CORE,
+      },
       aggregatorEventsPerSecond: stage.eventsPerSecond,
       rawKafkajsConsumeEventsPerSecond: raw.eventsPerSecond,
       aggregatorToRawConsumeRatio: +(stage.eventsPerSecond / raw.eventsPerSecond).toFixed(3),
