@@ -1,5 +1,8 @@
 // Fault test (d), the Jepsen "pause" nemesis: the only aggregator is frozen (SIGSTOP) past its
-// consumer-group session, a second one takes every partition over and checkpoints well past it;
+// consumer-group session, at the worst moment: inside checkpoint saves, whose open transactions
+// keep their row locks while it sleeps (PostgreSQL ends them after database.idleInTransactionTimeoutMs;
+// before that setting the successor waited on them for good, a CI failure that logged nothing).
+// A second one takes every partition over and checkpoints well past it;
 // then the frozen one wakes up (SIGCONT) with its old in-memory state of all partitions and
 // rejoins, getting some of them back. Its stale state must
 // neither overwrite newer checkpoints nor resume from the group's newer committed offsets (which
@@ -25,7 +28,9 @@ describe('aggregator paused past its session', () => {
       await harness.waitSent(feeder, Math.floor(stream.length / 4));
       expect(await sleeper.ownedPartitions()).toBe(PARTITIONS);
 
-      sleeper.pause();
+      // Frozen inside a checkpoint save: its open transaction keeps its row locks while it sleeps.
+      const tries = await harness.pauseInCheckpointSave(sleeper);
+      console.log(`sleeper frozen inside a checkpoint save after ${tries} tries`);
       const pausedAt = await harness.checkpointedRecords();
       const survivor = new AggregatorProcess(env).start();
       members.push(survivor);
@@ -51,6 +56,6 @@ describe('aggregator paused past its session', () => {
       const totals = await harness.verifyExact(ends);
       console.log('pause fault test:', JSON.stringify(totals));
       expectEveryRecordAccounted(totals, ends);
-    });
+    }, harness);
   }, 280_000);
 });
