@@ -484,6 +484,17 @@ export class FaultHarness {
     });
   }
 
+  /** Until every partition's checkpoint is past where it was in `before`. */
+  async waitEveryCheckpointPast(before: Map<number, { offset: bigint }>, timeoutMs: number): Promise<void> {
+    await waitFor(
+      async () => {
+        const cps = await this.checkpoints();
+        return [...before].every(([p, cp]) => (cps.get(p)?.offset ?? -1n) > cp.offset);
+      },
+      { timeoutMs, intervalMs: 250, message: `every checkpoint past ${[...before].map(([p, cp]) => `${p}:${cp.offset}`).join(' ')}` },
+    );
+  }
+
   /** Until every partition's checkpoint offset equals its end offset. */
   async waitCaughtUp(timeoutMs: number): Promise<Map<number, bigint>> {
     const ends = await this.endOffsets();
