@@ -1,7 +1,8 @@
 // The aggregator stage on one core, end to end on the local stack (npm run bench:aggregator):
 //  1. N feature events (hex pseudonyms, trace/span ids, three ruled features, 5 % late) are
 //     produced to a fresh one-partition topic on real Kafka (one feature opts in to early
-//     activation counts);
+//     activation counts), one per record and in records of 100; the generated objects are then
+//     dropped, so the stage runs in a heap that holds what a deployed stage holds;
 //  2. baseline: a plain kafkajs consumer reads the same messages (no processing);
 //  3. the aggregator stage as deployed: StatefulRunner + AggregatorProcessor over KafkaLog, with
 //     state + offset checkpoints written to real PostgreSQL every checkpointIntervalMs and the
@@ -20,7 +21,8 @@
 // The workload spreads 1 M events over 10 days of event time on one partition: about 70 events per
 // 60 s verdict step, so the watermark crosses a step every few dozen records. That is a catch-up or
 // replay of a small service; a live partition at a few hundred events/s crosses one per minute.
-// Targets: ≥ 200k events/s per core including checkpoints; ≤ 64 B per tracked
+// Targets: ≥ 200k events/s per core including checkpoints, judged on records as the receiver writes
+// them (the JSON's `headline`: 3b, events per CPU-second of the process); ≤ 64 B per tracked
 // (user, feature); histogram record ≤ 50 ns; one histogram ≤ 10 KB serialized.
 // The last printed line is one JSON object with the figures.
 
@@ -55,6 +57,8 @@ const USERS = Number(process.env.PMF_BENCH_USERS ?? 150_000);
 const BROKERS = (process.env.PMF_TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const DATABASE_URL = process.env.PMF_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** Issue 15: the stage's events per second on one core, checkpoints included. */
+const TARGET_EVENTS_PER_CORE = 200_000;
 /** Events per record in the batched runs (an export request of 100 spans to one partition). */
 const EVENTS_PER_RECORD = Number(process.env.PMF_BENCH_EVENTS_PER_RECORD ?? 100);
 const DAY = 86_400_000;
@@ -427,6 +431,31 @@ function heapPerPair(pairs: number, featuresPerUser: number): number | string {
   return +perPair.toFixed(1);
 }
 
+/**
+ * Generates the workload and produces it twice: one event per record to `topic`, and records of
+ * EVENTS_PER_RECORD events (one record per export request and partition, as the receiver writes
+ * them, so the Kafka client's cost per record is shared) to `batchedTopic`; returns how many
+ * batched records. The generated events (a million objects, about 300 MB of heap) and their
+ * encodings stay in this function: kept alive beside the stage runs, the collector marked them
+ * again and again (3-3.6 s of incremental marking and 0.5-1 s of scavenges per stage run) and
+ * the stage was measured in a heap no deployed aggregator has.
+ */
+async function produceWorkload(log: KafkaLog, topic: string, batchedTopic: string): Promise<number> {
+  progress(`generating ${EVENTS} events from ${USERS} users`);
+  const events = generate(EVENTS, USERS, 10 * DAY, 1);
+  progress(`producing to ${topic}`);
+  await produce(log, topic, events.map((e) => encodeEventRecord([e])), events.map((e) => e.user));
+  const batchedValues: Buffer[] = [];
+  const batchedKeys: string[] = [];
+  for (let i = 0; i < events.length; i += EVENTS_PER_RECORD) {
+    batchedValues.push(encodeEventRecord(events.slice(i, i + EVENTS_PER_RECORD)));
+    batchedKeys.push(events[i].user);
+  }
+  progress(`producing ${batchedValues.length} records of up to ${EVENTS_PER_RECORD} events to ${batchedTopic}`);
+  await produce(log, batchedTopic, batchedValues, batchedKeys);
+  return batchedValues.length;
+}
+
 async function main(): Promise<void> {
   const id = `bench_agg_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const prefix = `${id}.`;
@@ -438,16 +467,11 @@ async function main(): Promise<void> {
     heapBytesPerPair_500k_3FeaturesPerUser: heapPerPair(500_000, 3),
     heapBytesPerPair_2M_2FeaturesPerUser: heapPerPair(2_000_000, 2),
   };
-  progress(`generating ${EVENTS} events from ${USERS} users`);
-  const events = generate(EVENTS, USERS, 10 * DAY, 1);
-  const values = events.map((e) => encodeEventRecord([e]));
-  const keys = events.map((e) => e.user);
   const log = new KafkaLog({ brokers: BROKERS, clientId: id, logger: silentLogger, sendTimeoutMs: 30_000 });
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
   try {
     await log.ensureTopics([...Object.values(topics), batchedTopic].map((name) => ({ name, partitions: 1 })));
-    progress(`producing to ${topics.events}`);
-    await produce(log, topics.events, values, keys);
+    const batchedRecords = await produceWorkload(log, topics.events, batchedTopic);
 
     // Two runs of each, alternating, best kept: the shared broker's page cache and the other
     // processes on the machine make single runs noisy.
@@ -462,21 +486,13 @@ async function main(): Promise<void> {
     const raw = raws.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
     const stage = stages.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
 
-    // The same events as the receiver writes them: several per record (one record per export
-    // request and partition, joined across concurrent requests), so the Kafka client's cost per
-    // record is shared. One run each.
-    const batchedValues: Buffer[] = [];
-    const batchedKeys: string[] = [];
-    for (let i = 0; i < events.length; i += EVENTS_PER_RECORD) {
-      batchedValues.push(encodeEventRecord(events.slice(i, i + EVENTS_PER_RECORD)));
-      batchedKeys.push(events[i].user);
-    }
-    progress(`producing ${batchedValues.length} records of up to ${EVENTS_PER_RECORD} events to ${batchedTopic}`);
-    await produce(log, batchedTopic, batchedValues, batchedKeys);
+    // The same events in records of EVENTS_PER_RECORD, as the receiver writes them. One run each.
     progress('raw kafkajs consume, batched records');
-    const batchedRaw = await rawConsume(batchedTopic, batchedValues.length, `${id}_b`, EVENTS);
+    const batchedRaw = await rawConsume(batchedTopic, batchedRecords, `${id}_b`, EVENTS);
     progress('aggregator stage, batched records');
-    const batchedStage = await aggregatorStage(log, pool, `${id}_3`, prefix, batchedValues.length, `${id}_3`, EVENTS, batchedTopic);
+    const batchedStage = await aggregatorStage(log, pool, `${id}_3`, prefix, batchedRecords, `${id}_3`, EVENTS, batchedTopic);
+    // The in-process runs need the encoded events again (the same seed gives the same events).
+    const values = generate(EVENTS, USERS, 10 * DAY, 1).map((e) => encodeEventRecord([e]));
     progress('in-process decode + apply');
     const local = inProcess(values);
     progress('in-process stage processor (step snapshots encoded, no I/O)');
@@ -490,6 +506,17 @@ async function main(): Promise<void> {
       events: EVENTS,
       users: USERS,
       eventBytesAvg: Math.round(raw.bytes / EVENTS),
+      // The figure the target is judged on: records as the receiver writes them (many events per
+      // record), events per CPU-second of the stage's process (per core, whatever else shares the
+      // machine) and per wall second. The one-event-per-record figures follow, for the history.
+      headline: {
+        eventsPerRecord: EVENTS_PER_RECORD,
+        aggregatorEventsPerProcessCpuSecond: batchedStage.eventsPerProcessCpuSecond,
+        aggregatorEventsPerSecond: batchedStage.eventsPerSecond,
+        rawKafkajsConsumeEventsPerSecond: batchedRaw.eventsPerSecond,
+        targetEventsPerCore: TARGET_EVENTS_PER_CORE,
+        targetMet: batchedStage.eventsPerProcessCpuSecond >= TARGET_EVENTS_PER_CORE,
+      },
       aggregatorEventsPerSecond: stage.eventsPerSecond,
       rawKafkajsConsumeEventsPerSecond: raw.eventsPerSecond,
       aggregatorToRawConsumeRatio: +(stage.eventsPerSecond / raw.eventsPerSecond).toFixed(3),
@@ -498,7 +525,7 @@ async function main(): Promise<void> {
       runs: { rawEventsPerSecond: raws.map((r) => r.eventsPerSecond), stageEventsPerSecond: stages.map((r) => r.eventsPerSecond) },
       batched: {
         eventsPerRecord: EVENTS_PER_RECORD,
-        records: batchedValues.length,
+        records: batchedRecords,
         aggregatorEventsPerSecond: batchedStage.eventsPerSecond,
         rawKafkajsConsumeEventsPerSecond: batchedRaw.eventsPerSecond,
         aggregatorToRawConsumeRatio: +(batchedStage.eventsPerSecond / batchedRaw.eventsPerSecond).toFixed(3),
