@@ -61,9 +61,9 @@ export const MAX_SENDS_IN_FLIGHT = 2;
 /**
  * How long a publish may wait for others to share its send, while publishes come closer together
  * than this (a receiver busy with concurrent requests); a publish after a quiet spell goes at once.
- * kafkajs spends about 250 µs of CPU per send and 65 µs per partition in it, besides ~5 ns per byte
- * (bench:event-sink-merge, scratch shapes in bench/RESULTS-receiver.md): one 500-span request alone
- * in a send paid ~1.3 µs per span for that. A receiver on a busy core finishes a request about as
+ * kafkajs spends 250-400 µs of CPU per send and 65-77 µs per partition in it, besides 5-12 ns per
+ * byte (bench:kafkajs-send-cost): one 500-span request alone in a send paid 1.3-2 µs per span for
+ * that, against ~0.4 µs when three share it. A receiver on a busy core finishes a request about as
  * often as an ack comes back (every ~5 ms at 100 k spans/s), so without waiting nearly every
  * publish went alone: six records per request in the Collector comparison. The Java producer's
  * linger.ms (5 ms by default since Kafka 4.0) waits for the same reason; 10 ms lets two or three
