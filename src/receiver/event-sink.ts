@@ -149,37 +149,18 @@ export class LogEventSink implements EventSink {
     this.stopped = true;
     this.timer?.cancel();
     this.timer = undefined;
-    if (this.lingerTimer) {
-      this.lingerTimer.cancel();
-      this.lingerTimer = undefined;
-      this.pump(true);
-    }
+    if (this.lingerTimer) this.pump(true); // what lingers goes now
     await Promise.allSettled([...this.sending]);
   }
 
   /**
    * Sends what is queued, merged in arrival order, while fewer than MAX_SENDS_IN_FLIGHT are out.
-   * Unless `now`, a queue still short of MAX_MERGED_BYTES waits until its oldest publish has
-   * lingered lingerMs (a timer then sends it; an ack meanwhile does not).
+   * Unless `now`, a queue that still lingers (below) waits for the timer that ends its wait.
    */
   private pump(now = false): void {
-    if (!now && this.lingerTimer === undefined && this.queue.length > 0 && this.inFlight < MAX_SENDS_IN_FLIGHT) {
-      let bytes = 0;
-      for (const p of this.queue) bytes += p.bytes;
-      const wait = this.queue[0].at + this.lingerMs - this.clock.now();
-      if (bytes < MAX_MERGED_BYTES && wait > 0) {
-        this.lingerTimer = this.clock.setTimeout(() => {
-          this.lingerTimer = undefined;
-          this.pump(true);
-        }, wait);
-        return;
-      }
-    }
-    if (this.lingerTimer !== undefined) {
-      if (!now) return;
-      this.lingerTimer.cancel();
-      this.lingerTimer = undefined;
-    }
+    if (!now && this.queue.length > 0 && this.inFlight < MAX_SENDS_IN_FLIGHT && this.lingers()) return;
+    this.lingerTimer?.cancel();
+    this.lingerTimer = undefined;
     while (this.inFlight < MAX_SENDS_IN_FLIGHT && this.queue.length > 0) {
       const batch: Pending[] = [this.queue.shift()!];
       let bytes = batch[0].bytes;
@@ -220,6 +201,19 @@ export class LogEventSink implements EventSink {
       this.sending.add(settled);
     }
     this.armMarkerTimer();
+  }
+
+  /** Whether the queue waits for company: short of MAX_MERGED_BYTES and its oldest publish younger than lingerMs. */
+  private lingers(): boolean {
+    let bytes = 0;
+    for (const p of this.queue) bytes += p.bytes;
+    const wait = this.queue[0].at + this.lingerMs - this.clock.now();
+    if (bytes >= MAX_MERGED_BYTES || wait <= 0) return false;
+    this.lingerTimer ??= this.clock.setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.pump(true);
+    }, wait);
+    return true;
   }
 
   /** The markers this send carries: the batch's times noted first, so a marker covers the data it goes with. */

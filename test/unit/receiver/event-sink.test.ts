@@ -163,6 +163,23 @@ describe('LogEventSink linger', () => {
     await Promise.all([a, b]);
   });
 
+  it('stops lingering once what waits reaches the merged-bytes cap', async () => {
+    const { sink, sends, clock } = harness(LINGER);
+    const a = sink.publish([rec('a')]);
+    await tick();
+    sends[0].resolve();
+    await a;
+    const b = sink.publish([rec('b')]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a']]);
+    const c = sink.publish([rec('c', MAX_MERGED_BYTES)]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a'], ['b'], ['c']]);
+    expect(clock.now()).toBe(1_000_000);
+    for (const s of sends.slice(1)) s.resolve();
+    await Promise.all([b, c]);
+  });
+
   it('stop() sends what lingers and waits for its ack', async () => {
     const { sink, sends } = harness(LINGER);
     const a = sink.publish([rec('a')]);
