@@ -6,7 +6,6 @@
 import { join, resolve } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
-import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -33,6 +32,7 @@ import { migrate } from '../store/migrations.js';
 import { TableRetention } from '../store/table-retention.js';
 import type { SqlClient } from '../store/sql-client.js';
 import { PgSqlClient } from '../store/pg-sql-client.js';
+import { openPgPool } from '../store/pg-pool.js';
 import { PgliteSqlClient } from '../store/pglite-sql-client.js';
 import { FlagRepository } from '../flags/flag-repository.js';
 import { RedisFlagCache } from '../flags/redis-flag-cache.js';
@@ -114,8 +114,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
   let closeSql: (() => Promise<void>) | undefined;
   if (needsSql) {
     if (dist.store) {
-      const pool = new pg.Pool({ connectionString: config.database.url, max: 10 });
-      pool.on('error', (err) => logger.warn('idle PostgreSQL connection failed', { err }));
+      const pool = openPgPool(config.database, logger);
       sql = new PgSqlClient(pool);
       closeSql = once(() => pool.end());
     } else {

@@ -9,6 +9,12 @@ export const databaseSection = z
     /** Set (or DATABASE_URL) to use PostgreSQL instead of embedded PGlite. */
     url: z.string().regex(/^postgres(ql)?:\/\//, 'database.url must start with postgres:// or postgresql://').optional(),
     schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'database.schema must be a lower-case SQL identifier').default('pmf_guard'),
+    /**
+     * PostgreSQL ends a session idle this long inside a transaction, releasing its locks: a member
+     * frozen mid-save must not hold the checkpoint rows its successor writes. Below
+     * kafka.sessionTimeoutMs, so the rows are free by the time its partitions move.
+     */
+    idleInTransactionTimeoutMs: z.number().int().min(1000).default(15_000),
     /** Trimming of the flag store's history tables (PostgreSQL and PGlite), by the flag-writer role. */
     retention: z
       .object({

@@ -7,6 +7,7 @@
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout } from 'node:timers/promises';
 import { join } from 'node:path';
 import kafkajs, { type Admin } from 'kafkajs';
 import pg from 'pg';
@@ -38,6 +39,7 @@ export const ALLOWED_LATENESS_MS = 60_000;
 export const MAX_LATENESS_MS = 90 * 60_000;
 export const LATE_GRACE_MS = 30 * 60_000;
 export const CHECKPOINT_INTERVAL_MS = 200;
+const TRACE_EVERY_MS = 5000;
 
 const RULES_YAML = {
   version: 'fault-tests',
@@ -259,23 +261,43 @@ export class AggregatorProcess extends RoleProcess {
 
   /** Partitions this member owns now, from its /metrics. */
   async ownedPartitions(): Promise<number> {
-    const port = this.adminPort();
-    if (port === undefined) return 0;
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const m = /^pmf_stage_owned_partitions\{stage="aggregator"\} (\d+)$/m.exec(text);
+    const m = /^pmf_stage_owned_partitions\{stage="aggregator"\} (\d+)$/m.exec(await this.metrics());
     return m ? Number(m[1]) : 0;
+  }
+
+  /** Its /metrics text ('' before it started); a frozen member never answers, hence the timeout. */
+  async metrics(timeoutMs = 10_000): Promise<string> {
+    const port = this.adminPort();
+    if (port === undefined) return '';
+    return (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })).text();
+  }
+
+  /** Its stage counters (owned partitions, records applied, checkpoints written or refused…), for a failure report. */
+  async stageMetrics(): Promise<string> {
+    try {
+      const text = await this.metrics(2000);
+      return text.split('\n').filter((l) => l.startsWith('pmf_stage_') && l.includes('stage="aggregator"')).join('\n');
+    } catch (err) {
+      return `(no /metrics answer: ${(err as Error).message}${this.running ? '' : ', not running'})`;
+    }
   }
 }
 
-/** Runs fn; if it throws, prints what the aggregators logged above info level, then rethrows. */
-export async function withLogsOnFailure<T>(members: readonly AggregatorProcess[], fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs fn; if it throws, prints what the aggregators logged above info level and, with a harness,
+ * what they were doing (their stage counters, the checkpoint offsets over time, the database
+ * sessions and what they wait for), then rethrows: a timeout then tells a stall from slowness.
+ */
+export async function withLogsOnFailure<T>(members: readonly AggregatorProcess[], fn: () => Promise<T>, harness?: FaultHarness): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     for (const m of members) {
       const lines = m.log().split('\n').filter((l) => l !== '' && !l.includes('"level":"info"') && !l.includes('ERR_EVENT_DECODE'));
       console.error(`--- ${m.logFile} (last ${Math.min(40, lines.length)} of ${lines.length} warnings/errors)\n${lines.slice(-40).join('\n')}`);
+      console.error(`--- ${m.logFile} stage metrics\n${await m.stageMetrics()}`);
     }
+    if (harness !== undefined) console.error(await harness.diagnostics().catch((e: unknown) => `(no diagnostics: ${(e as Error).message})`));
     throw err;
   }
 }
@@ -369,7 +391,77 @@ export class FaultHarness {
       `SELECT partition, next_offset::text AS next_offset, state FROM "${this.env.schema}".stream_checkpoints WHERE stage = 'aggregator' AND topic = $1`,
       [this.env.topics.events],
     );
-    return new Map(rows.map((r) => [r.partition, { offset: BigInt(r.next_offset), state: r.state }]));
+    const cps = new Map(rows.map((r) => [r.partition, { offset: BigInt(r.next_offset), state: r.state }]));
+    this.trace(cps);
+    return cps;
+  }
+
+  /** Checkpoint offsets per partition as read over time (one sample per TRACE_EVERY_MS), for a failure report. */
+  private readonly offsetTrace: { at: number; offsets: string }[] = [];
+  private readonly startedAt = Date.now();
+
+  private trace(cps: Map<number, { offset: bigint }>): void {
+    const at = Date.now() - this.startedAt;
+    const last = this.offsetTrace.at(-1);
+    if (last !== undefined && at - last.at < TRACE_EVERY_MS) return;
+    const offsets = Array.from({ length: PARTITIONS }, (_, p) => cps.get(p)?.offset.toString() ?? '-').join(' ');
+    this.offsetTrace.push({ at, offsets });
+  }
+
+  /**
+   * The sessions of this test's database work (their state, wait event, transaction age and the
+   * sessions blocking them): a save waiting on a lock shows as wait_event_type Lock here.
+   */
+  async sessions(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ line: string }>(
+      `SELECT format('pid %s %s wait=%s/%s xact=%s blocked_by=%s: %s', pid, state, wait_event_type, wait_event,
+                     date_trunc('milliseconds', now() - xact_start), pg_blocking_pids(pid), left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100)) AS line
+         FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE '%' || $1 || '%' ORDER BY xact_start NULLS LAST`,
+      [this.env.schema],
+    );
+    return rows.map((r) => r.line);
+  }
+
+  /** What a failure report prints: the checkpoint offsets over time, the end offsets and the database sessions. */
+  async diagnostics(): Promise<string> {
+    const trace = this.offsetTrace.map((t) => `  +${(t.at / 1000).toFixed(1)} s: ${t.offsets}`);
+    const ends = await this.endOffsets().then(
+      (m) => Array.from({ length: PARTITIONS }, (_, p) => m.get(p)?.toString() ?? '-').join(' '),
+      (err: unknown) => `(unknown: ${(err as Error).message})`,
+    );
+    return [
+      `--- checkpoint offsets per partition 0..${PARTITIONS - 1} over time`, ...trace, `  end offsets now: ${ends}`,
+      '--- database sessions of this test', ...(await this.sessions()),
+    ].join('\n');
+  }
+
+  /**
+   * Sessions holding an open checkpoint save (a write lock on the checkpoint table, idle in
+   * transaction): a member frozen now keeps that transaction, and its row locks, open.
+   */
+  async openCheckpointSaves(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(DISTINCT l.pid)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.granted AND l.mode = 'RowExclusiveLock' AND l.relation = to_regclass($1) AND a.state LIKE 'idle in transaction%'`,
+      [`"${this.env.schema}".stream_checkpoints`],
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * Freezes `member` (SIGSTOP) at the worst moment for whoever takes over: while it holds a
+   * checkpoint save's transaction open. Pauses and resumes it until it is caught in one; returns
+   * how many tries that took. `member` must be the only writer of the checkpoints.
+   */
+  async pauseInCheckpointSave(member: AggregatorProcess, tries = 200): Promise<number> {
+    for (let i = 1; i <= tries; i++) {
+      member.pause();
+      await setTimeout(100); // a statement in flight ends, so what is left open stays open
+      if ((await this.openCheckpointSaves()) > 0) return i;
+      member.resume();
+      await setTimeout(20 + ((i * 53) % 200)); // out of step with the checkpoint interval
+    }
+    throw new Error(`${member.logFile}: not caught inside a checkpoint save in ${tries} tries`);
   }
 
   /** Records covered by checkpoints, summed over partitions (0 before the schema exists). */
@@ -390,6 +482,17 @@ export class FaultHarness {
       intervalMs: 100,
       message: `checkpoints cover ${records} records`,
     });
+  }
+
+  /** Until every partition's checkpoint is past where it was in `before`. */
+  async waitEveryCheckpointPast(before: Map<number, { offset: bigint }>, timeoutMs: number): Promise<void> {
+    await waitFor(
+      async () => {
+        const cps = await this.checkpoints();
+        return [...before].every(([p, cp]) => (cps.get(p)?.offset ?? -1n) > cp.offset);
+      },
+      { timeoutMs, intervalMs: 250, message: `every checkpoint past ${[...before].map(([p, cp]) => `${p}:${cp.offset}`).join(' ')}` },
+    );
   }
 
   /** Until every partition's checkpoint offset equals its end offset. */

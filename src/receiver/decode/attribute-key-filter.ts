@@ -8,10 +8,13 @@ import { utf8 } from './proto-wire.js';
 export interface KeyFilter {
   (buf: Buffer, start: number, end: number): string | undefined;
   /**
-   * Indexed by a key's byte length below 128: 0 when no wanted key has that length, so the
-   * scanner can pass over such an attribute without comparing its key at all.
+   * Indexed by a key's byte length below 128: a mask with bit (first byte & 31) set for each
+   * wanted key of that length (every bit for the empty key). When a key's bit is clear no wanted key
+   * can match it, so the scanner passes over the attribute without comparing its key at all: most
+   * unwanted keys share a length with some wanted key (http.route and enduser.id), few also share
+   * the first byte.
    */
-  readonly lengths: Uint8Array;
+  readonly prefilter: Int32Array;
 }
 
 /** Lengths of a one-byte length prefix, the ones the scanner's fast path reads. */
@@ -19,11 +22,11 @@ const SHORT = 128;
 
 export function keyFilter(keys: Iterable<string>): KeyFilter {
   const byLength: { bytes: Buffer; key: string }[][] = [];
-  const lengths = new Uint8Array(SHORT);
+  const prefilter = new Int32Array(SHORT);
   for (const key of new Set(keys)) {
     const bytes = Buffer.from(key, 'utf8');
     (byLength[bytes.length] ??= []).push({ bytes, key });
-    if (bytes.length < SHORT) lengths[bytes.length] = 1;
+    if (bytes.length < SHORT) prefilter[bytes.length] |= bytes.length === 0 ? -1 : firstByteBit(bytes[0]);
   }
   const filter = (buf: Buffer, start: number, end: number): string | undefined => {
     const candidates = byLength[end - start];
@@ -36,13 +39,18 @@ export function keyFilter(keys: Iterable<string>): KeyFilter {
     }
     return undefined;
   };
-  return Object.assign(filter, { lengths });
+  return Object.assign(filter, { prefilter });
 }
 
 export const everyKey: KeyFilter = Object.assign(
   (buf: Buffer, start: number, end: number): string | undefined => utf8(buf, start, end),
-  { lengths: new Uint8Array(SHORT).fill(1) },
+  { prefilter: new Int32Array(SHORT).fill(-1) },
 );
+
+/** A key's bit in a KeyFilter's prefilter mask. */
+export function firstByteBit(firstByte: number): number {
+  return 1 << (firstByte & 31);
+}
 
 /**
  * Mapping reads the first attribute of a key in a list, so later ones with the same key are not

@@ -20,7 +20,7 @@ import { Utf8Value } from './otlp-types.js';
 import type {
   OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpLogsRequest, OtlpResource, OtlpSpan, OtlpSpanEvent, OtlpTracesRequest,
 } from './otlp-types.js';
-import { everyKey, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
+import { everyKey, firstByteBit, has, keyFilter, type KeyFilter } from './attribute-key-filter.js';
 import { cachedUtf8, I32, I64, LEN, VARINT, WireError, WireReader, type WireCounter } from './proto-wire.js';
 
 /** Span events kept per span: flag evaluations past this many on one span are ignored. */
@@ -191,18 +191,20 @@ function attributes(r: WireReader, end: number, into: OtlpKeyValue[] | undefined
   const buf = r.buf;
   const list = into ?? [];
   const all = wanted === everyKey;
-  const lengths = wanted.lengths;
+  const prefilter = wanted.prefilter;
   let n = 0;
   for (;;) {
     const stop = r.delimited(end);
     n++;
-    // filteredKeyValue's usual layout, [0x0a len key][0x12 len value], with a key length no wanted
-    // key has: passed over here, framing checked the same way, without a call or a key comparison.
+    // filteredKeyValue's usual layout, [0x0a len key][0x12 len value], with a key length and first
+    // byte no wanted key has: passed over here, framing checked the same way, without a call or a
+    // key comparison. (The first byte is read before the key is known to lie within the attribute;
+    // then the framing test below fails and the attribute takes the general path anyway.)
     const p = r.pos;
     const keyLength = buf[p + 1];
     const keyEnd = p + 2 + keyLength;
     const valueLength = buf[keyEnd + 1];
-    const unwanted = buf[p] === 0x0a && keyLength < 128 && lengths[keyLength] === 0 && keyEnd <= stop
+    const unwanted = buf[p] === 0x0a && keyLength < 128 && (prefilter[keyLength] & firstByteBit(buf[p + 2])) === 0 && keyEnd <= stop
       && (keyEnd === stop || (buf[keyEnd] === 0x12 && valueLength < 128 && keyEnd + 2 + valueLength === stop));
     if (!unwanted) {
       const kv = all ? keyValue(r, stop, depth) : filteredKeyValue(r, stop, depth, wanted, list);
