@@ -1,7 +1,10 @@
 // LogEventSink's merging of concurrent publishes: what waits while sends are out goes as one send,
-// in arrival order, capped in bytes, and each publish settles with the send that carried it.
+// in arrival order, capped in bytes, and each publish settles with the send that carried it; and
+// its linger: publishes that come close together wait up to lingerMs to share a send, one after a
+// quiet spell goes at once.
 
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/core/clock.js';
 import { LogEventSink, MAX_MERGED_BYTES, MAX_SENDS_IN_FLIGHT } from '../../../src/receiver/event-sink.js';
 import type { LogRecord } from '../../../src/log/partitioned-log.js';
 import { decodeEventRecord } from '../../../src/events/event-record-codec.js';
@@ -13,13 +16,15 @@ interface Send {
   reject(err: Error): void;
 }
 
-function harness() {
+/** A sink over a scripted producer; lingerMs 0 (the merging tests) unless given, on a manual clock. */
+function harness(lingerMs = 0) {
   const sends: Send[] = [];
   const producer = {
     send: (_topic: string, records: LogRecord[]) => new Promise<void>((resolve, reject) => sends.push({ records, resolve, reject })),
   };
-  const sink = new LogEventSink({}, producer, 'events', 3);
-  return { sink, sends };
+  const clock = new ManualClock(1_000_000);
+  const sink = new LogEventSink({}, producer, 'events', 3, undefined, { lingerMs, clock });
+  return { sink, sends, clock };
 }
 
 const rec = (key: string, bytes = 10): LogRecord => ({ key, value: Buffer.alloc(bytes) });
@@ -102,5 +107,89 @@ describe('LogEventSink', () => {
     const { sink, sends } = harness();
     await sink.publish([]);
     expect(sends).toHaveLength(0);
+  });
+});
+
+describe('LogEventSink linger', () => {
+  const LINGER = 5;
+  const keysOf = (sends: Send[]) => sends.map((s) => s.records.map((r) => r.key));
+
+  it('sends a publish after a quiet spell at once', async () => {
+    const { sink, sends, clock } = harness(LINGER);
+    const a = sink.publish([rec('a')]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a']]);
+    sends[0].resolve();
+    await a;
+    clock.advance(LINGER);
+    const b = sink.publish([rec('b')]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a'], ['b']]);
+    sends[1].resolve();
+    await b;
+  });
+
+  it('holds publishes that come closer than lingerMs until the first has waited lingerMs, then sends them as one', async () => {
+    const { sink, sends, clock } = harness(LINGER);
+    const a = sink.publish([rec('a')]);
+    await tick();
+    sends[0].resolve();
+    await a;
+    clock.advance(1);
+    const b = sink.publish([rec('b')]);
+    await tick();
+    clock.advance(2);
+    const c = sink.publish([rec('c')]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a']]);
+    clock.advance(LINGER - 3);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a']]);
+    clock.advance(1);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a'], ['b', 'c']]);
+    sends[1].resolve();
+    await Promise.all([b, c]);
+  });
+
+  it('does not hold a queue that has reached the merged-bytes cap', async () => {
+    const { sink, sends, clock } = harness(LINGER);
+    const a = sink.publish([rec('a')]);
+    const b = sink.publish([rec('b', MAX_MERGED_BYTES)]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a'], ['b']]);
+    expect(clock.now()).toBe(1_000_000);
+    for (const s of sends) s.resolve();
+    await Promise.all([a, b]);
+  });
+
+  it('stops lingering once what waits reaches the merged-bytes cap', async () => {
+    const { sink, sends, clock } = harness(LINGER);
+    const a = sink.publish([rec('a')]);
+    await tick();
+    sends[0].resolve();
+    await a;
+    const b = sink.publish([rec('b')]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a']]);
+    const c = sink.publish([rec('c', MAX_MERGED_BYTES)]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a'], ['b'], ['c']]);
+    expect(clock.now()).toBe(1_000_000);
+    for (const s of sends.slice(1)) s.resolve();
+    await Promise.all([b, c]);
+  });
+
+  it('stop() sends what lingers and waits for its ack', async () => {
+    const { sink, sends } = harness(LINGER);
+    const a = sink.publish([rec('a')]);
+    const b = sink.publish([rec('b')]);
+    await tick();
+    expect(keysOf(sends)).toEqual([['a']]);
+    const stopped = sink.stop();
+    await tick();
+    expect(keysOf(sends)).toEqual([['a'], ['b']]);
+    for (const s of sends) s.resolve();
+    await Promise.all([a, b, stopped]);
   });
 });
