@@ -16,8 +16,9 @@
 // is restored at the end; PMF_BENCH_PIN_BROKER=0 leaves it alone), so the receiver has its core to
 // itself and its spans/s are what one core does. Each round reports the receiver's share of its
 // core, the load generator's and the broker's CPU and the machine's busy cores; the spans/s figure
-// counts against the target only when the receiver was CPU-bound (share >= 0.9): otherwise
-// something else held it, and the JSON says so (kafka.cpuBound, oneCore).
+// is a lower bound of what one core does: at or over the target it shows the target met; under it,
+// it counts only when the receiver was CPU-bound (share >= 0.9), since otherwise something else held
+// it (kafka.cpuBound, oneCore).
 // The last line printed is one JSON object with every number.
 
 import { fork } from 'node:child_process';
@@ -226,20 +227,27 @@ const forward = medianBy(forwardRuns, (r) => r.spansPerCpuSec);
 const cpuRatio = round(kafka.spansPerCpuSec / forward.spansPerCpuSec, 2);
 console.log(`kafka: ${kafka.spansPerSec} spans/s acknowledged after Kafka acks, receiver on core ${kafka.pinnedToCore} at ${kafka.receiverCpuUtilisation} CPU (${kafka.spansPerCpuSec} spans per CPU-second; target >= 60000 spans/s), p50 ${kafka.requestP50Ms} ms, p99 ${kafka.requestP99Ms} ms per ${SPANS_PER_REQUEST}-span request`);
 console.log(`machine: load generator on core ${kafka.loadGeneratorCore} at ${kafka.loadGeneratorCpuUtilisation} CPU, broker ${brokerPin ? `on core ${brokerPin.core}` : 'not pinned'} at ${kafka.brokerCpuUtilisation} CPU; ${kafka.machineBusyCores} of ${cpus().length} cores busy in all during that round`);
-// The one-core figure: the best pmf-guard round in which the receiver had its core; a round held
-// under it by something else does not say what one core does.
+// The one-core figure. The receiver runs on its core alone, so any round's spans/s is what one core
+// did at least: a median at or over the target shows it whether or not the receiver used its whole
+// core. Under the target, only rounds in which the receiver was CPU-bound say what one core does;
+// a round held under it by something else says nothing.
 const bound = pmfRuns.filter((r) => r.cpuBound);
+const allRounds = medianBy(pmfRuns, (r) => r.spansPerSec).spansPerSec;
+const boundRounds = bound.length > 0 ? medianBy(bound, (r) => r.spansPerSec).spansPerSec : null;
+const oneCoreSpansPerSec = allRounds >= 60_000 ? allRounds : boundRounds;
 const oneCore = {
   target: 60_000,
   cpuBoundShare: CPU_BOUND_SHARE,
   roundsCpuBound: bound.length,
-  spansPerSec: bound.length > 0 ? medianBy(bound, (r) => r.spansPerSec).spansPerSec : null,
-  met: bound.length > 0 && medianBy(bound, (r) => r.spansPerSec).spansPerSec >= 60_000,
-  shown: bound.length > 0,
+  spansPerSec: oneCoreSpansPerSec,
+  met: oneCoreSpansPerSec !== null && oneCoreSpansPerSec >= 60_000,
+  shown: oneCoreSpansPerSec !== null,
 };
-console.log(oneCore.shown
-  ? `one core: ${oneCore.spansPerSec} spans/s (median of the ${bound.length} rounds with the receiver at >= ${CPU_BOUND_SHARE} of its core; target >= 60000: ${oneCore.met ? 'met' : 'not met'})`
-  : `one core: not shown (the receiver reached ${CPU_BOUND_SHARE} of its core in no round; shares ${pmfRuns.map((r) => r.receiverCpuUtilisation).join(', ')})`);
+console.log(!oneCore.shown
+  ? `one core: not shown (under the target, and the receiver reached ${CPU_BOUND_SHARE} of its core in no round; shares ${pmfRuns.map((r) => r.receiverCpuUtilisation).join(', ')})`
+  : allRounds >= 60_000
+    ? `one core: ${oneCore.spansPerSec} spans/s (median of all ${pmfRuns.length} rounds, the receiver alone on its core at shares ${pmfRuns.map((r) => r.receiverCpuUtilisation).join(', ')}; target >= 60000: met)`
+    : `one core: ${oneCore.spansPerSec} spans/s (median of the ${bound.length} rounds with the receiver at >= ${CPU_BOUND_SHARE} of its core; target >= 60000: not met)`);
 console.log(`baseline: forwarding the same requests to Kafka unparsed, ${forward.spansPerCpuSec} spans per CPU-second; pmf-guard does ${cpuRatio}x of that per CPU-second (medians of ${ROUNDS} alternating rounds)`);
 console.log(JSON.stringify({
   bench: 'receiver', decode, kafka, oneCore, forwardBaseline: forward, spansPerCpuSecRatioVsForward: cpuRatio,
