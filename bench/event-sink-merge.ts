@@ -12,14 +12,11 @@
 // PMF_BENCH_PACE_MS (4), PMF_BENCH_LINGER_MS (the default linger).
 // The last line printed is one JSON object with every number.
 
-import kafkajs from 'kafkajs';
-import { silentLogger } from '../src/core/logger.js';
-import { KafkaLog } from '../src/log/kafka/kafka-log.js';
+import { countingSends, openBenchProducer } from './bench-producer.js';
 import type { LogRecord } from '../src/log/partitioned-log.js';
 import { DEFAULT_LINGER_MS, LogEventSink } from '../src/receiver/event-sink.js';
 import { encodeEventRecord } from '../src/events/event-record-writer.js';
 import { partitionForKey } from '../src/log/key-partition.js';
-import type { LogProducer } from '../src/log/partitioned-log.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const BROKERS = process.env.PMF_BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -29,13 +26,7 @@ const CONCURRENCY = 32;
 const RECORD_BYTES = 10_400;
 const PARTITIONS = 6;
 
-const topic = `bench_sink_merge_${Date.now().toString(36)}`;
-const admin = new kafkajs.Kafka({ brokers: BROKERS.split(','), clientId: 'bench-admin', logLevel: kafkajs.logLevel.NOTHING }).admin();
-await admin.connect();
-await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] });
-const log = new KafkaLog({ logger: silentLogger, brokers: BROKERS.split(','), clientId: 'bench-sink-merge', logLevel: 'error' });
-const producer = log.producer('bench-sink-merge');
-await producer.start();
+const { topic, log, producer, close } = await openBenchProducer(BROKERS.split(','), 'bench_sink_merge', PARTITIONS, 'bench-sink-merge');
 const sink = new LogEventSink(log, producer, topic, PARTITIONS);
 await sink.start();
 
@@ -94,16 +85,8 @@ const requestRecords = (n: number): LogRecord[] => userOf.map((user, p) => ({
 const paced = Array.from({ length: 16 }, (_, n) => requestRecords(n));
 
 async function pacedRound(lingerMs: number): Promise<{ usPerRequest: number; sendsPerRequest: number; recordsPerRequest: number; failedRequests: number }> {
-  let sends = 0;
-  let records = 0;
-  const counting: Pick<LogProducer, 'send'> = {
-    send: (t, r, o) => {
-      sends++;
-      records += r.length;
-      return producer.send(t, r, o);
-    },
-  };
-  const sink = new LogEventSink(log, counting, topic, PARTITIONS, undefined, { lingerMs });
+  const counted = countingSends(producer);
+  const sink = new LogEventSink(log, counted.producer, topic, PARTITIONS, undefined, { lingerMs });
   await sink.start();
   let stop = false;
   let requests = 0;
@@ -131,12 +114,12 @@ async function pacedRound(lingerMs: number): Promise<{ usPerRequest: number; sen
   await new Promise((r) => setTimeout(r, 1000));
   const c0 = process.cpuUsage();
   const r0 = requests;
-  const s0 = sends;
-  const k0 = records;
+  const s0 = counted.sends;
+  const k0 = counted.records;
   await new Promise((r) => setTimeout(r, SECONDS * 1000));
   const c = process.cpuUsage(c0);
   const n = requests - r0;
-  const result = { usPerRequest: Number(((c.user + c.system) / n).toFixed(1)), sendsPerRequest: Number(((sends - s0) / n).toFixed(3)), recordsPerRequest: Number(((records - k0) / n).toFixed(2)), failedRequests: 0 };
+  const result = { usPerRequest: Number(((c.user + c.system) / n).toFixed(1)), sendsPerRequest: Number(((counted.sends - s0) / n).toFixed(3)), recordsPerRequest: Number(((counted.records - k0) / n).toFixed(2)), failedRequests: 0 };
   stop = true;
   await pacing;
   await Promise.all([...out]);
@@ -151,10 +134,7 @@ for (let i = 0; i < ROUNDS; i++) {
   lingerRounds.push(await pacedRound(LINGER_MS));
   noLingerRounds.push(await pacedRound(0));
 }
-await producer.stop();
-await log.close();
-await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-await admin.disconnect();
+await close();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const ratio = Number((median(merged) / median(perSend)).toFixed(2));
 console.log(`producer CPU per ${RECORD_BYTES} B record: merged ${median(merged)} us vs one send per publish ${median(perSend)} us = ${ratio}x (medians of ${ROUNDS} alternating rounds)`);

@@ -9,9 +9,7 @@
 // Env: PMF_BENCH_KAFKA_BROKERS (127.0.0.1:9092), PMF_BENCH_SECONDS (3), PMF_BENCH_ROUNDS (3).
 // The last line printed is one JSON object with every number.
 
-import kafkajs from 'kafkajs';
-import { silentLogger } from '../src/core/logger.js';
-import { KafkaLog } from '../src/log/kafka/kafka-log.js';
+import { openBenchProducer } from './bench-producer.js';
 import { partitionForKey } from '../src/log/key-partition.js';
 import type { LogRecord } from '../src/log/partitioned-log.js';
 
@@ -22,13 +20,7 @@ const ROUNDS = env('PMF_BENCH_ROUNDS', 3);
 const PARTITIONS = 6;
 const IN_FLIGHT = 2;
 
-const topic = `bench_kafkajs_send_${Date.now().toString(36)}`;
-const admin = new kafkajs.Kafka({ brokers: BROKERS.split(','), clientId: 'bench-admin', logLevel: kafkajs.logLevel.NOTHING }).admin();
-await admin.connect();
-await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }] });
-const log = new KafkaLog({ logger: silentLogger, brokers: BROKERS.split(','), clientId: 'bench-kafkajs-send', logLevel: 'error' });
-const producer = log.producer('bench-kafkajs-send');
-await producer.start();
+const { topic, producer, close } = await openBenchProducer(BROKERS.split(','), 'bench_kafkajs_send', PARTITIONS, 'bench-kafkajs-send');
 
 const keyOf = Array.from({ length: PARTITIONS }, (_, p) => {
   for (let i = 0; ; i++) if (partitionForKey(`u${i}`, PARTITIONS) === p) return `u${i}`;
@@ -62,10 +54,7 @@ async function usPerSend(s: Shape): Promise<number> {
 
 const runs: Record<Shape, number[]> = { one32k: [], six5k: [], six42k: [] };
 for (let i = 0; i < ROUNDS; i++) for (const s of Object.keys(SHAPES) as Shape[]) runs[s].push(await usPerSend(s));
-await producer.stop();
-await log.close();
-await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-await admin.disconnect();
+await close();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const m = { one32k: median(runs.one32k), six5k: median(runs.six5k), six42k: median(runs.six42k) };

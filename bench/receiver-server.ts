@@ -12,7 +12,7 @@ import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
 import { TRACE_EXPORT_PATH } from '../src/receiver/transport/otlp-grpc-server.js';
 import { silentLogger } from '../src/core/logger.js';
-import type { LogProducer } from '../src/log/partitioned-log.js';
+import { countingSends } from './bench-producer.js';
 
 const [brokers, topic, mode = 'pmf'] = process.argv.slice(2);
 if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench/receiver.ts with <brokers> <topic> [pmf|forward]');
@@ -20,16 +20,8 @@ if (!brokers || !topic || !process.send) throw new Error('usage: forked by bench
 const log = new KafkaLog({ logger: silentLogger, brokers: brokers.split(','), clientId: 'bench-receiver', logLevel: 'error' });
 const kafkaProducer = log.producer('bench-receiver');
 await kafkaProducer.start();
-// Counts what reaches the Kafka producer: sends and records per event are what the sink's merging buys.
-let sends = 0;
-let records = 0;
-const producer: Pick<LogProducer, 'send'> = {
-  send: (t, r, o) => {
-    sends++;
-    records += r.length;
-    return kafkaProducer.send(t, r, o);
-  },
-};
+const counted = countingSends(kafkaProducer);
+const producer = counted.producer;
 
 interface Server {
   grpcPort: number;
@@ -86,7 +78,7 @@ process.on('message', (msg: { type: string }) => {
     const cpu = process.cpuUsage();
     process.send!({ type: 'cpu', cpuMs: (cpu.user + cpu.system) / 1000 });
   } else if (msg.type === 'stats') {
-    process.send!({ type: 'stats', ...server.stats(), producerSends: sends, producerRecords: records, rssBytes: process.memoryUsage().rss });
+    process.send!({ type: 'stats', ...server.stats(), producerSends: counted.sends, producerRecords: counted.records, rssBytes: process.memoryUsage().rss });
   } else if (msg.type === 'stop') {
     void server.stop().then(() => log.close()).then(() => process.exit(0));
   }

@@ -94,7 +94,7 @@ export class LogEventSink implements EventSink {
   private lingerTimer?: { cancel(): void };
   private readonly lingerMs: number;
   private readonly clock: Clock;
-  /** When the publish before the newest one came: publishes closer than lingerMs mean a busy receiver. */
+  /** When the latest publish came: one closer than lingerMs to it means a busy receiver. */
   private lastAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
 

@@ -30,6 +30,14 @@ function harness(lingerMs = 0) {
 const rec = (key: string, bytes = 10): LogRecord => ({ key, value: Buffer.alloc(bytes) });
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** A lone publish of `key`, sent at once and acked: the publish right after it comes close enough to linger. */
+async function sendAndAck(sink: LogEventSink, sends: Send[], key: string): Promise<void> {
+  const published = sink.publish([rec(key)]);
+  await tick();
+  sends[sends.length - 1].resolve();
+  await published;
+}
+
 describe('LogEventSink', () => {
   it('sends at once while fewer than the in-flight limit are out, then merges what waits, in order', async () => {
     const { sink, sends } = harness();
@@ -131,10 +139,7 @@ describe('LogEventSink linger', () => {
 
   it('holds publishes that come closer than lingerMs until the first has waited lingerMs, then sends them as one', async () => {
     const { sink, sends, clock } = harness(LINGER);
-    const a = sink.publish([rec('a')]);
-    await tick();
-    sends[0].resolve();
-    await a;
+    await sendAndAck(sink, sends, 'a');
     clock.advance(1);
     const b = sink.publish([rec('b')]);
     await tick();
@@ -165,10 +170,7 @@ describe('LogEventSink linger', () => {
 
   it('stops lingering once what waits reaches the merged-bytes cap', async () => {
     const { sink, sends, clock } = harness(LINGER);
-    const a = sink.publish([rec('a')]);
-    await tick();
-    sends[0].resolve();
-    await a;
+    await sendAndAck(sink, sends, 'a');
     const b = sink.publish([rec('b')]);
     await tick();
     expect(keysOf(sends)).toEqual([['a']]);
