@@ -243,6 +243,48 @@ describe('stateful runner', () => {
     await s.log.close();
   });
 
+  it("keeps applying a kept partition's records after a rebalance while another partition's flush waits on the log", async () => {
+    const s = await setup();
+    // Partition 0's first output send hangs until released (a broker that does not ack).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding = false;
+    const producer: LogProducer = {
+      name: 'held',
+      start: async () => undefined,
+      stop: async () => undefined,
+      send: async (topic, records) => {
+        if (!holding && records.some((r) => r.key === '0')) {
+          holding = true;
+          await held;
+        }
+        await s.producer.send(topic, records);
+      },
+    };
+    const r = new StatefulRunner({ name: 'sum', log: s.log, producer, store: s.store, factory, groupId: 'g', inputTopic: 'in', checkpointIntervalMs: 20, clock: systemClock });
+    await r.start();
+    const toPartition = (partition: number, n: number) =>
+      s.producer.send('in', Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: Buffer.from('1'), partition })));
+    await toPartition(0, 10);
+    await toPartition(1, 10);
+    await waitFor(async () => (holding && r.stats.recordsApplied === 20 ? true : undefined), { message: "partition 0's flush held" });
+
+    // A second member joins: the runner keeps partitions 0 and 1 (range assignor, join order) and
+    // checks that their checkpoints are still its own before it takes their next batch.
+    const other = s.log.consumer({ groupId: 'g', topics: ['in'], fromBeginning: true }, { handleBatch: async () => {} });
+    await other.start();
+    await toPartition(1, 5);
+    await waitFor(async () => (r.stats.recordsApplied === 25 ? true : undefined), {
+      timeoutMs: 10_000, message: "partition 1's records applied while partition 0's publish is held",
+    });
+    expect([...r.processors().keys()].sort()).toEqual([0, 1]);
+    release();
+    await waitFor(async () => ((await s.store.loadOffset('sum', 'in', 0)) === '10' ? true : undefined), { message: "partition 0's checkpoint after the release" });
+    await other.stop();
+    await r.stop();
+    await s.log.close();
+  });
+
   it('sends an urgent output before applying the rest of its batch', async () => {
     const s = await setup();
     const sent: Record<string, number>[] = [];
