@@ -285,6 +285,43 @@ describe('stateful runner', () => {
     await s.log.close();
   });
 
+  it("drops a kept partition another owner moved on, and never saves the dropped state's flush that was still publishing", async () => {
+    const s = await setup();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding = false;
+    const producer: LogProducer = {
+      name: 'held',
+      start: async () => undefined,
+      stop: async () => undefined,
+      send: async (topic, records) => {
+        if (records.some((r) => r.key === '0')) {
+          holding = true; // every send of partition 0's outputs, the reloaded state's too, until released
+          await held;
+        }
+        await s.producer.send(topic, records);
+      },
+    };
+    // Checkpoints fall due at once, so the held flush carries a state to save.
+    const r = new StatefulRunner({ name: 'sum', log: s.log, producer, store: s.store, factory, groupId: 'g', inputTopic: 'in', checkpointIntervalMs: 1, clock: systemClock });
+    await r.start();
+    await s.producer.send('in', Array.from({ length: 10 }, (_, i) => ({ key: 'a', value: Buffer.from(String(i)), partition: 0 })));
+    await waitFor(async () => (holding && r.stats.recordsApplied === 10 ? true : undefined), { message: "partition 0's flush held" });
+    // Meanwhile another owner (this runner was out of the group, say) checkpointed partition 0 at 3,
+    // with a state of its own that tells its save from ours.
+    expect(await s.store.save('sum', 'in', { partition: 0, offset: '3', state: Buffer.from(JSON.stringify({ theirs: 1, a: 3 })) })).toBe(true);
+    const other = s.log.consumer({ groupId: 'g', topics: ['in'], fromBeginning: true }, { handleBatch: async () => {} });
+    await other.start();
+    await waitFor(async () => (r.stats.staleStatesDropped === 1 ? true : undefined), { message: 'the state of partition 0 dropped' });
+    release();
+    // The held flush (offset 10, past theirs) is not saved; the reloaded state re-reads 3..9 on top of theirs.
+    await waitFor(async () => ((await s.store.loadOffset('sum', 'in', 0)) === '10' ? true : undefined), { message: 'partition 0 checkpointed again' });
+    expect(JSON.parse((await s.store.load('sum', 'in', 0))!.state.toString())).toEqual({ theirs: 1, a: 3 + 3 + 4 + 5 + 6 + 7 + 8 + 9 });
+    await other.stop();
+    await r.stop();
+    await s.log.close();
+  });
+
   it('sends an urgent output before applying the rest of its batch', async () => {
     const s = await setup();
     const sent: Record<string, number>[] = [];
