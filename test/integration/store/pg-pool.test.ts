@@ -137,6 +137,27 @@ describe('PostgreSQL pool with a live session holding a checkpoint row', () => {
     expect((await store.load('agg', 't', 0))?.offset).toBe('8');
   }, 20_000);
 
+  it('lets a checkpoint load run past the statement timeout: a large restore must not fail alike at every retry', async () => {
+    const store = new SqlCheckpointStore(new PgSqlClient(statementBounded), schema);
+    // Something makes the restore's read slow (here a lock on the part rows' table, standing in for the
+    // I/O of a restore at millions of pairs): it runs on, well past the pool's 300 ms statement timeout.
+    await holder.query('BEGIN');
+    await holder.query(`LOCK TABLE "${schema}".stream_checkpoint_parts IN ACCESS EXCLUSIVE MODE`);
+    const loading = store.load('agg', 't', 0).then((cp) => cp, (e: unknown) => e);
+    await waitFor(
+      async () => {
+        const { rows } = await lockBounded.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stream_checkpoint_parts%'
+             AND now() - state_change > interval '1200 ms'`,
+        );
+        return rows.length === 1;
+      },
+      { timeoutMs: 15_000, message: 'the load waiting past the statement timeout' },
+    );
+    await holder.query('ROLLBACK');
+    expect(((await loading) as { offset?: string }).offset).toBe('8');
+  }, 30_000);
+
   it('lets a migration wait past the lock timeout for a lock a concurrent session holds', async () => {
     await holder.query('BEGIN');
     await holder.query(`LOCK TABLE "${schema}".schema_migrations IN ACCESS EXCLUSIVE MODE`);
