@@ -9,7 +9,8 @@
 //  - a statement waiting lockTimeoutMs for a lock fails (SQLSTATE 55P03): the holder may be alive
 //    but stuck (a long statement, a client that never ends its transaction), which the idle
 //    timeout does not end;
-//  - a statement running statementTimeoutMs fails (57014), whatever it waits on.
+//  - a statement running statementTimeoutMs fails (57014), whatever it waits on (migrations and
+//    checkpoint loads lift it for their transaction: they may rightly run long).
 // Both failures are retryable store errors (sql-client.ts): the checkpoint save is retried at the
 // next flush and a load before the next batch, instead of holding the stage's serial chain.
 // They are session parameters sent at connect, so they cost no round trip; behind PgBouncer in
