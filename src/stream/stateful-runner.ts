@@ -1,6 +1,7 @@
 // Runs a stateful stage over a consumer group with an exactly-once effect that does not rest on
 // Kafka transactions (kafkajs cannot fence zombies, see docs/architecture.md):
-//  1. a partition's state is restored from its checkpoint when the partition is first seen;
+//  1. a partition's state is restored from its checkpoint when the partition is first seen (the
+//     member heartbeats while it loads: restore-heartbeat.ts);
 //  2. records below the checkpoint offset are skipped (the committed Kafka offset may lag it);
 //  3. at each checkpoint: publish outputs (await acks) → save state + offset → commit the offset.
 // Outputs are also published between checkpoints (publishIntervalMs, or at once, even mid-batch,
