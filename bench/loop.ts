@@ -28,8 +28,8 @@
 //      PMF_BENCH_LIVE ("low-latency,default", or "none"), PMF_BENCH_LIVE_LOAD (5000),
 //      PMF_BENCH_LIVE_LOW_FEATURES (20), PMF_BENCH_LIVE_DEFAULT_FEATURES (5),
 //      PMF_BENCH_PARTITIONS (3), PMF_BENCH_PHASE (random | after-flush), PMF_BENCH_KAFKA_BROKERS / _DATABASE_URL / _REDIS_URL.
-// Each sample also reports the event-loop stalls while it waited and this process's CPU during them
-// (bench/loop-stalls.ts): every role shares this process's one event loop.
+// Each sample also reports the event-loop stalls while it waited, split into on a CPU and waiting
+// for one (bench/loop-stalls.ts): every role shares this process's one event loop.
 // The last line printed is one JSON object with every number.
 
 import { writeFileSync } from 'node:fs';
@@ -220,7 +220,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
         exposuresInPendingVerdict: view.exposed,
       });
       const st = results[results.length - 1].stalls;
-      console.log(`${feature}: loop ${loopMs.toFixed(1)} ms, export ${exportMs.toFixed(1)} ms, stalls ${st.stallMs} ms (our CPU ${st.stallCpuMs} ms), GC ${st.gcMs} ms, hash ${JSON.stringify(hash)}`);
+      console.log(`${feature}: loop ${loopMs.toFixed(1)} ms, export ${exportMs.toFixed(1)} ms, stalls ${st.stallMs} ms (on a CPU ${st.onCpuMs}, waiting for one ${st.runQueueMs}), GC ${st.gcMs} ms, hash ${JSON.stringify(hash)}`);
     }
     // Sanity: the data really sat one minute short of the window until the trigger.
     if (DATA_SPAN_MS >= WINDOW_SECONDS * 1000) throw new Error('feature data would open the gate by itself');
@@ -276,7 +276,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
 
 /**
  * Stalls of the samples over the target against those under it (mean per sample), and the whole
- * run's: a slow sample whose stalls used little of this process's CPU waited for the machine, not
+ * run's: a slow sample whose stalls were mostly spent waiting for a CPU waited for the machine, not
  * for a stage's work.
  */
 function stallSummary(results: FeatureResult[], watch: StallWatch) {
@@ -284,7 +284,8 @@ function stallSummary(results: FeatureResult[], watch: StallWatch) {
   const group = (rs: FeatureResult[]) => ({
     samples: rs.length,
     meanStallMs: mean(rs, (s) => s.stallMs),
-    meanStallCpuMs: mean(rs, (s) => s.stallCpuMs),
+    meanOnCpuMs: mean(rs, (s) => s.onCpuMs),
+    meanRunQueueMs: mean(rs, (s) => s.runQueueMs),
     meanGcMs: mean(rs, (s) => s.gcMs),
     meanMajorGcMs: mean(rs, (s) => s.majorGcMs),
   });
