@@ -74,7 +74,7 @@ export class DedupeWindow {
   }
 
   private dropUpTo(h: number): void {
-    for (let t = this.ring.oldestTime(); t !== undefined && t <= h; t = this.ring.oldestTime()) this.ring.shift();
+    this.ring.shiftUpTo(h);
   }
 
   approxBytes(): number {

@@ -62,6 +62,14 @@ export class FingerprintRing {
     return this.count === 0 ? undefined : this.times[this.head];
   }
 
+  /**
+   * Drops the oldest entries while their time is at or below `horizon` (a ring with times). One
+   * loop over the typed arrays: asking oldestTime() per entry returned a fresh heap number each.
+   */
+  shiftUpTo(horizon: number): void {
+    while (this.count > 0 && this.times[this.head] <= horizon) this.shift();
+  }
+
   /** Precondition: !full. */
   push(lo: number, hi: number, time = 0): void {
     if (this.count === this.cap) this.grow();

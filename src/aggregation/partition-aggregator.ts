@@ -118,11 +118,19 @@ export class PartitionAggregator {
 
   /** Features with a rule, sorted (whether or not this partition has data for them). */
   ruleFeatures(): string[] {
-    return [...this.compiled.keys()].sort(compareStrings);
+    return (this.sortedRuleFeatures ??= [...this.compiled.keys()].sort(compareStrings));
   }
+
+  // ruleFeatures() and ruledCohorts() as last computed: the processor asks for both at every step
+  // snapshot (every few dozen events in a catch-up), and they change only with the rules, a new
+  // feature slot or a new cohort. Shared with the callers, who only read them.
+  private sortedRuleFeatures: string[] | undefined;
+  private sortedRuledCohorts: { feature: string; cohorts: CohortAccumulator[] }[] | undefined;
 
   setRules(rules: RuleSet): void {
     this.rules = rules;
+    this.sortedRuleFeatures = undefined;
+    this.sortedRuledCohorts = undefined;
     this.compiled = new Map(rules.rules.map((r) => [r.featureId, compileRule(r)]));
     this.latencyBySpan = new Map();
     for (const c of this.compiled.values()) {
@@ -228,7 +236,8 @@ export class PartitionAggregator {
 
     if (this.clock.observe(event.origin, t)) this.dedupe.advance(this.latenessHorizon);
     // Also when the watermark did not move: a late exposure may have windows that already closed.
-    this.mature(this.watermark);
+    // (Asked here first: almost always nothing is due, and the call would box the watermark.)
+    if (!this.deadlines.nothingDueBy(this.watermark)) this.mature(this.watermark);
     if (store.needsCompaction) {
       store.compact();
       this.requeueAll();
@@ -269,6 +278,7 @@ export class PartitionAggregator {
       ci = slot.cohorts.length;
       slot.cohorts.push(new CohortAccumulator(flag.feature, cohortName, this.opts.histogram, rule.earlyMs));
       slot.cohortIndex.set(cohortName, ci);
+      this.sortedRuledCohorts = undefined;
     }
     const h = store.add(fi, ci, t);
     const acc = slot.cohorts[ci];
@@ -345,13 +355,18 @@ export class PartitionAggregator {
       fi = this.slots.length;
       this.slots.push({ name: feature, rule: this.compiled.get(feature), cohorts: [], cohortIndex: new Map() });
       this.slotIndex.set(feature, fi);
+      this.sortedRuledCohorts = undefined;
       setWindowLengths(this.deadlines, this.slots); // no state of this feature yet: nothing to requeue
     }
     return fi;
   }
 
-  /** Every feature with a rule seen on this partition, and its cohorts' accumulators, both sorted. */
+  /** Every feature with a rule seen on this partition, and its cohorts' accumulators, both sorted (read only). */
   ruledCohorts(): { feature: string; cohorts: CohortAccumulator[] }[] {
+    return (this.sortedRuledCohorts ??= this.sortRuledCohorts());
+  }
+
+  private sortRuledCohorts(): { feature: string; cohorts: CohortAccumulator[] }[] {
     const slots = this.slots.filter((s) => s.rule !== undefined).sort((a, b) => compareStrings(a.name, b.name));
     return slots.map((s) => ({ feature: s.name, cohorts: [...s.cohorts].sort((a, b) => compareStrings(a.cohort, b.cohort)) }));
   }

@@ -15,7 +15,7 @@
 import type { EventBody } from '../events/feature-event.js';
 import type { AggregatorCounters } from './aggregator-counters.js';
 import { matchesAction, type CompiledRule } from './compiled-rule.js';
-import type { DeadlineQueue } from './deadline-queue.js';
+import { DUE_ACTIVATION, DUE_EARLY, DUE_RETENTION, DUE_RETIRE, type DeadlineQueue } from './deadline-queue.js';
 import type { FeatureSlot } from './feature-slot.js';
 import {
   ACTIVATED,
@@ -99,13 +99,14 @@ export function matureDue(
     const slot = slots[store.feature(h)];
     const rule = slot.rule as CompiledRule; // frozen features are not queued
     const acc = slot.cohorts[store.cohort(h)];
-    if (q.earlyEnd(h) <= watermark) {
+    const due = q.dueBy(h, watermark);
+    if ((due & DUE_EARLY) !== 0) {
       store.setEarlyFlag(h, EARLY_REACHED);
       acc.earlyReached++;
       if ((store.earlyFlags(h) & EARLY_HIT) !== 0) acc.earlySuccesses++;
     }
     let flags = store.flags(h);
-    if ((flags & ACTIVATION_DONE) === 0 && q.activationEnd(h) <= watermark) {
+    if ((flags & ACTIVATION_DONE) === 0 && (due & DUE_ACTIVATION) !== 0) {
       store.setFlag(h, ACTIVATION_DONE);
       if (rule.hasActivation) {
         acc.activationMatured++;
@@ -114,13 +115,13 @@ export function matureDue(
         if ((early & (EARLY_REACHED | EARLY_HIT | EARLY_EXCLUDED)) === (EARLY_REACHED | EARLY_HIT) && acc.earlyMaturedSuccesses >= 0) acc.earlyMaturedSuccesses++;
       }
     }
-    if ((flags & RETENTION_DONE) === 0 && q.retentionEnd(h) <= watermark) {
+    if ((flags & RETENTION_DONE) === 0 && (due & DUE_RETENTION) !== 0) {
       store.setFlag(h, RETENTION_DONE);
       acc.retentionMatured++;
       if ((flags & RETURNED) !== 0) acc.retentionSuccesses++;
     }
     flags = store.flags(h);
-    if ((flags & BOTH_DONE) === BOTH_DONE && q.retireAt(h) <= watermark) {
+    if ((flags & BOTH_DONE) === BOTH_DONE && (due & DUE_RETIRE) !== 0) {
       q.pop();
       counters.forgottenUsers += store.retire(h);
       counters.evictedUsers++;

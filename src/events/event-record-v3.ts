@@ -95,8 +95,14 @@ function decodeEventInto(r: RecordReader, table: readonly string[], ids: RecordI
   const durationMs = bits & HAS_DURATION ? r.f64() : undefined;
   event.durationMs = durationMs;
   const flagCount = r.varint();
-  for (let k = 0; k < flagCount; k++) ids.setFlag(i, k, ref(r, table), ref(r, table));
-  ids.endFlags(i, flagCount);
+  // Every flag takes at least two bytes: a larger count is garbage, refused before allocating for it.
+  if (2 * flagCount > r.end - r.pos) fail('flag count past the end');
+  const flags = ids.flags(i, flagCount);
+  for (let k = 0; k < flagCount; k++) {
+    const f = flags[k];
+    f.feature = ref(r, table);
+    f.variant = ref(r, table);
+  }
   event.attrs = bits & HAS_ATTRS ? attrsOf(r, table) : undefined;
   event.origin = bits & HAS_ORIGIN ? ref(r, table) : undefined;
   if (bits & HAS_EXT) r.skip(r.varint());

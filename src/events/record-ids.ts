@@ -13,6 +13,8 @@
 import type { EventBody, FeatureEvent, FlagExposure } from './feature-event.js';
 
 const EMPTY = Buffer.alloc(0);
+/** Events carry a flag or two; a count above this is not pooled (flags()). */
+const MAX_POOLED_FLAGS = 16;
 
 export class RecordIds {
   /** The record the byte offsets point into. */
@@ -26,8 +28,8 @@ export class RecordIds {
   private readonly userTexts: string[] = [];
   private readonly idTexts: string[] = [];
   private readonly bodies: EventBody[] = [];
-  /** The FlagExposure objects of body i, kept when its flags array is shortened. */
-  private readonly exposures: FlagExposure[][] = [];
+  /** flagLists[i][n]: body i's flags array when it has n flags (flags()). */
+  private readonly flagLists: FlagExposure[][][] = [];
 
   /** Starts over for the record `buf`. */
   reset(buf: Buffer): void {
@@ -81,34 +83,40 @@ export class RecordIds {
 
   /**
    * Event i's reused body, every optional field present (undefined when absent) so that every
-   * body shares one shape; its flags are set by setFlag and cut to length by endFlags.
+   * body shares one shape; its flags array is flags()'s.
    */
   body(i: number): EventBody {
     let b = this.bodies[i];
     if (b === undefined) {
       b = { time: 0, name: '', durationMs: undefined, flags: [], source: 'span', attrs: undefined, origin: undefined };
       this.bodies[i] = b;
-      this.exposures[i] = [];
+      this.flagLists[i] = [];
     }
     return b;
   }
 
-  /** Flag k of body i. */
-  setFlag(i: number, k: number, feature: string, variant: string): void {
-    const pool = this.exposures[i];
-    let f = pool[k];
-    if (f === undefined) pool[k] = f = { feature, variant };
-    else {
-      f.feature = feature;
-      f.variant = variant;
+  /**
+   * Body i's flags, `n` reused exposures for the caller to fill: one array per (event index,
+   * flag count), so a record never reallocates them (shortening an array and growing it again,
+   * as the next event with a flag did, gave its backing store back and took a new one).
+   * Past MAX_POOLED_FLAGS a fresh array: a record's count is not trusted before its bytes are read.
+   */
+  flags(i: number, n: number): FlagExposure[] {
+    let list: FlagExposure[];
+    if (n > MAX_POOLED_FLAGS) {
+      list = [];
+      for (let k = 0; k < n; k++) list.push({ feature: '', variant: '' });
+    } else {
+      const lists = this.flagLists[i];
+      list = lists[n];
+      if (list === undefined) {
+        list = [];
+        for (let k = 0; k < n; k++) list.push({ feature: '', variant: '' });
+        lists[n] = list;
+      }
     }
-    this.bodies[i].flags[k] = f;
-  }
-
-  /** Body i has `n` flags. */
-  endFlags(i: number, n: number): void {
-    const flags = this.bodies[i].flags as FlagExposure[];
-    if (flags.length !== n) flags.length = n;
+    this.bodies[i].flags = list;
+    return list;
   }
 
   /** Event i as decodeEventRecord gives it. */

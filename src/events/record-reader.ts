@@ -2,7 +2,16 @@
 // one Buffer, so a truncated or garbage record ends in ERR_EVENT_DECODE (a counted rejection at the
 // caller), never in a read past the end or a RangeError from Node.
 
+import { endianness } from 'node:os';
 import { PmfError } from '../core/errors.js';
+
+// A float64 read through these (the record's bytes copied in, one typed-array load out) instead of
+// Buffer.readDoubleLE, which Node does not let the compiler inline: every call returned a fresh
+// heap number, two per event (time, duration). Typed arrays use the platform's byte order, so a
+// big-endian machine keeps readDoubleLE.
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 export function recordFail(detail: string): never {
   throw new PmfError('ERR_EVENT_DECODE', `feature event record: ${detail}`);
@@ -29,10 +38,20 @@ export class RecordReader {
   }
 
   f64(): number {
-    if (this.pos + 8 > this.end) recordFail('truncated number');
-    const v = this.buf.readDoubleLE(this.pos);
-    this.pos += 8;
-    return v;
+    const p = this.pos;
+    if (p + 8 > this.end) recordFail('truncated number');
+    this.pos = p + 8;
+    if (!LITTLE_ENDIAN) return this.buf.readDoubleLE(p);
+    const b = this.buf;
+    F64_BYTES[0] = b[p];
+    F64_BYTES[1] = b[p + 1];
+    F64_BYTES[2] = b[p + 2];
+    F64_BYTES[3] = b[p + 3];
+    F64_BYTES[4] = b[p + 4];
+    F64_BYTES[5] = b[p + 5];
+    F64_BYTES[6] = b[p + 6];
+    F64_BYTES[7] = b[p + 7];
+    return F64[0];
   }
 
   str(): string {
