@@ -4,7 +4,7 @@
 // size a 500-span OTLP request maps to), through the real KafkaLog producer (acks=all). Baseline:
 // every publish is its own producer send (the sink before merging). Figure: producer-side CPU
 // microseconds per record (this process's user + system time), and the ratio merged / baseline.
-// Second figure, the sink's linger (DEFAULT_LINGER_MS): publishes paced as a busy receiver makes
+// Second figure, the sink's linger (receiver.lingerMs): publishes paced as a busy receiver makes
 // them (one request's six version 3 records of ~5.4 KB, 64 B per span event, every PMF_BENCH_PACE_MS,
 // default 4 ms: about 125 k spans/s), with the default linger and with none, alternating rounds:
 // producer CPU microseconds per request, sends and Kafka records per request, and the ratio.
@@ -14,7 +14,8 @@
 
 import { countingSends, openBenchProducer } from './bench-producer.js';
 import type { LogRecord } from '../src/log/partitioned-log.js';
-import { DEFAULT_LINGER_MS, LogEventSink } from '../src/receiver/event-sink.js';
+import { configDefaults } from '../src/config/schema.js';
+import { LogEventSink } from '../src/receiver/event-sink.js';
 import { encodeEventRecord } from '../src/events/event-record-writer.js';
 import { partitionForKey } from '../src/log/key-partition.js';
 
@@ -71,7 +72,7 @@ for (let i = 0; i < ROUNDS; i++) {
 // The linger figure. A user key per partition, and one ~5.4 KB version 3 record for each (84 span
 // events, as a 500-span request's events split six ways), so merged sends join them per partition.
 const PACE_MS = env('PMF_BENCH_PACE_MS', 4);
-const LINGER_MS = env('PMF_BENCH_LINGER_MS', DEFAULT_LINGER_MS);
+const LINGER_MS = env('PMF_BENCH_LINGER_MS', configDefaults.receiver.lingerMs);
 const userOf = Array.from({ length: PARTITIONS }, (_, p) => {
   for (let i = 0; ; i++) if (partitionForKey(`user-${i}`, PARTITIONS) === p) return `user-${i}`;
 });

@@ -256,7 +256,7 @@ export async function buildApp(config: Config, initialRules: RuleSet, deps: AppD
       pseudonymizer: new Pseudonymizer(parseKeyRing(key)),
       sink: new LogEventSink(log, producer, topics.events, config.kafka.partitions, {
         markIdleMs: rc.markIdleMs, clock, metrics: receiverMetrics, logger: logger.child('receiver'),
-      }),
+      }, { lingerMs: rc.lingerMs }),
       attributeKeys,
       knownFeatures: rules.rules.map((r) => r.featureId),
       limits: {

@@ -16,6 +16,12 @@ export const receiverSection = z
     maxHttpBodyBytes: z.number().int().positive().default(20 * 1024 * 1024),
     /** Request bytes held between arrival and the log ack, both listeners together; over it: retryable refusals. */
     maxInFlightBytes: z.number().int().positive().default(64 * 1024 * 1024),
+    /**
+     * While publishes come closer together than this, each waits up to this long for others to
+     * share its Kafka send (a busy receiver's per-send cost, receiver/event-sink.ts); one after a
+     * quiet spell goes at once. Adds at most this much to a reply, under load only. 0 = off.
+     */
+    lingerMs: z.number().int().nonnegative().default(10),
     /** Longest wait for the log's ack before answering retryable (UNAVAILABLE / 503). */
     publishTimeoutMs: z.number().int().positive().default(5000),
     /** Delay suggested to clients with retryable answers (Retry-After, google.rpc.RetryInfo). */

@@ -64,6 +64,7 @@ export const Config = z
       // to an instance with its own embedded store would resume with empty state.
       ctx.addIssue({ code: 'custom', path: ['database', 'url'], message: `with Kafka, the ${c.role} role keeps its checkpoints in PostgreSQL: set DATABASE_URL (or database.url)` });
     }
+    if (c.kafka.brokers && c.database.url) checkStoreWaits(c.database, c.kafka.sessionTimeoutMs, ctx);
     if (c.redis.url && c.redis.clusterNodes) {
       ctx.addIssue({ code: 'custom', path: ['redis', 'clusterNodes'], message: 'set redis.url (one node) or redis.clusterNodes (a cluster), not both' });
     }
@@ -113,6 +114,26 @@ export const Config = z
     const bind = <L extends { host?: string; port: number }>(l: L) => ({ ...l, host: l.host ?? host });
     return { ...c, receiver: { ...c.receiver, grpc: bind(c.receiver.grpc), http: bind(c.receiver.http) }, admin: bind(c.admin) };
   });
+
+/**
+ * PostgreSQL's waits must end within the Kafka session. A member frozen inside a checkpoint save
+ * keeps its rows locked until PostgreSQL ends its idle transaction, and its partitions move once
+ * its session expires: the successor's saves must find the rows free. And a stage's consumer sends
+ * no heartbeat while it waits for its checkpoint store, so a longer lock or statement wait would
+ * cost it its partitions (0 leaves the server's setting: not checked).
+ */
+function checkStoreWaits(db: { idleInTransactionTimeoutMs: number; lockTimeoutMs: number; statementTimeoutMs: number }, sessionMs: number, ctx: z.RefinementCtx): void {
+  const fix = (field: string, why: string) =>
+    `database.${field} (${db[field as keyof typeof db]}) must be below kafka.sessionTimeoutMs (${sessionMs}): ${why}; lower database.${field} (e.g. to ${Math.floor(sessionMs / 2)}) or raise kafka.sessionTimeoutMs`;
+  if (db.idleInTransactionTimeoutMs >= sessionMs) {
+    ctx.addIssue({ code: 'custom', path: ['database', 'idleInTransactionTimeoutMs'], message: fix('idleInTransactionTimeoutMs', "a member frozen inside a checkpoint save would still hold the checkpoint rows when its partitions move, and its successor's saves would wait for them") });
+  }
+  for (const field of ['lockTimeoutMs', 'statementTimeoutMs'] as const) {
+    if (db[field] > 0 && db[field] >= sessionMs) {
+      ctx.addIssue({ code: 'custom', path: ['database', field], message: fix(field, 'a stage waiting that long for its checkpoint store sends no heartbeat and loses its partitions') });
+    }
+  }
+}
 
 export type Config = z.infer<typeof Config>;
 export type ConfigInput = z.input<typeof Config>;

@@ -15,6 +15,18 @@ export const databaseSection = z
      * kafka.sessionTimeoutMs, so the rows are free by the time its partitions move.
      */
     idleInTransactionTimeoutMs: z.number().int().min(1000).default(15_000),
+    /**
+     * A statement waiting this long for a lock fails, retryably (0: the server's setting): a
+     * checkpoint save behind a live but stuck session's row lock is retried at the next flush
+     * instead of waiting without bound. Below kafka.sessionTimeoutMs.
+     */
+    lockTimeoutMs: z.number().int().nonnegative().default(5000),
+    /**
+     * A statement running this long fails, retryably (0: the server's setting). Below
+     * kafka.sessionTimeoutMs: a stage's consumer does not heartbeat while it waits for its store.
+     * Migrations and checkpoint loads (a restore reads its whole state in one statement) are exempt.
+     */
+    statementTimeoutMs: z.number().int().nonnegative().default(20_000),
     /** Trimming of the flag store's history tables (PostgreSQL and PGlite), by the flag-writer role. */
     retention: z
       .object({

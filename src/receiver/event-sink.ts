@@ -13,6 +13,7 @@
 // has left quiet for markIdleMs (idle-marker.ts), so the marker has the data's ack semantics; once
 // traffic stops, a timer on the injected clock sends the markers still owed, then stops.
 
+import { configDefaults } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage, PmfError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -37,7 +38,7 @@ export interface EventSink {
 }
 
 export interface BatchingOptions {
-  /** 0 = every publish goes at once when a send slot is free. Default DEFAULT_LINGER_MS. */
+  /** 0 = every publish goes at once when a send slot is free. Default: receiver.lingerMs's. */
   lingerMs?: number;
   /** Default: the marking clock, else the system clock. */
   clock?: Clock;
@@ -58,9 +59,10 @@ export interface MarkingOptions {
  */
 /** Sends waiting for their ack at once; more publishes queue and go out together. */
 export const MAX_SENDS_IN_FLIGHT = 2;
-/**
- * How long a publish may wait for others to share its send, while publishes come closer together
- * than this (a receiver busy with concurrent requests); a publish after a quiet spell goes at once.
+/*
+ * Linger (receiver.lingerMs, 10 ms by default): how long a publish may wait for others to share its
+ * send, while publishes come closer together than that (a receiver busy with concurrent requests);
+ * a publish after a quiet spell goes at once.
  * kafkajs spends 250-400 µs of CPU per send and 65-77 µs per partition in it, besides 5-12 ns per
  * byte (bench:kafkajs-send-cost): one 500-span request alone in a send paid 1.3-2 µs per span for
  * that, against ~0.4 µs when three share it. A receiver on a busy core finishes a request about as
@@ -69,7 +71,6 @@ export const MAX_SENDS_IN_FLIGHT = 2;
  * linger.ms (5 ms by default since Kafka 4.0) waits for the same reason; 10 ms lets two or three
  * requests of a busy receiver share a send, for at most 10 ms more per reply, under load only.
  */
-export const DEFAULT_LINGER_MS = 10;
 /** Bytes of records merged into one send (the Kafka producer splits a send into requests of about 512 KiB). */
 export const MAX_MERGED_BYTES = 512 * 1024;
 
@@ -107,7 +108,7 @@ export class LogEventSink implements EventSink {
     batching: BatchingOptions = {},
   ) {
     this.partitions = configuredPartitions;
-    this.lingerMs = batching.lingerMs ?? DEFAULT_LINGER_MS;
+    this.lingerMs = batching.lingerMs ?? configDefaults.receiver.lingerMs;
     this.clock = batching.clock ?? marking?.clock ?? systemClock;
     if (marking && marking.markIdleMs > 0) this.marker = new IdleMarker(configuredPartitions, marking.markIdleMs, marking.clock);
   }

@@ -245,6 +245,10 @@ export async function migrate(sql: SqlClient, schema: string, migrations: readon
   const s = quoteIdent(schema);
   assertOrdered(migrations);
   return sql.transaction(async (tx) => {
+    // Unbounded for this transaction only: a process starting beside another one's migration waits
+    // for its advisory lock, and a migration may rewrite a large table; the pool's lock and
+    // statement timeouts (pg-pool.ts) are for the short statements of a running stage.
+    await tx.query("SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)");
     await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, schema]);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     // SET LOCAL ends with the transaction, so a pooled connection does not keep this search_path.

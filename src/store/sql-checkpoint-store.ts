@@ -33,6 +33,10 @@ export class SqlCheckpointStore implements CheckpointStore {
       // One transaction, so the head and the parts are one snapshot even beside a concurrent save.
       return await this.sql.transaction(async (tx) => {
         await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        // Not cut short by the pool's statement timeout: a restore reads every part row in one
+        // statement (seconds at 10 M pairs), and cut short it would fail alike at every retry.
+        // It waits on no row lock (MVCC); a table lock stays bounded by the lock timeout.
+        await tx.query("SELECT set_config('statement_timeout', '0', true)");
         const { rows } = await tx.query<{ next_offset: string; state: Uint8Array }>(
           `SELECT next_offset::text AS next_offset, state FROM ${this.table} WHERE stage = $1 AND topic = $2 AND partition = $3`,
           [stage, topic, partition],

@@ -15,8 +15,11 @@ export interface SqlClient extends SqlQueryable {
 }
 
 // SQLSTATE classes a retry can fix: connection exceptions (08), serialization failures and
-// deadlocks (40), insufficient resources (53), operator intervention such as a restart (57).
+// deadlocks (40), insufficient resources (53), operator intervention such as a restart or a
+// statement_timeout (57).
 const RETRYABLE_SQLSTATE_CLASSES = new Set(['08', '40', '53', '57']);
+// lock_timeout (55P03, lock_not_available): another session holds the row; a later try can get it.
+const LOCK_NOT_AVAILABLE = '55P03';
 const RETRYABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** Wraps a driver error as a PmfError that says whether retrying can help. */
@@ -24,8 +27,8 @@ export function toStoreError(err: unknown, what: string): PmfError {
   if (err instanceof PmfError) return err;
   const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
   const message = err instanceof Error ? err.message : String(err);
-  if (RETRYABLE_SQLSTATE_CLASSES.has(code.slice(0, 2)) && /^[0-9A-Z]{5}$/.test(code)) {
-    const conflict = code.startsWith('40');
+  if ((RETRYABLE_SQLSTATE_CLASSES.has(code.slice(0, 2)) && /^[0-9A-Z]{5}$/.test(code)) || code === LOCK_NOT_AVAILABLE) {
+    const conflict = code.startsWith('40') || code === LOCK_NOT_AVAILABLE;
     return new PmfError(conflict ? 'ERR_STORE_CONFLICT' : 'ERR_STORE_UNAVAILABLE', `${what}: ${message} (SQLSTATE ${code})`, {
       retryable: true,
       cause: err,

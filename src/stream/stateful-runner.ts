@@ -72,6 +72,8 @@ interface Owned {
   publishing?: Promise<void>;
   /** The in-flight save → commit of the latest checkpoint (after its publish); it never rejects. */
   saving?: Promise<void>;
+  /** The latest save handed to the store (its publish done, its commit not): its offset and whether it landed (never rejects). */
+  storing?: { offset: bigint; landed: Promise<boolean> };
   /** A save was refused: another owner is ahead. Dropped at the next chance in the serial chain. */
   stale: boolean;
   /** The last gap refused for re-delivery: a second identical one is accepted. */
@@ -181,11 +183,21 @@ export class StatefulRunner implements Component {
     this.stats.ownedPartitions = this.owned.size;
   }
 
+  // Runs in the serial chain, which every partition's batches (and so the consumer's heartbeats)
+  // queue behind: it waits only for our own save in the store (bounded by the store's lock and
+  // statement timeouts), never for the publish before it or the commit after it, which wait on
+  // Kafka (acks, the consumer's long poll) for as long as a broker makes them. A save that has not
+  // reached the store by the time a state is dropped never does (flushIo).
   private async checkpointStillOurs(partition: number, o: Owned): Promise<boolean> {
-    await Promise.all([o.publishing, o.saving]); // our own save may be landing right now
+    await o.storing?.landed; // our own save may be landing right now
     if (o.stale) return false;
     const stored = await this.o.store.loadOffset(this.o.name, this.o.inputTopic, partition);
-    return (stored === null ? -1n : BigInt(stored)) === o.checkpointed;
+    const offset = stored === null ? -1n : BigInt(stored);
+    // One may have reached the store while we read: settled before we answer, and ours if we read it.
+    const late = o.storing;
+    const lateSaved = late !== undefined && (await late.landed);
+    if (o.stale) return false;
+    return offset === o.checkpointed || (lateSaved && offset === late.offset);
   }
 
   private dropStale(partition: number): void {
@@ -372,8 +384,15 @@ export class StatefulRunner implements Component {
       published();
       if (state === undefined) return;
       await state.prepare?.(); // after the publish: its outputs do not wait for the build
+      if (this.owned.get(partition) !== o) {
+        // Dropped (another owner moved the checkpoint on) or revoked while it published: not ours to save.
+        state.settle?.(false);
+        return;
+      }
       const offset = next.toString();
-      saved = await this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: state.head, changes: state.changes });
+      const storing = this.o.store.save(this.name, this.o.inputTopic, { partition, offset, state: state.head, changes: state.changes });
+      o.storing = { offset: next, landed: storing.then((ok) => ok, () => false) };
+      saved = await storing;
       state.settle?.(saved);
       if (!saved) {
         // Another owner is further along: our state is behind the truth. Reloaded in the chain.

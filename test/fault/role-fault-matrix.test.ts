@@ -178,7 +178,8 @@ describe('every role in its own process, one fault per run', () => {
         owned.push(netns);
       }
       const configFile = join(dir, `${id}.yaml`);
-      writeFileSync(configFile, toYaml({ kafka: { groupPrefix: id, partitions: 3, sessionTimeoutMs: 6000 } }));
+      // PostgreSQL's waits end within the short session (the config refuses longer ones).
+      writeFileSync(configFile, toYaml({ kafka: { groupPrefix: id, partitions: 3, sessionTimeoutMs: 6000 }, database: { idleInTransactionTimeoutMs: 3000, lockTimeoutMs: 2000, statementTimeoutMs: 5000 } }));
       const otlpPort = await freePort();
       const common = {
         PMF_GUARD_CONFIG: configFile, PMF_GUARD_RULES: 'test/fixtures/seed-rules.yaml',

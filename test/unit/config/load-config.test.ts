@@ -81,6 +81,28 @@ describe('configuration', () => {
     expect(loadConfig({ env: { KAFKA_BROKERS: 'k:9092' }, role: 'receiver' }).role).toBe('receiver');
   });
 
+  it("refuses PostgreSQL waits that outlast the Kafka session, saying which to lower", () => {
+    const env = { KAFKA_BROKERS: 'k:9092', DATABASE_URL: 'postgres://u@db/pmf' };
+    const dir = mkdtempSync(join(tmpdir(), 'pmf-config-'));
+    const file = join(dir, 'waits.yaml');
+    writeFileSync(file, 'kafka: { sessionTimeoutMs: 10000 }\ndatabase: { idleInTransactionTimeoutMs: 10000, lockTimeoutMs: 12000, statementTimeoutMs: 30000 }\n');
+    let message = '';
+    try {
+      loadConfig({ configFile: file, env, role: 'aggregator' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/database\.idleInTransactionTimeoutMs: database\.idleInTransactionTimeoutMs \(10000\) must be below kafka\.sessionTimeoutMs \(10000\): .*; lower database\.idleInTransactionTimeoutMs \(e\.g\. to 5000\) or raise kafka\.sessionTimeoutMs/);
+    expect(message).toMatch(/database\.lockTimeoutMs: database\.lockTimeoutMs \(12000\) must be below kafka\.sessionTimeoutMs/);
+    expect(message).toMatch(/database\.statementTimeoutMs: database\.statementTimeoutMs \(30000\) must be below kafka\.sessionTimeoutMs/);
+    // The defaults fit the default session; 0 leaves a wait to the server's setting; embedded mode has no Kafka session.
+    expect(loadConfig({ env, role: 'aggregator' }).database).toMatchObject({ idleInTransactionTimeoutMs: 15_000, lockTimeoutMs: 5000, statementTimeoutMs: 20_000 });
+    writeFileSync(file, 'kafka: { sessionTimeoutMs: 10000 }\ndatabase: { idleInTransactionTimeoutMs: 5000, lockTimeoutMs: 0, statementTimeoutMs: 0 }\n');
+    expect(loadConfig({ configFile: file, env, role: 'aggregator' }).database.lockTimeoutMs).toBe(0);
+    writeFileSync(file, 'kafka: { sessionTimeoutMs: 10000 }\ndatabase: { idleInTransactionTimeoutMs: 10000 }\n');
+    expect(loadConfig({ configFile: file, env: {} }).database.idleInTransactionTimeoutMs).toBe(10_000);
+  });
+
   it('says which file it could not read', () => {
     expect(() => loadConfig({ configFile: '/nonexistent/pmf.yaml', env: {} })).toThrow(/cannot read config file \/nonexistent\/pmf\.yaml/);
   });

@@ -13,6 +13,13 @@ describe('toStoreError', () => {
     expect(toStoreError(withCode('40P01'), 'q')).toMatchObject({ code: 'ERR_STORE_CONFLICT', retryable: true });
   });
 
+  it('marks a lock wait or a statement cut short by its timeout retryable', () => {
+    expect(toStoreError(withCode('55P03'), 'q')).toMatchObject({ code: 'ERR_STORE_CONFLICT', retryable: true });
+    expect(toStoreError(withCode('57014'), 'q')).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', retryable: true });
+    // The rest of class 55 (an object in use by a DDL, say) is no lock wait a retry outlasts.
+    expect(toStoreError(withCode('55006'), 'q')).toMatchObject({ code: 'ERR_INTERNAL', retryable: false });
+  });
+
   it('marks socket failures retryable', () => {
     expect(toStoreError(withCode('ECONNREFUSED'), 'q')).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', retryable: true });
     expect(toStoreError(new Error('Connection terminated unexpectedly'), 'q')).toMatchObject({ retryable: true });

@@ -4,6 +4,7 @@
 // quiet spell goes at once.
 
 import { describe, expect, it } from 'vitest';
+import { configDefaults } from '../../../src/config/schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { LogEventSink, MAX_MERGED_BYTES, MAX_SENDS_IN_FLIGHT } from '../../../src/receiver/event-sink.js';
 import type { LogRecord } from '../../../src/log/partitioned-log.js';
@@ -16,14 +17,14 @@ interface Send {
   reject(err: Error): void;
 }
 
-/** A sink over a scripted producer; lingerMs 0 (the merging tests) unless given, on a manual clock. */
-function harness(lingerMs = 0) {
+/** A sink over a scripted producer, on a manual clock; lingerMs 0 (the merging tests) unless given, 'default' for none. */
+function harness(lingerMs: number | 'default' = 0) {
   const sends: Send[] = [];
   const producer = {
     send: (_topic: string, records: LogRecord[]) => new Promise<void>((resolve, reject) => sends.push({ records, resolve, reject })),
   };
   const clock = new ManualClock(1_000_000);
-  const sink = new LogEventSink({}, producer, 'events', 3, undefined, { lingerMs, clock });
+  const sink = new LogEventSink({}, producer, 'events', 3, undefined, lingerMs === 'default' ? { clock } : { lingerMs, clock });
   return { sink, sends, clock };
 }
 
@@ -155,6 +156,26 @@ describe('LogEventSink linger', () => {
     expect(keysOf(sends)).toEqual([['a'], ['b', 'c']]);
     sends[1].resolve();
     await Promise.all([b, c]);
+  });
+
+  it("lingers receiver.lingerMs's default when given no lingerMs, and not at all with 0", async () => {
+    for (const [lingerMs, heldFor] of [['default', configDefaults.receiver.lingerMs], [0, 0]] as const) {
+      const { sink, sends, clock } = harness(lingerMs);
+      await sendAndAck(sink, sends, 'a');
+      const b = sink.publish([rec('b')]);
+      await tick();
+      if (heldFor > 0) {
+        clock.advance(heldFor - 1);
+        await tick();
+        expect(keysOf(sends)).toEqual([['a']]);
+        clock.advance(1);
+        await tick();
+      }
+      expect(keysOf(sends)).toEqual([['a'], ['b']]);
+      sends[1].resolve();
+      await b;
+    }
+    expect(configDefaults.receiver.lingerMs).toBeGreaterThan(0);
   });
 
   it('does not hold a queue that has reached the merged-bytes cap', async () => {

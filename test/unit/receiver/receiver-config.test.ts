@@ -20,6 +20,12 @@ describe('receiver configuration', () => {
     expect(c.tls).toBeUndefined();
   });
 
+  it('lingers 10 ms for company by default; 0 turns the linger off, and a negative one is refused', () => {
+    expect(Config.parse({}).receiver.lingerMs).toBe(10);
+    expect(Config.parse({ receiver: { lingerMs: 0 } }).receiver.lingerMs).toBe(0);
+    expect(issues({ receiver: { lingerMs: -1 } })).toEqual([expect.stringMatching(/^receiver\.lingerMs: /)]);
+  });
+
   it('accepts auth and TLS blocks', () => {
     const c = Config.parse({ auth: { bearerTokenFile: '/run/secrets/otlp-token' }, tls: { certFile: 'c.pem', keyFile: 'k.pem', clientCaFile: 'ca.pem' } });
     expect(c.auth?.bearerTokenFile).toBe('/run/secrets/otlp-token');

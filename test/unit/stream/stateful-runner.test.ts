@@ -95,6 +95,26 @@ class RefusingStore extends InMemoryCheckpointStore {
   }
 }
 
+/** Holds sends of partition 0's outputs until released (a broker that does not ack): the first one, or every one. */
+function holdingPartition0(inner: LogProducer, every: boolean) {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let holding = false;
+  const producer: LogProducer = {
+    name: 'held',
+    start: async () => undefined,
+    stop: async () => undefined,
+    send: async (topic, records) => {
+      if ((every || !holding) && records.some((r) => r.key === '0')) {
+        holding = true;
+        await held;
+      }
+      await inner.send(topic, records);
+    },
+  };
+  return { producer, release, holding: () => holding };
+}
+
 describe('stateful runner', () => {
   it('resumes from its checkpoint after a restart without losing or double-counting', async () => {
     const s = await setup();
@@ -287,6 +307,57 @@ describe('stateful runner', () => {
     await r.stop();
     expect(asked.filter((a) => a.offset < 3).map((a) => a.catchingUp)).toEqual([true, true, true]);
     expect(asked.filter((a) => a.offset >= 3).map((a) => a.catchingUp)).toEqual([false, false]);
+  });
+
+  it("keeps applying a kept partition's records after a rebalance while another partition's flush waits on the log", async () => {
+    const s = await setup();
+    const { producer, release, holding } = holdingPartition0(s.producer, false);
+    const r = new StatefulRunner({ name: 'sum', log: s.log, producer, store: s.store, factory, groupId: 'g', inputTopic: 'in', checkpointIntervalMs: 20, clock: systemClock });
+    await r.start();
+    const toPartition = (partition: number, n: number) =>
+      s.producer.send('in', Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: Buffer.from('1'), partition })));
+    await toPartition(0, 10);
+    await toPartition(1, 10);
+    await waitFor(async () => (holding() && r.stats.recordsApplied === 20 ? true : undefined), { message: "partition 0's flush held" });
+
+    // A second member joins: the runner keeps partitions 0 and 1 (range assignor, join order) and
+    // checks that their checkpoints are still its own before it takes their next batch.
+    const other = s.log.consumer({ groupId: 'g', topics: ['in'], fromBeginning: true }, { handleBatch: async () => {} });
+    await other.start();
+    await toPartition(1, 5);
+    await waitFor(async () => (r.stats.recordsApplied === 25 ? true : undefined), {
+      timeoutMs: 10_000, message: "partition 1's records applied while partition 0's publish is held",
+    });
+    expect([...r.processors().keys()].sort()).toEqual([0, 1]);
+    release();
+    await waitFor(async () => ((await s.store.loadOffset('sum', 'in', 0)) === '10' ? true : undefined), { message: "partition 0's checkpoint after the release" });
+    await other.stop();
+    await r.stop();
+    await s.log.close();
+  });
+
+  it("drops a kept partition another owner moved on, and never saves the dropped state's flush that was still publishing", async () => {
+    const s = await setup();
+    // Every send of partition 0's outputs, the reloaded state's too, waits for the release.
+    const { producer, release, holding } = holdingPartition0(s.producer, true);
+    // Checkpoints fall due at once, so the held flush carries a state to save.
+    const r = new StatefulRunner({ name: 'sum', log: s.log, producer, store: s.store, factory, groupId: 'g', inputTopic: 'in', checkpointIntervalMs: 1, clock: systemClock });
+    await r.start();
+    await s.producer.send('in', Array.from({ length: 10 }, (_, i) => ({ key: 'a', value: Buffer.from(String(i)), partition: 0 })));
+    await waitFor(async () => (holding() && r.stats.recordsApplied === 10 ? true : undefined), { message: "partition 0's flush held" });
+    // Meanwhile another owner (this runner was out of the group, say) checkpointed partition 0 at 3,
+    // with a state of its own that tells its save from ours.
+    expect(await s.store.save('sum', 'in', { partition: 0, offset: '3', state: Buffer.from(JSON.stringify({ theirs: 1, a: 3 })) })).toBe(true);
+    const other = s.log.consumer({ groupId: 'g', topics: ['in'], fromBeginning: true }, { handleBatch: async () => {} });
+    await other.start();
+    await waitFor(async () => (r.stats.staleStatesDropped === 1 ? true : undefined), { message: 'the state of partition 0 dropped' });
+    release();
+    // The held flush (offset 10, past theirs) is not saved; the reloaded state re-reads 3..9 on top of theirs.
+    await waitFor(async () => ((await s.store.loadOffset('sum', 'in', 0)) === '10' ? true : undefined), { message: 'partition 0 checkpointed again' });
+    expect(JSON.parse((await s.store.load('sum', 'in', 0))!.state.toString())).toEqual({ theirs: 1, a: 3 + 3 + 4 + 5 + 6 + 7 + 8 + 9 });
+    await other.stop();
+    await r.stop();
+    await s.log.close();
   });
 
   it('sends an urgent output before applying the rest of its batch', async () => {
