@@ -28,6 +28,8 @@
 //      PMF_BENCH_LIVE ("low-latency,default", or "none"), PMF_BENCH_LIVE_LOAD (5000),
 //      PMF_BENCH_LIVE_LOW_FEATURES (20), PMF_BENCH_LIVE_DEFAULT_FEATURES (5),
 //      PMF_BENCH_PARTITIONS (3), PMF_BENCH_PHASE (random | after-flush), PMF_BENCH_KAFKA_BROKERS / _DATABASE_URL / _REDIS_URL.
+// Each sample also reports the event-loop stalls while it waited, split into on a CPU and waiting
+// for one (bench/loop-stalls.ts): every role shares this process's one event loop.
 // The last line printed is one JSON object with every number.
 
 import { writeFileSync } from 'node:fs';
@@ -47,6 +49,7 @@ import { partitionWatermarks, startLoopApp, type EngineView, type LoopApp } from
 import { verdictSettings } from '../src/app/stage-settings.js';
 import { DATA_SPAN_MS, exposureTime, userId } from './loop-spans.js';
 import { stageTimes, type StageTimes, type TriggerTiming } from './loop-stages.js';
+import { StallWatch, type StallFigures } from './loop-stalls.js';
 
 const env = (name: string, fallback: string) => process.env[name]?.trim() || fallback;
 const FEATURES = Number(env('PMF_BENCH_FEATURES', '20'));
@@ -75,6 +78,8 @@ const SLOT_MS = 70 * 60_000;
 interface FeatureResult extends TriggerTiming {
   loopMs: number;
   exportMs: number;
+  /** Event-loop stalls, this process's CPU during them, and GC pauses while the sample waited. */
+  stalls: StallFigures;
   exposuresInPendingVerdict: number;
 }
 
@@ -135,6 +140,8 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       },
       { timeoutMs: 60_000, intervalMs: 20, message: `${feature}: ${what}, verdict pending` },
     );
+  const watch = new StallWatch();
+  watch.start();
   try {
     // All event time lies in the past (the receiver refuses far-future timestamps), whole seconds.
     const cpu0 = process.cpuUsage();
@@ -209,9 +216,11 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       if (hash.treatment !== 'off') throw new Error(`${feature}: change notice arrived but the hash is ${JSON.stringify(hash)}`);
       results.push({
         feature, triggerEventMs, triggerPartition: trigger.partition, gateOpensAtMs, exportStartWallMs, noticeWallMs, loopMs, exportMs,
+        stalls: watch.window(exportStartWallMs, noticeWallMs),
         exposuresInPendingVerdict: view.exposed,
       });
-      console.log(`${feature}: loop ${loopMs.toFixed(1)} ms, export ${exportMs.toFixed(1)} ms, hash ${JSON.stringify(hash)}`);
+      const st = results[results.length - 1].stalls;
+      console.log(`${feature}: loop ${loopMs.toFixed(1)} ms, export ${exportMs.toFixed(1)} ms, stalls ${st.stallMs} ms (on a CPU ${st.onCpuMs}, waiting for one ${st.runQueueMs}), GC ${st.gcMs} ms, hash ${JSON.stringify(hash)}`);
     }
     // Sanity: the data really sat one minute short of the window until the trigger.
     if (DATA_SPAN_MS >= WINDOW_SECONDS * 1000) throw new Error('feature data would open the gate by itself');
@@ -233,6 +242,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     const exportSummary = summarize(results.map((r) => r.exportMs));
     const ratio = (k: keyof Summary) => Math.round((loopSummary[k] / exportSummary[k]) * 10) / 10;
     const stageSummary = summarizeStages(stages);
+    const stalls = stallSummary(results, watch);
     const run = {
       checkpointIntervalMs,
       backgroundSpansPerSecond,
@@ -243,6 +253,7 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
       exportBaselineMs: exportSummary,
       ratioLoopToExport: { p50: ratio('p50'), p99: ratio('p99') },
       stagesMs: stageSummary,
+      stalls,
       cost,
       exposuresInPendingVerdict: summarize(results.map((r) => r.exposuresInPendingVerdict)),
       targetP99Ms: TARGET_P99_MS,
@@ -253,12 +264,36 @@ async function runConfig(checkpointIntervalMs: number, backgroundSpansPerSecond:
     console.log(`ratio loop/export: p50 ${run.ratioLoopToExport.p50}×, p99 ${run.ratioLoopToExport.p99}×`);
     console.log('per stage, ms after the export call (p50 / p90 / max), and the increments:');
     for (const [name, s] of Object.entries(stageSummary)) console.log(`  ${name.padEnd(34)} ${s.p50} / ${s.p90} / ${s.max}`);
+    console.log(`event-loop stalls (samples over / under the target): ${JSON.stringify(stalls)}`);
     console.log(`cost: ${JSON.stringify(cost)}`);
     console.log(`target p99 ≤ ${TARGET_P99_MS} ms: ${run.targetMet ? 'met' : 'NOT met'}`);
     return run;
   } finally {
+    watch.stop();
     await close();
   }
+}
+
+/**
+ * Stalls of the samples over the target against those under it (mean per sample), and the whole
+ * run's: a slow sample whose stalls were mostly spent waiting for a CPU waited for the machine, not
+ * for a stage's work.
+ */
+function stallSummary(results: FeatureResult[], watch: StallWatch) {
+  const mean = (rs: FeatureResult[], f: (s: StallFigures) => number) => (rs.length === 0 ? null : Math.round((rs.reduce((n, r) => n + f(r.stalls), 0) / rs.length) * 10) / 10);
+  const group = (rs: FeatureResult[]) => ({
+    samples: rs.length,
+    meanStallMs: mean(rs, (s) => s.stallMs),
+    meanOnCpuMs: mean(rs, (s) => s.onCpuMs),
+    meanRunQueueMs: mean(rs, (s) => s.runQueueMs),
+    meanGcMs: mean(rs, (s) => s.gcMs),
+    meanMajorGcMs: mean(rs, (s) => s.majorGcMs),
+  });
+  return {
+    overTarget: group(results.filter((r) => r.loopMs > TARGET_P99_MS)),
+    underTarget: group(results.filter((r) => r.loopMs <= TARGET_P99_MS)),
+    run: watch.total(),
+  };
 }
 
 /** Checkpoints written per stage, from the app's own Prometheus counters. */

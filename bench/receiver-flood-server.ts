@@ -8,7 +8,6 @@
 // on-CPU, waiting for a CPU, and blocked (e.g. waiting for GC helper threads); the longest on-CPU
 // gap is what the process itself did without yielding.
 
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -16,6 +15,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger } from '../src/core/logger.js';
 import { OtlpReceiver } from '../src/receiver/otlp-receiver.js';
 import { Pseudonymizer } from '../src/receiver/mapping/pseudonymizer.js';
+import { schedstat } from './thread-schedstat.js';
 
 const budget = Number(process.argv[2] ?? 64 * 1024 * 1024);
 if (!process.send) throw new Error('forked by bench/receiver-flood.ts');
@@ -34,15 +34,6 @@ await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
 
 let delay = monitorEventLoopDelay({ resolution: 5 });
 
-const SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
-function schedstat(): { runNs: number; waitNs: number } {
-  try {
-    const [run, wait] = readFileSync(SCHEDSTAT, 'utf8').split(' ').map(Number);
-    return { runNs: run, waitNs: wait };
-  } catch {
-    return { runNs: Number.NaN, waitNs: Number.NaN };
-  }
-}
 interface Gap { wallMs: number; onCpuMs: number; runQueueMs: number }
 const probe = { longest: { wallMs: 0, onCpuMs: 0, runQueueMs: 0 } as Gap, longestOnCpuMs: 0, ticks: 0 };
 let probeTimer: NodeJS.Timeout | undefined;

@@ -17,7 +17,8 @@
 //
 // Run: npm run bench:verdict
 // Env: PMF_BENCH_VERDICT_FEATURES ("20,100"), PMF_BENCH_VERDICT_STEPS (600), PMF_BENCH_PARTITIONS (3),
-//      PMF_BENCH_VERDICT_USERS (30 new users per step per cohort per partition), PMF_BENCH_VERDICT_CPU_PROFILE (run with
+//      PMF_BENCH_VERDICT_USERS (30 new users per step per cohort per partition),
+//      PMF_BENCH_VERDICT_HEARTBEAT_SECONDS (3600; the app default is 60, a heartbeat per step), PMF_BENCH_VERDICT_CPU_PROFILE (run with
 //      node --cpu-prof yourself; this only names the phase).
 // The last line printed is one JSON object with every number.
 
@@ -36,6 +37,8 @@ const FEATURES = env('PMF_BENCH_VERDICT_FEATURES', '20,100').split(',').map(Numb
 const STEPS = Number(env('PMF_BENCH_VERDICT_STEPS', '600'));
 const PARTITIONS = Number(env('PMF_BENCH_PARTITIONS', '3'));
 const USERS = Number(env('PMF_BENCH_VERDICT_USERS', '30'));
+/** Event time between re-published unchanged verdicts; the app's default (verdict.heartbeatSeconds) is 60 s, one per step. */
+const HEARTBEAT_SECONDS = Number(env('PMF_BENCH_VERDICT_HEARTBEAT_SECONDS', '3600'));
 
 interface Phase {
   /** µs per snapshot applied. */
@@ -70,7 +73,7 @@ function runOnce(features: number): RunResult {
   const topics = topicNames('bench.');
   const factory = verdictProcessorFactory(
     topics,
-    () => ({ rules, evaluator: new SequentialEvaluator(), heartbeatMs: 3600_000, partitions: PARTITIONS }),
+    () => ({ rules, evaluator: new SequentialEvaluator(), heartbeatMs: HEARTBEAT_SECONDS * 1000, partitions: PARTITIONS }),
     commandKeyRing(['bench-verdict-command-key-0123456789abcdef']),
     new ManualClock(0),
     Number.POSITIVE_INFINITY,

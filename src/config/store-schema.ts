@@ -24,7 +24,8 @@ export const databaseSection = z
     /**
      * A statement running this long fails, retryably (0: the server's setting). Below
      * kafka.sessionTimeoutMs: a stage's consumer does not heartbeat while it waits for its store.
-     * Migrations and checkpoint loads (a restore reads its whole state in one statement) are exempt.
+     * Migrations and checkpoint loads (a restore reads its whole state in one statement; the stage
+     * heartbeats meanwhile) are exempt.
      */
     statementTimeoutMs: z.number().int().nonnegative().default(20_000),
     /** Trimming of the flag store's history tables (PostgreSQL and PGlite), by the flag-writer role. */

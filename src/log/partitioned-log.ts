@@ -64,6 +64,8 @@ export interface GroupConsumerOptions {
 }
 
 export interface GroupConsumer extends Component {
+  /** How often a batch handler that waits long should call its heartbeat (absent: it need not). */
+  readonly heartbeatIntervalMs?: number;
   /** Commits the next offsets to read. Only call for partitions this member owns. */
   commit(offsets: TopicPartitionOffset[]): Promise<void>;
 }

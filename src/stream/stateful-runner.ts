@@ -1,6 +1,7 @@
 // Runs a stateful stage over a consumer group with an exactly-once effect that does not rest on
 // Kafka transactions (kafkajs cannot fence zombies, see docs/architecture.md):
-//  1. a partition's state is restored from its checkpoint when the partition is first seen;
+//  1. a partition's state is restored from its checkpoint when the partition is first seen (the
+//     member heartbeats while it loads: restore-heartbeat.ts);
 //  2. records below the checkpoint offset are skipped (the committed Kafka offset may lag it);
 //  3. at each checkpoint: publish outputs (await acks) → save state + offset → commit the offset.
 // Outputs are also published between checkpoints (publishIntervalMs, or at once, even mid-batch,
@@ -36,6 +37,7 @@ import { nextTurn } from '../core/next-turn.js';
 import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicPartition } from '../log/partitioned-log.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
+import { whileHeartbeating } from './restore-heartbeat.js';
 
 const APPLY_SLICE_MS = 4; // longest run of record applies without a turn (the serial chain keeps order)
 /** A whole state (head only) or an incremental one. */
@@ -206,14 +208,24 @@ export class StatefulRunner implements Component {
     this.stats.ownedPartitions = this.owned.size;
   }
 
-  private async ensureOwned(partition: number): Promise<Owned> {
+  private async ensureOwned(partition: number, heartbeat: () => Promise<void>): Promise<Owned> {
     let o = this.owned.get(partition);
     if (o?.stale) {
       this.dropStale(partition);
       o = undefined;
     }
     if (o) return o;
-    const cp = await this.o.store.load(this.name, this.o.inputTopic, partition);
+    // The load lasts seconds at 10 M pairs: the member heartbeats meanwhile, and a failed heartbeat
+    // (a rebalance) ends this batch with its error before the partition is used (docs/aggregation.md).
+    const cp = await whileHeartbeating(
+      this.o.store.load(this.name, this.o.inputTopic, partition),
+      heartbeat,
+      this.consumer?.heartbeatIntervalMs,
+      this.o.clock,
+      (err) => this.o.onError?.(err, `${this.name}: abandoned checkpoint load of partition ${partition}`),
+    );
+    // The decode holds the event loop (seconds at 10 M pairs): it starts with a fresh session.
+    if (cp) await heartbeat();
     const processor = cp ? this.o.factory.restore(partition, cp.state, cp.parts ?? []) : this.o.factory.create(partition);
     const next = cp ? BigInt(cp.offset) : -1n;
     const now = this.o.clock.now();
@@ -225,14 +237,14 @@ export class StatefulRunner implements Component {
 
   private async handleBatch(batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> {
     if (batch.topic !== this.o.inputTopic || batch.records.length === 0) return;
-    let o = await this.ensureOwned(batch.partition);
+    let o = await this.ensureOwned(batch.partition, heartbeat);
     const first = BigInt(batch.records[0].offset);
     if (o.next >= 0n && first > o.next) {
       // The fetch position jumped past our state. If someone else moved the checkpoint on, their
       // state replaces ours; if a gap remains, the records in it must come again.
       if (!(await this.checkpointStillOurs(batch.partition, o))) {
         this.dropStale(batch.partition);
-        o = await this.ensureOwned(batch.partition);
+        o = await this.ensureOwned(batch.partition, heartbeat);
       }
       if (o.next >= 0n && first > o.next) {
         if (o.gap === undefined || o.gap.next !== o.next || o.gap.first !== first) {

@@ -90,6 +90,10 @@ export class KafkaGroupConsumer implements GroupConsumer {
     });
   }
 
+  get heartbeatIntervalMs(): number {
+    return this.settings.heartbeatIntervalMs;
+  }
+
   start(): Promise<void> {
     return (this.starting ??= this.run());
   }
