@@ -96,8 +96,11 @@ export class AggregatorCheckpointer {
     const written: number[] = [];
 
     const base = (c: number) => {
-      const w = new ByteWriter(RECORD_BYTES * CHUNK_STATES + 64);
-      store.writeRange(w, c * CHUNK_STATES, Math.min(n, (c + 1) * CHUNK_STATES));
+      const from = c * CHUNK_STATES;
+      const to = Math.min(n, (c + 1) * CHUNK_STATES);
+      // Sized for the row (the header and a few extras fit in the slack): finish() keeps it, uncopied.
+      const w = new ByteWriter(RECORD_BYTES * (to - from) + 256);
+      store.writeRange(w, from, to);
       put.push({ part: PART_FIRST_CHUNK + c, seq: offset, data: w.finish() });
       drop.push({ part: PART_FIRST_CHUNK + c, below: offset });
       changeBytes[c] = 0;

@@ -86,8 +86,15 @@ export class ByteWriter {
     return this.pos;
   }
 
+  /**
+   * The bytes written. A buffer at least seven eighths full is handed over without a copy (a
+   * writer sized for its output, such as a checkpoint row of megabytes, then allocates it once,
+   * not twice); an emptier one is copied, so its slack is not kept alive. Later writes only append,
+   * so they never change the bytes returned.
+   */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    const view = this.buf.subarray(0, this.pos);
+    return this.pos >= this.buf.length - (this.buf.length >>> 3) ? view : Buffer.from(view);
   }
 }
 

@@ -29,6 +29,11 @@ export interface PartitionBatch {
   topic: string;
   partition: number;
   records: ConsumedRecord[];
+  /**
+   * The log already held records past the fetch this batch came from (a backlog of at least a
+   * fetch: a catch-up or replay, not the live tail). Absent when the log does not say.
+   */
+  catchingUp?: boolean;
 }
 
 export interface TopicPartition {

@@ -9,8 +9,15 @@ import { quoteIdent, toStoreError, type SqlClient, type SqlQueryable } from './s
 import type { StatePart } from '../core/state-parts.js';
 import type { Checkpoint, CheckpointSave, CheckpointStore } from '../stream/checkpoint-store.js';
 
-/** Part rows per INSERT statement: keeps one statement's parameters and size bounded. */
+/** Part rows per INSERT statement: keeps one statement's parameters bounded. */
 const PUT_BATCH = 64;
+/**
+ * A statement takes more rows only while its data stays under this many bytes. node-postgres
+ * copies every parameter into one message buffer that grows by half its size at a time, so a
+ * statement of several MB-sized rows allocated and copied about three times its bytes; a big
+ * row alone in its statement is copied once (a round trip per MB is cheap beside that).
+ */
+const PUT_BATCH_BYTES = 256 * 1024;
 
 export class SqlCheckpointStore implements CheckpointStore {
   private readonly table: string;
@@ -95,8 +102,11 @@ export class SqlCheckpointStore implements CheckpointStore {
         );
       }
     }
-    for (let i = 0; i < put.length; i += PUT_BATCH) {
-      const batch = put.slice(i, i + PUT_BATCH);
+    for (let i = 0; i < put.length; ) {
+      let j = i + 1;
+      for (let bytes = put[i].data.length; j < put.length && j - i < PUT_BATCH && bytes + put[j].data.length <= PUT_BATCH_BYTES; j++) bytes += put[j].data.length;
+      const batch = put.slice(i, j);
+      i = j;
       const params: unknown[] = [stage, topic, cp.partition];
       const values = batch.map((p) => {
         params.push(p.part, p.seq, p.data);

@@ -31,8 +31,12 @@ export interface PartitionProcessor {
   apply(record: ConsumedRecord): void;
   /** Outputs produced since the last call (published before the next checkpoint). */
   takeOutputs(): Output[];
-  /** True when an output should not wait for the publish interval (e.g. a rollback command). */
-  hasUrgentOutputs?(): boolean;
+  /**
+   * True when an output should not wait for the publish interval (e.g. a rollback command).
+   * `catchingUp`: the partition's input is a backlog, not the live tail (PartitionBatch.catchingUp),
+   * so an output that only matters live may wait.
+   */
+  hasUrgentOutputs?(catchingUp: boolean): boolean;
   /** The whole state. */
   serialize(): Buffer;
   /**

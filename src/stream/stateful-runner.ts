@@ -80,6 +80,8 @@ interface Owned {
   stale: boolean;
   /** The last gap refused for re-delivery: a second identical one is accepted. */
   gap?: { next: bigint; first: bigint };
+  /** The last batch came from a backlog (PartitionBatch.catchingUp): the processor decides what still is urgent. */
+  catchingUp: boolean;
 }
 
 export interface RunnerStats {
@@ -227,7 +229,7 @@ export class StatefulRunner implements Component {
     const processor = cp ? this.o.factory.restore(partition, cp.state, cp.parts ?? []) : this.o.factory.create(partition);
     const next = cp ? BigInt(cp.offset) : -1n;
     const now = this.o.clock.now();
-    o = { processor, next, checkpointed: next, dirty: false, lastFlush: now, lastPublish: now, pending: [], stale: false };
+    o = { processor, next, checkpointed: next, dirty: false, lastFlush: now, lastPublish: now, pending: [], stale: false, catchingUp: false };
     this.owned.set(partition, o);
     this.stats.ownedPartitions = this.owned.size;
     return o;
@@ -260,6 +262,7 @@ export class StatefulRunner implements Component {
         o.gap = undefined;
       }
     }
+    o.catchingUp = batch.catchingUp === true;
     const last = batch.records.length - 1;
     for (let i = 0, sliceEnds = performance.now() + APPLY_SLICE_MS; i <= last; i++) {
       const record = batch.records[i];
@@ -284,7 +287,7 @@ export class StatefulRunner implements Component {
       o.dirty = true;
       // An urgent output leaves before the rest of the batch, its send given a turn to start (once per
       // publish); the loop is given back every slice too: acks and other stages' I/O need not wait.
-      const urgent = i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.();
+      const urgent = i < last && o.publishing === undefined && o.processor.hasUrgentOutputs?.(o.catchingUp);
       if (urgent) await this.flush(batch.partition, o, false, false);
       if (i < last && (urgent || performance.now() >= sliceEnds)) {
         await nextTurn();
@@ -295,7 +298,7 @@ export class StatefulRunner implements Component {
     // trip to the group coordinator that an urgent output need not wait for.
     const now = this.o.clock.now();
     if (now - o.lastFlush >= this.o.checkpointIntervalMs && o.saving === undefined) await this.flush(batch.partition, o, false, true);
-    else if (now - o.lastPublish >= this.publishIntervalMs || o.processor.hasUrgentOutputs?.()) await this.flush(batch.partition, o, false, false);
+    else if (now - o.lastPublish >= this.publishIntervalMs || o.processor.hasUrgentOutputs?.(o.catchingUp)) await this.flush(batch.partition, o, false, false);
     await heartbeat();
   }
 
@@ -375,7 +378,7 @@ export class StatefulRunner implements Component {
     // A due checkpoint waits for the save lane (that save's own follow-up comes); only an urgent
     // output is worth a publish of its own meanwhile.
     const due = o.dirty && o.saving === undefined && this.o.clock.now() - o.lastFlush >= this.o.checkpointIntervalMs;
-    if (due || o.processor.hasUrgentOutputs?.()) {
+    if (due || o.processor.hasUrgentOutputs?.(o.catchingUp)) {
       this.serial(() => this.flush(partition, o, false, due)).catch((err) => this.o.onError?.(err, `${this.name}: urgent flush of partition ${partition}`));
     }
   }

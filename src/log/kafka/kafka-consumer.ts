@@ -196,12 +196,15 @@ export class KafkaGroupConsumer implements GroupConsumer {
     const messages = batch.messages;
     if (messages.length === 0 || !isRunning() || isStale()) return;
     if (!this.restartOffsets.has(key)) this.restartOffsets.set(key, messages[0].offset);
+    // The partition's high watermark when fetched: past the fetch's last record, the consumer is
+    // reading a backlog (the fetch was cut at its size limit), not the live tail.
+    const catchingUp = BigInt(batch.highWatermark) > BigInt(messages[messages.length - 1].offset) + 1n;
     for (let i = 0; i < messages.length; i += this.settings.maxBatchSize) {
       if (!isRunning() || isStale() || this.phase !== 'running') return;
       const chunk = messages.slice(i, i + this.settings.maxBatchSize);
       try {
         await this.acceptAssignment();
-        await this.handler.handleBatch({ topic, partition, records: chunk.map((m) => toConsumed(partition, m)) }, heartbeat);
+        await this.handler.handleBatch({ topic, partition, records: chunk.map((m) => toConsumed(partition, m)), catchingUp }, heartbeat);
       } catch (err) {
         // Not resolving the offset is not enough: kafkajs would re-fetch from the last resolved
         // offset. Seek back to the last commit, so re-delivery matches the embedded log.

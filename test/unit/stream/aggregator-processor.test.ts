@@ -34,6 +34,16 @@ describe('AggregatorProcessor step snapshots', () => {
     expect(p.hasUrgentOutputs()).toBe(true);
   });
 
+  it('lets step snapshots wait for the publish interval while the input is a backlog, and sends the same snapshots', () => {
+    const { p, send } = processor(1000);
+    send(10_000);
+    send(11_000);
+    expect(p.hasUrgentOutputs(true)).toBe(false);
+    expect(p.hasUrgentOutputs(false)).toBe(true);
+    expect(p.takeOutputs()[0].records.flatMap((r) => decodeCohortStats(r.value).map((s) => s.step))).toEqual([10_000, 11_000]);
+    expect(p.hasUrgentOutputs(false)).toBe(false);
+  });
+
   it('steps at sub-second multiples of event time', () => {
     const { p, send } = processor(250);
     send(10_100);

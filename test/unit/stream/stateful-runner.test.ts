@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
-import type { ConsumedRecord, LogProducer, LogRecord } from '../../../src/log/partitioned-log.js';
+import type { BatchHandler, ConsumedRecord, LogProducer, LogRecord, PartitionBatch, PartitionedLog } from '../../../src/log/partitioned-log.js';
 import { InMemoryCheckpointStore, type Checkpoint } from '../../../src/stream/checkpoint-store.js';
 import type { PartitionProcessor } from '../../../src/stream/partition-processor.js';
 import { StatefulRunner } from '../../../src/stream/stateful-runner.js';
@@ -261,6 +261,52 @@ describe('stateful runner', () => {
     });
     await r.stop();
     await s.log.close();
+  });
+
+  it('tells the processor whether its batch came from a backlog when it asks what is urgent', async () => {
+    // A log that hands over two batches: the first from a backlog, the second from the live tail.
+    const records = (from: number, n: number): ConsumedRecord[] =>
+      Array.from({ length: n }, (_, i) => ({ partition: 0, offset: String(from + i), key: 'a', value: Buffer.from('1'), timestamp: 0 }));
+    const batches: PartitionBatch[] = [
+      { topic: 'in', partition: 0, records: records(0, 3), catchingUp: true },
+      { topic: 'in', partition: 0, records: records(3, 2), catchingUp: false },
+    ];
+    let delivered!: Promise<void>;
+    const log = {
+      consumer: (_options: unknown, handler: BatchHandler) => ({
+        name: 'stub',
+        start: async () => {
+          delivered = (async () => {
+            await handler.onAssignment?.([{ topic: 'in', partition: 0 }]);
+            for (const b of batches) await handler.handleBatch(b, async () => undefined);
+          })();
+        },
+        stop: async () => delivered,
+        commit: async () => undefined,
+      }),
+    } as unknown as PartitionedLog;
+    const asked: { offset: number; catchingUp: boolean }[] = [];
+    class Asking extends SumProcessor {
+      private last = -1;
+      override apply(r: ConsumedRecord) {
+        super.apply(r);
+        this.last = Number(r.offset);
+      }
+      hasUrgentOutputs(catchingUp: boolean) {
+        asked.push({ offset: this.last, catchingUp });
+        return false;
+      }
+    }
+    const producer: LogProducer = { name: 'none', start: async () => undefined, stop: async () => undefined, send: async () => undefined };
+    const r = new StatefulRunner({
+      name: 'asking', log, producer, store: new InMemoryCheckpointStore(), groupId: 'a', inputTopic: 'in', checkpointIntervalMs: 3600_000, clock: systemClock,
+      factory: { create: (p: number) => new Asking(p), restore: (p: number) => new Asking(p) },
+    });
+    await r.start();
+    await delivered;
+    await r.stop();
+    expect(asked.filter((a) => a.offset < 3).map((a) => a.catchingUp)).toEqual([true, true, true]);
+    expect(asked.filter((a) => a.offset >= 3).map((a) => a.catchingUp)).toEqual([false, false]);
   });
 
   it("keeps applying a kept partition's records after a rebalance while another partition's flush waits on the log", async () => {
