@@ -96,7 +96,7 @@ describe('stateful runner: restores longer than the Kafka session', () => {
     const assignments: TopicPartition[][] = [];
     const runner = new StatefulRunner({
       name: 'count', log: recordingAssignments(log, assignments), producer, store: slowLoads(store, loads),
-      factory: { create: () => new CountProcessor(counts), restore: () => new CountProcessor(counts) },
+      factory: { create: () => new CountProcessor(counts), restore: async () => new CountProcessor(counts) },
       groupId: uniqueName('pmf_slow_restore'), inputTopic: topic, checkpointIntervalMs: 200, clock: systemClock,
     });
     await runner.start();

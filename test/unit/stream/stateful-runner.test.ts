@@ -29,7 +29,7 @@ class SumProcessor implements PartitionProcessor {
 
 const factory = {
   create: (p: number) => new SumProcessor(p),
-  restore: (p: number, s: Buffer) => new SumProcessor(p, JSON.parse(s.toString())),
+  restore: async (p: number, s: Buffer) => new SumProcessor(p, JSON.parse(s.toString())),
 };
 
 async function setup(store: InMemoryCheckpointStore = new InMemoryCheckpointStore()) {
@@ -81,7 +81,7 @@ class UrgentSum extends SumProcessor {
   }
 }
 
-const urgentFactory = { create: (p: number) => new UrgentSum(p), restore: (p: number, st: Buffer) => new UrgentSum(p, JSON.parse(st.toString())) };
+const urgentFactory = { create: (p: number) => new UrgentSum(p), restore: async (p: number, st: Buffer) => new UrgentSum(p, JSON.parse(st.toString())) };
 
 /** Refuses the next `refuse` saves, as the store does when another owner's checkpoint is ahead. */
 class RefusingStore extends InMemoryCheckpointStore {
@@ -300,7 +300,7 @@ describe('stateful runner', () => {
     const producer: LogProducer = { name: 'none', start: async () => undefined, stop: async () => undefined, send: async () => undefined };
     const r = new StatefulRunner({
       name: 'asking', log, producer, store: new InMemoryCheckpointStore(), groupId: 'a', inputTopic: 'in', checkpointIntervalMs: 3600_000, clock: systemClock,
-      factory: { create: (p: number) => new Asking(p), restore: (p: number) => new Asking(p) },
+      factory: { create: (p: number) => new Asking(p), restore: async (p: number) => new Asking(p) },
     });
     await r.start();
     await delivered;
