@@ -271,7 +271,7 @@ export class AggregatorCheckpointer {
     );
     header.counters.forgottenUsers += forgotten;
     yield;
-    const aggregator = PartitionAggregator.fromState({ ...header, dedupe, slots, slotIndex, store }, options);
+    const aggregator = yield* PartitionAggregator.fromStateSteps({ ...header, dedupe, slots, slotIndex, store }, options);
     const checkpointer = new AggregatorCheckpointer({ changeBytes, chunks: stored, dedupeEnd: dedupeSeq[1], markersEnd: markerSeq[1] });
     if (chunkStates !== CHUNK_STATES) {
       // Chunked differently: rewrite every chunk in this version's layout at the next save.
