@@ -18,6 +18,7 @@ import pg from 'pg';
 import { AggregatorCheckpointer, PART_FIRST_CHUNK } from '../src/aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator } from '../src/aggregation/partition-aggregator.js';
 import { nextTurn } from '../src/core/next-turn.js';
+import { RESTORE_SLICE_MS } from '../src/stream/stateful-runner.js';
 import type { FeatureEvent } from '../src/events/feature-event.js';
 import { migrate } from '../src/store/migrations.js';
 import { PgSqlClient } from '../src/store/pg-sql-client.js';
@@ -30,8 +31,6 @@ const SECONDS = Number(process.env.PMF_BENCH_SECONDS ?? 20);
 const UPDATES_PER_SECOND = Number(process.env.PMF_BENCH_UPDATES ?? 50_000);
 const DATABASE_URL = process.env.PMF_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const RESTORE_ROUNDS = Number(process.env.PMF_BENCH_RESTORE_ROUNDS ?? 4);
-/** As the runner's (stream/stateful-runner.ts). */
-const RESTORE_SLICE_MS = 50;
 const FEATURES = ['checkout-v2', 'dashboard-v3'];
 const T0 = 1_700_000_000_000;
 

@@ -187,8 +187,8 @@ export class UserStateRecords extends UserStateArrays {
       throw fail('bad free list head');
     }
     this.live = live;
-    // Sized once for every chain head (the size growing one user at a time would reach): a rehash
-    // of millions of users would be one long step.
+    // Sized at once for every chain head, to the size that growing one user at a time reaches: a
+    // rehash of millions of users would be one long step.
     let size = this.mask + 1;
     while (liveSeen - liveLinks > size * 0.75) size *= 2;
     if (size > this.mask + 1) this.rehash(size);

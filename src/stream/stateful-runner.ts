@@ -42,7 +42,7 @@ import { whileHeartbeating } from './restore-heartbeat.js';
 
 const APPLY_SLICE_MS = 4; // longest run of record applies without a turn (the serial chain keeps order)
 /** Longest run of a checkpoint decode without a turn: far below a heartbeat interval (3 s by default). */
-const RESTORE_SLICE_MS = 50;
+export const RESTORE_SLICE_MS = 50;
 /** A whole state (head only) or an incremental one. */
 type StateToSave = Pick<IncrementalState, 'head'> & Partial<IncrementalState>;
 
