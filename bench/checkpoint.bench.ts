@@ -8,14 +8,17 @@
 //     PostgreSQL; then PMF_BENCH_SECONDS checkpoints, each after 50 k updates (activations,
 //     latency spans and new exposures on random users): bytes per checkpoint at 50 k updates/s,
 //     save time;
-//  4. restore: load head + parts from PostgreSQL and rebuild, checked byte for byte against the
-//     live state's serialize();
+//  4. restore: load head + parts from PostgreSQL and rebuild, in one piece and in slices (as the
+//     runner does, giving the event loop back between them) in alternating rounds, each checked
+//     byte for byte against the live state's serialize(); the longest block of the sliced one;
 //  5. bytes per pair: stored bytes (head + parts) and the aggregator's accounted memory.
 // The last printed line is one JSON object with the figures.
 
 import pg from 'pg';
 import { AggregatorCheckpointer, PART_FIRST_CHUNK } from '../src/aggregation/aggregator-checkpoint.js';
 import { PartitionAggregator } from '../src/aggregation/partition-aggregator.js';
+import { nextTurn } from '../src/core/next-turn.js';
+import { RESTORE_SLICE_MS } from '../src/stream/stateful-runner.js';
 import type { FeatureEvent } from '../src/events/feature-event.js';
 import { migrate } from '../src/store/migrations.js';
 import { PgSqlClient } from '../src/store/pg-sql-client.js';
@@ -27,6 +30,7 @@ const PAIRS = Number(process.env.PMF_BENCH_PAIRS ?? 10_000_000);
 const SECONDS = Number(process.env.PMF_BENCH_SECONDS ?? 20);
 const UPDATES_PER_SECOND = Number(process.env.PMF_BENCH_UPDATES ?? 50_000);
 const DATABASE_URL = process.env.PMF_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const RESTORE_ROUNDS = Number(process.env.PMF_BENCH_RESTORE_ROUNDS ?? 4);
 const FEATURES = ['checkout-v2', 'dashboard-v3'];
 const T0 = 1_700_000_000_000;
 
@@ -128,11 +132,45 @@ async function main(): Promise<void> {
     const l0 = performance.now();
     const loaded = await store.load('aggregator', 'events', 0);
     const loadMs = performance.now() - l0;
-    const r0 = performance.now();
-    const back = AggregatorCheckpointer.restore(loaded!.state, loaded!.parts!, options).aggregator;
-    const rebuildMs = performance.now() - r0;
+    // The decode in one piece (what the runner did before: one block of the event loop) and in
+    // slices (what it does now: a turn, and a heartbeat when due, every RESTORE_SLICE_MS),
+    // alternating, each checked byte for byte against the live state. A sliced decode's longest
+    // block is the longest stretch between two of its pauses (the first from its start, the last
+    // to its end).
     const live = agg.serialize();
-    const identical = back.serialize().equals(live);
+    const oneMs: number[] = [];
+    const slicedMs: number[] = [];
+    const longestMs: number[] = [];
+    let pauses = 0;
+    let identical = true;
+    const inOnePiece = () => {
+      const r0 = performance.now();
+      const whole = AggregatorCheckpointer.restore(loaded!.state, loaded!.parts!, options).aggregator;
+      oneMs.push(performance.now() - r0);
+      identical &&= whole.serialize().equals(live);
+    };
+    for (let round = 0; round < RESTORE_ROUNDS; round++) {
+      // Which goes first alternates: the first decode of a run is the slowest (fresh heap).
+      if (round % 2 === 0) inOnePiece();
+      let longest = 0;
+      let blockStart = performance.now();
+      pauses = 0;
+      const s0 = blockStart;
+      const sliced = (await AggregatorCheckpointer.restoreSliced(loaded!.state, loaded!.parts!, options, RESTORE_SLICE_MS, async () => {
+        longest = Math.max(longest, performance.now() - blockStart);
+        pauses++;
+        await nextTurn();
+        blockStart = performance.now();
+      })).aggregator;
+      longest = Math.max(longest, performance.now() - blockStart);
+      slicedMs.push(performance.now() - s0);
+      longestMs.push(longest);
+      identical &&= sliced.serialize().equals(live);
+      if (round % 2 === 1) inOnePiece();
+      progress(`restore round ${round}: in one piece ${oneMs[round].toFixed(0)} ms; in ${pauses + 1} slices ${slicedMs[round].toFixed(0)} ms, longest ${longest.toFixed(0)} ms`);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const rebuildMs = median(oneMs);
     progress(`restore: load ${(loadMs / 1000).toFixed(2)} s + rebuild ${(rebuildMs / 1000).toFixed(2)} s, identical: ${identical}`);
     if (!identical) throw new Error('restored state differs from the live state');
     const s = agg.stats();
@@ -156,6 +194,14 @@ async function main(): Promise<void> {
       restoreSeconds: +((loadMs + rebuildMs) / 1000).toFixed(2),
       restoreLoadSeconds: +(loadMs / 1000).toFixed(2),
       restoreRebuildSeconds: +(rebuildMs / 1000).toFixed(2),
+      restoreRounds: RESTORE_ROUNDS,
+      restoreOnePieceMs: oneMs.map(Math.round),
+      restoreSlicedMs: slicedMs.map(Math.round),
+      restoreSlicedOverOnePiece: +(median(slicedMs) / rebuildMs).toFixed(2),
+      restoreSliceMs: RESTORE_SLICE_MS,
+      restoreSlices: pauses + 1,
+      restoreLongestBlockMs: Math.round(Math.max(...longestMs)),
+      restoreLongestBlockMsByRound: longestMs.map(Math.round),
       storedPartRows: Number(rows[0].n),
       storedBytes,
       storedBytesPerPair: +(storedBytes / s.trackedUsers).toFixed(1),

@@ -17,6 +17,7 @@
 // repaired by writing its chunks' bases next time, and FIFO entries not yet stored are resent.
 
 import { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import { runSteps, runStepsSliced, type Steps } from '../core/sliced-steps.js';
 import type { PartChanges, StatePart } from '../core/state-parts.js';
 import { resolveOptions, type PartitionAggregatorOptions } from './aggregator-options.js';
 import { readHeader, writeHeader } from './aggregator-state.js';
@@ -25,6 +26,7 @@ import { readSlots, writeSlots, type FeatureSlot } from './feature-slot.js';
 import type { FingerprintRing } from './fingerprint-ring.js';
 import { PartitionAggregator } from './partition-aggregator.js';
 import { HANDLE_BYTES } from './user-state-arrays.js';
+import { HANDLES_PER_STEP } from './user-state-records.js';
 import { UserStateStore } from './user-state-store.js';
 
 export const PART_DEDUPE = 0;
@@ -52,6 +54,11 @@ const HEAD_MAGIC = 0x49464d50; // "PMFI"
  * them), 3 the matured early successes (a version 2 head restores them as unknown).
  */
 const HEAD_VERSION = 3;
+
+export interface Restored {
+  aggregator: PartitionAggregator;
+  checkpointer: AggregatorCheckpointer;
+}
 
 export interface IncrementalCheckpoint {
   head: Buffer;
@@ -188,7 +195,20 @@ export class AggregatorCheckpointer {
   }
 
   /** An aggregator and its checkpointer from a head and its part rows (ordered by part, then seq). */
-  static restore(head: Uint8Array, parts: readonly StatePart[], options: PartitionAggregatorOptions): { aggregator: PartitionAggregator; checkpointer: AggregatorCheckpointer } {
+  static restore(head: Uint8Array, parts: readonly StatePart[], options: PartitionAggregatorOptions): Restored {
+    return runSteps(AggregatorCheckpointer.restoreSteps(head, parts, options));
+  }
+
+  /**
+   * restore() in slices of about `sliceMs`, awaiting `pause` between them (the runner gives the
+   * event loop back and heartbeats); the same steps, so the same state. A rejected pause ends the
+   * restore with its error and the partial state is dropped.
+   */
+  static restoreSliced(head: Uint8Array, parts: readonly StatePart[], options: PartitionAggregatorOptions, sliceMs: number, pause: () => Promise<void>): Promise<Restored> {
+    return runStepsSliced(AggregatorCheckpointer.restoreSteps(head, parts, options), sliceMs, pause);
+  }
+
+  private static *restoreSteps(head: Uint8Array, parts: readonly StatePart[], options: PartitionAggregatorOptions): Steps<Restored> {
     const o = resolveOptions(options);
     const what = `incremental aggregator state of partition ${options.partition}`;
     const r = new ByteReader(head, what);
@@ -217,7 +237,7 @@ export class AggregatorCheckpointer {
       byPart.set(p.part, list);
     }
     const fail = (detail: string) => new ByteReader(head, what).fail(detail);
-    readFifo(byPart.get(PART_DEDUPE) ?? [], dedupeSeq, true, (lo, hi, t) => dedupe.restoreEntry(lo, hi, t), fail);
+    yield* readFifo(byPart.get(PART_DEDUPE) ?? [], dedupeSeq, true, (lo, hi, t) => dedupe.restoreEntry(lo, hi, t), fail);
     dedupe.entries.renumber(dedupeSeq[1]);
     const changeBytes: number[] = [];
     const rows: ByteReader[] = [];
@@ -230,14 +250,14 @@ export class AggregatorCheckpointer {
       changeBytes[c] = list.slice(1).reduce((sum, p) => sum + p.data.length, 0);
       for (const p of list) rows.push(new ByteReader(p.data, `${what}, part ${part} row ${p.seq}`));
     }
-    const { store, forgotten } = UserStateStore.fromRecords(
+    const { store, forgotten } = yield* UserStateStore.fromRecords(
       { n, freeHead, live },
       rows,
       o.maxRetiredUsers,
       slots.map((sl) => sl.cohorts.length),
-      (ring) => {
+      function* (ring) {
         let forgot = 0;
-        readFifo(byPart.get(PART_MARKERS) ?? [], markerSeq, false, (lo, hi) => {
+        yield* readFifo(byPart.get(PART_MARKERS) ?? [], markerSeq, false, (lo, hi) => {
           if (ring.full) {
             ring.shift();
             forgot++;
@@ -250,7 +270,8 @@ export class AggregatorCheckpointer {
       fail,
     );
     header.counters.forgottenUsers += forgotten;
-    const aggregator = PartitionAggregator.fromState({ ...header, dedupe, slots, slotIndex, store }, options);
+    yield;
+    const aggregator = yield* PartitionAggregator.fromStateSteps({ ...header, dedupe, slots, slotIndex, store }, options);
     const checkpointer = new AggregatorCheckpointer({ changeBytes, chunks: stored, dedupeEnd: dedupeSeq[1], markersEnd: markerSeq[1] });
     if (chunkStates !== CHUNK_STATES) {
       // Chunked differently: rewrite every chunk in this version's layout at the next save.
@@ -296,15 +317,16 @@ function appendFifo(put: StatePart[], drop: PartChanges['drop'], part: number, r
 }
 
 /** Feeds the entries with sequence numbers in [start, end), oldest first, from rows keyed by their end. */
-function readFifo(
+function* readFifo(
   rows: readonly StatePart[],
   [start, end]: readonly [number, number],
   withTime: boolean,
   push: (lo: number, hi: number, time: number) => void,
   fail: (detail: string) => Error,
-): void {
+): Steps<void> {
   let next = start;
   for (const row of rows) {
+    yield;
     const rowEnd = Number(row.seq);
     if (rowEnd <= next) continue;
     const r = new ByteReader(row.data, `FIFO row ${row.seq}`);
@@ -315,6 +337,7 @@ function readFifo(
     const rowStart = rowEnd - count;
     if (rowStart > next) throw fail(`FIFO entries ${next}..${rowStart - 1} are missing (part ${row.part}, live ${start}..${end - 1}, rows ${rows.map((x) => `${x.seq}`).join(',')})`);
     for (let seq = Math.max(next, rowStart); seq < Math.min(rowEnd, end); seq++) {
+      if (seq % HANDLES_PER_STEP === 0) yield;
       const k = seq - rowStart;
       push(pairs[2 * k], pairs[2 * k + 1], times ? times[k] : 0);
     }

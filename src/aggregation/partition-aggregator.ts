@@ -49,6 +49,7 @@
 // so a restored aggregator compacts at the same record as the original and stays byte-identical.
 
 import { PmfError } from '../core/errors.js';
+import { runSteps, type Steps } from '../core/sliced-steps.js';
 import type { CohortPartial } from '../events/cohort-stats.js';
 import type { EventBody, FeatureEvent, FlagExposure } from '../events/feature-event.js';
 import type { RecordIds } from '../events/record-ids.js';
@@ -61,6 +62,7 @@ import { DedupeWindow } from './dedupe-window.js';
 import { SourceWatermark } from './source-watermark.js';
 import type { SourceMark } from '../events/watermark-marker.js';
 import { MAX_FEATURES, SWITCHED, UserStateStore } from './user-state-store.js';
+import { HANDLES_PER_STEP } from './user-state-records.js';
 import { resolveOptions, type PartitionAggregatorOptions, type ResolvedOptions } from './aggregator-options.js';
 import { aggregatorStats, zeroCounters, type AggregatorCounters, type AggregatorStats } from './aggregator-counters.js';
 import { hasIds, isRemembered, selectEventUser } from './event-keys.js';
@@ -128,6 +130,11 @@ export class PartitionAggregator {
   private sortedRuledCohorts: { feature: string; cohorts: CohortAccumulator[] }[] | undefined;
 
   setRules(rules: RuleSet): void {
+    runSteps(this.setRulesSteps(rules));
+  }
+
+  /** setRules(), pausable while it requeues every live state (a restore at 10 M pairs). */
+  private *setRulesSteps(rules: RuleSet): Steps<void> {
     this.rules = rules;
     this.sortedRuleFeatures = undefined;
     this.sortedRuledCohorts = undefined;
@@ -144,7 +151,7 @@ export class PartitionAggregator {
     let longest = 0;
     for (const c of this.compiled.values()) longest = Math.max(longest, c.activationWindowMs, c.retentionWindowMs);
     this.horizonMs = this.opts.maxLatenessMs ?? longest + this.opts.lateGraceMs;
-    this.rebuildDeadlines();
+    yield* this.rebuildDeadlines();
   }
 
   /** The events of one log record, in order: they share its offset, checked once, for the first. */
@@ -193,7 +200,7 @@ export class PartitionAggregator {
     this.mature(this.watermark);
     if (this.store.needsCompaction) {
       this.store.compact();
-      this.requeueAll();
+      runSteps(this.requeueAll());
     }
     return true;
   }
@@ -240,7 +247,7 @@ export class PartitionAggregator {
     if (!this.deadlines.nothingDueBy(this.watermark)) this.mature(this.watermark);
     if (store.needsCompaction) {
       store.compact();
-      this.requeueAll();
+      runSteps(this.requeueAll());
     }
   }
 
@@ -335,17 +342,20 @@ export class PartitionAggregator {
     matureDue(this.deadlines, this.store, this.slots, watermark, this.counters);
   }
 
-  private rebuildDeadlines(): void {
+  private *rebuildDeadlines(): Steps<void> {
     setWindowLengths(this.deadlines, this.slots);
-    this.requeueAll();
+    yield* this.requeueAll();
     // Windows shortened by new rules may have matured already.
     if (this.watermark !== Number.NEGATIVE_INFINITY) this.mature(this.watermark);
   }
 
-  private requeueAll(): void {
+  private *requeueAll(): Steps<void> {
     this.deadlines.clear();
     const store = this.store;
-    for (let h = 0; h < store.handleLimit; h++) if (store.isLive(h)) this.deadlines.push(h);
+    for (let h = 0; h < store.handleLimit; h++) {
+      if (h % HANDLES_PER_STEP === 0) yield;
+      if (store.isLive(h)) this.deadlines.push(h);
+    }
   }
 
   private slotFor(feature: string): number {
@@ -399,6 +409,11 @@ export class PartitionAggregator {
 
   /** An aggregator over restored parts (which it takes over); options.rules apply as if setRules followed. */
   static fromState(s: AggregatorState, options: PartitionAggregatorOptions): PartitionAggregator {
+    return runSteps(PartitionAggregator.fromStateSteps(s, options));
+  }
+
+  /** fromState(), pausable while it queues every live state's deadlines. */
+  static *fromStateSteps(s: AggregatorState, options: PartitionAggregatorOptions): Steps<PartitionAggregator> {
     const a = new PartitionAggregator({ ...options, rules: { version: 'restoring', rules: [], byFeature: new Map() } });
     a.lastOffset = s.lastOffset;
     a.clock = s.clock;
@@ -408,7 +423,7 @@ export class PartitionAggregator {
     for (const [name, i] of s.slotIndex) a.slotIndex.set(name, i);
     a.store = s.store;
     a.deadlines = new DeadlineQueue(s.store, a.opts.lateGraceMs);
-    a.setRules(options.rules);
+    yield* a.setRulesSteps(options.rules);
     return a;
   }
 }

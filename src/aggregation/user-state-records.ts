@@ -7,8 +7,12 @@
 // the arrays exactly as a whole-state restore does, so a corrupt or incomplete set is refused.
 
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import type { Steps } from '../core/sliced-steps.js';
 import { keyToHex } from './user-key.js';
 import { ALIAS, BIG, FREE, NONE, UserStateArrays } from './user-state-arrays.js';
+
+/** Handles between two points where a restore may pause (a few ms each at 10 M pairs). */
+export const HANDLES_PER_STEP = 65_536;
 
 const LIST_V1 = 0;
 const RANGE_V1 = 1;
@@ -139,8 +143,9 @@ export class UserStateRecords extends UserStateArrays {
   }
 
   /** The aliases of live alias states, in handle order (any order restores the same map content). */
-  protected restoreAliases(aliasIds: Map<number, string>, fail: (detail: string) => Error): void {
+  protected *restoreAliases(aliasIds: Map<number, string>, fail: (detail: string) => Error): Steps<void> {
     for (let h = 0; h < this.highWater; h++) {
+      if (h % HANDLES_PER_STEP === 0) yield;
       if ((this.flg[h] & (ALIAS | FREE)) !== ALIAS) continue;
       const user = aliasIds.get(h);
       if (user === undefined) throw fail(`alias state ${h} without its id`);
@@ -153,14 +158,16 @@ export class UserStateRecords extends UserStateArrays {
    * After the arrays of handles 0..n-1 are loaded: checks every link, the free list and the
    * feature/cohort of each live state, then rebuilds the user index from the chain heads.
    */
-  protected linkAndIndex(n: number, freeHead: number, live: number, cohortCounts: readonly number[], fail: (detail: string) => Error): void {
+  protected *linkAndIndex(n: number, freeHead: number, live: number, cohortCounts: readonly number[], fail: (detail: string) => Error): Steps<void> {
     this.highWater = n;
     this.freeHead = freeHead;
     // Integrity: every link in range, every handle linked at most once, free list = free handles.
     const linked = new Uint8Array(n);
     let liveSeen = 0;
+    let liveLinks = 0;
     let bigSeen = 0;
     for (let h = 0; h < n; h++) {
+      if (h % HANDLES_PER_STEP === 0) yield;
       const next = this.nxt[h];
       if (next < NONE || next >= n) throw fail(`bad link ${next} at state ${h}`);
       if (next !== NONE) {
@@ -169,6 +176,7 @@ export class UserStateRecords extends UserStateArrays {
       }
       if ((this.flg[h] & FREE) !== 0) continue;
       liveSeen++;
+      if (next !== NONE) liveLinks++;
       if ((this.flg[h] & BIG) !== 0) bigSeen++;
       const f = this.feat[h];
       if (f >= cohortCounts.length || this.coh[h] >= cohortCounts[f]) throw fail(`state ${h} points at a missing feature/cohort`);
@@ -179,7 +187,14 @@ export class UserStateRecords extends UserStateArrays {
       throw fail('bad free list head');
     }
     this.live = live;
+    // Sized at once for every chain head, to the size that growing one user at a time reaches: a
+    // rehash of millions of users would be one long step.
+    let size = this.mask + 1;
+    while (liveSeen - liveLinks > size * 0.75) size *= 2;
+    if (size > this.mask + 1) this.rehash(size);
+    yield;
     for (let h = 0; h < n; h++) {
+      if (h % HANDLES_PER_STEP === 0) yield;
       if ((this.flg[h] & FREE) !== 0 || linked[h] !== 0) continue; // not a chain head
       const k = 4 * h;
       const alias = (this.flg[h] & ALIAS) !== 0;

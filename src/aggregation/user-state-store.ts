@@ -20,6 +20,7 @@
 
 
 import type { ByteReader, ByteWriter } from '../core/byte-codec.js';
+import { runSteps, type Steps } from '../core/sliced-steps.js';
 import { hash64, hashKey64 } from './id-hash.js';
 import { keyToHex, parseUserKey, userKey } from './user-key.js';
 import { ALIAS, BIG, FREE, HANDLE_BYTES, NONE } from './user-state-arrays.js';
@@ -240,28 +241,30 @@ export class UserStateStore extends UserStateRecords {
    * Rebuilds a store from record rows (user-state-records.ts) applied in order, which must cover
    * every handle below `n`, and the markers (pushed oldest first by `loadMarkers`).
    */
-  static fromRecords(
+  static *fromRecords(
     scalars: { n: number; freeHead: number; live: number },
     rows: Iterable<ByteReader>,
     maxRetired: number,
     cohortCounts: readonly number[],
-    loadMarkers: (ring: FingerprintRing) => number,
+    loadMarkers: (ring: FingerprintRing) => Steps<number>,
     fail: (detail: string) => Error,
-  ): { store: UserStateStore; forgotten: number } {
+  ): Steps<{ store: UserStateStore; forgotten: number }> {
     const s = new UserStateStore(maxRetired);
     const { n, freeHead, live } = scalars;
     s.resize(Math.max(n, 16));
     const covered = new Uint8Array(n);
     const aliasIds = new Map<number, string>();
     for (const r of rows) {
+      yield; // a row is at most a chunk (65,536 records)
       s.applyRow(r, n, covered, aliasIds);
       r.expectEnd();
     }
+    yield;
     const missing = covered.indexOf(0);
     if (missing !== -1) throw fail(`no record of state ${missing}`);
-    s.linkAndIndex(n, freeHead, live, cohortCounts, fail);
-    s.restoreAliases(aliasIds, fail);
-    const forgotten = loadMarkers(s.markers);
+    yield* s.linkAndIndex(n, freeHead, live, cohortCounts, fail);
+    yield* s.restoreAliases(aliasIds, fail);
+    const forgotten = yield* loadMarkers(s.markers);
     s.takeChanged();
     return { store: s, forgotten };
   }
@@ -317,7 +320,7 @@ export class UserStateStore extends UserStateRecords {
       if (h >= n || (s.flg[h] & (BIG | FREE)) !== BIG || slow > requests) throw r.fail(`bad large counts at state ${h}`);
       s.big.set(h, [requests, slow]);
     }
-    s.linkAndIndex(n, freeHead, live, cohortCounts, (d) => r.fail(d));
+    runSteps(s.linkAndIndex(n, freeHead, live, cohortCounts, (d) => r.fail(d)));
     const aliasCount = r.varint();
     for (let i = 0; i < aliasCount; i++) {
       const hex = r.string();

@@ -167,14 +167,16 @@ export function aggregatorProcessorFactory(
 ): ProcessorFactory {
   return {
     create: (partition) => new AggregatorProcessor(new PartitionAggregator({ ...options(), partition }), topics, stepMs),
-    restore: (partition, state, parts) => {
+    restore: async (partition, state, parts, pacing) => {
       const opts = { ...options(), partition };
-      // A whole-state checkpoint (written before incremental checkpoints) is read once; the first
-      // save then writes every part.
+      // A whole-state checkpoint (written before incremental checkpoints) is read once, in one
+      // piece; the first save then writes every part.
       if (parts.length === 0 && !AggregatorCheckpointer.isHead(state)) {
         return new AggregatorProcessor(PartitionAggregator.restore(state, opts), topics, stepMs);
       }
-      const { aggregator, checkpointer } = AggregatorCheckpointer.restore(state, parts, opts);
+      const { aggregator, checkpointer } = pacing
+        ? await AggregatorCheckpointer.restoreSliced(state, parts, opts, pacing.sliceMs, () => pacing.pause())
+        : AggregatorCheckpointer.restore(state, parts, opts);
       return new AggregatorProcessor(aggregator, topics, stepMs, checkpointer);
     },
   };

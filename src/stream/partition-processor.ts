@@ -46,8 +46,17 @@ export interface PartitionProcessor {
   checkpoint?(offset: string): IncrementalState;
 }
 
+export interface RestorePacing {
+  sliceMs: number;
+  pause(): Promise<void>;
+}
+
 export interface ProcessorFactory {
   create(partition: number): PartitionProcessor;
-  /** `parts` are the stored part rows (empty for a whole-state checkpoint). */
-  restore(partition: number, state: Buffer, parts: readonly StatePart[]): PartitionProcessor;
+  /**
+   * `parts` are the stored part rows (empty for a whole-state checkpoint). A decode that lasts
+   * (seconds at 10 M pairs) runs in slices of about `pacing.sliceMs` and awaits `pacing.pause`
+   * between them; a rejected pause rejects the restore and its partial state is dropped.
+   */
+  restore(partition: number, state: Buffer, parts: readonly StatePart[], pacing?: RestorePacing): Promise<PartitionProcessor>;
 }

@@ -4,7 +4,8 @@
 // another in the serial chain would outlast the session, the member would be thrown out, and the
 // next owner would restore again. kafkajs shares one in-flight heartbeat between concurrent calls
 // and sends none before its own interval has passed, so calling it on a timer while the batch
-// handler awaits the load is safe.
+// handler awaits the load is safe. The decode that follows is wrapped too: it gives the event loop
+// back between slices (core/sliced-steps.ts), so the timer fires while it runs.
 
 import type { Clock } from '../core/clock.js';
 

@@ -1,7 +1,7 @@
 // Runs a stateful stage over a consumer group with an exactly-once effect that does not rest on
 // Kafka transactions (kafkajs cannot fence zombies, see docs/architecture.md):
 //  1. a partition's state is restored from its checkpoint when the partition is first seen (the
-//     member heartbeats while it loads: restore-heartbeat.ts);
+//     member heartbeats while it loads and, between slices, while it decodes: restore-heartbeat.ts);
 //  2. records below the checkpoint offset are skipped (the committed Kafka offset may lag it);
 //  3. at each checkpoint: publish outputs (await acks) → save state + offset → commit the offset.
 // Outputs are also published between checkpoints (publishIntervalMs, or at once, even mid-batch,
@@ -36,10 +36,13 @@ import { once, type Component } from '../core/lifecycle.js';
 import { nextTurn } from '../core/next-turn.js';
 import type { GroupConsumer, LogProducer, PartitionBatch, PartitionedLog, TopicPartition } from '../log/partitioned-log.js';
 import type { CheckpointStore } from './checkpoint-store.js';
+import type { StatePart } from '../core/state-parts.js';
 import type { IncrementalState, Output, PartitionProcessor, ProcessorFactory } from './partition-processor.js';
 import { whileHeartbeating } from './restore-heartbeat.js';
 
 const APPLY_SLICE_MS = 4; // longest run of record applies without a turn (the serial chain keeps order)
+/** Longest run of a checkpoint decode without a turn: far below a heartbeat interval (3 s by default). */
+export const RESTORE_SLICE_MS = 50;
 /** A whole state (head only) or an incremental one. */
 type StateToSave = Pick<IncrementalState, 'head'> & Partial<IncrementalState>;
 
@@ -224,15 +227,40 @@ export class StatefulRunner implements Component {
       this.o.clock,
       (err) => this.o.onError?.(err, `${this.name}: abandoned checkpoint load of partition ${partition}`),
     );
-    // The decode holds the event loop (seconds at 10 M pairs): it starts with a fresh session.
-    if (cp) await heartbeat();
-    const processor = cp ? this.o.factory.restore(partition, cp.state, cp.parts ?? []) : this.o.factory.create(partition);
+    const processor = cp ? await this.decode(partition, cp.state, cp.parts ?? [], heartbeat) : this.o.factory.create(partition);
     const next = cp ? BigInt(cp.offset) : -1n;
     const now = this.o.clock.now();
     o = { processor, next, checkpointed: next, dirty: false, lastFlush: now, lastPublish: now, pending: [], stale: false, catchingUp: false };
     this.owned.set(partition, o);
     this.stats.ownedPartitions = this.owned.size;
     return o;
+  }
+
+  /**
+   * The decode lasts seconds at 10 M pairs: it runs in slices that give the event loop back, and
+   * the member heartbeats between them as during the load. After a failed heartbeat the decode
+   * stops at its next slice and its partial state is dropped; the batch ends with the heartbeat's
+   * error.
+   */
+  private decode(partition: number, state: Buffer, parts: readonly StatePart[], heartbeat: () => Promise<void>): Promise<PartitionProcessor> {
+    let abandoned = false;
+    const stopped = new PmfError('ERR_LOG_UNAVAILABLE', `${this.name}: checkpoint decode of partition ${partition} abandoned after a failed heartbeat`, { retryable: true });
+    const pause = async () => {
+      await nextTurn();
+      if (abandoned) throw stopped;
+    };
+    return whileHeartbeating(
+      this.o.factory.restore(partition, state, parts, { sliceMs: RESTORE_SLICE_MS, pause }),
+      () => heartbeat().catch((err: unknown) => {
+        abandoned = true;
+        throw err;
+      }),
+      this.consumer?.heartbeatIntervalMs,
+      this.o.clock,
+      (err) => {
+        if (err !== stopped) this.o.onError?.(err, `${this.name}: abandoned checkpoint decode of partition ${partition}`);
+      },
+    );
   }
 
   private async handleBatch(batch: PartitionBatch, heartbeat: () => Promise<void>): Promise<void> {

@@ -125,7 +125,8 @@ export function verdictProcessorFactory(
 ): ProcessorFactory {
   return {
     create: () => new VerdictProcessor(new VerdictEngine(options()), topics, keyRing, clock, startupWaitMs, observe),
-    restore: (_partition, state, parts) => {
+    // Its state is small (per rollout, not per user): decoded in one piece.
+    restore: async (_partition, state, parts) => {
       if (parts.length === 0 && !isEngineHead(state)) {
         return new VerdictProcessor(VerdictEngine.restore(state, options()), topics, keyRing, clock, startupWaitMs, observe);
       }

@@ -546,7 +546,7 @@ export class FaultHarness {
       // Head and part rows in one snapshot, restored the way the runner restores them.
       const cp = await store.load('aggregator', this.env.topics.events, partition);
       expect(cp === null ? undefined : BigInt(cp.offset), `checkpoint offset of partition ${partition}`).toBe(end);
-      const processor = aggregatorProcessorFactory(this.env.topics, 60_000, () => options).restore(partition, cp!.state, cp!.parts ?? []);
+      const processor = await aggregatorProcessorFactory(this.env.topics, 60_000, () => options).restore(partition, cp!.state, cp!.parts ?? []);
       const agg = (processor as AggregatorProcessor).aggregator;
       expect(agg.snapshot(), `checkpointed aggregates of partition ${partition}`).toEqual(expected.get(partition) ?? []);
       for (const [k, v] of Object.entries(agg.stats())) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;

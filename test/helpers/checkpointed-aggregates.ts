@@ -68,7 +68,7 @@ export async function checkpointedAggregates(o: CheckpointedAggregatesOptions): 
   const result: CheckpointedAggregates = { cohorts: {}, duplicates: 0, latencyUnjoined: 0, tooLate: 0 };
   const factory = aggregatorProcessorFactory(o.topics, 60_000, () => ({ rules: o.rules }));
   for (const [partition, cp] of checkpoints) {
-    const agg = (factory.restore(partition, cp.state, cp.parts ?? []) as AggregatorProcessor).aggregator;
+    const agg = ((await factory.restore(partition, cp.state, cp.parts ?? [])) as AggregatorProcessor).aggregator;
     for (const c of agg.snapshot()) {
       if (c.feature !== o.feature) continue;
       const sum = (result.cohorts[c.cohort] ??= { exposed: 0, requests: 0 });

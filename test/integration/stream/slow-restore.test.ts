@@ -1,8 +1,10 @@
-// A stage whose checkpoint loads outlast the Kafka session keeps its partitions: the runner
-// heartbeats while it restores (stream/restore-heartbeat.ts). Without it, a 7 s load against a 6 s
-// session throws the member out of the group; kafkajs re-joins (a new generation, onAssignment
-// again) and, with other members, the partitions would move and be restored again elsewhere.
-// Real Kafka and PostgreSQL; each partition starts from a stored checkpoint, so it is restored.
+// A stage whose checkpoint loads or decodes outlast the Kafka session keeps its partitions: the
+// runner heartbeats while it loads (stream/restore-heartbeat.ts) and, as the decode gives the
+// event loop back between slices, while it decodes. Without it, a 7 s load or decode against a
+// 6 s session throws the member out of the group; kafkajs re-joins (a new generation,
+// onAssignment again) and, with other members, the partitions would move and be restored again
+// elsewhere. Real Kafka and PostgreSQL; each partition starts from a stored checkpoint, so it is
+// restored.
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
@@ -11,7 +13,7 @@ import { KafkaLog } from '../../../src/log/kafka/kafka-log.js';
 import type { BatchHandler, ConsumedRecord, GroupConsumerOptions, PartitionedLog, TopicPartition } from '../../../src/log/partitioned-log.js';
 import { SqlCheckpointStore } from '../../../src/store/sql-checkpoint-store.js';
 import type { CheckpointStore } from '../../../src/stream/checkpoint-store.js';
-import type { PartitionProcessor } from '../../../src/stream/partition-processor.js';
+import type { PartitionProcessor, RestorePacing } from '../../../src/stream/partition-processor.js';
 import { StatefulRunner } from '../../../src/stream/stateful-runner.js';
 import { openMigratedStore, pgDriver, type MigratedStore } from '../flags/flag-store-fixture.js';
 import { testServices, uniqueName, waitFor } from '../../helpers/services.js';
@@ -20,8 +22,10 @@ const PARTITIONS = 2;
 const PER_PARTITION = 300;
 const SESSION_MS = 6000;
 const HEARTBEAT_MS = 1000;
-/** Each partition's restore: longer than the session, as a 10 M-pair restore is than a 30 s one. */
-const LOAD_DELAY_MS = 7000;
+/** Each partition's load or decode: longer than the session, as a 10 M-pair restore is than a 30 s one. */
+const SLOW_MS = 7000;
+/** A slice of the slow decode: the CPU held, as a decode holds it between two pauses. */
+const DECODE_SLICE_MS = 20;
 
 /** Counts values per key, and how often each offset was applied (must be once). */
 class CountProcessor implements PartitionProcessor {
@@ -43,12 +47,26 @@ function slowLoads(store: CheckpointStore, loads: number[]): CheckpointStore {
   return {
     load: async (stage, topic, partition) => {
       loads.push(partition);
-      await new Promise((resolve) => setTimeout(resolve, LOAD_DELAY_MS));
+      await new Promise((resolve) => setTimeout(resolve, SLOW_MS));
       return store.load(stage, topic, partition);
     },
     loadOffset: (stage, topic, partition) => store.loadOffset(stage, topic, partition),
     save: (stage, topic, cp) => store.save(stage, topic, cp),
   };
+}
+
+/** A restore whose decode holds the CPU for SLOW_MS: in slices with pauses between them when the runner paces it, in one piece otherwise. */
+async function slowDecode(pacing: RestorePacing | undefined, decodes: number[], partition: number): Promise<void> {
+  decodes.push(partition);
+  const busy = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+  if (pacing === undefined) return busy(SLOW_MS);
+  for (const end = performance.now() + SLOW_MS; performance.now() < end; ) {
+    busy(DECODE_SLICE_MS);
+    await pacing.pause();
+  }
 }
 
 /** The Kafka log, recording every assignment the runner's consumer is told about (one per generation it joins). */
@@ -71,7 +89,7 @@ describe('stateful runner: restores longer than the Kafka session', () => {
     for (const c of opened.splice(0).reverse()) await c.close();
   });
 
-  it('keeps its partitions (one generation) and applies every record once', { timeout: 60_000 }, async () => {
+  it.each(['load', 'decode'] as const)('keeps its partitions (one generation) and applies every record once (slow %s)', { timeout: 60_000 }, async (slow) => {
     const topic = uniqueName('pmf_slow_restore');
     const log = new KafkaLog({
       brokers: [...testServices.kafkaBrokers], clientId: 'pmf-slow-restore', logLevel: 'nothing', logger: silentLogger,
@@ -93,10 +111,17 @@ describe('stateful runner: restores longer than the Kafka session', () => {
 
     const counts = new Map<string, number>();
     const loads: number[] = [];
+    const decodes: number[] = [];
     const assignments: TopicPartition[][] = [];
     const runner = new StatefulRunner({
-      name: 'count', log: recordingAssignments(log, assignments), producer, store: slowLoads(store, loads),
-      factory: { create: () => new CountProcessor(counts), restore: () => new CountProcessor(counts) },
+      name: 'count', log: recordingAssignments(log, assignments), producer, store: slow === 'load' ? slowLoads(store, loads) : store,
+      factory: {
+        create: () => new CountProcessor(counts),
+        restore: async (p, _state, _parts, pacing) => {
+          if (slow === 'decode') await slowDecode(pacing, decodes, p);
+          return new CountProcessor(counts);
+        },
+      },
       groupId: uniqueName('pmf_slow_restore'), inputTopic: topic, checkpointIntervalMs: 200, clock: systemClock,
     });
     await runner.start();
@@ -105,14 +130,14 @@ describe('stateful runner: restores longer than the Kafka session', () => {
     const stored = async () => Promise.all(Array.from({ length: PARTITIONS }, (_, p) => store.loadOffset('count', topic, p)));
     await waitFor(async () => (await stored()).every((o) => o === String(PER_PARTITION)), {
       timeoutMs: 45_000, intervalMs: 200, message: 'every partition checkpointed at its end',
-      describe: () => ({ assignments, loads, applied: runner.stats.recordsApplied }),
+      describe: () => ({ assignments, loads, decodes, applied: runner.stats.recordsApplied }),
     });
 
     // One generation: the member was never thrown out while it restored.
     expect(assignments).toHaveLength(1);
     expect(assignments[0].map((tp) => tp.partition).sort()).toEqual([0, 1]);
     // Each partition restored once, and nothing dropped as stale.
-    expect(loads.sort()).toEqual([0, 1]);
+    expect((slow === 'load' ? loads : decodes).sort()).toEqual([0, 1]);
     expect(runner.stats.staleStatesDropped).toBe(0);
     // Exactly once: every offset applied, none twice.
     expect(counts.size).toBe(PARTITIONS * PER_PARTITION);

@@ -95,6 +95,55 @@ describe('incremental aggregator checkpoints', () => {
     });
   }
 
+  it('a restore in slices gives the state of a restore in one piece, and its checkpointer goes on the same', async () => {
+    const evs = events(11, 3000);
+    const store = new InMemoryCheckpointStore();
+    const agg = new PartitionAggregator(OPTIONS);
+    const cpr = AggregatorCheckpointer.fresh(agg);
+    for (let i = 0; i < evs.length; i++) {
+      agg.apply(evs[i], String(i));
+      if (i % 500 !== 499) continue;
+      const cp = cpr.take(agg, String(i + 1));
+      cp.settle(await store.save('aggregator', 'events', { partition: OPTIONS.partition, offset: String(i + 1), state: cp.head, changes: cp.changes }));
+    }
+    const cp = await store.load('aggregator', 'events', OPTIONS.partition);
+    let pauses = 0;
+    const sliced = await AggregatorCheckpointer.restoreSliced(cp!.state, cp!.parts!, OPTIONS, 0, async () => {
+      pauses++;
+      await new Promise((resolve) => setImmediate(resolve));
+    });
+    const whole = AggregatorCheckpointer.restore(cp!.state, cp!.parts!, OPTIONS);
+    expect(pauses).toBeGreaterThan(cp!.parts!.length);
+    expect(sliced.aggregator.serialize().equals(whole.aggregator.serialize())).toBe(true);
+    expect(sliced.aggregator.serialize().equals(agg.serialize())).toBe(true);
+    // Both go on alike: the same records applied, the same next checkpoint.
+    for (const [k, e] of events(12, 300).entries()) {
+      sliced.aggregator.apply(e, String(evs.length + k));
+      whole.aggregator.apply(e, String(evs.length + k));
+    }
+    const next = String(evs.length + 300);
+    const a = sliced.checkpointer.take(sliced.aggregator, next);
+    const b = whole.checkpointer.take(whole.aggregator, next);
+    expect(a.head.equals(b.head)).toBe(true);
+    expect(a.changes).toEqual(b.changes);
+  });
+
+  it('a restore in slices ends with the error of a failed pause', async () => {
+    const store = new InMemoryCheckpointStore();
+    const agg = new PartitionAggregator(OPTIONS);
+    events(13, 1000).forEach((e, i) => agg.apply(e, String(i)));
+    const cp = AggregatorCheckpointer.fresh(agg).take(agg, '1000');
+    await store.save('aggregator', 'events', { partition: OPTIONS.partition, offset: '1000', state: cp.head, changes: cp.changes });
+    const loaded = await store.load('aggregator', 'events', OPTIONS.partition);
+    let pauses = 0;
+    const lost = new Error('rebalance in progress');
+    const restoring = AggregatorCheckpointer.restoreSliced(loaded!.state, loaded!.parts!, OPTIONS, 0, async () => {
+      if (++pauses === 2) throw lost;
+    });
+    await expect(restoring).rejects.toBe(lost);
+    expect(pauses).toBe(2); // no step after the failed pause
+  });
+
   it('a save at an offset already saved is refused and changes nothing', async () => {
     const store = new InMemoryCheckpointStore();
     const agg = new PartitionAggregator(OPTIONS);

@@ -111,7 +111,7 @@ function jsonSnapshots(partition: number, recs: Rec[]): FeaturePartial[] {
  * after `crashAt` records loses what was not taken and restarts from the checkpoint taken at
  * `checkpointAt` (outputs taken first, as the runner does), applying the records from there again.
  */
-function binaryRecords(partition: number, recs: Rec[], seed: number, crash?: { checkpointAt: number; crashAt: number }): Buffer[] {
+async function binaryRecords(partition: number, recs: Rec[], seed: number, crash?: { checkpointAt: number; crashAt: number }): Promise<Buffer[]> {
   const rand = mulberry32(seed);
   const factory = aggregatorProcessorFactory(TOPICS, STEP, () => OPTIONS);
   let proc = factory.create(partition) as AggregatorProcessor;
@@ -124,7 +124,7 @@ function binaryRecords(partition: number, recs: Rec[], seed: number, crash?: { c
       checkpoint = proc.serialize();
     }
     if (crash && i === crash.crashAt) {
-      proc = factory.restore(partition, checkpoint!, []) as AggregatorProcessor;
+      proc = (await factory.restore(partition, checkpoint!, [])) as AggregatorProcessor;
       for (let k = crash.checkpointAt; k < crash.crashAt; k++) {
         proc.applyEvents(recs[k].events, recs[k].offset);
         if (rand() < 0.2) take();
@@ -178,7 +178,7 @@ async function verdictStage(records: Buffer[], restart?: { at: number; from: 'wh
     if (i === restart?.at) {
       take();
       const stored = restart.from === 'whole' ? { state: proc.serialize(), parts: [] } : await store.load('verdict', 'in', 0);
-      proc = factory.restore(0, stored!.state, stored!.parts ?? []);
+      proc = await factory.restore(0, stored!.state, stored!.parts ?? []);
       for (let k = Math.max(0, i - 5); k < i; k++) proc.apply({ offset: String(k), key: null, value: records[k], timestamp: 0 } as never);
     }
     proc.apply({ offset: String(i), key: null, value: records[i], timestamp: 0 } as never);
@@ -203,9 +203,9 @@ describe('cohort-stats record formats', () => {
   const log = scenario(1500);
   const json = [...log].map(([p, recs]) => jsonSnapshots(p, recs));
 
-  it('decodes binary records into exactly the JSON snapshots, steps grouped however the flushes fall', () => {
+  it('decodes binary records into exactly the JSON snapshots, steps grouped however the flushes fall', async () => {
     for (const [p, recs] of log) {
-      const records = binaryRecords(p, recs, 100 + p);
+      const records = await binaryRecords(p, recs, 100 + p);
       const decoded = records.flatMap((r) => decodeCohortStats(r));
       // Most records hold several steps, so most snapshots travel as deltas.
       expect(records.length).toBeLessThan(decoded.length / 3);
@@ -229,7 +229,7 @@ describe('cohort-stats record formats', () => {
     ['an aggregator crash and a verdict-stage restart from incremental checkpoints', { checkpointAt: 40, crashAt: 90 }, 'incremental' as const],
   ])('gives the same verdicts and commands as JSON snapshots (%s)', async (_name, crash, restartFrom) => {
     const jsonRecords = interleave(json.map((list) => list.map((s) => encodeJson(s))), 1);
-    const binary = [...log].map(([p, recs]) => binaryRecords(p, recs, 200 + p, crash));
+    const binary = await Promise.all([...log].map(([p, recs]) => binaryRecords(p, recs, 200 + p, crash)));
     if (crash) {
       for (const [p, list] of binary.entries()) {
         const decoded = list.flatMap((r) => decodeCohortStats(r));
@@ -246,12 +246,12 @@ describe('cohort-stats record formats', () => {
     expect(got).toEqual(want);
   });
 
-  it('the engine fed decoded snapshots matches the engine fed JSON ones, state included', () => {
+  it('the engine fed decoded snapshots matches the engine fed JSON ones, state included', async () => {
     const options = { rules: RULES, evaluator: createEvaluator(Config.parse({})), heartbeatMs: 3600_000, partitions: PARTITIONS };
     const a = new VerdictEngine(options);
     const b = new VerdictEngine({ ...options, evaluator: createEvaluator(Config.parse({})) });
     for (const r of interleave(json.map((list) => list.map((s) => encodeJson(s))), 3)) for (const s of decodeCohortStats(r)) a.apply(s);
-    for (const r of interleave([...log].map(([p, recs]) => binaryRecords(p, recs, 300 + p)), 3)) for (const s of decodeCohortStats(r)) b.apply(s);
+    for (const r of interleave(await Promise.all([...log].map(([p, recs]) => binaryRecords(p, recs, 300 + p))), 3)) for (const s of decodeCohortStats(r)) b.apply(s);
     expect(JSON.parse(b.serialize().toString())).toEqual(JSON.parse(a.serialize().toString()));
   });
 });

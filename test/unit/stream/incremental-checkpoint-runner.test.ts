@@ -65,7 +65,7 @@ describe('stateful runner with incremental checkpoints', () => {
     }
     for (const p of [0]) {
       const cp = await store.load('aggregator', topics.events, p);
-      const restored = (factory.restore(p, cp!.state, cp!.parts!) as AggregatorProcessor).aggregator;
+      const restored = ((await factory.restore(p, cp!.state, cp!.parts!)) as AggregatorProcessor).aggregator;
       const whole = new PartitionAggregator({ ...OPTIONS, partition: p });
       sent.forEach((value, i) => whole.applyRecord(decodeEventRecord(value), String(i)));
       expect(restored.serialize().equals(whole.serialize()), `partition ${p}`).toBe(true);

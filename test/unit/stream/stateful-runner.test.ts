@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { EmbeddedLog } from '../../../src/log/embedded/embedded-log.js';
-import type { BatchHandler, ConsumedRecord, LogProducer, LogRecord, PartitionBatch, PartitionedLog } from '../../../src/log/partitioned-log.js';
+import type { BatchHandler, ConsumedRecord, GroupConsumer, GroupConsumerOptions, LogProducer, LogRecord, PartitionBatch, PartitionedLog } from '../../../src/log/partitioned-log.js';
 import { InMemoryCheckpointStore, type Checkpoint } from '../../../src/stream/checkpoint-store.js';
-import type { PartitionProcessor } from '../../../src/stream/partition-processor.js';
+import type { PartitionProcessor, RestorePacing } from '../../../src/stream/partition-processor.js';
 import { StatefulRunner } from '../../../src/stream/stateful-runner.js';
 import { waitFor } from '../../helpers/services.js';
 
@@ -29,7 +29,7 @@ class SumProcessor implements PartitionProcessor {
 
 const factory = {
   create: (p: number) => new SumProcessor(p),
-  restore: (p: number, s: Buffer) => new SumProcessor(p, JSON.parse(s.toString())),
+  restore: async (p: number, s: Buffer) => new SumProcessor(p, JSON.parse(s.toString())),
 };
 
 async function setup(store: InMemoryCheckpointStore = new InMemoryCheckpointStore()) {
@@ -81,7 +81,7 @@ class UrgentSum extends SumProcessor {
   }
 }
 
-const urgentFactory = { create: (p: number) => new UrgentSum(p), restore: (p: number, st: Buffer) => new UrgentSum(p, JSON.parse(st.toString())) };
+const urgentFactory = { create: (p: number) => new UrgentSum(p), restore: async (p: number, st: Buffer) => new UrgentSum(p, JSON.parse(st.toString())) };
 
 /** Refuses the next `refuse` saves, as the store does when another owner's checkpoint is ahead. */
 class RefusingStore extends InMemoryCheckpointStore {
@@ -300,7 +300,7 @@ describe('stateful runner', () => {
     const producer: LogProducer = { name: 'none', start: async () => undefined, stop: async () => undefined, send: async () => undefined };
     const r = new StatefulRunner({
       name: 'asking', log, producer, store: new InMemoryCheckpointStore(), groupId: 'a', inputTopic: 'in', checkpointIntervalMs: 3600_000, clock: systemClock,
-      factory: { create: (p: number) => new Asking(p), restore: (p: number) => new Asking(p) },
+      factory: { create: (p: number) => new Asking(p), restore: async (p: number) => new Asking(p) },
     });
     await r.start();
     await delivered;
@@ -381,5 +381,67 @@ describe('stateful runner', () => {
     expect(sent[0]).toEqual({ a: 1 });
     await r.stop();
     await s.log.close();
+  });
+
+  it('stops a decode after a failed heartbeat, never uses its state, and ends the batch with the heartbeat error', async () => {
+    const s = await setup();
+    await s.send(100);
+    const first = s.runner();
+    await first.start();
+    await waitFor(async () => (same(await s.totals(), expected(100)) ? true : undefined), { message: 'first 100 not checkpointed' });
+    await first.stop();
+    await s.send(100, 100);
+
+    // A consumer that wants heartbeats (every 5 ms) and whose first heartbeat fails, as during a rebalance.
+    const lost = new Error('The group is rebalancing, so a rejoin is needed');
+    const batchErrors: unknown[] = [];
+    let beats = 0;
+    const log = Object.assign(Object.create(s.log) as PartitionedLog, {
+      consumer: (options: GroupConsumerOptions, handler: BatchHandler) => {
+        const inner = s.log.consumer(options, {
+          onAssignment: (owned) => handler.onAssignment?.(owned) ?? Promise.resolve(),
+          handleBatch: async (batch, heartbeat) => {
+            try {
+              await handler.handleBatch(batch, async () => {
+                if (++beats === 1) throw lost;
+                await heartbeat();
+              });
+            } catch (err) {
+              batchErrors.push(err);
+              throw err;
+            }
+          },
+        });
+        return Object.assign(Object.create(inner) as GroupConsumer, { heartbeatIntervalMs: 5 });
+      },
+    });
+    // A decode of 40 slices of 2 ms each, pausing after every one (sliceMs is the runner's, so pause on every slice here).
+    const decodes: { slices: number; finished: boolean }[] = [];
+    const slowFactory = {
+      create: (p: number) => new SumProcessor(p),
+      restore: async (p: number, st: Buffer, _parts: unknown, pacing?: RestorePacing) => {
+        const d = { slices: 0, finished: false };
+        decodes.push(d);
+        for (let i = 0; i < 40; i++) {
+          const end = performance.now() + 2;
+          while (performance.now() < end);
+          d.slices++;
+          await pacing!.pause();
+        }
+        d.finished = true;
+        return new SumProcessor(p, JSON.parse(st.toString()));
+      },
+    };
+    const r = new StatefulRunner({ name: 'sum', log, producer: s.producer, store: s.store, factory: slowFactory, groupId: 'g', inputTopic: 'in', checkpointIntervalMs: 20, clock: systemClock });
+    await r.start();
+    await waitFor(async () => (same(await s.totals(), expected(200)) ? true : undefined), { message: 'all 200 not checkpointed after the failed heartbeat' });
+    await r.stop();
+    await s.log.close();
+    // The failed heartbeat ended its batch with its own error; that decode stopped before its end.
+    expect(batchErrors[0]).toBe(lost);
+    expect(decodes[0].finished).toBe(false);
+    expect(decodes[0].slices).toBeLessThan(40);
+    // Every partition was then decoded in full, and the totals are exact (nothing applied twice).
+    expect(decodes.filter((d) => d.finished).length).toBe(3);
   });
 });
